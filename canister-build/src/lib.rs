@@ -1,0 +1,136 @@
+//! Builds the workspace's canister crates to `wasm32-unknown-unknown` and hands out their bytes.
+//!
+//! Every test, benchmark and the CLI get canister Wasm through [`canister_wasm`], so a fresh clone
+//! needs nothing but `cargo test`: the first call in a process runs **one** nested
+//! `cargo build --profile canister --target wasm32-unknown-unknown` for every crate in
+//! [`CANISTERS`], into `target/canisters` (a separate target directory, so the nested build never
+//! waits on the lock of the outer `cargo test`). Later calls in the same process are served from
+//! memory; later processes pay only cargo's no-op check (well under a second).
+//!
+//! The toolchain and the Wasm target come from `rust-toolchain.toml`, which rustup installs on first
+//! use.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The canister crates of the workspace: (cargo package name, Wasm file stem).
+pub const CANISTERS: &[(&str, &str)] = &[("ic-sim-probe", "ic_sim_probe")];
+
+/// Why a canister could not be built.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BuildError {
+    /// The nested cargo could not be started.
+    #[error("could not run `{cargo}`: {reason}")]
+    CargoNotRunnable {
+        /// The cargo binary that was tried.
+        cargo: String,
+        /// The operating system's error.
+        reason: String,
+    },
+    /// cargo ran and failed; its stderr explains why.
+    #[error("`cargo build` of the canisters failed (exit {status}):\n{stderr}")]
+    CargoFailed {
+        /// cargo's exit status.
+        status: String,
+        /// The tail of cargo's stderr.
+        stderr: String,
+    },
+    /// The name is not one of [`CANISTERS`].
+    #[error("unknown canister `{0}`; known canisters: {known}", known = known_names())]
+    UnknownCanister(String),
+    /// The build succeeded but the expected file is missing or unreadable.
+    #[error("canister Wasm {path} could not be read: {reason}")]
+    Unreadable {
+        /// The path that was expected.
+        path: PathBuf,
+        /// The operating system's error.
+        reason: String,
+    },
+}
+
+fn known_names() -> String {
+    CANISTERS.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("canister-build lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Where the canister build puts its artefacts.
+pub fn canister_target_dir() -> PathBuf {
+    workspace_root().join("target").join("canisters")
+}
+
+/// Path of the built Wasm file of a canister package (built on first use).
+pub fn canister_wasm_path(package: &str) -> Result<PathBuf, BuildError> {
+    let stem = CANISTERS
+        .iter()
+        .find(|(p, _)| *p == package)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| BuildError::UnknownCanister(package.to_string()))?;
+    build_all()?;
+    Ok(canister_target_dir()
+        .join("wasm32-unknown-unknown")
+        .join("canister")
+        .join(format!("{stem}.wasm")))
+}
+
+/// The Wasm bytes of a canister package, building all canisters once per process.
+pub fn canister_wasm(package: &str) -> Result<Vec<u8>, BuildError> {
+    static CACHE: OnceLock<std::sync::Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(bytes) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(package) {
+        return Ok(bytes.clone());
+    }
+    let path = canister_wasm_path(package)?;
+    let bytes = std::fs::read(&path).map_err(|e| BuildError::Unreadable {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(package.to_string(), bytes.clone());
+    Ok(bytes)
+}
+
+/// Runs the nested cargo build once per process; every caller sees the same outcome.
+fn build_all() -> Result<(), BuildError> {
+    static OUTCOME: OnceLock<Result<(), BuildError>> = OnceLock::new();
+    OUTCOME.get_or_init(run_cargo_build).clone()
+}
+
+fn run_cargo_build() -> Result<(), BuildError> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "--profile", "canister", "--target", "wasm32-unknown-unknown"])
+        .arg("--target-dir")
+        .arg(canister_target_dir());
+    for (package, _) in CANISTERS {
+        cmd.args(["-p", package]);
+    }
+    // Flags meant for the host build (coverage, sanitizers) must not leak into the Wasm build.
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
+        cmd.env_remove(var);
+    }
+    let output = cmd.output().map_err(|e| BuildError::CargoNotRunnable {
+        cargo: cargo.clone(),
+        reason: e.to_string(),
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
+    Err(BuildError::CargoFailed {
+        status: output.status.to_string(),
+        stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+    })
+}

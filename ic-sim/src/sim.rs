@@ -1,0 +1,473 @@
+//! [`Sim`]: the simulator's public API, following the `pocket-ic` crate's `PocketIc` (same method
+//! names, argument and result types), plus what only a simulator can offer: fault injection and
+//! introspection.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use candid::{CandidType, Principal};
+use ic_management_canister_types as mgmt;
+
+use crate::canister::ExecutionStats;
+use crate::canister::ReplyTo;
+use crate::config::SimConfig;
+use crate::errors;
+use crate::faults::Fault;
+use crate::management::DEFAULT_PROVISIONAL_CYCLES;
+use crate::state::{Message, Request, SimState};
+use crate::types::{ErrorCode, RawMessageId, RejectResponse, Time};
+
+/// An in-process Internet Computer subnet running real canister Wasm.
+///
+/// All methods take `&self`, as `PocketIc`'s do. Time moves only when the test says so:
+/// [`Sim::advance_time`], and one nanosecond per round ([`Sim::tick`]).
+pub struct Sim {
+    state: RefCell<SimState>,
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sim {
+    /// A subnet with seed 0 and the IC's limits.
+    pub fn new() -> Self {
+        Self::with_config(SimConfig::default())
+    }
+
+    /// A subnet with the given settings.
+    pub fn with_config(config: SimConfig) -> Self {
+        Self {
+            state: RefCell::new(SimState::new(config)),
+        }
+    }
+
+    /// The seed this subnet was created with.
+    pub fn seed(&self) -> u64 {
+        self.state.borrow().config.seed
+    }
+
+    // --- time and rounds -------------------------------------------------------------------------
+
+    /// Executes one round.
+    pub fn tick(&self) {
+        self.state.borrow_mut().tick();
+    }
+
+    /// The current time.
+    pub fn get_time(&self) -> Time {
+        Time::from_nanos_since_unix_epoch(self.state.borrow().time)
+    }
+
+    /// Sets the time. Time on the IC never goes backwards, so an earlier time is refused.
+    ///
+    /// # Panics
+    /// If `time` is before the current time.
+    pub fn set_time(&self, time: Time) {
+        let mut state = self.state.borrow_mut();
+        let nanos = time.as_nanos_since_unix_epoch();
+        assert!(nanos >= state.time, "set_time: time cannot go backwards on the IC");
+        state.time = nanos;
+    }
+
+    /// Moves time forward (no round is executed: call [`Sim::tick`] for due timers to fire).
+    pub fn advance_time(&self, duration: Duration) {
+        let mut state = self.state.borrow_mut();
+        state.time += u64::try_from(duration.as_nanos()).expect("duration fits in u64 nanoseconds");
+    }
+
+    // --- canisters --------------------------------------------------------------------------------
+
+    /// Creates a canister controlled by the anonymous principal, with 100 T cycles.
+    pub fn create_canister(&self) -> Principal {
+        self.create_canister_with_settings(None, None)
+    }
+
+    /// Creates a canister with `settings`; controllers default to `[sender]` (anonymous if none).
+    pub fn create_canister_with_settings(
+        &self,
+        sender: Option<Principal>,
+        settings: Option<mgmt::CanisterSettings>,
+    ) -> Principal {
+        let args = mgmt::ProvisionalCreateCanisterWithCyclesArgs {
+            amount: Some(DEFAULT_PROVISIONAL_CYCLES.into()),
+            settings,
+            specified_id: None,
+            sender_canister_version: None,
+        };
+        let reply = self
+            .management_call(sender, "provisional_create_canister_with_cycles", &args)
+            .unwrap_or_else(|e| panic!("create_canister failed: {e}"));
+        candid::decode_one::<mgmt::CanisterIdRecord>(&reply)
+            .expect("create_canister replies a canister id")
+            .canister_id
+    }
+
+    /// Whether the canister exists.
+    pub fn canister_exists(&self, canister_id: Principal) -> bool {
+        self.state.borrow().canisters.contains_key(&canister_id)
+    }
+
+    /// Adds cycles; returns the new balance.
+    ///
+    /// # Panics
+    /// If the canister does not exist.
+    pub fn add_cycles(&self, canister_id: Principal, amount: u128) -> u128 {
+        let mut state = self.state.borrow_mut();
+        let canister = state
+            .canisters
+            .get_mut(&canister_id)
+            .unwrap_or_else(|| panic!("add_cycles: canister {canister_id} does not exist"));
+        canister.cycles += amount;
+        canister.cycles
+    }
+
+    /// The cycle balance (0 for a canister that does not exist).
+    pub fn cycle_balance(&self, canister_id: Principal) -> u128 {
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .map_or(0, |c| c.cycles)
+    }
+
+    /// The controllers (empty for a canister that does not exist).
+    pub fn get_controllers(&self, canister_id: Principal) -> Vec<Principal> {
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .map_or_else(Vec::new, |c| c.controllers.clone())
+    }
+
+    // --- code ---------------------------------------------------------------------------------------
+
+    /// Installs code, panicking on failure (as `PocketIc::install_canister` does).
+    ///
+    /// # Panics
+    /// If the install is rejected.
+    pub fn install_canister(&self, canister_id: Principal, wasm_module: Vec<u8>, arg: Vec<u8>, sender: Option<Principal>) {
+        if let Err(e) = self.install_code(mgmt::CanisterInstallMode::Install, canister_id, wasm_module, arg, sender) {
+            panic!("install_canister failed: {e}");
+        }
+    }
+
+    /// Upgrades the code (pre_upgrade, then post_upgrade of the new module), atomically.
+    pub fn upgrade_canister(&self, canister_id: Principal, wasm_module: Vec<u8>, arg: Vec<u8>, sender: Option<Principal>) -> Result<(), RejectResponse> {
+        self.install_code(mgmt::CanisterInstallMode::Upgrade(None), canister_id, wasm_module, arg, sender)
+    }
+
+    /// Reinstalls the code (all state is replaced).
+    pub fn reinstall_canister(&self, canister_id: Principal, wasm_module: Vec<u8>, arg: Vec<u8>, sender: Option<Principal>) -> Result<(), RejectResponse> {
+        self.install_code(mgmt::CanisterInstallMode::Reinstall, canister_id, wasm_module, arg, sender)
+    }
+
+    /// install_code in any mode, returning the rejection instead of panicking.
+    pub fn install_code(
+        &self,
+        mode: mgmt::CanisterInstallMode,
+        canister_id: Principal,
+        wasm_module: Vec<u8>,
+        arg: Vec<u8>,
+        sender: Option<Principal>,
+    ) -> Result<(), RejectResponse> {
+        let args = mgmt::InstallCodeArgs {
+            mode,
+            canister_id,
+            wasm_module,
+            arg,
+            sender_canister_version: None,
+        };
+        self.management_call(sender, "install_code", &args).map(drop)
+    }
+
+    /// Removes code and state; open call contexts are rejected.
+    pub fn uninstall_canister(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
+        let args = mgmt::UninstallCodeArgs { canister_id, sender_canister_version: None };
+        self.management_call(sender, "uninstall_code", &args).map(drop)
+    }
+
+    /// Uploads a chunk (at most 1 MiB) to the canister's chunk store; returns its SHA-256.
+    pub fn upload_chunk(&self, canister_id: Principal, sender: Option<Principal>, chunk: Vec<u8>) -> Result<Vec<u8>, RejectResponse> {
+        let reply = self.management_call(sender, "upload_chunk", &mgmt::UploadChunkArgs { canister_id, chunk })?;
+        Ok(decode::<mgmt::ChunkHash>(&reply).hash)
+    }
+
+    /// The hashes of the chunks in the store.
+    pub fn stored_chunks(&self, canister_id: Principal, sender: Option<Principal>) -> Result<Vec<Vec<u8>>, RejectResponse> {
+        let reply = self.management_call(sender, "stored_chunks", &mgmt::CanisterIdRecord { canister_id })?;
+        Ok(decode::<Vec<mgmt::ChunkHash>>(&reply).into_iter().map(|c| c.hash).collect())
+    }
+
+    /// Empties the chunk store.
+    pub fn clear_chunk_store(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
+        self.management_call(sender, "clear_chunk_store", &mgmt::CanisterIdRecord { canister_id }).map(drop)
+    }
+
+    /// Installs code assembled from chunks of `store_canister_id`'s chunk store.
+    #[allow(clippy::too_many_arguments)]
+    pub fn install_chunked_canister(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+        mode: mgmt::CanisterInstallMode,
+        store_canister_id: Principal,
+        chunk_hashes_list: Vec<Vec<u8>>,
+        wasm_module_hash: Vec<u8>,
+        arg: Vec<u8>,
+    ) -> Result<(), RejectResponse> {
+        let args = mgmt::InstallChunkedCodeArgs {
+            mode,
+            target_canister: canister_id,
+            store_canister: Some(store_canister_id),
+            chunk_hashes_list: chunk_hashes_list.into_iter().map(|hash| mgmt::ChunkHash { hash }).collect(),
+            wasm_module_hash,
+            arg,
+            sender_canister_version: None,
+        };
+        self.management_call(sender, "install_chunked_code", &args).map(drop)
+    }
+
+    // --- lifecycle and settings ------------------------------------------------------------------------
+
+    /// Starts a canister (cancels a pending stop).
+    pub fn start_canister(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
+        self.management_call(sender, "start_canister", &mgmt::CanisterIdRecord { canister_id }).map(drop)
+    }
+
+    /// Stops a canister, executing rounds until it is stopped. A canister with open call
+    /// contexts stays stopping: this then returns an IngressMessageTimeout rejection while the
+    /// stop is still pending (use [`Sim::stop_canister_nonblocking`] to watch the 5-minute timeout).
+    pub fn stop_canister(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
+        self.management_call(sender, "stop_canister", &mgmt::CanisterIdRecord { canister_id }).map(drop)
+    }
+
+    /// Submits a stop_canister request without waiting for it.
+    pub fn stop_canister_nonblocking(&self, canister_id: Principal, sender: Option<Principal>) -> RawMessageId {
+        let arg = candid::encode_one(mgmt::CanisterIdRecord { canister_id }).expect("encodes");
+        self.submit_call(Principal::management_canister(), sender.unwrap_or(Principal::anonymous()), "stop_canister", arg)
+            .expect("management calls are always accepted for execution")
+    }
+
+    /// Deletes a stopped canister (with its snapshots).
+    pub fn delete_canister(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
+        self.management_call(sender, "delete_canister", &mgmt::CanisterIdRecord { canister_id }).map(drop)
+    }
+
+    /// The canister_status record.
+    pub fn canister_status(&self, canister_id: Principal, sender: Option<Principal>) -> Result<mgmt::CanisterStatusResult, RejectResponse> {
+        let reply = self.management_call(sender, "canister_status", &mgmt::CanisterIdRecord { canister_id })?;
+        Ok(decode(&reply))
+    }
+
+    /// Replaces the settings given in `settings`.
+    pub fn update_canister_settings(&self, canister_id: Principal, sender: Option<Principal>, settings: mgmt::CanisterSettings) -> Result<(), RejectResponse> {
+        let args = mgmt::UpdateSettingsArgs { canister_id, settings, sender_canister_version: None };
+        self.management_call(sender, "update_settings", &args).map(drop)
+    }
+
+    /// Replaces the controllers.
+    pub fn set_controllers(&self, canister_id: Principal, sender: Option<Principal>, new_controllers: Vec<Principal>) -> Result<(), RejectResponse> {
+        let settings = mgmt::CanisterSettings { controllers: Some(new_controllers), ..Default::default() };
+        self.update_canister_settings(canister_id, sender, settings)
+    }
+
+    // --- snapshots ---------------------------------------------------------------------------------
+
+    /// Takes a snapshot (at most 10 per canister; `replace_snapshot` replaces one).
+    pub fn take_canister_snapshot(&self, canister_id: Principal, sender: Option<Principal>, replace_snapshot: Option<Vec<u8>>) -> Result<mgmt::Snapshot, RejectResponse> {
+        let args = mgmt::TakeCanisterSnapshotArgs { canister_id, replace_snapshot, uninstall_code: None, sender_canister_version: None };
+        let reply = self.management_call(sender, "take_canister_snapshot", &args)?;
+        Ok(decode(&reply))
+    }
+
+    /// Loads a snapshot (code, heap, stable memory, certified data, chunk store).
+    pub fn load_canister_snapshot(&self, canister_id: Principal, sender: Option<Principal>, snapshot_id: Vec<u8>) -> Result<(), RejectResponse> {
+        let args = mgmt::LoadCanisterSnapshotArgs { canister_id, snapshot_id, sender_canister_version: None };
+        self.management_call(sender, "load_canister_snapshot", &args).map(drop)
+    }
+
+    /// Lists the canister's snapshots.
+    pub fn list_canister_snapshots(&self, canister_id: Principal, sender: Option<Principal>) -> Result<Vec<mgmt::Snapshot>, RejectResponse> {
+        let reply = self.management_call(sender, "list_canister_snapshots", &mgmt::CanisterIdRecord { canister_id })?;
+        Ok(decode(&reply))
+    }
+
+    /// Deletes a snapshot.
+    pub fn delete_canister_snapshot(&self, canister_id: Principal, sender: Option<Principal>, snapshot_id: Vec<u8>) -> Result<(), RejectResponse> {
+        let args = mgmt::DeleteCanisterSnapshotArgs { canister_id, snapshot_id };
+        self.management_call(sender, "delete_canister_snapshot", &args).map(drop)
+    }
+
+    // --- calls ----------------------------------------------------------------------------------------
+
+    /// Submits an ingress update call without executing it.
+    pub fn submit_call(&self, canister_id: Principal, sender: Principal, method: &str, payload: Vec<u8>) -> Result<RawMessageId, RejectResponse> {
+        let mut state = self.state.borrow_mut();
+        let max = state.config.max_ingress_payload;
+        if payload.len() > max {
+            return Err(errors::ingress_too_large(payload.len(), max));
+        }
+        if canister_id != Principal::management_canister() {
+            state.admit_ingress(canister_id, sender, method, &payload)?;
+        }
+        let id = state.fresh_message_id(canister_id);
+        state.ingress.insert(id.clone(), None);
+        state.queue.push_back(Message::Request(Request {
+            sender,
+            receiver: canister_id,
+            method: method.to_string(),
+            arg: payload,
+            cycles: 0,
+            reply_to: ReplyTo::Ingress(id.clone()),
+            deadline: 0,
+        }));
+        Ok(id)
+    }
+
+    /// Executes rounds until the message completes. If the subnet runs out of work first (the
+    /// message waits on time, a held response, or a stopping canister), returns an
+    /// IngressMessageTimeout rejection and leaves the message pending.
+    pub fn await_call(&self, message_id: RawMessageId) -> Result<Vec<u8>, RejectResponse> {
+        let max_rounds = self.state.borrow().config.max_rounds_per_ingress;
+        let mut rounds = 0;
+        loop {
+            if let Some(outcome) = self.ingress_status(message_id.clone()) {
+                return outcome;
+            }
+            let has_work = self.state.borrow().has_work();
+            if !has_work || rounds >= max_rounds {
+                return Err(errors::ingress_pending(rounds));
+            }
+            self.tick();
+            rounds += 1;
+        }
+    }
+
+    /// The outcome of a submitted message; `None` while it is pending.
+    pub fn ingress_status(&self, message_id: RawMessageId) -> Option<Result<Vec<u8>, RejectResponse>> {
+        self.state.borrow().ingress.get(&message_id).cloned().flatten()
+    }
+
+    /// An ingress update call, executed to completion.
+    pub fn update_call(&self, canister_id: Principal, sender: Principal, method: &str, payload: Vec<u8>) -> Result<Vec<u8>, RejectResponse> {
+        let id = self.submit_call(canister_id, sender, method, payload)?;
+        self.await_call(id)
+    }
+
+    /// A query call (non-replicated; every change is discarded).
+    pub fn query_call(&self, canister_id: Principal, sender: Principal, method: &str, payload: Vec<u8>) -> Result<Vec<u8>, RejectResponse> {
+        self.state.borrow_mut().query(canister_id, sender, method, payload)
+    }
+
+    fn management_call<T: CandidType>(&self, sender: Option<Principal>, method: &str, args: &T) -> Result<Vec<u8>, RejectResponse> {
+        let arg = candid::encode_one(args).expect("management arguments encode");
+        self.update_call(Principal::management_canister(), sender.unwrap_or(Principal::anonymous()), method, arg)
+    }
+
+    // --- introspection (simulator only) --------------------------------------------------------------
+
+    /// The stable memory of a canister (empty if it has none).
+    pub fn get_stable_memory(&self, canister_id: Principal) -> Vec<u8> {
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .and_then(|c| c.exec.as_ref())
+            .map_or_else(Vec::new, |e| e.stable.clone())
+    }
+
+    /// SHA-256 of the installed module, as canister_status reports it.
+    pub fn module_hash(&self, canister_id: Principal) -> Option<[u8; 32]> {
+        self.state.borrow().canisters.get(&canister_id).and_then(|c| c.module_hash())
+    }
+
+    /// What the canister printed with `ic0.debug_print`, oldest first.
+    pub fn debug_log(&self, canister_id: Principal) -> Vec<String> {
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .map_or_else(Vec::new, |c| c.debug_log.clone())
+    }
+
+    /// Instructions of the canister's most recent execution.
+    pub fn last_instructions(&self, canister_id: Principal) -> u64 {
+        self.execution_stats(canister_id).last_instructions
+    }
+
+    /// Execution statistics of a canister.
+    pub fn execution_stats(&self, canister_id: Principal) -> ExecutionStats {
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .map_or_else(ExecutionStats::default, |c| c.stats)
+    }
+
+    /// Whether the canister is running, stopping or stopped (`None` if it does not exist).
+    pub fn canister_run_status(&self, canister_id: Principal) -> Option<mgmt::CanisterStatusType> {
+        self.state.borrow().canisters.get(&canister_id).map(|c| match c.status {
+            crate::canister::RunStatus::Running => mgmt::CanisterStatusType::Running,
+            crate::canister::RunStatus::Stopping(_) => mgmt::CanisterStatusType::Stopping,
+            crate::canister::RunStatus::Stopped => mgmt::CanisterStatusType::Stopped,
+        })
+    }
+
+    // --- faults ----------------------------------------------------------------------------------------
+
+    /// Injects a fault (see [`Fault`]).
+    pub fn inject(&self, fault: Fault) {
+        self.state.borrow_mut().faults.active.push(fault);
+    }
+
+    /// Removes every fault; held responses stay held until released.
+    pub fn clear_faults(&self) {
+        self.state.borrow_mut().faults.active.clear();
+    }
+
+    /// Delivers every held response in the next round.
+    pub fn release_held_responses(&self) {
+        let mut state = self.state.borrow_mut();
+        let held = std::mem::take(&mut state.held);
+        state.queue.extend(held.into_iter().map(Message::Response));
+    }
+
+    /// Number of responses currently held by faults.
+    pub fn held_responses(&self) -> usize {
+        self.state.borrow().held.len()
+    }
+}
+
+fn decode<T: CandidType + serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
+    candid::decode_one(bytes).expect("the management canister replies well-formed candid")
+}
+
+impl SimState {
+    /// The ingress filter: what the IC checks before accepting an ingress message.
+    pub(crate) fn admit_ingress(&mut self, canister_id: Principal, sender: Principal, method: &str, payload: &[u8]) -> Result<(), RejectResponse> {
+        use crate::canister::RunStatus;
+        let Some(canister) = self.canisters.get(&canister_id) else {
+            return Err(RejectResponse::new(ErrorCode::CanisterNotFound, errors::canister_not_found(canister_id)));
+        };
+        match canister.status {
+            RunStatus::Running => {}
+            RunStatus::Stopping(_) => return Err(RejectResponse::new(ErrorCode::CanisterStopping, errors::stopping(canister_id))),
+            RunStatus::Stopped => return Err(RejectResponse::new(ErrorCode::CanisterStopped, errors::stopped(canister_id))),
+        }
+        if canister.exec.is_none() {
+            return Err(RejectResponse::new(ErrorCode::CanisterWasmModuleNotFound, errors::ingress_no_wasm_module()));
+        }
+        let fees = &self.config.fees;
+        let fee = fees.ingress_message_reception + fees.ingress_byte_reception * (method.len() + payload.len()) as u128;
+        if canister.cycles < fee + fees.update_message_execution {
+            return Err(RejectResponse::new(ErrorCode::CanisterOutOfCycles, errors::out_of_cycles(canister_id)));
+        }
+        self.inspect_message(canister_id, sender, method, payload)?;
+        let canister = self.canisters.get_mut(&canister_id).expect("checked");
+        canister.cycles -= fee;
+        Ok(())
+    }
+}

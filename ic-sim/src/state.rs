@@ -1,0 +1,693 @@
+//! The simulated subnet: canisters, the message queue, ingress history, time, and the round loop
+//! that executes messages, callbacks, timers and heartbeats with the IC's call-context rules.
+//!
+//! A round (`tick`) delivers the messages queued before it began (responses sent during a round
+//! are delivered in the next one), runs due global timers and heartbeats, expires best-effort
+//! deadlines, completes stops and then advances time by one nanosecond, so time is constant
+//! within an execution and strictly increasing across rounds.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use candid::Principal;
+use rand::{Rng, SeedableRng, rngs::SmallRng};
+
+use crate::api_context::{ApiKind, Entry, ExecCtx, PendingCall, Response};
+use crate::canister::{CallContext, Callback, Canister, ExecState, ReplyTo, RunStatus};
+use crate::config::SimConfig;
+use crate::errors;
+use crate::execution::{Invocation, TrapKind};
+use crate::faults::Faults;
+use crate::types::{ErrorCode, RawMessageId, RejectResponse};
+
+/// What a call ends with: reply bytes or a rejection.
+pub(crate) type Outcome = Result<Vec<u8>, RejectResponse>;
+
+/// The IC's stop timeout: a stop_canister call is rejected after 5 minutes.
+pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An inter-canister or ingress request in flight.
+#[derive(Clone, Debug)]
+pub(crate) struct Request {
+    pub(crate) sender: Principal,
+    pub(crate) receiver: Principal,
+    pub(crate) method: String,
+    pub(crate) arg: Vec<u8>,
+    pub(crate) cycles: u128,
+    pub(crate) reply_to: ReplyTo,
+    pub(crate) deadline: u64,
+}
+
+/// A response on its way to the caller's callback.
+#[derive(Clone, Debug)]
+pub(crate) struct ResponseMsg {
+    pub(crate) originator: Principal,
+    pub(crate) callback_id: u64,
+    pub(crate) outcome: Outcome,
+    pub(crate) refund: u128,
+    /// Best-effort deadline of the call (0 for guaranteed response).
+    pub(crate) deadline: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Message {
+    Request(Request),
+    Response(ResponseMsg),
+}
+
+/// Everything the simulated subnet holds.
+pub(crate) struct SimState {
+    pub(crate) config: SimConfig,
+    pub(crate) time: u64,
+    pub(crate) canisters: BTreeMap<Principal, Canister>,
+    pub(crate) next_canister: u64,
+    pub(crate) queue: VecDeque<Message>,
+    pub(crate) held: Vec<ResponseMsg>,
+    pub(crate) ingress: BTreeMap<RawMessageId, Option<Outcome>>,
+    pub(crate) next_message: u64,
+    pub(crate) rng: SmallRng,
+    pub(crate) faults: Faults,
+    pub(crate) subnet_id: Principal,
+}
+
+impl SimState {
+    pub(crate) fn new(config: SimConfig) -> Self {
+        Self {
+            time: config.initial_time_nanos,
+            rng: SmallRng::seed_from_u64(config.seed),
+            config,
+            canisters: BTreeMap::new(),
+            next_canister: 0,
+            queue: VecDeque::new(),
+            held: Vec::new(),
+            ingress: BTreeMap::new(),
+            next_message: 0,
+            faults: Faults::default(),
+            subnet_id: Principal::from_slice(&[0x5e, 0x1f, 0x0d, 0x00, 0x02]),
+        }
+    }
+
+    /// Creates an empty canister with the next id of the subnet's range.
+    pub(crate) fn new_canister(&mut self, controllers: Vec<Principal>, cycles: u128) -> Principal {
+        let index = self.next_canister;
+        self.next_canister += 1;
+        // Canister ids: 8-byte big-endian index followed by 0x01 0x01, as the IC allocates them.
+        let mut bytes = index.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0x01, 0x01]);
+        let id = Principal::from_slice(&bytes);
+        self.canisters.insert(id, Canister::new(id, controllers, cycles));
+        id
+    }
+
+    // --- rounds -----------------------------------------------------------------------------------
+
+    /// One round of the subnet.
+    pub(crate) fn tick(&mut self) {
+        self.run_system_tasks();
+        let batch: Vec<Message> = self.queue.drain(..).collect();
+        for message in batch {
+            match message {
+                Message::Request(req) if req.receiver == Principal::management_canister() => {
+                    self.management(req)
+                }
+                Message::Request(req) => self.deliver_request(req),
+                Message::Response(resp) => self.deliver_response(resp),
+            }
+        }
+        self.expire_deadlines();
+        self.check_stops();
+        self.time += 1;
+    }
+
+    /// Whether another round could change anything right now.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.queue.is_empty()
+            || self.canisters.values().any(|c| {
+                c.status == RunStatus::Running
+                    && c.exec.is_some()
+                    && ((c.global_timer != 0 && c.global_timer <= self.time)
+                        || c.module().is_some_and(|m| m.exports_function("canister_heartbeat")))
+            })
+            || self.canisters.values().any(|c| {
+                c.callbacks
+                    .values()
+                    .any(|cb| cb.deadline != 0 && !cb.expired && cb.deadline <= self.time)
+            })
+    }
+
+    // --- responding ---------------------------------------------------------------------------------
+
+    /// Sends the outcome of a call to whoever waits for it, applying response faults.
+    pub(crate) fn respond(&mut self, responder: Principal, reply_to: ReplyTo, outcome: Outcome, refund: u128) {
+        match reply_to {
+            ReplyTo::Ingress(id) => {
+                self.ingress.insert(id, Some(outcome));
+            }
+            ReplyTo::System => {}
+            ReplyTo::Canister {
+                caller,
+                callback_id,
+                deadline,
+            } => {
+                let msg = ResponseMsg {
+                    originator: caller,
+                    callback_id,
+                    outcome,
+                    refund,
+                    deadline,
+                };
+                let drop_p = self.faults.drop_probability(responder);
+                if drop_p > 0.0 && self.rng.random::<f64>() < drop_p {
+                    if deadline != 0 {
+                        let dropped = RejectResponse::new(ErrorCode::ResponseDropped, errors::response_dropped());
+                        self.queue.push_back(Message::Response(ResponseMsg {
+                            outcome: Err(dropped),
+                            ..msg
+                        }));
+                    } else {
+                        self.held.push(msg);
+                    }
+                } else if self.faults.holds_responses_from(responder) {
+                    self.held.push(msg);
+                } else {
+                    self.queue.push_back(Message::Response(msg));
+                }
+            }
+        }
+    }
+
+    // --- executing ---------------------------------------------------------------------------------
+
+    /// A context with the canister's system state filled in.
+    pub(crate) fn base_ctx(&self, canister: &Canister, kind: ApiKind) -> ExecCtx {
+        let mut ctx = ExecCtx::new(kind, canister.id, self.subnet_id);
+        ctx.time = self.time;
+        ctx.canister_status = canister.status.code();
+        ctx.canister_version = canister.version;
+        ctx.controllers = canister.controllers.clone();
+        ctx.balance = canister.cycles;
+        ctx.certified_data = canister.certified_data.clone();
+        ctx.global_timer = canister.global_timer;
+        ctx.max_reply_size = self.config.max_response_payload;
+        ctx.max_request_size = self.config.max_request_payload;
+        ctx
+    }
+
+    /// Runs `entry` on `exec` for `canister`, commits what a successful replicated execution
+    /// changed, charges execution cycles, and records statistics.
+    pub(crate) fn execute(
+        &mut self,
+        canister: &mut Canister,
+        exec: &mut ExecState,
+        mut ctx: ExecCtx,
+        entry: &Entry,
+        limit: u64,
+    ) -> Invocation {
+        let kind = ctx.kind;
+        let keep = !matches!(
+            kind,
+            ApiKind::ReplicatedQuery | ApiKind::NonReplicatedQuery | ApiKind::InspectMessage
+        );
+        ctx.stable = std::mem::take(&mut exec.stable);
+        let injected = matches!(
+            kind,
+            ApiKind::Update
+                | ApiKind::ReplicatedQuery
+                | ApiKind::ReplyCallback
+                | ApiKind::RejectCallback
+                | ApiKind::GlobalTimer
+                | ApiKind::Heartbeat
+        ) && self.faults.take_trap_next(canister.id);
+        let mut inv = if injected {
+            Invocation {
+                ctx,
+                result: Err(TrapKind::Injected),
+                instructions: 0,
+            }
+        } else {
+            exec.instance.invoke(ctx, entry, limit, keep)
+        };
+        exec.stable = std::mem::take(&mut inv.ctx.stable);
+        canister.debug_log.append(&mut inv.ctx.debug_prints);
+        canister.stats.last_instructions = inv.instructions;
+        canister.stats.total_instructions += inv.instructions;
+        canister.stats.executions += 1;
+        if inv.result.is_ok() && keep {
+            canister.cycles = inv.ctx.balance;
+            canister.certified_data = inv.ctx.certified_data.clone();
+            canister.global_timer = inv.ctx.global_timer;
+        }
+        if kind.replicated() {
+            let fee = self.config.fees.execution_cost(inv.instructions);
+            canister.cycles = canister.cycles.saturating_sub(fee);
+        }
+        inv
+    }
+
+    /// Runs `entry` on the installed code of `canister_id`.
+    fn run_installed(&mut self, canister_id: Principal, ctx: ExecCtx, entry: &Entry, limit: u64) -> Invocation {
+        let mut canister = self.canisters.remove(&canister_id).expect("caller checked the canister exists");
+        let mut exec = canister.exec.take().expect("caller checked the canister is installed");
+        let inv = self.execute(&mut canister, &mut exec, ctx, entry, limit);
+        canister.exec = Some(exec);
+        self.canisters.insert(canister_id, canister);
+        inv
+    }
+
+    /// After an execution in call context `cc_id`: registers its calls, sends its response.
+    fn commit_effects(&mut self, canister_id: Principal, cc_id: u64, inv: &mut Invocation) {
+        let time = self.time;
+        let canister = self.canisters.get_mut(&canister_id).expect("canister exists");
+        let mut requests = Vec::new();
+        for call in inv.ctx.calls.drain(..) {
+            let PendingCall {
+                callee,
+                method,
+                arg,
+                cycles,
+                reply,
+                reject,
+                cleanup,
+                timeout_secs,
+            } = call;
+            let callback_id = canister.fresh_id();
+            let deadline = timeout_secs.map_or(0, |secs| time + u64::from(secs) * 1_000_000_000);
+            canister.callbacks.insert(
+                callback_id,
+                Callback {
+                    call_context: cc_id,
+                    callee,
+                    reply,
+                    reject,
+                    cleanup,
+                    deadline,
+                    expired: false,
+                },
+            );
+            if let Some(cc) = canister.call_contexts.get_mut(&cc_id) {
+                cc.outstanding_callbacks += 1;
+            }
+            requests.push(Request {
+                sender: canister_id,
+                receiver: callee,
+                method,
+                arg,
+                cycles,
+                reply_to: ReplyTo::Canister {
+                    caller: canister_id,
+                    callback_id,
+                    deadline,
+                },
+                deadline,
+            });
+        }
+        self.queue.extend(requests.into_iter().map(Message::Request));
+        let cc = canister.call_contexts.get_mut(&cc_id).expect("call context exists");
+        cc.cycles_available = inv.ctx.cycles_available;
+        if let Some(response) = inv.ctx.response.take() {
+            cc.responded = true;
+            let refund = std::mem::take(&mut cc.cycles_available);
+            let reply_to = cc.reply_to.clone();
+            let outcome = match response {
+                Response::Reply(bytes) => Ok(bytes),
+                Response::Reject(_, message) => Err(RejectResponse::new(ErrorCode::CanisterRejectedMessage, message)),
+            };
+            self.respond(canister_id, reply_to, outcome, refund);
+        }
+    }
+
+    /// Answers a call context with the trap that ended its execution, if it was not answered.
+    fn fail_call_context(&mut self, canister_id: Principal, cc_id: u64, trap: &TrapKind) {
+        let canister = self.canisters.get_mut(&canister_id).expect("canister exists");
+        let cc = canister.call_contexts.get_mut(&cc_id).expect("call context exists");
+        if cc.responded {
+            return;
+        }
+        cc.responded = true;
+        let refund = std::mem::take(&mut cc.cycles_available);
+        let reply_to = cc.reply_to.clone();
+        let reject = errors::trap(canister_id, trap, self.config.instruction_limit_update);
+        let reject = errors::for_reply_to(&reply_to, reject);
+        self.respond(canister_id, reply_to, Err(reject), refund);
+    }
+
+    /// Closes the call context if it has no outstanding callbacks, rejecting it when it was
+    /// never answered.
+    fn finish_call_context(&mut self, canister_id: Principal, cc_id: u64) {
+        let Some(canister) = self.canisters.get_mut(&canister_id) else {
+            return;
+        };
+        let Some(cc) = canister.call_contexts.get(&cc_id) else {
+            return;
+        };
+        if cc.outstanding_callbacks > 0 {
+            return;
+        }
+        let cc = canister.call_contexts.remove(&cc_id).expect("just looked it up");
+        if !cc.responded && cc.reply_to != ReplyTo::System {
+            let reject = RejectResponse::new(ErrorCode::CanisterDidNotReply, errors::did_not_reply(canister_id));
+            let reject = errors::for_reply_to(&cc.reply_to, reject);
+            self.respond(canister_id, cc.reply_to, Err(reject), cc.cycles_available);
+        }
+    }
+
+    // --- requests -----------------------------------------------------------------------------------
+
+    /// Why a request cannot be executed by `canister_id`, or the kind it executes as.
+    fn admit(&mut self, req: &Request) -> Result<ApiKind, RejectResponse> {
+        let id = req.receiver;
+        let from_canister = matches!(req.reply_to, ReplyTo::Canister { .. });
+        if from_canister && self.faults.calls_fail_to(id) {
+            return Err(RejectResponse::new(ErrorCode::CanisterQueueFull, errors::queue_full(id)));
+        }
+        let Some(canister) = self.canisters.get(&id) else {
+            return Err(RejectResponse::new(ErrorCode::CanisterNotFound, errors::canister_not_found(id)));
+        };
+        match canister.status {
+            RunStatus::Running => {}
+            RunStatus::Stopping(_) => {
+                return Err(RejectResponse::new(ErrorCode::CanisterStopping, errors::stopping(id)));
+            }
+            RunStatus::Stopped => {
+                return Err(RejectResponse::new(ErrorCode::CanisterStopped, errors::stopped(id)));
+            }
+        }
+        let Some(module) = canister.module() else {
+            let message = if from_canister { errors::no_wasm_module(id) } else { errors::ingress_no_wasm_module() };
+            return Err(RejectResponse::new(ErrorCode::CanisterWasmModuleNotFound, message));
+        };
+        let kind = if module.exports_function(&format!("canister_update {}", req.method)) {
+            ApiKind::Update
+        } else if module.exports_function(&format!("canister_query {}", req.method)) {
+            ApiKind::ReplicatedQuery
+        } else {
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterMethodNotFound,
+                errors::method_not_found(id, "update", &req.method),
+            ));
+        };
+        if canister.cycles < self.config.fees.update_message_execution {
+            return Err(RejectResponse::new(ErrorCode::CanisterOutOfCycles, errors::out_of_cycles(id)));
+        }
+        Ok(kind)
+    }
+
+    fn deliver_request(&mut self, req: Request) {
+        let kind = match self.admit(&req) {
+            Ok(kind) => kind,
+            Err(reject) => {
+                // Execution-side refusals reach a calling canister with their error code
+                // prefixed; routing refusals (not found, stopped, queue full) do not.
+                let execution_side = matches!(
+                    reject.error_code,
+                    ErrorCode::CanisterMethodNotFound | ErrorCode::CanisterWasmModuleNotFound
+                );
+                let reject = if execution_side { errors::for_reply_to(&req.reply_to, reject) } else { reject };
+                self.respond(req.receiver, req.reply_to, Err(reject), req.cycles);
+                return;
+            }
+        };
+        let id = req.receiver;
+        let canister = self.canisters.get_mut(&id).expect("admitted");
+        let cc_id = canister.fresh_id();
+        canister.call_contexts.insert(
+            cc_id,
+            CallContext {
+                reply_to: req.reply_to.clone(),
+                caller: req.sender,
+                deadline: req.deadline,
+                responded: false,
+                outstanding_callbacks: 0,
+                cycles_available: req.cycles,
+                instructions: 0,
+            },
+        );
+        let mut ctx = self.base_ctx(&self.canisters[&id], kind);
+        ctx.caller = req.sender;
+        ctx.arg = req.arg;
+        ctx.method_name = req.method.clone();
+        ctx.deadline = req.deadline;
+        ctx.cycles_available = req.cycles;
+        let prefix = if kind == ApiKind::Update { "canister_update" } else { "canister_query" };
+        let entry = Entry::Export(format!("{prefix} {}", req.method));
+        let limit = self.config.instruction_limit_update;
+        let mut inv = self.run_installed(id, ctx, &entry, limit);
+        self.record_instructions(id, cc_id, inv.instructions);
+        match inv.result.clone() {
+            Ok(()) => self.commit_effects(id, cc_id, &mut inv),
+            Err(trap) => self.fail_call_context(id, cc_id, &trap),
+        }
+        self.finish_call_context(id, cc_id);
+    }
+
+    fn record_instructions(&mut self, id: Principal, cc_id: u64, instructions: u64) {
+        if let Some(cc) = self.canisters.get_mut(&id).and_then(|c| c.call_contexts.get_mut(&cc_id)) {
+            cc.instructions += instructions;
+        }
+    }
+
+    // --- responses ----------------------------------------------------------------------------------
+
+    fn deliver_response(&mut self, resp: ResponseMsg) {
+        let id = resp.originator;
+        let Some(canister) = self.canisters.get_mut(&id) else {
+            return;
+        };
+        if canister.exec.is_none() {
+            return;
+        }
+        let Some(callback) = canister.callbacks.remove(&resp.callback_id) else {
+            // Already answered by its deadline (or the canister was uninstalled): dropped.
+            return;
+        };
+        canister.cycles += resp.refund;
+        let cc_id = callback.call_context;
+        let Some(cc) = canister.call_contexts.get_mut(&cc_id) else {
+            return;
+        };
+        cc.outstanding_callbacks -= 1;
+        let cc = cc.clone();
+        let (kind, (fun, env)) = match &resp.outcome {
+            Ok(_) => (ApiKind::ReplyCallback, callback.reply),
+            Err(_) => (ApiKind::RejectCallback, callback.reject),
+        };
+        let mut ctx = self.base_ctx(&self.canisters[&id], kind);
+        ctx.caller = cc.caller;
+        ctx.deadline = cc.deadline;
+        ctx.already_responded = cc.responded;
+        ctx.cycles_available = cc.cycles_available;
+        ctx.cycles_refunded = resp.refund;
+        ctx.call_context_instructions = cc.instructions;
+        match resp.outcome {
+            Ok(bytes) => ctx.arg = bytes,
+            Err(reject) => ctx.reject = Some((reject.reject_code, reject.reject_message)),
+        }
+        let limit = self.config.instruction_limit_update;
+        let mut inv = self.run_installed(id, ctx, &Entry::Table { fun, env }, limit);
+        self.record_instructions(id, cc_id, inv.instructions);
+        match inv.result.clone() {
+            Ok(()) => self.commit_effects(id, cc_id, &mut inv),
+            Err(trap) => {
+                if let Some((fun, env)) = callback.cleanup {
+                    let mut ctx = self.base_ctx(&self.canisters[&id], ApiKind::Cleanup);
+                    ctx.caller = cc.caller;
+                    let inv = self.run_installed(id, ctx, &Entry::Table { fun, env }, limit);
+                    self.record_instructions(id, cc_id, inv.instructions);
+                }
+                self.fail_call_context(id, cc_id, &trap);
+            }
+        }
+        self.finish_call_context(id, cc_id);
+    }
+
+    // --- system tasks, deadlines, stops -------------------------------------------------------------
+
+    fn run_system_tasks(&mut self) {
+        let ids: Vec<Principal> = self.canisters.keys().copied().collect();
+        for id in ids {
+            let canister = &self.canisters[&id];
+            if canister.status != RunStatus::Running || canister.exec.is_none() {
+                continue;
+            }
+            if canister.cycles < self.config.fees.update_message_execution {
+                continue;
+            }
+            let module = canister.module().expect("installed").clone();
+            if canister.global_timer != 0 && canister.global_timer <= self.time {
+                // The timer is deactivated when it fires; a trap in the handler does not re-arm it.
+                self.canisters.get_mut(&id).expect("exists").global_timer = 0;
+                if module.exports_function("canister_global_timer") {
+                    self.run_system_task(id, ApiKind::GlobalTimer, "canister_global_timer");
+                }
+            }
+            if module.exports_function("canister_heartbeat")
+                && self.canisters[&id].status == RunStatus::Running
+                && self.canisters[&id].exec.is_some()
+            {
+                self.run_system_task(id, ApiKind::Heartbeat, "canister_heartbeat");
+            }
+        }
+    }
+
+    fn run_system_task(&mut self, id: Principal, kind: ApiKind, export: &str) {
+        let canister = self.canisters.get_mut(&id).expect("exists");
+        let cc_id = canister.fresh_id();
+        canister.call_contexts.insert(
+            cc_id,
+            CallContext {
+                reply_to: ReplyTo::System,
+                caller: Principal::management_canister(),
+                deadline: 0,
+                responded: false,
+                outstanding_callbacks: 0,
+                cycles_available: 0,
+                instructions: 0,
+            },
+        );
+        let ctx = self.base_ctx(&self.canisters[&id], kind);
+        let limit = self.config.instruction_limit_update;
+        let mut inv = self.run_installed(id, ctx, &Entry::Export(export.to_string()), limit);
+        self.record_instructions(id, cc_id, inv.instructions);
+        if inv.result.is_ok() {
+            self.commit_effects(id, cc_id, &mut inv);
+        }
+        self.finish_call_context(id, cc_id);
+    }
+
+    fn expire_deadlines(&mut self) {
+        let now = self.time;
+        let mut expired = Vec::new();
+        for canister in self.canisters.values_mut() {
+            for (callback_id, callback) in canister.callbacks.iter_mut() {
+                if callback.deadline != 0 && !callback.expired && callback.deadline <= now {
+                    callback.expired = true;
+                    expired.push(ResponseMsg {
+                        originator: canister.id,
+                        callback_id: *callback_id,
+                        outcome: Err(RejectResponse::new(ErrorCode::DeadlineExpired, errors::deadline_expired())),
+                        refund: 0,
+                        deadline: callback.deadline,
+                    });
+                }
+            }
+        }
+        self.queue.extend(expired.into_iter().map(Message::Response));
+    }
+
+    /// Completes stops of canisters without open call contexts; times out old stop requests.
+    pub(crate) fn check_stops(&mut self) {
+        let now = self.time;
+        let timeout = STOP_TIMEOUT.as_nanos() as u64;
+        let mut answers = Vec::new();
+        for canister in self.canisters.values_mut() {
+            let RunStatus::Stopping(requests) = &mut canister.status else {
+                continue;
+            };
+            if canister.call_contexts.is_empty() {
+                for request in requests.drain(..) {
+                    answers.push((canister.id, request.reply_to, Ok(candid::encode_one(()).expect("unit encodes"))));
+                }
+                canister.status = RunStatus::Stopped;
+            } else {
+                let (late, waiting): (Vec<_>, Vec<_>) =
+                    requests.drain(..).partition(|r| now >= r.since + timeout);
+                *requests = waiting;
+                for request in late {
+                    let reject = RejectResponse::new(ErrorCode::StopCanisterRequestTimeout, errors::stop_timeout());
+                    answers.push((canister.id, request.reply_to, Err(reject)));
+                }
+            }
+        }
+        for (id, reply_to, outcome) in answers {
+            self.respond(Principal::management_canister(), reply_to, outcome, 0);
+            let _ = id;
+        }
+    }
+
+    // --- ingress --------------------------------------------------------------------------------------
+
+    pub(crate) fn fresh_message_id(&mut self, receiver: Principal) -> RawMessageId {
+        self.next_message += 1;
+        RawMessageId {
+            effective_principal: receiver,
+            message_id: self.next_message.to_be_bytes().to_vec(),
+        }
+    }
+
+    /// Runs `canister_inspect_message` for an ingress message, if the canister exports it.
+    pub(crate) fn inspect_message(
+        &mut self,
+        canister_id: Principal,
+        sender: Principal,
+        method: &str,
+        arg: &[u8],
+    ) -> Result<(), RejectResponse> {
+        let Some(canister) = self.canisters.get(&canister_id) else {
+            return Ok(());
+        };
+        let exports = canister.module().is_some_and(|m| m.exports_function("canister_inspect_message"));
+        if !exports {
+            return Ok(());
+        }
+        let mut ctx = self.base_ctx(canister, ApiKind::InspectMessage);
+        ctx.caller = sender;
+        ctx.arg = arg.to_vec();
+        ctx.method_name = method.to_string();
+        let limit = self.config.instruction_limit_inspect;
+        let inv = self.run_installed(canister_id, ctx, &Entry::Export("canister_inspect_message".into()), limit);
+        match inv.result {
+            Err(trap) => Err(errors::trap(canister_id, &trap, limit)),
+            Ok(()) if !inv.ctx.accepted_message => Err(RejectResponse::new(
+                ErrorCode::CanisterRejectedMessage,
+                errors::inspect_rejected(canister_id),
+            )),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// A non-replicated query: runs and discards every change.
+    pub(crate) fn query(&mut self, canister_id: Principal, sender: Principal, method: &str, arg: Vec<u8>) -> Outcome {
+        let Some(canister) = self.canisters.get(&canister_id) else {
+            return Err(RejectResponse::new(ErrorCode::CanisterNotFound, errors::canister_not_found(canister_id)));
+        };
+        match canister.status {
+            RunStatus::Running => {}
+            RunStatus::Stopping(_) => {
+                return Err(RejectResponse::new(ErrorCode::CanisterStopping, errors::stopping(canister_id)));
+            }
+            RunStatus::Stopped => {
+                return Err(RejectResponse::new(ErrorCode::CanisterStopped, errors::stopped(canister_id)));
+            }
+        }
+        let Some(module) = canister.module() else {
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterWasmModuleNotFound,
+                errors::no_wasm_module(canister_id),
+            ));
+        };
+        let export = format!("canister_query {method}");
+        if !module.exports_function(&export) {
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterMethodNotFound,
+                errors::method_not_found(canister_id, "query", method),
+            ));
+        }
+        let mut ctx = self.base_ctx(canister, ApiKind::NonReplicatedQuery);
+        ctx.caller = sender;
+        ctx.arg = arg;
+        ctx.method_name = method.to_string();
+        let limit = self.config.instruction_limit_query;
+        let inv = self.run_installed(canister_id, ctx, &Entry::Export(export), limit);
+        match (inv.result, inv.ctx.response) {
+            (Err(trap), _) => Err(errors::trap(canister_id, &trap, limit)),
+            (Ok(()), Some(Response::Reply(bytes))) => Ok(bytes),
+            (Ok(()), Some(Response::Reject(_, message))) => {
+                Err(RejectResponse::new(ErrorCode::CanisterRejectedMessage, message))
+            }
+            (Ok(()), None) => Err(RejectResponse::new(
+                ErrorCode::CanisterDidNotReply,
+                errors::did_not_reply(canister_id),
+            )),
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Patch, validate and fingerprint canister Wasm for the Internet Computer.
+//!
+//! This crate is step 2 ("Patch") and the Wasm half of step 3 ("Validate") of the upgrade journal
+//! in DESIGN.md. The agent canister links it (wasm32-unknown-unknown) to patch its own stored
+//! module; `agentctl` and the simulator link it natively. It never touches a file system, spawns
+//! no thread and never panics on bad input: malformed bytes, unknown exports and the like come
+//! back as [`PatchError`] or [`ValidationError`], and the caller's bytes are left as they were.
+//!
+//! ```text
+//! running Wasm --apply_patch(ops, stamp)--> candidate --validate(policy)--> report
+//!                                                     \--fingerprint------> agentctl inspect
+//! ```
+//!
+//! # Layout
+//!
+//! - [`ops`]: the [`PatchOp`] operations, [`apply_patch`] and the code it injects (the scratch
+//!   page, the controller guard, the fixed-reply query).
+//! - [`metadata`]: `icp:` section naming, the [`Stamp`] written by every patch and the format of
+//!   each stamp section.
+//! - [`validate`](mod@validate): [`validate()`] against a [`ValidationPolicy`]; the IC's feature set.
+//! - [`limits`]: the IC's module limits as one [`Limits`] value.
+//! - [`fingerprint`](mod@fingerprint): [`fingerprint()`], the cheap summary `agentctl inspect` prints.
+//! - [`ic0`]: the table of every `ic0` System API function with its exact signature.
+//! - [`error`]: [`PatchError`] and [`ValidationError`].
+//! - `scan` (private): one pass over a module's sections (gzip, size, parse) that validation and
+//!   fingerprinting share; `hex_serde` (private): hashes and bytes as hex strings in JSON.
+//!
+//! # Hashes
+//!
+//! A module hash is the SHA-256 of the bytes as they are handed over, gzip-compressed or not:
+//! the same value the IC reports as `module_hash` after `install_code` with those bytes.
+//! [`apply_patch`] always emits uncompressed Wasm.
+
+pub mod error;
+pub mod fingerprint;
+mod hex_serde;
+pub mod ic0;
+pub mod limits;
+pub mod metadata;
+pub mod ops;
+mod scan;
+pub mod validate;
+
+pub use error::{PatchError, ValidationError};
+pub use fingerprint::{Fingerprint, fingerprint};
+pub use limits::Limits;
+pub use metadata::{Stamp, Visibility};
+pub use ops::{PatchOp, PatchedModule, apply_patch, canonical_ops_json, patch_digest};
+pub use validate::{ValidationPolicy, ValidationReport, ic_features, validate};
+
+/// SHA-256 of `bytes`: the hash used for modules, parents and patch digests alike.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
