@@ -51,7 +51,11 @@ pub enum BuildError {
 }
 
 fn known_names() -> String {
-    CANISTERS.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
+    CANISTERS
+        .iter()
+        .map(|(p, _)| *p)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The workspace root (the parent of this crate's directory).
@@ -106,18 +110,49 @@ fn build_all() -> Result<(), BuildError> {
     OUTCOME.get_or_init(run_cargo_build).clone()
 }
 
+/// Makes sure the Wasm target is installed: rustup installs the toolchain of
+/// rust-toolchain.toml with its targets, but not when the toolchain was already there without
+/// them, or when auto-install is off (`RUSTUP_AUTO_INSTALL=0`).
+fn ensure_wasm_target() {
+    let installed = Command::new("rustup")
+        .current_dir(workspace_root())
+        .args(["target", "list", "--installed"])
+        .output();
+    let Ok(installed) = installed else {
+        return; // no rustup: cargo will say what is missing
+    };
+    if !String::from_utf8_lossy(&installed.stdout).contains("wasm32-unknown-unknown") {
+        let _ = Command::new("rustup")
+            .current_dir(workspace_root())
+            .args(["target", "add", "wasm32-unknown-unknown"])
+            .status();
+    }
+}
+
 fn run_cargo_build() -> Result<(), BuildError> {
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(workspace_root())
-        .args(["build", "--profile", "canister", "--target", "wasm32-unknown-unknown"])
+        .args([
+            "build",
+            "--profile",
+            "canister",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
         .arg("--target-dir")
         .arg(canister_target_dir());
     for (package, _) in CANISTERS {
         cmd.args(["-p", package]);
     }
     // Flags meant for the host build (coverage, sanitizers) must not leak into the Wasm build.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+    ] {
         cmd.env_remove(var);
     }
     let output = cmd.output().map_err(|e| BuildError::CargoNotRunnable {

@@ -63,10 +63,20 @@ impl ApiKind {
         let any_but_start = k != Start;
         match function {
             "msg_arg_data_size" | "msg_arg_data_copy" => {
-                matches!(k, Init | Update | ReplicatedQuery | NonReplicatedQuery | ReplyCallback | InspectMessage)
+                matches!(
+                    k,
+                    Init | Update
+                        | ReplicatedQuery
+                        | NonReplicatedQuery
+                        | ReplyCallback
+                        | InspectMessage
+                )
             }
-            "msg_caller_size" | "msg_caller_copy" | "msg_caller_info_data_size"
-            | "msg_caller_info_data_copy" | "msg_caller_info_signer_size"
+            "msg_caller_size"
+            | "msg_caller_copy"
+            | "msg_caller_info_data_size"
+            | "msg_caller_info_data_copy"
+            | "msg_caller_info_signer_size"
             | "msg_caller_info_signer_copy" => any_but_start,
             "msg_reject_code" => matches!(k, ReplyCallback | RejectCallback),
             "msg_reject_msg_size" | "msg_reject_msg_copy" => matches!(k, RejectCallback),
@@ -85,8 +95,12 @@ impl ApiKind {
             "msg_method_name_size" | "msg_method_name_copy" | "accept_message" => {
                 matches!(k, InspectMessage)
             }
-            "call_new" | "call_on_cleanup" | "call_data_append"
-            | "call_with_best_effort_response" | "call_perform" | "call_cycles_add128" => {
+            "call_new"
+            | "call_on_cleanup"
+            | "call_data_append"
+            | "call_with_best_effort_response"
+            | "call_perform"
+            | "call_cycles_add128" => {
                 matches!(k, Update | ReplyCallback | RejectCallback | GlobalTimer)
             }
             "root_key_size" | "root_key_copy" => matches!(
@@ -109,9 +123,15 @@ impl ApiKind {
                 Init | PreUpgrade | Update | ReplyCallback | RejectCallback | Cleanup | GlobalTimer
             ),
             // Available everywhere, the start function included.
-            "stable64_size" | "stable64_grow" | "stable64_write" | "stable64_read"
-            | "performance_counter" | "is_controller" | "in_replicated_execution"
-            | "debug_print" | "trap" => true,
+            "stable64_size"
+            | "stable64_grow"
+            | "stable64_write"
+            | "stable64_read"
+            | "performance_counter"
+            | "is_controller"
+            | "in_replicated_execution"
+            | "debug_print"
+            | "trap" => true,
             _ => any_but_start,
         }
     }

@@ -71,7 +71,6 @@ pub(crate) struct CallContext {
 #[derive(Clone, Debug)]
 pub(crate) struct Callback {
     pub(crate) call_context: u64,
-    pub(crate) callee: Principal,
     pub(crate) reply: (u32, u32),
     pub(crate) reject: (u32, u32),
     pub(crate) cleanup: Option<(u32, u32)>,
@@ -102,7 +101,11 @@ impl SnapshotData {
     pub(crate) fn total_size(&self) -> u64 {
         (self.module.uploaded_size + self.heap.size() + self.stable.len()) as u64
             + self.certified_data.len() as u64
-            + self.chunk_store.values().map(|c| c.len() as u64).sum::<u64>()
+            + self
+                .chunk_store
+                .values()
+                .map(|c| c.len() as u64)
+                .sum::<u64>()
     }
 }
 
@@ -207,9 +210,19 @@ impl Canister {
     /// Memory the canister uses: heap, stable memory, module, chunks and snapshots.
     pub(crate) fn memory_size(&self) -> u64 {
         let exec = self.exec.as_ref().map_or(0, |e| {
-            e.instance.heap_size() as u64 + e.stable.len() as u64 + e.instance.module.uploaded_size as u64
+            e.instance.heap_size() as u64
+                + e.stable.len() as u64
+                + e.instance.module.uploaded_size as u64
         });
-        exec + self.chunk_store.values().map(|c| c.len() as u64).sum::<u64>()
-            + self.snapshots.values().map(SnapshotData::total_size).sum::<u64>()
+        exec + self
+            .chunk_store
+            .values()
+            .map(|c| c.len() as u64)
+            .sum::<u64>()
+            + self
+                .snapshots
+                .values()
+                .map(SnapshotData::total_size)
+                .sum::<u64>()
     }
 }

@@ -65,10 +65,18 @@ pub(crate) fn trap(id: Principal, trap: &TrapKind, limit: u64) -> RejectResponse
                 "unreachable",
                 "table out of bounds",
             ];
-            let what = if KNOWN.contains(&what.as_str()) { what.as_str() } else { "unknown" };
+            let what = if KNOWN.contains(&what.as_str()) {
+                what.as_str()
+            } else {
+                "unknown"
+            };
             RejectResponse::new(
                 ErrorCode::CanisterTrapped,
-                from_canister(id, &format!("Canister trapped: {what}"), Some(trapped_help("trapped"))),
+                from_canister(
+                    id,
+                    &format!("Canister trapped: {what}"),
+                    Some(trapped_help("trapped")),
+                ),
             )
         }
         TrapKind::ContractViolation(message) => {
@@ -82,14 +90,20 @@ pub(crate) fn trap(id: Principal, trap: &TrapKind, limit: u64) -> RejectResponse
             };
             RejectResponse::new(
                 ErrorCode::CanisterContractViolation,
-                from_canister(id, &format!("Canister violated contract: {message}"), Some(help_text)),
+                from_canister(
+                    id,
+                    &format!("Canister violated contract: {message}"),
+                    Some(help_text),
+                ),
             )
         }
         TrapKind::InstructionLimit => RejectResponse::new(
             ErrorCode::CanisterInstructionLimitExceeded,
             from_canister(
                 id,
-                &format!("Canister exceeded the limit of {limit} instructions for single message execution."),
+                &format!(
+                    "Canister exceeded the limit of {limit} instructions for single message execution."
+                ),
                 Some(help(
                     "Try optimizing this method to consume fewer instructions or split the work across multiple messages.",
                     "instruction-limit-exceeded",
@@ -167,7 +181,10 @@ pub(crate) fn canister_not_found(id: Principal) -> String {
 pub(crate) fn management_canister_not_found(id: Principal) -> String {
     format!(
         "Canister {id} not found.\n{}",
-        help("Check the ICP dashboard to ensure the canister exists.", "canister-not-found")
+        help(
+            "Check the ICP dashboard to ensure the canister exists.",
+            "canister-not-found"
+        )
     )
 }
 
@@ -214,7 +231,11 @@ pub(crate) fn uninstalled() -> String {
     "Canister has been uninstalled.".to_string()
 }
 
-pub(crate) fn not_controller(id: Principal, controllers: &[Principal], sender: Principal) -> RejectResponse {
+pub(crate) fn not_controller(
+    id: Principal,
+    controllers: &[Principal],
+    sender: Principal,
+) -> RejectResponse {
     let list: Vec<String> = controllers.iter().map(Principal::to_string).collect();
     RejectResponse::new(
         ErrorCode::CanisterInvalidController,
@@ -247,7 +268,10 @@ pub(crate) fn delete_not_stopped(id: Principal) -> RejectResponse {
         ErrorCode::CanisterNotStopped,
         format!(
             "Canister {id} must be stopped before it is deleted.\n{}",
-            help("Stop the canister before deleting it.", "delete-canister-not-stopped")
+            help(
+                "Stop the canister before deleting it.",
+                "delete-canister-not-stopped"
+            )
         ),
     )
 }
@@ -257,18 +281,31 @@ pub(crate) fn delete_self(id: Principal) -> RejectResponse {
         ErrorCode::CanisterInvalidController,
         format!(
             "Canister {id} cannot delete itself.\n{}",
-            help("Delete the canister from one of its other controllers.", "delete-canister-self")
+            help(
+                "Delete the canister from one of its other controllers.",
+                "delete-canister-self"
+            )
         ),
     )
 }
 
-pub(crate) fn invalid_wasm(id: Principal, reason: &str) -> RejectResponse {
+/// A module refused at install; `specific_help` is (suggestion, documentation section) for the
+/// errors the replica gives their own advice (limits), the toolchain help otherwise.
+pub(crate) fn invalid_wasm(
+    id: Principal,
+    reason: &str,
+    specific_help: Option<(&str, &str)>,
+) -> RejectResponse {
+    let help_text = specific_help.map_or_else(
+        || TOOLCHAIN_HELP.to_string(),
+        |(s, section)| help(s, section),
+    );
     RejectResponse::new(
         ErrorCode::CanisterInvalidWasm,
         from_canister(
             id,
             &format!("Canister's Wasm module is not valid: {reason}"),
-            Some(TOOLCHAIN_HELP.to_string()),
+            Some(help_text),
         ),
     )
 }
@@ -342,7 +379,9 @@ fn chunk_store_error(text: String) -> RejectResponse {
 }
 
 pub(crate) fn chunk_too_large(len: usize, max: usize) -> RejectResponse {
-    chunk_store_error(format!("Wasm chunk size {len} exceeds the maximum chunk size of {max}."))
+    chunk_store_error(format!(
+        "Wasm chunk size {len} exceeds the maximum chunk size of {max}."
+    ))
 }
 
 pub(crate) fn chunk_not_found(hash: &[u8]) -> RejectResponse {
@@ -361,7 +400,9 @@ pub(crate) fn chunk_store_full(max_chunks: usize) -> RejectResponse {
 }
 
 pub(crate) fn chunked_hash_mismatch(actual: &[u8; 32], expected: &[u8]) -> RejectResponse {
-    chunk_store_error(format!("Wasm module hash {actual:?} does not match given hash {expected:?}."))
+    chunk_store_error(format!(
+        "Wasm module hash {actual:?} does not match given hash {expected:?}."
+    ))
 }
 
 pub(crate) fn unknown_management_method(method: &str) -> RejectResponse {
@@ -378,10 +419,14 @@ pub(crate) fn invalid_payload(method: &str, reason: &str) -> RejectResponse {
     )
 }
 
-pub(crate) fn ingress_too_large(size: usize, max: usize) -> RejectResponse {
+/// The IC answers an oversized ingress message with HTTP 413 and no error code; the simulator
+/// reports it as a rejection with the HTTP endpoint's text.
+pub(crate) fn ingress_too_large(message_id: &str, size: usize, max: usize) -> RejectResponse {
     RejectResponse::new(
         ErrorCode::CanisterRejectedMessage,
-        format!("Request is too large. Message byte size {size} is larger than the max allowed {max}."),
+        format!(
+            "Request {message_id} is too large. Message byte size {size} is larger than the max allowed {max}."
+        ),
     )
 }
 

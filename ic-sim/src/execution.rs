@@ -140,7 +140,9 @@ impl Instance {
                     .grow(&mut self.store, (missing / 65536) as u64)
                     .map_err(|e| format!("could not restore the heap: {e}"))?;
             }
-            memory.data_mut(&mut self.store).copy_from_slice(&image.memory);
+            memory
+                .data_mut(&mut self.store)
+                .copy_from_slice(&image.memory);
         }
         for (global, value) in self.globals.iter().zip(&image.globals) {
             global
@@ -231,7 +233,6 @@ fn classify(err: wasmtime::Error) -> TrapKind {
             HostTrap::ContractViolation(msg) => TrapKind::ContractViolation(msg.clone()),
             HostTrap::InstructionLimit => TrapKind::InstructionLimit,
             HostTrap::Wasm(what) => TrapKind::Wasm(what.clone()),
-            HostTrap::Injected => TrapKind::Injected,
         };
     }
     if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {

@@ -40,8 +40,8 @@ mod state;
 mod system_api;
 pub mod types;
 
-pub use canister::ExecutionStats;
 pub use candid::Principal;
+pub use canister::ExecutionStats;
 pub use config::{Fees, SimConfig};
 pub use faults::Fault;
 pub use ic_management_canister_types::{

@@ -61,7 +61,9 @@ fn snapshot_id(owner: Principal, counter: u64) -> Vec<u8> {
 }
 
 fn snapshot_owner(id: &[u8]) -> Option<Principal> {
-    (id.len() > 8).then(|| Principal::try_from_slice(&id[..id.len() - 8]).ok()).flatten()
+    (id.len() > 8)
+        .then(|| Principal::try_from_slice(&id[..id.len() - 8]).ok())
+        .flatten()
 }
 
 impl SimState {
@@ -69,7 +71,12 @@ impl SimState {
     pub(crate) fn management(&mut self, req: Request) {
         let (handled, refund) = self.dispatch(&req);
         if let Handled::Done(outcome) = handled {
-            self.respond(Principal::management_canister(), req.reply_to, outcome, refund);
+            self.respond(
+                Principal::management_canister(),
+                req.reply_to,
+                outcome,
+                refund,
+            );
         }
         self.check_stops();
     }
@@ -104,7 +111,10 @@ impl SimState {
                 }
                 "provisional_create_canister_with_cycles" => {
                     let args: mgmt::ProvisionalCreateCanisterWithCyclesArgs = decode(method, arg)?;
-                    let cycles = args.amount.as_ref().map_or(DEFAULT_PROVISIONAL_CYCLES, nat_to_u128);
+                    let cycles = args
+                        .amount
+                        .as_ref()
+                        .map_or(DEFAULT_PROVISIONAL_CYCLES, nat_to_u128);
                     let id = self.create_with_settings(sender, args.settings, cycles)?;
                     Handled::Done(Ok(encode(&mgmt::CanisterIdRecord { canister_id: id })))
                 }
@@ -129,7 +139,13 @@ impl SimState {
                 }
                 "install_code" => {
                     let args: mgmt::InstallCodeArgs = decode(method, arg)?;
-                    self.install_code(sender, args.canister_id, args.mode, &args.wasm_module, args.arg)?;
+                    self.install_code(
+                        sender,
+                        args.canister_id,
+                        args.mode,
+                        &args.wasm_module,
+                        args.arg,
+                    )?;
                     Handled::Done(Ok(encode(&())))
                 }
                 "install_chunked_code" => {
@@ -154,7 +170,10 @@ impl SimState {
                     self.controlled(args.canister_id, sender)?;
                     let since = self.time;
                     let canister = self.existing(args.canister_id)?;
-                    let request = StopRequest { reply_to: req.reply_to.clone(), since };
+                    let request = StopRequest {
+                        reply_to: req.reply_to.clone(),
+                        since,
+                    };
                     match &mut canister.status {
                         RunStatus::Stopped => Handled::Done(Ok(encode(&()))),
                         RunStatus::Stopping(requests) => {
@@ -171,7 +190,11 @@ impl SimState {
                     let args: mgmt::CanisterIdRecord = decode(method, arg)?;
                     let canister = self.existing(args.canister_id)?;
                     if !canister.is_controller(&sender) && sender != args.canister_id {
-                        return Err(errors::not_controller(args.canister_id, &canister.controllers, sender));
+                        return Err(errors::not_controller(
+                            args.canister_id,
+                            &canister.controllers,
+                            sender,
+                        ));
                     }
                     Handled::Done(Ok(encode(&status_of(canister))))
                 }
@@ -234,11 +257,15 @@ impl SimState {
                     }
                     let hash: [u8; 32] = Sha256::digest(&args.chunk).into();
                     let canister = self.existing(args.canister_id)?;
-                    if !canister.chunk_store.contains_key(&hash) && canister.chunk_store.len() >= MAX_CHUNKS {
+                    if !canister.chunk_store.contains_key(&hash)
+                        && canister.chunk_store.len() >= MAX_CHUNKS
+                    {
                         return Err(errors::chunk_store_full(MAX_CHUNKS));
                     }
                     canister.chunk_store.insert(hash, args.chunk);
-                    Handled::Done(Ok(encode(&mgmt::ChunkHash { hash: hash.to_vec() })))
+                    Handled::Done(Ok(encode(&mgmt::ChunkHash {
+                        hash: hash.to_vec(),
+                    })))
                 }
                 "stored_chunks" => {
                     let args: mgmt::CanisterIdRecord = decode(method, arg)?;
@@ -267,12 +294,19 @@ impl SimState {
 
     fn existing(&mut self, id: Principal) -> Result<&mut Canister, RejectResponse> {
         self.canisters.get_mut(&id).ok_or_else(|| {
-            RejectResponse::new(ErrorCode::CanisterNotFound, errors::management_canister_not_found(id))
+            RejectResponse::new(
+                ErrorCode::CanisterNotFound,
+                errors::management_canister_not_found(id),
+            )
         })
     }
 
     /// The canister exists and `sender` controls it.
-    pub(crate) fn controlled(&mut self, id: Principal, sender: Principal) -> Result<(), RejectResponse> {
+    pub(crate) fn controlled(
+        &mut self,
+        id: Principal,
+        sender: Principal,
+    ) -> Result<(), RejectResponse> {
         let canister = self.existing(id)?;
         if canister.is_controller(&sender) {
             Ok(())
@@ -281,7 +315,11 @@ impl SimState {
         }
     }
 
-    fn controlled_or_self(&mut self, id: Principal, sender: Principal) -> Result<(), RejectResponse> {
+    fn controlled_or_self(
+        &mut self,
+        id: Principal,
+        sender: Principal,
+    ) -> Result<(), RejectResponse> {
         if sender == id {
             return self.existing(id).map(|_| ());
         }
@@ -306,7 +344,11 @@ impl SimState {
         Ok(id)
     }
 
-    fn apply_settings(&mut self, id: Principal, settings: &mgmt::CanisterSettings) -> Result<(), RejectResponse> {
+    fn apply_settings(
+        &mut self,
+        id: Principal,
+        settings: &mgmt::CanisterSettings,
+    ) -> Result<(), RejectResponse> {
         if let Some(controllers) = &settings.controllers {
             check_controllers(controllers)?;
         }
@@ -352,7 +394,7 @@ impl SimState {
         arg: Vec<u8>,
     ) -> Result<(), RejectResponse> {
         self.controlled(id, sender)?;
-        let module = module::load(wasm).map_err(|e| errors::invalid_wasm(id, &e.0))?;
+        let module = module::load(wasm).map_err(|e| errors::invalid_wasm(id, &e.0, e.1))?;
         let mut canister = self.canisters.remove(&id).expect("checked by controlled()");
         let result = self.install_into(&mut canister, sender, mode, module, arg);
         self.canisters.insert(id, canister);
@@ -393,14 +435,23 @@ impl SimState {
         let mut rollback = None;
         let mut stable = Vec::new();
         if let Some(flags) = upgrade_flags {
-            let mut old = canister.exec.take().expect("upgrade of an installed canister");
+            let mut old = canister
+                .exec
+                .take()
+                .expect("upgrade of an installed canister");
             let image = old.instance.image();
             let old_stable = old.stable.clone();
             let skip = flags.skip_pre_upgrade == Some(true);
             if !skip && old.instance.module.exports_function("canister_pre_upgrade") {
                 let mut ctx = self.base_ctx(canister, ApiKind::PreUpgrade);
                 ctx.caller = sender;
-                let inv = self.execute(canister, &mut old, ctx, &Entry::Export("canister_pre_upgrade".into()), limit);
+                let inv = self.execute(
+                    canister,
+                    &mut old,
+                    ctx,
+                    &Entry::Export("canister_pre_upgrade".into()),
+                    limit,
+                );
                 used += inv.instructions;
                 if let Err(trap) = inv.result {
                     canister.exec = Some(old);
@@ -425,7 +476,7 @@ impl SimState {
             Ok(instance) => instance,
             Err(reason) => {
                 undo(canister, rollback);
-                return Err(errors::invalid_wasm(id, &reason));
+                return Err(errors::invalid_wasm(id, &reason, None));
             }
         };
         let mut new = ExecState { instance, stable };
@@ -434,7 +485,11 @@ impl SimState {
         if upgrade_flags.is_none() {
             canister.certified_data.clear();
         }
-        let hook = if upgrade_flags.is_some() { "canister_post_upgrade" } else { "canister_init" };
+        let hook = if upgrade_flags.is_some() {
+            "canister_post_upgrade"
+        } else {
+            "canister_init"
+        };
         let mut hooks = Vec::new();
         if new.instance.module.has_start {
             hooks.push((ApiKind::Start, "__sim_start"));
@@ -446,7 +501,13 @@ impl SimState {
             let mut ctx = self.base_ctx(canister, kind);
             ctx.caller = sender;
             ctx.arg = arg.clone();
-            let inv = self.execute(canister, &mut new, ctx, &Entry::Export(export.into()), limit - used.min(limit));
+            let inv = self.execute(
+                canister,
+                &mut new,
+                ctx,
+                &Entry::Export(export.into()),
+                limit - used.min(limit),
+            );
             used += inv.instructions;
             if let Err(trap) = inv.result {
                 undo(canister, rollback);
@@ -458,7 +519,11 @@ impl SimState {
         Ok(())
     }
 
-    fn install_chunked_code(&mut self, sender: Principal, args: mgmt::InstallChunkedCodeArgs) -> Result<(), RejectResponse> {
+    fn install_chunked_code(
+        &mut self,
+        sender: Principal,
+        args: mgmt::InstallChunkedCodeArgs,
+    ) -> Result<(), RejectResponse> {
         let target = args.target_canister;
         let store = args.store_canister.unwrap_or(target);
         self.controlled(target, sender)?;
@@ -472,7 +537,11 @@ impl SimState {
             ));
         };
         if store != target && !store_canister.is_controller(&sender) && sender != store {
-            return Err(errors::not_controller(store, &store_canister.controllers, sender));
+            return Err(errors::not_controller(
+                store,
+                &store_canister.controllers,
+                sender,
+            ));
         }
         let mut wasm = Vec::new();
         for chunk in &args.chunk_hashes_list {
@@ -486,7 +555,10 @@ impl SimState {
         }
         let actual: [u8; 32] = Sha256::digest(&wasm).into();
         if actual.as_slice() != args.wasm_module_hash.as_slice() {
-            return Err(errors::chunked_hash_mismatch(&actual, &args.wasm_module_hash));
+            return Err(errors::chunked_hash_mismatch(
+                &actual,
+                &args.wasm_module_hash,
+            ));
         }
         self.install_code(sender, target, args.mode, &wasm, args.arg)
     }
@@ -504,7 +576,8 @@ impl SimState {
         let contexts = std::mem::take(&mut canister.call_contexts);
         for cc in contexts.into_values() {
             if !cc.responded && cc.reply_to != ReplyTo::System {
-                let reject = RejectResponse::new(ErrorCode::CanisterRejectedMessage, errors::uninstalled());
+                let reject =
+                    RejectResponse::new(ErrorCode::CanisterRejectedMessage, errors::uninstalled());
                 self.respond(id, cc.reply_to, Err(reject), cc.cycles_available);
             }
         }
@@ -516,7 +589,12 @@ impl SimState {
         if let RunStatus::Stopping(requests) = previous {
             for request in requests {
                 let reject = errors::stop_cancelled(&request.reply_to, id);
-                self.respond(Principal::management_canister(), request.reply_to, Err(reject), 0);
+                self.respond(
+                    Principal::management_canister(),
+                    request.reply_to,
+                    Err(reject),
+                    0,
+                );
             }
         }
     }
@@ -533,7 +611,11 @@ impl SimState {
         Ok(())
     }
 
-    fn take_snapshot(&mut self, sender: Principal, args: mgmt::TakeCanisterSnapshotArgs) -> Result<mgmt::Snapshot, RejectResponse> {
+    fn take_snapshot(
+        &mut self,
+        sender: Principal,
+        args: mgmt::TakeCanisterSnapshotArgs,
+    ) -> Result<mgmt::Snapshot, RejectResponse> {
         let id = args.canister_id;
         self.controlled(id, sender)?;
         if self.canisters[&id].exec.is_none() {
@@ -572,16 +654,22 @@ impl SimState {
         Ok(snapshot)
     }
 
-    fn load_snapshot(&mut self, sender: Principal, id: Principal, snapshot: &[u8]) -> Result<(), RejectResponse> {
+    fn load_snapshot(
+        &mut self,
+        sender: Principal,
+        id: Principal,
+        snapshot: &[u8],
+    ) -> Result<(), RejectResponse> {
         self.controlled(id, sender)?;
         self.owned_snapshot(id, snapshot)?;
         let fees = self.config.fees.clone();
         let canister = self.canisters.get_mut(&id).expect("checked");
         let data = canister.snapshots[snapshot].clone();
-        let mut instance = Instance::new(data.module.clone(), fees).map_err(|e| errors::invalid_wasm(id, &e))?;
+        let mut instance = Instance::new(data.module.clone(), fees)
+            .map_err(|e| errors::invalid_wasm(id, &e, None))?;
         instance
             .restore(&data.heap)
-            .map_err(|e| errors::invalid_wasm(id, &e))?;
+            .map_err(|e| errors::invalid_wasm(id, &e, None))?;
         canister.exec = Some(ExecState {
             instance,
             stable: data.stable,
@@ -597,7 +685,9 @@ fn check_controllers(controllers: &[Principal]) -> Result<(), RejectResponse> {
     if controllers.len() > MAX_CONTROLLERS {
         return Err(RejectResponse::new(
             ErrorCode::CanisterContractViolation,
-            format!("Invalid settings: At most {MAX_CONTROLLERS} controllers can be specified."),
+            format!(
+                "Could not validate the settings: Invalid settings: 'controllers' length exceeds maximum size allowed of {MAX_CONTROLLERS}."
+            ),
         ));
     }
     Ok(())
@@ -607,11 +697,26 @@ fn check_controllers(controllers: &[Principal]) -> Result<(), RejectResponse> {
 pub(crate) fn status_of(canister: &Canister) -> mgmt::CanisterStatusResult {
     let s = &canister.settings;
     let (heap, stable, binary, custom) = canister.exec.as_ref().map_or((0, 0, 0, 0), |e| {
-        let custom: usize = e.instance.module.custom_sections.iter().map(|(k, v)| k.len() + v.len()).sum();
-        (e.instance.heap_size(), e.stable.len(), e.instance.module.uploaded_size, custom)
+        let custom: usize = e
+            .instance
+            .module
+            .custom_sections
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        (
+            e.instance.heap_size(),
+            e.stable.len(),
+            e.instance.module.uploaded_size,
+            custom,
+        )
     });
     let chunks: usize = canister.chunk_store.values().map(Vec::len).sum();
-    let snapshots: u64 = canister.snapshots.values().map(SnapshotData::total_size).sum();
+    let snapshots: u64 = canister
+        .snapshots
+        .values()
+        .map(SnapshotData::total_size)
+        .sum();
     mgmt::CanisterStatusResult {
         status: match canister.status {
             RunStatus::Running => mgmt::CanisterStatusType::Running,

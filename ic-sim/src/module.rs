@@ -57,8 +57,6 @@ pub(crate) struct CompiledModule {
     /// Export names of the mutable globals saved between messages, in a fixed order.
     pub(crate) globals: Vec<String>,
     pub(crate) has_start: bool,
-    pub(crate) has_table: bool,
-    pub(crate) has_memory: bool,
 }
 
 impl CompiledModule {
@@ -102,9 +100,23 @@ fn ic_features() -> WasmFeatures {
         | WasmFeatures::FLOATS
 }
 
-/// Why a module was refused at install. The message is the replica's reason text.
+/// Why a module was refused at install: the replica's reason text, and its specific help
+/// (suggestion, documentation section) where it has one (otherwise the toolchain help).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct InvalidModule(pub(crate) String);
+pub(crate) struct InvalidModule(
+    pub(crate) String,
+    pub(crate) Option<(&'static str, &'static str)>,
+);
+
+fn invalid(reason: String) -> InvalidModule {
+    InvalidModule(reason, None)
+}
+
+fn limit_error(reason: String, suggestion: &'static str, section: &'static str) -> InvalidModule {
+    InvalidModule(reason, Some((suggestion, section)))
+}
+
+const SHRINK_MODULE: &str = "Try shrinking the module using tools like `ic-wasm` or splitting the functionality into multiple canisters.";
 
 /// Checks, instruments and compiles `bytes`, or returns the cached module of the same hash.
 pub(crate) fn load(bytes: &[u8]) -> Result<Arc<CompiledModule>, InvalidModule> {
@@ -134,21 +146,17 @@ fn decompress(bytes: &[u8]) -> Result<Vec<u8>, InvalidModule> {
         return Ok(bytes.to_vec());
     }
     if !bytes.starts_with(&[0x1f, 0x8b, 0x08]) {
-        return Err(InvalidModule(
+        return Err(invalid(
             "Failed to decode wasm module: unsupported canister module format".to_string(),
         ));
     }
+    // Inflate at most 1 GiB: enough to report the size of an oversized module exactly, without
+    // letting a gzip bomb exhaust the host.
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
-        .take(limits::MAX_MODULE_SIZE as u64 + 1)
+        .take(1 << 30)
         .read_to_end(&mut out)
-        .map_err(|e| InvalidModule(format!("Failed to decode wasm module: {e}")))?;
-    if out.len() > limits::MAX_MODULE_SIZE {
-        return Err(InvalidModule(format!(
-            "Wasm module size exceeds the maximum allowed size of {} bytes.",
-            limits::MAX_MODULE_SIZE
-        )));
-    }
+        .map_err(|e| invalid(format!("Failed to decode wasm module: {e}")))?;
     Ok(out)
 }
 
@@ -160,20 +168,22 @@ struct Inspection {
 /// The replica's install-time checks (rs/embedders wasm validation), in the order it runs them.
 fn inspect(wasm: &[u8]) -> Result<Inspection, InvalidModule> {
     if wasm.len() > limits::MAX_MODULE_SIZE {
-        return Err(InvalidModule(format!(
-            "Wasm module size {} exceeds the maximum allowed size of {} bytes.",
-            wasm.len(),
-            limits::MAX_MODULE_SIZE
-        )));
+        return Err(limit_error(
+            format!(
+                "Wasm module size of {} exceeds the maximum allowed size of {}.",
+                wasm.len(),
+                limits::MAX_MODULE_SIZE
+            ),
+            SHRINK_MODULE,
+            "wasm-module-too-large",
+        ));
     }
     let mut validator = wasmparser::Validator::new_with_features(ic_features());
-    validator
-        .validate_all(wasm)
-        .map_err(|e| {
-            InvalidModule(format!(
-                "Wasmtime failed to validate wasm module wasmtime::Module::validate() failed with {e}"
-            ))
-        })?;
+    validator.validate_all(wasm).map_err(|e| {
+        invalid(format!(
+            "Wasmtime failed to validate wasm module wasmtime::Module::validate() failed with {e}"
+        ))
+    })?;
 
     let mut types: Vec<(Vec<ValType>, Vec<ValType>)> = Vec::new();
     let mut func_types: Vec<u32> = Vec::new();
@@ -183,17 +193,17 @@ fn inspect(wasm: &[u8]) -> Result<Inspection, InvalidModule> {
     let mut globals = 0usize;
     let mut custom_size = 0usize;
     for payload in Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(|e| InvalidModule(format!("Failed to parse wasm module: {e}")))?;
+        let payload = payload.map_err(|e| invalid(format!("Failed to parse wasm module: {e}")))?;
         match payload {
             Payload::TypeSection(reader) => {
                 for rec in reader.into_iter_err_on_gc_types() {
-                    let ty = rec.map_err(|e| InvalidModule(e.to_string()))?;
+                    let ty = rec.map_err(|e| invalid(e.to_string()))?;
                     types.push((ty.params().to_vec(), ty.results().to_vec()));
                 }
             }
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
-                    let import = import.map_err(|e| InvalidModule(e.to_string()))?;
+                    let import = import.map_err(|e| invalid(e.to_string()))?;
                     check_import(&import, &types)?;
                     if let wasmparser::TypeRef::Func(ty) = import.ty {
                         func_types.push(ty);
@@ -202,13 +212,13 @@ fn inspect(wasm: &[u8]) -> Result<Inspection, InvalidModule> {
             }
             Payload::FunctionSection(reader) => {
                 for ty in reader {
-                    func_types.push(ty.map_err(|e| InvalidModule(e.to_string()))?);
+                    func_types.push(ty.map_err(|e| invalid(e.to_string()))?);
                 }
             }
             Payload::GlobalSection(reader) => globals += reader.count() as usize,
             Payload::ExportSection(reader) => {
                 for export in reader {
-                    let export = export.map_err(|e| InvalidModule(e.to_string()))?;
+                    let export = export.map_err(|e| invalid(e.to_string()))?;
                     if export.kind == wasmparser::ExternalKind::Func {
                         exported_funcs.push((export.name.to_string(), export.index));
                         exports.insert(export.name.to_string());
@@ -216,55 +226,70 @@ fn inspect(wasm: &[u8]) -> Result<Inspection, InvalidModule> {
                 }
             }
             Payload::CodeSectionStart { size, .. } if size > limits::MAX_CODE_SECTION_SIZE => {
-                return Err(InvalidModule(format!(
-                    "Wasm module code section size of {size} exceeds the maximum allowed size of {}.",
-                    limits::MAX_CODE_SECTION_SIZE
-                )));
+                return Err(limit_error(
+                    format!(
+                        "Wasm module code section size of {size} exceeds the maximum allowed size of {}.",
+                        limits::MAX_CODE_SECTION_SIZE
+                    ),
+                    "Try shrinking the module code section using tools like `ic-wasm` or splitting the functionality into multiple canisters.",
+                    "wasm-module-code-section-too-large",
+                ));
             }
             Payload::CustomSection(reader) if reader.name().starts_with("icp:") => {
                 let name = reader.name().to_string();
-                let valid = ["icp:public ", "icp:private "]
+                let section_error =
+                    "Wasm module has an invalid custom section. Invalid custom section:";
+                let short = ["icp:public ", "icp:private "]
                     .iter()
-                    .any(|p| name.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
-                if !valid {
-                    return Err(InvalidModule(format!(
-                        "Invalid custom section: Custom section named {name} has no public/private scope defined."
+                    .find_map(|p| name.strip_prefix(p).filter(|rest| !rest.is_empty()));
+                let Some(short) = short else {
+                    return Err(invalid(format!(
+                        "{section_error} Custom section '{name}' has no public/private scope defined."
                     )));
-                }
+                };
                 if custom_sections.contains_key(&name) {
-                    return Err(InvalidModule(format!(
-                        "Invalid custom section: Custom section named {name} defined more than once."
+                    return Err(invalid(format!(
+                        "{section_error} Custom section '{name}' defined more than once."
                     )));
                 }
-                custom_size += name.len() + reader.data().len();
+                // The replica counts the payload and the name after the scope prefix.
+                custom_size += short.len() + reader.data().len();
                 custom_sections.insert(name, reader.data().to_vec());
             }
             _ => {}
         }
     }
     if func_types.len() > limits::MAX_FUNCTIONS {
-        return Err(InvalidModule(format!(
-            "Wasm module defined {} functions which exceeds the maximum number allowed {}.",
-            func_types.len(),
-            limits::MAX_FUNCTIONS
-        )));
+        return Err(limit_error(
+            format!(
+                "Wasm module defined {} functions which exceeds the maximum number allowed {}.",
+                func_types.len(),
+                limits::MAX_FUNCTIONS
+            ),
+            "Try spliting this canister into multiple canisters.",
+            "wasm-module-too-many-functions",
+        ));
     }
     if globals > limits::MAX_GLOBALS {
-        return Err(InvalidModule(format!(
-            "Wasm module defined {globals} globals which exceeds the maximum number allowed {}.",
-            limits::MAX_GLOBALS
-        )));
+        return Err(limit_error(
+            format!(
+                "Wasm module defined {globals} globals which exceeds the maximum number allowed {}.",
+                limits::MAX_GLOBALS
+            ),
+            "Try collecting multiple globals into a single structured which can be stored on the heap.",
+            "wasm-module-too-many-globals",
+        ));
     }
     if custom_sections.len() > limits::MAX_CUSTOM_SECTIONS {
-        return Err(InvalidModule(format!(
-            "Invalid custom section: Wasm module contains {} custom sections with the `icp:` prefix, which exceeds the maximum number allowed {}.",
+        return Err(invalid(format!(
+            "Wasm module defined {} custom sections which exceeds the maximum number allowed {}.",
             custom_sections.len(),
             limits::MAX_CUSTOM_SECTIONS
         )));
     }
     if custom_size > limits::MAX_CUSTOM_SECTIONS_SIZE {
-        return Err(InvalidModule(format!(
-            "Invalid custom section: Wasm module contains custom sections with size {custom_size} which exceeds the maximum size allowed {}.",
+        return Err(invalid(format!(
+            "Wasm module has an invalid custom section. Invalid custom sections: total size of the custom sections exceeds the maximum allowed: size {custom_size} bytes, allowed {} bytes",
             limits::MAX_CUSTOM_SECTIONS_SIZE
         )));
     }
@@ -299,33 +324,35 @@ fn check_import(
     let ty = match import.ty {
         wasmparser::TypeRef::Func(ty) => ty,
         wasmparser::TypeRef::Global(_) => {
-            return Err(InvalidModule(format!("{prefix} Importing globals is not allowed.")));
+            return Err(invalid(format!(
+                "{prefix} Importing globals is not allowed."
+            )));
         }
         wasmparser::TypeRef::Memory(_) => {
-            return Err(InvalidModule(format!(
+            return Err(invalid(format!(
                 "{prefix} Only memory imported from env.memory is allowed."
             )));
         }
         wasmparser::TypeRef::Table(_) => {
-            return Err(InvalidModule(format!(
+            return Err(invalid(format!(
                 "{prefix} Only tables imported from env.table are allowed."
             )));
         }
         _ => {
-            return Err(InvalidModule(format!(
+            return Err(invalid(format!(
                 "{prefix} Module imports '{}' from '{}' that is not exported by the runtime.",
                 import.name, import.module
             )));
         }
     };
     let Some(expected) = wasm_patch::ic0::lookup(import.name) else {
-        return Err(InvalidModule(format!(
+        return Err(invalid(format!(
             "{prefix} Module imports function '{}' from '{}' that is not exported by the runtime.",
             import.name, import.module
         )));
     };
     if import.module != "ic0" {
-        return Err(InvalidModule(format!(
+        return Err(invalid(format!(
             "{prefix} Module imports function {:?} from {:?}, expected to be imported from one of {:?} instead.",
             import.name,
             import.module,
@@ -341,7 +368,7 @@ fn check_import(
     let (params, results) = &types[ty as usize];
     let sig = "Wasm module has an invalid function signature.";
     if *params != want_params {
-        return Err(InvalidModule(format!(
+        return Err(invalid(format!(
             "{sig} Expected input params {} for '{}', got {}.",
             type_list(&want_params),
             import.name,
@@ -349,7 +376,7 @@ fn check_import(
         )));
     }
     if *results != want_results {
-        return Err(InvalidModule(format!(
+        return Err(invalid(format!(
             "{sig} Expected return type {} for '{}', got {}.",
             type_list(&want_results),
             import.name,
@@ -385,15 +412,17 @@ fn check_exports(
         if !name.starts_with("canister_") {
             continue;
         }
-        let method = METHOD_PREFIXES.iter().find_map(|p| name.strip_prefix(p).map(|m| (*p, m)));
+        let method = METHOD_PREFIXES
+            .iter()
+            .find_map(|p| name.strip_prefix(p).map(|m| (*p, m)));
         if !SYSTEM_EXPORTS.contains(&name.as_str()) && method.is_none() {
-            return Err(InvalidModule(format!(
+            return Err(invalid(format!(
                 "{prefix} Exporting reserved function '{name}' with \"canister_\" prefix"
             )));
         }
         let (params, results) = &types[func_types[*index as usize] as usize];
         if !params.is_empty() || !results.is_empty() {
-            return Err(InvalidModule(format!(
+            return Err(invalid(format!(
                 "{prefix} Expected return type [] and parameters [] for exported function '{name}', got {} -> {}.",
                 type_list(params),
                 type_list(results)
@@ -402,7 +431,7 @@ fn check_exports(
         if let Some((kind, method)) = method {
             if let Some(other) = methods.insert(method, kind) {
                 if other != kind {
-                    return Err(InvalidModule(format!(
+                    return Err(invalid(format!(
                         "{prefix} Duplicate function '{method}' exported multiple times with different call types: update, query, or composite_query."
                     )));
                 }
@@ -410,10 +439,14 @@ fn check_exports(
         }
     }
     if methods.len() > limits::MAX_EXPORTED_METHODS {
-        return Err(InvalidModule(format!(
-            "{prefix} The number of exported functions called `canister_update <name>`, `canister_query <name>`, or `canister_composite_query <name>` exceeds {}.",
-            limits::MAX_EXPORTED_METHODS
-        )));
+        return Err(limit_error(
+            format!(
+                "{prefix} The number of exported functions called `canister_update <name>`, `canister_query <name>`, or `canister_composite_query <name>` exceeds {}.",
+                limits::MAX_EXPORTED_METHODS
+            ),
+            "Try combining multiple endpoints into a single endpoint.",
+            "wasm-module-too-many-exports",
+        ));
     }
     Ok(())
 }
@@ -422,8 +455,6 @@ struct Instrumented {
     wasm: Vec<u8>,
     globals: Vec<String>,
     has_start: bool,
-    has_table: bool,
-    has_memory: bool,
 }
 
 fn instrument(wasm: &[u8]) -> Result<Instrumented, InvalidModule> {
@@ -431,7 +462,7 @@ fn instrument(wasm: &[u8]) -> Result<Instrumented, InvalidModule> {
     config.generate_producers_section(false);
     let mut module = config
         .parse(wasm)
-        .map_err(|e| InvalidModule(format!("Failed to instrument wasm module: {e}")))?;
+        .map_err(|e| invalid(format!("Failed to instrument wasm module: {e}")))?;
     let mutable: Vec<walrus::GlobalId> = module
         .globals
         .iter()
@@ -460,8 +491,6 @@ fn instrument(wasm: &[u8]) -> Result<Instrumented, InvalidModule> {
         wasm: module.emit_wasm(),
         globals,
         has_start: start.is_some(),
-        has_table: table.is_some(),
-        has_memory: memory.is_some(),
     })
 }
 
@@ -476,7 +505,7 @@ fn compile(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, InvalidModule
     let module = load_cached(engine, &hash, &instrumented.wasm)?;
     let instance_pre = system_api::linker(engine)
         .instantiate_pre(&module)
-        .map_err(|e| InvalidModule(format!("Wasm module could not be linked: {e}")))?;
+        .map_err(|e| invalid(format!("Wasm module could not be linked: {e}")))?;
     Ok(CompiledModule {
         hash,
         uploaded_size: bytes.len(),
@@ -485,8 +514,6 @@ fn compile(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, InvalidModule
         custom_sections,
         globals: instrumented.globals,
         has_start: instrumented.has_start,
-        has_table: instrumented.has_table,
-        has_memory: instrumented.has_memory,
     })
 }
 
@@ -503,7 +530,8 @@ fn load_cached(engine: &Engine, hash: &[u8; 32], wasm: &[u8]) -> Result<Module, 
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let path = cache_dir().map(|d| d.join(format!("{}-{:016x}.cwasm", hex::encode(hash), h.finish())));
+    let path =
+        cache_dir().map(|d| d.join(format!("{}-{:016x}.cwasm", hex::encode(hash), h.finish())));
     if let Some(path) = path.as_ref().filter(|p| p.is_file()) {
         // SAFETY: the file was written by `Module::serialize` of this same engine configuration
         // (the compatibility hash is in its name) into the simulator's own cache directory.
@@ -513,7 +541,7 @@ fn load_cached(engine: &Engine, hash: &[u8; 32], wasm: &[u8]) -> Result<Module, 
     }
     COMPILATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let module = Module::new(engine, wasm)
-        .map_err(|e| InvalidModule(format!("Wasmtime failed to compile wasm module: {e}")))?;
+        .map_err(|e| invalid(format!("Wasmtime failed to compile wasm module: {e}")))?;
     if let (Some(path), Ok(bytes)) = (path, module.serialize()) {
         // Best effort: a cache that cannot be written only costs time.
         if let Some(dir) = path.parent() {

@@ -68,7 +68,10 @@ impl Sim {
     pub fn set_time(&self, time: Time) {
         let mut state = self.state.borrow_mut();
         let nanos = time.as_nanos_since_unix_epoch();
-        assert!(nanos >= state.time, "set_time: time cannot go backwards on the IC");
+        assert!(
+            nanos >= state.time,
+            "set_time: time cannot go backwards on the IC"
+        );
         state.time = nanos;
     }
 
@@ -148,20 +151,56 @@ impl Sim {
     ///
     /// # Panics
     /// If the install is rejected.
-    pub fn install_canister(&self, canister_id: Principal, wasm_module: Vec<u8>, arg: Vec<u8>, sender: Option<Principal>) {
-        if let Err(e) = self.install_code(mgmt::CanisterInstallMode::Install, canister_id, wasm_module, arg, sender) {
+    pub fn install_canister(
+        &self,
+        canister_id: Principal,
+        wasm_module: Vec<u8>,
+        arg: Vec<u8>,
+        sender: Option<Principal>,
+    ) {
+        if let Err(e) = self.install_code(
+            mgmt::CanisterInstallMode::Install,
+            canister_id,
+            wasm_module,
+            arg,
+            sender,
+        ) {
             panic!("install_canister failed: {e}");
         }
     }
 
     /// Upgrades the code (pre_upgrade, then post_upgrade of the new module), atomically.
-    pub fn upgrade_canister(&self, canister_id: Principal, wasm_module: Vec<u8>, arg: Vec<u8>, sender: Option<Principal>) -> Result<(), RejectResponse> {
-        self.install_code(mgmt::CanisterInstallMode::Upgrade(None), canister_id, wasm_module, arg, sender)
+    pub fn upgrade_canister(
+        &self,
+        canister_id: Principal,
+        wasm_module: Vec<u8>,
+        arg: Vec<u8>,
+        sender: Option<Principal>,
+    ) -> Result<(), RejectResponse> {
+        self.install_code(
+            mgmt::CanisterInstallMode::Upgrade(None),
+            canister_id,
+            wasm_module,
+            arg,
+            sender,
+        )
     }
 
     /// Reinstalls the code (all state is replaced).
-    pub fn reinstall_canister(&self, canister_id: Principal, wasm_module: Vec<u8>, arg: Vec<u8>, sender: Option<Principal>) -> Result<(), RejectResponse> {
-        self.install_code(mgmt::CanisterInstallMode::Reinstall, canister_id, wasm_module, arg, sender)
+    pub fn reinstall_canister(
+        &self,
+        canister_id: Principal,
+        wasm_module: Vec<u8>,
+        arg: Vec<u8>,
+        sender: Option<Principal>,
+    ) -> Result<(), RejectResponse> {
+        self.install_code(
+            mgmt::CanisterInstallMode::Reinstall,
+            canister_id,
+            wasm_module,
+            arg,
+            sender,
+        )
     }
 
     /// install_code in any mode, returning the rejection instead of panicking.
@@ -180,30 +219,68 @@ impl Sim {
             arg,
             sender_canister_version: None,
         };
-        self.management_call(sender, "install_code", &args).map(drop)
+        self.management_call(sender, "install_code", &args)
+            .map(drop)
     }
 
     /// Removes code and state; open call contexts are rejected.
-    pub fn uninstall_canister(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
-        let args = mgmt::UninstallCodeArgs { canister_id, sender_canister_version: None };
-        self.management_call(sender, "uninstall_code", &args).map(drop)
+    pub fn uninstall_canister(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+    ) -> Result<(), RejectResponse> {
+        let args = mgmt::UninstallCodeArgs {
+            canister_id,
+            sender_canister_version: None,
+        };
+        self.management_call(sender, "uninstall_code", &args)
+            .map(drop)
     }
 
     /// Uploads a chunk (at most 1 MiB) to the canister's chunk store; returns its SHA-256.
-    pub fn upload_chunk(&self, canister_id: Principal, sender: Option<Principal>, chunk: Vec<u8>) -> Result<Vec<u8>, RejectResponse> {
-        let reply = self.management_call(sender, "upload_chunk", &mgmt::UploadChunkArgs { canister_id, chunk })?;
+    pub fn upload_chunk(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+        chunk: Vec<u8>,
+    ) -> Result<Vec<u8>, RejectResponse> {
+        let reply = self.management_call(
+            sender,
+            "upload_chunk",
+            &mgmt::UploadChunkArgs { canister_id, chunk },
+        )?;
         Ok(decode::<mgmt::ChunkHash>(&reply).hash)
     }
 
     /// The hashes of the chunks in the store.
-    pub fn stored_chunks(&self, canister_id: Principal, sender: Option<Principal>) -> Result<Vec<Vec<u8>>, RejectResponse> {
-        let reply = self.management_call(sender, "stored_chunks", &mgmt::CanisterIdRecord { canister_id })?;
-        Ok(decode::<Vec<mgmt::ChunkHash>>(&reply).into_iter().map(|c| c.hash).collect())
+    pub fn stored_chunks(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+    ) -> Result<Vec<Vec<u8>>, RejectResponse> {
+        let reply = self.management_call(
+            sender,
+            "stored_chunks",
+            &mgmt::CanisterIdRecord { canister_id },
+        )?;
+        Ok(decode::<Vec<mgmt::ChunkHash>>(&reply)
+            .into_iter()
+            .map(|c| c.hash)
+            .collect())
     }
 
     /// Empties the chunk store.
-    pub fn clear_chunk_store(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
-        self.management_call(sender, "clear_chunk_store", &mgmt::CanisterIdRecord { canister_id }).map(drop)
+    pub fn clear_chunk_store(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+    ) -> Result<(), RejectResponse> {
+        self.management_call(
+            sender,
+            "clear_chunk_store",
+            &mgmt::CanisterIdRecord { canister_id },
+        )
+        .map(drop)
     }
 
     /// Installs code assembled from chunks of `store_canister_id`'s chunk store.
@@ -222,93 +299,203 @@ impl Sim {
             mode,
             target_canister: canister_id,
             store_canister: Some(store_canister_id),
-            chunk_hashes_list: chunk_hashes_list.into_iter().map(|hash| mgmt::ChunkHash { hash }).collect(),
+            chunk_hashes_list: chunk_hashes_list
+                .into_iter()
+                .map(|hash| mgmt::ChunkHash { hash })
+                .collect(),
             wasm_module_hash,
             arg,
             sender_canister_version: None,
         };
-        self.management_call(sender, "install_chunked_code", &args).map(drop)
+        self.management_call(sender, "install_chunked_code", &args)
+            .map(drop)
     }
 
     // --- lifecycle and settings ------------------------------------------------------------------------
 
     /// Starts a canister (cancels a pending stop).
-    pub fn start_canister(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
-        self.management_call(sender, "start_canister", &mgmt::CanisterIdRecord { canister_id }).map(drop)
+    pub fn start_canister(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+    ) -> Result<(), RejectResponse> {
+        self.management_call(
+            sender,
+            "start_canister",
+            &mgmt::CanisterIdRecord { canister_id },
+        )
+        .map(drop)
     }
 
     /// Stops a canister, executing rounds until it is stopped. A canister with open call
     /// contexts stays stopping: this then returns an IngressMessageTimeout rejection while the
     /// stop is still pending (use [`Sim::stop_canister_nonblocking`] to watch the 5-minute timeout).
-    pub fn stop_canister(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
-        self.management_call(sender, "stop_canister", &mgmt::CanisterIdRecord { canister_id }).map(drop)
+    pub fn stop_canister(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+    ) -> Result<(), RejectResponse> {
+        self.management_call(
+            sender,
+            "stop_canister",
+            &mgmt::CanisterIdRecord { canister_id },
+        )
+        .map(drop)
     }
 
     /// Submits a stop_canister request without waiting for it.
-    pub fn stop_canister_nonblocking(&self, canister_id: Principal, sender: Option<Principal>) -> RawMessageId {
+    pub fn stop_canister_nonblocking(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+    ) -> RawMessageId {
         let arg = candid::encode_one(mgmt::CanisterIdRecord { canister_id }).expect("encodes");
-        self.submit_call(Principal::management_canister(), sender.unwrap_or(Principal::anonymous()), "stop_canister", arg)
-            .expect("management calls are always accepted for execution")
+        self.submit_call(
+            Principal::management_canister(),
+            sender.unwrap_or(Principal::anonymous()),
+            "stop_canister",
+            arg,
+        )
+        .expect("management calls are always accepted for execution")
     }
 
     /// Deletes a stopped canister (with its snapshots).
-    pub fn delete_canister(&self, canister_id: Principal, sender: Option<Principal>) -> Result<(), RejectResponse> {
-        self.management_call(sender, "delete_canister", &mgmt::CanisterIdRecord { canister_id }).map(drop)
+    pub fn delete_canister(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+    ) -> Result<(), RejectResponse> {
+        self.management_call(
+            sender,
+            "delete_canister",
+            &mgmt::CanisterIdRecord { canister_id },
+        )
+        .map(drop)
     }
 
     /// The canister_status record.
-    pub fn canister_status(&self, canister_id: Principal, sender: Option<Principal>) -> Result<mgmt::CanisterStatusResult, RejectResponse> {
-        let reply = self.management_call(sender, "canister_status", &mgmt::CanisterIdRecord { canister_id })?;
+    pub fn canister_status(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+    ) -> Result<mgmt::CanisterStatusResult, RejectResponse> {
+        let reply = self.management_call(
+            sender,
+            "canister_status",
+            &mgmt::CanisterIdRecord { canister_id },
+        )?;
         Ok(decode(&reply))
     }
 
     /// Replaces the settings given in `settings`.
-    pub fn update_canister_settings(&self, canister_id: Principal, sender: Option<Principal>, settings: mgmt::CanisterSettings) -> Result<(), RejectResponse> {
-        let args = mgmt::UpdateSettingsArgs { canister_id, settings, sender_canister_version: None };
-        self.management_call(sender, "update_settings", &args).map(drop)
+    pub fn update_canister_settings(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+        settings: mgmt::CanisterSettings,
+    ) -> Result<(), RejectResponse> {
+        let args = mgmt::UpdateSettingsArgs {
+            canister_id,
+            settings,
+            sender_canister_version: None,
+        };
+        self.management_call(sender, "update_settings", &args)
+            .map(drop)
     }
 
     /// Replaces the controllers.
-    pub fn set_controllers(&self, canister_id: Principal, sender: Option<Principal>, new_controllers: Vec<Principal>) -> Result<(), RejectResponse> {
-        let settings = mgmt::CanisterSettings { controllers: Some(new_controllers), ..Default::default() };
+    pub fn set_controllers(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+        new_controllers: Vec<Principal>,
+    ) -> Result<(), RejectResponse> {
+        let settings = mgmt::CanisterSettings {
+            controllers: Some(new_controllers),
+            ..Default::default()
+        };
         self.update_canister_settings(canister_id, sender, settings)
     }
 
     // --- snapshots ---------------------------------------------------------------------------------
 
     /// Takes a snapshot (at most 10 per canister; `replace_snapshot` replaces one).
-    pub fn take_canister_snapshot(&self, canister_id: Principal, sender: Option<Principal>, replace_snapshot: Option<Vec<u8>>) -> Result<mgmt::Snapshot, RejectResponse> {
-        let args = mgmt::TakeCanisterSnapshotArgs { canister_id, replace_snapshot, uninstall_code: None, sender_canister_version: None };
+    pub fn take_canister_snapshot(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+        replace_snapshot: Option<Vec<u8>>,
+    ) -> Result<mgmt::Snapshot, RejectResponse> {
+        let args = mgmt::TakeCanisterSnapshotArgs {
+            canister_id,
+            replace_snapshot,
+            uninstall_code: None,
+            sender_canister_version: None,
+        };
         let reply = self.management_call(sender, "take_canister_snapshot", &args)?;
         Ok(decode(&reply))
     }
 
     /// Loads a snapshot (code, heap, stable memory, certified data, chunk store).
-    pub fn load_canister_snapshot(&self, canister_id: Principal, sender: Option<Principal>, snapshot_id: Vec<u8>) -> Result<(), RejectResponse> {
-        let args = mgmt::LoadCanisterSnapshotArgs { canister_id, snapshot_id, sender_canister_version: None };
-        self.management_call(sender, "load_canister_snapshot", &args).map(drop)
+    pub fn load_canister_snapshot(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+        snapshot_id: Vec<u8>,
+    ) -> Result<(), RejectResponse> {
+        let args = mgmt::LoadCanisterSnapshotArgs {
+            canister_id,
+            snapshot_id,
+            sender_canister_version: None,
+        };
+        self.management_call(sender, "load_canister_snapshot", &args)
+            .map(drop)
     }
 
     /// Lists the canister's snapshots.
-    pub fn list_canister_snapshots(&self, canister_id: Principal, sender: Option<Principal>) -> Result<Vec<mgmt::Snapshot>, RejectResponse> {
-        let reply = self.management_call(sender, "list_canister_snapshots", &mgmt::CanisterIdRecord { canister_id })?;
+    pub fn list_canister_snapshots(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+    ) -> Result<Vec<mgmt::Snapshot>, RejectResponse> {
+        let reply = self.management_call(
+            sender,
+            "list_canister_snapshots",
+            &mgmt::CanisterIdRecord { canister_id },
+        )?;
         Ok(decode(&reply))
     }
 
     /// Deletes a snapshot.
-    pub fn delete_canister_snapshot(&self, canister_id: Principal, sender: Option<Principal>, snapshot_id: Vec<u8>) -> Result<(), RejectResponse> {
-        let args = mgmt::DeleteCanisterSnapshotArgs { canister_id, snapshot_id };
-        self.management_call(sender, "delete_canister_snapshot", &args).map(drop)
+    pub fn delete_canister_snapshot(
+        &self,
+        canister_id: Principal,
+        sender: Option<Principal>,
+        snapshot_id: Vec<u8>,
+    ) -> Result<(), RejectResponse> {
+        let args = mgmt::DeleteCanisterSnapshotArgs {
+            canister_id,
+            snapshot_id,
+        };
+        self.management_call(sender, "delete_canister_snapshot", &args)
+            .map(drop)
     }
 
     // --- calls ----------------------------------------------------------------------------------------
 
     /// Submits an ingress update call without executing it.
-    pub fn submit_call(&self, canister_id: Principal, sender: Principal, method: &str, payload: Vec<u8>) -> Result<RawMessageId, RejectResponse> {
+    pub fn submit_call(
+        &self,
+        canister_id: Principal,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<RawMessageId, RejectResponse> {
         let mut state = self.state.borrow_mut();
         let max = state.config.max_ingress_payload;
         if payload.len() > max {
-            return Err(errors::ingress_too_large(payload.len(), max));
+            let id = hex::encode(&state.fresh_message_id(canister_id).message_id);
+            return Err(errors::ingress_too_large(&id, payload.len(), max));
         }
         if canister_id != Principal::management_canister() {
             state.admit_ingress(canister_id, sender, method, &payload)?;
@@ -347,24 +534,56 @@ impl Sim {
     }
 
     /// The outcome of a submitted message; `None` while it is pending.
-    pub fn ingress_status(&self, message_id: RawMessageId) -> Option<Result<Vec<u8>, RejectResponse>> {
-        self.state.borrow().ingress.get(&message_id).cloned().flatten()
+    pub fn ingress_status(
+        &self,
+        message_id: RawMessageId,
+    ) -> Option<Result<Vec<u8>, RejectResponse>> {
+        self.state
+            .borrow()
+            .ingress
+            .get(&message_id)
+            .cloned()
+            .flatten()
     }
 
     /// An ingress update call, executed to completion.
-    pub fn update_call(&self, canister_id: Principal, sender: Principal, method: &str, payload: Vec<u8>) -> Result<Vec<u8>, RejectResponse> {
+    pub fn update_call(
+        &self,
+        canister_id: Principal,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, RejectResponse> {
         let id = self.submit_call(canister_id, sender, method, payload)?;
         self.await_call(id)
     }
 
     /// A query call (non-replicated; every change is discarded).
-    pub fn query_call(&self, canister_id: Principal, sender: Principal, method: &str, payload: Vec<u8>) -> Result<Vec<u8>, RejectResponse> {
-        self.state.borrow_mut().query(canister_id, sender, method, payload)
+    pub fn query_call(
+        &self,
+        canister_id: Principal,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, RejectResponse> {
+        self.state
+            .borrow_mut()
+            .query(canister_id, sender, method, payload)
     }
 
-    fn management_call<T: CandidType>(&self, sender: Option<Principal>, method: &str, args: &T) -> Result<Vec<u8>, RejectResponse> {
+    fn management_call<T: CandidType>(
+        &self,
+        sender: Option<Principal>,
+        method: &str,
+        args: &T,
+    ) -> Result<Vec<u8>, RejectResponse> {
         let arg = candid::encode_one(args).expect("management arguments encode");
-        self.update_call(Principal::management_canister(), sender.unwrap_or(Principal::anonymous()), method, arg)
+        self.update_call(
+            Principal::management_canister(),
+            sender.unwrap_or(Principal::anonymous()),
+            method,
+            arg,
+        )
     }
 
     // --- introspection (simulator only) --------------------------------------------------------------
@@ -381,7 +600,11 @@ impl Sim {
 
     /// SHA-256 of the installed module, as canister_status reports it.
     pub fn module_hash(&self, canister_id: Principal) -> Option<[u8; 32]> {
-        self.state.borrow().canisters.get(&canister_id).and_then(|c| c.module_hash())
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .and_then(|c| c.module_hash())
     }
 
     /// What the canister printed with `ic0.debug_print`, oldest first.
@@ -407,13 +630,26 @@ impl Sim {
             .map_or_else(ExecutionStats::default, |c| c.stats)
     }
 
+    /// The certified data the canister last set (empty if none).
+    pub fn certified_data(&self, canister_id: Principal) -> Vec<u8> {
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .map_or_else(Vec::new, |c| c.certified_data.clone())
+    }
+
     /// Whether the canister is running, stopping or stopped (`None` if it does not exist).
     pub fn canister_run_status(&self, canister_id: Principal) -> Option<mgmt::CanisterStatusType> {
-        self.state.borrow().canisters.get(&canister_id).map(|c| match c.status {
-            crate::canister::RunStatus::Running => mgmt::CanisterStatusType::Running,
-            crate::canister::RunStatus::Stopping(_) => mgmt::CanisterStatusType::Stopping,
-            crate::canister::RunStatus::Stopped => mgmt::CanisterStatusType::Stopped,
-        })
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .map(|c| match c.status {
+                crate::canister::RunStatus::Running => mgmt::CanisterStatusType::Running,
+                crate::canister::RunStatus::Stopping(_) => mgmt::CanisterStatusType::Stopping,
+                crate::canister::RunStatus::Stopped => mgmt::CanisterStatusType::Stopped,
+            })
     }
 
     // --- faults ----------------------------------------------------------------------------------------
@@ -447,23 +683,49 @@ fn decode<T: CandidType + serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
 
 impl SimState {
     /// The ingress filter: what the IC checks before accepting an ingress message.
-    pub(crate) fn admit_ingress(&mut self, canister_id: Principal, sender: Principal, method: &str, payload: &[u8]) -> Result<(), RejectResponse> {
+    pub(crate) fn admit_ingress(
+        &mut self,
+        canister_id: Principal,
+        sender: Principal,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<(), RejectResponse> {
         use crate::canister::RunStatus;
         let Some(canister) = self.canisters.get(&canister_id) else {
-            return Err(RejectResponse::new(ErrorCode::CanisterNotFound, errors::canister_not_found(canister_id)));
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterNotFound,
+                errors::canister_not_found(canister_id),
+            ));
         };
         match canister.status {
             RunStatus::Running => {}
-            RunStatus::Stopping(_) => return Err(RejectResponse::new(ErrorCode::CanisterStopping, errors::stopping(canister_id))),
-            RunStatus::Stopped => return Err(RejectResponse::new(ErrorCode::CanisterStopped, errors::stopped(canister_id))),
+            RunStatus::Stopping(_) => {
+                return Err(RejectResponse::new(
+                    ErrorCode::CanisterStopping,
+                    errors::stopping(canister_id),
+                ));
+            }
+            RunStatus::Stopped => {
+                return Err(RejectResponse::new(
+                    ErrorCode::CanisterStopped,
+                    errors::stopped(canister_id),
+                ));
+            }
         }
         if canister.exec.is_none() {
-            return Err(RejectResponse::new(ErrorCode::CanisterWasmModuleNotFound, errors::ingress_no_wasm_module()));
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterWasmModuleNotFound,
+                errors::ingress_no_wasm_module(),
+            ));
         }
         let fees = &self.config.fees;
-        let fee = fees.ingress_message_reception + fees.ingress_byte_reception * (method.len() + payload.len()) as u128;
+        let fee = fees.ingress_message_reception
+            + fees.ingress_byte_reception * (method.len() + payload.len()) as u128;
         if canister.cycles < fee + fees.update_message_execution {
-            return Err(RejectResponse::new(ErrorCode::CanisterOutOfCycles, errors::out_of_cycles(canister_id)));
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterOutOfCycles,
+                errors::out_of_cycles(canister_id),
+            ));
         }
         self.inspect_message(canister_id, sender, method, payload)?;
         let canister = self.canisters.get_mut(&canister_id).expect("checked");

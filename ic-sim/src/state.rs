@@ -45,8 +45,6 @@ pub(crate) struct ResponseMsg {
     pub(crate) callback_id: u64,
     pub(crate) outcome: Outcome,
     pub(crate) refund: u128,
-    /// Best-effort deadline of the call (0 for guaranteed response).
-    pub(crate) deadline: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -95,7 +93,8 @@ impl SimState {
         let mut bytes = index.to_be_bytes().to_vec();
         bytes.extend_from_slice(&[0x01, 0x01]);
         let id = Principal::from_slice(&bytes);
-        self.canisters.insert(id, Canister::new(id, controllers, cycles));
+        self.canisters
+            .insert(id, Canister::new(id, controllers, cycles));
         id
     }
 
@@ -126,7 +125,8 @@ impl SimState {
                 c.status == RunStatus::Running
                     && c.exec.is_some()
                     && ((c.global_timer != 0 && c.global_timer <= self.time)
-                        || c.module().is_some_and(|m| m.exports_function("canister_heartbeat")))
+                        || c.module()
+                            .is_some_and(|m| m.exports_function("canister_heartbeat")))
             })
             || self.canisters.values().any(|c| {
                 c.callbacks
@@ -138,7 +138,13 @@ impl SimState {
     // --- responding ---------------------------------------------------------------------------------
 
     /// Sends the outcome of a call to whoever waits for it, applying response faults.
-    pub(crate) fn respond(&mut self, responder: Principal, reply_to: ReplyTo, outcome: Outcome, refund: u128) {
+    pub(crate) fn respond(
+        &mut self,
+        responder: Principal,
+        reply_to: ReplyTo,
+        outcome: Outcome,
+        refund: u128,
+    ) {
         match reply_to {
             ReplyTo::Ingress(id) => {
                 self.ingress.insert(id, Some(outcome));
@@ -154,12 +160,14 @@ impl SimState {
                     callback_id,
                     outcome,
                     refund,
-                    deadline,
                 };
                 let drop_p = self.faults.drop_probability(responder);
                 if drop_p > 0.0 && self.rng.random::<f64>() < drop_p {
                     if deadline != 0 {
-                        let dropped = RejectResponse::new(ErrorCode::ResponseDropped, errors::response_dropped());
+                        let dropped = RejectResponse::new(
+                            ErrorCode::ResponseDropped,
+                            errors::response_dropped(),
+                        );
                         self.queue.push_back(Message::Response(ResponseMsg {
                             outcome: Err(dropped),
                             ..msg
@@ -245,9 +253,21 @@ impl SimState {
     }
 
     /// Runs `entry` on the installed code of `canister_id`.
-    fn run_installed(&mut self, canister_id: Principal, ctx: ExecCtx, entry: &Entry, limit: u64) -> Invocation {
-        let mut canister = self.canisters.remove(&canister_id).expect("caller checked the canister exists");
-        let mut exec = canister.exec.take().expect("caller checked the canister is installed");
+    fn run_installed(
+        &mut self,
+        canister_id: Principal,
+        ctx: ExecCtx,
+        entry: &Entry,
+        limit: u64,
+    ) -> Invocation {
+        let mut canister = self
+            .canisters
+            .remove(&canister_id)
+            .expect("caller checked the canister exists");
+        let mut exec = canister
+            .exec
+            .take()
+            .expect("caller checked the canister is installed");
         let inv = self.execute(&mut canister, &mut exec, ctx, entry, limit);
         canister.exec = Some(exec);
         self.canisters.insert(canister_id, canister);
@@ -257,7 +277,10 @@ impl SimState {
     /// After an execution in call context `cc_id`: registers its calls, sends its response.
     fn commit_effects(&mut self, canister_id: Principal, cc_id: u64, inv: &mut Invocation) {
         let time = self.time;
-        let canister = self.canisters.get_mut(&canister_id).expect("canister exists");
+        let canister = self
+            .canisters
+            .get_mut(&canister_id)
+            .expect("canister exists");
         let mut requests = Vec::new();
         for call in inv.ctx.calls.drain(..) {
             let PendingCall {
@@ -276,7 +299,6 @@ impl SimState {
                 callback_id,
                 Callback {
                     call_context: cc_id,
-                    callee,
                     reply,
                     reject,
                     cleanup,
@@ -301,8 +323,12 @@ impl SimState {
                 deadline,
             });
         }
-        self.queue.extend(requests.into_iter().map(Message::Request));
-        let cc = canister.call_contexts.get_mut(&cc_id).expect("call context exists");
+        self.queue
+            .extend(requests.into_iter().map(Message::Request));
+        let cc = canister
+            .call_contexts
+            .get_mut(&cc_id)
+            .expect("call context exists");
         cc.cycles_available = inv.ctx.cycles_available;
         if let Some(response) = inv.ctx.response.take() {
             cc.responded = true;
@@ -310,7 +336,10 @@ impl SimState {
             let reply_to = cc.reply_to.clone();
             let outcome = match response {
                 Response::Reply(bytes) => Ok(bytes),
-                Response::Reject(_, message) => Err(RejectResponse::new(ErrorCode::CanisterRejectedMessage, message)),
+                Response::Reject(_, message) => Err(RejectResponse::new(
+                    ErrorCode::CanisterRejectedMessage,
+                    message,
+                )),
             };
             self.respond(canister_id, reply_to, outcome, refund);
         }
@@ -318,8 +347,14 @@ impl SimState {
 
     /// Answers a call context with the trap that ended its execution, if it was not answered.
     fn fail_call_context(&mut self, canister_id: Principal, cc_id: u64, trap: &TrapKind) {
-        let canister = self.canisters.get_mut(&canister_id).expect("canister exists");
-        let cc = canister.call_contexts.get_mut(&cc_id).expect("call context exists");
+        let canister = self
+            .canisters
+            .get_mut(&canister_id)
+            .expect("canister exists");
+        let cc = canister
+            .call_contexts
+            .get_mut(&cc_id)
+            .expect("call context exists");
         if cc.responded {
             return;
         }
@@ -343,9 +378,15 @@ impl SimState {
         if cc.outstanding_callbacks > 0 {
             return;
         }
-        let cc = canister.call_contexts.remove(&cc_id).expect("just looked it up");
+        let cc = canister
+            .call_contexts
+            .remove(&cc_id)
+            .expect("just looked it up");
         if !cc.responded && cc.reply_to != ReplyTo::System {
-            let reject = RejectResponse::new(ErrorCode::CanisterDidNotReply, errors::did_not_reply(canister_id));
+            let reject = RejectResponse::new(
+                ErrorCode::CanisterDidNotReply,
+                errors::did_not_reply(canister_id),
+            );
             let reject = errors::for_reply_to(&cc.reply_to, reject);
             self.respond(canister_id, cc.reply_to, Err(reject), cc.cycles_available);
         }
@@ -358,23 +399,42 @@ impl SimState {
         let id = req.receiver;
         let from_canister = matches!(req.reply_to, ReplyTo::Canister { .. });
         if from_canister && self.faults.calls_fail_to(id) {
-            return Err(RejectResponse::new(ErrorCode::CanisterQueueFull, errors::queue_full(id)));
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterQueueFull,
+                errors::queue_full(id),
+            ));
         }
         let Some(canister) = self.canisters.get(&id) else {
-            return Err(RejectResponse::new(ErrorCode::CanisterNotFound, errors::canister_not_found(id)));
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterNotFound,
+                errors::canister_not_found(id),
+            ));
         };
         match canister.status {
             RunStatus::Running => {}
             RunStatus::Stopping(_) => {
-                return Err(RejectResponse::new(ErrorCode::CanisterStopping, errors::stopping(id)));
+                return Err(RejectResponse::new(
+                    ErrorCode::CanisterStopping,
+                    errors::stopping(id),
+                ));
             }
             RunStatus::Stopped => {
-                return Err(RejectResponse::new(ErrorCode::CanisterStopped, errors::stopped(id)));
+                return Err(RejectResponse::new(
+                    ErrorCode::CanisterStopped,
+                    errors::stopped(id),
+                ));
             }
         }
         let Some(module) = canister.module() else {
-            let message = if from_canister { errors::no_wasm_module(id) } else { errors::ingress_no_wasm_module() };
-            return Err(RejectResponse::new(ErrorCode::CanisterWasmModuleNotFound, message));
+            let message = if from_canister {
+                errors::no_wasm_module(id)
+            } else {
+                errors::ingress_no_wasm_module()
+            };
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterWasmModuleNotFound,
+                message,
+            ));
         };
         let kind = if module.exports_function(&format!("canister_update {}", req.method)) {
             ApiKind::Update
@@ -387,7 +447,10 @@ impl SimState {
             ));
         };
         if canister.cycles < self.config.fees.update_message_execution {
-            return Err(RejectResponse::new(ErrorCode::CanisterOutOfCycles, errors::out_of_cycles(id)));
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterOutOfCycles,
+                errors::out_of_cycles(id),
+            ));
         }
         Ok(kind)
     }
@@ -402,7 +465,11 @@ impl SimState {
                     reject.error_code,
                     ErrorCode::CanisterMethodNotFound | ErrorCode::CanisterWasmModuleNotFound
                 );
-                let reject = if execution_side { errors::for_reply_to(&req.reply_to, reject) } else { reject };
+                let reject = if execution_side {
+                    errors::for_reply_to(&req.reply_to, reject)
+                } else {
+                    reject
+                };
                 self.respond(req.receiver, req.reply_to, Err(reject), req.cycles);
                 return;
             }
@@ -428,7 +495,11 @@ impl SimState {
         ctx.method_name = req.method.clone();
         ctx.deadline = req.deadline;
         ctx.cycles_available = req.cycles;
-        let prefix = if kind == ApiKind::Update { "canister_update" } else { "canister_query" };
+        let prefix = if kind == ApiKind::Update {
+            "canister_update"
+        } else {
+            "canister_query"
+        };
         let entry = Entry::Export(format!("{prefix} {}", req.method));
         let limit = self.config.instruction_limit_update;
         let mut inv = self.run_installed(id, ctx, &entry, limit);
@@ -441,7 +512,11 @@ impl SimState {
     }
 
     fn record_instructions(&mut self, id: Principal, cc_id: u64, instructions: u64) {
-        if let Some(cc) = self.canisters.get_mut(&id).and_then(|c| c.call_contexts.get_mut(&cc_id)) {
+        if let Some(cc) = self
+            .canisters
+            .get_mut(&id)
+            .and_then(|c| c.call_contexts.get_mut(&cc_id))
+        {
             cc.instructions += instructions;
         }
     }
@@ -564,14 +639,17 @@ impl SimState {
                     expired.push(ResponseMsg {
                         originator: canister.id,
                         callback_id: *callback_id,
-                        outcome: Err(RejectResponse::new(ErrorCode::DeadlineExpired, errors::deadline_expired())),
+                        outcome: Err(RejectResponse::new(
+                            ErrorCode::DeadlineExpired,
+                            errors::deadline_expired(),
+                        )),
                         refund: 0,
-                        deadline: callback.deadline,
                     });
                 }
             }
         }
-        self.queue.extend(expired.into_iter().map(Message::Response));
+        self.queue
+            .extend(expired.into_iter().map(Message::Response));
     }
 
     /// Completes stops of canisters without open call contexts; times out old stop requests.
@@ -585,7 +663,11 @@ impl SimState {
             };
             if canister.call_contexts.is_empty() {
                 for request in requests.drain(..) {
-                    answers.push((canister.id, request.reply_to, Ok(candid::encode_one(()).expect("unit encodes"))));
+                    answers.push((
+                        canister.id,
+                        request.reply_to,
+                        Ok(candid::encode_one(()).expect("unit encodes")),
+                    ));
                 }
                 canister.status = RunStatus::Stopped;
             } else {
@@ -593,7 +675,10 @@ impl SimState {
                     requests.drain(..).partition(|r| now >= r.since + timeout);
                 *requests = waiting;
                 for request in late {
-                    let reject = RejectResponse::new(ErrorCode::StopCanisterRequestTimeout, errors::stop_timeout());
+                    let reject = RejectResponse::new(
+                        ErrorCode::StopCanisterRequestTimeout,
+                        errors::stop_timeout(),
+                    );
                     answers.push((canister.id, request.reply_to, Err(reject)));
                 }
             }
@@ -625,7 +710,9 @@ impl SimState {
         let Some(canister) = self.canisters.get(&canister_id) else {
             return Ok(());
         };
-        let exports = canister.module().is_some_and(|m| m.exports_function("canister_inspect_message"));
+        let exports = canister
+            .module()
+            .is_some_and(|m| m.exports_function("canister_inspect_message"));
         if !exports {
             return Ok(());
         }
@@ -634,7 +721,12 @@ impl SimState {
         ctx.arg = arg.to_vec();
         ctx.method_name = method.to_string();
         let limit = self.config.instruction_limit_inspect;
-        let inv = self.run_installed(canister_id, ctx, &Entry::Export("canister_inspect_message".into()), limit);
+        let inv = self.run_installed(
+            canister_id,
+            ctx,
+            &Entry::Export("canister_inspect_message".into()),
+            limit,
+        );
         match inv.result {
             Err(trap) => Err(errors::trap(canister_id, &trap, limit)),
             Ok(()) if !inv.ctx.accepted_message => Err(RejectResponse::new(
@@ -646,17 +738,32 @@ impl SimState {
     }
 
     /// A non-replicated query: runs and discards every change.
-    pub(crate) fn query(&mut self, canister_id: Principal, sender: Principal, method: &str, arg: Vec<u8>) -> Outcome {
+    pub(crate) fn query(
+        &mut self,
+        canister_id: Principal,
+        sender: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Outcome {
         let Some(canister) = self.canisters.get(&canister_id) else {
-            return Err(RejectResponse::new(ErrorCode::CanisterNotFound, errors::canister_not_found(canister_id)));
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterNotFound,
+                errors::canister_not_found(canister_id),
+            ));
         };
         match canister.status {
             RunStatus::Running => {}
             RunStatus::Stopping(_) => {
-                return Err(RejectResponse::new(ErrorCode::CanisterStopping, errors::stopping(canister_id)));
+                return Err(RejectResponse::new(
+                    ErrorCode::CanisterStopping,
+                    errors::stopping(canister_id),
+                ));
             }
             RunStatus::Stopped => {
-                return Err(RejectResponse::new(ErrorCode::CanisterStopped, errors::stopped(canister_id)));
+                return Err(RejectResponse::new(
+                    ErrorCode::CanisterStopped,
+                    errors::stopped(canister_id),
+                ));
             }
         }
         let Some(module) = canister.module() else {
@@ -681,9 +788,10 @@ impl SimState {
         match (inv.result, inv.ctx.response) {
             (Err(trap), _) => Err(errors::trap(canister_id, &trap, limit)),
             (Ok(()), Some(Response::Reply(bytes))) => Ok(bytes),
-            (Ok(()), Some(Response::Reject(_, message))) => {
-                Err(RejectResponse::new(ErrorCode::CanisterRejectedMessage, message))
-            }
+            (Ok(()), Some(Response::Reject(_, message))) => Err(RejectResponse::new(
+                ErrorCode::CanisterRejectedMessage,
+                message,
+            )),
             (Ok(()), None) => Err(RejectResponse::new(
                 ErrorCode::CanisterDidNotReply,
                 errors::did_not_reply(canister_id),

@@ -45,8 +45,6 @@ pub(crate) enum HostTrap {
     InstructionLimit,
     /// A trap the IC reports like a Wasm trap (e.g. stable memory out of bounds).
     Wasm(String),
-    /// A trap injected by the chaos suite.
-    Injected,
 }
 
 impl std::fmt::Display for HostTrap {
@@ -56,7 +54,6 @@ impl std::fmt::Display for HostTrap {
             HostTrap::ContractViolation(msg) => write!(f, "violated contract: {msg}"),
             HostTrap::InstructionLimit => write!(f, "instruction limit exceeded"),
             HostTrap::Wasm(what) => write!(f, "trapped: {what}"),
-            HostTrap::Injected => write!(f, "fault injected by the simulator"),
         }
     }
 }
@@ -66,11 +63,15 @@ impl std::error::Error for HostTrap {}
 type HostResult<T> = wasmtime::Result<T>;
 
 fn violation<T>(msg: impl Into<String>) -> HostResult<T> {
-    Err(wasmtime::Error::new(HostTrap::ContractViolation(msg.into())))
+    Err(wasmtime::Error::new(HostTrap::ContractViolation(
+        msg.into(),
+    )))
 }
 
 fn stable_out_of_bounds<T>() -> HostResult<T> {
-    Err(wasmtime::Error::new(HostTrap::Wasm("stable memory out of bounds".to_string())))
+    Err(wasmtime::Error::new(HostTrap::Wasm(
+        "stable memory out of bounds".to_string(),
+    )))
 }
 
 fn ctx<'a>(caller: &'a mut Caller<'_, HostState>) -> &'a mut ExecCtx {
@@ -111,10 +112,17 @@ fn memory(caller: &Caller<'_, HostState>) -> Memory {
         .expect("instrumented modules always export their memory")
 }
 
-fn read_heap(caller: &mut Caller<'_, HostState>, src: u64, size: u64, api: &str) -> HostResult<Vec<u8>> {
+fn read_heap(
+    caller: &mut Caller<'_, HostState>,
+    src: u64,
+    size: u64,
+    api: &str,
+) -> HostResult<Vec<u8>> {
     let mem = memory(caller);
     let data = mem.data(&caller);
-    let end = src.checked_add(size).filter(|end| *end <= data.len() as u64);
+    let end = src
+        .checked_add(size)
+        .filter(|end| *end <= data.len() as u64);
     match end {
         Some(end) => Ok(data[src as usize..end as usize].to_vec()),
         None => violation(format!(
@@ -124,10 +132,17 @@ fn read_heap(caller: &mut Caller<'_, HostState>, src: u64, size: u64, api: &str)
     }
 }
 
-fn write_heap(caller: &mut Caller<'_, HostState>, dst: u64, bytes: &[u8], api: &str) -> HostResult<()> {
+fn write_heap(
+    caller: &mut Caller<'_, HostState>,
+    dst: u64,
+    bytes: &[u8],
+    api: &str,
+) -> HostResult<()> {
     let mem = memory(caller);
     let data = mem.data_mut(&mut *caller);
-    let end = dst.checked_add(bytes.len() as u64).filter(|end| *end <= data.len() as u64);
+    let end = dst
+        .checked_add(bytes.len() as u64)
+        .filter(|end| *end <= data.len() as u64);
     match end {
         Some(end) => {
             data[dst as usize..end as usize].copy_from_slice(bytes);
@@ -153,7 +168,10 @@ fn copy_out(
     enter(caller, api, size as u64)?;
     let data = source(ctx(caller));
     let (offset, size) = (offset as usize, size as usize);
-    let Some(slice) = offset.checked_add(size).and_then(|end| data.get(offset..end)) else {
+    let Some(slice) = offset
+        .checked_add(size)
+        .and_then(|end| data.get(offset..end))
+    else {
         return violation(format!(
             "ic0.{api}: src={offset} + length={size} exceeds the slice size={}",
             data.len()
@@ -163,7 +181,12 @@ fn copy_out(
     write_heap(caller, dst as u64, &slice, &format!("ic0.{api}"))
 }
 
-fn read_principal(caller: &mut Caller<'_, HostState>, src: u32, size: u32, api: &str) -> HostResult<Principal> {
+fn read_principal(
+    caller: &mut Caller<'_, HostState>,
+    src: u32,
+    size: u32,
+    api: &str,
+) -> HostResult<Principal> {
     let bytes = read_heap(caller, src as u64, size as u64, api)?;
     match Principal::try_from_slice(&bytes) {
         Ok(p) => Ok(p),
@@ -171,7 +194,12 @@ fn read_principal(caller: &mut Caller<'_, HostState>, src: u32, size: u32, api: 
     }
 }
 
-fn write_u128(caller: &mut Caller<'_, HostState>, dst: u32, value: u128, api: &str) -> HostResult<()> {
+fn write_u128(
+    caller: &mut Caller<'_, HostState>,
+    dst: u32,
+    value: u128,
+    api: &str,
+) -> HostResult<()> {
     write_heap(caller, dst as u64, &value.to_le_bytes(), api)
 }
 
@@ -183,7 +211,10 @@ fn already_responded(c: &ExecCtx) -> bool {
     c.already_responded || c.response.is_some()
 }
 
-fn pending_call<'a>(caller: &'a mut Caller<'_, HostState>, api: &str) -> HostResult<&'a mut PendingCall> {
+fn pending_call<'a>(
+    caller: &'a mut Caller<'_, HostState>,
+    api: &str,
+) -> HostResult<&'a mut PendingCall> {
     match ctx(caller).pending_call.as_mut() {
         Some(call) => Ok(call),
         None => violation(format!("{api} called when no call is under construction.")),
@@ -203,48 +234,110 @@ pub(crate) fn linker(engine: &Engine) -> &'static Linker<HostState> {
 #[allow(clippy::too_many_lines)]
 fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     // --- message -----------------------------------------------------------------------------
-    l.func_wrap("ic0", "msg_arg_data_size", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "msg_arg_data_size", 0)?;
-        Ok(ctx(&mut c).arg.len() as i32)
-    })?;
-    l.func_wrap("ic0", "msg_arg_data_copy", |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-        copy_out(&mut c, "msg_arg_data_copy", |x| x.arg.clone(), dst, off, size)
-    })?;
-    l.func_wrap("ic0", "msg_caller_size", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "msg_caller_size", 0)?;
-        Ok(ctx(&mut c).caller.as_slice().len() as i32)
-    })?;
-    l.func_wrap("ic0", "msg_caller_copy", |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-        copy_out(&mut c, "msg_caller_copy", |x| x.caller.as_slice().to_vec(), dst, off, size)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "msg_arg_data_size",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "msg_arg_data_size", 0)?;
+            Ok(ctx(&mut c).arg.len() as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_arg_data_copy",
+        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
+            copy_out(
+                &mut c,
+                "msg_arg_data_copy",
+                |x| x.arg.clone(),
+                dst,
+                off,
+                size,
+            )
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_caller_size",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "msg_caller_size", 0)?;
+            Ok(ctx(&mut c).caller.as_slice().len() as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_caller_copy",
+        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
+            copy_out(
+                &mut c,
+                "msg_caller_copy",
+                |x| x.caller.as_slice().to_vec(),
+                dst,
+                off,
+                size,
+            )
+        },
+    )?;
     for (size_fn, copy_fn) in [
         ("msg_caller_info_data_size", "msg_caller_info_data_copy"),
         ("msg_caller_info_signer_size", "msg_caller_info_signer_copy"),
     ] {
-        l.func_wrap("ic0", size_fn, move |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-            enter(&mut c, size_fn, 0)?;
-            Ok(0)
-        })?;
-        l.func_wrap("ic0", copy_fn, move |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-            copy_out(&mut c, copy_fn, |_| Vec::new(), dst, off, size)
-        })?;
+        l.func_wrap(
+            "ic0",
+            size_fn,
+            move |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+                enter(&mut c, size_fn, 0)?;
+                Ok(0)
+            },
+        )?;
+        l.func_wrap(
+            "ic0",
+            copy_fn,
+            move |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
+                copy_out(&mut c, copy_fn, |_| Vec::new(), dst, off, size)
+            },
+        )?;
     }
-    l.func_wrap("ic0", "msg_reject_code", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "msg_reject_code", 0)?;
-        Ok(ctx(&mut c).reject.as_ref().map_or(0, |(code, _)| *code as i32))
-    })?;
-    l.func_wrap("ic0", "msg_reject_msg_size", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "msg_reject_msg_size", 0)?;
-        Ok(ctx(&mut c).reject.as_ref().map_or(0, |(_, m)| m.len()) as i32)
-    })?;
-    l.func_wrap("ic0", "msg_reject_msg_copy", |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-        let source = |x: &ExecCtx| x.reject.as_ref().map(|(_, m)| m.as_bytes().to_vec()).unwrap_or_default();
-        copy_out(&mut c, "msg_reject_msg_copy", source, dst, off, size)
-    })?;
-    l.func_wrap("ic0", "msg_deadline", |mut c: Caller<'_, HostState>| -> HostResult<u64> {
-        enter(&mut c, "msg_deadline", 0)?;
-        Ok(ctx(&mut c).deadline)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "msg_reject_code",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "msg_reject_code", 0)?;
+            Ok(ctx(&mut c)
+                .reject
+                .as_ref()
+                .map_or(0, |(code, _)| *code as i32))
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_reject_msg_size",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "msg_reject_msg_size", 0)?;
+            Ok(ctx(&mut c).reject.as_ref().map_or(0, |(_, m)| m.len()) as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_reject_msg_copy",
+        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
+            let source = |x: &ExecCtx| {
+                x.reject
+                    .as_ref()
+                    .map(|(_, m)| m.as_bytes().to_vec())
+                    .unwrap_or_default()
+            };
+            copy_out(&mut c, "msg_reject_msg_copy", source, dst, off, size)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_deadline",
+        |mut c: Caller<'_, HostState>| -> HostResult<u64> {
+            enter(&mut c, "msg_deadline", 0)?;
+            Ok(ctx(&mut c).deadline)
+        },
+    )?;
     l.func_wrap("ic0", "msg_reply_data_append", |mut c: Caller<'_, HostState>, src: u32, size: u32| {
         enter(&mut c, "msg_reply_data_append", size as u64)?;
         if already_responded(ctx(&mut c)) {
@@ -271,23 +364,42 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         x.response = Some(Response::Reply(std::mem::take(&mut x.reply_buf)));
         Ok(())
     })?;
-    l.func_wrap("ic0", "msg_reject", |mut c: Caller<'_, HostState>, src: u32, size: u32| {
-        enter(&mut c, "msg_reject", size as u64)?;
-        if already_responded(ctx(&mut c)) {
-            return violation("ic0.msg_reject: the call is already replied");
-        }
-        let bytes = read_heap(&mut c, src as u64, size as u64, "ic0.msg_reject")?;
-        let message = String::from_utf8_lossy(&bytes).into_owned();
-        ctx(&mut c).response = Some(Response::Reject(RejectCode::CanisterReject, message));
-        Ok(())
-    })?;
-    l.func_wrap("ic0", "msg_method_name_size", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "msg_method_name_size", 0)?;
-        Ok(ctx(&mut c).method_name.len() as i32)
-    })?;
-    l.func_wrap("ic0", "msg_method_name_copy", |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-        copy_out(&mut c, "msg_method_name_copy", |x| x.method_name.as_bytes().to_vec(), dst, off, size)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "msg_reject",
+        |mut c: Caller<'_, HostState>, src: u32, size: u32| {
+            enter(&mut c, "msg_reject", size as u64)?;
+            if already_responded(ctx(&mut c)) {
+                return violation("ic0.msg_reject: the call is already replied");
+            }
+            let bytes = read_heap(&mut c, src as u64, size as u64, "ic0.msg_reject")?;
+            let message = String::from_utf8_lossy(&bytes).into_owned();
+            ctx(&mut c).response = Some(Response::Reject(RejectCode::CanisterReject, message));
+            Ok(())
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_method_name_size",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "msg_method_name_size", 0)?;
+            Ok(ctx(&mut c).method_name.len() as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_method_name_copy",
+        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
+            copy_out(
+                &mut c,
+                "msg_method_name_copy",
+                |x| x.method_name.as_bytes().to_vec(),
+                dst,
+                off,
+                size,
+            )
+        },
+    )?;
     l.func_wrap("ic0", "accept_message", |mut c: Caller<'_, HostState>| {
         enter(&mut c, "accept_message", 0)?;
         let x = ctx(&mut c);
@@ -299,85 +411,169 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     })?;
 
     // --- cycles ------------------------------------------------------------------------------
-    l.func_wrap("ic0", "msg_cycles_available128", |mut c: Caller<'_, HostState>, dst: u32| {
-        enter(&mut c, "msg_cycles_available128", 16)?;
-        let v = ctx(&mut c).cycles_available;
-        write_u128(&mut c, dst, v, "ic0.msg_cycles_available128")
-    })?;
-    l.func_wrap("ic0", "msg_cycles_refunded128", |mut c: Caller<'_, HostState>, dst: u32| {
-        enter(&mut c, "msg_cycles_refunded128", 16)?;
-        let v = ctx(&mut c).cycles_refunded;
-        write_u128(&mut c, dst, v, "ic0.msg_cycles_refunded128")
-    })?;
-    l.func_wrap("ic0", "msg_cycles_accept128", |mut c: Caller<'_, HostState>, hi: u64, lo: u64, dst: u32| {
-        enter(&mut c, "msg_cycles_accept128", 16)?;
-        let x = ctx(&mut c);
-        let accepted = amount(hi, lo).min(x.cycles_available);
-        x.cycles_available -= accepted;
-        x.cycles_accepted += accepted;
-        x.balance += accepted;
-        write_u128(&mut c, dst, accepted, "ic0.msg_cycles_accept128")
-    })?;
-    l.func_wrap("ic0", "cycles_burn128", |mut c: Caller<'_, HostState>, hi: u64, lo: u64, dst: u32| {
-        enter(&mut c, "cycles_burn128", 16)?;
-        let x = ctx(&mut c);
-        let burned = amount(hi, lo).min(x.balance);
-        x.balance -= burned;
-        write_u128(&mut c, dst, burned, "ic0.cycles_burn128")
-    })?;
-    for name in ["canister_cycle_balance128", "canister_liquid_cycle_balance128"] {
-        l.func_wrap("ic0", name, move |mut c: Caller<'_, HostState>, dst: u32| {
-            enter(&mut c, name, 16)?;
-            let v = ctx(&mut c).balance;
-            write_u128(&mut c, dst, v, name)
-        })?;
+    l.func_wrap(
+        "ic0",
+        "msg_cycles_available128",
+        |mut c: Caller<'_, HostState>, dst: u32| {
+            enter(&mut c, "msg_cycles_available128", 16)?;
+            let v = ctx(&mut c).cycles_available;
+            write_u128(&mut c, dst, v, "ic0.msg_cycles_available128")
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_cycles_refunded128",
+        |mut c: Caller<'_, HostState>, dst: u32| {
+            enter(&mut c, "msg_cycles_refunded128", 16)?;
+            let v = ctx(&mut c).cycles_refunded;
+            write_u128(&mut c, dst, v, "ic0.msg_cycles_refunded128")
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "msg_cycles_accept128",
+        |mut c: Caller<'_, HostState>, hi: u64, lo: u64, dst: u32| {
+            enter(&mut c, "msg_cycles_accept128", 16)?;
+            let x = ctx(&mut c);
+            let accepted = amount(hi, lo).min(x.cycles_available);
+            x.cycles_available -= accepted;
+            x.cycles_accepted += accepted;
+            x.balance += accepted;
+            write_u128(&mut c, dst, accepted, "ic0.msg_cycles_accept128")
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "cycles_burn128",
+        |mut c: Caller<'_, HostState>, hi: u64, lo: u64, dst: u32| {
+            enter(&mut c, "cycles_burn128", 16)?;
+            let x = ctx(&mut c);
+            let burned = amount(hi, lo).min(x.balance);
+            x.balance -= burned;
+            write_u128(&mut c, dst, burned, "ic0.cycles_burn128")
+        },
+    )?;
+    for name in [
+        "canister_cycle_balance128",
+        "canister_liquid_cycle_balance128",
+    ] {
+        l.func_wrap(
+            "ic0",
+            name,
+            move |mut c: Caller<'_, HostState>, dst: u32| {
+                enter(&mut c, name, 16)?;
+                let v = ctx(&mut c).balance;
+                write_u128(&mut c, dst, v, name)
+            },
+        )?;
     }
-    l.func_wrap("ic0", "call_cycles_add128", |mut c: Caller<'_, HostState>, hi: u64, lo: u64| {
-        enter(&mut c, "call_cycles_add128", 0)?;
-        let add = amount(hi, lo);
-        if ctx(&mut c).balance < add {
-            let id = ctx(&mut c).canister_id;
-            return violation(format!("Canister {id} is out of cycles"));
-        }
-        pending_call(&mut c, "ic0.call_cycles_add128")?.cycles += add;
-        ctx(&mut c).balance -= add;
-        Ok(())
-    })?;
+    l.func_wrap(
+        "ic0",
+        "call_cycles_add128",
+        |mut c: Caller<'_, HostState>, hi: u64, lo: u64| {
+            enter(&mut c, "call_cycles_add128", 0)?;
+            let add = amount(hi, lo);
+            if ctx(&mut c).balance < add {
+                let id = ctx(&mut c).canister_id;
+                return violation(format!("Canister {id} is out of cycles"));
+            }
+            pending_call(&mut c, "ic0.call_cycles_add128")?.cycles += add;
+            ctx(&mut c).balance -= add;
+            Ok(())
+        },
+    )?;
 
     // --- canister and subnet -------------------------------------------------------------------
-    l.func_wrap("ic0", "canister_self_size", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "canister_self_size", 0)?;
-        Ok(ctx(&mut c).canister_id.as_slice().len() as i32)
-    })?;
-    l.func_wrap("ic0", "canister_self_copy", |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-        copy_out(&mut c, "canister_self_copy", |x| x.canister_id.as_slice().to_vec(), dst, off, size)
-    })?;
-    l.func_wrap("ic0", "canister_status", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "canister_status", 0)?;
-        Ok(ctx(&mut c).canister_status as i32)
-    })?;
-    l.func_wrap("ic0", "canister_version", |mut c: Caller<'_, HostState>| -> HostResult<u64> {
-        enter(&mut c, "canister_version", 0)?;
-        Ok(ctx(&mut c).canister_version)
-    })?;
-    l.func_wrap("ic0", "subnet_self_size", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "subnet_self_size", 0)?;
-        Ok(ctx(&mut c).subnet_id.as_slice().len() as i32)
-    })?;
-    l.func_wrap("ic0", "subnet_self_copy", |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-        copy_out(&mut c, "subnet_self_copy", |x| x.subnet_id.as_slice().to_vec(), dst, off, size)
-    })?;
-    l.func_wrap("ic0", "subnet_self_node_count", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "subnet_self_node_count", 0)?;
-        Ok(13)
-    })?;
-    l.func_wrap("ic0", "root_key_size", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "root_key_size", 0)?;
-        Ok(ROOT_KEY.len() as i32)
-    })?;
-    l.func_wrap("ic0", "root_key_copy", |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-        copy_out(&mut c, "root_key_copy", |_| ROOT_KEY.to_vec(), dst, off, size)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "canister_self_size",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "canister_self_size", 0)?;
+            Ok(ctx(&mut c).canister_id.as_slice().len() as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "canister_self_copy",
+        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
+            copy_out(
+                &mut c,
+                "canister_self_copy",
+                |x| x.canister_id.as_slice().to_vec(),
+                dst,
+                off,
+                size,
+            )
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "canister_status",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "canister_status", 0)?;
+            Ok(ctx(&mut c).canister_status as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "canister_version",
+        |mut c: Caller<'_, HostState>| -> HostResult<u64> {
+            enter(&mut c, "canister_version", 0)?;
+            Ok(ctx(&mut c).canister_version)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "subnet_self_size",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "subnet_self_size", 0)?;
+            Ok(ctx(&mut c).subnet_id.as_slice().len() as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "subnet_self_copy",
+        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
+            copy_out(
+                &mut c,
+                "subnet_self_copy",
+                |x| x.subnet_id.as_slice().to_vec(),
+                dst,
+                off,
+                size,
+            )
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "subnet_self_node_count",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "subnet_self_node_count", 0)?;
+            Ok(13)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "root_key_size",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "root_key_size", 0)?;
+            Ok(ROOT_KEY.len() as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "root_key_copy",
+        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
+            copy_out(
+                &mut c,
+                "root_key_copy",
+                |_| ROOT_KEY.to_vec(),
+                dst,
+                off,
+                size,
+            )
+        },
+    )?;
 
     // --- calls -------------------------------------------------------------------------------
     l.func_wrap(
@@ -412,15 +608,19 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(())
         },
     )?;
-    l.func_wrap("ic0", "call_on_cleanup", |mut c: Caller<'_, HostState>, fun: u32, env: u32| {
-        enter(&mut c, "call_on_cleanup", 0)?;
-        let call = pending_call(&mut c, "ic0.call_on_cleanup")?;
-        if call.cleanup.is_some() {
-            return violation("ic0.call_on_cleanup: the cleanup callback was already set");
-        }
-        call.cleanup = Some((fun, env));
-        Ok(())
-    })?;
+    l.func_wrap(
+        "ic0",
+        "call_on_cleanup",
+        |mut c: Caller<'_, HostState>, fun: u32, env: u32| {
+            enter(&mut c, "call_on_cleanup", 0)?;
+            let call = pending_call(&mut c, "ic0.call_on_cleanup")?;
+            if call.cleanup.is_some() {
+                return violation("ic0.call_on_cleanup: the cleanup callback was already set");
+            }
+            call.cleanup = Some((fun, env));
+            Ok(())
+        },
+    )?;
     l.func_wrap("ic0", "call_data_append", |mut c: Caller<'_, HostState>, src: u32, size: u32| {
         enter(&mut c, "call_data_append", size as u64)?;
         let bytes = read_heap(&mut c, src as u64, size as u64, "ic0.call_data_append")?;
@@ -436,75 +636,108 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         call.arg.extend_from_slice(&bytes);
         Ok(())
     })?;
-    l.func_wrap("ic0", "call_with_best_effort_response", |mut c: Caller<'_, HostState>, timeout: u32| {
-        enter(&mut c, "call_with_best_effort_response", 0)?;
-        let call = pending_call(&mut c, "ic0.call_with_best_effort_response")?;
-        if call.timeout_secs.is_some() {
-            return violation("ic0.call_with_best_effort_response: the timeout was already set");
-        }
-        call.timeout_secs = Some(timeout.min(MAX_CALL_TIMEOUT_SECS));
-        Ok(())
-    })?;
-    l.func_wrap("ic0", "call_perform", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "call_perform", 0)?;
-        let fees = c.data().fees.clone();
-        let x = ctx(&mut c);
-        let Some(call) = x.pending_call.take() else {
-            return violation("ic0.call_perform called when no call is under construction.");
-        };
-        let cost = fees.call_cost(call.method.len() as u64, call.arg.len() as u64);
-        if x.balance < cost {
-            // The cycles attached to the discarded call go back to the balance.
-            x.balance += call.cycles;
-            return Ok(RejectCode::SysTransient as i32);
-        }
-        x.balance -= cost;
-        x.calls.push(call);
-        Ok(0)
-    })?;
+    l.func_wrap(
+        "ic0",
+        "call_with_best_effort_response",
+        |mut c: Caller<'_, HostState>, timeout: u32| {
+            enter(&mut c, "call_with_best_effort_response", 0)?;
+            let call = pending_call(&mut c, "ic0.call_with_best_effort_response")?;
+            if call.timeout_secs.is_some() {
+                return violation(
+                    "ic0.call_with_best_effort_response: the timeout was already set",
+                );
+            }
+            call.timeout_secs = Some(timeout.min(MAX_CALL_TIMEOUT_SECS));
+            Ok(())
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "call_perform",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "call_perform", 0)?;
+            let fees = c.data().fees.clone();
+            let x = ctx(&mut c);
+            let Some(call) = x.pending_call.take() else {
+                return violation("ic0.call_perform called when no call is under construction.");
+            };
+            let cost = fees.call_cost(call.method.len() as u64, call.arg.len() as u64);
+            if x.balance < cost {
+                // The cycles attached to the discarded call go back to the balance.
+                x.balance += call.cycles;
+                return Ok(RejectCode::SysTransient as i32);
+            }
+            x.balance -= cost;
+            x.calls.push(call);
+            Ok(0)
+        },
+    )?;
 
     // --- stable memory -------------------------------------------------------------------------
-    l.func_wrap("ic0", "stable64_size", |mut c: Caller<'_, HostState>| -> HostResult<u64> {
-        enter(&mut c, "stable64_size", 0)?;
-        Ok(ctx(&mut c).stable.len() as u64 / 65536)
-    })?;
-    l.func_wrap("ic0", "stable64_grow", |mut c: Caller<'_, HostState>, pages: u64| -> HostResult<u64> {
-        enter(&mut c, "stable64_grow", 0)?;
-        let x = ctx(&mut c);
-        let old = x.stable.len() as u64 / 65536;
-        match old.checked_add(pages) {
-            Some(new) if new <= MAX_STABLE_PAGES => {
-                x.stable.resize((new * 65536) as usize, 0);
-                Ok(old)
+    l.func_wrap(
+        "ic0",
+        "stable64_size",
+        |mut c: Caller<'_, HostState>| -> HostResult<u64> {
+            enter(&mut c, "stable64_size", 0)?;
+            Ok(ctx(&mut c).stable.len() as u64 / 65536)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "stable64_grow",
+        |mut c: Caller<'_, HostState>, pages: u64| -> HostResult<u64> {
+            enter(&mut c, "stable64_grow", 0)?;
+            let x = ctx(&mut c);
+            let old = x.stable.len() as u64 / 65536;
+            match old.checked_add(pages) {
+                Some(new) if new <= MAX_STABLE_PAGES => {
+                    x.stable.resize((new * 65536) as usize, 0);
+                    Ok(old)
+                }
+                _ => Ok(u64::MAX),
             }
-            _ => Ok(u64::MAX),
-        }
-    })?;
-    l.func_wrap("ic0", "stable64_write", |mut c: Caller<'_, HostState>, offset: u64, src: u64, size: u64| {
-        enter(&mut c, "stable64_write", size)?;
-        let bytes = read_heap(&mut c, src, size, "ic0.stable64_write")?;
-        let x = ctx(&mut c);
-        let Some(end) = offset.checked_add(size).filter(|end| *end <= x.stable.len() as u64) else {
-            return stable_out_of_bounds();
-        };
-        let (start, end) = (offset as usize, end as usize);
-        // Only bytes that existed before this execution need undoing; growth is truncated.
-        let undo_end = end.min(x.stable_len_before);
-        if start < undo_end {
-            x.stable_undo.push((offset, x.stable[start..undo_end].to_vec()));
-        }
-        x.stable[start..end].copy_from_slice(&bytes);
-        Ok(())
-    })?;
-    l.func_wrap("ic0", "stable64_read", |mut c: Caller<'_, HostState>, dst: u64, offset: u64, size: u64| {
-        enter(&mut c, "stable64_read", size)?;
-        let x = ctx(&mut c);
-        let Some(end) = offset.checked_add(size).filter(|end| *end <= x.stable.len() as u64) else {
-            return stable_out_of_bounds();
-        };
-        let bytes = x.stable[offset as usize..end as usize].to_vec();
-        write_heap(&mut c, dst, &bytes, "ic0.stable64_read")
-    })?;
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "stable64_write",
+        |mut c: Caller<'_, HostState>, offset: u64, src: u64, size: u64| {
+            enter(&mut c, "stable64_write", size)?;
+            let bytes = read_heap(&mut c, src, size, "ic0.stable64_write")?;
+            let x = ctx(&mut c);
+            let Some(end) = offset
+                .checked_add(size)
+                .filter(|end| *end <= x.stable.len() as u64)
+            else {
+                return stable_out_of_bounds();
+            };
+            let (start, end) = (offset as usize, end as usize);
+            // Only bytes that existed before this execution need undoing; growth is truncated.
+            let undo_end = end.min(x.stable_len_before);
+            if start < undo_end {
+                x.stable_undo
+                    .push((offset, x.stable[start..undo_end].to_vec()));
+            }
+            x.stable[start..end].copy_from_slice(&bytes);
+            Ok(())
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "stable64_read",
+        |mut c: Caller<'_, HostState>, dst: u64, offset: u64, size: u64| {
+            enter(&mut c, "stable64_read", size)?;
+            let x = ctx(&mut c);
+            let Some(end) = offset
+                .checked_add(size)
+                .filter(|end| *end <= x.stable.len() as u64)
+            else {
+                return stable_out_of_bounds();
+            };
+            let bytes = x.stable[offset as usize..end as usize].to_vec();
+            write_heap(&mut c, dst, &bytes, "ic0.stable64_read")
+        },
+    )?;
 
     // --- certification ---------------------------------------------------------------------------
     l.func_wrap("ic0", "certified_data_set", |mut c: Caller<'_, HostState>, src: u32, size: u32| {
@@ -518,129 +751,233 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         ctx(&mut c).certified_data = bytes;
         Ok(())
     })?;
-    l.func_wrap("ic0", "data_certificate_present", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "data_certificate_present", 0)?;
-        Ok(0)
-    })?;
-    l.func_wrap("ic0", "data_certificate_size", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "data_certificate_size", 0)?;
-        violation("ic0.data_certificate_size: the simulator does not certify query responses")
-    })?;
-    l.func_wrap("ic0", "data_certificate_copy", |mut c: Caller<'_, HostState>, _d: u32, _o: u32, _s: u32| -> HostResult<()> {
-        enter(&mut c, "data_certificate_copy", 0)?;
-        violation("ic0.data_certificate_copy: the simulator does not certify query responses")
-    })?;
+    l.func_wrap(
+        "ic0",
+        "data_certificate_present",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "data_certificate_present", 0)?;
+            Ok(0)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "data_certificate_size",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "data_certificate_size", 0)?;
+            violation("ic0.data_certificate_size: the simulator does not certify query responses")
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "data_certificate_copy",
+        |mut c: Caller<'_, HostState>, _d: u32, _o: u32, _s: u32| -> HostResult<()> {
+            enter(&mut c, "data_certificate_copy", 0)?;
+            violation("ic0.data_certificate_copy: the simulator does not certify query responses")
+        },
+    )?;
 
     // --- time, timer, counters, misc ------------------------------------------------------------
-    l.func_wrap("ic0", "time", |mut c: Caller<'_, HostState>| -> HostResult<u64> {
-        enter(&mut c, "time", 0)?;
-        Ok(ctx(&mut c).time)
-    })?;
-    l.func_wrap("ic0", "global_timer_set", |mut c: Caller<'_, HostState>, ts: u64| -> HostResult<u64> {
-        enter(&mut c, "global_timer_set", 0)?;
-        let x = ctx(&mut c);
-        Ok(std::mem::replace(&mut x.global_timer, ts))
-    })?;
-    l.func_wrap("ic0", "performance_counter", |mut c: Caller<'_, HostState>, kind: u32| -> HostResult<u64> {
-        enter(&mut c, "performance_counter", 0)?;
-        let fuel = c.get_fuel()?;
-        let x = ctx(&mut c);
-        let used = x.instruction_limit.saturating_sub(fuel);
-        match kind {
-            0 => Ok(used),
-            1 => Ok(x.call_context_instructions + used),
-            other => violation(format!("ic0.performance_counter: unknown counter type {other}")),
-        }
-    })?;
-    l.func_wrap("ic0", "is_controller", |mut c: Caller<'_, HostState>, src: u32, size: u32| -> HostResult<i32> {
-        enter(&mut c, "is_controller", size as u64)?;
-        let p = read_principal(&mut c, src, size, "ic0.is_controller")?;
-        Ok(ctx(&mut c).controllers.contains(&p) as i32)
-    })?;
-    l.func_wrap("ic0", "in_replicated_execution", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "in_replicated_execution", 0)?;
-        Ok(ctx(&mut c).kind.replicated() as i32)
-    })?;
-    l.func_wrap("ic0", "debug_print", |mut c: Caller<'_, HostState>, src: u32, size: u32| {
-        enter(&mut c, "debug_print", size as u64)?;
-        let bytes = read_heap(&mut c, src as u64, size as u64, "ic0.debug_print")?;
-        let line = String::from_utf8_lossy(&bytes).into_owned();
-        ctx(&mut c).debug_prints.push(line);
-        Ok(())
-    })?;
-    l.func_wrap("ic0", "trap", |mut c: Caller<'_, HostState>, src: u32, size: u32| -> HostResult<()> {
-        enter(&mut c, "trap", size as u64)?;
-        let bytes = read_heap(&mut c, src as u64, size as u64, "ic0.trap")?;
-        Err(wasmtime::Error::new(HostTrap::Explicit(String::from_utf8_lossy(&bytes).into_owned())))
-    })?;
+    l.func_wrap(
+        "ic0",
+        "time",
+        |mut c: Caller<'_, HostState>| -> HostResult<u64> {
+            enter(&mut c, "time", 0)?;
+            Ok(ctx(&mut c).time)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "global_timer_set",
+        |mut c: Caller<'_, HostState>, ts: u64| -> HostResult<u64> {
+            enter(&mut c, "global_timer_set", 0)?;
+            let x = ctx(&mut c);
+            Ok(std::mem::replace(&mut x.global_timer, ts))
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "performance_counter",
+        |mut c: Caller<'_, HostState>, kind: u32| -> HostResult<u64> {
+            enter(&mut c, "performance_counter", 0)?;
+            let fuel = c.get_fuel()?;
+            let x = ctx(&mut c);
+            let used = x.instruction_limit.saturating_sub(fuel);
+            match kind {
+                0 => Ok(used),
+                1 => Ok(x.call_context_instructions + used),
+                other => violation(format!(
+                    "ic0.performance_counter: unknown counter type {other}"
+                )),
+            }
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "is_controller",
+        |mut c: Caller<'_, HostState>, src: u32, size: u32| -> HostResult<i32> {
+            enter(&mut c, "is_controller", size as u64)?;
+            let p = read_principal(&mut c, src, size, "ic0.is_controller")?;
+            Ok(ctx(&mut c).controllers.contains(&p) as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "in_replicated_execution",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "in_replicated_execution", 0)?;
+            Ok(ctx(&mut c).kind.replicated() as i32)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "debug_print",
+        |mut c: Caller<'_, HostState>, src: u32, size: u32| {
+            enter(&mut c, "debug_print", size as u64)?;
+            let bytes = read_heap(&mut c, src as u64, size as u64, "ic0.debug_print")?;
+            let line = String::from_utf8_lossy(&bytes).into_owned();
+            ctx(&mut c).debug_prints.push(line);
+            Ok(())
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "trap",
+        |mut c: Caller<'_, HostState>, src: u32, size: u32| -> HostResult<()> {
+            enter(&mut c, "trap", size as u64)?;
+            let bytes = read_heap(&mut c, src as u64, size as u64, "ic0.trap")?;
+            Err(wasmtime::Error::new(HostTrap::Explicit(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )))
+        },
+    )?;
 
     // --- costs -------------------------------------------------------------------------------------
-    l.func_wrap("ic0", "cost_call", |mut c: Caller<'_, HostState>, name_size: u64, payload_size: u64, dst: u32| {
-        enter(&mut c, "cost_call", 16)?;
-        let cost = c.data().fees.call_cost(name_size, payload_size);
-        write_u128(&mut c, dst, cost, "ic0.cost_call")
-    })?;
-    l.func_wrap("ic0", "cost_create_canister", |mut c: Caller<'_, HostState>, dst: u32| {
-        enter(&mut c, "cost_create_canister", 16)?;
-        let cost = c.data().fees.canister_creation;
-        write_u128(&mut c, dst, cost, "ic0.cost_create_canister")
-    })?;
-    l.func_wrap("ic0", "cost_http_request", |mut c: Caller<'_, HostState>, req: u64, max_res: u64, dst: u32| {
-        enter(&mut c, "cost_http_request", 16)?;
-        let n: u128 = 13;
-        let cost = (3_000_000 + 60_000 * n) * n + 400 * n * req as u128 + 800 * n * max_res as u128;
-        write_u128(&mut c, dst, cost, "ic0.cost_http_request")
-    })?;
-    l.func_wrap("ic0", "cost_http_request_v2", |mut c: Caller<'_, HostState>, _src: u32, size: u32, dst: u32| {
-        enter(&mut c, "cost_http_request_v2", 16)?;
-        let n: u128 = 13;
-        let cost = (3_000_000 + 60_000 * n) * n + 400 * n * size as u128 + 800 * n * 2_000_000;
-        write_u128(&mut c, dst, cost, "ic0.cost_http_request_v2")
-    })?;
+    l.func_wrap(
+        "ic0",
+        "cost_call",
+        |mut c: Caller<'_, HostState>, name_size: u64, payload_size: u64, dst: u32| {
+            enter(&mut c, "cost_call", 16)?;
+            let cost = c.data().fees.call_cost(name_size, payload_size);
+            write_u128(&mut c, dst, cost, "ic0.cost_call")
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "cost_create_canister",
+        |mut c: Caller<'_, HostState>, dst: u32| {
+            enter(&mut c, "cost_create_canister", 16)?;
+            let cost = c.data().fees.canister_creation;
+            write_u128(&mut c, dst, cost, "ic0.cost_create_canister")
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "cost_http_request",
+        |mut c: Caller<'_, HostState>, req: u64, max_res: u64, dst: u32| {
+            enter(&mut c, "cost_http_request", 16)?;
+            let n: u128 = 13;
+            let cost =
+                (3_000_000 + 60_000 * n) * n + 400 * n * req as u128 + 800 * n * max_res as u128;
+            write_u128(&mut c, dst, cost, "ic0.cost_http_request")
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "cost_http_request_v2",
+        |mut c: Caller<'_, HostState>, _src: u32, size: u32, dst: u32| {
+            enter(&mut c, "cost_http_request_v2", 16)?;
+            let n: u128 = 13;
+            let cost = (3_000_000 + 60_000 * n) * n + 400 * n * size as u128 + 800 * n * 2_000_000;
+            write_u128(&mut c, dst, cost, "ic0.cost_http_request_v2")
+        },
+    )?;
     for (name, fee) in [
         ("cost_sign_with_ecdsa", 26_153_846_153u128),
         ("cost_sign_with_schnorr", 26_153_846_153u128),
         ("cost_vetkd_derive_key", 26_153_846_153u128),
     ] {
-        l.func_wrap("ic0", name, move |mut c: Caller<'_, HostState>, src: u32, size: u32, curve: u32, dst: u32| -> HostResult<i32> {
-            enter(&mut c, name, size as u64 + 16)?;
-            let key = read_heap(&mut c, src as u64, size as u64, name)?;
-            if curve > 1 {
-                return Ok(1);
-            }
-            if !matches!(key.as_slice(), b"key_1" | b"test_key_1" | b"dfx_test_key") {
-                return Ok(2);
-            }
-            write_u128(&mut c, dst, fee, name)?;
-            Ok(0)
-        })?;
+        l.func_wrap(
+            "ic0",
+            name,
+            move |mut c: Caller<'_, HostState>,
+                  src: u32,
+                  size: u32,
+                  curve: u32,
+                  dst: u32|
+                  -> HostResult<i32> {
+                enter(&mut c, name, size as u64 + 16)?;
+                let key = read_heap(&mut c, src as u64, size as u64, name)?;
+                if curve > 1 {
+                    return Ok(1);
+                }
+                if !matches!(key.as_slice(), b"key_1" | b"test_key_1" | b"dfx_test_key") {
+                    return Ok(2);
+                }
+                write_u128(&mut c, dst, fee, name)?;
+                Ok(0)
+            },
+        )?;
     }
 
     // --- environment variables (none are set in the simulator) -----------------------------------
-    l.func_wrap("ic0", "env_var_count", |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-        enter(&mut c, "env_var_count", 0)?;
-        Ok(0)
-    })?;
-    l.func_wrap("ic0", "env_var_name_size", |mut c: Caller<'_, HostState>, index: u32| -> HostResult<i32> {
-        enter(&mut c, "env_var_name_size", 0)?;
-        violation(format!("ic0.env_var_name_size: index {index} out of bounds (0 variables)"))
-    })?;
-    l.func_wrap("ic0", "env_var_name_copy", |mut c: Caller<'_, HostState>, index: u32, _d: u32, _o: u32, _s: u32| -> HostResult<()> {
-        enter(&mut c, "env_var_name_copy", 0)?;
-        violation(format!("ic0.env_var_name_copy: index {index} out of bounds (0 variables)"))
-    })?;
-    l.func_wrap("ic0", "env_var_name_exists", |mut c: Caller<'_, HostState>, _src: u32, size: u32| -> HostResult<i32> {
-        enter(&mut c, "env_var_name_exists", size as u64)?;
-        Ok(0)
-    })?;
-    l.func_wrap("ic0", "env_var_value_size", |mut c: Caller<'_, HostState>, _src: u32, size: u32| -> HostResult<i32> {
-        enter(&mut c, "env_var_value_size", size as u64)?;
-        violation("ic0.env_var_value_size: no environment variable with that name")
-    })?;
-    l.func_wrap("ic0", "env_var_value_copy", |mut c: Caller<'_, HostState>, _s: u32, _n: u32, _d: u32, _o: u32, _z: u32| -> HostResult<()> {
-        enter(&mut c, "env_var_value_copy", 0)?;
-        violation("ic0.env_var_value_copy: no environment variable with that name")
-    })?;
+    l.func_wrap(
+        "ic0",
+        "env_var_count",
+        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+            enter(&mut c, "env_var_count", 0)?;
+            Ok(0)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "env_var_name_size",
+        |mut c: Caller<'_, HostState>, index: u32| -> HostResult<i32> {
+            enter(&mut c, "env_var_name_size", 0)?;
+            violation(format!(
+                "ic0.env_var_name_size: index {index} out of bounds (0 variables)"
+            ))
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "env_var_name_copy",
+        |mut c: Caller<'_, HostState>, index: u32, _d: u32, _o: u32, _s: u32| -> HostResult<()> {
+            enter(&mut c, "env_var_name_copy", 0)?;
+            violation(format!(
+                "ic0.env_var_name_copy: index {index} out of bounds (0 variables)"
+            ))
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "env_var_name_exists",
+        |mut c: Caller<'_, HostState>, _src: u32, size: u32| -> HostResult<i32> {
+            enter(&mut c, "env_var_name_exists", size as u64)?;
+            Ok(0)
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "env_var_value_size",
+        |mut c: Caller<'_, HostState>, _src: u32, size: u32| -> HostResult<i32> {
+            enter(&mut c, "env_var_value_size", size as u64)?;
+            violation("ic0.env_var_value_size: no environment variable with that name")
+        },
+    )?;
+    l.func_wrap(
+        "ic0",
+        "env_var_value_copy",
+        |mut c: Caller<'_, HostState>,
+         _s: u32,
+         _n: u32,
+         _d: u32,
+         _o: u32,
+         _z: u32|
+         -> HostResult<()> {
+            enter(&mut c, "env_var_value_copy", 0)?;
+            violation("ic0.env_var_value_copy: no environment variable with that name")
+        },
+    )?;
     Ok(())
 }
 
@@ -649,7 +986,11 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
 pub(crate) fn defined_names(engine: &Engine) -> Vec<String> {
     let mut store = wasmtime::Store::new(
         engine,
-        HostState { ctx: None, memory: None, fees: Fees::default() },
+        HostState {
+            ctx: None,
+            memory: None,
+            fees: Fees::default(),
+        },
     );
     linker(engine)
         .iter(&mut store)

@@ -181,7 +181,10 @@ pub struct Time(Duration);
 impl Time {
     /// Number of nanoseconds since the UNIX epoch.
     pub fn as_nanos_since_unix_epoch(&self) -> u64 {
-        self.0.as_nanos().try_into().expect("simulated time fits in u64 nanoseconds")
+        self.0
+            .as_nanos()
+            .try_into()
+            .expect("simulated time fits in u64 nanoseconds")
     }
 
     /// The time `nanos` nanoseconds after the UNIX epoch.
