@@ -35,7 +35,7 @@ fn synthetic_module(target_bytes: usize) -> Vec<u8> {
         wat.push_str(&format!("(func $f{n} (param i32) (result i32)\n{body})\n"));
         n += 1;
         if n % 100 == 0
-            && wat::parse_str(&format!("{wat})")).expect("valid WAT").len() >= target_bytes
+            && wat::parse_str(format!("{wat})")).expect("valid WAT").len() >= target_bytes
         {
             break;
         }

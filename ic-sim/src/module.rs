@@ -428,14 +428,13 @@ fn check_exports(
                 type_list(results)
             )));
         }
-        if let Some((kind, method)) = method {
-            if let Some(other) = methods.insert(method, kind) {
-                if other != kind {
-                    return Err(invalid(format!(
-                        "{prefix} Duplicate function '{method}' exported multiple times with different call types: update, query, or composite_query."
-                    )));
-                }
-            }
+        if let Some((kind, method)) = method
+            && let Some(other) = methods.insert(method, kind)
+            && other != kind
+        {
+            return Err(invalid(format!(
+                "{prefix} Duplicate function '{method}' exported multiple times with different call types: update, query, or composite_query."
+            )));
         }
     }
     if methods.len() > limits::MAX_EXPORTED_METHODS {

@@ -690,28 +690,7 @@ impl SimState {
         method: &str,
         payload: &[u8],
     ) -> Result<(), RejectResponse> {
-        use crate::canister::RunStatus;
-        let Some(canister) = self.canisters.get(&canister_id) else {
-            return Err(RejectResponse::new(
-                ErrorCode::CanisterNotFound,
-                errors::canister_not_found(canister_id),
-            ));
-        };
-        match canister.status {
-            RunStatus::Running => {}
-            RunStatus::Stopping(_) => {
-                return Err(RejectResponse::new(
-                    ErrorCode::CanisterStopping,
-                    errors::stopping(canister_id),
-                ));
-            }
-            RunStatus::Stopped => {
-                return Err(RejectResponse::new(
-                    ErrorCode::CanisterStopped,
-                    errors::stopped(canister_id),
-                ));
-            }
-        }
+        let canister = self.running_canister(canister_id)?;
         if canister.exec.is_none() {
             return Err(RejectResponse::new(
                 ErrorCode::CanisterWasmModuleNotFound,

@@ -392,6 +392,27 @@ impl SimState {
         }
     }
 
+    /// The canister, if it exists and is running; otherwise the routing rejection.
+    pub(crate) fn running_canister(&self, id: Principal) -> Result<&Canister, RejectResponse> {
+        let Some(canister) = self.canisters.get(&id) else {
+            return Err(RejectResponse::new(
+                ErrorCode::CanisterNotFound,
+                errors::canister_not_found(id),
+            ));
+        };
+        match canister.status {
+            RunStatus::Running => Ok(canister),
+            RunStatus::Stopping(_) => Err(RejectResponse::new(
+                ErrorCode::CanisterStopping,
+                errors::stopping(id),
+            )),
+            RunStatus::Stopped => Err(RejectResponse::new(
+                ErrorCode::CanisterStopped,
+                errors::stopped(id),
+            )),
+        }
+    }
+
     // --- requests -----------------------------------------------------------------------------------
 
     /// Why a request cannot be executed by `canister_id`, or the kind it executes as.
@@ -404,27 +425,7 @@ impl SimState {
                 errors::queue_full(id),
             ));
         }
-        let Some(canister) = self.canisters.get(&id) else {
-            return Err(RejectResponse::new(
-                ErrorCode::CanisterNotFound,
-                errors::canister_not_found(id),
-            ));
-        };
-        match canister.status {
-            RunStatus::Running => {}
-            RunStatus::Stopping(_) => {
-                return Err(RejectResponse::new(
-                    ErrorCode::CanisterStopping,
-                    errors::stopping(id),
-                ));
-            }
-            RunStatus::Stopped => {
-                return Err(RejectResponse::new(
-                    ErrorCode::CanisterStopped,
-                    errors::stopped(id),
-                ));
-            }
-        }
+        let canister = self.running_canister(id)?;
         let Some(module) = canister.module() else {
             let message = if from_canister {
                 errors::no_wasm_module(id)
@@ -745,27 +746,7 @@ impl SimState {
         method: &str,
         arg: Vec<u8>,
     ) -> Outcome {
-        let Some(canister) = self.canisters.get(&canister_id) else {
-            return Err(RejectResponse::new(
-                ErrorCode::CanisterNotFound,
-                errors::canister_not_found(canister_id),
-            ));
-        };
-        match canister.status {
-            RunStatus::Running => {}
-            RunStatus::Stopping(_) => {
-                return Err(RejectResponse::new(
-                    ErrorCode::CanisterStopping,
-                    errors::stopping(canister_id),
-                ));
-            }
-            RunStatus::Stopped => {
-                return Err(RejectResponse::new(
-                    ErrorCode::CanisterStopped,
-                    errors::stopped(canister_id),
-                ));
-            }
-        }
+        let canister = self.running_canister(canister_id)?;
         let Some(module) = canister.module() else {
             return Err(RejectResponse::new(
                 ErrorCode::CanisterWasmModuleNotFound,

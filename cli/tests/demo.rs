@@ -1,0 +1,51 @@
+//! The main job must keep working, and the README must keep telling users how to run it and the
+//! tests the way CI does.
+
+use std::process::Command;
+
+fn workspace_file(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn demo_runs_and_every_step_holds() {
+    let output = Command::new(env!("CARGO_BIN_EXE_agentctl"))
+        .arg("demo")
+        .output()
+        .expect("agentctl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("verdict: 6/6 steps held"), "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn readme_and_ci_agree_on_the_two_commands() {
+    let readme = workspace_file("README.md");
+    let ci = workspace_file(".ci/run");
+    let test_command = "cargo test --workspace --all-targets";
+    assert!(
+        readme.contains("cargo run -p agentctl -- demo"),
+        "README lost the demo command"
+    );
+    assert!(
+        readme.contains(test_command),
+        "README lost the test command"
+    );
+    let ci_commands: Vec<&str> = ci
+        .lines()
+        .filter(|l| l.trim_start().starts_with("cargo "))
+        .collect();
+    assert_eq!(
+        ci_commands,
+        vec![test_command],
+        ".ci/run must run exactly the README's test command"
+    );
+}
