@@ -1,11 +1,13 @@
 //! Builds the workspace's canister crates to `wasm32-unknown-unknown` and hands out their bytes.
 //!
 //! Every test, benchmark and the CLI get canister Wasm through [`canister_wasm`], so a fresh clone
-//! needs nothing but `cargo test`: the first call in a process runs **one** nested
-//! `cargo build --profile canister --target wasm32-unknown-unknown` for every crate in
-//! [`CANISTERS`], into `target/canisters` (a separate target directory, so the nested build never
-//! waits on the lock of the outer `cargo test`). Later calls in the same process are served from
-//! memory; later processes pay only cargo's no-op check (well under a second).
+//! needs nothing but `cargo test`: the first call in a process builds every entry of
+//! [`CANISTERS`] with `cargo build --profile canister --target wasm32-unknown-unknown` into
+//! `target/canisters` (a separate target directory, so the nested build never waits on the lock
+//! of the outer `cargo test`): one cargo invocation for all plain builds, then one per feature
+//! variant (a variant is the same crate built with extra cargo features, e.g. an older schema or
+//! an injected fault). Each result is copied to `target/canisters/wasm/NAME.wasm`. Later calls in
+//! the same process are served from memory; later processes pay only cargo's no-op checks.
 //!
 //! The toolchain and the Wasm target come from `rust-toolchain.toml`, which rustup installs on first
 //! use.
@@ -15,8 +17,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The canister crates of the workspace: (cargo package name, Wasm file stem).
-pub const CANISTERS: &[(&str, &str)] = &[("ic-sim-probe", "ic_sim_probe")];
+/// One canister Wasm the workspace builds.
+#[derive(Debug, Clone, Copy)]
+pub struct Canister {
+    /// The name callers ask for (and the output file's stem).
+    pub name: &'static str,
+    /// The cargo package.
+    pub package: &'static str,
+    /// Extra cargo features of this variant (empty for the plain build).
+    pub features: &'static [&'static str],
+}
+
+/// Every canister Wasm of the workspace.
+pub const CANISTERS: &[Canister] = &[Canister {
+    name: "ic-sim-probe",
+    package: "ic-sim-probe",
+    features: &[],
+}];
 
 /// Why a canister could not be built.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -53,7 +70,7 @@ pub enum BuildError {
 fn known_names() -> String {
     CANISTERS
         .iter()
-        .map(|(p, _)| *p)
+        .map(|c| c.name)
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -71,21 +88,22 @@ pub fn canister_target_dir() -> PathBuf {
     workspace_root().join("target").join("canisters")
 }
 
-/// Path of the built Wasm file of a canister package (built on first use).
-pub fn canister_wasm_path(package: &str) -> Result<PathBuf, BuildError> {
-    let stem = CANISTERS
-        .iter()
-        .find(|(p, _)| *p == package)
-        .map(|(_, s)| *s)
-        .ok_or_else(|| BuildError::UnknownCanister(package.to_string()))?;
+/// Path of the built Wasm file of a canister (all are built on first use).
+pub fn canister_wasm_path(name: &str) -> Result<PathBuf, BuildError> {
+    if !CANISTERS.iter().any(|c| c.name == name) {
+        return Err(BuildError::UnknownCanister(name.to_string()));
+    }
     build_all()?;
-    Ok(canister_target_dir()
-        .join("wasm32-unknown-unknown")
-        .join("canister")
-        .join(format!("{stem}.wasm")))
+    Ok(output_path(name))
 }
 
-/// The Wasm bytes of a canister package, building all canisters once per process.
+fn output_path(name: &str) -> PathBuf {
+    canister_target_dir()
+        .join("wasm")
+        .join(format!("{name}.wasm"))
+}
+
+/// The Wasm bytes of a canister, building all canisters once per process.
 pub fn canister_wasm(package: &str) -> Result<Vec<u8>, BuildError> {
     static CACHE: OnceLock<std::sync::Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -131,6 +149,38 @@ fn ensure_wasm_target() {
 
 fn run_cargo_build() -> Result<(), BuildError> {
     ensure_wasm_target();
+    let plain: Vec<&Canister> = CANISTERS.iter().filter(|c| c.features.is_empty()).collect();
+    if !plain.is_empty() {
+        cargo_build(plain.iter().map(|c| c.package), &[])?;
+        for canister in &plain {
+            copy_output(canister)?;
+        }
+    }
+    for canister in CANISTERS.iter().filter(|c| !c.features.is_empty()) {
+        cargo_build(std::iter::once(canister.package), canister.features)?;
+        copy_output(canister)?;
+    }
+    Ok(())
+}
+
+fn copy_output(canister: &Canister) -> Result<(), BuildError> {
+    let built = canister_target_dir()
+        .join("wasm32-unknown-unknown")
+        .join("canister")
+        .join(format!("{}.wasm", canister.package.replace('-', "_")));
+    let out = output_path(canister.name);
+    let copied = std::fs::create_dir_all(out.parent().expect("has a parent"))
+        .and_then(|()| std::fs::copy(&built, &out));
+    copied.map(drop).map_err(|e| BuildError::Unreadable {
+        path: built,
+        reason: e.to_string(),
+    })
+}
+
+fn cargo_build<'a>(
+    packages: impl Iterator<Item = &'a str>,
+    features: &[&str],
+) -> Result<(), BuildError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(workspace_root())
@@ -143,8 +193,11 @@ fn run_cargo_build() -> Result<(), BuildError> {
         ])
         .arg("--target-dir")
         .arg(canister_target_dir());
-    for (package, _) in CANISTERS {
+    for package in packages {
         cmd.args(["-p", package]);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
     }
     // Flags meant for the host build (coverage, sanitizers) must not leak into the Wasm build.
     for var in [

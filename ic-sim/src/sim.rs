@@ -598,6 +598,25 @@ impl Sim {
             .map_or_else(Vec::new, |e| e.stable.clone())
     }
 
+    /// Replaces the stable memory of an installed canister (rounded up to whole 64 KiB pages),
+    /// as PocketIC's `set_stable_memory` does: for loading stable-memory images in tests.
+    ///
+    /// # Panics
+    /// If the canister does not exist or has no code installed.
+    pub fn set_stable_memory(&self, canister_id: Principal, data: Vec<u8>) {
+        let mut state = self.state.borrow_mut();
+        let exec = state
+            .canisters
+            .get_mut(&canister_id)
+            .and_then(|c| c.exec.as_mut())
+            .unwrap_or_else(|| {
+                panic!("set_stable_memory: canister {canister_id} has no code installed")
+            });
+        let mut data = data;
+        data.resize(data.len().div_ceil(65536) * 65536, 0);
+        exec.stable = data;
+    }
+
     /// SHA-256 of the installed module, as canister_status reports it.
     pub fn module_hash(&self, canister_id: Principal) -> Option<[u8; 32]> {
         self.state
