@@ -486,13 +486,7 @@ fn stopping_canister_rejects_calls_but_runs_responses() {
 #[test]
 fn stop_with_pending_call_times_out_after_5_minutes() {
     let sim = Sim::new();
-    let a = new_probe(&sim);
-    let b = new_probe(&sim);
-    sim.inject(Fault::HoldResponses { from: b });
-    let _call = submit_probe_call(&sim, a, CallArgs::no_arg(b, "inc"));
-    ticks(&sim, 3);
-    let stop = sim.stop_canister_nonblocking(a, None);
-    ticks(&sim, 3);
+    let (a, stop) = stopping_with_a_held_call(&sim);
 
     advance(&sim, Duration::from_secs(4 * 60));
     assert!(
@@ -523,13 +517,7 @@ fn stop_with_pending_call_times_out_after_5_minutes() {
 #[test]
 fn start_while_stopping_cancels_the_stop() {
     let sim = Sim::new();
-    let a = new_probe(&sim);
-    let b = new_probe(&sim);
-    sim.inject(Fault::HoldResponses { from: b });
-    let _call = submit_probe_call(&sim, a, CallArgs::no_arg(b, "inc"));
-    ticks(&sim, 3);
-    let stop = sim.stop_canister_nonblocking(a, None);
-    ticks(&sim, 3);
+    let (a, stop) = stopping_with_a_held_call(&sim);
 
     sim.start_canister(a, None).unwrap();
     ticks(&sim, 2);
@@ -592,4 +580,17 @@ fn canister_cannot_delete_itself() {
         &[&format!("Canister {id} cannot delete itself.")],
     );
     assert!(sim.canister_exists(id));
+}
+
+/// A canister `a` whose call to another canister is held by a fault, and a stop request for `a`
+/// submitted after it: `a` is stopping and cannot stop until the response is released.
+fn stopping_with_a_held_call(sim: &Sim) -> (Principal, RawMessageId) {
+    let a = new_probe(sim);
+    let b = new_probe(sim);
+    sim.inject(Fault::HoldResponses { from: b });
+    let _call = submit_probe_call(sim, a, CallArgs::no_arg(b, "inc"));
+    ticks(sim, 3);
+    let stop = sim.stop_canister_nonblocking(a, None);
+    ticks(sim, 3);
+    (a, stop)
 }
