@@ -6,7 +6,10 @@
 //! `target/canisters` (a separate target directory, so the nested build never waits on the lock
 //! of the outer `cargo test`): one cargo invocation for all plain builds, then one per feature
 //! variant (a variant is the same crate built with extra cargo features, e.g. an older schema or
-//! an injected fault). Each result is copied to `target/canisters/wasm/NAME.wasm`. Later calls in
+//! an injected fault). Each variant builds in a target directory of its own
+//! (`target/canisters/variants/NAME`): a cdylib's output file does not depend on its features, so
+//! variants sharing a directory would overwrite, and relink, each other on every run. Each result
+//! is copied to `target/canisters/wasm/NAME.wasm`. Later calls in
 //! the same process are served from memory; later processes pay only cargo's no-op checks.
 //!
 //! The toolchain and the Wasm target come from `rust-toolchain.toml`, which rustup installs on first
@@ -29,11 +32,35 @@ pub struct Canister {
 }
 
 /// Every canister Wasm of the workspace.
-pub const CANISTERS: &[Canister] = &[Canister {
-    name: "ic-sim-probe",
-    package: "ic-sim-probe",
-    features: &[],
-}];
+pub const CANISTERS: &[Canister] = &[
+    Canister {
+        name: "ic-sim-probe",
+        package: "ic-sim-probe",
+        features: &[],
+    },
+    // The agent at the latest schema, and the builds its upgrade tests need: older schemas (for
+    // fixtures and vN -> latest upgrades) and a v2 -> v3 migration that traps half-way.
+    Canister {
+        name: "agent",
+        package: "agent",
+        features: &[],
+    },
+    Canister {
+        name: "agent-schema-v1",
+        package: "agent",
+        features: &["schema-v1"],
+    },
+    Canister {
+        name: "agent-schema-v2",
+        package: "agent",
+        features: &["schema-v2"],
+    },
+    Canister {
+        name: "agent-migration-trap",
+        package: "agent",
+        features: &["fault-migration-trap"],
+    },
+];
 
 /// Why a canister could not be built.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -151,20 +178,21 @@ fn run_cargo_build() -> Result<(), BuildError> {
     ensure_wasm_target();
     let plain: Vec<&Canister> = CANISTERS.iter().filter(|c| c.features.is_empty()).collect();
     if !plain.is_empty() {
-        cargo_build(plain.iter().map(|c| c.package), &[])?;
+        cargo_build(plain.iter().map(|c| c.package), &[], &canister_target_dir())?;
         for canister in &plain {
-            copy_output(canister)?;
+            copy_output(canister, &canister_target_dir())?;
         }
     }
     for canister in CANISTERS.iter().filter(|c| !c.features.is_empty()) {
-        cargo_build(std::iter::once(canister.package), canister.features)?;
-        copy_output(canister)?;
+        let dir = canister_target_dir().join("variants").join(canister.name);
+        cargo_build(std::iter::once(canister.package), canister.features, &dir)?;
+        copy_output(canister, &dir)?;
     }
     Ok(())
 }
 
-fn copy_output(canister: &Canister) -> Result<(), BuildError> {
-    let built = canister_target_dir()
+fn copy_output(canister: &Canister, target_dir: &Path) -> Result<(), BuildError> {
+    let built = target_dir
         .join("wasm32-unknown-unknown")
         .join("canister")
         .join(format!("{}.wasm", canister.package.replace('-', "_")));
@@ -180,6 +208,7 @@ fn copy_output(canister: &Canister) -> Result<(), BuildError> {
 fn cargo_build<'a>(
     packages: impl Iterator<Item = &'a str>,
     features: &[&str],
+    target_dir: &Path,
 ) -> Result<(), BuildError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(&cargo);
@@ -192,7 +221,7 @@ fn cargo_build<'a>(
             "wasm32-unknown-unknown",
         ])
         .arg("--target-dir")
-        .arg(canister_target_dir());
+        .arg(target_dir);
     for package in packages {
         cmd.args(["-p", package]);
     }

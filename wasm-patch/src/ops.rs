@@ -157,13 +157,22 @@ pub fn apply_patch(
         max_globals: u64::MAX,
         ..Limits::IC
     };
-    scan::scan(&bytes, Depth::Full, &unlimited)?;
+    // walrus validates every function body while parsing, so a full scan first would double
+    // the cost (it dominates the in-canister instruction count). Validate everything but the
+    // bodies here, and pay for the full scan only when walrus refuses: it says what and where.
+    scan::scan(&bytes, Depth::Sections, &unlimited)?;
 
     let mut config = walrus::ModuleConfig::new();
     config.legacy_exceptions(false);
-    let mut module = config.parse(&bytes).map_err(|e| PatchError::Unreadable {
-        message: format!("{e:#}"),
-    })?;
+    let mut module = match config.parse(&bytes) {
+        Ok(module) => module,
+        Err(e) => {
+            scan::scan(&bytes, Depth::Full, &unlimited)?;
+            return Err(PatchError::Unreadable {
+                message: format!("{e:#}"),
+            });
+        }
+    };
 
     let mut runtime = runtime::Runtime::default();
     for (op_index, op) in ops.iter().enumerate() {

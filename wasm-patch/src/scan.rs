@@ -25,6 +25,9 @@ const WASM_MAGIC: [u8; 4] = [0x00, 0x61, 0x73, 0x6d];
 pub(crate) enum Depth {
     /// Full validation with the IC's feature set, function bodies included.
     Full,
+    /// Validation of every section with the IC's feature set, except function bodies: for
+    /// callers that hand the module to walrus, which validates the bodies itself.
+    Sections,
     /// Section structure only: what `fingerprint` needs, at a fraction of the cost.
     Structure,
 }
@@ -101,7 +104,7 @@ pub(crate) fn decode<'a>(
 
 fn malformed(e: BinaryReaderError) -> ValidationError {
     ValidationError::Malformed {
-        offset: e.offset(),
+        offset: e.offset() as u64,
         message: e.message().to_string(),
     }
 }
@@ -125,20 +128,23 @@ pub(crate) fn scan(
     }
     let mut info = ModuleInfo::default();
     let mut validator =
-        (depth == Depth::Full).then(|| Validator::new_with_features(crate::ic_features()));
+        (depth != Depth::Structure).then(|| Validator::new_with_features(crate::ic_features()));
     let mut allocations = FuncValidatorAllocations::default();
 
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(malformed)?;
         if let Some(validator) = validator.as_mut() {
             match validator.payload(&payload).map_err(malformed)? {
-                ValidPayload::Func(func, body) => {
+                ValidPayload::Func(func, body) if depth == Depth::Full => {
                     let mut func = func.into_validator(std::mem::take(&mut allocations));
                     func.validate(&body).map_err(malformed)?;
                     allocations = func.into_allocations();
                 }
                 // Nested modules exist only in components, which the feature set refuses.
-                ValidPayload::Parser(_) | ValidPayload::Ok | ValidPayload::End(_) => {}
+                ValidPayload::Func(..)
+                | ValidPayload::Parser(_)
+                | ValidPayload::Ok
+                | ValidPayload::End(_) => {}
             }
         }
         collect(&mut info, payload, limits)?;
@@ -158,7 +164,7 @@ fn collect(
             ..
         } => {
             return Err(ValidationError::Malformed {
-                offset: range.start,
+                offset: range.start as u64,
                 message: "this is a Wasm component; the IC runs core Wasm modules".to_string(),
             });
         }
@@ -226,11 +232,9 @@ fn collect(
                 }
             }
         }
-        Payload::CodeSectionStart {
-            unchecked_range, ..
-        } => {
-            // The whole section payload, function count included (`size` would leave it out).
-            let size = unchecked_range.end.saturating_sub(unchecked_range.start);
+        Payload::CodeSectionStart { range, .. } => {
+            // The whole section payload, function count included.
+            let size = (range.end.saturating_sub(range.start)) as u64;
             if size > limits.max_code_section_bytes {
                 return Err(ValidationError::CodeSectionTooLarge {
                     size,

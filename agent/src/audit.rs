@@ -1,0 +1,72 @@
+//! Repository: the audit log (MemoryId `AUDIT`): append-only, bounded, queried by range.
+//!
+//! Entries get consecutive sequence numbers from 0. When [`CAPACITY`] entries are kept, the
+//! oldest is evicted on append; sequence numbers are never reused, so a reader can tell what it
+//! missed (`AuditPage::oldest`).
+
+use crate::api::{AuditEntry, AuditPage};
+use crate::memory::{self, Candid, Mem};
+use candid::Principal;
+use ic_stable_structures::StableBTreeMap;
+use std::cell::RefCell;
+
+/// Entries kept.
+pub const CAPACITY: u64 = 10_000;
+/// Entries per page.
+pub const PAGE: u64 = 200;
+
+thread_local! {
+    static AUDIT: RefCell<StableBTreeMap<u64, Candid<AuditEntry>, Mem>> =
+        RefCell::new(StableBTreeMap::init(memory::get(memory::AUDIT)));
+}
+
+/// Appends an entry; returns its sequence number.
+pub fn append(
+    at: u64,
+    actor: Principal,
+    action: &str,
+    upgrade_id: Option<u64>,
+    detail: String,
+) -> u64 {
+    AUDIT.with(|a| {
+        let mut log = a.borrow_mut();
+        let seq = log.last_key_value().map_or(0, |(k, _)| k + 1);
+        log.insert(
+            seq,
+            Candid(AuditEntry {
+                seq,
+                at,
+                actor,
+                action: action.to_string(),
+                upgrade_id,
+                detail,
+            }),
+        );
+        while log.len() > CAPACITY {
+            log.pop_first();
+        }
+        seq
+    })
+}
+
+/// Entries with `from <= seq < to`, at most [`PAGE`].
+pub fn range(from: u64, to: u64) -> AuditPage {
+    AUDIT.with(|a| {
+        let log = a.borrow();
+        let next = log.last_key_value().map_or(0, |(k, _)| k + 1);
+        let oldest = log.first_key_value().map_or(next, |(k, _)| k);
+        let entries = if from < to {
+            log.range(from..to)
+                .take(PAGE as usize)
+                .map(|e| e.value().0)
+                .collect()
+        } else {
+            vec![]
+        };
+        AuditPage {
+            entries,
+            oldest,
+            next,
+        }
+    })
+}

@@ -1,0 +1,82 @@
+//! Repository: the configuration cell (MemoryId `CONFIG`) and the markers cell (`MARKERS`).
+
+use crate::api::{AgentInit, Autonomy, Config, GateLimits};
+use crate::memory::{self, Candid, Mem};
+use candid::{CandidType, Deserialize};
+use ic_stable_structures::Cell as StableCell;
+use std::cell::RefCell;
+
+/// Gate limits of a fresh agent.
+pub const DEFAULT_LIMITS: GateLimits = GateLimits {
+    max_per_day: 6,
+    cooldown_secs: 600,
+};
+
+/// Which stored modules play which role, and the last error. Candid; new fields `opt`.
+#[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Markers {
+    /// Hash of the running module as last verified against canister_status.
+    pub running: Option<[u8; 32]>,
+    /// The last-known-good module.
+    pub lkg: Option<[u8; 32]>,
+    /// The watchdog's module.
+    pub watchdog: Option<[u8; 32]>,
+    /// The committed operator release waiting for `propose_release`.
+    pub release: Option<[u8; 32]>,
+    /// The last error an endpoint returned.
+    pub last_error: Option<String>,
+}
+
+fn empty_config() -> Config {
+    Config {
+        autonomy: Autonomy::Manual,
+        operators: vec![],
+        watchdog: None,
+        staging: None,
+        limits: DEFAULT_LIMITS,
+        breaker_tripped_at: None,
+    }
+}
+
+thread_local! {
+    static CONFIG: RefCell<StableCell<Candid<Config>, Mem>> =
+        RefCell::new(StableCell::init(memory::get(memory::CONFIG), Candid(empty_config())));
+    static MARKERS: RefCell<StableCell<Candid<Markers>, Mem>> =
+        RefCell::new(StableCell::init(memory::get(memory::MARKERS), Candid(Markers::default())));
+}
+
+/// Writes the configuration of a fresh install.
+pub fn init(arg: AgentInit) {
+    set(Config {
+        autonomy: arg.autonomy,
+        operators: arg.operators,
+        watchdog: arg.watchdog,
+        staging: arg.staging,
+        limits: DEFAULT_LIMITS,
+        breaker_tripped_at: None,
+    });
+}
+
+/// The configuration.
+pub fn get() -> Config {
+    CONFIG.with(|c| c.borrow().get().0.clone())
+}
+
+/// Replaces the configuration.
+pub fn set(config: Config) {
+    CONFIG.with(|c| c.borrow_mut().set(Candid(config)));
+}
+
+/// The markers.
+pub fn markers() -> Markers {
+    MARKERS.with(|c| c.borrow().get().0.clone())
+}
+
+/// Changes the markers.
+pub fn update_markers(f: impl FnOnce(&mut Markers)) {
+    MARKERS.with(|c| {
+        let mut m = c.borrow().get().0.clone();
+        f(&mut m);
+        c.borrow_mut().set(Candid(m));
+    });
+}

@@ -1,0 +1,426 @@
+//! The agent canister: tasks, memory facts and tools for an LLM-driven loop, a version store
+//! of its own Wasm, and the upgrade journal that patches, validates and (in later steps)
+//! rehearses and installs new versions of itself. See `../shared/DESIGN.md`.
+//!
+//! `lib.rs` holds the endpoints only; each one checks its caller ([`auth`]), runs a service or
+//! repository, converts the service's error to [`api::AgentError`] and records metrics. The
+//! candid interface is `agent.did` beside this crate (a test keeps it equal to the code).
+//!
+//! # Layout
+//!
+//! - [`api`]: candid types and [`api::AgentError`].
+//! - [`memory`]: every MemoryId; [`schema`]: the schema version of this build and the
+//!   migrations run at upgrade (the formats and steps are in the `migrations` crate).
+//! - Repositories, one per noun: [`tasks`], [`facts`], [`config`], [`uploads`], [`versions`],
+//!   [`journal`], [`audit`].
+//! - Services: [`auth`], [`gate`], [`upgrade`], [`tools`], [`metrics`].
+//!
+//! # Operational limits
+//!
+//! - Metrics are on the heap and restart at every upgrade; all other state is in stable memory.
+//! - Chunks are at most 1 MiB, modules at most 10 MiB (as uploaded).
+//! - The `Running` upload is checked against canister_status: the agent must be one of its
+//!   own controllers (DESIGN.md, Controllers).
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod facts;
+pub mod gate;
+pub mod journal;
+pub mod memory;
+pub mod metrics;
+pub mod schema;
+pub mod tasks;
+pub mod tools;
+pub mod upgrade;
+pub mod uploads;
+pub mod versions;
+
+use api::{
+    AgentError, AgentInit, AuditPage, Autonomy, CommittedWasm, Config, Fact, GateLimits, Health,
+    MethodMetrics, Priority, ProposeRelease, SubmitTask, Task, TaskStatus, UpgradeRecord,
+    UploadProgress, VersionInfo, WasmKind,
+};
+use auth::{OPERATORS, OPERATORS_SELF, READERS};
+use candid::Principal;
+use ic_cdk::{init, post_upgrade, query, update};
+use metrics::track;
+
+type AgentResult<T> = Result<T, AgentError>;
+
+// ---- lifecycle --------------------------------------------------------------------------------
+
+#[init]
+fn init(arg: AgentInit) {
+    schema::migrate(); // a fresh memory: writes the header at this build's schema
+    config::init(arg);
+}
+
+/// Runs the pending migrations before anything else touches stable memory (the repositories
+/// open their maps lazily, on first use, after this).
+#[post_upgrade]
+fn post_upgrade() {
+    let report = schema::migrate();
+    if !report.steps.is_empty() {
+        audit::append(
+            ic_cdk::api::time(),
+            ic_cdk::api::canister_self(),
+            "schema.migrate",
+            None,
+            format!("{report:?}"),
+        );
+    }
+}
+
+// ---- public ------------------------------------------------------------------------------------
+
+/// Public: what the watchdog polls.
+#[query]
+fn health() -> Health {
+    let markers = config::markers();
+    Health {
+        status: if markers.last_error.is_some() {
+            "degraded".into()
+        } else {
+            "ok".into()
+        },
+        version: upgrade::build_version(),
+        schema_version: schema::stored_version(),
+        schema_range: schema::RANGE,
+        running_module_hash: markers.running.map(|h| h.to_vec()),
+        cycles: ic_cdk::api::canister_cycle_balance(),
+        stable_memory_bytes: ic_cdk::stable::stable_size() * 65536,
+        heap_memory_bytes: heap_bytes(),
+        pending_tasks: tasks::pending(),
+        last_error: markers.last_error,
+        upgrade_in_flight: journal::in_flight(),
+        autonomy: config::get().autonomy,
+        time: ic_cdk::api::time(),
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn heap_bytes() -> u64 {
+    core::arch::wasm32::memory_size(0) as u64 * 65536
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn heap_bytes() -> u64 {
+    0
+}
+
+/// Public: calls, errors and instructions per method since the module started.
+#[query]
+fn metrics() -> Vec<MethodMetrics> {
+    metrics::all()
+}
+
+/// Public: the tools' JSON schemas (OpenAI function-calling format).
+#[query]
+fn tools() -> String {
+    tools::schemas()
+}
+
+// ---- tasks and facts ---------------------------------------------------------------------------
+
+/// Checks and submits a task (shared with the `submit_task` tool).
+pub(crate) fn submit_task_checked(description: String, priority: Priority) -> AgentResult<Task> {
+    if description.trim().is_empty() || description.len() > tasks::MAX_DESCRIPTION {
+        return Err(AgentError::InvalidArgument(format!(
+            "description must be 1..={} bytes",
+            tasks::MAX_DESCRIPTION
+        )));
+    }
+    Ok(tasks::submit(description, priority, ic_cdk::api::time()))
+}
+
+#[update]
+fn submit_task(arg: SubmitTask) -> AgentResult<Task> {
+    track("submit_task", || {
+        auth::require("submit_task", OPERATORS_SELF)?;
+        submit_task_checked(arg.description, arg.priority.unwrap_or(Priority::Normal))
+    })
+}
+
+#[update]
+fn set_task_status(id: u64, status: TaskStatus) -> AgentResult<Task> {
+    track("set_task_status", || {
+        auth::require("set_task_status", OPERATORS_SELF)?;
+        tasks::set_status(id, status, ic_cdk::api::time())
+            .ok_or_else(|| AgentError::NotFound(format!("task {id}")))
+    })
+}
+
+#[query]
+fn get_task(id: u64) -> AgentResult<Task> {
+    auth::require("get_task", READERS)?;
+    tasks::get(id).ok_or_else(|| AgentError::NotFound(format!("task {id}")))
+}
+
+/// Tasks with id >= `from`, at most `limit` (capped at 500).
+#[query]
+fn list_tasks(from: u64, limit: u32) -> AgentResult<Vec<Task>> {
+    auth::require("list_tasks", READERS)?;
+    Ok(tasks::list(from, limit.min(500) as usize))
+}
+
+fn fact_err(e: facts::FactError) -> AgentError {
+    AgentError::InvalidArgument(e.to_string())
+}
+
+fn ns(namespace: Option<String>) -> String {
+    namespace.unwrap_or_else(|| migrations::DEFAULT_NAMESPACE.to_string())
+}
+
+/// Stores a fact; returns the previous value.
+#[update]
+fn remember(fact: Fact) -> AgentResult<Option<String>> {
+    track("remember", || {
+        auth::require("remember", OPERATORS_SELF)?;
+        facts::remember(&fact.namespace, &fact.key, fact.value).map_err(fact_err)
+    })
+}
+
+#[query]
+fn recall(namespace: Option<String>, key: String) -> AgentResult<Option<String>> {
+    auth::require("recall", READERS)?;
+    facts::recall(&ns(namespace), &key).map_err(fact_err)
+}
+
+/// Removes a fact; returns its value.
+#[update]
+fn forget(namespace: Option<String>, key: String) -> AgentResult<Option<String>> {
+    track("forget", || {
+        auth::require("forget", OPERATORS_SELF)?;
+        facts::forget(&ns(namespace), &key).map_err(fact_err)
+    })
+}
+
+/// Facts of a namespace (all if none), at most 500.
+#[query]
+fn list_facts(namespace: Option<String>) -> AgentResult<Vec<Fact>> {
+    auth::require("list_facts", READERS)?;
+    Ok(facts::list(namespace.as_deref(), 500))
+}
+
+// ---- tools ---------------------------------------------------------------------------------
+
+/// Runs one tool with JSON arguments; answers JSON.
+#[update]
+fn call_tool(name: String, json_args: String) -> AgentResult<String> {
+    track("call_tool", || {
+        let caller = auth::require("call_tool", OPERATORS_SELF)?;
+        Ok(tools::call(caller, &name, &json_args)?)
+    })
+}
+
+// ---- version store -------------------------------------------------------------------------
+
+/// Appends a chunk (at most 1 MiB) to the upload of `kind`.
+#[update]
+fn upload_wasm_chunk(kind: WasmKind, chunk: serde_bytes::ByteBuf) -> AgentResult<UploadProgress> {
+    track("upload_wasm_chunk", || {
+        auth::require("upload_wasm_chunk", OPERATORS)?;
+        let chunk = chunk.into_vec();
+        let size = chunk.len() as u64;
+        if size == 0 {
+            return Err(AgentError::InvalidArgument("empty chunk".into()));
+        }
+        if size > uploads::MAX_CHUNK {
+            return Err(AgentError::ChunkTooLarge {
+                size,
+                max: uploads::MAX_CHUNK,
+            });
+        }
+        let before = uploads::progress(kind);
+        if before.chunks == 0
+            && !(chunk.starts_with(b"\0asm") || chunk.starts_with(&[0x1f, 0x8b, 0x08]))
+        {
+            return Err(AgentError::InvalidArgument(
+                "the first chunk starts with neither the Wasm magic (00 61 73 6d) nor gzip (1f 8b 08)"
+                    .into(),
+            ));
+        }
+        if before.bytes + size > uploads::MAX_WASM {
+            return Err(AgentError::UploadTooLarge {
+                size: before.bytes + size,
+                max: uploads::MAX_WASM,
+            });
+        }
+        Ok(uploads::append(kind, chunk))
+    })
+}
+
+/// Drops the chunks of an upload.
+#[update]
+fn discard_upload(kind: WasmKind) -> AgentResult<()> {
+    track("discard_upload", || {
+        auth::require("discard_upload", OPERATORS)?;
+        uploads::clear(kind);
+        Ok(())
+    })
+}
+
+async fn own_module_hash() -> AgentResult<Option<Vec<u8>>> {
+    use ic_management_canister_types::{CanisterIdRecord, CanisterStatusResult};
+    let response =
+        ic_cdk::call::Call::unbounded_wait(Principal::management_canister(), "canister_status")
+            .with_arg(CanisterIdRecord {
+                canister_id: ic_cdk::api::canister_self(),
+            })
+            .await
+            .map_err(|e| {
+                AgentError::ManagementCall(format!(
+                    "canister_status of the agent itself: {e} (is the agent its own controller?)"
+                ))
+            })?;
+    let status: CanisterStatusResult = response
+        .candid()
+        .map_err(|e| AgentError::ManagementCall(e.to_string()))?;
+    Ok(status.module_hash)
+}
+
+/// Verifies and stores the upload of `kind`: its SHA-256 must be `expected_sha256`; a
+/// `Running` upload must also be the module canister_status reports; a `Release` must pass
+/// validation. On error nothing is stored and the chunks stay.
+#[update]
+async fn commit_wasm(
+    kind: WasmKind,
+    expected_sha256: serde_bytes::ByteBuf,
+) -> AgentResult<CommittedWasm> {
+    let result = async {
+        let caller = auth::require("commit_wasm", OPERATORS)?;
+        let module_hash = match kind {
+            WasmKind::Running => own_module_hash().await?,
+            _ => None,
+        };
+        Ok(upgrade::commit(
+            caller,
+            kind,
+            &expected_sha256,
+            module_hash,
+        )?)
+    }
+    .await;
+    metrics::record("commit_wasm", &result);
+    result
+}
+
+// ---- upgrade journal -----------------------------------------------------------------------
+
+/// Turns the committed `Release` upload into an upgrade proposal.
+#[update]
+fn propose_release(arg: ProposeRelease) -> AgentResult<UpgradeRecord> {
+    track("propose_release", || {
+        let caller = auth::require("propose_release", OPERATORS)?;
+        Ok(upgrade::propose_release(caller, arg.reason)?)
+    })
+}
+
+#[update]
+fn approve_upgrade(id: u64) -> AgentResult<UpgradeRecord> {
+    track("approve_upgrade", || {
+        let caller = auth::require("approve_upgrade", OPERATORS)?;
+        Ok(upgrade::approve(caller, id)?)
+    })
+}
+
+#[update]
+fn reject_upgrade(id: u64, reason: String) -> AgentResult<UpgradeRecord> {
+    track("reject_upgrade", || {
+        let caller = auth::require("reject_upgrade", OPERATORS)?;
+        Ok(upgrade::reject(caller, id, reason)?)
+    })
+}
+
+#[update]
+fn set_autonomy(autonomy: Autonomy) -> AgentResult<()> {
+    track("set_autonomy", || {
+        let caller = auth::require("set_autonomy", OPERATORS)?;
+        upgrade::set_autonomy(caller, autonomy);
+        Ok(())
+    })
+}
+
+#[update]
+fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
+    track("set_gate_limits", || {
+        let caller = auth::require("set_gate_limits", OPERATORS)?;
+        if limits.max_per_day == 0 {
+            return Err(AgentError::InvalidArgument(
+                "max_per_day must be at least 1".into(),
+            ));
+        }
+        let mut cfg = config::get();
+        cfg.limits = limits;
+        config::set(cfg);
+        audit::append(
+            ic_cdk::api::time(),
+            caller,
+            "config.limits",
+            None,
+            format!("{limits:?}"),
+        );
+        Ok(())
+    })
+}
+
+#[query]
+fn get_config() -> AgentResult<Config> {
+    auth::require("get_config", READERS)?;
+    Ok(config::get())
+}
+
+/// Upgrade `id`, or the latest when `None`.
+#[query]
+fn upgrade_status(id: Option<u64>) -> AgentResult<Option<UpgradeRecord>> {
+    auth::require("upgrade_status", READERS)?;
+    Ok(match id {
+        Some(id) => journal::get(id),
+        None => journal::latest(),
+    })
+}
+
+/// Upgrades with id >= `from`, at most `limit` (capped at 100).
+#[query]
+fn upgrade_history(from: u64, limit: u32) -> AgentResult<Vec<UpgradeRecord>> {
+    auth::require("upgrade_history", READERS)?;
+    Ok(journal::list(from, limit.min(100) as usize))
+}
+
+#[query]
+fn list_versions() -> AgentResult<Vec<VersionInfo>> {
+    auth::require("list_versions", READERS)?;
+    Ok(versions::list())
+}
+
+/// Audit entries with `from <= seq < to` (at most 200 per page).
+#[query]
+fn audit_log(from: u64, to: u64) -> AgentResult<AuditPage> {
+    auth::require("audit_log", READERS)?;
+    Ok(audit::range(from, to))
+}
+
+/// The generated candid service (`__export_service`, and `get_candid_pointer` for dfx).
+#[allow(missing_docs)]
+mod candid_export {
+    use super::*;
+    ic_cdk::export_candid!();
+
+    /// The checked-in `agent.did` is the interface the code exports.
+    #[test]
+    fn checked_in_did_matches_the_exported_service() {
+        let exported = __export_service();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/agent.did");
+        if std::env::var("BLESS").is_ok() {
+            std::fs::write(path, &exported).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == exported,
+            "agent.did is stale; regenerate with BLESS=1 cargo test -p agent --lib candid_export\n{exported}"
+        );
+    }
+}

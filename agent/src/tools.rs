@@ -1,0 +1,267 @@
+//! Service: the tool interface of an LLM-driven loop.
+//!
+//! [`schemas`] lists the tools in the OpenAI function-calling format (`{"type": "function",
+//! "function": {"name", "description", "parameters": <JSON Schema>}}`); [`call`] runs one with
+//! JSON arguments and answers JSON. Arguments are parsed strictly (unknown fields refused), so a
+//! model's mistake comes back as `InvalidArgument` naming the tool and the field.
+
+use crate::api::{AgentError, Priority, UpgradeRecord, VersionInfo};
+use crate::{facts, journal, upgrade, versions};
+use candid::Principal;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The tool names, in the order [`schemas`] lists them.
+pub const NAMES: [&str; 6] = [
+    "remember",
+    "recall",
+    "submit_task",
+    "self_upgrade",
+    "upgrade_status",
+    "list_versions",
+];
+
+fn function(name: &str, description: &str, parameters: Value) -> Value {
+    json!({"type": "function", "function": {
+        "name": name, "description": description, "parameters": parameters}})
+}
+
+/// The JSON schemas of every tool, as a JSON array.
+pub fn schemas() -> String {
+    let namespace = json!({"type": "string", "description": "namespace, `default` if omitted"});
+    let tools = json!([
+        function(
+            "remember",
+            "Store a fact under a key (replaces any previous value).",
+            json!({
+            "type": "object",
+            "properties": {"key": {"type": "string"}, "value": {"type": "string"}, "namespace": namespace},
+            "required": ["key", "value"], "additionalProperties": false})
+        ),
+        function(
+            "recall",
+            "Read the fact stored under a key (null if none).",
+            json!({
+            "type": "object",
+            "properties": {"key": {"type": "string"}, "namespace": namespace},
+            "required": ["key"], "additionalProperties": false})
+        ),
+        function(
+            "submit_task",
+            "Add a task to the agent's queue.",
+            json!({
+            "type": "object",
+            "properties": {"description": {"type": "string"},
+                "priority": {"type": "string", "enum": ["low", "normal", "high"]}},
+            "required": ["description"], "additionalProperties": false})
+        ),
+        function(
+            "self_upgrade",
+            "Propose a change of the agent's own code: patch operations applied to the running Wasm, then validated. The upgrade then waits for rehearsal and approval.",
+            json!({
+            "type": "object",
+            "properties": {
+                "ops": {"type": "array", "description": "wasm-patch operations", "items": {
+                    "type": "object",
+                    "properties": {
+                        "op": {"type": "string", "enum": ["set_metadata", "add_query_method", "remove_method", "guard_controller_only"]},
+                        "name": {"type": "string"},
+                        "visibility": {"type": "string", "enum": ["public", "private"]},
+                        "content": {"type": "string"},
+                        "reply_hex": {"type": "string"}},
+                    "required": ["op", "name"]}},
+                "reason": {"type": "string"}},
+            "required": ["ops", "reason"], "additionalProperties": false})
+        ),
+        function(
+            "upgrade_status",
+            "The state of an upgrade (the latest if no id).",
+            json!({
+            "type": "object", "properties": {"id": {"type": "integer", "minimum": 1}},
+            "additionalProperties": false})
+        ),
+        function(
+            "list_versions",
+            "Every stored version of the agent's code with its lineage.",
+            json!({
+            "type": "object", "properties": {}, "additionalProperties": false})
+        ),
+    ]);
+    tools.to_string()
+}
+
+/// Why a tool call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// Not a tool.
+    #[error("unknown tool `{0}`")]
+    Unknown(String),
+    /// Arguments do not parse.
+    #[error("tool `{tool}`: bad arguments: {message}")]
+    Arguments {
+        /// The tool.
+        tool: &'static str,
+        /// serde_json's message.
+        message: String,
+    },
+    /// The tool ran and failed.
+    #[error(transparent)]
+    Failed(#[from] AgentError),
+}
+
+impl From<ToolError> for AgentError {
+    fn from(e: ToolError) -> Self {
+        match e {
+            ToolError::Unknown(name) => AgentError::UnknownTool {
+                name,
+                known: NAMES.join(", "),
+            },
+            ToolError::Arguments { .. } => AgentError::InvalidArgument(e.to_string()),
+            ToolError::Failed(e) => e,
+        }
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(tool: &'static str, args: &str) -> Result<T, ToolError> {
+    let args = if args.trim().is_empty() { "{}" } else { args };
+    serde_json::from_str(args).map_err(|e| ToolError::Arguments {
+        tool,
+        message: e.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RememberArgs {
+    key: String,
+    value: String,
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecallArgs {
+    key: String,
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum PriorityArg {
+    Low,
+    Normal,
+    High,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitArgs {
+    description: String,
+    priority: Option<PriorityArg>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpgradeArgs {
+    ops: Vec<wasm_patch::PatchOp>,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusArgs {
+    id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+/// An upgrade record as tool output.
+pub fn record_json(r: &UpgradeRecord) -> Value {
+    json!({
+        "id": r.id,
+        "source": format!("{:?}", r.source),
+        "state": journal::state_name(&r.state),
+        "state_detail": format!("{:?}", r.state),
+        "candidate_hash": hex::encode(&r.candidate_hash),
+        "parent_hash": r.parent_hash.as_ref().map(hex::encode),
+        "version": r.version,
+        "reason": r.reason,
+        "approved": r.approved_by.is_some(),
+        "instructions": r.instructions,
+        "created_at": r.created_at,
+    })
+}
+
+fn version_json(v: &VersionInfo) -> Value {
+    json!({
+        "hash": hex::encode(&v.hash),
+        "version": v.version,
+        "parent_hash": v.parent_hash.as_ref().map(hex::encode),
+        "upgrade_id": v.upgrade_id,
+        "reason": v.reason,
+        "size": v.size,
+        "schema_range": v.schema_range.map(|r| format!("{}..={}", r.min, r.max)),
+        "running": v.is_running,
+        "lkg": v.is_lkg,
+    })
+}
+
+fn namespace(ns: Option<String>) -> String {
+    ns.unwrap_or_else(|| migrations::DEFAULT_NAMESPACE.to_string())
+}
+
+fn fact_error(e: facts::FactError) -> ToolError {
+    ToolError::Failed(AgentError::InvalidArgument(e.to_string()))
+}
+
+/// Runs tool `name` with JSON `args` on behalf of `caller`.
+pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolError> {
+    let out = match name {
+        "remember" => {
+            let a: RememberArgs = parse("remember", args)?;
+            let ns = namespace(a.namespace);
+            let previous = facts::remember(&ns, &a.key, a.value).map_err(fact_error)?;
+            json!({"namespace": ns, "key": a.key, "previous": previous})
+        }
+        "recall" => {
+            let a: RecallArgs = parse("recall", args)?;
+            let ns = namespace(a.namespace);
+            let value = facts::recall(&ns, &a.key).map_err(fact_error)?;
+            json!({"namespace": ns, "key": a.key, "value": value})
+        }
+        "submit_task" => {
+            let a: SubmitArgs = parse("submit_task", args)?;
+            let priority = match a.priority {
+                Some(PriorityArg::Low) => Priority::Low,
+                Some(PriorityArg::High) => Priority::High,
+                _ => Priority::Normal,
+            };
+            let t = crate::submit_task_checked(a.description, priority)?;
+            json!({"id": t.id, "status": "pending", "priority": format!("{:?}", t.priority).to_lowercase()})
+        }
+        "self_upgrade" => {
+            let a: UpgradeArgs = parse("self_upgrade", args)?;
+            let rec = upgrade::propose_self_patch(caller, a.ops, a.reason)
+                .map_err(|e| ToolError::Failed(e.into()))?;
+            record_json(&rec)
+        }
+        "upgrade_status" => {
+            let a: StatusArgs = parse("upgrade_status", args)?;
+            let rec = match a.id {
+                Some(id) => Some(journal::get(id).ok_or_else(|| {
+                    ToolError::Failed(AgentError::NotFound(format!("upgrade {id}")))
+                })?),
+                None => journal::latest(),
+            };
+            rec.as_ref().map_or(Value::Null, record_json)
+        }
+        "list_versions" => {
+            let _: NoArgs = parse("list_versions", args)?;
+            Value::Array(versions::list().iter().map(version_json).collect())
+        }
+        other => return Err(ToolError::Unknown(other.to_string())),
+    };
+    Ok(out.to_string())
+}

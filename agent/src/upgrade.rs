@@ -1,0 +1,504 @@
+//! Service: the version store's uploads and the upgrade journal's first steps.
+//!
+//! ```text
+//! self_upgrade(ops) ----> gate --> Proposed --> Patched --> Validated --> (waits: rehearsal,
+//! propose_release() ----> gate --> Proposed --> Patched --> Validated      approval, install
+//!                                  (the uploaded module is the candidate)   are the next steps)
+//! ```
+//!
+//! Patch and validation run inside the proposing message, before anything is written: a
+//! failure returns a typed error and leaves no trace in the journal, the version store or the
+//! audit log (the IC message is the unit of atomicity). On success the record is stored with
+//! its three transitions, each one audited.
+
+use crate::api::{
+    AgentError, Autonomy, CommittedWasm, SchemaRange, UpgradeRecord, UpgradeSource, UpgradeState,
+    VersionInfo, WasmKind,
+};
+use crate::gate::{self, GateInput};
+use crate::schema::{self, RANGE};
+use crate::{audit, config, journal, uploads, versions};
+use candid::Principal;
+use wasm_patch::{PatchOp, Stamp, ValidationPolicy};
+
+/// Exports every candidate must keep: what the watchdog, operators and the pipeline rely on.
+pub const REQUIRED_EXPORTS: &[&str] = &[
+    "canister_init",
+    "canister_post_upgrade",
+    "canister_query health",
+    "canister_update call_tool",
+    "canister_update approve_upgrade",
+    "canister_update reject_upgrade",
+    "canister_update set_autonomy",
+    "canister_update upload_wasm_chunk",
+    "canister_update commit_wasm",
+];
+
+/// Why an upgrade step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    /// The gate refused.
+    #[error(transparent)]
+    Gate(#[from] gate::GateError),
+    /// Something is missing.
+    #[error("{0}")]
+    Missing(String),
+    /// wasm-patch refused the patch.
+    #[error(transparent)]
+    Patch(#[from] wasm_patch::PatchError),
+    /// The module is not fit.
+    #[error(transparent)]
+    Validation(#[from] wasm_patch::ValidationError),
+    /// Hashes differ.
+    #[error("hash mismatch for {what}")]
+    Hash {
+        /// What was compared.
+        what: String,
+        /// Expected.
+        expected: Vec<u8>,
+        /// Found.
+        actual: Vec<u8>,
+    },
+    /// The record's state does not allow it.
+    #[error("wrong state")]
+    State {
+        /// The upgrade.
+        id: u64,
+        /// Its state.
+        state: UpgradeState,
+        /// What was refused.
+        reason: String,
+    },
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<UpgradeError> for AgentError {
+    fn from(e: UpgradeError) -> Self {
+        match e {
+            UpgradeError::Gate(g) => g.into(),
+            UpgradeError::Missing(m) => AgentError::NotFound(m),
+            UpgradeError::Patch(p) => AgentError::Patch(p.to_string()),
+            UpgradeError::Validation(v) => AgentError::Validation(v.to_string()),
+            UpgradeError::Hash {
+                what,
+                expected,
+                actual,
+            } => AgentError::HashMismatch {
+                what,
+                expected: hex::encode(expected),
+                actual: hex::encode(actual),
+            },
+            UpgradeError::State { id, state, reason } => AgentError::WrongState {
+                id,
+                state: journal::state_name(&state).to_string(),
+                reason,
+            },
+            UpgradeError::Invalid(m) => AgentError::InvalidArgument(m),
+        }
+    }
+}
+
+fn now() -> u64 {
+    ic_cdk::api::time()
+}
+
+/// The running module's hash, as last verified.
+pub fn running_hash() -> Result<[u8; 32], UpgradeError> {
+    config::markers().running.ok_or_else(|| {
+        UpgradeError::Missing(
+            "the running Wasm is not stored yet: the deployer uploads it with \
+             upload_wasm_chunk(Running, ...) and commit_wasm(Running, sha256)"
+                .into(),
+        )
+    })
+}
+
+/// This build's version label.
+pub fn build_version() -> String {
+    format!("{}-schema{}", env!("CARGO_PKG_VERSION"), schema::SCHEMA)
+}
+
+fn metadata_text(report: &wasm_patch::ValidationReport, name: &str) -> Option<String> {
+    [
+        wasm_patch::Visibility::Public,
+        wasm_patch::Visibility::Private,
+    ]
+    .into_iter()
+    .find_map(|v| {
+        report
+            .metadata
+            .get(&wasm_patch::metadata::section_name(v, name))
+    })
+    .and_then(|b| String::from_utf8(b.clone()).ok())
+}
+
+fn schema_range_of(report: &wasm_patch::ValidationReport) -> Option<SchemaRange> {
+    metadata_text(report, wasm_patch::metadata::SCHEMA_RANGE)
+        .and_then(|t| wasm_patch::metadata::parse_schema_range(&t).ok())
+        .map(|(min, max)| SchemaRange { min, max })
+}
+
+/// Stores the completed upload of `kind` whose bytes hash to `expected`. For `Running`,
+/// `module_hash` is what canister_status reported for the agent. Nothing is written on error
+/// (the chunks stay for another try or `discard_upload`).
+pub fn commit(
+    caller: Principal,
+    kind: WasmKind,
+    expected: &[u8],
+    module_hash: Option<Vec<u8>>,
+) -> Result<CommittedWasm, UpgradeError> {
+    let bytes = uploads::bytes(kind);
+    if bytes.is_empty() {
+        return Err(UpgradeError::Missing(format!(
+            "no {kind:?} upload in progress"
+        )));
+    }
+    let actual = wasm_patch::sha256(&bytes);
+    if expected != actual {
+        return Err(UpgradeError::Hash {
+            what: format!("{kind:?} upload"),
+            expected: expected.to_vec(),
+            actual: actual.to_vec(),
+        });
+    }
+    let (version, range) = match kind {
+        WasmKind::Running => {
+            if module_hash.as_deref() != Some(&actual[..]) {
+                return Err(UpgradeError::Hash {
+                    what: "running module (canister_status module_hash)".into(),
+                    expected: module_hash.unwrap_or_default(),
+                    actual: actual.to_vec(),
+                });
+            }
+            (build_version(), Some(RANGE))
+        }
+        WasmKind::Watchdog => {
+            wasm_patch::validate(&bytes, &ValidationPolicy::default())?;
+            ("watchdog".to_string(), None)
+        }
+        WasmKind::Release => {
+            let policy = ValidationPolicy {
+                required_exports: REQUIRED_EXPORTS.iter().map(|s| s.to_string()).collect(),
+                current_schema: Some(schema::stored_version()),
+                ..ValidationPolicy::default()
+            };
+            let report = wasm_patch::validate(&bytes, &policy)?;
+            let version = metadata_text(&report, wasm_patch::metadata::VERSION)
+                .unwrap_or_else(|| "release".into());
+            (version, schema_range_of(&report))
+        }
+    };
+    let at = now();
+    versions::put_blob(actual, &bytes);
+    if versions::get(&actual).is_none() {
+        versions::put(
+            actual,
+            VersionInfo {
+                hash: actual.to_vec(),
+                version,
+                parent_hash: None,
+                upgrade_id: None,
+                reason: format!("{kind:?} upload"),
+                created_at: at,
+                size: bytes.len() as u64,
+                schema_range: range,
+                is_running: false,
+                is_lkg: false,
+                outcome: None,
+            },
+        );
+    }
+    config::update_markers(|m| match kind {
+        WasmKind::Running => {
+            m.running = Some(actual);
+            m.lkg.get_or_insert(actual);
+        }
+        WasmKind::Watchdog => m.watchdog = Some(actual),
+        WasmKind::Release => m.release = Some(actual),
+    });
+    uploads::clear(kind);
+    audit::append(
+        at,
+        caller,
+        "wasm.commit",
+        None,
+        format!("{kind:?} {} ({} bytes)", hex::encode(actual), bytes.len()),
+    );
+    Ok(CommittedWasm {
+        kind,
+        sha256: actual.to_vec(),
+        size: bytes.len() as u64,
+    })
+}
+
+/// The gate, with the breaker applied first (a trip is persisted and audited).
+fn pass_gate(caller: Principal, source: UpgradeSource) -> Result<bool, UpgradeError> {
+    let at = now();
+    let mut cfg = config::get();
+    let rollbacks = journal::rollbacks_since(at.saturating_sub(gate::DAY_NS));
+    if gate::breaker_trips(cfg.autonomy, rollbacks) {
+        cfg.autonomy = Autonomy::Manual;
+        cfg.breaker_tripped_at = Some(at);
+        config::set(cfg.clone());
+        audit::append(
+            at,
+            ic_cdk::api::canister_self(),
+            "config.breaker",
+            None,
+            format!("{rollbacks} rollbacks in 24 h: autonomy dropped to Manual"),
+        );
+    }
+    let input = GateInput {
+        autonomy: cfg.autonomy,
+        source,
+        now: at,
+        limits: cfg.limits,
+        recent: journal::created_since(at.saturating_sub(gate::DAY_NS)),
+        in_flight: journal::in_flight(),
+    };
+    let _ = caller;
+    Ok(gate::check(&input)?)
+}
+
+struct Candidate {
+    hash: [u8; 32],
+    wasm: Option<Vec<u8>>,
+    version: String,
+    parent: Option<[u8; 32]>,
+    patch_json: Option<String>,
+    range: Option<SchemaRange>,
+    instructions: u64,
+}
+
+fn record(
+    caller: Principal,
+    source: UpgradeSource,
+    reason: String,
+    auto_approved: bool,
+    c: Candidate,
+) -> UpgradeRecord {
+    let at = now();
+    let id = journal::next_id();
+    let mut rec = UpgradeRecord {
+        id,
+        source,
+        state: UpgradeState::Proposed,
+        candidate_hash: c.hash.to_vec(),
+        parent_hash: c.parent.map(|p| p.to_vec()),
+        version: c.version.clone(),
+        reason: reason.clone(),
+        patch_json: c.patch_json.clone(),
+        schema_range: c.range,
+        proposed_by: caller,
+        created_at: at,
+        approved_by: None,
+        instructions: c.instructions,
+        rehearsal: None,
+        history: vec![],
+    };
+    journal::transition(&mut rec, UpgradeState::Proposed, at, caller, reason.clone());
+    let patched = match &c.patch_json {
+        Some(ops) => format!("patched: {ops}"),
+        None => "release: the uploaded module is the candidate".to_string(),
+    };
+    journal::transition(&mut rec, UpgradeState::Patched, at, caller, patched);
+    journal::transition(
+        &mut rec,
+        UpgradeState::Validated,
+        at,
+        caller,
+        format!("candidate {} valid", hex::encode(c.hash)),
+    );
+    if auto_approved {
+        rec.approved_by = Some(caller);
+        audit::append(
+            at,
+            caller,
+            "upgrade.approval",
+            Some(id),
+            approval_note(source),
+        );
+    }
+    journal::put(&rec);
+    if let Some(wasm) = &c.wasm {
+        versions::put_blob(c.hash, wasm);
+    }
+    let size = versions::get(&c.hash).map_or(0, |v| v.size);
+    versions::put(
+        c.hash,
+        VersionInfo {
+            hash: c.hash.to_vec(),
+            version: c.version,
+            parent_hash: c.parent.map(|p| p.to_vec()),
+            upgrade_id: Some(id),
+            reason,
+            created_at: at,
+            size: c.wasm.map_or(size, |w| w.len() as u64),
+            schema_range: c.range,
+            is_running: false,
+            is_lkg: false,
+            outcome: None,
+        },
+    );
+    rec
+}
+
+fn approval_note(source: UpgradeSource) -> String {
+    match source {
+        UpgradeSource::Release => "approved by the proposing operator".into(),
+        UpgradeSource::SelfPatch => "approved by the gate (autonomy Auto)".into(),
+    }
+}
+
+/// The `self_upgrade` tool: patch the running Wasm, validate, record up to `Validated`.
+pub fn propose_self_patch(
+    caller: Principal,
+    ops: Vec<PatchOp>,
+    reason: String,
+) -> Result<UpgradeRecord, UpgradeError> {
+    if reason.trim().is_empty() {
+        return Err(UpgradeError::Invalid("a reason is required".into()));
+    }
+    let auto = pass_gate(caller, UpgradeSource::SelfPatch)?;
+    let running = running_hash()?;
+    let parent_wasm = versions::blob(&running)
+        .ok_or_else(|| UpgradeError::Missing("the running Wasm's bytes are missing".into()))?;
+    let parent_version = versions::get(&running).map_or_else(build_version, |v| v.version);
+    let id = journal::next_id();
+    let stamp =
+        Stamp::new(format!("{parent_version}+patch.{id}")).with_schema_range(RANGE.min, RANGE.max);
+
+    let start = ic_cdk::api::performance_counter(0);
+    let patched = wasm_patch::apply_patch(&parent_wasm, &ops, &stamp)?;
+    let after_patch = ic_cdk::api::performance_counter(0);
+    let policy = ValidationPolicy {
+        required_exports: REQUIRED_EXPORTS.iter().map(|s| s.to_string()).collect(),
+        expected_parent: Some(running),
+        current_schema: Some(schema::stored_version()),
+        ..ValidationPolicy::default()
+    };
+    wasm_patch::validate(&patched.wasm, &policy)?;
+    let instructions = ic_cdk::api::performance_counter(0) - start;
+    ic_cdk::println!(
+        "self_upgrade {id}: apply_patch (incl. gunzip, parse, emit, hashes) {} instructions, validate {} instructions",
+        after_patch - start,
+        instructions - (after_patch - start)
+    );
+
+    Ok(record(
+        caller,
+        UpgradeSource::SelfPatch,
+        reason,
+        auto,
+        Candidate {
+            hash: patched.module_hash,
+            wasm: Some(patched.wasm),
+            version: stamp.version,
+            parent: Some(running),
+            patch_json: Some(wasm_patch::canonical_ops_json(&ops)),
+            range: Some(RANGE),
+            instructions,
+        },
+    ))
+}
+
+/// An operator release: the committed `Release` upload becomes a proposal.
+pub fn propose_release(caller: Principal, reason: String) -> Result<UpgradeRecord, UpgradeError> {
+    let hash = config::markers().release.ok_or_else(|| {
+        UpgradeError::Missing(
+            "no committed release: upload_wasm_chunk(Release, ...) then commit_wasm(Release, sha256)"
+                .into(),
+        )
+    })?;
+    pass_gate(caller, UpgradeSource::Release)?;
+    let info = versions::get(&hash)
+        .ok_or_else(|| UpgradeError::Missing("the release's version record".into()))?;
+    let rec = record(
+        caller,
+        UpgradeSource::Release,
+        reason,
+        true,
+        Candidate {
+            hash,
+            wasm: None,
+            version: info.version,
+            parent: config::markers().running,
+            patch_json: None,
+            range: info.schema_range,
+            instructions: 0,
+        },
+    );
+    config::update_markers(|m| m.release = None);
+    Ok(rec)
+}
+
+fn open(id: u64, what: &str) -> Result<UpgradeRecord, UpgradeError> {
+    let rec = journal::get(id).ok_or_else(|| UpgradeError::Missing(format!("upgrade {id}")))?;
+    if rec.state.is_terminal() {
+        return Err(UpgradeError::State {
+            id,
+            state: rec.state,
+            reason: format!("cannot {what} a finished upgrade"),
+        });
+    }
+    Ok(rec)
+}
+
+/// An operator approves upgrade `id`.
+pub fn approve(caller: Principal, id: u64) -> Result<UpgradeRecord, UpgradeError> {
+    let mut rec = open(id, "approve")?;
+    if rec.approved_by.is_some() {
+        return Err(UpgradeError::State {
+            id,
+            state: rec.state,
+            reason: "already approved".into(),
+        });
+    }
+    rec.approved_by = Some(caller);
+    audit::append(
+        now(),
+        caller,
+        "upgrade.approval",
+        Some(id),
+        "approved by an operator".into(),
+    );
+    journal::put(&rec);
+    Ok(rec)
+}
+
+/// An operator rejects upgrade `id`.
+pub fn reject(caller: Principal, id: u64, reason: String) -> Result<UpgradeRecord, UpgradeError> {
+    let mut rec = open(id, "reject")?;
+    journal::transition(
+        &mut rec,
+        UpgradeState::Rejected(reason.clone()),
+        now(),
+        caller,
+        reason,
+    );
+    journal::put(&rec);
+    if let Ok(hash) = <[u8; 32]>::try_from(rec.candidate_hash.as_slice())
+        && let Some(mut v) = versions::get(&hash)
+    {
+        v.outcome = Some("rejected".into());
+        versions::put(hash, v);
+    }
+    Ok(rec)
+}
+
+/// An operator sets the autonomy level (clearing a tripped breaker when raising it).
+pub fn set_autonomy(caller: Principal, autonomy: Autonomy) {
+    let mut cfg = config::get();
+    let before = cfg.autonomy;
+    cfg.autonomy = autonomy;
+    config::set(cfg);
+    audit::append(
+        now(),
+        caller,
+        "config.autonomy",
+        None,
+        format!("{before:?} -> {autonomy:?}"),
+    );
+}

@@ -1,0 +1,184 @@
+//! Every update method, and every query that exposes data, refuses a caller that is not
+//! allowed, with `AgentError::Unauthorized` naming the caller and the method.
+
+mod common;
+use common::*;
+
+type Call = (&'static str, Vec<u8>, bool);
+
+fn methods() -> Vec<Call> {
+    let kind = WasmKind::Release;
+    let blob = serde_bytes::ByteBuf::from(b"\0asm\x01\0\0\0".to_vec());
+    vec![
+        // (method, argument, is_update)
+        (
+            "submit_task",
+            Encode!(&SubmitTask {
+                description: "x".into(),
+                priority: None
+            })
+            .unwrap(),
+            true,
+        ),
+        (
+            "set_task_status",
+            Encode!(&1u64, &TaskStatus::Done).unwrap(),
+            true,
+        ),
+        (
+            "remember",
+            Encode!(&Fact {
+                namespace: "default".into(),
+                key: "k".into(),
+                value: "v".into()
+            })
+            .unwrap(),
+            true,
+        ),
+        ("forget", Encode!(&None::<String>, &"k").unwrap(), true),
+        (
+            "call_tool",
+            Encode!(&"recall", &r#"{"key":"k"}"#).unwrap(),
+            true,
+        ),
+        ("upload_wasm_chunk", Encode!(&kind, &blob).unwrap(), true),
+        ("discard_upload", Encode!(&kind).unwrap(), true),
+        (
+            "commit_wasm",
+            Encode!(&kind, &serde_bytes::ByteBuf::from(vec![0u8; 32])).unwrap(),
+            true,
+        ),
+        (
+            "propose_release",
+            Encode!(&ProposeRelease { reason: "r".into() }).unwrap(),
+            true,
+        ),
+        ("approve_upgrade", Encode!(&1u64).unwrap(), true),
+        ("reject_upgrade", Encode!(&1u64, &"no").unwrap(), true),
+        ("set_autonomy", Encode!(&Autonomy::Auto).unwrap(), true),
+        (
+            "set_gate_limits",
+            Encode!(&GateLimits {
+                max_per_day: 9,
+                cooldown_secs: 0
+            })
+            .unwrap(),
+            true,
+        ),
+        ("get_task", Encode!(&1u64).unwrap(), false),
+        ("list_tasks", Encode!(&0u64, &10u32).unwrap(), false),
+        ("recall", Encode!(&None::<String>, &"k").unwrap(), false),
+        ("list_facts", Encode!(&None::<String>).unwrap(), false),
+        ("get_config", Encode!().unwrap(), false),
+        ("upgrade_status", Encode!(&None::<u64>).unwrap(), false),
+        ("upgrade_history", Encode!(&0u64, &10u32).unwrap(), false),
+        ("list_versions", Encode!().unwrap(), false),
+        ("audit_log", Encode!(&0u64, &10u64).unwrap(), false),
+    ]
+}
+
+/// Decodes any `Result<_, AgentError>` reply far enough to see the error.
+fn error_of(bytes: &[u8]) -> Option<AgentError> {
+    #[derive(CandidType, Deserialize)]
+    enum AnyResult {
+        Ok(candid::Reserved),
+        Err(AgentError),
+    }
+    match Decode!(bytes, AnyResult).expect("a Result") {
+        AnyResult::Ok(_) => None,
+        AnyResult::Err(e) => Some(e),
+    }
+}
+
+#[test]
+fn every_update_method_and_data_query_refuses_an_unauthorised_caller() {
+    let env = Env::latest(Autonomy::Auto);
+    let all = methods();
+    let did = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/agent.did")).unwrap();
+    // The table covers every update method of agent.did.
+    for line in did.lines().map(str::trim) {
+        if let Some((name, sig)) = line.split_once(" : (")
+            && name != "service"
+            && !sig.ends_with("query;")
+        {
+            assert!(
+                all.iter().any(|(m, _, _)| *m == name),
+                "{name} missing from the table"
+            );
+        }
+    }
+    for caller in [stranger(), Principal::anonymous(), watchdog()] {
+        for (method, arg, is_update) in &all {
+            // The watchdog may read; it may not write.
+            if caller == watchdog() && !is_update {
+                continue;
+            }
+            let reply = if *is_update {
+                env.raw_update(caller, method, arg.clone())
+            } else {
+                env.sim.query_call(env.agent, caller, method, arg.clone())
+            }
+            .unwrap_or_else(|e| panic!("{method}: rejected instead of refused: {e}"));
+            match error_of(&reply) {
+                Some(AgentError::Unauthorized {
+                    caller: c,
+                    method: m,
+                    allowed,
+                }) => {
+                    assert_eq!(c, caller);
+                    assert_eq!(&m, method);
+                    let text = AgentError::Unauthorized {
+                        caller: c,
+                        method: m,
+                        allowed,
+                    }
+                    .to_string();
+                    assert!(
+                        text.contains(&caller.to_text()) && text.contains(method),
+                        "{text}"
+                    );
+                }
+                other => panic!("{method} by {caller}: expected Unauthorized, got {other:?}"),
+            }
+        }
+    }
+    // Nothing was changed by the refused calls.
+    assert!(env.tasks().is_empty());
+    assert_eq!(env.health().autonomy, Autonomy::Auto);
+}
+
+#[test]
+fn health_metrics_and_tools_are_public() {
+    let env = Env::latest(Autonomy::Manual);
+    let health = env.health();
+    assert_eq!(health.status, "ok");
+    assert_eq!(health.schema_version, 3);
+    let _: Vec<MethodMetrics> = env.query(stranger(), "metrics", Encode!().unwrap());
+    let tools: String = env.query(stranger(), "tools", Encode!().unwrap());
+    assert!(tools.contains("self_upgrade"));
+}
+
+#[test]
+fn metrics_count_calls_errors_and_instructions_per_method() {
+    let env = Env::latest(Autonomy::Manual);
+    env.submit("a", None);
+    let _: Result<Task, AgentError> = env.update(
+        operator(),
+        "submit_task",
+        Encode!(&SubmitTask {
+            description: " ".into(),
+            priority: None
+        })
+        .unwrap(),
+    );
+    let metrics: Vec<MethodMetrics> = env.query(stranger(), "metrics", Encode!().unwrap());
+    let m = metrics
+        .iter()
+        .find(|m| m.method == "submit_task")
+        .expect("submit_task metrics");
+    assert_eq!((m.calls, m.errors), (2, 1));
+    assert!(m.instructions_total > 0 && m.instructions_last > 0);
+    let health = env.health();
+    assert_eq!(health.status, "degraded");
+    assert!(health.last_error.unwrap().contains("submit_task"));
+}

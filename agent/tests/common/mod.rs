@@ -1,0 +1,265 @@
+//! Shared helpers of the agent's tests: building and installing the agent on ic-sim, calling
+//! it with candid, uploading modules in chunks.
+#![allow(dead_code)] // each test file uses a different subset
+
+pub use agent::api::*;
+pub use candid::{CandidType, Decode, Deserialize, Encode, Principal};
+pub use ic_sim::{RejectResponse, Sim};
+use sha2::Digest;
+
+/// Cycles each agent gets.
+pub const CYCLES: u128 = 100_000_000_000_000;
+/// Upload chunk size (the maximum).
+pub const CHUNK: usize = 1024 * 1024;
+
+/// The operator of every test agent.
+pub fn operator() -> Principal {
+    Principal::self_authenticating(b"operator")
+}
+
+/// A principal that is nobody in particular.
+pub fn stranger() -> Principal {
+    Principal::self_authenticating(b"stranger")
+}
+
+/// The watchdog principal configured in test agents (no canister behind it).
+pub fn watchdog() -> Principal {
+    Principal::self_authenticating(b"watchdog")
+}
+
+/// A canister Wasm of the workspace (`agent`, `agent-schema-v1`, ...).
+pub fn wasm(name: &str) -> Vec<u8> {
+    canister_build::canister_wasm(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// A build gzipped, as a deployer installs it: the raw agent is over the 2 MiB ingress limit.
+/// The module hash the IC reports is the hash of these bytes.
+pub fn installable(name: &str) -> Vec<u8> {
+    use std::collections::HashMap;
+    use std::io::Write;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(gz) = cache.lock().unwrap().get(name) {
+        return gz.clone();
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    encoder.write_all(&wasm(name)).unwrap();
+    let gz = encoder.finish().unwrap();
+    cache.lock().unwrap().insert(name.to_string(), gz.clone());
+    gz
+}
+
+/// SHA-256.
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+/// A simulator with one agent.
+pub struct Env {
+    /// The simulator.
+    pub sim: Sim,
+    /// The agent.
+    pub agent: Principal,
+}
+
+/// The init argument of test agents.
+pub fn init_arg(autonomy: Autonomy) -> Vec<u8> {
+    Encode!(&AgentInit {
+        operators: vec![operator()],
+        watchdog: Some(watchdog()),
+        staging: None,
+        autonomy,
+    })
+    .unwrap()
+}
+
+impl Env {
+    /// An agent running build `name`, controlled by the operator and by itself.
+    pub fn new(name: &str, autonomy: Autonomy) -> Env {
+        let sim = Sim::new();
+        let agent = sim.create_canister();
+        sim.add_cycles(agent, CYCLES);
+        sim.install_canister(agent, installable(name), init_arg(autonomy), None);
+        sim.set_controllers(agent, None, vec![operator(), agent])
+            .expect("the creator may set controllers");
+        Env { sim, agent }
+    }
+
+    /// The latest agent.
+    pub fn latest(autonomy: Autonomy) -> Env {
+        Env::new("agent", autonomy)
+    }
+
+    /// Raw update call.
+    pub fn raw_update(
+        &self,
+        caller: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, RejectResponse> {
+        self.sim.update_call(self.agent, caller, method, arg)
+    }
+
+    /// Update call decoded as `R`; panics on a reject.
+    pub fn update<R: CandidType + for<'de> Deserialize<'de>>(
+        &self,
+        caller: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> R {
+        let bytes = self
+            .raw_update(caller, method, arg)
+            .unwrap_or_else(|e| panic!("{method}: rejected: {e}"));
+        Decode!(&bytes, R).unwrap_or_else(|e| panic!("{method}: bad candid: {e}"))
+    }
+
+    /// Query call decoded as `R`; panics on a reject.
+    pub fn query<R: CandidType + for<'de> Deserialize<'de>>(
+        &self,
+        caller: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> R {
+        let bytes = self
+            .sim
+            .query_call(self.agent, caller, method, arg)
+            .unwrap_or_else(|e| panic!("{method}: rejected: {e}"));
+        Decode!(&bytes, R).unwrap_or_else(|e| panic!("{method}: bad candid: {e}"))
+    }
+
+    /// `health`.
+    pub fn health(&self) -> Health {
+        self.query(stranger(), "health", Encode!().unwrap())
+    }
+
+    /// A tool call by the operator.
+    pub fn tool(&self, name: &str, args: &str) -> Result<String, AgentError> {
+        self.update(operator(), "call_tool", Encode!(&name, &args).unwrap())
+    }
+
+    /// Submits a task as the operator.
+    pub fn submit(&self, description: &str, priority: Option<Priority>) -> Task {
+        let arg = SubmitTask {
+            description: description.into(),
+            priority,
+        };
+        self.update::<Result<Task, AgentError>>(operator(), "submit_task", Encode!(&arg).unwrap())
+            .expect("submit_task")
+    }
+
+    /// Remembers a fact as the operator.
+    pub fn remember(&self, namespace: &str, key: &str, value: &str) {
+        let fact = Fact {
+            namespace: namespace.into(),
+            key: key.into(),
+            value: value.into(),
+        };
+        self.update::<Result<Option<String>, AgentError>>(
+            operator(),
+            "remember",
+            Encode!(&fact).unwrap(),
+        )
+        .expect("remember");
+    }
+
+    /// Recalls a fact as the operator.
+    pub fn recall(&self, namespace: Option<&str>, key: &str) -> Option<String> {
+        let ns = namespace.map(str::to_string);
+        self.query::<Result<Option<String>, AgentError>>(
+            operator(),
+            "recall",
+            Encode!(&ns, &key).unwrap(),
+        )
+        .expect("recall")
+    }
+
+    /// Every task (up to 500).
+    pub fn tasks(&self) -> Vec<Task> {
+        self.query::<Result<Vec<Task>, AgentError>>(
+            operator(),
+            "list_tasks",
+            Encode!(&0u64, &500u32).unwrap(),
+        )
+        .expect("list_tasks")
+    }
+
+    /// Every fact (up to 500).
+    pub fn facts(&self) -> Vec<Fact> {
+        self.query::<Result<Vec<Fact>, AgentError>>(
+            operator(),
+            "list_facts",
+            Encode!(&None::<String>).unwrap(),
+        )
+        .expect("list_facts")
+    }
+
+    /// Uploads `bytes` as `kind` in 1 MiB chunks.
+    pub fn upload(&self, kind: WasmKind, bytes: &[u8]) {
+        for chunk in bytes.chunks(CHUNK) {
+            let r: Result<UploadProgress, AgentError> = self.update(
+                operator(),
+                "upload_wasm_chunk",
+                Encode!(&kind, &serde_bytes::ByteBuf::from(chunk.to_vec())).unwrap(),
+            );
+            r.expect("upload_wasm_chunk");
+        }
+    }
+
+    /// `commit_wasm(kind, sha256)`.
+    pub fn commit(&self, kind: WasmKind, sha: &[u8]) -> Result<CommittedWasm, AgentError> {
+        self.update(
+            operator(),
+            "commit_wasm",
+            Encode!(&kind, &serde_bytes::ByteBuf::from(sha.to_vec())).unwrap(),
+        )
+    }
+
+    /// Uploads and commits the running module (the deployer's step).
+    pub fn store_running(&self, build: &str) {
+        let bytes = installable(build);
+        self.upload(WasmKind::Running, &bytes);
+        self.commit(WasmKind::Running, &sha256(&bytes))
+            .expect("commit of the running Wasm");
+    }
+
+    /// Upgrades the agent to build `name`.
+    pub fn upgrade_to(&self, name: &str) -> Result<(), RejectResponse> {
+        self.sim.upgrade_canister(
+            self.agent,
+            installable(name),
+            Encode!().unwrap(),
+            Some(operator()),
+        )
+    }
+
+    /// `list_versions`.
+    pub fn versions(&self) -> Vec<VersionInfo> {
+        self.query::<Result<Vec<VersionInfo>, AgentError>>(
+            operator(),
+            "list_versions",
+            Encode!().unwrap(),
+        )
+        .expect("list_versions")
+    }
+
+    /// The whole audit log (first page).
+    pub fn audit(&self) -> AuditPage {
+        self.query::<Result<AuditPage, AgentError>>(
+            operator(),
+            "audit_log",
+            Encode!(&0u64, &u64::MAX).unwrap(),
+        )
+        .expect("audit_log")
+    }
+
+    /// Upgrade `id` (latest if None).
+    pub fn upgrade_record(&self, id: Option<u64>) -> Option<UpgradeRecord> {
+        self.query::<Result<Option<UpgradeRecord>, AgentError>>(
+            operator(),
+            "upgrade_status",
+            Encode!(&id).unwrap(),
+        )
+        .expect("upgrade_status")
+    }
+}

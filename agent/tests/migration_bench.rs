@@ -1,0 +1,82 @@
+//! Benchmark: instructions of the v1 -> latest migration per 10,000 records, measured in ic-sim
+//! (`post_upgrade` of the latest build on a v1 image). Prints figures, asserts only correctness.
+//!
+//! `cargo test -p agent --release --test migration_bench -- --nocapture`
+//!
+//! The v1 image is the stable memory of a real v1 agent, with records added natively through
+//! the same MemoryManager layout and the `migrations` crate's v1 encoding (10,000 update calls
+//! would measure the simulator, not the migration).
+
+mod common;
+use common::*;
+use ic_stable_structures::memory_manager::MemoryManager;
+use ic_stable_structures::{StableBTreeMap, VectorMemory};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+const N: u64 = 10_000;
+
+/// A v1 agent's stable memory with `tasks` tasks and `facts` facts added.
+fn v1_image(env: &Env, tasks: u64, facts: u64) -> Vec<u8> {
+    let memory: VectorMemory = Rc::new(RefCell::new(env.sim.get_stable_memory(env.agent)));
+    {
+        let manager =
+            MemoryManager::init_with_bucket_size(memory.clone(), agent::memory::BUCKET_PAGES);
+        let mut task_map: StableBTreeMap<u64, Vec<u8>, _> =
+            StableBTreeMap::init(manager.get(agent::memory::TASKS));
+        for id in 1..=tasks {
+            let task = migrations::Task {
+                description: format!("benchmark task number {id}"),
+                status: migrations::TaskStatus::Pending,
+                priority: migrations::Priority::Normal,
+                created_at: id,
+                updated_at: id,
+            };
+            task_map.insert(id, task.encode(1));
+        }
+        let mut fact_map: StableBTreeMap<String, String, _> =
+            StableBTreeMap::init(manager.get(agent::memory::FACTS_V1));
+        for i in 0..facts {
+            fact_map.insert(format!("fact-{i:05}"), format!("value of fact {i}"));
+        }
+    }
+    memory.borrow().clone()
+}
+
+fn measure(tasks: u64, facts: u64) -> u64 {
+    let env = Env::new("agent-schema-v1", Autonomy::Manual);
+    let image = v1_image(&env, tasks, facts);
+    env.sim.set_stable_memory(env.agent, image);
+    env.upgrade_to("agent").expect("v1 -> latest");
+    let instructions = env.sim.last_instructions(env.agent);
+    let health = env.health();
+    assert_eq!(health.schema_version, migrations::LATEST);
+    assert_eq!(health.pending_tasks, tasks);
+    if facts > 0 {
+        assert_eq!(
+            env.recall(None, "fact-00042").as_deref(),
+            Some("value of fact 42")
+        );
+    }
+    instructions
+}
+
+#[test]
+fn print_migration_instructions_per_10k_records() {
+    let empty = measure(0, 0);
+    let tasks = measure(N, 0);
+    let facts = measure(0, N);
+    let both = measure(N, N);
+    eprintln!("migration v1 -> v3 in post_upgrade (ic-sim instructions):");
+    eprintln!("  empty stores                      {empty:>14}");
+    eprintln!(
+        "  10,000 tasks (v1->v2 rewrite)      {tasks:>14}  ({} per record)",
+        (tasks - empty) / N
+    );
+    eprintln!(
+        "  10,000 facts (v2->v3 move)         {facts:>14}  ({} per record)",
+        (facts - empty) / N
+    );
+    eprintln!("  10,000 tasks + 10,000 facts        {both:>14}");
+    eprintln!("  (install/upgrade limit: 300,000,000,000)");
+}

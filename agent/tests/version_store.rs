@@ -1,0 +1,377 @@
+//! The version store and the first steps of the upgrade journal: uploads in chunks checked
+//! against hashes and canister_status, typed errors that change nothing, self patches up to
+//! `Validated`, operator releases, the gate, approvals and the audit log. Also prints the
+//! instructions of patch + validate + hash of the agent's own Wasm.
+
+mod common;
+use common::*;
+
+/// What must not change when a call fails.
+fn snapshot(
+    env: &Env,
+) -> (
+    Option<Vec<u8>>,
+    Vec<VersionInfo>,
+    u64,
+    Option<UpgradeRecord>,
+) {
+    (
+        env.health().running_module_hash,
+        env.versions(),
+        env.audit().next,
+        env.upgrade_record(None),
+    )
+}
+
+fn chunk(env: &Env, kind: WasmKind, bytes: Vec<u8>) -> Result<UploadProgress, AgentError> {
+    env.update(
+        operator(),
+        "upload_wasm_chunk",
+        Encode!(&kind, &serde_bytes::ByteBuf::from(bytes)).unwrap(),
+    )
+}
+
+#[test]
+fn the_running_wasm_is_stored_once_its_hash_matches_canister_status() {
+    let env = Env::latest(Autonomy::Manual);
+    let bytes = installable("agent");
+    env.store_running("agent");
+    let health = env.health();
+    assert_eq!(health.running_module_hash, Some(sha256(&bytes)));
+    assert_eq!(
+        Some(health.running_module_hash.unwrap().as_slice()),
+        env.sim.module_hash(env.agent).as_ref().map(|h| &h[..])
+    );
+    let versions = env.versions();
+    assert_eq!(versions.len(), 1);
+    assert!(versions[0].is_running && versions[0].is_lkg);
+    assert_eq!(versions[0].size, bytes.len() as u64);
+}
+
+#[test]
+fn a_running_upload_that_is_not_the_running_module_is_refused_and_changes_nothing() {
+    let env = Env::latest(Autonomy::Manual);
+    let other = installable("agent-schema-v2"); // a valid agent, but not the one running
+    env.upload(WasmKind::Running, &other);
+    let before = snapshot(&env);
+    match env.commit(WasmKind::Running, &sha256(&other)) {
+        Err(AgentError::HashMismatch {
+            what,
+            expected,
+            actual,
+        }) => {
+            assert!(what.contains("canister_status"), "{what}");
+            assert_eq!(actual, hex::encode(sha256(&other)));
+            assert_eq!(
+                expected,
+                hex::encode(env.sim.module_hash(env.agent).unwrap())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&env), before);
+}
+
+#[test]
+fn a_wrong_hash_is_refused_with_both_hashes_and_changes_nothing() {
+    let env = Env::latest(Autonomy::Manual);
+    let bytes = installable("agent");
+    env.upload(WasmKind::Running, &bytes);
+    let before = snapshot(&env);
+    match env.commit(WasmKind::Running, &[7u8; 32]) {
+        Err(AgentError::HashMismatch {
+            expected, actual, ..
+        }) => {
+            assert_eq!(expected, hex::encode([7u8; 32]));
+            assert_eq!(actual, hex::encode(sha256(&bytes)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&env), before);
+    // The chunks stay: the right hash then succeeds.
+    env.commit(WasmKind::Running, &sha256(&bytes)).unwrap();
+}
+
+#[test]
+fn oversized_and_malformed_chunks_are_refused_and_change_nothing() {
+    let env = Env::latest(Autonomy::Manual);
+    let before = snapshot(&env);
+    assert_eq!(
+        chunk(&env, WasmKind::Release, vec![0; CHUNK + 1]),
+        Err(AgentError::ChunkTooLarge {
+            size: CHUNK as u64 + 1,
+            max: CHUNK as u64
+        })
+    );
+    assert!(matches!(
+        chunk(&env, WasmKind::Release, vec![]),
+        Err(AgentError::InvalidArgument(_))
+    ));
+    match chunk(&env, WasmKind::Release, b"not wasm".to_vec()) {
+        Err(AgentError::InvalidArgument(m)) => assert!(m.contains("magic"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&env), before);
+    // commit without an upload
+    assert!(matches!(
+        env.commit(WasmKind::Release, &[0; 32]),
+        Err(AgentError::NotFound(_))
+    ));
+}
+
+#[test]
+fn an_upload_over_the_maximum_is_refused() {
+    let env = Env::latest(Autonomy::Manual);
+    let mut first = b"\0asm\x01\0\0\0".to_vec();
+    first.resize(CHUNK, 0);
+    for i in 0..10 {
+        let p = chunk(
+            &env,
+            WasmKind::Release,
+            if i == 0 {
+                first.clone()
+            } else {
+                vec![0; CHUNK]
+            },
+        )
+        .unwrap();
+        assert_eq!(p.chunks, i + 1);
+    }
+    assert_eq!(
+        chunk(&env, WasmKind::Release, vec![0; 1]),
+        Err(AgentError::UploadTooLarge {
+            size: 10 * CHUNK as u64 + 1,
+            max: 10 * CHUNK as u64
+        })
+    );
+    // A malformed module (a Wasm header then zeros) fails validation at commit, typed.
+    let all: Vec<u8> = [first, vec![0; 9 * CHUNK]].concat();
+    let before = snapshot(&env);
+    assert!(matches!(
+        env.commit(WasmKind::Release, &sha256(&all)),
+        Err(AgentError::Validation(_))
+    ));
+    assert_eq!(snapshot(&env), before);
+}
+
+#[test]
+fn a_patch_of_a_missing_export_fails_typed_and_changes_nothing() {
+    let env = Env::latest(Autonomy::Auto);
+    env.store_running("agent");
+    let before = snapshot(&env);
+    let err = env
+        .tool(
+            "self_upgrade",
+            r#"{"ops":[{"op":"remove_method","name":"no_such_method"}],"reason":"tidy"}"#,
+        )
+        .unwrap_err();
+    match err {
+        AgentError::Patch(m) => assert!(m.contains("no_such_method"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Removing a required export patches fine but fails validation.
+    let err = env
+        .tool(
+            "self_upgrade",
+            r#"{"ops":[{"op":"remove_method","name":"health"}],"reason":"oops"}"#,
+        )
+        .unwrap_err();
+    match err {
+        AgentError::Validation(m) => assert!(m.contains("health"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&env), before);
+}
+
+#[test]
+fn self_upgrade_reaches_validated_with_lineage_and_an_audited_history() {
+    let env = Env::latest(Autonomy::ApproveEach);
+    env.store_running("agent");
+    let running = sha256(&installable("agent"));
+    let out = env
+        .tool("self_upgrade", r#"{"ops":[{"op":"add_query_method","name":"hello","reply_hex":"4449444c0000"}],"reason":"greet"}"#)
+        .unwrap();
+    let instructions = env.sim.last_instructions(env.agent);
+    let rec = env.upgrade_record(None).unwrap();
+    assert_eq!(rec.state, UpgradeState::Validated);
+    assert_eq!(rec.parent_hash, Some(running.clone()));
+    assert_eq!(rec.approved_by, None, "ApproveEach waits for an operator");
+    assert_eq!(rec.schema_range, Some(SchemaRange { min: 1, max: 3 }));
+    let states: Vec<_> = rec.history.iter().map(|t| t.state.clone()).collect();
+    assert_eq!(
+        states,
+        [
+            UpgradeState::Proposed,
+            UpgradeState::Patched,
+            UpgradeState::Validated
+        ]
+    );
+    let actions: Vec<String> = env
+        .audit()
+        .entries
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    assert!(
+        actions.ends_with(&[
+            "upgrade.proposed".into(),
+            "upgrade.patched".into(),
+            "upgrade.validated".into()
+        ]),
+        "{actions:?}"
+    );
+    // The candidate is stored and carries the stamp.
+    let candidate = env
+        .versions()
+        .into_iter()
+        .find(|v| v.upgrade_id == Some(rec.id))
+        .unwrap();
+    assert_eq!(candidate.hash, rec.candidate_hash);
+    assert!(out.contains(&hex::encode(&rec.candidate_hash)));
+
+    eprintln!(
+        "self_upgrade of the agent's own Wasm ({} bytes raw, {} gzipped as installed): patch+validate+hash {} instructions; whole call {} instructions",
+        wasm("agent").len(),
+        installable("agent").len(),
+        rec.instructions,
+        instructions
+    );
+
+    for line in env.sim.debug_log(env.agent) {
+        eprintln!("  agent: {line}");
+    }
+
+    // One in flight: a second proposal is refused.
+    env.sim.advance_time(std::time::Duration::from_secs(3600));
+    assert!(matches!(
+        env.tool("self_upgrade", r#"{"ops":[],"reason":"again"}"#),
+        Err(AgentError::UpgradeInFlight { id }) if id == rec.id
+    ));
+    // Approve, then reject: both audited; the journal entry ends Rejected.
+    let approved: Result<UpgradeRecord, AgentError> =
+        env.update(operator(), "approve_upgrade", Encode!(&rec.id).unwrap());
+    assert_eq!(approved.unwrap().approved_by, Some(operator()));
+    let rejected: Result<UpgradeRecord, AgentError> = env.update(
+        operator(),
+        "reject_upgrade",
+        Encode!(&rec.id, &"not now").unwrap(),
+    );
+    assert_eq!(
+        rejected.unwrap().state,
+        UpgradeState::Rejected("not now".into())
+    );
+    let again: Result<UpgradeRecord, AgentError> = env.update(
+        operator(),
+        "reject_upgrade",
+        Encode!(&rec.id, &"twice").unwrap(),
+    );
+    assert!(matches!(again, Err(AgentError::WrongState { .. })));
+    // No longer in flight: a new proposal goes through (cooldown long past).
+    env.tool("self_upgrade", r#"{"ops":[],"reason":"again"}"#)
+        .unwrap();
+}
+
+#[test]
+fn the_gate_refuses_under_manual_and_within_the_cooldown() {
+    let env = Env::latest(Autonomy::Manual);
+    env.store_running("agent");
+    match env.tool("self_upgrade", r#"{"ops":[],"reason":"x"}"#) {
+        Err(AgentError::AutonomyForbids {
+            autonomy: Autonomy::Manual,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    let r: Result<(), AgentError> = env.update(
+        operator(),
+        "set_autonomy",
+        Encode!(&Autonomy::Auto).unwrap(),
+    );
+    r.unwrap();
+    let first = serde_json::from_str::<serde_json::Value>(
+        &env.tool("self_upgrade", r#"{"ops":[],"reason":"x"}"#)
+            .unwrap(),
+    )
+    .unwrap();
+    let id = first["id"].as_u64().unwrap();
+    let _: Result<UpgradeRecord, AgentError> =
+        env.update(operator(), "reject_upgrade", Encode!(&id, &"no").unwrap());
+    match env.tool("self_upgrade", r#"{"ops":[],"reason":"y"}"#) {
+        Err(AgentError::RateLimited {
+            retry_after_secs, ..
+        }) => assert!(retry_after_secs > 0 && retry_after_secs <= 600),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        env.audit()
+            .entries
+            .iter()
+            .any(|e| e.action == "config.autonomy")
+    );
+}
+
+#[test]
+fn an_operator_release_is_uploaded_checked_and_proposed() {
+    let env = Env::latest(Autonomy::Manual);
+    env.store_running("agent");
+    // The operator stamps the release as agentctl would: version and schema range.
+    let stamp = wasm_patch::Stamp::new("0.2.0").with_schema_range(1, 3);
+    let release = wasm_patch::apply_patch(&wasm("agent-schema-v2"), &[], &stamp)
+        .unwrap()
+        .wasm;
+    env.upload(WasmKind::Release, &release);
+    let committed = env.commit(WasmKind::Release, &sha256(&release)).unwrap();
+    assert_eq!(committed.size, release.len() as u64);
+    let rec: Result<UpgradeRecord, AgentError> = env.update(
+        operator(),
+        "propose_release",
+        Encode!(&ProposeRelease {
+            reason: "v0.2.0".into()
+        })
+        .unwrap(),
+    );
+    let rec = rec.unwrap();
+    assert_eq!(rec.source, UpgradeSource::Release);
+    assert_eq!(rec.state, UpgradeState::Validated);
+    assert_eq!(rec.version, "0.2.0");
+    assert_eq!(rec.approved_by, Some(operator()));
+    // A release without a schema range covering the current schema is refused.
+    let unstamped = wasm("agent-schema-v1");
+    env.upload(WasmKind::Release, &unstamped);
+    assert!(matches!(
+        env.commit(WasmKind::Release, &sha256(&unstamped)),
+        Err(AgentError::Validation(_))
+    ));
+}
+
+#[test]
+fn the_watchdog_wasm_is_kept_for_mutual_repair() {
+    let env = Env::latest(Autonomy::Manual);
+    let probe = wasm("ic-sim-probe");
+    env.upload(WasmKind::Watchdog, &probe);
+    env.commit(WasmKind::Watchdog, &sha256(&probe)).unwrap();
+    assert!(
+        env.versions()
+            .iter()
+            .any(|v| v.hash == sha256(&probe) && v.version == "watchdog")
+    );
+}
+
+#[test]
+fn the_audit_log_is_queryable_by_range() {
+    let env = Env::latest(Autonomy::Manual);
+    for a in [Autonomy::Auto, Autonomy::ApproveEach, Autonomy::Manual] {
+        let r: Result<(), AgentError> =
+            env.update(operator(), "set_autonomy", Encode!(&a).unwrap());
+        r.unwrap();
+    }
+    let all = env.audit();
+    assert_eq!((all.oldest, all.next, all.entries.len()), (0, 3, 3));
+    let page: Result<AuditPage, AgentError> =
+        env.query(operator(), "audit_log", Encode!(&1u64, &2u64).unwrap());
+    let page = page.unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].seq, 1);
+    assert_eq!(page.entries[0].detail, "Auto -> ApproveEach");
+    assert_eq!(page.entries[0].actor, operator());
+}
