@@ -156,11 +156,67 @@ fn write_heap(
     }
 }
 
-/// The `*_copy(dst, offset, size)` pattern: copies `source[offset..offset+size]` to the heap.
+/// Where the bytes of a `*_size` / `*_copy` pair of the System API come from.
+type ByteSource = fn(&ExecCtx) -> &[u8];
+
+/// The byte sources of the System API, by function-name stem: `{stem}_size` returns the length,
+/// `{stem}_copy(dst, offset, size)` copies `source[offset..offset + size]` to the heap.
+const BYTE_SOURCES: &[(&str, &str, ByteSource)] = &[
+    ("msg_arg_data_size", "msg_arg_data_copy", |x| &x.arg),
+    ("msg_caller_size", "msg_caller_copy", |x| {
+        x.caller.as_slice()
+    }),
+    (
+        "msg_caller_info_data_size",
+        "msg_caller_info_data_copy",
+        |_| &[],
+    ),
+    (
+        "msg_caller_info_signer_size",
+        "msg_caller_info_signer_copy",
+        |_| &[],
+    ),
+    ("msg_reject_msg_size", "msg_reject_msg_copy", |x| {
+        x.reject.as_ref().map_or(&[], |(_, m)| m.as_bytes())
+    }),
+    ("msg_method_name_size", "msg_method_name_copy", |x| {
+        x.method_name.as_bytes()
+    }),
+    ("canister_self_size", "canister_self_copy", |x| {
+        x.canister_id.as_slice()
+    }),
+    ("subnet_self_size", "subnet_self_copy", |x| {
+        x.subnet_id.as_slice()
+    }),
+    ("root_key_size", "root_key_copy", |_| &ROOT_KEY),
+];
+
+fn define_byte_sources(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    for &(size_fn, copy_fn, source) in BYTE_SOURCES {
+        l.func_wrap(
+            "ic0",
+            size_fn,
+            move |mut c: Caller<'_, HostState>| -> HostResult<i32> {
+                enter(&mut c, size_fn, 0)?;
+                Ok(source(ctx(&mut c)).len() as i32)
+            },
+        )?;
+        l.func_wrap(
+            "ic0",
+            copy_fn,
+            move |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
+                copy_out(&mut c, copy_fn, source, dst, off, size)
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// A `*_copy(dst, offset, size)` call: copies `source[offset..offset+size]` to the heap.
 fn copy_out(
     caller: &mut Caller<'_, HostState>,
     api: &str,
-    source: impl FnOnce(&ExecCtx) -> Vec<u8>,
+    source: ByteSource,
     dst: u32,
     offset: u32,
     size: u32,
@@ -233,71 +289,8 @@ pub(crate) fn linker(engine: &Engine) -> &'static Linker<HostState> {
 
 #[allow(clippy::too_many_lines)]
 fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    define_byte_sources(l)?;
     // --- message -----------------------------------------------------------------------------
-    l.func_wrap(
-        "ic0",
-        "msg_arg_data_size",
-        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-            enter(&mut c, "msg_arg_data_size", 0)?;
-            Ok(ctx(&mut c).arg.len() as i32)
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "msg_arg_data_copy",
-        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-            copy_out(
-                &mut c,
-                "msg_arg_data_copy",
-                |x| x.arg.clone(),
-                dst,
-                off,
-                size,
-            )
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "msg_caller_size",
-        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-            enter(&mut c, "msg_caller_size", 0)?;
-            Ok(ctx(&mut c).caller.as_slice().len() as i32)
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "msg_caller_copy",
-        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-            copy_out(
-                &mut c,
-                "msg_caller_copy",
-                |x| x.caller.as_slice().to_vec(),
-                dst,
-                off,
-                size,
-            )
-        },
-    )?;
-    for (size_fn, copy_fn) in [
-        ("msg_caller_info_data_size", "msg_caller_info_data_copy"),
-        ("msg_caller_info_signer_size", "msg_caller_info_signer_copy"),
-    ] {
-        l.func_wrap(
-            "ic0",
-            size_fn,
-            move |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-                enter(&mut c, size_fn, 0)?;
-                Ok(0)
-            },
-        )?;
-        l.func_wrap(
-            "ic0",
-            copy_fn,
-            move |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-                copy_out(&mut c, copy_fn, |_| Vec::new(), dst, off, size)
-            },
-        )?;
-    }
     l.func_wrap(
         "ic0",
         "msg_reject_code",
@@ -307,27 +300,6 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 .reject
                 .as_ref()
                 .map_or(0, |(code, _)| *code as i32))
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "msg_reject_msg_size",
-        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-            enter(&mut c, "msg_reject_msg_size", 0)?;
-            Ok(ctx(&mut c).reject.as_ref().map_or(0, |(_, m)| m.len()) as i32)
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "msg_reject_msg_copy",
-        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-            let source = |x: &ExecCtx| {
-                x.reject
-                    .as_ref()
-                    .map(|(_, m)| m.as_bytes().to_vec())
-                    .unwrap_or_default()
-            };
-            copy_out(&mut c, "msg_reject_msg_copy", source, dst, off, size)
         },
     )?;
     l.func_wrap(
@@ -376,28 +348,6 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let message = String::from_utf8_lossy(&bytes).into_owned();
             ctx(&mut c).response = Some(Response::Reject(RejectCode::CanisterReject, message));
             Ok(())
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "msg_method_name_size",
-        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-            enter(&mut c, "msg_method_name_size", 0)?;
-            Ok(ctx(&mut c).method_name.len() as i32)
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "msg_method_name_copy",
-        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-            copy_out(
-                &mut c,
-                "msg_method_name_copy",
-                |x| x.method_name.as_bytes().to_vec(),
-                dst,
-                off,
-                size,
-            )
         },
     )?;
     l.func_wrap("ic0", "accept_message", |mut c: Caller<'_, HostState>| {
@@ -486,28 +436,6 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     // --- canister and subnet -------------------------------------------------------------------
     l.func_wrap(
         "ic0",
-        "canister_self_size",
-        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-            enter(&mut c, "canister_self_size", 0)?;
-            Ok(ctx(&mut c).canister_id.as_slice().len() as i32)
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "canister_self_copy",
-        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-            copy_out(
-                &mut c,
-                "canister_self_copy",
-                |x| x.canister_id.as_slice().to_vec(),
-                dst,
-                off,
-                size,
-            )
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
         "canister_status",
         |mut c: Caller<'_, HostState>| -> HostResult<i32> {
             enter(&mut c, "canister_status", 0)?;
@@ -524,54 +452,10 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     )?;
     l.func_wrap(
         "ic0",
-        "subnet_self_size",
-        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-            enter(&mut c, "subnet_self_size", 0)?;
-            Ok(ctx(&mut c).subnet_id.as_slice().len() as i32)
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "subnet_self_copy",
-        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-            copy_out(
-                &mut c,
-                "subnet_self_copy",
-                |x| x.subnet_id.as_slice().to_vec(),
-                dst,
-                off,
-                size,
-            )
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
         "subnet_self_node_count",
         |mut c: Caller<'_, HostState>| -> HostResult<i32> {
             enter(&mut c, "subnet_self_node_count", 0)?;
             Ok(13)
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "root_key_size",
-        |mut c: Caller<'_, HostState>| -> HostResult<i32> {
-            enter(&mut c, "root_key_size", 0)?;
-            Ok(ROOT_KEY.len() as i32)
-        },
-    )?;
-    l.func_wrap(
-        "ic0",
-        "root_key_copy",
-        |mut c: Caller<'_, HostState>, dst: u32, off: u32, size: u32| {
-            copy_out(
-                &mut c,
-                "root_key_copy",
-                |_| ROOT_KEY.to_vec(),
-                dst,
-                off,
-                size,
-            )
         },
     )?;
 
