@@ -3,7 +3,7 @@
 //! Every update method names the roles it admits; a refusal is
 //! `AgentError::Unauthorized { caller, method, allowed }`. Queries that expose the agent's
 //! data (tasks, facts, journal, audit log, versions, config) admit operators, the agent itself
-//! and the watchdog; `health`, `metrics` and `tools` are public (the watchdog and dashboards poll
+//! the watchdog and staging; `health`, `state_digest`, `metrics` and `tools` are public (the watchdog and dashboards poll
 //! them, and they reveal nothing a controller could not see with canister_status).
 
 use crate::api::AgentError;
@@ -19,20 +19,31 @@ pub enum Role {
     SelfCanister,
     /// The configured watchdog canister.
     Watchdog,
+    /// The configured staging canister.
+    Staging,
 }
 
 /// Operators only.
 pub const OPERATORS: &[Role] = &[Role::Operator];
 /// Operators and the agent itself.
 pub const OPERATORS_SELF: &[Role] = &[Role::Operator, Role::SelfCanister];
-/// Operators, the agent itself and the watchdog (data queries).
-pub const READERS: &[Role] = &[Role::Operator, Role::SelfCanister, Role::Watchdog];
+/// Operators, the agent itself, the watchdog and staging (data queries; staging replays them
+/// on its sandbox copy).
+pub const READERS: &[Role] = &[
+    Role::Operator,
+    Role::SelfCanister,
+    Role::Watchdog,
+    Role::Staging,
+];
+/// The watchdog only (its verdicts on upgrades).
+pub const WATCHDOG: &[Role] = &[Role::Watchdog];
 
 fn has(caller: Principal, role: Role) -> bool {
     match role {
         Role::Operator => config::get().operators.contains(&caller),
         Role::SelfCanister => caller == ic_cdk::api::canister_self(),
         Role::Watchdog => config::get().watchdog == Some(caller),
+        Role::Staging => config::get().staging == Some(caller),
     }
 }
 
@@ -48,6 +59,7 @@ pub fn require(method: &str, roles: &[Role]) -> Result<Principal, AgentError> {
             Role::Operator => "operators",
             Role::SelfCanister => "the agent itself",
             Role::Watchdog => "the watchdog",
+            Role::Staging => "the staging canister",
         })
         .collect::<Vec<_>>()
         .join(", ");

@@ -25,6 +25,25 @@ pub struct Markers {
     pub release: Option<[u8; 32]>,
     /// The last error an endpoint returned.
     pub last_error: Option<String>,
+    /// The canister this state was created in. A copy of the state in another canister (a
+    /// staging sandbox) sees a different id and stays inert.
+    pub canister_id: Option<candid::Principal>,
+    /// State-changing calls are refused while this is set (see `writes`).
+    pub writes_paused: Option<WritePause>,
+}
+
+/// Why, since when and until when state-changing calls are refused.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct WritePause {
+    /// The upgrade.
+    pub upgrade_id: u64,
+    /// `rehearsal` (the state is being copied) or `upgrade` (armed, installing or on
+    /// probation).
+    pub reason: String,
+    /// Since when.
+    pub since: u64,
+    /// Lifted automatically after this time (a rehearsal that never answers), if set.
+    pub until: Option<u64>,
 }
 
 fn empty_config() -> Config {

@@ -1,6 +1,6 @@
 //! The agent canister: tasks, memory facts and tools for an LLM-driven loop, a version store
-//! of its own Wasm, and the upgrade journal that patches, validates and (in later steps)
-//! rehearses and installs new versions of itself. See `../shared/DESIGN.md`.
+//! of its own Wasm, and the upgrade journal that patches, validates, rehearses (in staging) and
+//! installs new versions of itself under the watchdog's supervision. See `../shared/DESIGN.md`.
 //!
 //! `lib.rs` holds the endpoints only; each one checks its caller ([`auth`]), runs a service or
 //! repository, converts the service's error to [`api::AgentError`] and records metrics. The
@@ -13,7 +13,9 @@
 //!   migrations run at upgrade (the formats and steps are in the `migrations` crate).
 //! - Repositories, one per noun: [`tasks`], [`facts`], [`config`], [`uploads`], [`versions`],
 //!   [`journal`], [`audit`].
-//! - Services: [`auth`], [`gate`], [`upgrade`], [`tools`], [`metrics`].
+//! - Services: [`auth`], [`gate`], [`upgrade`] (proposal to `Validated`), [`pipeline`]
+//!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause),
+//!   [`sandbox`] (state export/import for rehearsals), [`digest`], [`tools`], [`metrics`].
 //!
 //! # Operational limits
 //!
@@ -25,25 +27,33 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod config;
+pub mod digest;
 pub mod facts;
 pub mod gate;
 pub mod journal;
 pub mod memory;
 pub mod metrics;
+pub mod pipeline;
+pub mod sandbox;
 pub mod schema;
 pub mod tasks;
 pub mod tools;
 pub mod upgrade;
 pub mod uploads;
 pub mod versions;
+pub mod writes;
 
 use api::{
-    AgentError, AgentInit, AuditPage, Autonomy, CommittedWasm, Config, Fact, GateLimits, Health,
-    MethodMetrics, Priority, ProposeRelease, SubmitTask, Task, TaskStatus, UpgradeRecord,
+    AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, AuditPage, Autonomy, CommittedWasm,
+    Config, Fact, GateLimits, Health, MethodMetrics, ModuleChunk, Priority, ProposeRelease,
+    StateChunk, StateDigest, SubmitTask, Task, TaskStatus, UpgradeOutcome, UpgradeRecord,
     UploadProgress, VersionInfo, WasmKind,
 };
-use auth::{OPERATORS, OPERATORS_SELF, READERS};
+use auth::{OPERATORS, OPERATORS_SELF, READERS, WATCHDOG};
+use std::cell::Cell;
 use candid::Principal;
 use ic_cdk::{init, post_upgrade, query, update};
 use metrics::track;
@@ -52,14 +62,25 @@ type AgentResult<T> = Result<T, AgentError>;
 
 // ---- lifecycle --------------------------------------------------------------------------------
 
+thread_local! {
+    /// Instructions the last post_upgrade used (heap: this module instance's own boot).
+    static BOOT_INSTRUCTIONS: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
 #[init]
 fn init(arg: AgentInit) {
     schema::migrate(); // a fresh memory: writes the header at this build's schema
+    sandbox::init(arg.sandbox == Some(true), arg.staging);
+    sandbox::record_identity();
     config::init(arg);
 }
 
 /// Runs the pending migrations before anything else touches stable memory (the repositories
-/// open their maps lazily, on first use, after this).
+/// open their maps lazily, on first use, after this), then journals `Booted` when this install
+/// is the pipeline's own, and re-arms the pipeline's timer (timers do not survive an upgrade).
+///
+/// The argument is an optional `AgentUpgradeArg`; no argument, or one that does not decode, is
+/// a plain upgrade (for example `dfx deploy`).
 #[post_upgrade]
 fn post_upgrade() {
     let report = schema::migrate();
@@ -72,6 +93,16 @@ fn post_upgrade() {
             format!("{report:?}"),
         );
     }
+    sandbox::record_identity();
+    let raw = ic_cdk::api::msg_arg_data();
+    let arg = candid::decode_one::<Option<AgentUpgradeArg>>(&raw)
+        .ok()
+        .flatten();
+    pipeline::on_boot(arg);
+    #[cfg(feature = "chaos")]
+    chaos::on_boot();
+    pipeline::schedule();
+    BOOT_INSTRUCTIONS.with(|b| b.set(Some(ic_cdk::api::performance_counter(0))));
 }
 
 // ---- public ------------------------------------------------------------------------------------
@@ -79,14 +110,24 @@ fn post_upgrade() {
 /// Public: what the watchdog polls.
 #[query]
 fn health() -> Health {
+    #[cfg(feature = "chaos")]
+    chaos::on_health();
     let markers = config::markers();
+    let version = markers
+        .running
+        .and_then(|h| versions::get(&h))
+        .map_or_else(upgrade::build_version, |v| v.version);
     Health {
         status: if markers.last_error.is_some() {
             "degraded".into()
         } else {
             "ok".into()
         },
-        version: upgrade::build_version(),
+        version,
+        build: upgrade::build_version(),
+        boot_instructions: BOOT_INSTRUCTIONS.with(|b| b.get()),
+        writes_paused: writes::describe(),
+        sandbox_copy: sandbox::is_copy(),
         schema_version: schema::stored_version(),
         schema_range: schema::RANGE,
         running_module_hash: markers.running.map(|h| h.to_vec()),
@@ -109,6 +150,13 @@ fn heap_bytes() -> u64 {
 #[cfg(not(target_arch = "wasm32"))]
 fn heap_bytes() -> u64 {
     0
+}
+
+/// Public: the logical state digest (tasks and facts, schema-independent). Staging compares
+/// it across a rehearsed upgrade, the watchdog across an upgrade or a restore.
+#[query]
+fn state_digest() -> StateDigest {
+    digest::compute()
 }
 
 /// Public: calls, errors and instructions per method since the module started.
@@ -140,6 +188,7 @@ pub(crate) fn submit_task_checked(description: String, priority: Priority) -> Ag
 fn submit_task(arg: SubmitTask) -> AgentResult<Task> {
     track("submit_task", || {
         auth::require("submit_task", OPERATORS_SELF)?;
+        writes::check()?;
         submit_task_checked(arg.description, arg.priority.unwrap_or(Priority::Normal))
     })
 }
@@ -148,6 +197,7 @@ fn submit_task(arg: SubmitTask) -> AgentResult<Task> {
 fn set_task_status(id: u64, status: TaskStatus) -> AgentResult<Task> {
     track("set_task_status", || {
         auth::require("set_task_status", OPERATORS_SELF)?;
+        writes::check()?;
         tasks::set_status(id, status, ic_cdk::api::time())
             .ok_or_else(|| AgentError::NotFound(format!("task {id}")))
     })
@@ -179,6 +229,7 @@ fn ns(namespace: Option<String>) -> String {
 fn remember(fact: Fact) -> AgentResult<Option<String>> {
     track("remember", || {
         auth::require("remember", OPERATORS_SELF)?;
+        writes::check()?;
         facts::remember(&fact.namespace, &fact.key, fact.value).map_err(fact_err)
     })
 }
@@ -194,6 +245,7 @@ fn recall(namespace: Option<String>, key: String) -> AgentResult<Option<String>>
 fn forget(namespace: Option<String>, key: String) -> AgentResult<Option<String>> {
     track("forget", || {
         auth::require("forget", OPERATORS_SELF)?;
+        writes::check()?;
         facts::forget(&ns(namespace), &key).map_err(fact_err)
     })
 }
@@ -223,6 +275,7 @@ fn call_tool(name: String, json_args: String) -> AgentResult<String> {
 fn upload_wasm_chunk(kind: WasmKind, chunk: serde_bytes::ByteBuf) -> AgentResult<UploadProgress> {
     track("upload_wasm_chunk", || {
         auth::require("upload_wasm_chunk", OPERATORS)?;
+        writes::check()?;
         let chunk = chunk.into_vec();
         let size = chunk.len() as u64;
         if size == 0 {
@@ -258,6 +311,7 @@ fn upload_wasm_chunk(kind: WasmKind, chunk: serde_bytes::ByteBuf) -> AgentResult
 fn discard_upload(kind: WasmKind) -> AgentResult<()> {
     track("discard_upload", || {
         auth::require("discard_upload", OPERATORS)?;
+        writes::check()?;
         uploads::clear(kind);
         Ok(())
     })
@@ -292,6 +346,7 @@ async fn commit_wasm(
 ) -> AgentResult<CommittedWasm> {
     let result = async {
         let caller = auth::require("commit_wasm", OPERATORS)?;
+        writes::check()?;
         let module_hash = match kind {
             WasmKind::Running => own_module_hash().await?,
             _ => None,
@@ -339,6 +394,7 @@ fn reject_upgrade(id: u64, reason: String) -> AgentResult<UpgradeRecord> {
 fn set_autonomy(autonomy: Autonomy) -> AgentResult<()> {
     track("set_autonomy", || {
         let caller = auth::require("set_autonomy", OPERATORS)?;
+        writes::check()?;
         upgrade::set_autonomy(caller, autonomy);
         Ok(())
     })
@@ -348,6 +404,7 @@ fn set_autonomy(autonomy: Autonomy) -> AgentResult<()> {
 fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
     track("set_gate_limits", || {
         let caller = auth::require("set_gate_limits", OPERATORS)?;
+        writes::check()?;
         if limits.max_per_day == 0 {
             return Err(AgentError::InvalidArgument(
                 "max_per_day must be at least 1".into(),
@@ -365,6 +422,63 @@ fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
         );
         Ok(())
     })
+}
+
+/// The watchdog armed an upgrade (snapshot taken): the agent journals `Armed`, then
+/// `Installing`, and issues a one-way install_code of the candidate on itself.
+#[update]
+fn upgrade_armed(receipt: ArmReceipt) -> AgentResult<UpgradeRecord> {
+    track("upgrade_armed", || {
+        let caller = auth::require("upgrade_armed", WATCHDOG)?;
+        pipeline::armed(caller, receipt)
+    })
+}
+
+/// The watchdog's verdict on an armed upgrade: committed, rolled back or failed.
+#[update]
+fn complete_upgrade(id: u64, outcome: UpgradeOutcome) -> AgentResult<UpgradeRecord> {
+    track("complete_upgrade", || {
+        let caller = auth::require("complete_upgrade", WATCHDOG)?;
+        pipeline::complete(caller, id, outcome)
+    })
+}
+
+/// A piece (at most 1 MiB from `offset`) of a stored module: the watchdog keeps its own copy of
+/// the LKG, staging installs the current module and the candidate on its sandbox.
+#[query]
+fn export_module(hash: serde_bytes::ByteBuf, offset: u64) -> AgentResult<ModuleChunk> {
+    auth::require("export_module", READERS)?;
+    let key: [u8; 32] = hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| AgentError::InvalidArgument("a module hash is 32 bytes".into()))?;
+    let bytes = versions::blob(&key)
+        .ok_or_else(|| AgentError::NotFound(format!("module {}", hex::encode(key))))?;
+    let total = bytes.len() as u64;
+    if offset > total {
+        return Err(AgentError::InvalidArgument(format!(
+            "offset {offset} is past the module's {total} bytes"
+        )));
+    }
+    let end = (offset + canister_api::TRANSFER_CHUNK).min(total);
+    Ok(ModuleChunk {
+        total,
+        bytes: serde_bytes::ByteBuf::from(bytes[offset as usize..end as usize].to_vec()),
+    })
+}
+
+/// Staging only, while writes are paused for its rehearsal: a piece of stable memory.
+#[query]
+fn export_state(offset: u64, max_len: u64) -> AgentResult<StateChunk> {
+    sandbox::export(ic_cdk::api::msg_caller(), offset, max_len)
+}
+
+/// A sandbox only (installed with `sandbox = opt true`), from the staging canister that
+/// installed it: writes a piece of a copied state. Upgrade the sandbox before reading it.
+#[update]
+fn import_state(chunk: StateChunk) -> AgentResult<()> {
+    // No metrics or last_error here: they live in stable cells this import overwrites.
+    sandbox::import(ic_cdk::api::msg_caller(), &chunk)
 }
 
 #[query]

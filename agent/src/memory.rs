@@ -23,8 +23,7 @@
 //! candid records whose new fields are always `opt`, which candid decodes from older bytes.
 
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
-use ic_stable_structures::{DefaultMemoryImpl, Storable, storable::Bound};
-use std::borrow::Cow;
+use ic_stable_structures::DefaultMemoryImpl;
 use std::cell::RefCell;
 
 /// A virtual memory of the agent.
@@ -81,25 +80,4 @@ pub fn schema_stores() -> migrations::Stores<Mem> {
     }
 }
 
-/// A candid-encoded stored value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candid<T>(pub T);
-
-impl<T> Storable for Candid<T>
-where
-    T: candid::CandidType + for<'de> candid::Deserialize<'de>,
-{
-    fn to_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(candid::encode_one(&self.0).expect("candid encoding of a stored record"))
-    }
-
-    fn into_bytes(self) -> Vec<u8> {
-        candid::encode_one(&self.0).expect("candid encoding of a stored record")
-    }
-
-    fn from_bytes(bytes: Cow<[u8]>) -> Self {
-        Candid(candid::decode_one(&bytes).expect("candid decoding of a stored record"))
-    }
-
-    const BOUND: Bound = Bound::Unbounded;
-}
+pub use canister_api::stable::Candid;

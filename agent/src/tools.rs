@@ -221,6 +221,7 @@ pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolErr
     let out = match name {
         "remember" => {
             let a: RememberArgs = parse("remember", args)?;
+            crate::writes::check().map_err(ToolError::Failed)?;
             let ns = namespace(a.namespace);
             let previous = facts::remember(&ns, &a.key, a.value).map_err(fact_error)?;
             json!({"namespace": ns, "key": a.key, "previous": previous})
@@ -233,6 +234,7 @@ pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolErr
         }
         "submit_task" => {
             let a: SubmitArgs = parse("submit_task", args)?;
+            crate::writes::check().map_err(ToolError::Failed)?;
             let priority = match a.priority {
                 Some(PriorityArg::Low) => Priority::Low,
                 Some(PriorityArg::High) => Priority::High,

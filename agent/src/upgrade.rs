@@ -1,9 +1,10 @@
 //! Service: the version store's uploads and the upgrade journal's first steps.
 //!
 //! ```text
-//! self_upgrade(ops) ----> gate --> Proposed --> Patched --> Validated --> (waits: rehearsal,
-//! propose_release() ----> gate --> Proposed --> Patched --> Validated      approval, install
-//!                                  (the uploaded module is the candidate)   are the next steps)
+//! self_upgrade(ops) ----> gate --> Proposed --> Patched --> Validated --> pipeline
+//! propose_release() ----> gate --> Proposed --> Patched --> Validated      (rehearsal, approval,
+//!                                  (the uploaded module is the candidate)   arm, install: see
+//!                                                                           `pipeline`)
 //! ```
 //!
 //! Patch and validation run inside the proposing message, before anything is written: a
@@ -322,6 +323,7 @@ fn record(
         );
     }
     journal::put(&rec);
+    crate::pipeline::schedule();
     if let Some(wasm) = &c.wasm {
         versions::put_blob(c.hash, wasm);
     }
@@ -465,12 +467,25 @@ pub fn approve(caller: Principal, id: u64) -> Result<UpgradeRecord, UpgradeError
         "approved by an operator".into(),
     );
     journal::put(&rec);
+    crate::pipeline::schedule();
     Ok(rec)
 }
 
 /// An operator rejects upgrade `id`.
 pub fn reject(caller: Principal, id: u64, reason: String) -> Result<UpgradeRecord, UpgradeError> {
     let mut rec = open(id, "reject")?;
+    if matches!(
+        rec.state,
+        UpgradeState::Armed | UpgradeState::Installing | UpgradeState::Booted
+    ) {
+        return Err(UpgradeError::State {
+            id,
+            state: rec.state,
+            reason: "it is armed: the watchdog decides now (an operator rolls back with the \
+                     watchdog's `rollback`)"
+                .into(),
+        });
+    }
     journal::transition(
         &mut rec,
         UpgradeState::Rejected(reason.clone()),

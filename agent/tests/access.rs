@@ -65,6 +65,25 @@ fn methods() -> Vec<Call> {
             .unwrap(),
             true,
         ),
+        (
+            "upgrade_armed",
+            Encode!(&ArmReceipt {
+                upgrade_id: 1,
+                snapshot_id: vec![1],
+                lkg_hash: vec![0; 32],
+                deadline: 0
+            })
+            .unwrap(),
+            true,
+        ),
+        (
+            "complete_upgrade",
+            Encode!(&1u64, &UpgradeOutcome::Committed).unwrap(),
+            true,
+        ),
+        ("import_state", Encode!(&state_chunk()).unwrap(), true),
+        ("export_module", Encode!(&serde_bytes::ByteBuf::from(vec![0u8; 32]), &0u64).unwrap(), false),
+        ("export_state", Encode!(&0u64, &10u64).unwrap(), false),
         ("get_task", Encode!(&1u64).unwrap(), false),
         ("list_tasks", Encode!(&0u64, &10u32).unwrap(), false),
         ("recall", Encode!(&None::<String>, &"k").unwrap(), false),
@@ -76,6 +95,17 @@ fn methods() -> Vec<Call> {
         ("audit_log", Encode!(&0u64, &10u64).unwrap(), false),
     ]
 }
+
+fn state_chunk() -> StateChunk {
+    StateChunk {
+        offset: 0,
+        total: 4,
+        bytes: serde_bytes::ByteBuf::from(vec![1, 2, 3, 4]),
+    }
+}
+
+/// Only the watchdog may deliver its verdicts.
+const WATCHDOG_ONLY: &[&str] = &["upgrade_armed", "complete_upgrade"];
 
 /// Decodes any `Result<_, AgentError>` reply far enough to see the error.
 fn error_of(bytes: &[u8]) -> Option<AgentError> {
@@ -109,8 +139,12 @@ fn every_update_method_and_data_query_refuses_an_unauthorised_caller() {
     }
     for caller in [stranger(), Principal::anonymous(), watchdog()] {
         for (method, arg, is_update) in &all {
-            // The watchdog may read; it may not write.
-            if caller == watchdog() && !is_update {
+            // The watchdog may read and deliver its verdicts; it may not write.
+            if caller == watchdog()
+                && (!is_update || WATCHDOG_ONLY.contains(method))
+                && *method != "export_state"
+                && *method != "import_state"
+            {
                 continue;
             }
             let reply = if *is_update {
@@ -142,8 +176,10 @@ fn every_update_method_and_data_query_refuses_an_unauthorised_caller() {
             }
         }
     }
-    // Nothing was changed by the refused calls.
+    // Nothing was changed by the refused calls: no task, and import_state on the real agent
+    // wrote nothing into its stable memory (the header is intact).
     assert!(env.tasks().is_empty());
+    assert_eq!(env.health().schema_version, 3);
     assert_eq!(env.health().autonomy, Autonomy::Auto);
 }
 

@@ -60,6 +60,22 @@ pub const CANISTERS: &[Canister] = &[
         package: "agent",
         features: &["fault-migration-trap"],
     },
+    // The chaos build: bad candidates are made from it by rewriting its mode marker.
+    Canister {
+        name: "agent-chaos",
+        package: "agent",
+        features: &["chaos"],
+    },
+    Canister {
+        name: "staging",
+        package: "staging",
+        features: &[],
+    },
+    Canister {
+        name: "watchdog",
+        package: "watchdog",
+        features: &[],
+    },
 ];
 
 /// Why a canister could not be built.

@@ -135,6 +135,28 @@ impl SimState {
             })
     }
 
+    /// The earliest time after now at which something becomes due without any new message: a
+    /// global timer of a running canister, a best-effort call's deadline, or a stop request's
+    /// timeout. `None` when nothing is scheduled.
+    pub(crate) fn next_event_time(&self) -> Option<u64> {
+        let timeout = STOP_TIMEOUT.as_nanos() as u64;
+        let timers = self.canisters.values().filter_map(|c| {
+            (c.status == RunStatus::Running && c.exec.is_some() && c.global_timer != 0)
+                .then_some(c.global_timer)
+        });
+        let deadlines = self.canisters.values().flat_map(|c| {
+            c.callbacks
+                .values()
+                .filter(|cb| cb.deadline != 0 && !cb.expired)
+                .map(|cb| cb.deadline)
+        });
+        let stops = self.canisters.values().flat_map(|c| match &c.status {
+            RunStatus::Stopping(requests) => requests.iter().map(|r| r.since + timeout).collect(),
+            _ => vec![],
+        });
+        timers.chain(deadlines).chain(stops).min()
+    }
+
     // --- responding ---------------------------------------------------------------------------------
 
     /// Sends the outcome of a call to whoever waits for it, applying response faults.

@@ -70,6 +70,7 @@ pub fn init_arg(autonomy: Autonomy) -> Vec<u8> {
         watchdog: Some(watchdog()),
         staging: None,
         autonomy,
+        sandbox: None,
     })
     .unwrap()
 }

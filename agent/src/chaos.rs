@@ -1,0 +1,55 @@
+//! Test-only misbehaviour of the `chaos` build (feature `chaos`, never deployed).
+//!
+//! The build carries the 32-byte marker [`MODE`] in its data section. Tests copy the build and
+//! overwrite the marker (same length) to make a bad candidate with its own module hash:
+//! `CHAOS-MODE:boot_trap` and so on, padded with `_`. The marker is read with a volatile load,
+//! so the compiler cannot fold it away.
+//!
+//! | mode | misbehaviour |
+//! | --- | --- |
+//! | `none` | none: behaves like the normal build |
+//! | `boot_trap` | post_upgrade traps (a rehearsal catches it) |
+//! | `boot_trap_live` | post_upgrade traps, but not in a sandbox copy (evades the rehearsal) |
+//! | `health_trap_live` | `health` traps, but not in a sandbox copy |
+//! | `corrupt_state` | post_upgrade forgets the first fact (the digest changes) |
+
+/// The marker; the mode follows the prefix, padded with `_`.
+#[used]
+pub static MODE: [u8; 32] = *b"CHAOS-MODE:none_________________";
+
+/// The marker's prefix.
+pub const PREFIX: &str = "CHAOS-MODE:";
+
+/// The mode this module was made with.
+pub fn mode() -> String {
+    let mut bytes = [0u8; 32];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        // SAFETY: reading an element of a static array.
+        *b = unsafe { core::ptr::read_volatile(MODE.as_ptr().add(i)) };
+    }
+    String::from_utf8_lossy(&bytes[PREFIX.len()..])
+        .trim_end_matches('_')
+        .to_string()
+}
+
+/// At the end of post_upgrade.
+pub fn on_boot() {
+    let live = !crate::sandbox::is_copy();
+    match mode().as_str() {
+        "boot_trap" => ic_cdk::trap("chaos boot_trap: post_upgrade traps"),
+        "boot_trap_live" if live => ic_cdk::trap("chaos boot_trap_live: post_upgrade traps"),
+        "corrupt_state" => {
+            if let Some(f) = crate::facts::list(None, 1).into_iter().next() {
+                let _ = crate::facts::forget(&f.namespace, &f.key);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// At the start of `health`.
+pub fn on_health() {
+    if mode() == "health_trap_live" && !crate::sandbox::is_copy() {
+        ic_cdk::trap("chaos health_trap_live: health traps");
+    }
+}

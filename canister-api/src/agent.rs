@@ -1,0 +1,573 @@
+//! The agent's candid types: everything `agent/agent.did` names.
+//!
+//! The agent re-exports them as `agent::api`. Hashes are `blob`s of 32 bytes in records and
+//! lowercase hex strings in error messages. Times are nanoseconds since the epoch.
+
+use crate::staging::RehearsalReport;
+use candid::{CandidType, Deserialize, Principal};
+use serde::Serialize;
+
+/// How far the agent may upgrade itself without an operator.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Autonomy {
+    /// `self_upgrade` is refused; only operator releases go through.
+    Manual,
+    /// `self_upgrade` proposals stop at `Validated` until an operator approves them.
+    ApproveEach,
+    /// `self_upgrade` proposals are approved by the gate itself.
+    Auto,
+}
+
+/// The init argument.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct AgentInit {
+    /// Principals that may steer the agent (dfx identities).
+    pub operators: Vec<Principal>,
+    /// The watchdog canister, if deployed.
+    pub watchdog: Option<Principal>,
+    /// The staging canister, if deployed.
+    pub staging: Option<Principal>,
+    /// The starting autonomy level.
+    pub autonomy: Autonomy,
+    /// Set by the staging canister only: this install is a sandbox that accepts a copy of an
+    /// agent's state (`import_state`) and never acts on other canisters.
+    pub sandbox: Option<bool>,
+}
+
+/// The argument of an upgrade of the agent (absent in a plain `dfx deploy` upgrade).
+#[derive(CandidType, Deserialize, Clone, Debug, Default)]
+pub struct AgentUpgradeArg {
+    /// The journal entry this install carries out; post_upgrade moves it to `Booted`.
+    pub upgrade_id: Option<u64>,
+}
+
+/// The logical state of the agent: its tasks and facts, independent of the stable-memory
+/// schema, so that a digest before an upgrade equals the digest after it.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct StateDigest {
+    /// The schema version of stable memory.
+    pub schema_version: u32,
+    /// Tasks stored.
+    pub tasks: u64,
+    /// Facts stored.
+    pub facts: u64,
+    /// SHA-256 over every task and fact, in key order, in a canonical encoding.
+    pub sha256: Vec<u8>,
+    /// Instructions this digest took.
+    pub instructions: u64,
+}
+
+impl StateDigest {
+    /// Whether two digests describe the same logical state (instructions aside).
+    pub fn same_state(&self, other: &StateDigest) -> bool {
+        self.tasks == other.tasks && self.facts == other.facts && self.sha256 == other.sha256
+    }
+
+    /// Records in `self` that `after` no longer holds, counted by kind (0 if none is missing).
+    pub fn records_missing_in(&self, after: &StateDigest) -> u64 {
+        self.tasks.saturating_sub(after.tasks) + self.facts.saturating_sub(after.facts)
+    }
+}
+
+/// A piece of a stored module (`export_module`).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ModuleChunk {
+    /// The module's total size.
+    pub total: u64,
+    /// The bytes from the offset asked for (at most 1 MiB).
+    pub bytes: serde_bytes::ByteBuf,
+}
+
+/// A piece of the agent's stable memory (`export_state`, `import_state`).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct StateChunk {
+    /// The offset of these bytes.
+    pub offset: u64,
+    /// Stable memory size in bytes.
+    pub total: u64,
+    /// The bytes (at most 1 MiB).
+    pub bytes: serde_bytes::ByteBuf,
+}
+
+/// How an armed upgrade ended, as the watchdog tells the agent (`complete_upgrade`).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum UpgradeOutcome {
+    /// Probation passed: the candidate is the LKG.
+    Committed,
+    /// The watchdog restored the LKG.
+    RolledBack {
+        /// Why.
+        reason: String,
+        /// The watchdog's incident record.
+        incident_id: u64,
+    },
+    /// The candidate never ran (install failed or the arm was abandoned).
+    Failed(String),
+}
+
+/// A task's lifecycle state.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Submitted, not started.
+    Pending,
+    /// Being worked on.
+    Running,
+    /// Finished.
+    Done,
+    /// Given up.
+    Failed,
+}
+
+/// A task's priority (stored from schema v2 on; a v1 build reports `Normal`).
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// Later.
+    Low,
+    /// The default.
+    Normal,
+    /// Sooner.
+    High,
+}
+
+/// A task in the queue.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Task {
+    /// Its id, assigned in submission order from 1.
+    pub id: u64,
+    /// What to do.
+    pub description: String,
+    /// Where it is.
+    pub status: TaskStatus,
+    /// How soon.
+    pub priority: Priority,
+    /// Submission time.
+    pub created_at: u64,
+    /// Last status change.
+    pub updated_at: u64,
+}
+
+/// `submit_task`'s argument.
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub struct SubmitTask {
+    /// What to do (1..=4096 bytes).
+    pub description: String,
+    /// How soon; `Normal` if absent.
+    pub priority: Option<Priority>,
+}
+
+/// A remembered fact.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Fact {
+    /// Its namespace (`default` unless given).
+    pub namespace: String,
+    /// Its key within the namespace.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// Which Wasm an upload is for.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WasmKind {
+    /// The module the agent is running (checked against canister_status' module hash).
+    Running,
+    /// The watchdog's module, kept for mutual repair.
+    Watchdog,
+    /// A new release an operator wants to propose.
+    Release,
+}
+
+/// Where an upload stands.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UploadProgress {
+    /// The upload's kind.
+    pub kind: WasmKind,
+    /// Chunks received.
+    pub chunks: u32,
+    /// Bytes received.
+    pub bytes: u64,
+}
+
+/// A committed upload.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CommittedWasm {
+    /// The upload's kind.
+    pub kind: WasmKind,
+    /// SHA-256 of the bytes.
+    pub sha256: Vec<u8>,
+    /// Length of the bytes.
+    pub size: u64,
+}
+
+/// `propose_release`'s argument: the committed `Release` upload becomes an upgrade proposal.
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub struct ProposeRelease {
+    /// Why (shown in the journal and audit log).
+    pub reason: String,
+}
+
+/// Where a journal entry came from.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpgradeSource {
+    /// The `self_upgrade` tool: a patch of the running Wasm.
+    SelfPatch,
+    /// An operator release uploaded in chunks.
+    Release,
+}
+
+/// The states of the upgrade journal (DESIGN.md).
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub enum UpgradeState {
+    /// The gate let it in.
+    Proposed,
+    /// The candidate Wasm exists.
+    Patched,
+    /// The candidate passed validation.
+    Validated,
+    /// Staging rehearsed it.
+    Rehearsed,
+    /// An operator (or the gate, under `Auto`) approved it.
+    Approved,
+    /// The watchdog armed it.
+    Armed,
+    /// install_code was issued.
+    Installing,
+    /// The new module ran post_upgrade.
+    Booted,
+    /// The watchdog verified it: it is the LKG.
+    Committed,
+    /// Refused (by an operator or the gate).
+    Rejected(String),
+    /// A step failed.
+    Failed(String),
+    /// Undone by the watchdog.
+    RolledBack(String),
+}
+
+impl UpgradeState {
+    /// Whether the upgrade is over (no longer in flight).
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            UpgradeState::Committed
+                | UpgradeState::Rejected(_)
+                | UpgradeState::Failed(_)
+                | UpgradeState::RolledBack(_)
+        )
+    }
+}
+
+/// One move of an upgrade.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The state entered.
+    pub state: UpgradeState,
+    /// When.
+    pub at: u64,
+    /// Who moved it.
+    pub actor: Principal,
+    /// Why.
+    pub reason: String,
+}
+
+/// A stable-memory schema range `min..=max`.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemaRange {
+    /// Lowest schema version the build runs on (by migrating).
+    pub min: u32,
+    /// Highest schema version (the one it writes).
+    pub max: u32,
+}
+
+/// One entry of the upgrade journal.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeRecord {
+    /// Its id, from 1.
+    pub id: u64,
+    /// Self patch or release.
+    pub source: UpgradeSource,
+    /// The current state.
+    pub state: UpgradeState,
+    /// SHA-256 of the candidate.
+    pub candidate_hash: Vec<u8>,
+    /// SHA-256 of the module it replaces (the running module at proposal time).
+    pub parent_hash: Option<Vec<u8>>,
+    /// The candidate's `agent:version`.
+    pub version: String,
+    /// Why.
+    pub reason: String,
+    /// The patch operations (canonical JSON) of a self patch.
+    pub patch_json: Option<String>,
+    /// The schema range the candidate declares.
+    pub schema_range: Option<SchemaRange>,
+    /// Who proposed it.
+    pub proposed_by: Principal,
+    /// When.
+    pub created_at: u64,
+    /// Who approved it (the gate's own id under `Auto`).
+    pub approved_by: Option<Principal>,
+    /// Instructions spent on patch + validate + hash.
+    pub instructions: u64,
+    /// The rehearsal report, once rehearsed.
+    pub rehearsal: Option<RehearsalReport>,
+    /// Every move, oldest first.
+    pub history: Vec<Transition>,
+}
+
+/// One stored module version.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// SHA-256 of the module.
+    pub hash: Vec<u8>,
+    /// Its `agent:version` (or what the operator named it).
+    pub version: String,
+    /// The parent module's hash (candidates only).
+    pub parent_hash: Option<Vec<u8>>,
+    /// The journal entry that created it (candidates only).
+    pub upgrade_id: Option<u64>,
+    /// Why it exists.
+    pub reason: String,
+    /// When it was stored.
+    pub created_at: u64,
+    /// Module size in bytes.
+    pub size: u64,
+    /// Declared schema range, if stamped.
+    pub schema_range: Option<SchemaRange>,
+    /// Whether it is the running module (as last seen).
+    pub is_running: bool,
+    /// Whether it is the last-known-good module.
+    pub is_lkg: bool,
+    /// The outcome of its upgrade, once known (state of its journal entry).
+    pub outcome: Option<String>,
+}
+
+/// One audit log entry.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Sequence number, from 0, never reused.
+    pub seq: u64,
+    /// When.
+    pub at: u64,
+    /// Who.
+    pub actor: Principal,
+    /// What, e.g. `upgrade.validated`, `config.autonomy`, `wasm.commit`.
+    pub action: String,
+    /// The upgrade concerned, if any.
+    pub upgrade_id: Option<u64>,
+    /// Details (the reason, a hash...).
+    pub detail: String,
+}
+
+/// A page of the audit log.
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub struct AuditPage {
+    /// Entries with `from <= seq < to`, oldest first, at most 200.
+    pub entries: Vec<AuditEntry>,
+    /// The oldest sequence number still kept (older ones were evicted).
+    pub oldest: u64,
+    /// The next sequence number to be written.
+    pub next: u64,
+}
+
+/// Rate limit and cooldown of the gate.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GateLimits {
+    /// Proposals allowed per rolling 24 hours.
+    pub max_per_day: u32,
+    /// Minimum seconds between two proposals.
+    pub cooldown_secs: u64,
+}
+
+/// The agent's configuration.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Current autonomy.
+    pub autonomy: Autonomy,
+    /// Operators.
+    pub operators: Vec<Principal>,
+    /// The watchdog.
+    pub watchdog: Option<Principal>,
+    /// The staging canister.
+    pub staging: Option<Principal>,
+    /// Gate limits.
+    pub limits: GateLimits,
+    /// When the circuit breaker last dropped autonomy to `Manual`.
+    pub breaker_tripped_at: Option<u64>,
+}
+
+/// `health`: public, cheap, what the watchdog polls.
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub struct Health {
+    /// `ok`, or `degraded` when the last call failed.
+    pub status: String,
+    /// The build's version (crate version + schema).
+    pub version: String,
+    /// The schema version of stable memory.
+    pub schema_version: u32,
+    /// The schema range this build supports.
+    pub schema_range: SchemaRange,
+    /// The running module's hash as last verified with canister_status.
+    pub running_module_hash: Option<Vec<u8>>,
+    /// Cycle balance.
+    pub cycles: u128,
+    /// Stable memory in bytes.
+    pub stable_memory_bytes: u64,
+    /// Wasm heap in bytes.
+    pub heap_memory_bytes: u64,
+    /// Tasks in `Pending`.
+    pub pending_tasks: u64,
+    /// The last error an endpoint returned.
+    pub last_error: Option<String>,
+    /// The upgrade in flight, if any.
+    pub upgrade_in_flight: Option<u64>,
+    /// Current autonomy.
+    pub autonomy: Autonomy,
+    /// The canister's time.
+    pub time: u64,
+    /// The compiled build (crate version + schema); `version` is the running module's label.
+    pub build: String,
+    /// Instructions the last post_upgrade used (absent after a fresh install).
+    pub boot_instructions: Option<u64>,
+    /// Why state-changing calls are refused right now, if they are.
+    pub writes_paused: Option<String>,
+    /// Whether this is a sandbox copy of an agent (staging's), not the agent itself.
+    pub sandbox_copy: bool,
+}
+
+/// Per-method metrics (heap only: reset by every upgrade).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct MethodMetrics {
+    /// The method.
+    pub method: String,
+    /// Calls since the module started.
+    pub calls: u64,
+    /// Calls that returned an error.
+    pub errors: u64,
+    /// Instructions of all calls.
+    pub instructions_total: u64,
+    /// Instructions of the last call.
+    pub instructions_last: u64,
+}
+
+/// Every error an endpoint returns.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    /// The caller may not call this method.
+    #[error("{caller} is not allowed to call `{method}` (allowed: {allowed})")]
+    Unauthorized {
+        /// Who called.
+        caller: Principal,
+        /// What.
+        method: String,
+        /// Who may.
+        allowed: String,
+    },
+    /// An argument is not acceptable.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Nothing with that id or key.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// `call_tool` with a name that is not a tool.
+    #[error("unknown tool `{name}`; tools: {known}")]
+    UnknownTool {
+        /// The name given.
+        name: String,
+        /// The tools there are.
+        known: String,
+    },
+    /// Another upgrade is in flight.
+    #[error("upgrade {id} is in flight; one upgrade at a time")]
+    UpgradeInFlight {
+        /// The upgrade in flight.
+        id: u64,
+    },
+    /// Too many proposals or too soon after the last.
+    #[error("rate limited: {reason}; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the gate opens.
+        retry_after_secs: u64,
+        /// Rate limit or cooldown.
+        reason: String,
+    },
+    /// The autonomy level forbids the action.
+    #[error("autonomy is {autonomy:?}: {reason}")]
+    AutonomyForbids {
+        /// The level in force.
+        autonomy: Autonomy,
+        /// What it forbids.
+        reason: String,
+    },
+    /// The upgrade is not in a state that allows the action.
+    #[error("upgrade {id} is {state}: {reason}")]
+    WrongState {
+        /// The upgrade.
+        id: u64,
+        /// Its state.
+        state: String,
+        /// What was refused.
+        reason: String,
+    },
+    /// A chunk over the maximum.
+    #[error("chunk of {size} bytes exceeds the maximum of {max} bytes")]
+    ChunkTooLarge {
+        /// Its size.
+        size: u64,
+        /// The maximum.
+        max: u64,
+    },
+    /// An upload over the maximum.
+    #[error("upload would be {size} bytes, over the maximum of {max} bytes")]
+    UploadTooLarge {
+        /// The size it would have.
+        size: u64,
+        /// The maximum.
+        max: u64,
+    },
+    /// `commit_wasm` without chunks.
+    #[error("no {kind:?} upload in progress")]
+    NoUpload {
+        /// The kind.
+        kind: WasmKind,
+    },
+    /// A hash that does not match.
+    #[error("hash mismatch for {what}: expected {expected}, got {actual}")]
+    HashMismatch {
+        /// What was compared.
+        what: String,
+        /// The hash asked for (hex).
+        expected: String,
+        /// The hash found (hex).
+        actual: String,
+    },
+    /// The patch could not be applied.
+    #[error("patch failed: {0}")]
+    Patch(String),
+    /// The module is not fit to install.
+    #[error("validation failed: {0}")]
+    Validation(String),
+    /// A management canister call failed.
+    #[error("management canister call failed: {0}")]
+    ManagementCall(String),
+    /// State-changing calls are paused while an upgrade is rehearsed or on probation, so a
+    /// rollback loses nothing. Retryable.
+    #[error("writes are paused for upgrade {upgrade_id} ({reason}); retry in {retry_after_secs} s")]
+    WritesPaused {
+        /// The upgrade.
+        upgrade_id: u64,
+        /// What it is doing.
+        reason: String,
+        /// When to retry.
+        retry_after_secs: u64,
+    },
+    /// Another canister refused or failed a call the agent needed.
+    #[error("call to {canister} `{method}` failed: {message}")]
+    CallFailed {
+        /// The canister called.
+        canister: Principal,
+        /// The method.
+        method: String,
+        /// Its reject or error.
+        message: String,
+    },
+}

@@ -1,0 +1,197 @@
+//! Typed calls between the canisters and to the management canister (feature `cdk`: only the
+//! canisters enable it, so tests and the CLI do not link ic-cdk's System API imports).
+//!
+//! Every failure is a [`CallError`] naming the canister and method, so the caller can wrap it in
+//! its own typed error without losing where it came from.
+
+use candid::utils::ArgumentEncoder;
+use candid::{CandidType, Principal};
+use ic_cdk::call::Call;
+use ic_management_canister_types as mgmt;
+use serde::de::DeserializeOwned;
+
+/// A call that was rejected, failed, or answered something undecodable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("call to {canister} `{method}` failed: {message}")]
+pub struct CallError {
+    /// The canister called.
+    pub canister: Principal,
+    /// The method.
+    pub method: String,
+    /// The reject or decode error.
+    pub message: String,
+}
+
+fn err(canister: Principal, method: &str, message: impl ToString) -> CallError {
+    CallError {
+        canister,
+        method: method.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Calls `method` on `canister` with one candid argument and decodes one result. `timeout`
+/// makes it a bounded-wait call of that many seconds; `None` waits unboundedly.
+pub async fn call<A: CandidType, R: CandidType + DeserializeOwned>(
+    canister: Principal,
+    method: &str,
+    arg: &A,
+    timeout: Option<u32>,
+) -> Result<R, CallError> {
+    let call = match timeout {
+        Some(secs) => Call::bounded_wait(canister, method).change_timeout(secs),
+        None => Call::unbounded_wait(canister, method),
+    };
+    let response = call
+        .with_arg(arg)
+        .await
+        .map_err(|e| err(canister, method, e))?;
+    response.candid().map_err(|e| err(canister, method, e))
+}
+
+/// [`call`] with several arguments.
+pub async fn call_args<A: ArgumentEncoder, R: CandidType + DeserializeOwned>(
+    canister: Principal,
+    method: &str,
+    args: &A,
+    timeout: Option<u32>,
+) -> Result<R, CallError> {
+    let call = match timeout {
+        Some(secs) => Call::bounded_wait(canister, method).change_timeout(secs),
+        None => Call::unbounded_wait(canister, method),
+    };
+    let response = call
+        .with_args(args)
+        .await
+        .map_err(|e| err(canister, method, e))?;
+    response.candid().map_err(|e| err(canister, method, e))
+}
+
+/// The management canister's methods the three canisters use (all unbounded-wait: a stop
+/// request answers only once the canister stopped, or after the IC's 5-minute timeout).
+pub mod management {
+    use super::*;
+
+    fn id(canister: Principal) -> mgmt::CanisterIdRecord {
+        mgmt::CanisterIdRecord {
+            canister_id: canister,
+        }
+    }
+
+    async fn unit<A: CandidType>(method: &str, arg: &A) -> Result<(), CallError> {
+        call::<A, ()>(Principal::management_canister(), method, arg, None).await
+    }
+
+    /// canister_status.
+    pub async fn status(canister: Principal) -> Result<mgmt::CanisterStatusResult, CallError> {
+        call(
+            Principal::management_canister(),
+            "canister_status",
+            &id(canister),
+            None,
+        )
+        .await
+    }
+
+    /// install_code, awaited.
+    pub async fn install_code(args: &mgmt::InstallCodeArgs) -> Result<(), CallError> {
+        unit("install_code", args).await
+    }
+
+    /// install_code as a one-way call: no response, no callback. The only safe way for a
+    /// canister to upgrade itself (a callback would resume in the new module).
+    pub fn install_code_oneway(args: &mgmt::InstallCodeArgs) -> Result<(), CallError> {
+        Call::unbounded_wait(Principal::management_canister(), "install_code")
+            .with_arg(args)
+            .oneway()
+            .map_err(|e| err(Principal::management_canister(), "install_code", e))
+    }
+
+    /// uninstall_code (rejects the canister's open call contexts).
+    pub async fn uninstall_code(canister: Principal) -> Result<(), CallError> {
+        unit(
+            "uninstall_code",
+            &mgmt::UninstallCodeArgs {
+                canister_id: canister,
+                sender_canister_version: None,
+            },
+        )
+        .await
+    }
+
+    /// stop_canister.
+    pub async fn stop(canister: Principal) -> Result<(), CallError> {
+        unit("stop_canister", &id(canister)).await
+    }
+
+    /// start_canister.
+    pub async fn start(canister: Principal) -> Result<(), CallError> {
+        unit("start_canister", &id(canister)).await
+    }
+
+    /// take_canister_snapshot, replacing `replace` if given.
+    pub async fn take_snapshot(
+        canister: Principal,
+        replace: Option<Vec<u8>>,
+    ) -> Result<mgmt::Snapshot, CallError> {
+        call(
+            Principal::management_canister(),
+            "take_canister_snapshot",
+            &mgmt::TakeCanisterSnapshotArgs {
+                canister_id: canister,
+                replace_snapshot: replace,
+                uninstall_code: None,
+                sender_canister_version: None,
+            },
+            None,
+        )
+        .await
+    }
+
+    /// load_canister_snapshot.
+    pub async fn load_snapshot(canister: Principal, snapshot: Vec<u8>) -> Result<(), CallError> {
+        unit(
+            "load_canister_snapshot",
+            &mgmt::LoadCanisterSnapshotArgs {
+                canister_id: canister,
+                snapshot_id: snapshot,
+                sender_canister_version: None,
+            },
+        )
+        .await
+    }
+
+    /// list_canister_snapshots.
+    pub async fn list_snapshots(canister: Principal) -> Result<Vec<mgmt::Snapshot>, CallError> {
+        call(
+            Principal::management_canister(),
+            "list_canister_snapshots",
+            &id(canister),
+            None,
+        )
+        .await
+    }
+
+    /// create_canister with `cycles` attached and the given controllers.
+    pub async fn create_canister(
+        controllers: Vec<Principal>,
+        cycles: u128,
+    ) -> Result<Principal, CallError> {
+        let method = "create_canister";
+        let response = Call::unbounded_wait(Principal::management_canister(), method)
+            .with_arg(mgmt::CreateCanisterArgs {
+                settings: Some(mgmt::CanisterSettings {
+                    controllers: Some(controllers),
+                    ..Default::default()
+                }),
+                sender_canister_version: None,
+            })
+            .with_cycles(cycles)
+            .await
+            .map_err(|e| err(Principal::management_canister(), method, e))?;
+        let record: mgmt::CanisterIdRecord = response
+            .candid()
+            .map_err(|e| err(Principal::management_canister(), method, e))?;
+        Ok(record.canister_id)
+    }
+}

@@ -1,0 +1,281 @@
+//! The watchdog's interface: arming and supervising the agent's upgrades, the restore ladder,
+//! incidents, and the operator's view.
+
+use crate::agent::{AgentInit, SchemaRange, StateDigest};
+use candid::{CandidType, Deserialize, Principal};
+use serde::Serialize;
+
+/// Supervision settings (operators change them with `configure`).
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchdogConfig {
+    /// Seconds between two heartbeats (and supervision steps).
+    pub heartbeat_interval_secs: u64,
+    /// Consecutive failed heartbeats that start the restore ladder.
+    pub failure_threshold: u32,
+    /// Seconds a heartbeat waits for `health` (a bounded-wait call).
+    pub heartbeat_timeout_secs: u32,
+    /// Healthy heartbeats a new version needs before it is committed.
+    pub probation_heartbeats: u32,
+    /// Seconds from arming until the new module must be running.
+    pub arm_window_secs: u64,
+    /// Snapshots of the agent kept (the IC allows 10 per canister); the oldest is replaced.
+    pub max_snapshots: u32,
+}
+
+impl Default for WatchdogConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_secs: 10,
+            failure_threshold: 3,
+            heartbeat_timeout_secs: 5,
+            probation_heartbeats: 3,
+            arm_window_secs: 600,
+            max_snapshots: 2,
+        }
+    }
+}
+
+impl WatchdogConfig {
+    /// The longest time from the agent's failure to the start of the restore ladder, in
+    /// seconds: `interval x threshold + timeout`.
+    pub fn detection_bound_secs(&self) -> u64 {
+        self.heartbeat_interval_secs * u64::from(self.failure_threshold)
+            + u64::from(self.heartbeat_timeout_secs)
+    }
+}
+
+/// The watchdog's init argument.
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub struct WatchdogInit {
+    /// The agent it supervises.
+    pub agent: Principal,
+    /// Principals that may steer the watchdog (dfx identities).
+    pub operators: Vec<Principal>,
+    /// Settings; the defaults when absent.
+    pub config: Option<WatchdogConfig>,
+}
+
+/// `arm`'s argument, sent by the agent once an upgrade is approved.
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub struct ArmRequest {
+    /// The agent's journal entry.
+    pub upgrade_id: u64,
+    /// The module to be installed.
+    pub candidate_hash: Vec<u8>,
+    /// The version the candidate will report in `health`.
+    pub candidate_version: String,
+    /// The schema range the candidate declares.
+    pub candidate_schema_range: Option<SchemaRange>,
+    /// The module running now (becomes the LKG if the watchdog has none).
+    pub parent_hash: Vec<u8>,
+    /// Its version.
+    pub parent_version: String,
+    /// The schema range it reads.
+    pub parent_schema_range: Option<SchemaRange>,
+    /// The init argument for a clean reinstall (last step of the ladder).
+    pub restore_init: AgentInit,
+}
+
+/// What the watchdog tells the agent once armed: the agent then installs the candidate.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ArmReceipt {
+    /// The journal entry.
+    pub upgrade_id: u64,
+    /// The snapshot of the agent taken for this upgrade.
+    pub snapshot_id: Vec<u8>,
+    /// The LKG module the watchdog holds (hash-checked).
+    pub lkg_hash: Vec<u8>,
+    /// The new module must be running by then.
+    pub deadline: u64,
+}
+
+/// Rungs of the restore ladder, cheapest first.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LadderStep {
+    /// Install the LKG in upgrade mode, keeping stable memory.
+    CodeOnly,
+    /// Load the snapshot taken when the upgrade was armed.
+    Snapshot,
+    /// Reinstall the LKG clean (data loss, operators alerted).
+    Reinstall,
+}
+
+/// Where supervision of an armed upgrade stands.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub enum ArmPhase {
+    /// Accepted; the LKG copy and the snapshot are being taken.
+    Arming,
+    /// Armed; waiting for the candidate's module hash.
+    AwaitingInstall,
+    /// The candidate runs; counting healthy heartbeats.
+    Probation,
+    /// Probation passed; recording the new LKG and telling the agent.
+    Committing,
+    /// Restoring the LKG (see the incident).
+    RollingBack,
+}
+
+/// An upgrade the watchdog is supervising.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ArmedUpgrade {
+    /// The agent's journal entry.
+    pub upgrade_id: u64,
+    /// Where it stands.
+    pub phase: ArmPhase,
+    /// The module expected after install.
+    pub candidate_hash: Vec<u8>,
+    /// The version it must report.
+    pub candidate_version: String,
+    /// Its declared schema range.
+    pub candidate_schema_range: Option<SchemaRange>,
+    /// The module it replaces.
+    pub parent_hash: Vec<u8>,
+    /// The parent's version.
+    pub parent_version: String,
+    /// The schema range the parent reads.
+    pub parent_schema_range: Option<SchemaRange>,
+    /// The snapshot taken for it.
+    pub snapshot_id: Option<Vec<u8>>,
+    /// The agent's logical state when armed.
+    pub digest_before: Option<StateDigest>,
+    /// When the arm request was accepted.
+    pub armed_at: u64,
+    /// The candidate must be running by then.
+    pub deadline: u64,
+    /// Healthy heartbeats seen on probation.
+    pub healthy_heartbeats: u32,
+    /// The incident, while rolling back.
+    pub incident_id: Option<u64>,
+    /// The init argument for a clean reinstall.
+    pub restore_init: AgentInit,
+}
+
+/// The LKG module the watchdog holds.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct LkgInfo {
+    /// SHA-256 of the module (checked when stored and before every install).
+    pub hash: Vec<u8>,
+    /// Its version.
+    pub version: String,
+    /// The schema range it reads.
+    pub schema_range: Option<SchemaRange>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it became the LKG.
+    pub since: u64,
+}
+
+/// One heartbeat.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// When it was sent.
+    pub at: u64,
+    /// Whether the agent answered healthy.
+    pub healthy: bool,
+    /// What was seen (the version, or why it failed).
+    pub detail: String,
+}
+
+/// What happened to the agent's data in a restore.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Incident {
+    /// Its id, from 1.
+    pub id: u64,
+    /// The upgrade that caused it, if any.
+    pub upgrade_id: Option<u64>,
+    /// Why the ladder started.
+    pub cause: String,
+    /// When the failure was detected.
+    pub detected_at: u64,
+    /// When the agent was verified restored.
+    pub restored_at: Option<u64>,
+    /// The rung that restored it.
+    pub ladder_step: Option<LadderStep>,
+    /// Every rung tried, with its outcome.
+    pub attempts: Vec<String>,
+    /// The module restored.
+    pub lkg_hash: Vec<u8>,
+    /// The agent's logical state before (when armed, or the last healthy heartbeat's).
+    pub digest_before: Option<StateDigest>,
+    /// Its logical state after the restore.
+    pub digest_after: Option<StateDigest>,
+    /// Tasks and facts lost (0 when the digests match; `None` while unknown).
+    pub records_lost: Option<u64>,
+    /// Exactly what was lost, in words.
+    pub data_lost: String,
+    /// Whether operators must act (a clean reinstall, or a ladder that ran out of rungs).
+    pub alert: bool,
+}
+
+/// One entry of the watchdog's event log.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct WatchdogEvent {
+    /// Sequence number, from 0.
+    pub seq: u64,
+    /// When.
+    pub at: u64,
+    /// What (`arm.accepted`, `arm.snapshot`, `verify.healthy`, `ladder.code_only`...).
+    pub action: String,
+    /// The upgrade concerned.
+    pub upgrade_id: Option<u64>,
+    /// Details.
+    pub detail: String,
+}
+
+/// `status`: everything an operator looks at first.
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub struct WatchdogStatus {
+    /// The agent supervised.
+    pub agent: Principal,
+    /// The LKG module held.
+    pub lkg: Option<LkgInfo>,
+    /// The upgrade under supervision.
+    pub armed: Option<ArmedUpgrade>,
+    /// The last heartbeat.
+    pub last_heartbeat: Option<Heartbeat>,
+    /// Failed heartbeats in a row.
+    pub consecutive_failures: u32,
+    /// Incidents recorded.
+    pub incidents: u64,
+    /// Whether supervision is paused by an operator.
+    pub paused: bool,
+    /// Settings.
+    pub config: WatchdogConfig,
+    /// Operators.
+    pub operators: Vec<Principal>,
+}
+
+/// Every error a watchdog endpoint returns.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WatchdogError {
+    /// The caller may not call this method.
+    #[error("{caller} is not allowed to call `{method}` (allowed: {allowed})")]
+    Unauthorized {
+        /// Who called.
+        caller: Principal,
+        /// What.
+        method: String,
+        /// Who may.
+        allowed: String,
+    },
+    /// An argument is not acceptable.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Another upgrade is armed or a restore is running.
+    #[error("busy with upgrade {upgrade_id}: {reason}")]
+    Busy {
+        /// The upgrade being supervised.
+        upgrade_id: u64,
+        /// What it is doing.
+        reason: String,
+    },
+    /// Supervision is paused.
+    #[error("supervision is paused by an operator; `resume` first")]
+    Paused,
+    /// Nothing with that id.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The agent's state does not match the request.
+    #[error("refused: {0}")]
+    Refused(String),
+}

@@ -1,0 +1,104 @@
+//! The staging canister: rehearses an upgrade of the agent on a sandbox canister it controls,
+//! on a copy of the agent's real state, and reports every probe (see [`rehearsal`]).
+//!
+//! Controllers: staging is controlled by the agent and the operators; the sandbox by staging.
+//! `rehearse` admits the agent only, one rehearsal at a time; reports are readable by the agent
+//! and the operators. The interface is `staging.did` beside this crate (a test keeps it equal to
+//! the code).
+
+pub mod rehearsal;
+pub mod store;
+
+use candid::Principal;
+use canister_api::staging::{RehearsalReport, RehearsalRequest, StagingError, StagingInit};
+use ic_cdk::{init, query, update};
+use std::cell::Cell;
+
+/// A rehearsal older than this is considered dead (its message trapped mid-way).
+const BUSY_EXPIRY_NS: u64 = 15 * 60 * 1_000_000_000;
+
+thread_local! {
+    /// The rehearsal running: (upgrade id, since).
+    static BUSY: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+}
+
+#[init]
+fn init(arg: StagingInit) {
+    store::update(|s| {
+        s.agent = Some(arg.agent);
+        s.operators = arg.operators;
+    });
+}
+
+fn unauthorized(method: &str, allowed: &str) -> StagingError {
+    StagingError::Unauthorized {
+        caller: ic_cdk::api::msg_caller(),
+        method: method.into(),
+        allowed: allowed.into(),
+    }
+}
+
+/// The agent only: rehearses its upgrade; answers the report (also when the candidate fails a
+/// probe: `passed` says which).
+#[update]
+async fn rehearse(req: RehearsalRequest) -> Result<RehearsalReport, StagingError> {
+    let agent = store::get().agent.expect("set at init");
+    if ic_cdk::api::msg_caller() != agent {
+        return Err(unauthorized("rehearse", "the agent"));
+    }
+    let now = ic_cdk::api::time();
+    if let Some((upgrade_id, since)) = BUSY.with(|b| b.get())
+        && now < since + BUSY_EXPIRY_NS
+    {
+        return Err(StagingError::Busy { upgrade_id, since });
+    }
+    BUSY.with(|b| b.set(Some((req.upgrade_id, now))));
+    let result = rehearsal::run(agent, req).await;
+    BUSY.with(|b| b.set(None));
+    if let Ok(report) = &result {
+        store::update(|s| {
+            s.last_report = Some(report.clone());
+            s.rehearsals += 1;
+        });
+    }
+    result
+}
+
+/// The last report (the agent and operators).
+#[query]
+fn last_report() -> Result<Option<RehearsalReport>, StagingError> {
+    let s = store::get();
+    let caller = ic_cdk::api::msg_caller();
+    if s.agent != Some(caller) && !s.operators.contains(&caller) {
+        return Err(unauthorized("last_report", "the agent, operators"));
+    }
+    Ok(s.last_report)
+}
+
+/// Public: the sandbox canister, once created.
+#[query]
+fn sandbox() -> Option<Principal> {
+    store::get().sandbox
+}
+
+/// The generated candid service (`__export_service`, and `get_candid_pointer` for dfx).
+#[allow(missing_docs)]
+mod candid_export {
+    use super::*;
+    ic_cdk::export_candid!();
+
+    /// The checked-in `staging.did` is the interface the code exports.
+    #[test]
+    fn checked_in_did_matches_the_exported_service() {
+        let exported = __export_service();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/staging.did");
+        if std::env::var("BLESS").is_ok() {
+            std::fs::write(path, &exported).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == exported,
+            "staging.did is stale; regenerate with BLESS=1 cargo test -p staging --lib candid_export\n{exported}"
+        );
+    }
+}

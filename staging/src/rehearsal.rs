@@ -1,0 +1,367 @@
+//! Service: one rehearsal, step by step, on the sandbox canister.
+//!
+//! 1. Fetch the agent's current module and the candidate (`export_module`), check both hashes.
+//! 2. Reinstall the sandbox with the current module as a sandbox (`AgentInit.sandbox`).
+//! 3. Copy the agent's stable memory into it (`export_state` -> `import_state`), then upgrade
+//!    it to the current module again so that it reads the copy (the "reload").
+//! 4. Baseline: `health`, `state_digest`, and the read-only calls of [`REPLAYS`].
+//! 5. Upgrade the sandbox to the candidate: the real pre_upgrade/post_upgrade/migration path
+//!    on a copy of the real data.
+//! 6. Probes: health answers; the schema is the candidate's; post_upgrade within budget; the
+//!    digest is unchanged and within budget; every replayed call answers the same.
+//! 7. Uninstall the sandbox (the copy of the agent's data does not linger).
+//!
+//! A failure in steps 1-3 that is not the candidate's fault is [`StagingError::Setup`]; every
+//! verdict on the candidate is a probe in the report.
+
+use crate::store;
+use candid::{CandidType, Principal};
+use canister_api::agent::{
+    AgentError, AgentInit, Autonomy, Config, Fact, Health, ModuleChunk, StateChunk, StateDigest,
+    Task, UpgradeRecord, VersionInfo,
+};
+use canister_api::ic::{self, CallError, management};
+use canister_api::staging::{
+    ProbeResult, RehearsalBudgets, RehearsalReport, RehearsalRequest, StagingError,
+};
+use ic_management_canister_types as mgmt;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+/// Cycles a new sandbox starts with.
+pub const SANDBOX_CYCLES: u128 = 2_000_000_000_000;
+
+/// The read-only calls replayed before and after the upgrade.
+pub const REPLAYS: &[&str] = &[
+    "list_tasks",
+    "list_facts",
+    "get_config",
+    "upgrade_history",
+    "list_versions",
+];
+
+fn setup(what: &str, e: impl std::fmt::Display) -> StagingError {
+    StagingError::Setup(format!("{what}: {e}"))
+}
+
+fn probe(name: &str, ok: bool, detail: String, instructions: Option<u64>) -> ProbeResult {
+    ProbeResult {
+        name: name.to_string(),
+        ok,
+        detail,
+        instructions,
+    }
+}
+
+async fn fetch_module(agent: Principal, hash: &[u8]) -> Result<Vec<u8>, StagingError> {
+    let mut bytes = Vec::new();
+    loop {
+        let chunk: Result<ModuleChunk, AgentError> = ic::call_args(
+            agent,
+            "export_module",
+            &(serde_bytes::ByteBuf::from(hash.to_vec()), bytes.len() as u64),
+            None,
+        )
+        .await
+        .map_err(|e| setup("fetching a module from the agent", e))?;
+        let chunk = chunk.map_err(|e| setup("the agent refused export_module", e))?;
+        if chunk.bytes.is_empty() {
+            break;
+        }
+        bytes.extend_from_slice(&chunk.bytes);
+        if bytes.len() as u64 >= chunk.total {
+            break;
+        }
+    }
+    let actual = Sha256::digest(&bytes);
+    if actual.as_slice() != hash {
+        return Err(setup(
+            "module hash",
+            format!(
+                "expected {}, the agent sent {}",
+                hex::encode(hash),
+                hex::encode(actual)
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+async fn ensure_sandbox() -> Result<Principal, StagingError> {
+    if let Some(id) = store::get().sandbox {
+        return Ok(id);
+    }
+    let id = management::create_canister(vec![ic_cdk::api::canister_self()], SANDBOX_CYCLES)
+        .await
+        .map_err(|e| setup("creating the sandbox canister", e))?;
+    store::update(|s| s.sandbox = Some(id));
+    Ok(id)
+}
+
+async fn install(
+    sandbox: Principal,
+    mode: mgmt::CanisterInstallMode,
+    wasm: &[u8],
+    arg: Vec<u8>,
+) -> Result<(), CallError> {
+    management::install_code(&mgmt::InstallCodeArgs {
+        mode,
+        canister_id: sandbox,
+        wasm_module: wasm.to_vec(),
+        arg,
+        sender_canister_version: None,
+    })
+    .await
+}
+
+async fn copy_state(agent: Principal, sandbox: Principal) -> Result<(u64, u32), StagingError> {
+    let mut offset = 0u64;
+    let mut chunks = 0u32;
+    loop {
+        let chunk: Result<StateChunk, AgentError> = ic::call_args(
+            agent,
+            "export_state",
+            &(offset, canister_api::TRANSFER_CHUNK),
+            None,
+        )
+        .await
+        .map_err(|e| setup("export_state", e))?;
+        let chunk = chunk.map_err(|e| setup("the agent refused export_state", e))?;
+        let total = chunk.total;
+        let len = chunk.bytes.len() as u64;
+        let imported: Result<(), AgentError> = ic::call(sandbox, "import_state", &chunk, None)
+            .await
+            .map_err(|e| setup("import_state", e))?;
+        imported.map_err(|e| setup("the sandbox refused import_state", e))?;
+        offset += len;
+        chunks += 1;
+        if offset >= total || len == 0 {
+            return Ok((total, chunks));
+        }
+    }
+}
+
+async fn query<A: candid::utils::ArgumentEncoder, R: CandidType + DeserializeOwned>(
+    sandbox: Principal,
+    method: &str,
+    args: &A,
+) -> Result<R, String> {
+    ic::call_args(sandbox, method, args, None)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Answers of the read-only calls, decoded with this build's types (fields a candidate added
+/// are dropped, as an old client would) and re-encoded, so equal answers compare equal.
+async fn replay(sandbox: Principal) -> Vec<Result<Vec<u8>, String>> {
+    fn canonical<T: CandidType>(r: Result<Result<T, AgentError>, String>) -> Result<Vec<u8>, String> {
+        match r? {
+            Ok(v) => candid::encode_one(&v).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    vec![
+        canonical::<Vec<Task>>(query(sandbox, "list_tasks", &(0u64, 500u32)).await),
+        canonical::<Vec<Fact>>(query(sandbox, "list_facts", &(None::<String>,)).await),
+        canonical::<Config>(query(sandbox, "get_config", &()).await),
+        canonical::<Vec<UpgradeRecord>>(query(sandbox, "upgrade_history", &(0u64, 100u32)).await),
+        canonical::<Vec<VersionInfo>>(query(sandbox, "list_versions", &()).await),
+    ]
+}
+
+fn describe(r: &Result<Vec<u8>, String>) -> String {
+    match r {
+        Ok(bytes) => format!("{} bytes, sha256 {}", bytes.len(), hex::encode(&Sha256::digest(bytes)[..8])),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// Runs one rehearsal for `agent`.
+pub async fn run(
+    agent: Principal,
+    req: RehearsalRequest,
+) -> Result<RehearsalReport, StagingError> {
+    if req.current_hash.len() != 32 || req.candidate_hash.len() != 32 {
+        return Err(StagingError::InvalidArgument(
+            "module hashes are 32 bytes".into(),
+        ));
+    }
+    let budgets = req.budgets.unwrap_or_default();
+    let started_at = ic_cdk::api::time();
+    let mut probes = Vec::new();
+
+    let current = fetch_module(agent, &req.current_hash).await?;
+    let candidate = fetch_module(agent, &req.candidate_hash).await?;
+    let sandbox = ensure_sandbox().await?;
+
+    let init = candid::encode_one(AgentInit {
+        operators: vec![],
+        watchdog: None,
+        staging: Some(ic_cdk::api::canister_self()),
+        autonomy: Autonomy::Manual,
+        sandbox: Some(true),
+    })
+    .expect("encoding the sandbox's init argument");
+    install(sandbox, mgmt::CanisterInstallMode::Reinstall, &current, init)
+        .await
+        .map_err(|e| setup("installing the current module on the sandbox", e))?;
+    probes.push(probe(
+        "install_current",
+        true,
+        format!("{} ({} bytes)", hex::encode(&req.current_hash), current.len()),
+        None,
+    ));
+
+    let (state_bytes, chunks) = copy_state(agent, sandbox).await?;
+    probes.push(probe(
+        "import_state",
+        true,
+        format!("{state_bytes} bytes in {chunks} chunks"),
+        None,
+    ));
+    let upgrade = mgmt::CanisterInstallMode::Upgrade(None);
+    let empty = candid::encode_args(()).expect("encoding ()");
+    if let Err(e) = install(sandbox, upgrade.clone(), &current, empty.clone()).await {
+        // The current module cannot reload its own state: not the candidate's fault.
+        return Err(setup("reloading the copied state with the current module", e));
+    }
+
+    let health_before: Result<Health, String> = query(sandbox, "health", &()).await;
+    let digest_before: Result<StateDigest, String> = query(sandbox, "state_digest", &()).await;
+    let (health_before, digest_before) = match (health_before, digest_before) {
+        (Ok(h), Ok(d)) => (h, d),
+        (h, d) => {
+            return Err(setup(
+                "the current module on the copy",
+                format!("health {:?}, digest {:?}", h.err(), d.err()),
+            ));
+        }
+    };
+    let replay_before = replay(sandbox).await;
+
+    let mut report = RehearsalReport {
+        upgrade_id: req.upgrade_id,
+        candidate_hash: req.candidate_hash.clone(),
+        sandbox,
+        passed: false,
+        probes: vec![],
+        state_bytes,
+        post_upgrade_instructions: None,
+        staging_instructions: 0,
+        started_at,
+        finished_at: 0,
+    };
+
+    match install(sandbox, upgrade, &candidate, empty).await {
+        Err(e) => probes.push(probe("upgrade", false, e.message, None)),
+        Ok(()) => {
+            probes.push(probe(
+                "upgrade",
+                true,
+                format!(
+                    "{} -> {} on schema {}",
+                    health_before.version,
+                    hex::encode(&req.candidate_hash),
+                    health_before.schema_version
+                ),
+                None,
+            ));
+            after_upgrade(sandbox, &req, budgets, &digest_before, &replay_before, &mut probes, &mut report)
+                .await;
+        }
+    }
+
+    if let Err(e) = management::uninstall_code(sandbox).await {
+        probes.push(probe("cleanup", true, format!("sandbox not uninstalled: {e}"), None));
+    }
+    report.passed = probes.iter().all(|p| p.ok);
+    report.probes = probes;
+    report.finished_at = ic_cdk::api::time();
+    report.staging_instructions = ic_cdk::api::performance_counter(1);
+    Ok(report)
+}
+
+async fn after_upgrade(
+    sandbox: Principal,
+    req: &RehearsalRequest,
+    budgets: RehearsalBudgets,
+    digest_before: &StateDigest,
+    replay_before: &[Result<Vec<u8>, String>],
+    probes: &mut Vec<ProbeResult>,
+    report: &mut RehearsalReport,
+) {
+    match query::<_, Health>(sandbox, "health", &()).await {
+        Err(e) => probes.push(probe("health", false, e, None)),
+        Ok(h) => {
+            probes.push(probe(
+                "health",
+                true,
+                format!("status {}, build {}", h.status, h.build),
+                None,
+            ));
+            let schema_ok = req
+                .candidate_schema_range
+                .is_none_or(|r| h.schema_version == r.max);
+            probes.push(probe(
+                "schema",
+                schema_ok,
+                format!(
+                    "stored schema {} (candidate declares {})",
+                    h.schema_version,
+                    req.candidate_schema_range
+                        .map_or("no range".into(), |r| format!("{}..={}", r.min, r.max))
+                ),
+                None,
+            ));
+            report.post_upgrade_instructions = h.boot_instructions;
+            let boot_ok = h.boot_instructions.is_some_and(|i| i <= budgets.post_upgrade);
+            probes.push(probe(
+                "post_upgrade_budget",
+                boot_ok,
+                format!(
+                    "{} of at most {} instructions",
+                    h.boot_instructions.map_or("unreported".into(), |i| i.to_string()),
+                    budgets.post_upgrade
+                ),
+                h.boot_instructions,
+            ));
+        }
+    }
+    match query::<_, StateDigest>(sandbox, "state_digest", &()).await {
+        Err(e) => probes.push(probe("state_digest", false, e, None)),
+        Ok(after) => {
+            probes.push(probe(
+                "state_digest",
+                after.same_state(digest_before),
+                format!(
+                    "before {} tasks, {} facts, {}; after {} tasks, {} facts, {}",
+                    digest_before.tasks,
+                    digest_before.facts,
+                    hex::encode(&digest_before.sha256[..8]),
+                    after.tasks,
+                    after.facts,
+                    hex::encode(&after.sha256[..8.min(after.sha256.len())])
+                ),
+                Some(after.instructions),
+            ));
+            probes.push(probe(
+                "probe_budget",
+                after.instructions <= budgets.probe,
+                format!(
+                    "state_digest used {} of at most {} instructions",
+                    after.instructions, budgets.probe
+                ),
+                Some(after.instructions),
+            ));
+        }
+    }
+    let replay_after = replay(sandbox).await;
+    for ((name, before), after) in REPLAYS.iter().zip(replay_before).zip(&replay_after) {
+        probes.push(probe(
+            &format!("replay {name}"),
+            before.is_ok() && before == after,
+            format!("before {}; after {}", describe(before), describe(after)),
+            None,
+        ));
+    }
+}

@@ -1,0 +1,446 @@
+//! The three canisters deployed on ic-sim and wired as in DESIGN.md (Controllers), with typed
+//! helpers to drive them: what the pipeline tests, the chaos suite and `agentctl demo` share.
+//!
+//! - [`Testbed::deploy`]: agent (gzipped, as a deployer installs it), watchdog and staging;
+//!   controllers agent {operator, agent, watchdog}, watchdog {operator, agent}, staging
+//!   {operator, agent}; the agent's own module and the watchdog's module uploaded to the agent.
+//! - Calls: `agent_update`/`agent_query` (candid in, candid out, panics on a reject) and
+//!   shorthands for the methods tests use most.
+//! - Time: [`Testbed::run_until`] advances simulated time event by event and reports how long
+//!   (in simulated time) a condition took.
+//! - Candidates: [`chaos_candidate`] makes a bad module from the `agent-chaos` build.
+
+use candid::{CandidType, Decode, Deserialize, Encode, Principal};
+use canister_api::agent::{
+    AgentError, AgentInit, AuditPage, Autonomy, CommittedWasm, Fact, Health, ProposeRelease,
+    StateDigest, SubmitTask, Task, UpgradeRecord, UploadProgress, VersionInfo, WasmKind,
+};
+use canister_api::staging::StagingInit;
+use canister_api::watchdog::{Incident, WatchdogConfig, WatchdogEvent, WatchdogInit, WatchdogStatus};
+use ic_sim::{RejectResponse, Sim, SimConfig};
+use sha2::Digest;
+use std::time::Duration;
+
+pub use ic_sim;
+
+/// Cycles each canister starts with.
+pub const CYCLES: u128 = 100_000_000_000_000;
+/// Upload chunk size (the agent's maximum).
+pub const CHUNK: usize = 1024 * 1024;
+
+/// The operator (a dfx identity).
+pub fn operator() -> Principal {
+    Principal::self_authenticating(b"operator")
+}
+
+/// A principal that is nobody in particular.
+pub fn stranger() -> Principal {
+    Principal::self_authenticating(b"stranger")
+}
+
+/// A canister Wasm of the workspace, raw (`agent`, `watchdog`, `staging`, `agent-chaos`...).
+pub fn wasm(name: &str) -> Vec<u8> {
+    canister_build::canister_wasm(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Gzipped bytes (level 6).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    encoder.write_all(bytes).expect("gzip in memory");
+    encoder.finish().expect("gzip in memory")
+}
+
+/// A build gzipped, as a deployer installs it (the raw agent is over the 2 MiB ingress limit),
+/// cached per process.
+pub fn installable(name: &str) -> Vec<u8> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(gz) = cache.lock().expect("cache lock").get(name) {
+        return gz.clone();
+    }
+    let gz = gzip(&wasm(name));
+    cache
+        .lock()
+        .expect("cache lock")
+        .insert(name.to_string(), gz.clone());
+    gz
+}
+
+/// SHA-256.
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+/// The chaos build with its mode marker rewritten to `mode` (see `agent/src/chaos.rs`): a bad
+/// candidate with a module hash of its own. Raw (not gzipped).
+pub fn chaos_candidate(mode: &str) -> Vec<u8> {
+    const MARKER: &[u8] = b"CHAOS-MODE:none_________________";
+    let mut bytes = wasm("agent-chaos");
+    let at = bytes
+        .windows(MARKER.len())
+        .position(|w| w == MARKER)
+        .expect("the chaos build carries its mode marker");
+    let mut replacement = format!("CHAOS-MODE:{mode}").into_bytes();
+    assert!(replacement.len() <= MARKER.len(), "mode `{mode}` is too long");
+    replacement.resize(MARKER.len(), b'_');
+    bytes[at..at + MARKER.len()].copy_from_slice(&replacement);
+    bytes
+}
+
+/// `bytes` stamped as a release, as a release process does: `agent:version` = `version` and
+/// `agent:schema_range` = `min..=max` in `icp:public` metadata (the agent refuses a release
+/// without a schema range). Raw (not gzipped).
+pub fn release(bytes: &[u8], version: &str, schema: (u32, u32)) -> Vec<u8> {
+    let stamp = wasm_patch::Stamp::new(version).with_schema_range(schema.0, schema.1);
+    wasm_patch::apply_patch(bytes, &[], &stamp)
+        .unwrap_or_else(|e| panic!("stamping {version}: {e}"))
+        .wasm
+}
+
+/// [`chaos_candidate`] stamped as release `chaos-MODE` for schemas 1..=3.
+pub fn chaos_release(mode: &str) -> Vec<u8> {
+    release(&chaos_candidate(mode), &format!("chaos-{mode}"), (1, 3))
+}
+
+/// How to deploy.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The agent build installed first.
+    pub agent_build: &'static str,
+    /// The agent's autonomy.
+    pub autonomy: Autonomy,
+    /// The watchdog's settings.
+    pub watchdog: WatchdogConfig,
+    /// The simulator's seed.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            agent_build: "agent",
+            autonomy: Autonomy::Auto,
+            watchdog: WatchdogConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// The three canisters on one simulated subnet.
+pub struct Testbed {
+    /// The simulator.
+    pub sim: Sim,
+    /// The agent.
+    pub agent: Principal,
+    /// The watchdog.
+    pub watchdog: Principal,
+    /// The staging canister.
+    pub staging: Principal,
+}
+
+fn decode<R: CandidType + for<'de> Deserialize<'de>>(method: &str, bytes: &[u8]) -> R {
+    Decode!(bytes, R).unwrap_or_else(|e| panic!("{method}: bad candid: {e}"))
+}
+
+impl Testbed {
+    /// Deploys and wires the three canisters.
+    pub fn deploy(opts: Options) -> Testbed {
+        let sim = Sim::with_config(SimConfig {
+            seed: opts.seed,
+            ..SimConfig::default()
+        });
+        let agent = sim.create_canister();
+        let watchdog = sim.create_canister();
+        let staging = sim.create_canister();
+        for c in [agent, watchdog, staging] {
+            sim.add_cycles(c, CYCLES);
+        }
+        let op = operator();
+        sim.install_canister(
+            watchdog,
+            wasm("watchdog"),
+            Encode!(&WatchdogInit {
+                agent,
+                operators: vec![op],
+                config: Some(opts.watchdog),
+            })
+            .expect("encode"),
+            None,
+        );
+        sim.install_canister(
+            staging,
+            wasm("staging"),
+            Encode!(&StagingInit {
+                agent,
+                operators: vec![op],
+            })
+            .expect("encode"),
+            None,
+        );
+        sim.install_canister(
+            agent,
+            installable(opts.agent_build),
+            Encode!(&AgentInit {
+                operators: vec![op],
+                watchdog: Some(watchdog),
+                staging: Some(staging),
+                autonomy: opts.autonomy,
+                sandbox: None,
+            })
+            .expect("encode"),
+            None,
+        );
+        for (c, controllers) in [
+            (agent, vec![op, agent, watchdog]),
+            (watchdog, vec![op, agent]),
+            (staging, vec![op, agent]),
+        ] {
+            sim.set_controllers(c, None, controllers)
+                .expect("the creator sets controllers");
+        }
+        let tb = Testbed {
+            sim,
+            agent,
+            watchdog,
+            staging,
+        };
+        let running = installable(opts.agent_build);
+        tb.upload(WasmKind::Running, &running);
+        tb.commit(WasmKind::Running, &sha256(&running))
+            .expect("commit of the running module");
+        let wd = wasm("watchdog");
+        tb.upload(WasmKind::Watchdog, &wd);
+        tb.commit(WasmKind::Watchdog, &sha256(&wd))
+            .expect("commit of the watchdog module");
+        tb
+    }
+
+    // ---- calls ----------------------------------------------------------------------------------
+
+    /// An update call to the agent, decoded as `R`; panics on a reject.
+    pub fn agent_update<R: CandidType + for<'de> Deserialize<'de>>(
+        &self,
+        caller: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> R {
+        let bytes = self
+            .sim
+            .update_call(self.agent, caller, method, arg)
+            .unwrap_or_else(|e| panic!("agent {method}: rejected: {e}"));
+        decode(method, &bytes)
+    }
+
+    /// A raw update call to any canister.
+    pub fn raw_update(
+        &self,
+        canister: Principal,
+        caller: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, RejectResponse> {
+        self.sim.update_call(canister, caller, method, arg)
+    }
+
+    /// A query to `canister`, decoded as `R`; panics on a reject.
+    pub fn query<R: CandidType + for<'de> Deserialize<'de>>(
+        &self,
+        canister: Principal,
+        caller: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> R {
+        let bytes = self
+            .sim
+            .query_call(canister, caller, method, arg)
+            .unwrap_or_else(|e| panic!("{method}: rejected: {e}"));
+        decode(method, &bytes)
+    }
+
+    /// A query to the agent as the operator.
+    pub fn agent_query<R: CandidType + for<'de> Deserialize<'de>>(
+        &self,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> R {
+        self.query(self.agent, operator(), method, arg)
+    }
+
+    /// The agent's `health`, or the reject.
+    pub fn try_health(&self) -> Result<Health, RejectResponse> {
+        self.sim
+            .query_call(self.agent, stranger(), "health", Encode!().expect("encode"))
+            .map(|b| decode("health", &b))
+    }
+
+    /// The agent's `health`.
+    pub fn health(&self) -> Health {
+        self.try_health().unwrap_or_else(|e| panic!("health: {e}"))
+    }
+
+    /// The agent's logical state digest.
+    pub fn digest(&self) -> StateDigest {
+        self.query(self.agent, stranger(), "state_digest", Encode!().expect("encode"))
+    }
+
+    /// A tool call by the operator.
+    pub fn tool(&self, name: &str, json: &str) -> Result<String, AgentError> {
+        self.agent_update(operator(), "call_tool", Encode!(&name, &json).expect("encode"))
+    }
+
+    /// `submit_task` as the operator.
+    pub fn try_submit(&self, description: &str) -> Result<Task, AgentError> {
+        let arg = SubmitTask {
+            description: description.into(),
+            priority: None,
+        };
+        self.agent_update(operator(), "submit_task", Encode!(&arg).expect("encode"))
+    }
+
+    /// `remember` as the operator.
+    pub fn try_remember(&self, namespace: &str, key: &str, value: &str) -> Result<Option<String>, AgentError> {
+        let fact = Fact {
+            namespace: namespace.into(),
+            key: key.into(),
+            value: value.into(),
+        };
+        self.agent_update(operator(), "remember", Encode!(&fact).expect("encode"))
+    }
+
+    /// Writes `tasks` tasks and `facts` facts (panics if refused).
+    pub fn seed_state(&self, tasks: usize, facts: usize) {
+        for i in 0..tasks {
+            self.try_submit(&format!("task {i}")).expect("submit_task");
+        }
+        for i in 0..facts {
+            self.try_remember("default", &format!("key-{i}"), &format!("value {i}"))
+                .expect("remember");
+        }
+    }
+
+    /// Every task (up to 500).
+    pub fn tasks(&self) -> Vec<Task> {
+        self.agent_query::<Result<Vec<Task>, AgentError>>("list_tasks", Encode!(&0u64, &500u32).expect("encode"))
+            .expect("list_tasks")
+    }
+
+    /// Every fact (up to 500).
+    pub fn facts(&self) -> Vec<Fact> {
+        self.agent_query::<Result<Vec<Fact>, AgentError>>("list_facts", Encode!(&None::<String>).expect("encode"))
+            .expect("list_facts")
+    }
+
+    /// Uploads `bytes` as `kind` in 1 MiB chunks.
+    pub fn upload(&self, kind: WasmKind, bytes: &[u8]) {
+        for chunk in bytes.chunks(CHUNK) {
+            let r: Result<UploadProgress, AgentError> = self.agent_update(
+                operator(),
+                "upload_wasm_chunk",
+                Encode!(&kind, &serde_bytes::ByteBuf::from(chunk.to_vec())).expect("encode"),
+            );
+            r.expect("upload_wasm_chunk");
+        }
+    }
+
+    /// `commit_wasm(kind, sha256)`.
+    pub fn commit(&self, kind: WasmKind, sha: &[u8]) -> Result<CommittedWasm, AgentError> {
+        self.agent_update(
+            operator(),
+            "commit_wasm",
+            Encode!(&kind, &serde_bytes::ByteBuf::from(sha.to_vec())).expect("encode"),
+        )
+    }
+
+    /// Uploads, commits and proposes `bytes` as an operator release.
+    pub fn propose_release(&self, bytes: &[u8], reason: &str) -> Result<UpgradeRecord, AgentError> {
+        self.upload(WasmKind::Release, bytes);
+        self.commit(WasmKind::Release, &sha256(bytes))?;
+        self.agent_update(
+            operator(),
+            "propose_release",
+            Encode!(&ProposeRelease {
+                reason: reason.into()
+            })
+            .expect("encode"),
+        )
+    }
+
+    /// `approve_upgrade(id)` as the operator.
+    pub fn approve(&self, id: u64) -> Result<UpgradeRecord, AgentError> {
+        self.agent_update(operator(), "approve_upgrade", Encode!(&id).expect("encode"))
+    }
+
+    /// Upgrade `id` of the journal.
+    pub fn record(&self, id: u64) -> UpgradeRecord {
+        self.agent_query::<Result<Option<UpgradeRecord>, AgentError>>("upgrade_status", Encode!(&Some(id)).expect("encode"))
+            .expect("upgrade_status")
+            .unwrap_or_else(|| panic!("no upgrade {id}"))
+    }
+
+    /// The journal's state name of upgrade `id` (`committed`, `rolled_back`...).
+    pub fn state_of(&self, id: u64) -> String {
+        format!("{:?}", self.record(id).state)
+    }
+
+    /// `list_versions`.
+    pub fn versions(&self) -> Vec<VersionInfo> {
+        self.agent_query::<Result<Vec<VersionInfo>, AgentError>>("list_versions", Encode!().expect("encode"))
+            .expect("list_versions")
+    }
+
+    /// The agent's audit log (first 200 entries).
+    pub fn audit(&self) -> AuditPage {
+        self.agent_query::<Result<AuditPage, AgentError>>("audit_log", Encode!(&0u64, &u64::MAX).expect("encode"))
+            .expect("audit_log")
+    }
+
+    /// The watchdog's `status`.
+    pub fn watchdog_status(&self) -> WatchdogStatus {
+        self.query(self.watchdog, stranger(), "status", Encode!().expect("encode"))
+    }
+
+    /// The watchdog's incidents.
+    pub fn incidents(&self) -> Vec<Incident> {
+        self.query(self.watchdog, stranger(), "incidents", Encode!(&0u64, &100u32).expect("encode"))
+    }
+
+    /// The watchdog's events (first 200).
+    pub fn events(&self) -> Vec<WatchdogEvent> {
+        self.query(self.watchdog, stranger(), "events", Encode!(&0u64, &u64::MAX).expect("encode"))
+    }
+
+    /// The module the IC reports for the agent.
+    pub fn agent_module(&self) -> Option<Vec<u8>> {
+        self.sim.module_hash(self.agent).map(|h| h.to_vec())
+    }
+
+    // ---- time -----------------------------------------------------------------------------------
+
+    /// Simulated time, in nanoseconds.
+    pub fn now_nanos(&self) -> u64 {
+        self.sim.get_time().as_nanos_since_unix_epoch()
+    }
+
+    /// Runs the subnet until `done` holds (checked every simulated second) or `limit` passed;
+    /// answers the simulated time it took, or `None` at the limit.
+    pub fn run_until(&self, limit: Duration, done: impl Fn(&Testbed) -> bool) -> Option<Duration> {
+        let start = self.now_nanos();
+        loop {
+            if done(self) {
+                return Some(Duration::from_nanos(self.now_nanos() - start));
+            }
+            if self.now_nanos() - start >= limit.as_nanos() as u64 {
+                return None;
+            }
+            self.sim.run_for(Duration::from_secs(1));
+        }
+    }
+
+    /// Runs the subnet for `d` of simulated time.
+    pub fn run_for(&self, d: Duration) {
+        self.sim.run_for(d);
+    }
+}

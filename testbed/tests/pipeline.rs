@@ -1,0 +1,289 @@
+//! The self-upgrade pipeline end to end on ic-sim (issue 4): tool call or operator release to
+//! `Committed`, and every way a bad candidate is stopped or undone, with nothing lost.
+//!
+//! Figures (install -> commit, bad install -> restored, rehearsal instructions) are printed;
+//! run with `--nocapture` to see them.
+
+use candid::Encode;
+use canister_api::agent::{AgentError, Autonomy, UpgradeRecord, UpgradeState};
+use canister_api::watchdog::{LadderStep, WatchdogConfig};
+use std::time::Duration;
+use testbed::{Options, Testbed, chaos_release, release, wasm};
+
+const LIMIT: Duration = Duration::from_secs(30 * 60);
+
+fn terminal(tb: &Testbed, id: u64) -> UpgradeRecord {
+    tb.run_until(LIMIT, |tb| tb.record(id).state.is_terminal())
+        .unwrap_or_else(|| panic!("upgrade {id} did not finish: {:?}", tb.record(id)));
+    tb.record(id)
+}
+
+fn names(rec: &UpgradeRecord) -> Vec<&'static str> {
+    rec.history
+        .iter()
+        .map(|t| match t.state {
+            UpgradeState::Proposed => "Proposed",
+            UpgradeState::Patched => "Patched",
+            UpgradeState::Validated => "Validated",
+            UpgradeState::Rehearsed => "Rehearsed",
+            UpgradeState::Approved => "Approved",
+            UpgradeState::Armed => "Armed",
+            UpgradeState::Installing => "Installing",
+            UpgradeState::Booted => "Booted",
+            UpgradeState::Committed => "Committed",
+            UpgradeState::Rejected(_) => "Rejected",
+            UpgradeState::Failed(_) => "Failed",
+            UpgradeState::RolledBack(_) => "RolledBack",
+        })
+        .collect()
+}
+
+fn at(rec: &UpgradeRecord, state: &str) -> u64 {
+    let i = names(rec)
+        .iter()
+        .position(|s| *s == state)
+        .unwrap_or_else(|| panic!("no {state} in {:?}", names(rec)));
+    rec.history[i].at
+}
+
+fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+fn seeded(opts: Options) -> Testbed {
+    let tb = Testbed::deploy(opts);
+    tb.seed_state(25, 25);
+    tb
+}
+
+#[test]
+fn self_upgrade_tool_adds_a_query_method_and_commits_with_nothing_lost() {
+    let tb = seeded(Options::default());
+    let before = tb.digest();
+    let parent = tb.agent_module().unwrap();
+    let staging_before = tb.sim.execution_stats(tb.staging).total_instructions;
+    // `hello` answers the candid text "hi".
+    let reply = hex::encode(Encode!(&"hi").unwrap());
+    let out = tb
+        .tool(
+            "self_upgrade",
+            &format!(r#"{{"ops":[{{"op":"add_query_method","name":"hello","reply_hex":"{reply}"}}],"reason":"greet"}}"#),
+        )
+        .expect("self_upgrade");
+    let id: u64 = serde_json_id(&out);
+
+    // Writes pause from the arm request to the verdict.
+    tb.run_until(LIMIT, |tb| tb.record(id).state == UpgradeState::Booted)
+        .expect("the candidate boots");
+    match tb.try_remember("default", "during", "probation") {
+        Err(AgentError::WritesPaused { upgrade_id, .. }) => assert_eq!(upgrade_id, id),
+        other => panic!("a write on probation must be refused: {other:?}"),
+    }
+
+    let rec = terminal(&tb, id);
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+    assert_eq!(
+        names(&rec),
+        ["Proposed", "Patched", "Validated", "Rehearsed", "Approved", "Armed", "Installing", "Booted", "Committed"]
+    );
+    assert_eq!(tb.agent_module(), Some(rec.candidate_hash.clone()));
+    assert_ne!(tb.agent_module(), Some(parent));
+    let hello: String = tb.query(tb.agent, testbed::stranger(), "hello", Encode!().unwrap());
+    assert_eq!(hello, "hi");
+    assert!(tb.digest().same_state(&before), "tasks and facts preserved");
+    assert_eq!(tb.tasks().len(), 25);
+    assert_eq!(tb.facts().len(), 25);
+    // The watchdog holds the new LKG; the agent says so too.
+    let wd = tb.watchdog_status();
+    assert_eq!(wd.lkg.unwrap().hash, rec.candidate_hash);
+    assert!(wd.armed.is_none());
+    assert!(tb.versions().iter().any(|v| v.hash == rec.candidate_hash && v.is_lkg && v.is_running));
+    let health = tb.health();
+    assert_eq!(health.version, rec.version);
+    assert_eq!(health.writes_paused, None);
+    tb.try_remember("default", "after", "commit").expect("writes resume");
+    // The rehearsal report holds every probe, each of which passed.
+    let report = rec.rehearsal.clone().expect("a rehearsal report");
+    assert!(report.passed);
+    for p in ["install_current", "import_state", "upgrade", "health", "schema", "post_upgrade_budget", "state_digest", "probe_budget", "replay list_tasks", "replay list_facts"] {
+        assert!(report.probes.iter().any(|x| x.name == p && x.ok), "probe {p}: {:?}", report.probes);
+    }
+    // Every step is in the audit log.
+    let audit: Vec<String> = tb.audit().entries.into_iter().map(|e| e.action).collect();
+    for a in ["upgrade.proposed", "upgrade.rehearsed", "upgrade.armed", "upgrade.installing", "upgrade.booted", "upgrade.committed"] {
+        assert!(audit.iter().any(|x| x == a), "{a} missing from {audit:?}");
+    }
+    let staging_used = tb.sim.execution_stats(tb.staging).total_instructions - staging_before;
+    let sandbox = report.sandbox;
+    println!(
+        "FIGURE self_upgrade install->commit: {:.1} simulated s; proposal->commit: {:.1} s",
+        secs(at(&rec, "Committed") - at(&rec, "Installing")),
+        secs(at(&rec, "Committed") - at(&rec, "Proposed"))
+    );
+    println!(
+        "FIGURE rehearsal: staging {} instructions (its report: {}), sandbox {} instructions in total, candidate post_upgrade {:?}, state {} bytes",
+        staging_used,
+        report.staging_instructions,
+        tb.sim.execution_stats(sandbox).total_instructions,
+        report.post_upgrade_instructions,
+        report.state_bytes
+    );
+}
+
+fn serde_json_id(out: &str) -> u64 {
+    let key = "\"id\":";
+    let start = out.find(key).expect("an id in the tool's answer") + key.len();
+    out[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .expect("a numeric id")
+}
+
+#[test]
+fn operator_release_that_migrates_the_schema_commits() {
+    let tb = seeded(Options {
+        agent_build: "agent-schema-v2",
+        autonomy: Autonomy::Manual,
+        ..Options::default()
+    });
+    assert_eq!(tb.health().schema_version, 2);
+    let before = tb.digest();
+    let v3 = release(&wasm("agent"), "0.1.0-schema3", (1, 3));
+    let rec = tb
+        .propose_release(&v3, "schema v3: namespaced facts")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+    assert_eq!(tb.health().schema_version, 3);
+    assert_eq!(tb.agent_module(), Some(testbed::sha256(&v3)));
+    let after = tb.digest();
+    assert!(after.same_state(&before), "{before:?} vs {after:?}");
+    assert!(tb.facts().iter().all(|f| f.namespace == "default"));
+    let report = rec.rehearsal.clone().unwrap();
+    let schema = report.probes.iter().find(|p| p.name == "upgrade").unwrap();
+    assert!(schema.detail.contains("schema 2"), "{schema:?}");
+    println!(
+        "FIGURE release v2->v3 install->commit: {:.1} simulated s; post_upgrade on the copy {:?} instructions",
+        secs(at(&rec, "Committed") - at(&rec, "Installing")),
+        report.post_upgrade_instructions
+    );
+}
+
+#[test]
+fn a_post_upgrade_trap_is_caught_by_the_rehearsal_and_never_installed() {
+    let tb = seeded(Options::default());
+    let before = tb.digest();
+    let parent = tb.agent_module();
+    let rec = tb
+        .propose_release(&chaos_release("boot_trap"), "boot trap")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    match &rec.state {
+        UpgradeState::Failed(why) => assert!(why.contains("rehearsal failed: upgrade"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(rec.rehearsal.as_ref().is_some_and(|r| !r.passed));
+    assert_eq!(tb.agent_module(), parent, "never installed");
+    assert!(tb.events().iter().all(|e| e.action != "arm.accepted"), "never armed");
+    assert!(tb.digest().same_state(&before));
+    tb.try_remember("default", "after", "failure").expect("writes resume");
+}
+
+#[test]
+fn a_failed_install_keeps_the_old_module_and_is_journaled_failed() {
+    let tb = seeded(Options::default());
+    let before = tb.digest();
+    let parent = tb.agent_module();
+    // Traps in post_upgrade on the live agent only: the rehearsal cannot see it.
+    let rec = tb
+        .propose_release(&chaos_release("boot_trap_live"), "evades the sandbox")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    match &rec.state {
+        UpgradeState::Failed(why) => assert!(why.contains("install_code did not take effect"), "{why}"),
+        other => panic!("{other:?}: {:?}", rec.history),
+    }
+    assert_eq!(names(&rec)[..8], ["Proposed", "Patched", "Validated", "Rehearsed", "Approved", "Armed", "Installing", "Failed"]);
+    assert_eq!(tb.agent_module(), parent, "the IC kept the old module");
+    assert!(tb.digest().same_state(&before), "and its state");
+    tb.run_until(LIMIT, |tb| tb.watchdog_status().armed.is_none())
+        .expect("the watchdog disarms");
+    assert!(tb.incidents().is_empty(), "nothing to restore, no incident");
+    tb.try_remember("default", "after", "failure").expect("writes resume");
+}
+
+#[test]
+fn a_candidate_failing_health_is_rolled_back_by_the_watchdog_with_nothing_lost() {
+    let tb = seeded(Options::default());
+    let before = tb.digest();
+    let parent = tb.agent_module().unwrap();
+    let rec = tb
+        .propose_release(&chaos_release("health_trap_live"), "health traps live")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    match &rec.state {
+        UpgradeState::RolledBack(why) => assert!(why.contains("incident 1"), "{why}"),
+        other => panic!("{other:?}: {:?}", rec.history),
+    }
+    assert_eq!(tb.agent_module(), Some(parent.clone()), "the LKG runs again");
+    assert!(tb.digest().same_state(&before), "nothing lost");
+    let incidents = tb.incidents();
+    assert_eq!(incidents.len(), 1);
+    let inc = &incidents[0];
+    assert_eq!(inc.upgrade_id, Some(rec.id));
+    assert_eq!(inc.ladder_step, Some(LadderStep::CodeOnly));
+    assert_eq!(inc.records_lost, Some(0), "{}", inc.data_lost);
+    assert_eq!(inc.lkg_hash, parent);
+    assert!(!inc.alert);
+    let health = tb.health();
+    assert_eq!(health.running_module_hash, Some(parent));
+    assert_eq!(health.writes_paused, None);
+    tb.try_remember("default", "after", "rollback").expect("writes resume");
+    let booted = at(&rec, "Booted");
+    let restored = inc.restored_at.unwrap();
+    println!(
+        "FIGURE bad install -> restored: {:.1} simulated s (detected {:.1} s after boot, ladder {:.1} s); detection bound {} s",
+        secs(restored - at(&rec, "Installing")),
+        secs(inc.detected_at - booted),
+        secs(restored - inc.detected_at),
+        WatchdogConfig::default().detection_bound_secs()
+    );
+}
+
+#[test]
+fn a_candidate_corrupting_state_is_caught_by_the_rehearsal() {
+    let tb = seeded(Options::default());
+    let before = tb.digest();
+    let parent = tb.agent_module();
+    let rec = tb
+        .propose_release(&chaos_release("corrupt_state"), "forgets a fact")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    match &rec.state {
+        UpgradeState::Failed(why) => assert!(why.contains("state_digest"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let report = rec.rehearsal.unwrap();
+    let digest = report.probes.iter().find(|p| p.name == "state_digest").unwrap();
+    assert!(!digest.ok && digest.detail.contains("25 facts") && digest.detail.contains("24 facts"), "{digest:?}");
+    assert_eq!(tb.agent_module(), parent, "never installed");
+    assert!(tb.digest().same_state(&before));
+}
+
+#[test]
+fn a_second_upgrade_while_one_is_in_flight_is_refused() {
+    let tb = seeded(Options::default());
+    let rec = tb
+        .propose_release(&chaos_release("none"), "first")
+        .expect("propose_release");
+    tb.run_until(LIMIT, |tb| tb.record(rec.id).state == UpgradeState::Booted)
+        .expect("booted, on probation");
+    match tb.tool("self_upgrade", r#"{"ops":[],"reason":"second"}"#) {
+        Err(AgentError::UpgradeInFlight { id }) => assert_eq!(id, rec.id),
+        other => panic!("{other:?}"),
+    }
+    let rec = terminal(&tb, rec.id);
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+}

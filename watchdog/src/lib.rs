@@ -1,0 +1,233 @@
+//! The watchdog canister: supervises the agent's upgrades and heartbeats the agent.
+//!
+//! - The agent asks it to `arm` an approved upgrade; the watchdog keeps a hash-checked copy of
+//!   the LKG module, snapshots the agent (rotating within `max_snapshots`), and tells the agent
+//!   to install (`upgrade_armed`). It then verifies the module hash, `health` and version, keeps
+//!   the candidate on probation for K healthy heartbeats and commits it as the new LKG, or rolls
+//!   back through the restore ladder ([`ladder`]) and records an incident.
+//! - Without an upgrade it heartbeats the agent's `health` (bounded-wait) every interval; N
+//!   failures in a row start the ladder.
+//!
+//! Layout: [`store`] (stable state), [`supervise`] (the tick), [`ladder`], [`agent_client`].
+//! The interface is `watchdog.did` beside this crate (a test keeps it equal to the code).
+//! Controllers: {agent, operators}; the watchdog must be a controller of the agent.
+
+pub mod agent_client;
+pub mod ladder;
+pub mod store;
+pub mod supervise;
+
+use candid::Principal;
+use canister_api::watchdog::{
+    ArmPhase, ArmRequest, ArmedUpgrade, Incident, WatchdogConfig, WatchdogError, WatchdogEvent,
+    WatchdogInit, WatchdogStatus,
+};
+use ic_cdk::{init, post_upgrade, query, update};
+use std::time::Duration;
+
+type WatchdogResult<T> = Result<T, WatchdogError>;
+
+fn arm_timer() {
+    let interval = store::get().config.heartbeat_interval_secs.max(1);
+    ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(interval), async || {
+        supervise::tick().await
+    });
+}
+
+#[init]
+fn init(arg: WatchdogInit) {
+    store::init(store::State {
+        agent: arg.agent,
+        operators: arg.operators,
+        config: arg.config.unwrap_or_default(),
+        paused: false,
+        lkg: None,
+        armed: None,
+        restore: None,
+        verdicts: vec![],
+        consecutive_failures: 0,
+        last_heartbeat: None,
+        last_schema: None,
+        last_digest: None,
+    });
+    arm_timer();
+}
+
+/// Timers do not survive an upgrade: the supervision interval is set again.
+#[post_upgrade]
+fn post_upgrade() {
+    arm_timer();
+}
+
+fn caller_is_agent(method: &str) -> WatchdogResult<Principal> {
+    let caller = ic_cdk::api::msg_caller();
+    if caller == store::get().agent {
+        Ok(caller)
+    } else {
+        Err(WatchdogError::Unauthorized {
+            caller,
+            method: method.into(),
+            allowed: "the agent".into(),
+        })
+    }
+}
+
+/// The agent only: supervise upgrade `req.upgrade_id`. Answers the deadline by which the
+/// candidate must run; the snapshot and the go-ahead (`upgrade_armed`) follow from a timer.
+#[update]
+fn arm(req: ArmRequest) -> WatchdogResult<u64> {
+    caller_is_agent("arm")?;
+    let st = store::get();
+    if st.paused {
+        return Err(WatchdogError::Paused);
+    }
+    if let Some(a) = &st.armed {
+        if a.upgrade_id == req.upgrade_id {
+            return Ok(a.deadline);
+        }
+        return Err(WatchdogError::Busy {
+            upgrade_id: a.upgrade_id,
+            reason: format!("{:?}", a.phase),
+        });
+    }
+    if let Some(r) = &st.restore {
+        return Err(WatchdogError::Busy {
+            upgrade_id: r.upgrade_id.unwrap_or(0),
+            reason: format!("restoring the agent (incident {})", r.incident_id),
+        });
+    }
+    if req.candidate_hash.len() != 32 || req.parent_hash.len() != 32 {
+        return Err(WatchdogError::InvalidArgument("module hashes are 32 bytes".into()));
+    }
+    if req.candidate_hash == req.parent_hash {
+        return Err(WatchdogError::InvalidArgument(
+            "the candidate is the module already running".into(),
+        ));
+    }
+    let now = ic_cdk::api::time();
+    let deadline = now + st.config.arm_window_secs * 1_000_000_000;
+    store::update(|s| {
+        s.consecutive_failures = 0;
+        s.armed = Some(ArmedUpgrade {
+            upgrade_id: req.upgrade_id,
+            phase: ArmPhase::Arming,
+            candidate_hash: req.candidate_hash.clone(),
+            candidate_version: req.candidate_version.clone(),
+            candidate_schema_range: req.candidate_schema_range,
+            parent_hash: req.parent_hash.clone(),
+            parent_version: req.parent_version.clone(),
+            parent_schema_range: req.parent_schema_range,
+            snapshot_id: None,
+            digest_before: None,
+            armed_at: now,
+            deadline,
+            healthy_heartbeats: 0,
+            incident_id: None,
+            restore_init: req.restore_init.clone(),
+        })
+    });
+    store::event(
+        "arm.accepted",
+        Some(req.upgrade_id),
+        format!(
+            "candidate {} ({}), parent {}, deadline {deadline}",
+            hex::encode(&req.candidate_hash),
+            req.candidate_version,
+            hex::encode(&req.parent_hash)
+        ),
+    );
+    ic_cdk_timers::set_timer(Duration::ZERO, supervise::tick());
+    Ok(deadline)
+}
+
+/// The agent only: its install of upgrade `id` did not take effect (it still runs the parent).
+/// The watchdog checks the module hash before it stops supervising.
+#[update]
+async fn disarm(id: u64, reason: String) -> WatchdogResult<()> {
+    caller_is_agent("disarm")?;
+    let st = store::get();
+    let Some(a) = st.armed.filter(|a| a.upgrade_id == id) else {
+        return Ok(()); // already disarmed (idempotent)
+    };
+    if a.phase != ArmPhase::AwaitingInstall {
+        return Err(WatchdogError::Refused(format!(
+            "upgrade {id} is {:?}; only an upgrade awaiting its install can be disarmed",
+            a.phase
+        )));
+    }
+    let running = canister_api::ic::management::status(st.agent)
+        .await
+        .map_err(|e| WatchdogError::Refused(e.to_string()))?
+        .module_hash;
+    if running.as_ref() != Some(&a.parent_hash) {
+        return Err(WatchdogError::Refused(format!(
+            "the agent runs {}, not the parent: supervision continues",
+            running.map_or("no module".into(), hex::encode)
+        )));
+    }
+    store::update(|s| {
+        if s.armed.as_ref().is_some_and(|x| x.upgrade_id == id) {
+            s.armed = None;
+        }
+    });
+    store::event("arm.disarmed", Some(id), reason);
+    Ok(())
+}
+
+/// Public: the agent's supervision at a glance.
+#[query]
+fn status() -> WatchdogStatus {
+    let st = store::get();
+    WatchdogStatus {
+        agent: st.agent,
+        lkg: st.lkg,
+        armed: st.armed,
+        last_heartbeat: st.last_heartbeat,
+        consecutive_failures: st.consecutive_failures,
+        incidents: store::incident_count(),
+        paused: st.paused,
+        config: st.config,
+        operators: st.operators,
+    }
+}
+
+/// Public: incidents with id >= `from`, at most `limit` (capped at 100).
+#[query]
+fn incidents(from: u64, limit: u32) -> Vec<Incident> {
+    store::incidents(from, limit.min(100) as usize)
+}
+
+/// Public: events with `from <= seq < to` (at most 200).
+#[query]
+fn events(from: u64, to: u64) -> Vec<WatchdogEvent> {
+    store::events(from, to)
+}
+
+/// Public: the detection bound of the current settings, in seconds.
+#[query]
+fn detection_bound_secs() -> u64 {
+    let c: WatchdogConfig = store::get().config;
+    c.detection_bound_secs()
+}
+
+/// The generated candid service (`__export_service`, and `get_candid_pointer` for dfx).
+#[allow(missing_docs)]
+mod candid_export {
+    use super::*;
+    ic_cdk::export_candid!();
+
+    /// The checked-in `watchdog.did` is the interface the code exports.
+    #[test]
+    fn checked_in_did_matches_the_exported_service() {
+        let exported = __export_service();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/watchdog.did");
+        if std::env::var("BLESS").is_ok() {
+            std::fs::write(path, &exported).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == exported,
+            "watchdog.did is stale; regenerate with BLESS=1 cargo test -p watchdog --lib candid_export\n{exported}"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Repository: everything the watchdog keeps in stable memory.
+//!
+//! | MemoryId | store |
+//! | --- | --- |
+//! | 0 | `State` cell (candid): agent, operators, settings, LKG record, armed upgrade, restore in progress, verdicts to deliver, heartbeat counters |
+//! | 1 | LKG module bytes, in 1 MiB pieces (`piece index -> bytes`) |
+//! | 2 | incidents (`id -> Incident`) |
+//! | 3 | event log (`seq -> WatchdogEvent`), the newest [`MAX_EVENTS`] kept |
+
+use candid::{CandidType, Deserialize, Principal};
+use canister_api::agent::{StateDigest, UpgradeOutcome};
+use canister_api::stable::Candid;
+use canister_api::watchdog::{
+    ArmedUpgrade, Heartbeat, Incident, LadderStep, LkgInfo, WatchdogConfig, WatchdogEvent,
+};
+use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
+use ic_stable_structures::{Cell as StableCell, DefaultMemoryImpl, StableBTreeMap};
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+
+type Mem = VirtualMemory<DefaultMemoryImpl>;
+
+/// Events kept.
+pub const MAX_EVENTS: u64 = 5_000;
+const PIECE: usize = 1024 * 1024;
+
+/// A restore in progress: which rung is next.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Restore {
+    /// The incident it serves.
+    pub incident_id: u64,
+    /// The rung to try next.
+    pub step: LadderStep,
+    /// The upgrade rolled back, if any.
+    pub upgrade_id: Option<u64>,
+    /// The schema version the agent's stable memory is believed to be at.
+    pub schema: Option<u32>,
+    /// The snapshot to load at the snapshot rung.
+    pub snapshot_id: Option<Vec<u8>>,
+    /// Full passes over the ladder that failed.
+    pub passes: u32,
+}
+
+/// The watchdog's state.
+#[derive(CandidType, Deserialize, Clone, Debug)]
+pub struct State {
+    /// The agent.
+    pub agent: Principal,
+    /// Operators.
+    pub operators: Vec<Principal>,
+    /// Settings.
+    pub config: WatchdogConfig,
+    /// Supervision paused by an operator.
+    pub paused: bool,
+    /// The LKG module held (bytes in MemoryId 1).
+    pub lkg: Option<LkgInfo>,
+    /// The upgrade under supervision.
+    pub armed: Option<ArmedUpgrade>,
+    /// The restore in progress.
+    pub restore: Option<Restore>,
+    /// Verdicts the agent has not acknowledged yet (retried every tick).
+    pub verdicts: Vec<(u64, UpgradeOutcome)>,
+    /// Failed heartbeats in a row.
+    pub consecutive_failures: u32,
+    /// The last heartbeat.
+    pub last_heartbeat: Option<Heartbeat>,
+    /// The schema version the last healthy heartbeat reported.
+    pub last_schema: Option<u32>,
+    /// The agent's state digest as last taken (when arming).
+    pub last_digest: Option<StateDigest>,
+}
+
+thread_local! {
+    static MANAGER: MemoryManager<DefaultMemoryImpl> =
+        MemoryManager::init(DefaultMemoryImpl::default());
+    static STATE: RefCell<StableCell<Candid<Option<State>>, Mem>> = RefCell::new(
+        StableCell::init(MANAGER.with(|m| m.get(MemoryId::new(0))), Candid(None)));
+    static LKG: RefCell<StableBTreeMap<u32, Vec<u8>, Mem>> = RefCell::new(
+        StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(1)))));
+    static INCIDENTS: RefCell<StableBTreeMap<u64, Candid<Incident>, Mem>> = RefCell::new(
+        StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(2)))));
+    static EVENTS: RefCell<StableBTreeMap<u64, Candid<WatchdogEvent>, Mem>> = RefCell::new(
+        StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(3)))));
+}
+
+/// Writes the state of a fresh install.
+pub fn init(state: State) {
+    STATE.with(|s| s.borrow_mut().set(Candid(Some(state))));
+}
+
+/// The state.
+pub fn get() -> State {
+    STATE.with(|s| s.borrow().get().0.clone().expect("the watchdog is initialised"))
+}
+
+/// Changes the state.
+pub fn update<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    STATE.with(|s| {
+        let mut state = s.borrow().get().0.clone().expect("the watchdog is initialised");
+        let r = f(&mut state);
+        s.borrow_mut().set(Candid(Some(state)));
+        r
+    })
+}
+
+/// Stores `bytes` as the LKG module with `info` (the caller checked the hash).
+pub fn set_lkg(info: LkgInfo, bytes: &[u8]) {
+    LKG.with(|l| {
+        let mut map = l.borrow_mut();
+        let old: Vec<u32> = map.keys().collect();
+        for k in old {
+            map.remove(&k);
+        }
+        for (i, piece) in bytes.chunks(PIECE).enumerate() {
+            map.insert(i as u32, piece.to_vec());
+        }
+    });
+    update(|s| s.lkg = Some(info));
+}
+
+/// The LKG module's bytes, if they still hash to the recorded LKG hash.
+pub fn lkg_bytes() -> Result<Vec<u8>, String> {
+    let info = get().lkg.ok_or("the watchdog holds no LKG module yet")?;
+    let bytes: Vec<u8> = LKG.with(|l| l.borrow().values().flatten().collect());
+    let actual = Sha256::digest(&bytes);
+    if actual.as_slice() != info.hash.as_slice() {
+        return Err(format!(
+            "the LKG copy is corrupted: it hashes to {}, the LKG is {}",
+            hex::encode(actual),
+            hex::encode(&info.hash)
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Records a new incident; returns its id.
+pub fn add_incident(mut incident: Incident) -> u64 {
+    INCIDENTS.with(|i| {
+        let mut map = i.borrow_mut();
+        let id = map.last_key_value().map_or(1, |(k, _)| k + 1);
+        incident.id = id;
+        map.insert(id, Candid(incident));
+        id
+    })
+}
+
+/// Incident `id`.
+pub fn incident(id: u64) -> Option<Incident> {
+    INCIDENTS.with(|i| i.borrow().get(&id).map(|c| c.0))
+}
+
+/// Replaces incident `incident.id`.
+pub fn put_incident(incident: Incident) {
+    INCIDENTS.with(|i| i.borrow_mut().insert(incident.id, Candid(incident)));
+}
+
+/// Incidents with id >= `from`, at most `limit`.
+pub fn incidents(from: u64, limit: usize) -> Vec<Incident> {
+    INCIDENTS.with(|i| i.borrow().range(from..).take(limit).map(|e| e.value().0).collect())
+}
+
+/// How many incidents there are.
+pub fn incident_count() -> u64 {
+    INCIDENTS.with(|i| i.borrow().len())
+}
+
+/// Appends to the event log (and prints it to the canister log).
+pub fn event(action: &str, upgrade_id: Option<u64>, detail: String) {
+    ic_cdk::println!("watchdog {action} {upgrade_id:?}: {detail}");
+    EVENTS.with(|e| {
+        let mut map = e.borrow_mut();
+        let seq = map.last_key_value().map_or(0, |(k, _)| k + 1);
+        map.insert(
+            seq,
+            Candid(WatchdogEvent {
+                seq,
+                at: ic_cdk::api::time(),
+                action: action.to_string(),
+                upgrade_id,
+                detail,
+            }),
+        );
+        if seq >= MAX_EVENTS {
+            map.remove(&(seq - MAX_EVENTS));
+        }
+    });
+}
+
+/// Events with `from <= seq < to`, at most 200.
+pub fn events(from: u64, to: u64) -> Vec<WatchdogEvent> {
+    EVENTS.with(|e| {
+        e.borrow()
+            .range(from..to.max(from))
+            .take(200)
+            .map(|e| e.value().0)
+            .collect()
+    })
+}
