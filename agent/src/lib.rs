@@ -47,16 +47,16 @@ pub mod versions;
 pub mod writes;
 
 use api::{
-    AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, AuditPage, Autonomy, CommittedWasm,
-    Config, Fact, GateLimits, Health, MethodMetrics, ModuleChunk, Priority, ProposeRelease,
-    StateChunk, StateDigest, SubmitTask, Task, TaskStatus, UpgradeOutcome, UpgradeRecord,
-    UploadProgress, VersionInfo, WasmKind,
+    AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, AuditPage, Autonomy, CommittedWasm, Config,
+    Fact, GateLimits, Health, MethodMetrics, ModuleChunk, Priority, ProposeRelease, StateChunk,
+    StateDigest, SubmitTask, Task, TaskStatus, UpgradeOutcome, UpgradeRecord, UploadProgress,
+    VersionInfo, WasmKind,
 };
 use auth::{OPERATORS, OPERATORS_SELF, READERS, WATCHDOG};
-use std::cell::Cell;
 use candid::Principal;
 use ic_cdk::{init, post_upgrade, query, update};
 use metrics::track;
+use std::cell::Cell;
 
 type AgentResult<T> = Result<T, AgentError>;
 

@@ -22,8 +22,8 @@
 //! Only ids 0-3 are part of the versioned schema (the `migrations` crate); the others hold
 //! candid records whose new fields are always `opt`, which candid decodes from older bytes.
 
-use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::DefaultMemoryImpl;
+use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use std::cell::RefCell;
 
 /// A virtual memory of the agent.

@@ -22,10 +22,10 @@ use crate::api::{
     RehearsalRequest, UpgradeOutcome, UpgradeRecord, UpgradeState,
 };
 use crate::{audit, config, journal, sandbox, schema, upgrade, versions, writes};
+use candid::Principal;
 use canister_api::ic::{self, CallError, management};
 use canister_api::staging::StagingError;
 use canister_api::watchdog::WatchdogError;
-use candid::Principal;
 use ic_management_canister_types as mgmt;
 use std::time::Duration;
 
@@ -182,7 +182,10 @@ async fn request_arm(rec: UpgradeRecord) {
     let id = rec.id;
     let cfg = config::get();
     let Some(watchdog) = cfg.watchdog else {
-        return fail(rec, "no watchdog is configured: nothing could roll back".into());
+        return fail(
+            rec,
+            "no watchdog is configured: nothing could roll back".into(),
+        );
     };
     let Some(parent) = config::markers().running else {
         return fail(rec, "the running module is not stored".into());
@@ -282,10 +285,7 @@ pub fn armed(caller: Principal, receipt: ArmReceipt) -> Result<UpgradeRecord, Ag
         "one-way install_code(upgrade) issued on the agent itself".into(),
     );
     journal::put(&rec);
-    ic_cdk_timers::set_timer(
-        Duration::from_secs(INSTALL_CHECK_SECS),
-        install_check(id),
-    );
+    ic_cdk_timers::set_timer(Duration::from_secs(INSTALL_CHECK_SECS), install_check(id));
     Ok(rec)
 }
 
@@ -297,7 +297,13 @@ async fn install_check(id: u64) {
     let running = match management::status(me()).await {
         Ok(status) => status.module_hash,
         Err(e) => {
-            audit::append(now(), me(), "upgrade.install_check", Some(id), e.to_string());
+            audit::append(
+                now(),
+                me(),
+                "upgrade.install_check",
+                Some(id),
+                e.to_string(),
+            );
             ic_cdk_timers::set_timer(Duration::from_secs(INSTALL_CHECK_SECS), install_check(id));
             return;
         }

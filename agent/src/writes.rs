@@ -42,7 +42,10 @@ pub fn pause(upgrade_id: u64, reason: &str, until: Option<u64>) {
 /// Lifts the pause of `upgrade_id` (a pause for another upgrade stays).
 pub fn lift(upgrade_id: u64) {
     config::update_markers(|m| {
-        if m.writes_paused.as_ref().is_some_and(|p| p.upgrade_id == upgrade_id) {
+        if m.writes_paused
+            .as_ref()
+            .is_some_and(|p| p.upgrade_id == upgrade_id)
+        {
             m.writes_paused = None;
         }
     });

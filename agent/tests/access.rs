@@ -82,7 +82,11 @@ fn methods() -> Vec<Call> {
             true,
         ),
         ("import_state", Encode!(&state_chunk()).unwrap(), true),
-        ("export_module", Encode!(&serde_bytes::ByteBuf::from(vec![0u8; 32]), &0u64).unwrap(), false),
+        (
+            "export_module",
+            Encode!(&serde_bytes::ByteBuf::from(vec![0u8; 32]), &0u64).unwrap(),
+            false,
+        ),
         ("export_state", Encode!(&0u64, &10u64).unwrap(), false),
         ("get_task", Encode!(&1u64).unwrap(), false),
         ("list_tasks", Encode!(&0u64, &10u32).unwrap(), false),

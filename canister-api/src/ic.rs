@@ -67,6 +67,48 @@ pub async fn call_args<A: ArgumentEncoder, R: CandidType + DeserializeOwned>(
     response.candid().map_err(|e| err(canister, method, e))
 }
 
+/// A module stored by the agent (`export_module`), fetched in pieces and checked against
+/// `hash`: what staging installs on its sandbox and what the watchdog keeps as the LKG.
+pub async fn agent_module(agent: Principal, hash: &[u8]) -> Result<Vec<u8>, String> {
+    use crate::agent::{AgentError, ModuleChunk};
+    use sha2::Digest;
+    let mut bytes = Vec::new();
+    loop {
+        let chunk: Result<ModuleChunk, AgentError> = call_args(
+            agent,
+            "export_module",
+            &(
+                serde_bytes::ByteBuf::from(hash.to_vec()),
+                bytes.len() as u64,
+            ),
+            None,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let chunk = chunk.map_err(|e| format!("the agent refused export_module: {e}"))?;
+        if chunk.bytes.is_empty() {
+            break;
+        }
+        bytes.extend_from_slice(&chunk.bytes);
+        if bytes.len() as u64 >= chunk.total {
+            break;
+        }
+    }
+    let actual = sha2::Sha256::digest(&bytes);
+    if actual.as_slice() != hash {
+        return Err(format!(
+            "module {} from the agent hashes to {}",
+            hex(hash),
+            hex(&actual)
+        ));
+    }
+    Ok(bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The management canister's methods the three canisters use (all unbounded-wait: a stop
 /// request answers only once the canister stopped, or after the IC's 5-minute timeout).
 pub mod management {

@@ -17,8 +17,8 @@
 use crate::store;
 use candid::{CandidType, Principal};
 use canister_api::agent::{
-    AgentError, AgentInit, Autonomy, Config, Fact, Health, ModuleChunk, StateChunk, StateDigest,
-    Task, UpgradeRecord, VersionInfo,
+    AgentError, AgentInit, Autonomy, Config, Fact, Health, StateChunk, StateDigest, Task,
+    UpgradeRecord, VersionInfo,
 };
 use canister_api::ic::{self, CallError, management};
 use canister_api::staging::{
@@ -54,37 +54,9 @@ fn probe(name: &str, ok: bool, detail: String, instructions: Option<u64>) -> Pro
 }
 
 async fn fetch_module(agent: Principal, hash: &[u8]) -> Result<Vec<u8>, StagingError> {
-    let mut bytes = Vec::new();
-    loop {
-        let chunk: Result<ModuleChunk, AgentError> = ic::call_args(
-            agent,
-            "export_module",
-            &(serde_bytes::ByteBuf::from(hash.to_vec()), bytes.len() as u64),
-            None,
-        )
+    ic::agent_module(agent, hash)
         .await
-        .map_err(|e| setup("fetching a module from the agent", e))?;
-        let chunk = chunk.map_err(|e| setup("the agent refused export_module", e))?;
-        if chunk.bytes.is_empty() {
-            break;
-        }
-        bytes.extend_from_slice(&chunk.bytes);
-        if bytes.len() as u64 >= chunk.total {
-            break;
-        }
-    }
-    let actual = Sha256::digest(&bytes);
-    if actual.as_slice() != hash {
-        return Err(setup(
-            "module hash",
-            format!(
-                "expected {}, the agent sent {}",
-                hex::encode(hash),
-                hex::encode(actual)
-            ),
-        ));
-    }
-    Ok(bytes)
+        .map_err(|e| setup("fetching a module from the agent", e))
 }
 
 async fn ensure_sandbox() -> Result<Principal, StagingError> {
@@ -154,7 +126,9 @@ async fn query<A: candid::utils::ArgumentEncoder, R: CandidType + DeserializeOwn
 /// Answers of the read-only calls, decoded with this build's types (fields a candidate added
 /// are dropped, as an old client would) and re-encoded, so equal answers compare equal.
 async fn replay(sandbox: Principal) -> Vec<Result<Vec<u8>, String>> {
-    fn canonical<T: CandidType>(r: Result<Result<T, AgentError>, String>) -> Result<Vec<u8>, String> {
+    fn canonical<T: CandidType>(
+        r: Result<Result<T, AgentError>, String>,
+    ) -> Result<Vec<u8>, String> {
         match r? {
             Ok(v) => candid::encode_one(&v).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -171,16 +145,17 @@ async fn replay(sandbox: Principal) -> Vec<Result<Vec<u8>, String>> {
 
 fn describe(r: &Result<Vec<u8>, String>) -> String {
     match r {
-        Ok(bytes) => format!("{} bytes, sha256 {}", bytes.len(), hex::encode(&Sha256::digest(bytes)[..8])),
+        Ok(bytes) => format!(
+            "{} bytes, sha256 {}",
+            bytes.len(),
+            hex::encode(&Sha256::digest(bytes)[..8])
+        ),
         Err(e) => format!("error: {e}"),
     }
 }
 
 /// Runs one rehearsal for `agent`.
-pub async fn run(
-    agent: Principal,
-    req: RehearsalRequest,
-) -> Result<RehearsalReport, StagingError> {
+pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalReport, StagingError> {
     if req.current_hash.len() != 32 || req.candidate_hash.len() != 32 {
         return Err(StagingError::InvalidArgument(
             "module hashes are 32 bytes".into(),
@@ -202,13 +177,22 @@ pub async fn run(
         sandbox: Some(true),
     })
     .expect("encoding the sandbox's init argument");
-    install(sandbox, mgmt::CanisterInstallMode::Reinstall, &current, init)
-        .await
-        .map_err(|e| setup("installing the current module on the sandbox", e))?;
+    install(
+        sandbox,
+        mgmt::CanisterInstallMode::Reinstall,
+        &current,
+        init,
+    )
+    .await
+    .map_err(|e| setup("installing the current module on the sandbox", e))?;
     probes.push(probe(
         "install_current",
         true,
-        format!("{} ({} bytes)", hex::encode(&req.current_hash), current.len()),
+        format!(
+            "{} ({} bytes)",
+            hex::encode(&req.current_hash),
+            current.len()
+        ),
         None,
     ));
 
@@ -223,7 +207,10 @@ pub async fn run(
     let empty = candid::encode_args(()).expect("encoding ()");
     if let Err(e) = install(sandbox, upgrade.clone(), &current, empty.clone()).await {
         // The current module cannot reload its own state: not the candidate's fault.
-        return Err(setup("reloading the copied state with the current module", e));
+        return Err(setup(
+            "reloading the copied state with the current module",
+            e,
+        ));
     }
 
     let health_before: Result<Health, String> = query(sandbox, "health", &()).await;
@@ -266,13 +253,26 @@ pub async fn run(
                 ),
                 None,
             ));
-            after_upgrade(sandbox, &req, budgets, &digest_before, &replay_before, &mut probes, &mut report)
-                .await;
+            after_upgrade(
+                sandbox,
+                &req,
+                budgets,
+                &digest_before,
+                &replay_before,
+                &mut probes,
+                &mut report,
+            )
+            .await;
         }
     }
 
     if let Err(e) = management::uninstall_code(sandbox).await {
-        probes.push(probe("cleanup", true, format!("sandbox not uninstalled: {e}"), None));
+        probes.push(probe(
+            "cleanup",
+            true,
+            format!("sandbox not uninstalled: {e}"),
+            None,
+        ));
     }
     report.passed = probes.iter().all(|p| p.ok);
     report.probes = probes;
@@ -314,13 +314,16 @@ async fn after_upgrade(
                 None,
             ));
             report.post_upgrade_instructions = h.boot_instructions;
-            let boot_ok = h.boot_instructions.is_some_and(|i| i <= budgets.post_upgrade);
+            let boot_ok = h
+                .boot_instructions
+                .is_some_and(|i| i <= budgets.post_upgrade);
             probes.push(probe(
                 "post_upgrade_budget",
                 boot_ok,
                 format!(
                     "{} of at most {} instructions",
-                    h.boot_instructions.map_or("unreported".into(), |i| i.to_string()),
+                    h.boot_instructions
+                        .map_or("unreported".into(), |i| i.to_string()),
                     budgets.post_upgrade
                 ),
                 h.boot_instructions,

@@ -2,9 +2,9 @@
 //! the last report (stable cells, candid-encoded, so they survive upgrades of staging).
 
 use candid::{CandidType, Deserialize, Principal};
+use canister_api::stable::Candid;
 use canister_api::staging::RehearsalReport;
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
-use canister_api::stable::Candid;
 use ic_stable_structures::{Cell as StableCell, DefaultMemoryImpl};
 use std::cell::RefCell;
 

@@ -16,7 +16,9 @@ use canister_api::agent::{
     StateDigest, SubmitTask, Task, UpgradeRecord, UploadProgress, VersionInfo, WasmKind,
 };
 use canister_api::staging::StagingInit;
-use canister_api::watchdog::{Incident, WatchdogConfig, WatchdogEvent, WatchdogInit, WatchdogStatus};
+use canister_api::watchdog::{
+    Incident, WatchdogConfig, WatchdogEvent, WatchdogInit, WatchdogStatus,
+};
 use ic_sim::{RejectResponse, Sim, SimConfig};
 use sha2::Digest;
 use std::time::Duration;
@@ -84,7 +86,10 @@ pub fn chaos_candidate(mode: &str) -> Vec<u8> {
         .position(|w| w == MARKER)
         .expect("the chaos build carries its mode marker");
     let mut replacement = format!("CHAOS-MODE:{mode}").into_bytes();
-    assert!(replacement.len() <= MARKER.len(), "mode `{mode}` is too long");
+    assert!(
+        replacement.len() <= MARKER.len(),
+        "mode `{mode}` is too long"
+    );
     replacement.resize(MARKER.len(), b'_');
     bytes[at..at + MARKER.len()].copy_from_slice(&replacement);
     bytes
@@ -283,12 +288,21 @@ impl Testbed {
 
     /// The agent's logical state digest.
     pub fn digest(&self) -> StateDigest {
-        self.query(self.agent, stranger(), "state_digest", Encode!().expect("encode"))
+        self.query(
+            self.agent,
+            stranger(),
+            "state_digest",
+            Encode!().expect("encode"),
+        )
     }
 
     /// A tool call by the operator.
     pub fn tool(&self, name: &str, json: &str) -> Result<String, AgentError> {
-        self.agent_update(operator(), "call_tool", Encode!(&name, &json).expect("encode"))
+        self.agent_update(
+            operator(),
+            "call_tool",
+            Encode!(&name, &json).expect("encode"),
+        )
     }
 
     /// `submit_task` as the operator.
@@ -301,7 +315,12 @@ impl Testbed {
     }
 
     /// `remember` as the operator.
-    pub fn try_remember(&self, namespace: &str, key: &str, value: &str) -> Result<Option<String>, AgentError> {
+    pub fn try_remember(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<String>, AgentError> {
         let fact = Fact {
             namespace: namespace.into(),
             key: key.into(),
@@ -323,14 +342,20 @@ impl Testbed {
 
     /// Every task (up to 500).
     pub fn tasks(&self) -> Vec<Task> {
-        self.agent_query::<Result<Vec<Task>, AgentError>>("list_tasks", Encode!(&0u64, &500u32).expect("encode"))
-            .expect("list_tasks")
+        self.agent_query::<Result<Vec<Task>, AgentError>>(
+            "list_tasks",
+            Encode!(&0u64, &500u32).expect("encode"),
+        )
+        .expect("list_tasks")
     }
 
     /// Every fact (up to 500).
     pub fn facts(&self) -> Vec<Fact> {
-        self.agent_query::<Result<Vec<Fact>, AgentError>>("list_facts", Encode!(&None::<String>).expect("encode"))
-            .expect("list_facts")
+        self.agent_query::<Result<Vec<Fact>, AgentError>>(
+            "list_facts",
+            Encode!(&None::<String>).expect("encode"),
+        )
+        .expect("list_facts")
     }
 
     /// Uploads `bytes` as `kind` in 1 MiB chunks.
@@ -375,9 +400,12 @@ impl Testbed {
 
     /// Upgrade `id` of the journal.
     pub fn record(&self, id: u64) -> UpgradeRecord {
-        self.agent_query::<Result<Option<UpgradeRecord>, AgentError>>("upgrade_status", Encode!(&Some(id)).expect("encode"))
-            .expect("upgrade_status")
-            .unwrap_or_else(|| panic!("no upgrade {id}"))
+        self.agent_query::<Result<Option<UpgradeRecord>, AgentError>>(
+            "upgrade_status",
+            Encode!(&Some(id)).expect("encode"),
+        )
+        .expect("upgrade_status")
+        .unwrap_or_else(|| panic!("no upgrade {id}"))
     }
 
     /// The journal's state name of upgrade `id` (`committed`, `rolled_back`...).
@@ -387,29 +415,50 @@ impl Testbed {
 
     /// `list_versions`.
     pub fn versions(&self) -> Vec<VersionInfo> {
-        self.agent_query::<Result<Vec<VersionInfo>, AgentError>>("list_versions", Encode!().expect("encode"))
-            .expect("list_versions")
+        self.agent_query::<Result<Vec<VersionInfo>, AgentError>>(
+            "list_versions",
+            Encode!().expect("encode"),
+        )
+        .expect("list_versions")
     }
 
     /// The agent's audit log (first 200 entries).
     pub fn audit(&self) -> AuditPage {
-        self.agent_query::<Result<AuditPage, AgentError>>("audit_log", Encode!(&0u64, &u64::MAX).expect("encode"))
-            .expect("audit_log")
+        self.agent_query::<Result<AuditPage, AgentError>>(
+            "audit_log",
+            Encode!(&0u64, &u64::MAX).expect("encode"),
+        )
+        .expect("audit_log")
     }
 
     /// The watchdog's `status`.
     pub fn watchdog_status(&self) -> WatchdogStatus {
-        self.query(self.watchdog, stranger(), "status", Encode!().expect("encode"))
+        self.query(
+            self.watchdog,
+            stranger(),
+            "status",
+            Encode!().expect("encode"),
+        )
     }
 
     /// The watchdog's incidents.
     pub fn incidents(&self) -> Vec<Incident> {
-        self.query(self.watchdog, stranger(), "incidents", Encode!(&0u64, &100u32).expect("encode"))
+        self.query(
+            self.watchdog,
+            stranger(),
+            "incidents",
+            Encode!(&0u64, &100u32).expect("encode"),
+        )
     }
 
     /// The watchdog's events (first 200).
     pub fn events(&self) -> Vec<WatchdogEvent> {
-        self.query(self.watchdog, stranger(), "events", Encode!(&0u64, &u64::MAX).expect("encode"))
+        self.query(
+            self.watchdog,
+            stranger(),
+            "events",
+            Encode!(&0u64, &u64::MAX).expect("encode"),
+        )
     }
 
     /// The module the IC reports for the agent.

@@ -45,7 +45,10 @@ fn watchdog_and_staging_refuse_every_caller_but_the_agent() {
     ];
     let did = include_str!("../../watchdog/watchdog.did");
     for m in update_methods(did) {
-        assert!(watchdog_calls.iter().any(|(n, _)| *n == m), "{m} missing from the table");
+        assert!(
+            watchdog_calls.iter().any(|(n, _)| *n == m),
+            "{m} missing from the table"
+        );
     }
     #[derive(CandidType, Deserialize)]
     enum AnyResult<E> {
@@ -54,9 +57,15 @@ fn watchdog_and_staging_refuse_every_caller_but_the_agent() {
     }
     for caller in [stranger(), operator(), Principal::anonymous(), tb.staging] {
         for (method, arg) in &watchdog_calls {
-            let reply = tb.raw_update(tb.watchdog, caller, method, arg.clone()).unwrap();
+            let reply = tb
+                .raw_update(tb.watchdog, caller, method, arg.clone())
+                .unwrap();
             match Decode!(&reply, AnyResult<WatchdogError>).unwrap() {
-                AnyResult::Err(WatchdogError::Unauthorized { caller: c, method: m, .. }) => {
+                AnyResult::Err(WatchdogError::Unauthorized {
+                    caller: c,
+                    method: m,
+                    ..
+                }) => {
                     assert_eq!((c, m.as_str()), (caller, *method));
                 }
                 _ => panic!("watchdog {method} by {caller}: not refused"),
@@ -78,10 +87,15 @@ fn watchdog_and_staging_refuse_every_caller_but_the_agent() {
         }
     }
     let did = include_str!("../../staging/staging.did");
-    assert_eq!(update_methods(did), ["rehearse"], "the table covers staging's updates");
+    assert_eq!(
+        update_methods(did),
+        ["rehearse"],
+        "the table covers staging's updates"
+    );
     // Nothing changed: nothing armed, no sandbox created.
     assert!(tb.watchdog_status().armed.is_none());
-    let sandbox: Option<Principal> = tb.query(tb.staging, stranger(), "sandbox", Encode!().unwrap());
+    let sandbox: Option<Principal> =
+        tb.query(tb.staging, stranger(), "sandbox", Encode!().unwrap());
     assert_eq!(sandbox, None);
 }
 
@@ -90,8 +104,12 @@ fn the_agent_exports_its_state_only_to_staging_during_a_rehearsal() {
     use canister_api::agent::{AgentError, StateChunk};
     let tb = Testbed::deploy(Options::default());
     // Staging itself is refused while no rehearsal paused the writes.
-    let r: Result<StateChunk, AgentError> =
-        tb.query(tb.agent, tb.staging, "export_state", Encode!(&0u64, &1024u64).unwrap());
+    let r: Result<StateChunk, AgentError> = tb.query(
+        tb.agent,
+        tb.staging,
+        "export_state",
+        Encode!(&0u64, &1024u64).unwrap(),
+    );
     match r {
         Err(AgentError::InvalidArgument(m)) => assert!(m.contains("no rehearsal"), "{m}"),
         other => panic!("{other:?}"),

@@ -84,7 +84,17 @@ fn self_upgrade_tool_adds_a_query_method_and_commits_with_nothing_lost() {
     assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
     assert_eq!(
         names(&rec),
-        ["Proposed", "Patched", "Validated", "Rehearsed", "Approved", "Armed", "Installing", "Booted", "Committed"]
+        [
+            "Proposed",
+            "Patched",
+            "Validated",
+            "Rehearsed",
+            "Approved",
+            "Armed",
+            "Installing",
+            "Booted",
+            "Committed"
+        ]
     );
     assert_eq!(tb.agent_module(), Some(rec.candidate_hash.clone()));
     assert_ne!(tb.agent_module(), Some(parent));
@@ -97,20 +107,47 @@ fn self_upgrade_tool_adds_a_query_method_and_commits_with_nothing_lost() {
     let wd = tb.watchdog_status();
     assert_eq!(wd.lkg.unwrap().hash, rec.candidate_hash);
     assert!(wd.armed.is_none());
-    assert!(tb.versions().iter().any(|v| v.hash == rec.candidate_hash && v.is_lkg && v.is_running));
+    assert!(
+        tb.versions()
+            .iter()
+            .any(|v| v.hash == rec.candidate_hash && v.is_lkg && v.is_running)
+    );
     let health = tb.health();
     assert_eq!(health.version, rec.version);
     assert_eq!(health.writes_paused, None);
-    tb.try_remember("default", "after", "commit").expect("writes resume");
+    tb.try_remember("default", "after", "commit")
+        .expect("writes resume");
     // The rehearsal report holds every probe, each of which passed.
     let report = rec.rehearsal.clone().expect("a rehearsal report");
     assert!(report.passed);
-    for p in ["install_current", "import_state", "upgrade", "health", "schema", "post_upgrade_budget", "state_digest", "probe_budget", "replay list_tasks", "replay list_facts"] {
-        assert!(report.probes.iter().any(|x| x.name == p && x.ok), "probe {p}: {:?}", report.probes);
+    for p in [
+        "install_current",
+        "import_state",
+        "upgrade",
+        "health",
+        "schema",
+        "post_upgrade_budget",
+        "state_digest",
+        "probe_budget",
+        "replay list_tasks",
+        "replay list_facts",
+    ] {
+        assert!(
+            report.probes.iter().any(|x| x.name == p && x.ok),
+            "probe {p}: {:?}",
+            report.probes
+        );
     }
     // Every step is in the audit log.
     let audit: Vec<String> = tb.audit().entries.into_iter().map(|e| e.action).collect();
-    for a in ["upgrade.proposed", "upgrade.rehearsed", "upgrade.armed", "upgrade.installing", "upgrade.booted", "upgrade.committed"] {
+    for a in [
+        "upgrade.proposed",
+        "upgrade.rehearsed",
+        "upgrade.armed",
+        "upgrade.installing",
+        "upgrade.booted",
+        "upgrade.committed",
+    ] {
         assert!(audit.iter().any(|x| x == a), "{a} missing from {audit:?}");
     }
     let staging_used = tb.sim.execution_stats(tb.staging).total_instructions - staging_before;
@@ -186,9 +223,13 @@ fn a_post_upgrade_trap_is_caught_by_the_rehearsal_and_never_installed() {
     }
     assert!(rec.rehearsal.as_ref().is_some_and(|r| !r.passed));
     assert_eq!(tb.agent_module(), parent, "never installed");
-    assert!(tb.events().iter().all(|e| e.action != "arm.accepted"), "never armed");
+    assert!(
+        tb.events().iter().all(|e| e.action != "arm.accepted"),
+        "never armed"
+    );
     assert!(tb.digest().same_state(&before));
-    tb.try_remember("default", "after", "failure").expect("writes resume");
+    tb.try_remember("default", "after", "failure")
+        .expect("writes resume");
 }
 
 #[test]
@@ -202,16 +243,31 @@ fn a_failed_install_keeps_the_old_module_and_is_journaled_failed() {
         .expect("propose_release");
     let rec = terminal(&tb, rec.id);
     match &rec.state {
-        UpgradeState::Failed(why) => assert!(why.contains("install_code did not take effect"), "{why}"),
+        UpgradeState::Failed(why) => {
+            assert!(why.contains("install_code did not take effect"), "{why}")
+        }
         other => panic!("{other:?}: {:?}", rec.history),
     }
-    assert_eq!(names(&rec)[..8], ["Proposed", "Patched", "Validated", "Rehearsed", "Approved", "Armed", "Installing", "Failed"]);
+    assert_eq!(
+        names(&rec)[..8],
+        [
+            "Proposed",
+            "Patched",
+            "Validated",
+            "Rehearsed",
+            "Approved",
+            "Armed",
+            "Installing",
+            "Failed"
+        ]
+    );
     assert_eq!(tb.agent_module(), parent, "the IC kept the old module");
     assert!(tb.digest().same_state(&before), "and its state");
     tb.run_until(LIMIT, |tb| tb.watchdog_status().armed.is_none())
         .expect("the watchdog disarms");
     assert!(tb.incidents().is_empty(), "nothing to restore, no incident");
-    tb.try_remember("default", "after", "failure").expect("writes resume");
+    tb.try_remember("default", "after", "failure")
+        .expect("writes resume");
 }
 
 #[test]
@@ -227,7 +283,11 @@ fn a_candidate_failing_health_is_rolled_back_by_the_watchdog_with_nothing_lost()
         UpgradeState::RolledBack(why) => assert!(why.contains("incident 1"), "{why}"),
         other => panic!("{other:?}: {:?}", rec.history),
     }
-    assert_eq!(tb.agent_module(), Some(parent.clone()), "the LKG runs again");
+    assert_eq!(
+        tb.agent_module(),
+        Some(parent.clone()),
+        "the LKG runs again"
+    );
     assert!(tb.digest().same_state(&before), "nothing lost");
     let incidents = tb.incidents();
     assert_eq!(incidents.len(), 1);
@@ -240,7 +300,8 @@ fn a_candidate_failing_health_is_rolled_back_by_the_watchdog_with_nothing_lost()
     let health = tb.health();
     assert_eq!(health.running_module_hash, Some(parent));
     assert_eq!(health.writes_paused, None);
-    tb.try_remember("default", "after", "rollback").expect("writes resume");
+    tb.try_remember("default", "after", "rollback")
+        .expect("writes resume");
     let booted = at(&rec, "Booted");
     let restored = inc.restored_at.unwrap();
     println!(
@@ -266,8 +327,15 @@ fn a_candidate_corrupting_state_is_caught_by_the_rehearsal() {
         other => panic!("{other:?}"),
     }
     let report = rec.rehearsal.unwrap();
-    let digest = report.probes.iter().find(|p| p.name == "state_digest").unwrap();
-    assert!(!digest.ok && digest.detail.contains("25 facts") && digest.detail.contains("24 facts"), "{digest:?}");
+    let digest = report
+        .probes
+        .iter()
+        .find(|p| p.name == "state_digest")
+        .unwrap();
+    assert!(
+        !digest.ok && digest.detail.contains("25 facts") && digest.detail.contains("24 facts"),
+        "{digest:?}"
+    );
     assert_eq!(tb.agent_module(), parent, "never installed");
     assert!(tb.digest().same_state(&before));
 }

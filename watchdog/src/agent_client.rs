@@ -2,10 +2,9 @@
 //! agent cannot hang the watchdog); the rest wait unboundedly for an answer.
 
 use candid::Principal;
-use canister_api::agent::{AgentError, Health, ModuleChunk, StateDigest, UpgradeOutcome, UpgradeRecord};
+use canister_api::agent::{AgentError, Health, StateDigest, UpgradeOutcome, UpgradeRecord};
 use canister_api::ic::{self, CallError};
 use canister_api::watchdog::ArmReceipt;
-use sha2::{Digest, Sha256};
 
 /// `health`, waiting at most `timeout_secs`.
 pub async fn health(agent: Principal, timeout_secs: u32) -> Result<Health, CallError> {
@@ -19,34 +18,7 @@ pub async fn digest(agent: Principal, timeout_secs: u32) -> Result<StateDigest, 
 
 /// A stored module of the agent, fetched in pieces and checked against `hash`.
 pub async fn module(agent: Principal, hash: &[u8]) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
-    loop {
-        let chunk: Result<ModuleChunk, AgentError> = ic::call_args(
-            agent,
-            "export_module",
-            &(serde_bytes::ByteBuf::from(hash.to_vec()), bytes.len() as u64),
-            None,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let chunk = chunk.map_err(|e| e.to_string())?;
-        if chunk.bytes.is_empty() {
-            break;
-        }
-        bytes.extend_from_slice(&chunk.bytes);
-        if bytes.len() as u64 >= chunk.total {
-            break;
-        }
-    }
-    let actual = Sha256::digest(&bytes);
-    if actual.as_slice() != hash {
-        return Err(format!(
-            "module {} from the agent hashes to {}",
-            hex::encode(hash),
-            hex::encode(actual)
-        ));
-    }
-    Ok(bytes)
+    ic::agent_module(agent, hash).await
 }
 
 /// `upgrade_armed`: the agent installs the candidate when this answers `Ok`.

@@ -28,7 +28,11 @@ fn now() -> u64 {
 }
 
 fn attempt(incident_id: u64, line: String) {
-    store::event("ladder.attempt", None, format!("incident {incident_id}: {line}"));
+    store::event(
+        "ladder.attempt",
+        None,
+        format!("incident {incident_id}: {line}"),
+    );
     if let Some(mut i) = store::incident(incident_id) {
         i.attempts.push(line);
         store::put_incident(i);
@@ -81,7 +85,11 @@ pub async fn run() {
                                 x.passes += 1;
                             }
                         });
-                        store::event("ladder.exhausted", r.upgrade_id, format!("incident {}: ALERT", r.incident_id));
+                        store::event(
+                            "ladder.exhausted",
+                            r.upgrade_id,
+                            format!("incident {}: ALERT", r.incident_id),
+                        );
                         return;
                     }
                 }
@@ -100,7 +108,11 @@ async fn lkg(agent: Principal) -> Result<(LkgInfo, Vec<u8>), String> {
                 .await
                 .map_err(|e| format!("{corrupt}; re-fetching it from the agent failed: {e}"))?;
             store::set_lkg(info.clone(), &bytes);
-            store::event("ladder.lkg_repaired", None, format!("{corrupt}; re-fetched from the agent"));
+            store::event(
+                "ladder.lkg_repaired",
+                None,
+                format!("{corrupt}; re-fetched from the agent"),
+            );
             Ok((info, bytes))
         }
     }
@@ -116,21 +128,39 @@ async fn try_rung(r: &Restore) -> Result<Option<StateDigest>, String> {
             if !reads(&info, r.schema) {
                 return Err(format!(
                     "skipped: the LKG reads schema {}, the state is at {}",
-                    info.schema_range.map_or("?".into(), |x| format!("{}..={}", x.min, x.max)),
-                    r.schema.map_or("an unknown version".into(), |s| s.to_string())
+                    info.schema_range
+                        .map_or("?".into(), |x| format!("{}..={}", x.min, x.max)),
+                    r.schema
+                        .map_or("an unknown version".into(), |s| s.to_string())
                 ));
             }
             if let Err(e) = management::stop(agent).await {
-                attempt(r.incident_id, format!("CodeOnly: stop failed ({e}); upgrading the stopping canister"));
+                attempt(
+                    r.incident_id,
+                    format!("CodeOnly: stop failed ({e}); upgrading the stopping canister"),
+                );
             }
-            let installed = install(agent, mgmt::CanisterInstallMode::Upgrade(Some(mgmt::UpgradeFlags {
-                skip_pre_upgrade: Some(true),
-                wasm_memory_persistence: None,
-            })), &wasm, vec![]).await;
+            let installed = install(
+                agent,
+                mgmt::CanisterInstallMode::Upgrade(Some(mgmt::UpgradeFlags {
+                    skip_pre_upgrade: Some(true),
+                    wasm_memory_persistence: None,
+                })),
+                &wasm,
+                vec![],
+            )
+            .await;
             let started = management::start(agent).await;
             installed?;
             started.map_err(|e| e.to_string())?;
-            verify(agent, &info, before.as_ref(), st.config.heartbeat_timeout_secs).await.map(Some)
+            verify(
+                agent,
+                &info,
+                before.as_ref(),
+                st.config.heartbeat_timeout_secs,
+            )
+            .await
+            .map(Some)
         }
         LadderStep::Snapshot => {
             let snapshot = match &r.snapshot_id {
@@ -144,8 +174,13 @@ async fn try_rung(r: &Restore) -> Result<Option<StateDigest>, String> {
                     .ok_or("the agent has no snapshot")?,
             };
             if let Err(e) = management::stop(agent).await {
-                attempt(r.incident_id, format!("Snapshot: stop failed ({e}); uninstalling to close its call contexts"));
-                management::uninstall_code(agent).await.map_err(|e| e.to_string())?;
+                attempt(
+                    r.incident_id,
+                    format!("Snapshot: stop failed ({e}); uninstalling to close its call contexts"),
+                );
+                management::uninstall_code(agent)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 management::stop(agent).await.map_err(|e| e.to_string())?;
             }
             let loaded = management::load_snapshot(agent, snapshot.clone()).await;
@@ -185,7 +220,9 @@ async fn try_rung(r: &Restore) -> Result<Option<StateDigest>, String> {
             let started = management::start(agent).await;
             installed?;
             started.map_err(|e| e.to_string())?;
-            verify(agent, &info, None, st.config.heartbeat_timeout_secs).await.map(Some)
+            verify(agent, &info, None, st.config.heartbeat_timeout_secs)
+                .await
+                .map(Some)
         }
     }
 }
@@ -242,7 +279,10 @@ fn finish(r: &Restore, after: Option<StateDigest>) {
     let at = now();
     let mut incident = store::incident(r.incident_id).expect("the incident of a restore");
     let (lost, text) = match (&incident.digest_before, &after) {
-        (Some(b), Some(a)) if a.same_state(b) => (Some(0), "none: the logical state digest is unchanged".to_string()),
+        (Some(b), Some(a)) if a.same_state(b) => (
+            Some(0),
+            "none: the logical state digest is unchanged".to_string(),
+        ),
         (Some(b), Some(a)) => (
             Some(b.records_missing_in(a)),
             format!(

@@ -97,7 +97,9 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
         });
     }
     if req.candidate_hash.len() != 32 || req.parent_hash.len() != 32 {
-        return Err(WatchdogError::InvalidArgument("module hashes are 32 bytes".into()));
+        return Err(WatchdogError::InvalidArgument(
+            "module hashes are 32 bytes".into(),
+        ));
     }
     if req.candidate_hash == req.parent_hash {
         return Err(WatchdogError::InvalidArgument(

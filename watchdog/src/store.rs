@@ -90,13 +90,24 @@ pub fn init(state: State) {
 
 /// The state.
 pub fn get() -> State {
-    STATE.with(|s| s.borrow().get().0.clone().expect("the watchdog is initialised"))
+    STATE.with(|s| {
+        s.borrow()
+            .get()
+            .0
+            .clone()
+            .expect("the watchdog is initialised")
+    })
 }
 
 /// Changes the state.
 pub fn update<R>(f: impl FnOnce(&mut State) -> R) -> R {
     STATE.with(|s| {
-        let mut state = s.borrow().get().0.clone().expect("the watchdog is initialised");
+        let mut state = s
+            .borrow()
+            .get()
+            .0
+            .clone()
+            .expect("the watchdog is initialised");
         let r = f(&mut state);
         s.borrow_mut().set(Candid(Some(state)));
         r
@@ -156,7 +167,13 @@ pub fn put_incident(incident: Incident) {
 
 /// Incidents with id >= `from`, at most `limit`.
 pub fn incidents(from: u64, limit: usize) -> Vec<Incident> {
-    INCIDENTS.with(|i| i.borrow().range(from..).take(limit).map(|e| e.value().0).collect())
+    INCIDENTS.with(|i| {
+        i.borrow()
+            .range(from..)
+            .take(limit)
+            .map(|e| e.value().0)
+            .collect()
+    })
 }
 
 /// How many incidents there are.

@@ -18,7 +18,9 @@ use crate::store::{self, Restore, State};
 use crate::{agent_client, ladder};
 use canister_api::agent::UpgradeOutcome;
 use canister_api::ic::management;
-use canister_api::watchdog::{ArmPhase, ArmReceipt, ArmedUpgrade, Heartbeat, Incident, LadderStep, LkgInfo};
+use canister_api::watchdog::{
+    ArmPhase, ArmReceipt, ArmedUpgrade, Heartbeat, Incident, LadderStep, LkgInfo,
+};
 use std::cell::Cell;
 
 /// A tick older than this is considered dead (it trapped after an await).
@@ -35,7 +37,10 @@ fn now() -> u64 {
 /// One supervision step (skipped if the previous one is still running).
 pub async fn tick() {
     let t = now();
-    if BUSY_SINCE.with(|b| b.get()).is_some_and(|since| t < since + BUSY_EXPIRY_NS) {
+    if BUSY_SINCE
+        .with(|b| b.get())
+        .is_some_and(|since| t < since + BUSY_EXPIRY_NS)
+    {
         return;
     }
     BUSY_SINCE.with(|b| b.set(Some(t)));
@@ -117,13 +122,19 @@ fn record_heartbeat(healthy: bool, detail: String, schema: Option<u32>) -> u32 {
 async fn heartbeat(st: &State) {
     let timeout = st.config.heartbeat_timeout_secs;
     let failures = match agent_client::health(st.agent, timeout).await {
-        Ok(h) => record_heartbeat(true, format!("{} ({})", h.version, h.status), Some(h.schema_version)),
+        Ok(h) => record_heartbeat(
+            true,
+            format!("{} ({})", h.version, h.status),
+            Some(h.schema_version),
+        ),
         Err(e) => record_heartbeat(false, e.to_string(), None),
     };
     if failures >= st.config.failure_threshold {
         let cause = format!(
             "{failures} heartbeats failed in a row (last: {})",
-            store::get().last_heartbeat.map_or(String::new(), |h| h.detail)
+            store::get()
+                .last_heartbeat
+                .map_or(String::new(), |h| h.detail)
         );
         start_restore(cause, None);
     }
@@ -132,7 +143,10 @@ async fn heartbeat(st: &State) {
 /// Opens an incident and starts the ladder at its first rung.
 pub fn start_restore(cause: String, upgrade_id: Option<u64>) {
     let st = store::get();
-    let armed = st.armed.clone().filter(|a| Some(a.upgrade_id) == upgrade_id);
+    let armed = st
+        .armed
+        .clone()
+        .filter(|a| Some(a.upgrade_id) == upgrade_id);
     let candidate_schema = armed
         .as_ref()
         .and_then(|a| a.candidate_schema_range)
@@ -173,7 +187,11 @@ pub fn start_restore(cause: String, upgrade_id: Option<u64>) {
             a.incident_id = Some(incident_id);
         }
     });
-    store::event("ladder.start", upgrade_id, format!("incident {incident_id}: {cause}"));
+    store::event(
+        "ladder.start",
+        upgrade_id,
+        format!("incident {incident_id}: {cause}"),
+    );
 }
 
 /// Abandons the armed upgrade with a `Failed` verdict (nothing to restore: the candidate never
@@ -219,7 +237,11 @@ async fn arm(st: &State) {
         store::event(
             "arm.lkg",
             Some(id),
-            format!("LKG {} ({} bytes) copied and hash-checked", hex::encode(&a.parent_hash), bytes.len()),
+            format!(
+                "LKG {} ({} bytes) copied and hash-checked",
+                hex::encode(&a.parent_hash),
+                bytes.len()
+            ),
         );
     }
     // 2. The logical state before.
@@ -236,7 +258,10 @@ async fn arm(st: &State) {
     if a.snapshot_id.is_none() {
         if let Err(e) = management::stop(agent).await {
             let _ = management::start(agent).await;
-            return abandon(id, format!("the agent could not be stopped for its snapshot: {e}"));
+            return abandon(
+                id,
+                format!("the agent could not be stopped for its snapshot: {e}"),
+            );
         }
         let replace = match management::list_snapshots(agent).await {
             Ok(list) if list.len() as u32 >= st.config.max_snapshots => list
@@ -261,7 +286,8 @@ async fn arm(st: &State) {
                         "snapshot {} ({} bytes){}",
                         hex::encode(&snap.id),
                         snap.total_size,
-                        replace.map_or(String::new(), |r| format!(", replacing {}", hex::encode(r)))
+                        replace
+                            .map_or(String::new(), |r| format!(", replacing {}", hex::encode(r)))
                     ),
                 );
             }
@@ -286,7 +312,11 @@ async fn arm(st: &State) {
     match agent_client::upgrade_armed(agent, &receipt).await {
         Ok(Ok(_)) => {
             set_armed(|x| x.phase = ArmPhase::AwaitingInstall);
-            store::event("arm.armed", Some(id), "the agent is installing the candidate".into());
+            store::event(
+                "arm.armed",
+                Some(id),
+                "the agent is installing the candidate".into(),
+            );
         }
         Ok(Err(e)) => abandon(id, format!("the agent refused to install: {e}")),
         Err(e) => abandon(id, format!("upgrade_armed failed: {e}")),
@@ -301,7 +331,10 @@ async fn verify(st: &State) {
         Err(e) => {
             let failures = record_heartbeat(false, format!("canister_status failed: {e}"), None);
             if failures >= st.config.failure_threshold {
-                start_restore(format!("canister_status of the agent failed {failures} times: {e}"), Some(id));
+                start_restore(
+                    format!("canister_status of the agent failed {failures} times: {e}"),
+                    Some(id),
+                );
             }
             return;
         }
@@ -328,7 +361,11 @@ async fn verify(st: &State) {
     }
     if a.phase == ArmPhase::AwaitingInstall {
         set_armed(|x| x.phase = ArmPhase::Probation);
-        store::event("verify.installed", Some(id), "the candidate's module hash is running".into());
+        store::event(
+            "verify.installed",
+            Some(id),
+            "the candidate's module hash is running".into(),
+        );
     }
     let check = match agent_client::health(st.agent, st.config.heartbeat_timeout_secs).await {
         Err(e) => Err(e.to_string()),
@@ -343,21 +380,35 @@ async fn verify(st: &State) {
     };
     match check {
         Ok(h) => {
-            record_heartbeat(true, format!("{} on probation", h.version), Some(h.schema_version));
+            record_heartbeat(
+                true,
+                format!("{} on probation", h.version),
+                Some(h.schema_version),
+            );
             let healthy = a.healthy_heartbeats + 1;
             set_armed(|x| x.healthy_heartbeats = healthy);
             if healthy >= st.config.probation_heartbeats {
                 set_armed(|x| x.phase = ArmPhase::Committing);
-                store::event("verify.probation_passed", Some(id), format!("{healthy} healthy heartbeats"));
+                store::event(
+                    "verify.probation_passed",
+                    Some(id),
+                    format!("{healthy} healthy heartbeats"),
+                );
                 commit(&store::get()).await;
             }
         }
         Err(why) => {
             let failures = record_heartbeat(false, why.clone(), None);
-            store::event("verify.unhealthy", Some(id), format!("{failures} in a row: {why}"));
+            store::event(
+                "verify.unhealthy",
+                Some(id),
+                format!("{failures} in a row: {why}"),
+            );
             if failures >= st.config.failure_threshold {
                 start_restore(
-                    format!("the candidate failed {failures} heartbeats in a row on probation (last: {why})"),
+                    format!(
+                        "the candidate failed {failures} heartbeats in a row on probation (last: {why})"
+                    ),
                     Some(id),
                 );
             }
@@ -381,7 +432,11 @@ async fn commit(st: &State) {
                 store::set_lkg(info, &bytes);
             }
             Err(e) => {
-                store::event("commit.retry", Some(id), format!("fetching the new LKG failed: {e}"));
+                store::event(
+                    "commit.retry",
+                    Some(id),
+                    format!("fetching the new LKG failed: {e}"),
+                );
                 return;
             }
         }
