@@ -168,14 +168,8 @@ fn self_upgrade_tool_adds_a_query_method_and_commits_with_nothing_lost() {
 }
 
 fn serde_json_id(out: &str) -> u64 {
-    let key = "\"id\":";
-    let start = out.find(key).expect("an id in the tool's answer") + key.len();
-    out[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<String>()
-        .parse()
-        .expect("a numeric id")
+    let v: serde_json::Value = serde_json::from_str(out).expect("the tool answers JSON");
+    v["id"].as_u64().expect("a numeric id in the tool's answer")
 }
 
 #[test]

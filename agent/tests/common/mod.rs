@@ -5,54 +5,13 @@
 pub use agent::api::*;
 pub use candid::{CandidType, Decode, Deserialize, Encode, Principal};
 pub use ic_sim::{RejectResponse, Sim};
-use sha2::Digest;
 
-/// Cycles each agent gets.
-pub const CYCLES: u128 = 100_000_000_000_000;
-/// Upload chunk size (the maximum).
-pub const CHUNK: usize = 1024 * 1024;
-
-/// The operator of every test agent.
-pub fn operator() -> Principal {
-    Principal::self_authenticating(b"operator")
-}
-
-/// A principal that is nobody in particular.
-pub fn stranger() -> Principal {
-    Principal::self_authenticating(b"stranger")
-}
+// Shared with the three-canister testbed: the principals, builds and hashing.
+pub use testbed::{CHUNK, CYCLES, installable, operator, sha256, stranger};
 
 /// The watchdog principal configured in test agents (no canister behind it).
 pub fn watchdog() -> Principal {
     Principal::self_authenticating(b"watchdog")
-}
-
-/// A canister Wasm of the workspace (`agent`, `agent-schema-v1`, ...).
-pub fn wasm(name: &str) -> Vec<u8> {
-    canister_build::canister_wasm(name).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// A build gzipped, as a deployer installs it: the raw agent is over the 2 MiB ingress limit.
-/// The module hash the IC reports is the hash of these bytes.
-pub fn installable(name: &str) -> Vec<u8> {
-    use std::collections::HashMap;
-    use std::io::Write;
-    use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(gz) = cache.lock().unwrap().get(name) {
-        return gz.clone();
-    }
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    encoder.write_all(&wasm(name)).unwrap();
-    let gz = encoder.finish().unwrap();
-    cache.lock().unwrap().insert(name.to_string(), gz.clone());
-    gz
-}
-
-/// SHA-256.
-pub fn sha256(bytes: &[u8]) -> Vec<u8> {
-    sha2::Sha256::digest(bytes).to_vec()
 }
 
 /// A simulator with one agent.
