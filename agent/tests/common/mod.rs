@@ -7,7 +7,8 @@ pub use candid::{CandidType, Decode, Deserialize, Encode, Principal};
 pub use ic_sim::{RejectResponse, Sim};
 
 // Shared with the three-canister testbed: the principals, builds and hashing.
-pub use testbed::{CHUNK, CYCLES, installable, operator, sha256, stranger};
+#[allow(unused_imports)] // each test file uses a different subset
+pub use testbed::{CHUNK, CYCLES, installable, operator, sha256, stranger, wasm};
 
 /// The watchdog principal configured in test agents (no canister behind it).
 pub fn watchdog() -> Principal {
