@@ -69,3 +69,6 @@ pub fn require(method: &str, roles: &[Role]) -> Result<Principal, AgentError> {
         allowed,
     })
 }
+
+
+pub use canister_api::check_operators;

@@ -12,6 +12,11 @@
 //! | `boot_trap_live` | post_upgrade traps, but not in a sandbox copy (evades the rehearsal) |
 //! | `health_trap_live` | `health` traps, but not in a sandbox copy |
 //! | `corrupt_state` | post_upgrade forgets the first fact (the digest changes) |
+//! | `health_trap_late` | `health` traps from [`LATE_SECS`] after boot on (passes probation, fails later) |
+//! | `health_calls_out` | `health` awaits a call to the staging canister's `sandbox` query before it answers: if that call never returns, `health` hangs |
+//!
+//! In the chaos build `health` is an update (it may await a call); in the real build it is a
+//! query.
 
 /// The marker; the mode follows the prefix, padded with `_`.
 #[used]
@@ -34,6 +39,7 @@ pub fn mode() -> String {
 
 /// At the end of post_upgrade.
 pub fn on_boot() {
+    BOOTED_AT.with(|b| b.set(ic_cdk::api::time()));
     let live = !crate::sandbox::is_copy();
     match mode().as_str() {
         "boot_trap" => ic_cdk::trap("chaos boot_trap: post_upgrade traps"),
@@ -47,9 +53,31 @@ pub fn on_boot() {
     }
 }
 
+/// Seconds after boot from which `health_trap_late` traps.
+pub const LATE_SECS: u64 = 120;
+
+thread_local! {
+    static BOOTED_AT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// At the start of `health`.
-pub fn on_health() {
-    if mode() == "health_trap_live" && !crate::sandbox::is_copy() {
-        ic_cdk::trap("chaos health_trap_live: health traps");
+pub async fn on_health() {
+    let live = !crate::sandbox::is_copy();
+    match mode().as_str() {
+        "health_trap_live" if live => ic_cdk::trap("chaos health_trap_live: health traps"),
+        "health_trap_late"
+            if live
+                && ic_cdk::api::time()
+                    >= BOOTED_AT.with(|b| b.get()) + LATE_SECS * 1_000_000_000 =>
+        {
+            ic_cdk::trap("chaos health_trap_late: health traps (late)")
+        }
+        "health_calls_out" if live => {
+            if let Some(staging) = crate::config::get().staging {
+                let _: Result<Option<candid::Principal>, _> =
+                    canister_api::ic::call(staging, "sandbox", &(), None).await;
+            }
+        }
+        _ => {}
     }
 }

@@ -1,6 +1,7 @@
 //! Repository: the configuration cell (MemoryId `CONFIG`) and the markers cell (`MARKERS`).
 
-use crate::api::{AgentInit, Autonomy, Config, GateLimits};
+use crate::api::{AgentInit, Autonomy, Config, GateLimits, Supervision, WatchdogView};
+use canister_api::watchdog::{LkgInfo, WatchdogConfig};
 use crate::memory::{self, Candid, Mem};
 use candid::{CandidType, Deserialize};
 use ic_stable_structures::Cell as StableCell;
@@ -30,6 +31,47 @@ pub struct Markers {
     pub canister_id: Option<candid::Principal>,
     /// State-changing calls are refused while this is set (see `writes`).
     pub writes_paused: Option<WritePause>,
+    /// The agent's supervision of the watchdog (see `supervision`).
+    pub peer: Option<PeerState>,
+}
+
+/// What the agent knows of the watchdog: its heartbeats, and what it needs to reinstall it.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PeerState {
+    /// Heartbeats and repairs, as `health` shows them.
+    pub view: WatchdogView,
+    /// The watchdog's settings as last reported.
+    pub config: Option<WatchdogConfig>,
+    /// Its operators as last reported.
+    pub operators: Vec<candid::Principal>,
+    /// Its LKG record as last reported.
+    pub lkg: Option<LkgInfo>,
+    /// A repair that failed, for `health.alerts`.
+    pub alert: Option<String>,
+    /// Heartbeats are skipped for low cycles (logged once).
+    pub skipping: bool,
+    /// A repair deferred by an armed window was logged.
+    pub deferred_logged: bool,
+}
+
+impl Default for PeerState {
+    fn default() -> Self {
+        Self {
+            view: WatchdogView {
+                last_seen: None,
+                consecutive_failures: 0,
+                last_failure: None,
+                cycles: None,
+                repairs: 0,
+            },
+            config: None,
+            operators: vec![],
+            lkg: None,
+            alert: None,
+            skipping: false,
+            deferred_logged: false,
+        }
+    }
 }
 
 /// Why, since when and until when state-changing calls are refused.
@@ -54,6 +96,7 @@ fn empty_config() -> Config {
         staging: None,
         limits: DEFAULT_LIMITS,
         breaker_tripped_at: None,
+        supervision: None,
     }
 }
 
@@ -73,7 +116,13 @@ pub fn init(arg: AgentInit) {
         staging: arg.staging,
         limits: DEFAULT_LIMITS,
         breaker_tripped_at: None,
+        supervision: None,
     });
+}
+
+/// How the agent supervises the watchdog (the defaults unless an operator set them).
+pub fn supervision() -> Supervision {
+    get().supervision.unwrap_or_default()
 }
 
 /// The configuration.

@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod sandbox;
 pub mod schema;
+pub mod supervision;
 pub mod tasks;
 pub mod tools;
 pub mod upgrade;
@@ -48,9 +49,9 @@ pub mod writes;
 
 use api::{
     AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, AuditPage, Autonomy, CommittedWasm, Config,
-    Fact, GateLimits, Health, MethodMetrics, ModuleChunk, Priority, ProposeRelease, StateChunk,
-    StateDigest, SubmitTask, Task, TaskStatus, UpgradeOutcome, UpgradeRecord, UploadProgress,
-    VersionInfo, WasmKind,
+    Fact, GateLimits, Health, MethodMetrics, ModuleChunk, Priority, ProposeRelease, RepairNotice,
+    StateChunk, StateDigest, SubmitTask, Supervision, Task, TaskStatus, UpgradeOutcome,
+    UpgradeRecord, UploadProgress, VersionInfo, WasmKind,
 };
 use auth::{OPERATORS, OPERATORS_SELF, READERS, WATCHDOG};
 use candid::Principal;
@@ -73,6 +74,7 @@ fn init(arg: AgentInit) {
     sandbox::init(arg.sandbox == Some(true), arg.staging);
     sandbox::record_identity();
     config::init(arg);
+    supervision::start();
 }
 
 /// Runs the pending migrations before anything else touches stable memory (the repositories
@@ -102,16 +104,29 @@ fn post_upgrade() {
     #[cfg(feature = "chaos")]
     chaos::on_boot();
     pipeline::schedule();
+    supervision::start();
     BOOT_INSTRUCTIONS.with(|b| b.set(Some(ic_cdk::api::performance_counter(0))));
 }
 
 // ---- public ------------------------------------------------------------------------------------
 
 /// Public: what the watchdog polls.
+#[cfg(not(feature = "chaos"))]
 #[query]
 fn health() -> Health {
-    #[cfg(feature = "chaos")]
-    chaos::on_health();
+    health_now()
+}
+
+/// Public: what the watchdog polls. In the chaos build an update, so it can misbehave the way
+/// `chaos::on_health` says (await a call).
+#[cfg(feature = "chaos")]
+#[update]
+async fn health() -> Health {
+    chaos::on_health().await;
+    health_now()
+}
+
+fn health_now() -> Health {
     let markers = config::markers();
     let version = markers
         .running
@@ -139,6 +154,8 @@ fn health() -> Health {
         upgrade_in_flight: journal::in_flight(),
         autonomy: config::get().autonomy,
         time: ic_cdk::api::time(),
+        alerts: supervision::alerts(),
+        watchdog: supervision::view(),
     }
 }
 
@@ -420,6 +437,62 @@ fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
             None,
             format!("{limits:?}"),
         );
+        Ok(())
+    })
+}
+
+/// Operators: replace the agent's operator list (not empty, no anonymous principal, at most
+/// 20). The watchdog keeps its own list (`set_operators` on the watchdog).
+#[update]
+fn set_operators(operators: Vec<Principal>) -> AgentResult<Vec<Principal>> {
+    track("set_operators", || {
+        let caller = auth::require("set_operators", OPERATORS)?;
+        writes::check()?;
+        auth::check_operators(&operators).map_err(AgentError::InvalidArgument)?;
+        let mut cfg = config::get();
+        let before = std::mem::replace(&mut cfg.operators, operators.clone());
+        config::set(cfg);
+        audit::append(
+            ic_cdk::api::time(),
+            caller,
+            "config.operators",
+            None,
+            format!("{before:?} -> {operators:?}"),
+        );
+        Ok(operators)
+    })
+}
+
+/// Operators: how the agent heartbeats the watchdog and watches cycles; answers the settings
+/// in force.
+#[update]
+fn set_supervision(settings: Supervision) -> AgentResult<Supervision> {
+    track("set_supervision", || {
+        let caller = auth::require("set_supervision", OPERATORS)?;
+        writes::check()?;
+        settings.check().map_err(AgentError::InvalidArgument)?;
+        let mut cfg = config::get();
+        cfg.supervision = Some(settings);
+        config::set(cfg);
+        supervision::start();
+        audit::append(
+            ic_cdk::api::time(),
+            caller,
+            "config.supervision",
+            None,
+            format!("{settings:?}"),
+        );
+        Ok(settings)
+    })
+}
+
+/// The watchdog only: it restored the agent (journaled here; the running module and the LKG
+/// marker follow the module it restored, when the agent stores it).
+#[update]
+fn note_repair(notice: RepairNotice) -> AgentResult<()> {
+    track("note_repair", || {
+        let caller = auth::require("note_repair", WATCHDOG)?;
+        supervision::note_restored(caller, notice);
         Ok(())
     })
 }

@@ -393,6 +393,92 @@ pub struct Config {
     pub limits: GateLimits,
     /// When the circuit breaker last dropped autonomy to `Manual`.
     pub breaker_tripped_at: Option<u64>,
+    /// How the agent supervises the watchdog (the defaults when absent).
+    pub supervision: Option<Supervision>,
+}
+
+/// How the agent heartbeats the watchdog and watches cycles (operators change it with
+/// `set_supervision`). The watchdog's own settings for the agent are `WatchdogConfig`.
+#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Supervision {
+    /// Seconds between two heartbeats of the watchdog.
+    pub heartbeat_interval_secs: u64,
+    /// Consecutive failed heartbeats after which the agent repairs the watchdog.
+    pub failure_threshold: u32,
+    /// Seconds a heartbeat waits for the watchdog's `status` (a bounded-wait call).
+    pub heartbeat_timeout_secs: u32,
+    /// A balance (own or the watchdog's) below this is reported in `health.alerts`.
+    pub cycles_floor: u128,
+    /// The agent sends no heartbeat while its own balance is below this: its last cycles are
+    /// kept for its own work.
+    pub cycles_reserve: u128,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_secs: 10,
+            failure_threshold: 3,
+            heartbeat_timeout_secs: 5,
+            cycles_floor: 1_000_000_000_000,
+            cycles_reserve: 100_000_000_000,
+        }
+    }
+}
+
+impl Supervision {
+    /// The longest time from the watchdog's failure to the start of its repair, in seconds:
+    /// `interval x threshold + timeout`.
+    pub fn detection_bound_secs(&self) -> u64 {
+        self.heartbeat_interval_secs * u64::from(self.failure_threshold)
+            + u64::from(self.heartbeat_timeout_secs)
+    }
+
+    /// Why these settings are not acceptable, if they are not.
+    pub fn check(&self) -> Result<(), String> {
+        crate::problems_to_result(crate::heartbeat_problems(
+            self.heartbeat_interval_secs,
+            self.failure_threshold,
+            self.heartbeat_timeout_secs,
+            self.cycles_floor,
+            self.cycles_reserve,
+        ))
+    }
+}
+
+/// What the agent last saw of the watchdog (its heartbeats of the watchdog).
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct WatchdogView {
+    /// When the watchdog last answered `status`.
+    pub last_seen: Option<u64>,
+    /// Failed heartbeats in a row.
+    pub consecutive_failures: u32,
+    /// The last failure, if the last heartbeat failed.
+    pub last_failure: Option<String>,
+    /// The watchdog's cycle balance as it reported it.
+    pub cycles: Option<u128>,
+    /// Repairs of the watchdog by the agent so far.
+    pub repairs: u64,
+}
+
+/// A repair of one canister by the other, journaled on both sides: the repairer records it
+/// and sends it to the repaired canister (`note_repair`), which records it too.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct RepairNotice {
+    /// When the repair was verified.
+    pub at: u64,
+    /// The canister that repaired.
+    pub by: Principal,
+    /// The canister repaired.
+    pub repaired: Principal,
+    /// What was done (`start`, `upgrade`, `reinstall`, `install`, or a ladder rung).
+    pub action: String,
+    /// Why, and what was verified.
+    pub detail: String,
+    /// The watchdog's incident, for a restore of the agent.
+    pub incident_id: Option<u64>,
+    /// The module the repaired canister runs now.
+    pub module_hash: Option<Vec<u8>>,
 }
 
 /// `health`: public, cheap, what the watchdog polls.
@@ -432,6 +518,11 @@ pub struct Health {
     pub writes_paused: Option<String>,
     /// Whether this is a sandbox copy of an agent (staging's), not the agent itself.
     pub sandbox_copy: bool,
+    /// What operators should look at: low cycles (own or the watchdog's), an unreachable or
+    /// unrepairable watchdog. Empty when all is well.
+    pub alerts: Vec<String>,
+    /// The agent's view of the watchdog.
+    pub watchdog: Option<WatchdogView>,
 }
 
 /// Per-method metrics (heap only: reset by every upgrade).

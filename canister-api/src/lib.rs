@@ -1,7 +1,8 @@
 //! The candid types of the three canisters' interfaces, in one crate because each canister calls
 //! the other two: the agent calls staging (`rehearse`) and the watchdog (`arm`, `disarm`);
 //! staging calls the agent and its sandbox copy; the watchdog calls the agent (`health`,
-//! `export_module`, `upgrade_armed`, `complete_upgrade`).
+//! `export_module`, `upgrade_armed`, `complete_upgrade`, `note_repair`), and the agent heartbeats
+//! and repairs the watchdog (`status`, `note_repair`).
 //!
 //! - [`agent`]: everything `agent/agent.did` names.
 //! - [`staging`]: everything `staging/staging.did` names.
@@ -22,3 +23,53 @@ pub const TRANSFER_CHUNK: u64 = 1024 * 1024;
 pub mod ic;
 #[cfg(feature = "cdk")]
 pub mod stable;
+
+/// Operators a canister keeps at most.
+pub const MAX_OPERATORS: usize = 20;
+
+/// Why an operator list is not acceptable, if it is not: it must not be empty (nobody could
+/// steer the canister), hold the anonymous principal, or exceed [`MAX_OPERATORS`].
+pub fn check_operators(operators: &[candid::Principal]) -> Result<(), String> {
+    if operators.is_empty() {
+        return Err("the operator list must not be empty (nobody could steer the canister)".into());
+    }
+    if operators.len() > MAX_OPERATORS {
+        return Err(format!("at most {MAX_OPERATORS} operators"));
+    }
+    if operators.contains(&candid::Principal::anonymous()) {
+        return Err("the anonymous principal cannot be an operator".into());
+    }
+    Ok(())
+}
+
+/// The problems of heartbeat settings (shared by both canisters' settings).
+pub(crate) fn heartbeat_problems(
+    interval_secs: u64,
+    failure_threshold: u32,
+    timeout_secs: u32,
+    cycles_floor: u128,
+    cycles_reserve: u128,
+) -> Vec<&'static str> {
+    let mut problems = vec![];
+    if interval_secs == 0 || interval_secs > 86_400 {
+        problems.push("heartbeat_interval_secs must be 1..=86400");
+    }
+    if failure_threshold == 0 || failure_threshold > 100 {
+        problems.push("failure_threshold must be 1..=100");
+    }
+    if timeout_secs == 0 || timeout_secs > 300 {
+        problems.push("heartbeat_timeout_secs must be 1..=300");
+    }
+    if cycles_reserve > cycles_floor {
+        problems.push("cycles_reserve must not exceed cycles_floor");
+    }
+    problems
+}
+
+pub(crate) fn problems_to_result(problems: Vec<&'static str>) -> Result<(), String> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}

@@ -1,7 +1,7 @@
 //! The watchdog's interface: arming and supervising the agent's upgrades, the restore ladder,
 //! incidents, and the operator's view.
 
-use crate::agent::{AgentInit, SchemaRange, StateDigest};
+use crate::agent::{AgentInit, Health, SchemaRange, StateDigest};
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
 
@@ -20,6 +20,11 @@ pub struct WatchdogConfig {
     pub arm_window_secs: u64,
     /// Snapshots of the agent kept (the IC allows 10 per canister); the oldest is replaced.
     pub max_snapshots: u32,
+    /// A balance (own or the agent's) below this is reported in `status.alerts`.
+    pub cycles_floor: u128,
+    /// No heartbeat is sent while the watchdog's own balance is below this: its last cycles
+    /// are kept for a restore.
+    pub cycles_reserve: u128,
 }
 
 impl Default for WatchdogConfig {
@@ -31,6 +36,8 @@ impl Default for WatchdogConfig {
             probation_heartbeats: 3,
             arm_window_secs: 600,
             max_snapshots: 2,
+            cycles_floor: 1_000_000_000_000,
+            cycles_reserve: 100_000_000_000,
         }
     }
 }
@@ -41,6 +48,27 @@ impl WatchdogConfig {
     pub fn detection_bound_secs(&self) -> u64 {
         self.heartbeat_interval_secs * u64::from(self.failure_threshold)
             + u64::from(self.heartbeat_timeout_secs)
+    }
+
+    /// Why these settings are not acceptable, if they are not.
+    pub fn check(&self) -> Result<(), String> {
+        let mut problems = crate::heartbeat_problems(
+            self.heartbeat_interval_secs,
+            self.failure_threshold,
+            self.heartbeat_timeout_secs,
+            self.cycles_floor,
+            self.cycles_reserve,
+        );
+        if self.probation_heartbeats == 0 || self.probation_heartbeats > 1_000 {
+            problems.push("probation_heartbeats must be 1..=1000");
+        }
+        if self.arm_window_secs < 60 || self.arm_window_secs > 86_400 {
+            problems.push("arm_window_secs must be 60..=86400");
+        }
+        if self.max_snapshots == 0 || self.max_snapshots > 10 {
+            problems.push("max_snapshots must be 1..=10 (the IC keeps at most 10 per canister)");
+        }
+        crate::problems_to_result(problems)
     }
 }
 
@@ -53,6 +81,21 @@ pub struct WatchdogInit {
     pub operators: Vec<Principal>,
     /// Settings; the defaults when absent.
     pub config: Option<WatchdogConfig>,
+    /// The LKG record to restore (set by the agent when it reinstalls a dead watchdog): the
+    /// watchdog fetches these module bytes from the agent and checks their hash. When absent,
+    /// the watchdog adopts the agent's running module once the agent answers healthy.
+    pub lkg: Option<LkgInfo>,
+}
+
+/// `rollback`'s target.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub enum RollbackTarget {
+    /// The last-known-good module (the restore ladder, as for a failure).
+    Lkg,
+    /// A module stored in the agent's version store, by SHA-256; it becomes the LKG.
+    Version(Vec<u8>),
+    /// A snapshot of the agent, by id (`list_canister_snapshots` / `dfx canister snapshot list`).
+    Snapshot(Vec<u8>),
 }
 
 /// `arm`'s argument, sent by the agent once an upgrade is approved.
@@ -98,6 +141,11 @@ pub enum LadderStep {
     Snapshot,
     /// Reinstall the LKG clean (data loss, operators alerted).
     Reinstall,
+    /// An operator's rollback to a stored version: install it in upgrade mode.
+    Version,
+    /// The LKG failed after its commit: install the previous LKG in upgrade mode (it becomes
+    /// the LKG again; the failed version is dropped).
+    Previous,
 }
 
 /// Where supervision of an armed upgrade stands.
@@ -243,6 +291,32 @@ pub struct WatchdogStatus {
     pub config: WatchdogConfig,
     /// Operators.
     pub operators: Vec<Principal>,
+    /// What the last healthy heartbeat saw of the agent.
+    pub agent_health: Option<Health>,
+    /// The restore in progress: incident and next rung.
+    pub restore: Option<RestoreView>,
+    /// The watchdog's own cycle balance.
+    pub cycles: u128,
+    /// What operators should look at (low cycles, a ladder that ran out of rungs, an LKG not
+    /// held yet). Empty when all is well.
+    pub alerts: Vec<String>,
+    /// Repairs of the watchdog by the agent, as the agent reported them.
+    pub repairs: u64,
+}
+
+/// A restore in progress, as `status` shows it.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RestoreView {
+    /// The incident.
+    pub incident_id: u64,
+    /// The rung tried next.
+    pub step: LadderStep,
+    /// The upgrade rolled back, if any.
+    pub upgrade_id: Option<u64>,
+    /// Why: a failure, or an operator's rollback.
+    pub target: RollbackTarget,
+    /// Full passes over the ladder that failed.
+    pub passes: u32,
 }
 
 /// Every error a watchdog endpoint returns.

@@ -13,11 +13,13 @@
 use candid::{CandidType, Decode, Deserialize, Encode, Principal};
 use canister_api::agent::{
     AgentError, AgentInit, AuditPage, Autonomy, CommittedWasm, Fact, Health, ProposeRelease,
-    StateDigest, SubmitTask, Task, UpgradeRecord, UploadProgress, VersionInfo, WasmKind,
+    StateDigest, SubmitTask, Supervision, Task, UpgradeRecord, UploadProgress, VersionInfo,
+    WasmKind,
 };
 use canister_api::staging::StagingInit;
 use canister_api::watchdog::{
-    Incident, WatchdogConfig, WatchdogEvent, WatchdogInit, WatchdogStatus,
+    Incident, RollbackTarget, WatchdogConfig, WatchdogError, WatchdogEvent, WatchdogInit,
+    WatchdogStatus,
 };
 use ic_sim::{RejectResponse, Sim, SimConfig};
 use sha2::Digest;
@@ -171,6 +173,7 @@ impl Testbed {
                 agent,
                 operators: vec![op],
                 config: Some(opts.watchdog),
+                lkg: None,
             })
             .expect("encode"),
             None,
@@ -274,11 +277,20 @@ impl Testbed {
         self.query(self.agent, operator(), method, arg)
     }
 
-    /// The agent's `health`, or the reject.
+    /// The agent's `health`, or the reject. A query; the chaos build's `health` is an update,
+    /// which is then called as one.
     pub fn try_health(&self) -> Result<Health, RejectResponse> {
-        self.sim
-            .query_call(self.agent, stranger(), "health", Encode!().expect("encode"))
-            .map(|b| decode("health", &b))
+        let arg = Encode!().expect("encode");
+        let answer = match self
+            .sim
+            .query_call(self.agent, stranger(), "health", arg.clone())
+        {
+            Err(e) if e.reject_message.contains("has no query method") => {
+                self.sim.update_call(self.agent, stranger(), "health", arg)
+            }
+            other => other,
+        };
+        answer.map(|b| decode("health", &b))
     }
 
     /// The agent's `health`.
@@ -459,6 +471,44 @@ impl Testbed {
             "events",
             Encode!(&0u64, &u64::MAX).expect("encode"),
         )
+    }
+
+    /// An update call to the watchdog, decoded as `R`; panics on a reject.
+    pub fn watchdog_update<R: CandidType + for<'de> Deserialize<'de>>(
+        &self,
+        caller: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> R {
+        let bytes = self
+            .sim
+            .update_call(self.watchdog, caller, method, arg)
+            .unwrap_or_else(|e| panic!("watchdog {method}: rejected: {e}"));
+        decode(method, &bytes)
+    }
+
+    /// The watchdog's `rollback(target)` as the operator; answers the incident id.
+    pub fn rollback(&self, target: RollbackTarget) -> Result<u64, WatchdogError> {
+        self.watchdog_update(operator(), "rollback", Encode!(&target).expect("encode"))
+    }
+
+    /// The watchdog's `configure` as the operator.
+    pub fn configure(&self, config: WatchdogConfig) -> Result<WatchdogConfig, WatchdogError> {
+        self.watchdog_update(operator(), "configure", Encode!(&config).expect("encode"))
+    }
+
+    /// The agent's `set_supervision` as the operator.
+    pub fn set_supervision(&self, settings: Supervision) -> Result<Supervision, AgentError> {
+        self.agent_update(
+            operator(),
+            "set_supervision",
+            Encode!(&settings).expect("encode"),
+        )
+    }
+
+    /// The module the IC reports for the watchdog.
+    pub fn watchdog_module(&self) -> Option<Vec<u8>> {
+        self.sim.module_hash(self.watchdog).map(|h| h.to_vec())
     }
 
     /// The module the IC reports for the agent.

@@ -2,7 +2,9 @@
 //! agent cannot hang the watchdog); the rest wait unboundedly for an answer.
 
 use candid::Principal;
-use canister_api::agent::{AgentError, Health, StateDigest, UpgradeOutcome, UpgradeRecord};
+use canister_api::agent::{
+    AgentError, Health, RepairNotice, StateDigest, UpgradeOutcome, UpgradeRecord,
+};
 use canister_api::ic::{self, CallError};
 use canister_api::watchdog::ArmReceipt;
 
@@ -36,4 +38,12 @@ pub async fn complete_upgrade(
     outcome: &UpgradeOutcome,
 ) -> Result<Result<UpgradeRecord, AgentError>, CallError> {
     ic::call_args(agent, "complete_upgrade", &(id, outcome.clone()), Some(60)).await
+}
+
+/// `note_repair`: a restore of the agent, for its journal.
+pub async fn note_repair(
+    agent: Principal,
+    notice: &RepairNotice,
+) -> Result<Result<(), AgentError>, CallError> {
+    ic::call(agent, "note_repair", notice, Some(60)).await
 }

@@ -1,5 +1,7 @@
 //! Service: the restore ladder, cheapest rung first, each verified before the next is tried.
 //!
+//! 0. `Previous` (a failure in steady state, when a previous LKG is held): the LKG failed after
+//!    its commit, so it is not known-good any more; install the LKG before it in upgrade mode.
 //! 1. `CodeOnly`: install the LKG in upgrade mode (skipping the bad module's pre_upgrade),
 //!    keeping stable memory; only when the LKG reads the schema the state is at.
 //! 2. `Snapshot`: load the snapshot taken when the upgrade was armed (writes were paused from
@@ -7,7 +9,13 @@
 //! 3. `Reinstall`: reinstall the LKG clean with the agent's init argument; every record is
 //!    lost; operators are alerted.
 //!
-//! A rung is verified by the module hash (canister_status), a `health` answer, and, where the
+//! An operator's rollback (`rollback`) starts at its own first rung: `Version` (install a stored
+//! version in upgrade mode; it becomes the LKG) or `Snapshot` with the operator's snapshot (the
+//! module it holds becomes the LKG). If that rung fails, the ladder continues at `CodeOnly`.
+//!
+//! Before the first rung the ladder asks the agent for its state digest if the incident has none
+//! (only an armed upgrade's digest is known to be current), so the incident can say exactly what
+//! was lost. A rung is verified by the module hash (canister_status), a `health` answer, and, where the
 //! state before is known, an equal state digest. A canister stuck in `stopping` (an open call
 //! context that never closes; the IC times the stop request out after 5 minutes) is upgraded
 //! while stopping at rung 1, and uninstalled (which rejects its open contexts) before rung 2
@@ -16,11 +24,11 @@
 
 use crate::agent_client;
 use crate::store::{self, Restore};
-use crate::supervise::queue_verdict;
+use crate::supervise::{queue_notice, queue_verdict};
 use candid::Principal;
-use canister_api::agent::{AgentInit, Autonomy, StateDigest, UpgradeOutcome};
+use canister_api::agent::{AgentInit, Autonomy, RepairNotice, StateDigest, UpgradeOutcome};
 use canister_api::ic::management;
-use canister_api::watchdog::{LadderStep, LkgInfo};
+use canister_api::watchdog::{LadderStep, LkgInfo, RollbackTarget};
 use ic_management_canister_types as mgmt;
 
 fn now() -> u64 {
@@ -39,12 +47,36 @@ fn attempt(incident_id: u64, line: String) {
     }
 }
 
-fn next_rung(step: LadderStep) -> Option<LadderStep> {
-    match step {
-        LadderStep::CodeOnly => Some(LadderStep::Snapshot),
-        LadderStep::Snapshot => Some(LadderStep::Reinstall),
-        LadderStep::Reinstall => None,
+/// The restore after rung `r.step` failed, or `None` when the ladder ran out of rungs.
+fn next_rung(r: &Restore) -> Option<Restore> {
+    let mut next = r.clone();
+    match r.step {
+        LadderStep::Version | LadderStep::Previous => next.step = LadderStep::CodeOnly,
+        LadderStep::CodeOnly => next.step = LadderStep::Snapshot,
+        LadderStep::Snapshot => {
+            if let RollbackTarget::Snapshot(id) = &r.target
+                && r.snapshot_id.as_ref() == Some(id)
+            {
+                // The operator's snapshot failed: the ladder proper, with the newest snapshot.
+                next.step = LadderStep::CodeOnly;
+                next.snapshot_id = None;
+            } else {
+                next.step = LadderStep::Reinstall;
+            }
+        }
+        LadderStep::Reinstall => return None,
     }
+    Some(next)
+}
+
+/// What a rung that held leaves behind.
+struct Restored {
+    /// The agent's state digest after it.
+    after: Option<StateDigest>,
+    /// A new LKG (an operator's target), with its bytes.
+    new_lkg: Option<(LkgInfo, Vec<u8>)>,
+    /// The module the agent runs now.
+    module: Vec<u8>,
 }
 
 /// Whether `lkg` reads stable memory at `schema` (unknown schema or range: no).
@@ -55,20 +87,52 @@ fn reads(lkg: &LkgInfo, schema: Option<u32>) -> bool {
     }
 }
 
+/// Takes the agent's digest for the incident if it has none (once per restore).
+async fn digest_before(r: &Restore, agent: Principal, timeout: u32) {
+    if r.digest_tried {
+        return;
+    }
+    store::update(|s| {
+        if let Some(x) = s.restore.as_mut() {
+            x.digest_tried = true;
+        }
+    });
+    let Some(mut incident) = store::incident(r.incident_id) else {
+        return;
+    };
+    if incident.digest_before.is_some() {
+        return;
+    }
+    match agent_client::digest(agent, timeout.max(30)).await {
+        Ok(d) => {
+            incident.digest_before = Some(d);
+            store::put_incident(incident);
+        }
+        Err(e) => attempt(
+            r.incident_id,
+            format!("state digest before the first rung: unavailable ({e})"),
+        ),
+    }
+}
+
 /// Runs the ladder from the stored rung until a rung holds or all failed.
 pub async fn run() {
+    if let Some(r) = store::get().restore {
+        let st = store::get();
+        digest_before(&r, st.agent, st.config.heartbeat_timeout_secs).await;
+    }
     loop {
         let Some(r) = store::get().restore else {
             return;
         };
         match try_rung(&r).await {
-            Ok(after) => return finish(&r, after),
+            Ok(restored) => return finish(&r, restored),
             Err(why) => {
                 attempt(r.incident_id, format!("{:?}: {why}", r.step));
-                match next_rung(r.step) {
-                    Some(step) => store::update(|s| {
-                        if let Some(x) = s.restore.as_mut() {
-                            x.step = step;
+                match next_rung(&r) {
+                    Some(next) => store::update(|s| {
+                        if s.restore.is_some() {
+                            s.restore = Some(next);
                         }
                     }),
                     None => {
@@ -107,7 +171,7 @@ async fn lkg(agent: Principal) -> Result<(LkgInfo, Vec<u8>), String> {
             let bytes = agent_client::module(agent, &info.hash)
                 .await
                 .map_err(|e| format!("{corrupt}; re-fetching it from the agent failed: {e}"))?;
-            store::set_lkg(info.clone(), &bytes);
+            store::set_lkg(info.clone(), &bytes, true);
             store::event(
                 "ladder.lkg_repaired",
                 None,
@@ -118,51 +182,117 @@ async fn lkg(agent: Principal) -> Result<(LkgInfo, Vec<u8>), String> {
     }
 }
 
-async fn try_rung(r: &Restore) -> Result<Option<StateDigest>, String> {
+/// Stops the agent (a stop that fails leaves it stopping), installs `wasm` in upgrade mode
+/// skipping the failed module's pre_upgrade, and starts it again.
+async fn upgrade_in_place(
+    agent: Principal,
+    incident_id: u64,
+    rung: LadderStep,
+    wasm: &[u8],
+) -> Result<(), String> {
+    if let Err(e) = management::stop(agent).await {
+        attempt(
+            incident_id,
+            format!("{rung:?}: stop failed ({e}); upgrading the stopping canister"),
+        );
+    }
+    let installed = install(
+        agent,
+        mgmt::CanisterInstallMode::Upgrade(Some(mgmt::UpgradeFlags {
+            skip_pre_upgrade: Some(true),
+            wasm_memory_persistence: None,
+        })),
+        wasm,
+        vec![],
+    )
+    .await;
+    let started = management::start(agent).await;
+    installed?;
+    started.map_err(|e| e.to_string())
+}
+
+fn schema_mismatch(info: &LkgInfo, schema: Option<u32>) -> String {
+    format!(
+        "skipped: {} reads schema {}, the state is at {}",
+        info.version,
+        info.schema_range
+            .map_or("?".into(), |x| format!("{}..={}", x.min, x.max)),
+        schema.map_or("an unknown version".into(), |s| s.to_string())
+    )
+}
+
+async fn try_rung(r: &Restore) -> Result<Restored, String> {
     let st = store::get();
     let agent = st.agent;
-    let (info, wasm) = lkg(agent).await?;
+    let timeout = st.config.heartbeat_timeout_secs;
     let before = store::incident(r.incident_id).and_then(|i| i.digest_before);
     match r.step {
-        LadderStep::CodeOnly => {
+        LadderStep::Version => {
+            let info = r.version.clone().ok_or("no version named")?;
             if !reads(&info, r.schema) {
+                return Err(schema_mismatch(&info, r.schema));
+            }
+            let wasm = match lkg(agent).await {
+                Ok((lkg, bytes)) if lkg.hash == info.hash => bytes,
+                _ => agent_client::module(agent, &info.hash)
+                    .await
+                    .map_err(|e| format!("fetching version {} failed: {e}", info.version))?,
+            };
+            upgrade_in_place(agent, r.incident_id, r.step, &wasm).await?;
+            let after = verify(agent, Some(&info.hash), before.as_ref(), timeout).await?;
+            Ok(Restored {
+                after: Some(after),
+                module: info.hash.clone(),
+                new_lkg: Some((info, wasm)),
+            })
+        }
+        LadderStep::Previous => {
+            let (lkg_info, _) = lkg(agent).await?;
+            let running = management::status(agent)
+                .await
+                .map_err(|e| e.to_string())?
+                .module_hash;
+            if running.as_ref() != Some(&lkg_info.hash) {
                 return Err(format!(
-                    "skipped: the LKG reads schema {}, the state is at {}",
-                    info.schema_range
-                        .map_or("?".into(), |x| format!("{}..={}", x.min, x.max)),
-                    r.schema
-                        .map_or("an unknown version".into(), |s| s.to_string())
+                    "skipped: the agent runs {}, not the LKG, so the LKG itself is restored",
+                    running.map_or("no module".into(), hex::encode)
                 ));
             }
-            if let Err(e) = management::stop(agent).await {
-                attempt(
-                    r.incident_id,
-                    format!("CodeOnly: stop failed ({e}); upgrading the stopping canister"),
-                );
+            let (info, wasm) = store::previous_bytes()?;
+            if !reads(&info, r.schema) {
+                return Err(schema_mismatch(&info, r.schema));
             }
-            let installed = install(
-                agent,
-                mgmt::CanisterInstallMode::Upgrade(Some(mgmt::UpgradeFlags {
-                    skip_pre_upgrade: Some(true),
-                    wasm_memory_persistence: None,
-                })),
-                &wasm,
-                vec![],
-            )
-            .await;
-            let started = management::start(agent).await;
-            installed?;
-            started.map_err(|e| e.to_string())?;
-            verify(
-                agent,
-                &info,
-                before.as_ref(),
-                st.config.heartbeat_timeout_secs,
-            )
-            .await
-            .map(Some)
+            upgrade_in_place(agent, r.incident_id, r.step, &wasm).await?;
+            let after = verify(agent, Some(&info.hash), before.as_ref(), timeout).await?;
+            attempt(
+                r.incident_id,
+                format!(
+                    "Previous: {} failed after its commit and is dropped; {} is the LKG again",
+                    lkg_info.version, info.version
+                ),
+            );
+            Ok(Restored {
+                after: Some(after),
+                module: info.hash.clone(),
+                new_lkg: Some((info, wasm)),
+            })
+        }
+        LadderStep::CodeOnly => {
+            let (info, wasm) = lkg(agent).await?;
+            if !reads(&info, r.schema) {
+                return Err(schema_mismatch(&info, r.schema));
+            }
+            upgrade_in_place(agent, r.incident_id, r.step, &wasm).await?;
+            let after = verify(agent, Some(&info.hash), before.as_ref(), timeout).await?;
+            Ok(Restored {
+                after: Some(after),
+                new_lkg: None,
+                module: info.hash,
+            })
         }
         LadderStep::Snapshot => {
+            let operators_pick = matches!(&r.target, RollbackTarget::Snapshot(id)
+                if r.snapshot_id.as_ref() == Some(id));
             let snapshot = match &r.snapshot_id {
                 Some(id) => id.clone(),
                 None => management::list_snapshots(agent)
@@ -187,22 +317,43 @@ async fn try_rung(r: &Restore) -> Result<Option<StateDigest>, String> {
             let started = management::start(agent).await;
             loaded.map_err(|e| e.to_string())?;
             started.map_err(|e| e.to_string())?;
+            if operators_pick {
+                // The snapshot brings its own module: it becomes the LKG if the agent stores it.
+                let after = verify(agent, None, None, timeout).await?;
+                let module = management::status(agent)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .module_hash
+                    .ok_or("no module after loading the snapshot")?;
+                let new_lkg = adopt(agent, &module, r.incident_id).await;
+                return Ok(Restored {
+                    after: Some(after),
+                    new_lkg,
+                    module,
+                });
+            }
+            let (info, _) = lkg(agent).await?;
             // The snapshot's state predates the arm: its digest is the one taken then.
-            let after = verify(agent, &info, None, st.config.heartbeat_timeout_secs).await?;
+            let after = verify(agent, Some(&info.hash), None, timeout).await?;
             if let Some(b) = &before
                 && !after.same_state(b)
             {
                 attempt(
                     r.incident_id,
                     format!(
-                        "Snapshot {}: loaded, but the digest differs from the one taken when armed",
+                        "Snapshot {}: loaded, but the digest differs from the one taken before",
                         hex::encode(&snapshot)
                     ),
                 );
             }
-            Ok(Some(after))
+            Ok(Restored {
+                after: Some(after),
+                new_lkg: None,
+                module: info.hash,
+            })
         }
         LadderStep::Reinstall => {
+            let (info, wasm) = lkg(agent).await?;
             let init = st
                 .armed
                 .as_ref()
@@ -220,9 +371,52 @@ async fn try_rung(r: &Restore) -> Result<Option<StateDigest>, String> {
             let started = management::start(agent).await;
             installed?;
             started.map_err(|e| e.to_string())?;
-            verify(agent, &info, None, st.config.heartbeat_timeout_secs)
-                .await
-                .map(Some)
+            let after = verify(agent, Some(&info.hash), None, timeout).await?;
+            Ok(Restored {
+                after: Some(after),
+                new_lkg: None,
+                module: info.hash,
+            })
+        }
+    }
+}
+
+/// The module `hash` the agent runs after an operator's snapshot, as the new LKG: fetched from
+/// the agent's store (hash-checked) with the version and schema range `health` reports.
+async fn adopt(agent: Principal, hash: &[u8], incident_id: u64) -> Option<(LkgInfo, Vec<u8>)> {
+    if store::get().lkg.is_some_and(|l| l.hash == hash) {
+        return None;
+    }
+    let timeout = store::get().config.heartbeat_timeout_secs;
+    let fetched = async {
+        let health = agent_client::health(agent, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let bytes = agent_client::module(agent, hash).await?;
+        Ok::<_, String>((
+            LkgInfo {
+                hash: hash.to_vec(),
+                version: health.version,
+                schema_range: Some(health.schema_range),
+                size: bytes.len() as u64,
+                since: now(),
+            },
+            bytes,
+        ))
+    }
+    .await;
+    match fetched {
+        Ok(lkg) => Some(lkg),
+        Err(e) => {
+            attempt(
+                incident_id,
+                format!(
+                    "the snapshot's module {} could not be copied as the LKG ({e}); the LKG is \
+                     unchanged",
+                    hex::encode(hash)
+                ),
+            );
+            None
         }
     }
 }
@@ -244,18 +438,22 @@ async fn install(
     .map_err(|e| e.to_string())
 }
 
-/// The agent runs the LKG, answers `health`, and (when `before` is known) holds the same state.
+/// The agent runs `expected` (any module when `None`), answers `health`, and (when `before` is
+/// known) holds the same state.
 async fn verify(
     agent: Principal,
-    lkg: &LkgInfo,
+    expected: Option<&Vec<u8>>,
     before: Option<&StateDigest>,
     timeout: u32,
 ) -> Result<StateDigest, String> {
     let status = management::status(agent).await.map_err(|e| e.to_string())?;
-    if status.module_hash.as_ref() != Some(&lkg.hash) {
+    if let Some(expected) = expected
+        && status.module_hash.as_ref() != Some(expected)
+    {
         return Err(format!(
-            "after the rung the agent runs {}, not the LKG",
-            status.module_hash.map_or("no module".into(), hex::encode)
+            "after the rung the agent runs {}, not {}",
+            status.module_hash.map_or("no module".into(), hex::encode),
+            hex::encode(expected)
         ));
     }
     agent_client::health(agent, timeout)
@@ -275,7 +473,20 @@ async fn verify(
     Ok(after)
 }
 
-fn finish(r: &Restore, after: Option<StateDigest>) {
+fn finish(r: &Restore, restored: Restored) {
+    let Restored {
+        after,
+        new_lkg,
+        module,
+    } = restored;
+    if let Some((info, bytes)) = new_lkg {
+        store::set_lkg(info.clone(), &bytes, false);
+        store::event(
+            "ladder.new_lkg",
+            r.upgrade_id,
+            format!("{} ({}) is the LKG", info.version, hex::encode(&info.hash)),
+        );
+    }
     let at = now();
     let mut incident = store::incident(r.incident_id).expect("the incident of a restore");
     let (lost, text) = match (&incident.digest_before, &after) {
@@ -314,6 +525,7 @@ fn finish(r: &Restore, after: Option<StateDigest>) {
         text
     };
     incident.alert = r.step == LadderStep::Reinstall;
+    incident.lkg_hash = module.clone();
     store::put_incident(incident.clone());
     store::update(|s| {
         s.restore = None;
@@ -331,6 +543,18 @@ fn finish(r: &Restore, after: Option<StateDigest>) {
             incident.data_lost
         ),
     );
+    queue_notice(RepairNotice {
+        at,
+        by: ic_cdk::api::canister_self(),
+        repaired: store::get().agent,
+        action: format!("{:?}", r.step),
+        detail: format!(
+            "incident {}: {}; data lost: {}",
+            r.incident_id, incident.cause, incident.data_lost
+        ),
+        incident_id: Some(r.incident_id),
+        module_hash: Some(module),
+    });
     if let Some(id) = r.upgrade_id {
         queue_verdict(
             id,

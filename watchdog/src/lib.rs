@@ -8,30 +8,46 @@
 //! - Without an upgrade it heartbeats the agent's `health` (bounded-wait) every interval; N
 //!   failures in a row start the ladder.
 //!
-//! Layout: [`store`] (stable state), [`supervise`] (the tick), [`ladder`], [`agent_client`].
+//! - Operators steer it with `rollback`, `pause`/`resume`, `configure` and `set_operators`
+//!   ([`operator`]); the agent reports its repairs of the watchdog with `note_repair`.
+//!
+//! Layout: [`store`] (stable state), [`supervise`] (the tick), [`ladder`], [`operator`],
+//! [`agent_client`].
 //! The interface is `watchdog.did` beside this crate (a test keeps it equal to the code).
 //! Controllers: {agent, operators}; the watchdog must be a controller of the agent.
 
 pub mod agent_client;
 pub mod ladder;
+pub mod operator;
 pub mod store;
 pub mod supervise;
 
 use candid::Principal;
+use canister_api::agent::RepairNotice;
 use canister_api::watchdog::{
-    ArmPhase, ArmRequest, ArmedUpgrade, Incident, WatchdogConfig, WatchdogError, WatchdogEvent,
-    WatchdogInit, WatchdogStatus,
+    ArmPhase, ArmRequest, ArmedUpgrade, Incident, RollbackTarget, WatchdogConfig, WatchdogError,
+    WatchdogEvent, WatchdogInit, WatchdogStatus,
 };
 use ic_cdk::{init, post_upgrade, query, update};
+use std::cell::Cell;
 use std::time::Duration;
 
 type WatchdogResult<T> = Result<T, WatchdogError>;
 
+thread_local! {
+    static TIMER: Cell<Option<ic_cdk_timers::TimerId>> = const { Cell::new(None) };
+}
+
+/// (Re)starts the supervision interval with the configured period.
 fn arm_timer() {
+    if let Some(old) = TIMER.with(|t| t.take()) {
+        ic_cdk_timers::clear_timer(old);
+    }
     let interval = store::get().config.heartbeat_interval_secs.max(1);
-    ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(interval), async || {
+    let id = ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(interval), async || {
         supervise::tick().await
     });
+    TIMER.with(|t| t.set(Some(id)));
 }
 
 #[init]
@@ -42,6 +58,7 @@ fn init(arg: WatchdogInit) {
         config: arg.config.unwrap_or_default(),
         paused: false,
         lkg: None,
+        previous_lkg: None,
         armed: None,
         restore: None,
         verdicts: vec![],
@@ -49,6 +66,11 @@ fn init(arg: WatchdogInit) {
         last_heartbeat: None,
         last_schema: None,
         last_digest: None,
+        lkg_pending: arg.lkg,
+        notices: vec![],
+        agent_health: None,
+        repairs: 0,
+        low_cycles: vec![],
     });
     arm_timer();
 }
@@ -68,6 +90,19 @@ fn caller_is_agent(method: &str) -> WatchdogResult<Principal> {
             caller,
             method: method.into(),
             allowed: "the agent".into(),
+        })
+    }
+}
+
+fn caller_is_operator(method: &str) -> WatchdogResult<Principal> {
+    let caller = ic_cdk::api::msg_caller();
+    if store::get().operators.contains(&caller) {
+        Ok(caller)
+    } else {
+        Err(WatchdogError::Unauthorized {
+            caller,
+            method: method.into(),
+            allowed: "operators".into(),
         })
     }
 }
@@ -179,18 +214,60 @@ async fn disarm(id: u64, reason: String) -> WatchdogResult<()> {
 /// Public: the agent's supervision at a glance.
 #[query]
 fn status() -> WatchdogStatus {
-    let st = store::get();
-    WatchdogStatus {
-        agent: st.agent,
-        lkg: st.lkg,
-        armed: st.armed,
-        last_heartbeat: st.last_heartbeat,
-        consecutive_failures: st.consecutive_failures,
-        incidents: store::incident_count(),
-        paused: st.paused,
-        config: st.config,
-        operators: st.operators,
+    operator::status()
+}
+
+// ---- operators ---------------------------------------------------------------------------------
+
+/// Operators: restore the agent to `target` (the LKG, a version stored in the agent by hash, or
+/// a snapshot by id). Answers the incident that records it; the work runs from a timer, and
+/// `status.restore` and `incidents` show its progress.
+#[update]
+async fn rollback(target: RollbackTarget) -> WatchdogResult<u64> {
+    let caller = caller_is_operator("rollback")?;
+    operator::rollback(caller, target).await
+}
+
+/// Operators: stop heartbeats, arming and restores until `resume` (an armed upgrade waits).
+#[update]
+fn pause() -> WatchdogResult<()> {
+    let caller = caller_is_operator("pause")?;
+    operator::set_paused(caller, true);
+    Ok(())
+}
+
+/// Operators: resume supervision.
+#[update]
+fn resume() -> WatchdogResult<()> {
+    let caller = caller_is_operator("resume")?;
+    operator::set_paused(caller, false);
+    Ok(())
+}
+
+/// Operators: change the supervision settings; answers the settings in force.
+#[update]
+fn configure(config: WatchdogConfig) -> WatchdogResult<WatchdogConfig> {
+    let caller = caller_is_operator("configure")?;
+    let interval_changed = operator::configure(caller, config)?;
+    if interval_changed {
+        arm_timer();
     }
+    Ok(store::get().config)
+}
+
+/// Operators: replace the operator list (not empty, no anonymous principal, at most 20).
+#[update]
+fn set_operators(operators: Vec<Principal>) -> WatchdogResult<Vec<Principal>> {
+    let caller = caller_is_operator("set_operators")?;
+    operator::set_operators(caller, operators)
+}
+
+/// The agent only: it repaired the watchdog (journaled here too).
+#[update]
+fn note_repair(notice: RepairNotice) -> WatchdogResult<()> {
+    caller_is_agent("note_repair")?;
+    operator::note_repair(notice);
+    Ok(())
 }
 
 /// Public: incidents with id >= `from`, at most `limit` (capped at 100).

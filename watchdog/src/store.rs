@@ -6,12 +6,14 @@
 //! | 1 | LKG module bytes, in 1 MiB pieces (`piece index -> bytes`) |
 //! | 2 | incidents (`id -> Incident`) |
 //! | 3 | event log (`seq -> WatchdogEvent`), the newest [`MAX_EVENTS`] kept |
+//! | 4 | the previous LKG's module bytes (the LKG before the last commit), in 1 MiB pieces |
 
 use candid::{CandidType, Deserialize, Principal};
-use canister_api::agent::{StateDigest, UpgradeOutcome};
+use canister_api::agent::{Health, RepairNotice, StateDigest, UpgradeOutcome};
 use canister_api::stable::Candid;
 use canister_api::watchdog::{
-    ArmedUpgrade, Heartbeat, Incident, LadderStep, LkgInfo, WatchdogConfig, WatchdogEvent,
+    ArmedUpgrade, Heartbeat, Incident, LadderStep, LkgInfo, RollbackTarget, WatchdogConfig,
+    WatchdogEvent,
 };
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::{Cell as StableCell, DefaultMemoryImpl, StableBTreeMap};
@@ -39,6 +41,12 @@ pub struct Restore {
     pub snapshot_id: Option<Vec<u8>>,
     /// Full passes over the ladder that failed.
     pub passes: u32,
+    /// What was asked: the LKG (a failure, or an operator), a stored version or a snapshot.
+    pub target: RollbackTarget,
+    /// For `RollbackTarget::Version`: the version's record (from the agent's version store).
+    pub version: Option<LkgInfo>,
+    /// Whether the ladder already tried to take the digest before the first rung.
+    pub digest_tried: bool,
 }
 
 /// The watchdog's state.
@@ -54,6 +62,9 @@ pub struct State {
     pub paused: bool,
     /// The LKG module held (bytes in MemoryId 1).
     pub lkg: Option<LkgInfo>,
+    /// The LKG before the last commit (bytes in MemoryId 4): what a version that fails after
+    /// its commit is demoted to.
+    pub previous_lkg: Option<LkgInfo>,
     /// The upgrade under supervision.
     pub armed: Option<ArmedUpgrade>,
     /// The restore in progress.
@@ -68,6 +79,17 @@ pub struct State {
     pub last_schema: Option<u32>,
     /// The agent's state digest as last taken (when arming).
     pub last_digest: Option<StateDigest>,
+    /// An LKG record to restore, whose bytes are still to be fetched from the agent (after
+    /// the agent reinstalled the watchdog).
+    pub lkg_pending: Option<LkgInfo>,
+    /// Repair notices the agent has not acknowledged yet (retried every tick).
+    pub notices: Vec<RepairNotice>,
+    /// The agent as the last healthy heartbeat saw it.
+    pub agent_health: Option<Health>,
+    /// Repairs of the watchdog by the agent, as the agent reported them.
+    pub repairs: u64,
+    /// Balances found below the floor (`watchdog`, `agent`), so each crossing is logged once.
+    pub low_cycles: Vec<String>,
 }
 
 thread_local! {
@@ -81,6 +103,37 @@ thread_local! {
         StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(2)))));
     static EVENTS: RefCell<StableBTreeMap<u64, Candid<WatchdogEvent>, Mem>> = RefCell::new(
         StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(3)))));
+    static PREVIOUS: RefCell<StableBTreeMap<u32, Vec<u8>, Mem>> = RefCell::new(
+        StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(4)))));
+}
+
+type Pieces = std::thread::LocalKey<RefCell<StableBTreeMap<u32, Vec<u8>, Mem>>>;
+
+fn write_pieces(slot: &'static Pieces, bytes: &[u8]) {
+    slot.with(|l| {
+        let mut map = l.borrow_mut();
+        let old: Vec<u32> = map.keys().collect();
+        for k in old {
+            map.remove(&k);
+        }
+        for (i, piece) in bytes.chunks(PIECE).enumerate() {
+            map.insert(i as u32, piece.to_vec());
+        }
+    });
+}
+
+/// The bytes of `slot` if they hash to `info.hash`.
+fn read_checked(slot: &'static Pieces, info: &LkgInfo, what: &str) -> Result<Vec<u8>, String> {
+    let bytes: Vec<u8> = slot.with(|l| l.borrow().values().flatten().collect());
+    let actual = Sha256::digest(&bytes);
+    if actual.as_slice() != info.hash.as_slice() {
+        return Err(format!(
+            "the {what} copy is corrupted: it hashes to {}, the {what} is {}",
+            hex::encode(actual),
+            hex::encode(&info.hash)
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Writes the state of a fresh install.
@@ -114,34 +167,40 @@ pub fn update<R>(f: impl FnOnce(&mut State) -> R) -> R {
     })
 }
 
-/// Stores `bytes` as the LKG module with `info` (the caller checked the hash).
-pub fn set_lkg(info: LkgInfo, bytes: &[u8]) {
-    LKG.with(|l| {
-        let mut map = l.borrow_mut();
-        let old: Vec<u32> = map.keys().collect();
-        for k in old {
-            map.remove(&k);
-        }
-        for (i, piece) in bytes.chunks(PIECE).enumerate() {
-            map.insert(i as u32, piece.to_vec());
-        }
+/// Stores `bytes` as the LKG module with `info` (the caller checked the hash). The LKG it
+/// replaces becomes the previous LKG when `keep_previous` (a commit), and is dropped otherwise.
+pub fn set_lkg(info: LkgInfo, bytes: &[u8], keep_previous: bool) {
+    let old = get().lkg;
+    let previous = match old {
+        Some(old) if keep_previous && old.hash != info.hash => match lkg_bytes() {
+            Ok(old_bytes) => {
+                write_pieces(&PREVIOUS, &old_bytes);
+                Some(old)
+            }
+            Err(_) => None,
+        },
+        _ => get().previous_lkg.filter(|p| keep_previous && p.hash != info.hash),
+    };
+    write_pieces(&LKG, bytes);
+    update(|s| {
+        s.lkg = Some(info);
+        s.previous_lkg = previous;
     });
-    update(|s| s.lkg = Some(info));
 }
 
 /// The LKG module's bytes, if they still hash to the recorded LKG hash.
 pub fn lkg_bytes() -> Result<Vec<u8>, String> {
     let info = get().lkg.ok_or("the watchdog holds no LKG module yet")?;
-    let bytes: Vec<u8> = LKG.with(|l| l.borrow().values().flatten().collect());
-    let actual = Sha256::digest(&bytes);
-    if actual.as_slice() != info.hash.as_slice() {
-        return Err(format!(
-            "the LKG copy is corrupted: it hashes to {}, the LKG is {}",
-            hex::encode(actual),
-            hex::encode(&info.hash)
-        ));
-    }
-    Ok(bytes)
+    read_checked(&LKG, &info, "LKG")
+}
+
+/// The previous LKG module's bytes, if they still hash to its recorded hash.
+pub fn previous_bytes() -> Result<(LkgInfo, Vec<u8>), String> {
+    let info = get()
+        .previous_lkg
+        .ok_or("the watchdog holds no previous LKG")?;
+    let bytes = read_checked(&PREVIOUS, &info, "previous LKG")?;
+    Ok((info, bytes))
 }
 
 /// Records a new incident; returns its id.

@@ -11,15 +11,20 @@
 //! Committing:        candidate fetched and hash-checked -> new LKG -> verdict to the agent
 //! ```
 //!
-//! Verdicts to the agent (`complete_upgrade`) are queued and retried every tick until the agent
-//! acknowledges them.
+//! Verdicts to the agent (`complete_upgrade`) and notices of restores (`note_repair`) are
+//! queued and retried every tick until the agent acknowledges them.
+//!
+//! The watchdog copies its LKG module from the agent when it has none: the record it was
+//! installed with (`WatchdogInit.lkg`, after the agent repaired it), or else the agent's running
+//! module once the agent answers healthy. No heartbeat is sent while the watchdog's balance is
+//! under `cycles_reserve`; balances under `cycles_floor` are logged once and shown in `status`.
 
 use crate::store::{self, Restore, State};
 use crate::{agent_client, ladder};
-use canister_api::agent::UpgradeOutcome;
+use canister_api::agent::{RepairNotice, StateDigest, UpgradeOutcome};
 use canister_api::ic::management;
 use canister_api::watchdog::{
-    ArmPhase, ArmReceipt, ArmedUpgrade, Heartbeat, Incident, LadderStep, LkgInfo,
+    ArmPhase, ArmReceipt, ArmedUpgrade, Heartbeat, Incident, LadderStep, LkgInfo, RollbackTarget,
 };
 use std::cell::Cell;
 
@@ -34,6 +39,17 @@ fn now() -> u64 {
     ic_cdk::api::time()
 }
 
+/// Clears the busy mark when a tick ends, also when one of its callbacks traps: ic-cdk drops
+/// the tick's future in the cleanup callback, which runs this destructor, so the next tick
+/// resumes the work instead of waiting for [`BUSY_EXPIRY_NS`].
+struct Busy;
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY_SINCE.with(|b| b.set(None));
+    }
+}
+
 /// One supervision step (skipped if the previous one is still running).
 pub async fn tick() {
     let t = now();
@@ -44,9 +60,9 @@ pub async fn tick() {
         return;
     }
     BUSY_SINCE.with(|b| b.set(Some(t)));
+    let _busy = Busy;
     step().await;
     deliver_verdicts().await;
-    BUSY_SINCE.with(|b| b.set(None));
 }
 
 async fn step() {
@@ -58,11 +74,99 @@ async fn step() {
         return ladder::run().await;
     }
     match st.armed.as_ref().map(|a| a.phase.clone()) {
-        None => heartbeat(&st).await,
+        None => {
+            heartbeat(&st).await;
+            ensure_lkg().await;
+        }
         Some(ArmPhase::Arming) => arm(&st).await,
         Some(ArmPhase::AwaitingInstall | ArmPhase::Probation) => verify(&st).await,
         Some(ArmPhase::Committing) => commit(&st).await,
         Some(ArmPhase::RollingBack) => {} // the restore record drives it
+    }
+}
+
+/// Copies the LKG module when the watchdog holds none (see the module doc).
+async fn ensure_lkg() {
+    let st = store::get();
+    if st.lkg.is_some() || st.armed.is_some() || st.restore.is_some() {
+        return;
+    }
+    let (info, source) = match (&st.lkg_pending, &st.agent_health) {
+        (Some(pending), _) => (pending.clone(), "the record it was installed with"),
+        (None, Some(h)) if st.consecutive_failures == 0 => {
+            let Some(hash) = h.running_module_hash.clone() else {
+                return;
+            };
+            let info = LkgInfo {
+                hash,
+                version: h.version.clone(),
+                schema_range: Some(h.schema_range),
+                size: 0,
+                since: now(),
+            };
+            (info, "the agent's running module")
+        }
+        _ => return,
+    };
+    if st.lkg_pending.is_none() {
+        // The running module must be what the IC reports, not only what the agent says.
+        match management::status(st.agent).await {
+            Ok(s) if s.module_hash.as_ref() == Some(&info.hash) => {}
+            Ok(s) => {
+                return store::event(
+                    "lkg.adopt_skipped",
+                    None,
+                    format!(
+                        "the agent reports {} but the IC runs {}",
+                        hex::encode(&info.hash),
+                        s.module_hash.map_or("no module".into(), hex::encode)
+                    ),
+                );
+            }
+            Err(e) => return store::event("lkg.adopt_skipped", None, e.to_string()),
+        }
+    }
+    match agent_client::module(st.agent, &info.hash).await {
+        Ok(bytes) => {
+            let info = LkgInfo {
+                size: bytes.len() as u64,
+                ..info
+            };
+            store::set_lkg(info.clone(), &bytes, false);
+            store::update(|s| s.lkg_pending = None);
+            store::event(
+                "lkg.copied",
+                None,
+                format!(
+                    "LKG {} ({}, {} bytes) copied from {source} and hash-checked",
+                    info.version,
+                    hex::encode(&info.hash),
+                    info.size
+                ),
+            );
+        }
+        Err(e) => store::event("lkg.copy_failed", None, e),
+    }
+}
+
+/// Logs a balance crossing the floor (once per crossing, each way).
+fn watch_cycles(who: &str, balance: u128) {
+    let st = store::get();
+    let floor = st.config.cycles_floor;
+    let low = balance < floor;
+    let flagged = st.low_cycles.iter().any(|w| w == who);
+    if low != flagged {
+        store::update(|s| {
+            s.low_cycles.retain(|w| w != who);
+            if low {
+                s.low_cycles.push(who.to_string());
+            }
+        });
+        store::event(
+            if low { "cycles.low" } else { "cycles.ok" },
+            None,
+            format!("the {who} has {balance} cycles (floor {floor})"),
+        );
     }
 }
 
@@ -97,6 +201,19 @@ async fn deliver_verdicts() {
             Err(e) => store::event("verdict.retry", Some(id), e.to_string()),
         }
     }
+    for notice in st.notices {
+        match agent_client::note_repair(st.agent, &notice).await {
+            Ok(_) => {
+                store::update(|s| s.notices.retain(|n| n != &notice));
+            }
+            Err(e) => store::event("notice.retry", None, e.to_string()),
+        }
+    }
+}
+
+/// Queues a notice of a restore for the agent's journal.
+pub fn queue_notice(notice: RepairNotice) {
+    store::update(|s| s.notices.push(notice));
 }
 
 fn record_heartbeat(healthy: bool, detail: String, schema: Option<u32>) -> u32 {
@@ -120,13 +237,40 @@ fn record_heartbeat(healthy: bool, detail: String, schema: Option<u32>) -> u32 {
 
 /// Steady state: one heartbeat; N failures in a row start the ladder.
 async fn heartbeat(st: &State) {
+    let own = ic_cdk::api::canister_cycle_balance();
+    watch_cycles("watchdog", own);
+    if own < st.config.cycles_reserve {
+        if st.last_heartbeat.as_ref().is_none_or(|h| !h.detail.starts_with("skipped")) {
+            store::event(
+                "heartbeat.skipped",
+                None,
+                format!(
+                    "{own} cycles left, under the reserve of {}: no heartbeats until topped up",
+                    st.config.cycles_reserve
+                ),
+            );
+        }
+        store::update(|s| {
+            s.last_heartbeat = Some(Heartbeat {
+                at: now(),
+                healthy: false,
+                detail: format!("skipped: the watchdog has {own} cycles, under its reserve"),
+            })
+        });
+        return;
+    }
     let timeout = st.config.heartbeat_timeout_secs;
     let failures = match agent_client::health(st.agent, timeout).await {
-        Ok(h) => record_heartbeat(
-            true,
-            format!("{} ({})", h.version, h.status),
-            Some(h.schema_version),
-        ),
+        Ok(h) => {
+            watch_cycles("agent", h.cycles);
+            let failures = record_heartbeat(
+                true,
+                format!("{} ({})", h.version, h.status),
+                Some(h.schema_version),
+            );
+            store::update(|s| s.agent_health = Some(h));
+            failures
+        }
         Err(e) => record_heartbeat(false, e.to_string(), None),
     };
     if failures >= st.config.failure_threshold {
@@ -136,12 +280,27 @@ async fn heartbeat(st: &State) {
                 .last_heartbeat
                 .map_or(String::new(), |h| h.detail)
         );
-        start_restore(cause, None);
+        // The agent failed after its version was committed: that version is not known-good
+        // any more, so the ladder first demotes it to the previous LKG.
+        start_restore(cause, None, RollbackTarget::Lkg, None);
+        store::update(|s| {
+            if let Some(r) = s.restore.as_mut()
+                && s.previous_lkg.is_some()
+            {
+                r.step = LadderStep::Previous;
+            }
+        });
     }
 }
 
-/// Opens an incident and starts the ladder at its first rung.
-pub fn start_restore(cause: String, upgrade_id: Option<u64>) {
+/// Opens an incident and starts a restore: the ladder at its first rung for the LKG, or the
+/// operator's target first. Answers the incident id.
+pub fn start_restore(
+    cause: String,
+    upgrade_id: Option<u64>,
+    target: RollbackTarget,
+    version: Option<LkgInfo>,
+) -> u64 {
     let st = store::get();
     let armed = st
         .armed
@@ -155,6 +314,9 @@ pub fn start_restore(cause: String, upgrade_id: Option<u64>) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
+    // Only the digest taken when the upgrade was armed is known to be current (writes were
+    // paused since); otherwise the ladder takes one before its first rung.
+    let digest_before: Option<StateDigest> = armed.as_ref().and_then(|a| a.digest_before.clone());
     let incident_id = store::add_incident(Incident {
         id: 0,
         upgrade_id,
@@ -163,26 +325,40 @@ pub fn start_restore(cause: String, upgrade_id: Option<u64>) {
         restored_at: None,
         ladder_step: None,
         attempts: vec![],
-        lkg_hash: st.lkg.as_ref().map_or_else(Vec::new, |l| l.hash.clone()),
-        digest_before: armed
+        lkg_hash: version
             .as_ref()
-            .and_then(|a| a.digest_before.clone())
-            .or(st.last_digest.clone()),
+            .or(st.lkg.as_ref())
+            .map_or_else(Vec::new, |l| l.hash.clone()),
+        digest_before,
         digest_after: None,
         records_lost: None,
         data_lost: "unknown until restored".into(),
         alert: false,
     });
+    let (step, snapshot_id) = match &target {
+        RollbackTarget::Lkg => (
+            LadderStep::CodeOnly,
+            armed.as_ref().and_then(|a| a.snapshot_id.clone()),
+        ),
+        RollbackTarget::Version(_) => (
+            LadderStep::Version,
+            armed.as_ref().and_then(|a| a.snapshot_id.clone()),
+        ),
+        RollbackTarget::Snapshot(id) => (LadderStep::Snapshot, Some(id.clone())),
+    };
     store::update(|s| {
         s.restore = Some(Restore {
             incident_id,
-            step: LadderStep::CodeOnly,
+            step,
             upgrade_id,
             schema,
-            snapshot_id: armed.as_ref().and_then(|a| a.snapshot_id.clone()),
+            snapshot_id,
             passes: 0,
+            target,
+            version,
+            digest_tried: false,
         });
-        if let Some(a) = s.armed.as_mut() {
+        if let Some(a) = s.armed.as_mut().filter(|a| Some(a.upgrade_id) == upgrade_id) {
             a.phase = ArmPhase::RollingBack;
             a.incident_id = Some(incident_id);
         }
@@ -192,6 +368,7 @@ pub fn start_restore(cause: String, upgrade_id: Option<u64>) {
         upgrade_id,
         format!("incident {incident_id}: {cause}"),
     );
+    incident_id
 }
 
 /// Abandons the armed upgrade with a `Failed` verdict (nothing to restore: the candidate never
@@ -233,7 +410,7 @@ async fn arm(st: &State) {
             size: bytes.len() as u64,
             since: now(),
         };
-        store::set_lkg(info, &bytes);
+        store::set_lkg(info, &bytes, false);
         store::event(
             "arm.lkg",
             Some(id),
@@ -334,6 +511,8 @@ async fn verify(st: &State) {
                 start_restore(
                     format!("canister_status of the agent failed {failures} times: {e}"),
                     Some(id),
+                    RollbackTarget::Lkg,
+                    None,
                 );
             }
             return;
@@ -357,7 +536,8 @@ async fn verify(st: &State) {
             module.map_or("no module".into(), hex::encode),
             hex::encode(&a.candidate_hash)
         );
-        return start_restore(cause, Some(id));
+        start_restore(cause, Some(id), RollbackTarget::Lkg, None);
+        return;
     }
     if a.phase == ArmPhase::AwaitingInstall {
         set_armed(|x| x.phase = ArmPhase::Probation);
@@ -385,6 +565,7 @@ async fn verify(st: &State) {
                 format!("{} on probation", h.version),
                 Some(h.schema_version),
             );
+            store::update(|s| s.agent_health = Some(h.clone()));
             let healthy = a.healthy_heartbeats + 1;
             set_armed(|x| x.healthy_heartbeats = healthy);
             if healthy >= st.config.probation_heartbeats {
@@ -410,6 +591,8 @@ async fn verify(st: &State) {
                         "the candidate failed {failures} heartbeats in a row on probation (last: {why})"
                     ),
                     Some(id),
+                    RollbackTarget::Lkg,
+                    None,
                 );
             }
         }
@@ -429,7 +612,7 @@ async fn commit(st: &State) {
                     size: bytes.len() as u64,
                     since: now(),
                 };
-                store::set_lkg(info, &bytes);
+                store::set_lkg(info, &bytes, true);
             }
             Err(e) => {
                 store::event(

@@ -1,0 +1,457 @@
+//! Service: the agent's side of mutual control. It heartbeats the watchdog and, as one of the
+//! watchdog's controllers, repairs it from the watchdog Wasm in its version store.
+//!
+//! ```text
+//! every interval: status (bounded wait) -> ok: cache the watchdog's settings, operators, LKG
+//!                                       -> failed, or its supervision stalled: N in a row ->
+//! repair (never inside an armed upgrade's window):
+//!   1. start          (stopped or stopping, the module is ours)
+//!   2. upgrade        (the stored watchdog Wasm over its state, skipping pre_upgrade)
+//!   3. (re)install    (clean, with the cached settings, operators and LKG record)
+//! each rung verified: canister_status runs the stored hash and `status` answers.
+//! ```
+//!
+//! Every repair is journaled in the audit log (`watchdog.repaired`) and reported to the
+//! repaired watchdog (`note_repair`), which journals it too. No heartbeat is sent while the
+//! agent's own balance is under `Supervision::cycles_reserve`; balances under the floor appear
+//! in `health.alerts`. A sandbox copy never supervises.
+
+use crate::api::{RepairNotice, WatchdogView};
+use crate::config::{self, PeerState};
+use crate::{audit, sandbox, versions, writes};
+use candid::Principal;
+use canister_api::ic::{self, CallError, management};
+use canister_api::watchdog::{WatchdogError, WatchdogInit, WatchdogStatus};
+use ic_management_canister_types as mgmt;
+use std::cell::Cell;
+use std::time::Duration;
+
+/// Seconds an upgrade's window lasts when the watchdog's settings are unknown.
+pub const DEFAULT_ARM_WINDOW_SECS: u64 = 600;
+
+thread_local! {
+    static TIMER: Cell<Option<ic_cdk_timers::TimerId>> = const { Cell::new(None) };
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+fn now() -> u64 {
+    ic_cdk::api::time()
+}
+
+fn me() -> Principal {
+    ic_cdk::api::canister_self()
+}
+
+/// Clears the busy flag when a tick ends, also when a callback of it traps (ic-cdk drops the
+/// future in the cleanup callback).
+struct Busy;
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY.with(|b| b.set(false));
+    }
+}
+
+/// (Re)starts the heartbeat interval (init, post_upgrade, `set_supervision`).
+pub fn start() {
+    if let Some(old) = TIMER.with(|t| t.take()) {
+        ic_cdk_timers::clear_timer(old);
+    }
+    if sandbox::is_copy() || config::get().watchdog.is_none() {
+        return;
+    }
+    let interval = config::supervision().heartbeat_interval_secs.max(1);
+    let id = ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(interval), async || {
+        tick().await
+    });
+    TIMER.with(|t| t.set(Some(id)));
+}
+
+fn peer() -> PeerState {
+    config::markers().peer.unwrap_or_default()
+}
+
+fn set_peer(f: impl FnOnce(&mut PeerState)) {
+    config::update_markers(|m| {
+        let mut p = m.peer.clone().unwrap_or_default();
+        f(&mut p);
+        m.peer = Some(p);
+    });
+}
+
+/// The agent's view of the watchdog, for `health`.
+pub fn view() -> Option<WatchdogView> {
+    config::get().watchdog.map(|_| peer().view)
+}
+
+/// What operators should look at, for `health.alerts`.
+pub fn alerts() -> Vec<String> {
+    let sup = config::supervision();
+    let own = ic_cdk::api::canister_cycle_balance();
+    let mut out = vec![];
+    if own < sup.cycles_floor {
+        out.push(format!(
+            "the agent has {own} cycles, below the floor of {}: top it up; below {} it sends no \
+             heartbeats",
+            sup.cycles_floor, sup.cycles_reserve
+        ));
+    }
+    if config::get().watchdog.is_some() {
+        let p = peer();
+        if let Some(c) = p.view.cycles
+            && c < sup.cycles_floor
+        {
+            out.push(format!(
+                "the watchdog reported {c} cycles, below the floor of {}: top it up",
+                sup.cycles_floor
+            ));
+        }
+        if p.view.consecutive_failures >= sup.failure_threshold {
+            out.push(format!(
+                "the watchdog failed {} heartbeats in a row (last: {})",
+                p.view.consecutive_failures,
+                p.view.last_failure.clone().unwrap_or_default()
+            ));
+        }
+        if let Some(a) = p.alert {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// One heartbeat of the watchdog; a repair after N failures in a row.
+pub async fn tick() {
+    if sandbox::is_copy() || BUSY.with(|b| b.get()) {
+        return;
+    }
+    let Some(watchdog) = config::get().watchdog else {
+        return;
+    };
+    BUSY.with(|b| b.set(true));
+    let _busy = Busy;
+    let sup = config::supervision();
+    let own = ic_cdk::api::canister_cycle_balance();
+    if own < sup.cycles_reserve {
+        if !peer().skipping {
+            audit::append(
+                now(),
+                me(),
+                "watchdog.heartbeat_skipped",
+                None,
+                format!(
+                    "{own} cycles left, under the reserve of {}: no heartbeats until topped up",
+                    sup.cycles_reserve
+                ),
+            );
+        }
+        set_peer(|p| p.skipping = true);
+        return;
+    }
+    set_peer(|p| p.skipping = false);
+    let answer: Result<WatchdogStatus, CallError> =
+        ic::call(watchdog, "status", &(), Some(sup.heartbeat_timeout_secs)).await;
+    let failure = match answer {
+        Ok(status) => match stalled(&status) {
+            None => {
+                set_peer(|p| {
+                    p.view.last_seen = Some(now());
+                    p.view.consecutive_failures = 0;
+                    p.view.last_failure = None;
+                    p.view.cycles = Some(status.cycles);
+                    p.config = Some(status.config);
+                    p.operators = status.operators.clone();
+                    if status.lkg.is_some() {
+                        p.lkg = status.lkg.clone();
+                    }
+                    p.deferred_logged = false;
+                });
+                return;
+            }
+            Some(why) => why,
+        },
+        Err(e) => e.to_string(),
+    };
+    let failures = {
+        set_peer(|p| {
+            p.view.consecutive_failures += 1;
+            p.view.last_failure = Some(failure.clone());
+        });
+        peer().view.consecutive_failures
+    };
+    if failures >= sup.failure_threshold {
+        repair(
+            watchdog,
+            format!("{failures} heartbeats failed in a row (last: {failure})"),
+        )
+        .await;
+    }
+}
+
+/// Why a watchdog that answers is still not supervising: its own heartbeats stopped (its
+/// timer is gone) while nothing excuses them.
+fn stalled(status: &WatchdogStatus) -> Option<String> {
+    if status.paused || status.armed.is_some() || status.restore.is_some() {
+        return None;
+    }
+    let at = status.last_heartbeat.as_ref()?.at;
+    let c = status.config;
+    let bound = (c.heartbeat_interval_secs * (u64::from(c.failure_threshold) + 1)
+        + u64::from(c.heartbeat_timeout_secs)
+        + 60)
+        * 1_000_000_000;
+    let age = now().saturating_sub(at);
+    (age > bound).then(|| {
+        format!(
+            "the watchdog answers, but its last heartbeat was {} s ago (its interval is {} s): \
+             its supervision has stalled",
+            age / 1_000_000_000,
+            c.heartbeat_interval_secs
+        )
+    })
+}
+
+/// Whether an armed upgrade's window is open: then the watchdog is left alone.
+fn in_armed_window() -> Option<u64> {
+    let pause = writes::current().filter(|p| p.reason == "upgrade")?;
+    let window = peer()
+        .config
+        .map_or(DEFAULT_ARM_WINDOW_SECS, |c| c.arm_window_secs);
+    (now() < pause.since + window * 1_000_000_000).then_some(pause.upgrade_id)
+}
+
+fn alert(text: String) {
+    audit::append(now(), me(), "watchdog.repair_failed", None, text.clone());
+    set_peer(|p| p.alert = Some(text));
+}
+
+/// Repairs the watchdog, cheapest rung first.
+async fn repair(watchdog: Principal, why: String) {
+    if let Some(id) = in_armed_window() {
+        if !peer().deferred_logged {
+            audit::append(
+                now(),
+                me(),
+                "watchdog.repair_deferred",
+                Some(id),
+                format!("{why}; upgrade {id} is inside its armed window: no repair until it ends"),
+            );
+            set_peer(|p| p.deferred_logged = true);
+        }
+        return;
+    }
+    let Some(hash) = config::markers().watchdog else {
+        return alert(format!(
+            "{why}; the watchdog cannot be repaired: no watchdog Wasm is stored (upload and \
+             commit it as `watchdog`)"
+        ));
+    };
+    let Some(wasm) = versions::blob(&hash) else {
+        return alert(format!(
+            "{why}; the stored watchdog Wasm {} is missing",
+            hex::encode(hash)
+        ));
+    };
+    let status = match management::status(watchdog).await {
+        Ok(s) => s,
+        Err(e) => {
+            return alert(format!(
+                "{why}; canister_status of the watchdog failed ({e}): is the agent still one \
+                 of its controllers?"
+            ));
+        }
+    };
+    audit::append(
+        now(),
+        me(),
+        "watchdog.repair_started",
+        None,
+        format!(
+            "{why}; the watchdog is {:?} and runs {}",
+            status.status,
+            status.module_hash.as_ref().map_or("no module".into(), hex::encode)
+        ),
+    );
+    let ours = status.module_hash.as_deref() == Some(hash.as_slice());
+    let mut tried = vec![];
+    if ours && status.status != mgmt::CanisterStatusType::Running {
+        let r = management::start(watchdog).await.map_err(|e| e.to_string());
+        match r.and(verified(watchdog, &hash).await) {
+            Ok(()) => return repaired(watchdog, &hash, "start", why, tried).await,
+            Err(e) => tried.push(format!("start: {e}")),
+        }
+    }
+    if status.module_hash.is_some() {
+        let r = reinstall(watchdog, &wasm, UpgradeMode::KeepState).await;
+        match r.and(verified(watchdog, &hash).await) {
+            Ok(()) => return repaired(watchdog, &hash, "upgrade", why, tried).await,
+            Err(e) => tried.push(format!("upgrade: {e}")),
+        }
+    }
+    let (mode, action) = if status.module_hash.is_some() {
+        (UpgradeMode::Clean, "reinstall")
+    } else {
+        (UpgradeMode::Fresh, "install")
+    };
+    let r = reinstall(watchdog, &wasm, mode).await;
+    match r.and(verified(watchdog, &hash).await) {
+        Ok(()) => repaired(watchdog, &hash, action, why, tried).await,
+        Err(e) => {
+            tried.push(format!("{action}: {e}"));
+            alert(format!(
+                "{why}; every repair failed: {}; operators must act",
+                tried.join("; ")
+            ));
+        }
+    }
+}
+
+enum UpgradeMode {
+    /// Upgrade: keep the watchdog's stable memory.
+    KeepState,
+    /// Reinstall: clean, with the cached settings.
+    Clean,
+    /// Install into an empty canister.
+    Fresh,
+}
+
+/// The init argument a clean watchdog gets: the settings, operators and LKG it last reported.
+fn restore_init() -> WatchdogInit {
+    let p = peer();
+    WatchdogInit {
+        agent: me(),
+        operators: if p.operators.is_empty() {
+            config::get().operators
+        } else {
+            p.operators
+        },
+        config: p.config,
+        lkg: p.lkg,
+    }
+}
+
+async fn reinstall(watchdog: Principal, wasm: &[u8], mode: UpgradeMode) -> Result<(), String> {
+    let (mode, arg) = match mode {
+        UpgradeMode::KeepState => (
+            mgmt::CanisterInstallMode::Upgrade(Some(mgmt::UpgradeFlags {
+                skip_pre_upgrade: Some(true),
+                wasm_memory_persistence: None,
+            })),
+            vec![],
+        ),
+        UpgradeMode::Clean => (
+            mgmt::CanisterInstallMode::Reinstall,
+            candid::encode_one(restore_init()).map_err(|e| e.to_string())?,
+        ),
+        UpgradeMode::Fresh => (
+            mgmt::CanisterInstallMode::Install,
+            candid::encode_one(restore_init()).map_err(|e| e.to_string())?,
+        ),
+    };
+    // A stop that fails leaves it stopping; the install goes ahead and the start cancels it.
+    let _ = management::stop(watchdog).await;
+    let installed = management::install_code(&mgmt::InstallCodeArgs {
+        mode,
+        canister_id: watchdog,
+        wasm_module: wasm.to_vec(),
+        arg,
+        sender_canister_version: None,
+    })
+    .await
+    .map_err(|e| e.to_string());
+    let started = management::start(watchdog).await.map_err(|e| e.to_string());
+    installed.and(started)
+}
+
+/// The watchdog runs `hash` and answers `status`.
+async fn verified(watchdog: Principal, hash: &[u8; 32]) -> Result<(), String> {
+    let status = management::status(watchdog)
+        .await
+        .map_err(|e| e.to_string())?;
+    if status.module_hash.as_deref() != Some(hash.as_slice()) {
+        return Err(format!(
+            "it runs {}, not the stored watchdog {}",
+            status.module_hash.map_or("no module".into(), hex::encode),
+            hex::encode(hash)
+        ));
+    }
+    let timeout = config::supervision().heartbeat_timeout_secs;
+    let answer: Result<WatchdogStatus, CallError> =
+        ic::call(watchdog, "status", &(), Some(timeout)).await;
+    answer
+        .map(|_| ())
+        .map_err(|e| format!("it does not answer status: {e}"))
+}
+
+async fn repaired(
+    watchdog: Principal,
+    hash: &[u8; 32],
+    action: &str,
+    why: String,
+    tried: Vec<String>,
+) {
+    let detail = if tried.is_empty() {
+        why
+    } else {
+        format!("{why}; failed first: {}", tried.join("; "))
+    };
+    audit::append(
+        now(),
+        me(),
+        "watchdog.repaired",
+        None,
+        format!("{action}: {detail}"),
+    );
+    set_peer(|p| {
+        p.view.repairs += 1;
+        p.view.consecutive_failures = 0;
+        p.view.last_failure = None;
+        p.alert = None;
+    });
+    let notice = RepairNotice {
+        at: now(),
+        by: me(),
+        repaired: watchdog,
+        action: action.to_string(),
+        detail,
+        incident_id: None,
+        module_hash: Some(hash.to_vec()),
+    };
+    let told: Result<Result<(), WatchdogError>, CallError> =
+        ic::call(watchdog, "note_repair", &notice, Some(60)).await;
+    let failed = match told {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    audit::append(now(), me(), "watchdog.note_repair_failed", None, failed);
+}
+
+/// The watchdog restored the agent: journal it, and follow the module it restored.
+pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
+    audit::append(
+        now(),
+        watchdog,
+        "agent.restored_by_watchdog",
+        None,
+        format!(
+            "{} (incident {}): {}",
+            notice.action,
+            notice.incident_id.map_or("-".into(), |i| i.to_string()),
+            notice.detail
+        ),
+    );
+    let Some(hash) = notice
+        .module_hash
+        .as_deref()
+        .and_then(|h| <[u8; 32]>::try_from(h).ok())
+    else {
+        return;
+    };
+    if versions::get(&hash).is_some() {
+        config::update_markers(|m| {
+            m.running = Some(hash);
+            m.lkg = Some(hash);
+        });
+    }
+}
