@@ -70,5 +70,4 @@ pub fn require(method: &str, roles: &[Role]) -> Result<Principal, AgentError> {
     })
 }
 
-
 pub use canister_api::check_operators;

@@ -1,9 +1,9 @@
 //! Repository: the configuration cell (MemoryId `CONFIG`) and the markers cell (`MARKERS`).
 
 use crate::api::{AgentInit, Autonomy, Config, GateLimits, Supervision, WatchdogView};
-use canister_api::watchdog::{LkgInfo, WatchdogConfig};
 use crate::memory::{self, Candid, Mem};
 use candid::{CandidType, Deserialize};
+use canister_api::watchdog::{LkgInfo, WatchdogConfig};
 use ic_stable_structures::Cell as StableCell;
 use std::cell::RefCell;
 

@@ -269,7 +269,10 @@ async fn repair(watchdog: Principal, why: String) {
         format!(
             "{why}; the watchdog is {:?} and runs {}",
             status.status,
-            status.module_hash.as_ref().map_or("no module".into(), hex::encode)
+            status
+                .module_hash
+                .as_ref()
+                .map_or("no module".into(), hex::encode)
         ),
     );
     let ours = status.module_hash.as_deref() == Some(hash.as_slice());

@@ -26,7 +26,8 @@ use wasm_patch::{PatchOp, Stamp, ValidationPolicy};
 pub const REQUIRED_EXPORTS: &[&str] = &[
     "canister_init",
     "canister_post_upgrade",
-    "canister_query health",
+    // Any kind of method: the watchdog calls it (the chaos build's is an update).
+    "canister_method health",
     "canister_update call_tool",
     "canister_update approve_upgrade",
     "canister_update reject_upgrade",

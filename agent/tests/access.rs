@@ -65,6 +65,26 @@ fn methods() -> Vec<Call> {
             .unwrap(),
             true,
         ),
+        ("set_operators", Encode!(&vec![stranger()]).unwrap(), true),
+        (
+            "set_supervision",
+            Encode!(&Supervision::default()).unwrap(),
+            true,
+        ),
+        (
+            "note_repair",
+            Encode!(&RepairNotice {
+                at: 0,
+                by: watchdog(),
+                repaired: Principal::anonymous(),
+                action: "x".into(),
+                detail: "y".into(),
+                incident_id: None,
+                module_hash: None
+            })
+            .unwrap(),
+            true,
+        ),
         (
             "upgrade_armed",
             Encode!(&ArmReceipt {
@@ -109,7 +129,7 @@ fn state_chunk() -> StateChunk {
 }
 
 /// Only the watchdog may deliver its verdicts.
-const WATCHDOG_ONLY: &[&str] = &["upgrade_armed", "complete_upgrade"];
+const WATCHDOG_ONLY: &[&str] = &["upgrade_armed", "complete_upgrade", "note_repair"];
 
 /// Decodes any `Result<_, AgentError>` reply far enough to see the error.
 fn error_of(bytes: &[u8]) -> Option<AgentError> {
@@ -185,6 +205,11 @@ fn every_update_method_and_data_query_refuses_an_unauthorised_caller() {
     assert!(env.tasks().is_empty());
     assert_eq!(env.health().schema_version, 3);
     assert_eq!(env.health().autonomy, Autonomy::Auto);
+    let config: Result<Config, AgentError> =
+        env.query(operator(), "get_config", Encode!().unwrap());
+    let config = config.unwrap();
+    assert_eq!(config.operators, vec![operator()], "operators unchanged");
+    assert_eq!(config.supervision, None, "supervision settings unchanged");
 }
 
 #[test]

@@ -277,6 +277,8 @@ pub struct WatchdogStatus {
     pub agent: Principal,
     /// The LKG module held.
     pub lkg: Option<LkgInfo>,
+    /// The LKG before the last commit (what a version failing after commit is demoted to).
+    pub previous_lkg: Option<LkgInfo>,
     /// The upgrade under supervision.
     pub armed: Option<ArmedUpgrade>,
     /// The last heartbeat.

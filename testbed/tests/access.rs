@@ -1,11 +1,14 @@
 //! Every update method of the watchdog and staging refuses a caller that is not allowed, with an
 //! `Unauthorized` error naming caller and method, and changes nothing; the tables cover every
-//! update method of `watchdog.did` and `staging.did`.
+//! update method of `watchdog.did` and `staging.did`. The watchdog's methods are the agent's
+//! (`arm`, `disarm`, `note_repair`) or the operators' (`rollback`, `pause`, `resume`,
+//! `configure`, `set_operators`).
 
 use candid::{CandidType, Decode, Deserialize, Encode, Principal};
+use canister_api::agent::RepairNotice;
 use canister_api::agent::{AgentInit, Autonomy};
 use canister_api::staging::{RehearsalRequest, StagingError};
-use canister_api::watchdog::{ArmRequest, WatchdogError};
+use canister_api::watchdog::{ArmRequest, RollbackTarget, WatchdogConfig, WatchdogError};
 use testbed::{Options, Testbed, operator, stranger};
 
 fn update_methods(did: &str) -> Vec<String> {
@@ -37,26 +40,62 @@ fn arm_request() -> ArmRequest {
 }
 
 #[test]
-fn watchdog_and_staging_refuse_every_caller_but_the_agent() {
+fn watchdog_and_staging_refuse_every_caller_but_the_allowed_one() {
     let tb = Testbed::deploy(Options::default());
-    let watchdog_calls: Vec<(&str, Vec<u8>)> = vec![
-        ("arm", Encode!(&arm_request()).unwrap()),
-        ("disarm", Encode!(&1u64, &"r").unwrap()),
+    let notice = RepairNotice {
+        at: 0,
+        by: tb.agent,
+        repaired: tb.watchdog,
+        action: "start".into(),
+        detail: "x".into(),
+        incident_id: None,
+        module_hash: None,
+    };
+    let silent = WatchdogConfig {
+        heartbeat_interval_secs: 86_400,
+        ..WatchdogConfig::default()
+    };
+    // (method, argument, allowed caller)
+    let watchdog_calls: Vec<(&str, Vec<u8>, Principal)> = vec![
+        ("arm", Encode!(&arm_request()).unwrap(), tb.agent),
+        ("disarm", Encode!(&1u64, &"r").unwrap(), tb.agent),
+        ("note_repair", Encode!(&notice).unwrap(), tb.agent),
+        (
+            "rollback",
+            Encode!(&RollbackTarget::Lkg).unwrap(),
+            operator(),
+        ),
+        ("pause", Encode!().unwrap(), operator()),
+        ("resume", Encode!().unwrap(), operator()),
+        ("configure", Encode!(&silent).unwrap(), operator()),
+        (
+            "set_operators",
+            Encode!(&vec![stranger()]).unwrap(),
+            operator(),
+        ),
     ];
     let did = include_str!("../../watchdog/watchdog.did");
-    for m in update_methods(did) {
-        assert!(
-            watchdog_calls.iter().any(|(n, _)| *n == m),
-            "{m} missing from the table"
-        );
-    }
+    let mut methods = update_methods(did);
+    methods.sort();
+    let mut table: Vec<String> = watchdog_calls.iter().map(|(m, ..)| m.to_string()).collect();
+    table.sort();
+    assert_eq!(methods, table, "the table covers watchdog.did's updates");
     #[derive(CandidType, Deserialize)]
     enum AnyResult<E> {
         Ok(candid::Reserved),
         Err(E),
     }
-    for caller in [stranger(), operator(), Principal::anonymous(), tb.staging] {
-        for (method, arg) in &watchdog_calls {
+    for caller in [
+        stranger(),
+        operator(),
+        Principal::anonymous(),
+        tb.staging,
+        tb.agent,
+    ] {
+        for (method, arg, allowed) in &watchdog_calls {
+            if caller == *allowed {
+                continue;
+            }
             let reply = tb
                 .raw_update(tb.watchdog, caller, method, arg.clone())
                 .unwrap();
@@ -70,6 +109,9 @@ fn watchdog_and_staging_refuse_every_caller_but_the_agent() {
                 }
                 _ => panic!("watchdog {method} by {caller}: not refused"),
             }
+        }
+        if caller == tb.agent {
+            continue; // the agent is the one caller staging admits
         }
         let req = RehearsalRequest {
             upgrade_id: 1,
@@ -92,8 +134,16 @@ fn watchdog_and_staging_refuse_every_caller_but_the_agent() {
         ["rehearse"],
         "the table covers staging's updates"
     );
-    // Nothing changed: nothing armed, no sandbox created.
-    assert!(tb.watchdog_status().armed.is_none());
+    // Nothing changed: nothing armed, no restore, settings and operators as deployed, no
+    // repair noted, no sandbox created.
+    let status = tb.watchdog_status();
+    assert!(status.armed.is_none());
+    assert!(status.restore.is_none());
+    assert!(!status.paused);
+    assert_eq!(status.config, WatchdogConfig::default());
+    assert_eq!(status.operators, vec![operator()]);
+    assert_eq!(status.repairs, 0);
+    assert_eq!(status.incidents, 0);
     let sandbox: Option<Principal> =
         tb.query(tb.staging, stranger(), "sandbox", Encode!().unwrap());
     assert_eq!(sandbox, None);

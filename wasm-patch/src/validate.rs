@@ -79,7 +79,9 @@ pub fn ic_features() -> WasmFeatures {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidationPolicy {
-    /// Export names that must be present, like `canister_query health`.
+    /// Export names that must be present, like `canister_query health`. `canister_method NAME`
+    /// asks for a method callable as NAME of any kind (`canister_query`,
+    /// `canister_composite_query` or `canister_update`): what another canister needs to call it.
     pub required_exports: Vec<String>,
     /// The module's `agent:parent_hash` must equal this (the running module's hash).
     #[serde(with = "crate::hex_serde::opt_hash")]
@@ -261,7 +263,20 @@ fn check_exports(info: &ModuleInfo, limits: &Limits) -> Result<Vec<String>, Vali
 
 fn check_required(info: &ModuleInfo, required: &[String]) -> Result<(), ValidationError> {
     for name in required {
-        if !info.func_exports.iter().any(|e| &e.name == name) {
+        let satisfied = match name.strip_prefix("canister_method ") {
+            Some(method) => [
+                "canister_query",
+                "canister_composite_query",
+                "canister_update",
+            ]
+            .iter()
+            .any(|kind| {
+                let full = format!("{kind} {method}");
+                info.func_exports.iter().any(|e| e.name == full)
+            }),
+            None => info.func_exports.iter().any(|e| &e.name == name),
+        };
+        if !satisfied {
             let mut exported: Vec<String> =
                 info.func_exports.iter().map(|e| e.name.clone()).collect();
             exported.sort();

@@ -232,11 +232,17 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
             if !reads(&info, r.schema) {
                 return Err(schema_mismatch(&info, r.schema));
             }
-            let wasm = match lkg(agent).await {
-                Ok((lkg, bytes)) if lkg.hash == info.hash => bytes,
-                _ => agent_client::module(agent, &info.hash)
-                    .await
-                    .map_err(|e| format!("fetching version {} failed: {e}", info.version))?,
+            let wasm = match (lkg(agent).await, store::previous_bytes()) {
+                (Ok((lkg, bytes)), _) if lkg.hash == info.hash => bytes,
+                (_, Ok((prev, bytes))) if prev.hash == info.hash => bytes,
+                _ => {
+                    // An interrupted attempt may have left the agent stopped: it must run to
+                    // hand out the module.
+                    let _ = management::start(agent).await;
+                    agent_client::module(agent, &info.hash)
+                        .await
+                        .map_err(|e| format!("fetching version {} failed: {e}", info.version))?
+                }
             };
             upgrade_in_place(agent, r.incident_id, r.step, &wasm).await?;
             let after = verify(agent, Some(&info.hash), before.as_ref(), timeout).await?;

@@ -24,6 +24,7 @@ pub fn status() -> WatchdogStatus {
     WatchdogStatus {
         agent: st.agent,
         lkg: st.lkg.clone(),
+        previous_lkg: st.previous_lkg.clone(),
         armed: st.armed.clone(),
         last_heartbeat: st.last_heartbeat.clone(),
         consecutive_failures: st.consecutive_failures,
@@ -88,7 +89,11 @@ pub fn alerts(st: &store::State, own_cycles: u128) -> Vec<String> {
 pub fn set_paused(caller: Principal, paused: bool) {
     store::update(|s| s.paused = paused);
     store::event(
-        if paused { "operator.pause" } else { "operator.resume" },
+        if paused {
+            "operator.pause"
+        } else {
+            "operator.resume"
+        },
         None,
         format!("by {caller}"),
     );
@@ -129,10 +134,7 @@ pub fn note_repair(notice: RepairNotice) {
     store::event(
         "repair.by_agent",
         None,
-        format!(
-            "{} at {}: {}",
-            notice.action, notice.at, notice.detail
-        ),
+        format!("{} at {}: {}", notice.action, notice.at, notice.detail),
     );
 }
 
@@ -201,7 +203,10 @@ pub async fn rollback(caller: Principal, target: RollbackTarget) -> Result<u64, 
             reason: "a restore started or supervision was paused meanwhile".into(),
         });
     }
-    let cause = format!("operator {caller} asked to roll back to {}", describe(&target));
+    let cause = format!(
+        "operator {caller} asked to roll back to {}",
+        describe(&target)
+    );
     let incident_id = supervise::start_restore(cause, upgrade_id, target, version);
     ic_cdk_timers::set_timer(std::time::Duration::ZERO, supervise::tick());
     Ok(incident_id)
@@ -260,8 +265,10 @@ async fn stored_version(
             "version {} reads schema {}, the agent's state is at {}: installing it would not \
              keep the state; roll back to a snapshot instead",
             v.version,
-            v.schema_range
-                .map_or("(not declared)".into(), |r| format!("{}..={}", r.min, r.max)),
+            v.schema_range.map_or("(not declared)".into(), |r| format!(
+                "{}..={}",
+                r.min, r.max
+            )),
             schema.map_or("an unknown version".into(), |s| s.to_string())
         )));
     }

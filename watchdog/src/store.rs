@@ -179,7 +179,9 @@ pub fn set_lkg(info: LkgInfo, bytes: &[u8], keep_previous: bool) {
             }
             Err(_) => None,
         },
-        _ => get().previous_lkg.filter(|p| keep_previous && p.hash != info.hash),
+        _ => get()
+            .previous_lkg
+            .filter(|p| keep_previous && p.hash != info.hash),
     };
     write_pieces(&LKG, bytes);
     update(|s| {

@@ -240,7 +240,11 @@ async fn heartbeat(st: &State) {
     let own = ic_cdk::api::canister_cycle_balance();
     watch_cycles("watchdog", own);
     if own < st.config.cycles_reserve {
-        if st.last_heartbeat.as_ref().is_none_or(|h| !h.detail.starts_with("skipped")) {
+        if st
+            .last_heartbeat
+            .as_ref()
+            .is_none_or(|h| !h.detail.starts_with("skipped"))
+        {
             store::event(
                 "heartbeat.skipped",
                 None,
@@ -358,7 +362,11 @@ pub fn start_restore(
             version,
             digest_tried: false,
         });
-        if let Some(a) = s.armed.as_mut().filter(|a| Some(a.upgrade_id) == upgrade_id) {
+        if let Some(a) = s
+            .armed
+            .as_mut()
+            .filter(|a| Some(a.upgrade_id) == upgrade_id)
+        {
             a.phase = ArmPhase::RollingBack;
             a.incident_id = Some(incident_id);
         }

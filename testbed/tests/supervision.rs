@@ -1,0 +1,568 @@
+//! Continuous supervision and mutual repair on ic-sim (issue 5): the watchdog restores an agent
+//! that fails after its commit (trapping or hanging `health`) within the detection bound, a
+//! single lost response changes nothing, the agent repairs a killed watchdog with its settings
+//! and LKG record, an interrupted rollback completes on retry, and operators roll back to a
+//! named version or snapshot.
+//!
+//! Figures are printed on lines starting `FIGURE`; run with `--nocapture` to see them.
+
+use candid::{Encode, Principal};
+use canister_api::agent::{AgentError, Supervision, UpgradeRecord, UpgradeState};
+use canister_api::watchdog::{
+    LadderStep, RollbackTarget, WatchdogConfig, WatchdogError, WatchdogStatus,
+};
+use ic_sim::CanisterStatusType;
+use ic_sim::Fault;
+use std::time::Duration;
+use testbed::{Options, Testbed, chaos_release, operator, wasm};
+
+const LIMIT: Duration = Duration::from_secs(30 * 60);
+const NS: u64 = 1_000_000_000;
+
+fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+fn seeded() -> Testbed {
+    let tb = Testbed::deploy(Options::default());
+    tb.seed_state(10, 10);
+    tb
+}
+
+fn terminal(tb: &Testbed, id: u64) -> UpgradeRecord {
+    tb.run_until(LIMIT, |tb| tb.record(id).state.is_terminal())
+        .unwrap_or_else(|| panic!("upgrade {id} did not finish: {:?}", tb.record(id)));
+    tb.record(id)
+}
+
+/// Proposes `bytes` as an operator release and runs it to `Committed`; answers the record.
+fn commit_release(tb: &Testbed, bytes: &[u8]) -> UpgradeRecord {
+    let rec = tb
+        .propose_release(bytes, "release")
+        .expect("propose_release");
+    let rec = terminal(tb, rec.id);
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+    rec
+}
+
+fn booted_at(rec: &UpgradeRecord) -> u64 {
+    rec.history
+        .iter()
+        .find(|t| t.state == UpgradeState::Booted)
+        .expect("booted")
+        .at
+}
+
+fn restored(tb: &Testbed, n: usize) -> Option<Duration> {
+    tb.run_until(LIMIT, |tb| {
+        tb.incidents()
+            .get(n - 1)
+            .is_some_and(|i| i.restored_at.is_some())
+    })
+}
+
+fn events(tb: &Testbed, action: &str) -> usize {
+    tb.events().iter().filter(|e| e.action == action).count()
+}
+
+fn audit_has(tb: &Testbed, action: &str) -> bool {
+    tb.audit().entries.iter().any(|e| e.action == action)
+}
+
+#[test]
+fn a_version_whose_health_traps_after_commit_is_demoted_within_the_detection_bound() {
+    let tb = seeded();
+    let parent = tb.agent_module().unwrap();
+    let before = tb.digest();
+    let rec = commit_release(&tb, &chaos_release("health_trap_late"));
+    assert_eq!(tb.watchdog_status().lkg.unwrap().hash, rec.candidate_hash);
+    // From LATE_SECS after its boot, its health traps.
+    let fails_from = booted_at(&rec) + 120 * NS;
+    restored(&tb, 1).expect("restored");
+    let inc = &tb.incidents()[0];
+    let bound = WatchdogConfig::default().detection_bound_secs();
+    let detect = inc.detected_at - fails_from;
+    assert!(
+        detect <= bound * NS,
+        "detected {:.1} s after the failure began; the bound is {bound} s",
+        secs(detect)
+    );
+    assert_eq!(inc.upgrade_id, None, "a steady-state failure");
+    assert_eq!(
+        inc.ladder_step,
+        Some(LadderStep::Previous),
+        "{:?}",
+        inc.attempts
+    );
+    assert_eq!(inc.records_lost, Some(0), "{}", inc.data_lost);
+    assert!(!inc.alert);
+    // The version before it runs again and is the LKG on both sides; nothing lost.
+    assert_eq!(tb.agent_module(), Some(parent.clone()));
+    assert_eq!(tb.watchdog_status().lkg.unwrap().hash, parent);
+    assert!(tb.watchdog_status().previous_lkg.is_none());
+    assert!(tb.digest().same_state(&before));
+    tb.run_until(LIMIT, |tb| {
+        tb.health().running_module_hash == Some(parent.clone())
+    })
+    .expect("the agent learns which module the watchdog restored");
+    assert!(audit_has(&tb, "agent.restored_by_watchdog"));
+    assert!(tb.versions().iter().any(|v| v.hash == parent && v.is_lkg));
+    // It stays healthy: no second incident.
+    tb.run_for(Duration::from_secs(600));
+    assert_eq!(tb.incidents().len(), 1);
+    let detection_bound: u64 = tb.query(
+        tb.watchdog,
+        testbed::stranger(),
+        "detection_bound_secs",
+        Encode!().unwrap(),
+    );
+    assert_eq!(detection_bound, bound);
+    println!(
+        "FIGURE health traps after commit: detected {:.1} s after the failure began (bound {bound} s), restored {:.1} s after detection",
+        secs(detect),
+        secs(inc.restored_at.unwrap() - inc.detected_at)
+    );
+}
+
+#[test]
+fn a_hung_health_is_caught_by_the_heartbeat_timeout() {
+    let tb = seeded();
+    let parent = tb.agent_module().unwrap();
+    let before = tb.digest();
+    commit_release(&tb, &chaos_release("health_calls_out"));
+    tb.run_for(Duration::from_secs(30));
+    // From now on `health` awaits a call whose response never comes.
+    let hang_from = tb.now_nanos();
+    tb.sim.inject(Fault::HoldResponses { from: tb.staging });
+    restored(&tb, 1).expect("restored");
+    let inc = &tb.incidents()[0];
+    let bound = WatchdogConfig::default().detection_bound_secs();
+    let detect = inc.detected_at - hang_from;
+    assert!(detect <= bound * NS, "detected after {:.1} s", secs(detect));
+    assert!(inc.cause.contains("heartbeats failed"), "{}", inc.cause);
+    // The hung calls keep the agent from stopping; the rung upgrades it while stopping.
+    assert!(
+        inc.attempts.iter().any(|a| a.contains("stop failed")),
+        "{:?}",
+        inc.attempts
+    );
+    assert_eq!(inc.ladder_step, Some(LadderStep::Previous));
+    assert_eq!(tb.agent_module(), Some(parent));
+    assert!(tb.digest().same_state(&before));
+    assert_eq!(
+        tb.sim.canister_run_status(tb.agent),
+        Some(CanisterStatusType::Running)
+    );
+    println!(
+        "FIGURE hung health: detected {:.1} s after the hang began (bound {bound} s), restored {:.1} s after detection (the stop request times out after 300 s)",
+        secs(detect),
+        secs(inc.restored_at.unwrap() - inc.detected_at)
+    );
+}
+
+#[test]
+fn one_lost_heartbeat_response_does_not_roll_back() {
+    let tb = seeded();
+    let module = tb.agent_module();
+    tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some())
+        .expect("the watchdog copies the LKG");
+    tb.sim.inject(Fault::DropResponses {
+        from: tb.agent,
+        probability: 1.0,
+    });
+    tb.run_until(LIMIT, |tb| tb.watchdog_status().consecutive_failures == 1)
+        .expect("one heartbeat fails");
+    tb.sim.clear_faults();
+    let status = tb.watchdog_status();
+    let hb = status.last_heartbeat.unwrap();
+    assert!(!hb.healthy);
+    tb.run_for(Duration::from_secs(120));
+    let status = tb.watchdog_status();
+    assert_eq!(status.consecutive_failures, 0);
+    assert!(status.last_heartbeat.unwrap().healthy);
+    assert!(tb.incidents().is_empty());
+    assert_eq!(events(&tb, "ladder.start"), 0);
+    assert_eq!(tb.agent_module(), module);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    Uninstall,
+    Stop,
+    ReplaceWithForeignModule,
+}
+
+fn kill(tb: &Testbed, how: Kill) {
+    let op = Some(operator());
+    match how {
+        Kill::Uninstall => tb.sim.uninstall_canister(tb.watchdog, op).unwrap(),
+        Kill::Stop => tb.sim.stop_canister(tb.watchdog, op).unwrap(),
+        Kill::ReplaceWithForeignModule => tb
+            .sim
+            .reinstall_canister(tb.watchdog, wasm("ic-sim-probe"), Encode!().unwrap(), op)
+            .unwrap(),
+    }
+}
+
+#[test]
+fn a_killed_watchdog_is_repaired_by_the_agent_with_its_settings_and_lkg() {
+    for how in [Kill::Uninstall, Kill::Stop, Kill::ReplaceWithForeignModule] {
+        let tb = seeded();
+        let second = Principal::self_authenticating(b"second operator");
+        let config = WatchdogConfig {
+            probation_heartbeats: 2,
+            max_snapshots: 3,
+            ..WatchdogConfig::default()
+        };
+        tb.configure(config).expect("configure");
+        let ops: Result<Vec<Principal>, WatchdogError> = tb.watchdog_update(
+            operator(),
+            "set_operators",
+            Encode!(&vec![operator(), second]).unwrap(),
+        );
+        ops.expect("set_operators");
+        let wd_module = tb.watchdog_module();
+        tb.run_until(LIMIT, |tb| {
+            tb.watchdog_status().lkg.is_some() && tb.health().watchdog.unwrap().last_seen.is_some()
+        })
+        .expect("both sides have seen each other");
+        tb.run_for(Duration::from_secs(20)); // the agent caches the latest status
+        let lkg = tb.watchdog_status().lkg.unwrap();
+
+        kill(&tb, how);
+        let took = tb
+            .run_until(LIMIT, |tb| tb.health().watchdog.unwrap().repairs == 1)
+            .unwrap_or_else(|| panic!("{how:?}: not repaired; audit {:?}", tb.audit()));
+        assert_eq!(tb.watchdog_module(), wd_module, "{how:?}");
+        let status: WatchdogStatus = tb.watchdog_status();
+        assert_eq!(status.config, config, "{how:?}: settings restored");
+        assert_eq!(status.operators, vec![operator(), second], "{how:?}");
+        assert!(!status.paused);
+        // The LKG record is back (after a reinstall, its bytes are fetched from the agent).
+        tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some())
+            .unwrap_or_else(|| panic!("{how:?}: no LKG; events {:?}", tb.events()));
+        assert_eq!(tb.watchdog_status().lkg.unwrap().hash, lkg.hash, "{how:?}");
+        // Journaled on both sides.
+        assert!(audit_has(&tb, "watchdog.repaired"), "{how:?}");
+        tb.run_until(LIMIT, |tb| tb.watchdog_status().repairs == 1)
+            .unwrap_or_else(|| panic!("{how:?}: the watchdog did not journal the repair"));
+        assert_eq!(events(&tb, "repair.by_agent"), 1, "{how:?}");
+        // It supervises again: its heartbeats of the agent resume.
+        let at = tb.now_nanos();
+        tb.run_until(LIMIT, |tb| {
+            tb.watchdog_status()
+                .last_heartbeat
+                .is_some_and(|h| h.at > at && h.healthy)
+        })
+        .unwrap_or_else(|| panic!("{how:?}: no heartbeat after the repair"));
+        assert!(
+            tb.incidents().is_empty(),
+            "{how:?}: the agent was never touched"
+        );
+        let action = tb
+            .audit()
+            .entries
+            .into_iter()
+            .find(|e| e.action == "watchdog.repaired")
+            .unwrap()
+            .detail;
+        println!(
+            "FIGURE watchdog {how:?}: repaired by the agent {:.1} s after the kill ({}), agent detection bound {} s",
+            took.as_secs_f64(),
+            action.split(':').next().unwrap_or_default(),
+            Supervision::default().detection_bound_secs()
+        );
+    }
+}
+
+/// Ticks the subnet one round at a time until `done` holds.
+fn tick_until(tb: &Testbed, done: impl Fn(&Testbed) -> bool) {
+    for _ in 0..1_000_000 {
+        if done(tb) {
+            return;
+        }
+        tb.sim.tick();
+        if !tb.sim.has_work() {
+            tb.sim.run_for(Duration::from_millis(100));
+        }
+    }
+    panic!("condition not reached");
+}
+
+#[test]
+fn an_operator_rollback_interrupted_half_way_completes_on_retry() {
+    let tb = seeded();
+    let parent = tb.agent_module().unwrap();
+    let before = tb.digest();
+    let rec = commit_release(&tb, &chaos_release("none"));
+    let id = tb
+        .rollback(RollbackTarget::Version(parent.clone()))
+        .expect("rollback");
+    // The ladder stops the agent; the watchdog traps in its next message (the stop's reply).
+    tb.sim.clear_faults();
+    tick_until(&tb, |tb| {
+        tb.sim.canister_run_status(tb.agent) == Some(CanisterStatusType::Stopped)
+    });
+    tb.sim.inject(Fault::TrapNextMessage {
+        canister: tb.watchdog,
+    });
+    tb.sim.tick();
+    tb.sim.tick();
+    let trapped_at = tb.now_nanos();
+    // Half-way: the agent stays stopped with the old module until the next tick retries.
+    tb.run_for(Duration::from_secs(5));
+    assert!(
+        tb.incidents()[0].restored_at.is_none(),
+        "interrupted before the install"
+    );
+    assert_eq!(
+        tb.sim.canister_run_status(tb.agent),
+        Some(CanisterStatusType::Stopped)
+    );
+    assert_eq!(tb.agent_module(), Some(rec.candidate_hash.clone()));
+    restored(&tb, 1).expect("the next tick completes the rollback");
+    let inc = &tb.incidents()[0];
+    assert_eq!(inc.id, id);
+    assert_eq!(
+        inc.ladder_step,
+        Some(LadderStep::Version),
+        "{:?}",
+        inc.attempts
+    );
+    assert!(inc.cause.contains("operator"), "{}", inc.cause);
+    assert_eq!(inc.records_lost, Some(0));
+    assert_eq!(tb.agent_module(), Some(parent.clone()));
+    assert_eq!(tb.watchdog_status().lkg.unwrap().hash, parent);
+    assert!(tb.digest().same_state(&before));
+    assert_eq!(
+        tb.sim.canister_run_status(tb.agent),
+        Some(CanisterStatusType::Running)
+    );
+    println!(
+        "FIGURE interrupted rollback: completed {:.1} s after the trap",
+        secs(inc.restored_at.unwrap() - trapped_at)
+    );
+}
+
+#[test]
+fn operators_roll_back_to_a_named_version_or_snapshot_and_bad_targets_are_refused() {
+    let tb = seeded();
+    let parent = tb.agent_module().unwrap();
+    let rec = commit_release(&tb, &chaos_release("none"));
+    // Bad targets change nothing.
+    match tb.rollback(RollbackTarget::Version(vec![7; 32])) {
+        Err(WatchdogError::NotFound(m)) => assert!(m.contains("stored"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match tb.rollback(RollbackTarget::Version(vec![7; 3])) {
+        Err(WatchdogError::InvalidArgument(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    match tb.rollback(RollbackTarget::Snapshot(vec![1, 2, 3])) {
+        Err(WatchdogError::NotFound(m)) => assert!(m.contains("snapshot"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(tb.incidents().is_empty());
+    assert_eq!(tb.agent_module(), Some(rec.candidate_hash.clone()));
+
+    // A snapshot: the one taken when the release was armed (it holds the parent module and
+    // the state of that moment); writes made since are lost, and the incident says so.
+    let snapshots = tb
+        .sim
+        .list_canister_snapshots(tb.agent, Some(operator()))
+        .unwrap();
+    assert_eq!(snapshots.len(), 1);
+    tb.try_remember("default", "late", "written after the snapshot")
+        .expect("remember");
+    tb.try_submit("late task").expect("submit");
+    let id = tb
+        .rollback(RollbackTarget::Snapshot(snapshots[0].id.clone()))
+        .expect("rollback to the snapshot");
+    restored(&tb, 1).expect("restored");
+    let inc = &tb.incidents()[0];
+    assert_eq!(inc.id, id);
+    assert_eq!(inc.ladder_step, Some(LadderStep::Snapshot));
+    assert_eq!(inc.records_lost, Some(2), "{}", inc.data_lost);
+    assert!(
+        inc.data_lost.contains("11 tasks and 11 facts before"),
+        "{}",
+        inc.data_lost
+    );
+    assert_eq!(tb.agent_module(), Some(parent.clone()));
+    assert_eq!(tb.watchdog_status().lkg.unwrap().hash, parent);
+
+    // A named version: forward again to the release, by its hash.
+    let before = tb.digest();
+    tb.rollback(RollbackTarget::Version(rec.candidate_hash.clone()))
+        .expect("rollback to the release");
+    restored(&tb, 2).expect("restored");
+    let inc = &tb.incidents()[1];
+    assert_eq!(inc.ladder_step, Some(LadderStep::Version));
+    assert_eq!(inc.records_lost, Some(0));
+    assert_eq!(tb.agent_module(), Some(rec.candidate_hash.clone()));
+    assert_eq!(tb.watchdog_status().lkg.unwrap().hash, rec.candidate_hash);
+    assert!(tb.digest().same_state(&before));
+    tb.run_until(LIMIT, |tb| {
+        tb.health().running_module_hash == Some(rec.candidate_hash.clone())
+    })
+    .expect("the agent follows");
+}
+
+#[test]
+fn pause_stops_supervision_and_resume_restarts_it() {
+    let tb = seeded();
+    let r: Result<(), WatchdogError> = tb.watchdog_update(operator(), "pause", Encode!().unwrap());
+    r.unwrap();
+    let at = tb.now_nanos();
+    tb.run_for(Duration::from_secs(60));
+    let status = tb.watchdog_status();
+    assert!(status.paused);
+    assert!(
+        status.last_heartbeat.is_none_or(|h| h.at <= at),
+        "no heartbeats while paused"
+    );
+    assert!(status.alerts.iter().any(|a| a.contains("paused")));
+    assert!(matches!(
+        tb.rollback(RollbackTarget::Lkg),
+        Err(WatchdogError::Paused)
+    ));
+    // The agent is not alarmed by a paused watchdog.
+    assert_eq!(tb.health().watchdog.unwrap().consecutive_failures, 0);
+    let r: Result<(), WatchdogError> = tb.watchdog_update(operator(), "resume", Encode!().unwrap());
+    r.unwrap();
+    let at = tb.now_nanos();
+    tb.run_until(LIMIT, |tb| {
+        tb.watchdog_status()
+            .last_heartbeat
+            .is_some_and(|h| h.at > at)
+    })
+    .expect("heartbeats resume");
+}
+
+#[test]
+fn configure_checks_settings_and_moves_the_heartbeat_interval() {
+    let tb = seeded();
+    let bad = WatchdogConfig {
+        heartbeat_interval_secs: 0,
+        max_snapshots: 11,
+        ..WatchdogConfig::default()
+    };
+    match tb.configure(bad) {
+        Err(WatchdogError::InvalidArgument(m)) => {
+            assert!(
+                m.contains("heartbeat_interval_secs") && m.contains("max_snapshots"),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(tb.watchdog_status().config, WatchdogConfig::default());
+    let slow = WatchdogConfig {
+        heartbeat_interval_secs: 60,
+        ..WatchdogConfig::default()
+    };
+    tb.configure(slow).unwrap();
+    tb.run_until(LIMIT, |tb| tb.watchdog_status().last_heartbeat.is_some())
+        .unwrap();
+    let first = tb.watchdog_status().last_heartbeat.unwrap().at;
+    tb.run_until(LIMIT, |tb| {
+        tb.watchdog_status().last_heartbeat.unwrap().at > first
+    })
+    .unwrap();
+    let second = tb.watchdog_status().last_heartbeat.unwrap().at;
+    assert_eq!((second - first) / NS, 60, "heartbeats every 60 s now");
+    let bound: u64 = tb.query(
+        tb.watchdog,
+        testbed::stranger(),
+        "detection_bound_secs",
+        Encode!().unwrap(),
+    );
+    assert_eq!(bound, 60 * 3 + 5);
+    // The agent's own settings are checked too.
+    match tb.set_supervision(Supervision {
+        failure_threshold: 0,
+        ..Supervision::default()
+    }) {
+        Err(AgentError::InvalidArgument(m)) => assert!(m.contains("failure_threshold"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn below_the_reserve_no_heartbeats_are_sent_and_low_balances_are_reported() {
+    let tb = seeded();
+    let huge = 1_000_000_000_000_000_000u128; // above every balance here
+    tb.configure(WatchdogConfig {
+        cycles_floor: huge,
+        cycles_reserve: huge,
+        ..WatchdogConfig::default()
+    })
+    .unwrap();
+    tb.set_supervision(Supervision {
+        cycles_floor: huge,
+        cycles_reserve: huge,
+        ..Supervision::default()
+    })
+    .unwrap();
+    tb.run_for(Duration::from_secs(15));
+    let seen = tb.health().watchdog.unwrap().last_seen;
+    tb.run_for(Duration::from_secs(120));
+    let status = tb.watchdog_status();
+    assert!(
+        status
+            .last_heartbeat
+            .as_ref()
+            .unwrap()
+            .detail
+            .starts_with("skipped"),
+        "{:?}",
+        status.last_heartbeat
+    );
+    assert!(
+        status.alerts.iter().any(|a| a.contains("the watchdog has")),
+        "{:?}",
+        status.alerts
+    );
+    assert_eq!(events(&tb, "heartbeat.skipped"), 1, "logged once");
+    assert!(events(&tb, "cycles.low") >= 1);
+    let health = tb.health();
+    assert!(
+        health.alerts.iter().any(|a| a.contains("the agent has")),
+        "{:?}",
+        health.alerts
+    );
+    assert!(audit_has(&tb, "watchdog.heartbeat_skipped"));
+    // Neither heartbeats the other any more.
+    assert_eq!(tb.health().watchdog.unwrap().last_seen, seen);
+    assert!(tb.incidents().is_empty());
+}
+
+#[test]
+fn steady_state_heartbeat_cost() {
+    let tb = seeded();
+    tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some())
+        .unwrap();
+    tb.run_for(Duration::from_secs(60));
+    let hour = Duration::from_secs(3600);
+    let (wd0, ag0) = (
+        tb.sim.cycle_balance(tb.watchdog),
+        tb.sim.cycle_balance(tb.agent),
+    );
+    let (wi0, ai0) = (
+        tb.sim.execution_stats(tb.watchdog).total_instructions,
+        tb.sim.execution_stats(tb.agent).total_instructions,
+    );
+    tb.run_for(hour);
+    let wd_cycles = (wd0 - tb.sim.cycle_balance(tb.watchdog)) * 24;
+    let ag_cycles = (ag0 - tb.sim.cycle_balance(tb.agent)) * 24;
+    let wd_instr = (tb.sim.execution_stats(tb.watchdog).total_instructions - wi0) * 24;
+    let ag_instr = (tb.sim.execution_stats(tb.agent).total_instructions - ai0) * 24;
+    let beats = 24 * 3600 / WatchdogConfig::default().heartbeat_interval_secs;
+    assert!(wd_cycles > 0 && ag_cycles > 0, "heartbeats cost cycles");
+    assert!(tb.incidents().is_empty());
+    println!(
+        "FIGURE heartbeat cost per day (one hour x 24, interval 10 s both ways): watchdog {wd_cycles} cycles, {wd_instr} instructions ({} per tick); agent {ag_cycles} cycles, {ag_instr} instructions ({} per tick)",
+        wd_instr / beats,
+        ag_instr / beats
+    );
+}
