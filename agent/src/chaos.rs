@@ -13,6 +13,7 @@
 //! | `health_trap_live` | `health` traps, but not in a sandbox copy |
 //! | `corrupt_state` | post_upgrade forgets the first fact (the digest changes) |
 //! | `health_trap_late` | `health` traps from [`LATE_SECS`] after boot on (passes probation, fails later) |
+//! | `reports_unhealthy` | `health` answers, with status `unhealthy`, but not in a sandbox copy |
 //! | `health_calls_out` | `health` awaits a call to the staging canister's `sandbox` query before it answers: if that call never returns, `health` hangs |
 //!
 //! In the chaos build `health` is an update (it may await a call); in the real build it is a

@@ -123,7 +123,11 @@ fn health() -> Health {
 #[update]
 async fn health() -> Health {
     chaos::on_health().await;
-    health_now()
+    let mut health = health_now();
+    if chaos::mode() == "reports_unhealthy" && !sandbox::is_copy() {
+        health.status = api::HEALTH_UNHEALTHY.into();
+    }
+    health
 }
 
 fn health_now() -> Health {
@@ -133,7 +137,9 @@ fn health_now() -> Health {
         .and_then(|h| versions::get(&h))
         .map_or_else(upgrade::build_version, |v| v.version);
     Health {
-        status: if markers.last_error.is_some() {
+        status: if schema::stored_version() != schema::RANGE.max {
+            api::HEALTH_UNHEALTHY.into()
+        } else if markers.last_error.is_some() {
             "degraded".into()
         } else {
             "ok".into()

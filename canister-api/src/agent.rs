@@ -481,10 +481,15 @@ pub struct RepairNotice {
     pub module_hash: Option<Vec<u8>>,
 }
 
+/// `Health::status` of an agent that cannot serve: its stable memory is not at the schema its
+/// build reads. The watchdog counts such a heartbeat as failed.
+pub const HEALTH_UNHEALTHY: &str = "unhealthy";
+
 /// `health`: public, cheap, what the watchdog polls.
 #[derive(CandidType, Deserialize, Clone, Debug)]
 pub struct Health {
-    /// `ok`, or `degraded` when the last call failed.
+    /// `ok`; `degraded` when the last call returned an error (informational); or
+    /// [`HEALTH_UNHEALTHY`], which the watchdog counts as a failed heartbeat.
     pub status: String,
     /// The build's version (crate version + schema).
     pub version: String,

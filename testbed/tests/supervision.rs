@@ -566,3 +566,62 @@ fn steady_state_heartbeat_cost() {
         ag_instr / beats
     );
 }
+
+#[test]
+fn a_heartbeat_that_answers_unhealthy_counts_as_a_failure() {
+    let tb = seeded();
+    let parent = tb.agent_module().unwrap();
+    let rec = tb
+        .propose_release(&chaos_release("reports_unhealthy"), "answers unhealthy")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    assert!(
+        matches!(rec.state, UpgradeState::RolledBack(_)),
+        "{:?}",
+        rec.history
+    );
+    let inc = &tb.incidents()[0];
+    assert!(inc.cause.contains("unhealthy"), "{}", inc.cause);
+    assert_eq!(tb.agent_module(), Some(parent));
+}
+
+#[test]
+fn the_agent_leaves_the_watchdog_alone_inside_an_armed_window_and_repairs_it_after() {
+    let tb = seeded();
+    let rec = tb
+        .propose_release(&chaos_release("none"), "release")
+        .expect("propose_release");
+    tb.run_until(LIMIT, |tb| tb.record(rec.id).state == UpgradeState::Booted)
+        .expect("booted");
+    let armed_since = tb
+        .health()
+        .writes_paused
+        .expect("writes paused on probation");
+    assert!(armed_since.starts_with("upgrade"), "{armed_since}");
+    // The watchdog dies on probation.
+    tb.sim.stop_canister(tb.watchdog, Some(operator())).unwrap();
+    let stopped_at = tb.now_nanos();
+    tb.run_until(LIMIT, |tb| audit_has(tb, "watchdog.repair_deferred"))
+        .expect("the repair is deferred");
+    assert!(!audit_has(&tb, "watchdog.repaired"));
+    tb.run_until(LIMIT, |tb| audit_has(tb, "watchdog.repaired"))
+        .expect("repaired once the window ended");
+    let window = WatchdogConfig::default().arm_window_secs * NS;
+    let armed_at = tb
+        .record(rec.id)
+        .history
+        .iter()
+        .find(|t| t.state == UpgradeState::Approved)
+        .unwrap()
+        .at;
+    assert!(
+        tb.now_nanos() >= armed_at + window,
+        "not before the window ends ({:.0} s after the stop)",
+        secs(tb.now_nanos() - stopped_at)
+    );
+    // Started again with its state, the watchdog finishes the probation and commits.
+    let rec = terminal(&tb, rec.id);
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+    tb.try_remember("default", "after", "repair")
+        .expect("writes resume");
+}

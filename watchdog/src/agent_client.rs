@@ -13,6 +13,20 @@ pub async fn health(agent: Principal, timeout_secs: u32) -> Result<Health, CallE
     ic::call(agent, "health", &(), Some(timeout_secs)).await
 }
 
+/// A heartbeat: `health` answered, and not with status `unhealthy`.
+pub async fn heartbeat(agent: Principal, timeout_secs: u32) -> Result<Health, String> {
+    let h = health(agent, timeout_secs)
+        .await
+        .map_err(|e| e.to_string())?;
+    if h.status == canister_api::agent::HEALTH_UNHEALTHY {
+        return Err(format!(
+            "health answered `{}` (version {}, schema {})",
+            h.status, h.version, h.schema_version
+        ));
+    }
+    Ok(h)
+}
+
 /// `state_digest`, waiting at most `timeout_secs`.
 pub async fn digest(agent: Principal, timeout_secs: u32) -> Result<StateDigest, CallError> {
     ic::call(agent, "state_digest", &(), Some(timeout_secs)).await

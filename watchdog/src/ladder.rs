@@ -462,9 +462,9 @@ async fn verify(
             hex::encode(expected)
         ));
     }
-    agent_client::health(agent, timeout)
+    agent_client::heartbeat(agent, timeout)
         .await
-        .map_err(|e| format!("the restored agent does not answer health: {e}"))?;
+        .map_err(|e| format!("the restored agent is not healthy: {e}"))?;
     let after = agent_client::digest(agent, timeout.max(30))
         .await
         .map_err(|e| format!("the restored agent does not answer state_digest: {e}"))?;

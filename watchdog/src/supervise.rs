@@ -264,7 +264,7 @@ async fn heartbeat(st: &State) {
         return;
     }
     let timeout = st.config.heartbeat_timeout_secs;
-    let failures = match agent_client::health(st.agent, timeout).await {
+    let failures = match agent_client::heartbeat(st.agent, timeout).await {
         Ok(h) => {
             watch_cycles("agent", h.cycles);
             let failures = record_heartbeat(
@@ -275,7 +275,7 @@ async fn heartbeat(st: &State) {
             store::update(|s| s.agent_health = Some(h));
             failures
         }
-        Err(e) => record_heartbeat(false, e.to_string(), None),
+        Err(e) => record_heartbeat(false, e, None),
     };
     if failures >= st.config.failure_threshold {
         let cause = format!(
@@ -555,8 +555,8 @@ async fn verify(st: &State) {
             "the candidate's module hash is running".into(),
         );
     }
-    let check = match agent_client::health(st.agent, st.config.heartbeat_timeout_secs).await {
-        Err(e) => Err(e.to_string()),
+    let check = match agent_client::heartbeat(st.agent, st.config.heartbeat_timeout_secs).await {
+        Err(e) => Err(e),
         Ok(h) if h.version != a.candidate_version => Err(format!(
             "health reports version {}, expected {}",
             h.version, a.candidate_version
