@@ -21,7 +21,9 @@ use crate::config::{self, PeerState};
 use crate::{audit, sandbox, versions, writes};
 use candid::Principal;
 use canister_api::ic::{self, CallError, management};
-use canister_api::watchdog::{WatchdogError, WatchdogInit, WatchdogStatus};
+use canister_api::watchdog::{
+    Heartbeat, LkgInfo, WatchdogConfig, WatchdogError, WatchdogInit, WatchdogStatus,
+};
 use ic_management_canister_types as mgmt;
 use std::cell::Cell;
 use std::time::Duration;
@@ -148,8 +150,10 @@ pub async fn tick() {
         set_peer(|p| p.skipping = true);
         return;
     }
-    set_peer(|p| p.skipping = false);
-    let answer: Result<WatchdogStatus, CallError> =
+    if peer().skipping {
+        set_peer(|p| p.skipping = false);
+    }
+    let answer: Result<WatchdogPulse, CallError> =
         ic::call(watchdog, "status", &(), Some(sup.heartbeat_timeout_secs)).await;
     let failure = match answer {
         Ok(status) => match stalled(&status) {
@@ -188,9 +192,23 @@ pub async fn tick() {
     }
 }
 
+/// The part of the watchdog's `status` a heartbeat reads (candid skips the other fields, which
+/// keeps the heartbeat cheap).
+#[derive(candid::CandidType, candid::Deserialize)]
+struct WatchdogPulse {
+    paused: bool,
+    armed: Option<candid::Reserved>,
+    restore: Option<candid::Reserved>,
+    last_heartbeat: Option<Heartbeat>,
+    config: WatchdogConfig,
+    operators: Vec<Principal>,
+    lkg: Option<LkgInfo>,
+    cycles: u128,
+}
+
 /// Why a watchdog that answers is still not supervising: its own heartbeats stopped (its
 /// timer is gone) while nothing excuses them.
-fn stalled(status: &WatchdogStatus) -> Option<String> {
+fn stalled(status: &WatchdogPulse) -> Option<String> {
     if status.paused || status.armed.is_some() || status.restore.is_some() {
         return None;
     }

@@ -50,7 +50,9 @@ fn every_dfx_call_in_the_readme_names_an_exported_method() {
 
 /// The field names of the init record of a .did file's service.
 fn init_fields(did: &str) -> BTreeSet<String> {
-    let service = &did[did.find("service : (").expect("a service with an init argument")..];
+    let service = &did[did
+        .find("service : (")
+        .expect("a service with an init argument")..];
     let init = &service["service : (".len()..service.find(')').unwrap()];
     let start = did
         .find(&format!("type {init} = record {{"))
@@ -87,6 +89,9 @@ fn the_deploy_guide_init_arguments_match_the_init_records() {
             .filter(|w| !w.is_empty())
             .map(str::to_string)
             .collect();
-        assert_eq!(given, fields, "the {canister} install line vs {did}: {line}");
+        assert_eq!(
+            given, fields,
+            "the {canister} install line vs {did}: {line}"
+        );
     }
 }

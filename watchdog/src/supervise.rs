@@ -217,7 +217,20 @@ pub fn queue_notice(notice: RepairNotice) {
 }
 
 fn record_heartbeat(healthy: bool, detail: String, schema: Option<u32>) -> u32 {
+    record_heartbeat_of(healthy, detail, schema, None)
+}
+
+/// Records a heartbeat (and the agent's `health`, when it answered) in one state write.
+fn record_heartbeat_of(
+    healthy: bool,
+    detail: String,
+    schema: Option<u32>,
+    health: Option<canister_api::agent::Health>,
+) -> u32 {
     store::update(|s| {
+        if health.is_some() {
+            s.agent_health = health;
+        }
         s.last_heartbeat = Some(Heartbeat {
             at: now(),
             healthy,
@@ -267,13 +280,12 @@ async fn heartbeat(st: &State) {
     let failures = match agent_client::heartbeat(st.agent, timeout).await {
         Ok(h) => {
             watch_cycles("agent", h.cycles);
-            let failures = record_heartbeat(
+            record_heartbeat_of(
                 true,
                 format!("{} ({})", h.version, h.status),
                 Some(h.schema_version),
-            );
-            store::update(|s| s.agent_health = Some(h));
-            failures
+                Some(h),
+            )
         }
         Err(e) => record_heartbeat(false, e, None),
     };
@@ -568,12 +580,12 @@ async fn verify(st: &State) {
     };
     match check {
         Ok(h) => {
-            record_heartbeat(
+            record_heartbeat_of(
                 true,
                 format!("{} on probation", h.version),
                 Some(h.schema_version),
+                Some(h.clone()),
             );
-            store::update(|s| s.agent_health = Some(h.clone()));
             let healthy = a.healthy_heartbeats + 1;
             set_armed(|x| x.healthy_heartbeats = healthy);
             if healthy >= st.config.probation_heartbeats {
