@@ -8,16 +8,35 @@
 //! variant (a variant is the same crate built with extra cargo features, e.g. an older schema or
 //! an injected fault). Each variant builds in a target directory of its own
 //! (`target/canisters/variants/NAME`): a cdylib's output file does not depend on its features, so
-//! variants sharing a directory would overwrite, and relink, each other on every run. Each result
-//! is copied to `target/canisters/wasm/NAME.wasm`. Later calls in
-//! the same process are served from memory; later processes pay only cargo's no-op checks.
+//! variants sharing a directory would overwrite, and relink, each other on every run. Later calls
+//! in the same process are served from memory; later processes pay only cargo's no-op checks.
+//!
+//! Each result is written to `target/canisters/wasm/NAME.wasm` and, gzip-compressed, to
+//! `NAME.wasm.gz`. A canister with a [`Canister::did`] file carries that file's bytes in the
+//! custom section [`CANDID_SERVICE_SECTION`], checked against the IC's install rules (see
+//! the private `output` module). The `build-canisters` binary runs the same build for dfx
+//! (`dfx.json` at the workspace root names its files).
 //!
 //! The toolchain and the Wasm target come from `rust-toolchain.toml`, which rustup installs on first
 //! use.
+//!
+//! # Layout
+//!
+//! - `lib.rs`: [`CANISTERS`] and the public API.
+//! - `cargo` (private): the nested `cargo build`.
+//! - `output` (private): metadata, validation, gzip and the output files.
+//! - [`custom_section`]: sets a custom section by splicing bytes, and reads custom sections.
+//! - [`error`](mod@error): [`BuildError`].
+
+mod cargo;
+pub mod custom_section;
+pub mod error;
+mod output;
+
+pub use error::BuildError;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// One canister Wasm the workspace builds.
@@ -29,7 +48,16 @@ pub struct Canister {
     pub package: &'static str,
     /// Extra cargo features of this variant (empty for the plain build).
     pub features: &'static [&'static str],
+    /// The candid service file, relative to the workspace root, whose bytes the Wasm carries
+    /// as [`CANDID_SERVICE_SECTION`]; `None` for a test canister without one.
+    pub did: Option<&'static str>,
 }
+
+/// The custom section that holds a canister's candid service: public metadata `candid:service`,
+/// as dfx and the IC dashboard read it.
+pub const CANDID_SERVICE_SECTION: &str = "icp:public candid:service";
+
+const AGENT_DID: Option<&str> = Some("agent/agent.did");
 
 /// Every canister Wasm of the workspace.
 pub const CANISTERS: &[Canister] = &[
@@ -37,6 +65,7 @@ pub const CANISTERS: &[Canister] = &[
         name: "ic-sim-probe",
         package: "ic-sim-probe",
         features: &[],
+        did: None,
     },
     // The agent at the latest schema, and the builds its upgrade tests need: older schemas (for
     // fixtures and vN -> latest upgrades) and a v2 -> v3 migration that traps half-way.
@@ -44,78 +73,53 @@ pub const CANISTERS: &[Canister] = &[
         name: "agent",
         package: "agent",
         features: &[],
+        did: AGENT_DID,
     },
     Canister {
         name: "agent-schema-v1",
         package: "agent",
         features: &["schema-v1"],
+        did: AGENT_DID,
     },
     Canister {
         name: "agent-schema-v2",
         package: "agent",
         features: &["schema-v2"],
+        did: AGENT_DID,
     },
     Canister {
         name: "agent-migration-trap",
         package: "agent",
         features: &["fault-migration-trap"],
+        did: AGENT_DID,
     },
     // The chaos build: bad candidates are made from it by rewriting its mode marker.
     Canister {
         name: "agent-chaos",
         package: "agent",
         features: &["chaos"],
+        did: AGENT_DID,
     },
     Canister {
         name: "staging",
         package: "staging",
         features: &[],
+        did: Some("staging/staging.did"),
     },
     Canister {
         name: "watchdog",
         package: "watchdog",
         features: &[],
+        did: Some("watchdog/watchdog.did"),
     },
 ];
 
-/// Why a canister could not be built.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum BuildError {
-    /// The nested cargo could not be started.
-    #[error("could not run `{cargo}`: {reason}")]
-    CargoNotRunnable {
-        /// The cargo binary that was tried.
-        cargo: String,
-        /// The operating system's error.
-        reason: String,
-    },
-    /// cargo ran and failed; its stderr explains why.
-    #[error("`cargo build` of the canisters failed (exit {status}):\n{stderr}")]
-    CargoFailed {
-        /// cargo's exit status.
-        status: String,
-        /// The tail of cargo's stderr.
-        stderr: String,
-    },
-    /// The name is not one of [`CANISTERS`].
-    #[error("unknown canister `{0}`; known canisters: {known}", known = known_names())]
-    UnknownCanister(String),
-    /// The build succeeded but the expected file is missing or unreadable.
-    #[error("canister Wasm {path} could not be read: {reason}")]
-    Unreadable {
-        /// The path that was expected.
-        path: PathBuf,
-        /// The operating system's error.
-        reason: String,
-    },
-}
-
-fn known_names() -> String {
+/// The canister called `name`.
+pub fn find(name: &str) -> Result<&'static Canister, BuildError> {
     CANISTERS
         .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+        .find(|c| c.name == name)
+        .ok_or_else(|| BuildError::UnknownCanister(name.to_string()))
 }
 
 /// The workspace root (the parent of this crate's directory).
@@ -133,27 +137,40 @@ pub fn canister_target_dir() -> PathBuf {
 
 /// Path of the built Wasm file of a canister (all are built on first use).
 pub fn canister_wasm_path(name: &str) -> Result<PathBuf, BuildError> {
-    if !CANISTERS.iter().any(|c| c.name == name) {
-        return Err(BuildError::UnknownCanister(name.to_string()));
-    }
+    find(name)?;
     build_all()?;
-    Ok(output_path(name))
+    Ok(wasm_path(name))
 }
 
-fn output_path(name: &str) -> PathBuf {
+/// Path of the gzip-compressed Wasm file of a canister (all are built on first use).
+pub fn canister_wasm_gz_path(name: &str) -> Result<PathBuf, BuildError> {
+    find(name)?;
+    build_all()?;
+    Ok(gz_path(name))
+}
+
+/// Where [`build`] writes the Wasm of canister `name` (nothing is built here).
+pub fn wasm_path(name: &str) -> PathBuf {
     canister_target_dir()
         .join("wasm")
         .join(format!("{name}.wasm"))
 }
 
+/// Where [`build`] writes the gzip-compressed Wasm of canister `name` (nothing is built here).
+pub fn gz_path(name: &str) -> PathBuf {
+    canister_target_dir()
+        .join("wasm")
+        .join(format!("{name}.wasm.gz"))
+}
+
 /// The Wasm bytes of a canister, building all canisters once per process.
-pub fn canister_wasm(package: &str) -> Result<Vec<u8>, BuildError> {
+pub fn canister_wasm(name: &str) -> Result<Vec<u8>, BuildError> {
     static CACHE: OnceLock<std::sync::Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(bytes) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(package) {
+    if let Some(bytes) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
         return Ok(bytes.clone());
     }
-    let path = canister_wasm_path(package)?;
+    let path = canister_wasm_path(name)?;
     let bytes = std::fs::read(&path).map_err(|e| BuildError::Unreadable {
         path: path.clone(),
         reason: e.to_string(),
@@ -161,109 +178,40 @@ pub fn canister_wasm(package: &str) -> Result<Vec<u8>, BuildError> {
     cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(package.to_string(), bytes.clone());
+        .insert(name.to_string(), bytes.clone());
     Ok(bytes)
 }
 
 /// Runs the nested cargo build once per process; every caller sees the same outcome.
 fn build_all() -> Result<(), BuildError> {
     static OUTCOME: OnceLock<Result<(), BuildError>> = OnceLock::new();
-    OUTCOME.get_or_init(run_cargo_build).clone()
+    OUTCOME
+        .get_or_init(|| build(&CANISTERS.iter().collect::<Vec<_>>()))
+        .clone()
 }
 
-/// Makes sure the Wasm target is installed: rustup installs the toolchain of
-/// rust-toolchain.toml with its targets, but not when the toolchain was already there without
-/// them, or when auto-install is off (`RUSTUP_AUTO_INSTALL=0`).
-fn ensure_wasm_target() {
-    let installed = Command::new("rustup")
-        .current_dir(workspace_root())
-        .args(["target", "list", "--installed"])
-        .output();
-    let Ok(installed) = installed else {
-        return; // no rustup: cargo will say what is missing
-    };
-    if !String::from_utf8_lossy(&installed.stdout).contains("wasm32-unknown-unknown") {
-        let _ = Command::new("rustup")
-            .current_dir(workspace_root())
-            .args(["target", "add", "wasm32-unknown-unknown"])
-            .status();
-    }
-}
-
-fn run_cargo_build() -> Result<(), BuildError> {
-    ensure_wasm_target();
-    let plain: Vec<&Canister> = CANISTERS.iter().filter(|c| c.features.is_empty()).collect();
-    if !plain.is_empty() {
-        cargo_build(plain.iter().map(|c| c.package), &[], &canister_target_dir())?;
-        for canister in &plain {
-            copy_output(canister, &canister_target_dir())?;
+/// Builds `canisters` now and writes their output files, without the per-process memo of
+/// [`canister_wasm`] (this is what `build-canisters` runs).
+///
+/// Plain builds are never built alone: if any canister in the list is one, every plain entry of
+/// [`CANISTERS`] is built in the same single cargo invocation that the tests use. Features of
+/// shared dependencies are unified across the packages of one invocation, so building, say, the
+/// agent alone could give different bytes than the tests' build, and each would then relink what
+/// the other had just built.
+pub fn build(canisters: &[&Canister]) -> Result<(), BuildError> {
+    cargo::ensure_wasm_target();
+    if canisters.iter().any(|c| c.features.is_empty()) {
+        let plain: Vec<&Canister> = CANISTERS.iter().filter(|c| c.features.is_empty()).collect();
+        let dir = canister_target_dir();
+        cargo::build(plain.iter().map(|c| c.package), &[], &dir)?;
+        for canister in plain {
+            output::install(canister, &cargo::built_wasm(&dir, canister.package))?;
         }
     }
-    for canister in CANISTERS.iter().filter(|c| !c.features.is_empty()) {
+    for canister in canisters.iter().filter(|c| !c.features.is_empty()) {
         let dir = canister_target_dir().join("variants").join(canister.name);
-        cargo_build(std::iter::once(canister.package), canister.features, &dir)?;
-        copy_output(canister, &dir)?;
+        cargo::build(std::iter::once(canister.package), canister.features, &dir)?;
+        output::install(canister, &cargo::built_wasm(&dir, canister.package))?;
     }
     Ok(())
-}
-
-fn copy_output(canister: &Canister, target_dir: &Path) -> Result<(), BuildError> {
-    let built = target_dir
-        .join("wasm32-unknown-unknown")
-        .join("canister")
-        .join(format!("{}.wasm", canister.package.replace('-', "_")));
-    let out = output_path(canister.name);
-    let copied = std::fs::create_dir_all(out.parent().expect("has a parent"))
-        .and_then(|()| std::fs::copy(&built, &out));
-    copied.map(drop).map_err(|e| BuildError::Unreadable {
-        path: built,
-        reason: e.to_string(),
-    })
-}
-
-fn cargo_build<'a>(
-    packages: impl Iterator<Item = &'a str>,
-    features: &[&str],
-    target_dir: &Path,
-) -> Result<(), BuildError> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(workspace_root())
-        .args([
-            "build",
-            "--profile",
-            "canister",
-            "--target",
-            "wasm32-unknown-unknown",
-        ])
-        .arg("--target-dir")
-        .arg(target_dir);
-    for package in packages {
-        cmd.args(["-p", package]);
-    }
-    if !features.is_empty() {
-        cmd.args(["--features", &features.join(",")]);
-    }
-    // Flags meant for the host build (coverage, sanitizers) must not leak into the Wasm build.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
-    let output = cmd.output().map_err(|e| BuildError::CargoNotRunnable {
-        cargo: cargo.clone(),
-        reason: e.to_string(),
-    })?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
-    Err(BuildError::CargoFailed {
-        status: output.status.to_string(),
-        stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-    })
 }

@@ -37,6 +37,15 @@
 //! does not carry them over); walrus regenerates the `name` section and adds itself to
 //! `producers`. It is not checked against the IC's rules: that is [`validate`](fn@crate::validate), step 3.
 //!
+//! # Candid metadata
+//!
+//! The `candid:service` section (canister-build writes the checked-in `.did` there) passes
+//! through a patch unchanged, even when `add_query_method` or `remove_method` changes the
+//! methods it describes. Editing it would mean parsing and re-printing a service text (comments,
+//! init arguments, named types) and deriving a Candid type from a reply that the operation takes
+//! as opaque bytes, inside the canister. A patch that changes the interface sets the new text
+//! itself, with a `set_metadata` op for `candid:service` in the same list.
+//!
 //! # Injected code
 //!
 //! Methods added or guarded by a patch need a few bytes of linear memory (a caller principal, a
