@@ -13,6 +13,7 @@
 //! | `health_trap_live` | `health` traps, but not in a sandbox copy |
 //! | `corrupt_state` | post_upgrade forgets the first fact (the digest changes) |
 //! | `health_trap_late` | `health` traps from [`LATE_SECS`] after boot on (passes probation, fails later) |
+//! | `dies_after_5` | `health` traps from its 6th call in this module instance on (not in a sandbox copy) |
 //! | `reports_unhealthy` | `health` answers, with status `unhealthy`, but not in a sandbox copy |
 //! | `health_calls_out` | `health` awaits a call to the staging canister's `sandbox` query before it answers: if that call never returns, `health` hangs |
 //!
@@ -59,12 +60,20 @@ pub const LATE_SECS: u64 = 120;
 
 thread_local! {
     static BOOTED_AT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static HEALTH_CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// At the start of `health`.
 pub async fn on_health() {
     let live = !crate::sandbox::is_copy();
+    let calls = HEALTH_CALLS.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
     match mode().as_str() {
+        "dies_after_5" if live && calls > 5 => {
+            ic_cdk::trap("chaos dies_after_5: health traps from its 6th call on")
+        }
         "health_trap_live" if live => ic_cdk::trap("chaos health_trap_live: health traps"),
         "health_trap_late"
             if live

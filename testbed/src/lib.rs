@@ -391,6 +391,44 @@ impl Testbed {
         )
     }
 
+    /// Uploads, commits and proposes `bytes` as an operator release; any refusal on the way
+    /// (an upload, the commit, the proposal) is the error, in words.
+    pub fn try_propose_release(&self, bytes: &[u8], reason: &str) -> Result<UpgradeRecord, String> {
+        let _ = self.agent_update::<Result<(), AgentError>>(
+            operator(),
+            "discard_upload",
+            Encode!(&WasmKind::Release).expect("encode"),
+        );
+        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+            vec![&[]]
+        } else {
+            bytes.chunks(CHUNK).collect()
+        };
+        for chunk in chunks {
+            let r: Result<UploadProgress, AgentError> = self.agent_update(
+                operator(),
+                "upload_wasm_chunk",
+                Encode!(
+                    &WasmKind::Release,
+                    &serde_bytes::ByteBuf::from(chunk.to_vec())
+                )
+                .expect("encode"),
+            );
+            r.map_err(|e| format!("upload_wasm_chunk: {e}"))?;
+        }
+        self.commit(WasmKind::Release, &sha256(bytes))
+            .map_err(|e| format!("commit_wasm: {e}"))?;
+        self.agent_update::<Result<UpgradeRecord, AgentError>>(
+            operator(),
+            "propose_release",
+            Encode!(&ProposeRelease {
+                reason: reason.into()
+            })
+            .expect("encode"),
+        )
+        .map_err(|e| format!("propose_release: {e}"))
+    }
+
     /// Uploads, commits and proposes `bytes` as an operator release.
     pub fn propose_release(&self, bytes: &[u8], reason: &str) -> Result<UpgradeRecord, AgentError> {
         self.upload(WasmKind::Release, bytes);
@@ -418,6 +456,24 @@ impl Testbed {
         )
         .expect("upgrade_status")
         .unwrap_or_else(|| panic!("no upgrade {id}"))
+    }
+
+    /// Upgrade `id` of the journal, or `None` while the agent cannot answer (stopping,
+    /// stopped, trapping) or has no such upgrade.
+    pub fn try_record(&self, id: u64) -> Option<UpgradeRecord> {
+        let bytes = self
+            .sim
+            .query_call(
+                self.agent,
+                operator(),
+                "upgrade_status",
+                Encode!(&Some(id)).expect("encode"),
+            )
+            .ok()?;
+        Decode!(&bytes, Result<Option<UpgradeRecord>, AgentError>)
+            .ok()?
+            .ok()
+            .flatten()
     }
 
     /// The journal's state name of upgrade `id` (`committed`, `rolled_back`...).

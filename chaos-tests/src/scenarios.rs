@@ -1,0 +1,406 @@
+//! The fault kinds. Each scenario injects one fault into a deployed trio and says which
+//! outcomes are acceptable and whether data may be lost; the invariants do the rest.
+//!
+//! Bad candidates come from the `agent-chaos` build (`agent/src/chaos.rs`): a mode marker in
+//! its data section picks the misbehaviour, and each mode has a module hash of its own.
+
+use crate::report::Outcome;
+use crate::{Run, SETTLE_LIMIT};
+use candid::Encode;
+use canister_api::agent::{AgentError, UpgradeState};
+use ic_sim::{CanisterStatusType, Fault};
+use std::sync::Arc;
+use std::time::Duration;
+use testbed::{chaos_candidate, chaos_release, operator, release, wasm};
+
+/// The injection: runs against a deployed, seeded trio.
+pub type Inject = Arc<dyn Fn(&mut Run) + Send + Sync>;
+
+/// One fault kind.
+#[derive(Clone)]
+pub struct Scenario {
+    /// Its name (`agentctl chaos --scenario NAME`).
+    pub name: &'static str,
+    /// What it injects, in words.
+    pub about: &'static str,
+    /// The agent build deployed first.
+    pub build: &'static str,
+    /// Acceptable outcomes.
+    pub allowed: &'static [Outcome],
+    /// Whether the scenario may lose records (the incident must then state exactly how many).
+    pub loss_allowed: bool,
+    /// The fault.
+    pub inject: Inject,
+}
+
+const ANY: &[Outcome] = &[
+    Outcome::Committed,
+    Outcome::Rejected,
+    Outcome::RolledBack,
+    Outcome::Failed,
+];
+const REJECTED: &[Outcome] = &[Outcome::Rejected];
+const FAILED: &[Outcome] = &[Outcome::Failed];
+const ROLLED_BACK: &[Outcome] = &[Outcome::RolledBack];
+const COMMITTED: &[Outcome] = &[Outcome::Committed];
+
+fn scenario(
+    name: &'static str,
+    about: &'static str,
+    allowed: &'static [Outcome],
+    inject: impl Fn(&mut Run) + Send + Sync + 'static,
+) -> Scenario {
+    Scenario {
+        name,
+        about,
+        build: "agent",
+        allowed,
+        loss_allowed: false,
+        inject: Arc::new(inject),
+    }
+}
+
+/// A healthy release (the chaos build without a misbehaviour).
+fn good_release() -> Vec<u8> {
+    chaos_release("none")
+}
+
+/// Marks the fault as taking effect when the upgrade boots.
+fn fault_at_boot(run: &mut Run) {
+    run.until_state(UpgradeState::Booted);
+    if let Some(id) = run.upgrade {
+        run.fault_at = run
+            .tb
+            .record(id)
+            .history
+            .iter()
+            .find(|t| t.state == UpgradeState::Booted)
+            .map(|t| t.at);
+    }
+}
+
+/// Every scenario, in the order of the table.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        scenario(
+            "truncated_wasm",
+            "a release cut off at a random byte",
+            REJECTED,
+            |run| {
+                let full = good_release();
+                let cut = 8 + run.rng.below(full.len() as u64 / 2) as usize;
+                run.notes
+                    .push(format!("cut at byte {cut} of {}", full.len()));
+                run.propose(&full[..cut], "truncated");
+            },
+        ),
+        scenario(
+            "bit_flipped_wasm",
+            "a release with one random bit flipped (it may still be valid: any outcome, no loss)",
+            ANY,
+            |run| {
+                let mut bytes = good_release();
+                let at = 8 + run.rng.below(bytes.len() as u64 - 8) as usize;
+                let bit = run.rng.below(8);
+                bytes[at] ^= 1 << bit;
+                run.notes.push(format!("flipped bit {bit} of byte {at}"));
+                run.propose(&bytes, "bit flip");
+            },
+        ),
+        scenario("empty_wasm", "an empty release", REJECTED, |run| {
+            run.propose(&[], "empty")
+        }),
+        scenario(
+            "gzip_garbage_wasm",
+            "gzip magic followed by random bytes",
+            REJECTED,
+            |run| {
+                let mut bytes = vec![0x1f, 0x8b, 0x08];
+                bytes.extend((0..4096).map(|_| run.rng.next_u64() as u8));
+                run.propose(&bytes, "gzip garbage");
+            },
+        ),
+        scenario(
+            "forbidden_import",
+            "a stamped module importing a System API function that does not exist",
+            REJECTED,
+            |run| {
+                let module = wat::parse_str(
+                    r#"(module
+                        (import "ic0" "steal_cycles" (func (param i64)))
+                        (memory 1)
+                        (func $m)
+                        (export "canister_init" (func $m))
+                        (export "canister_post_upgrade" (func $m))
+                        (export "canister_query health" (func $m)))"#,
+                )
+                .expect("the WAT parses");
+                run.propose(&release(&module, "forbidden-import", (1, 3)), "import");
+            },
+        ),
+        scenario(
+            "missing_required_export",
+            "a release without `call_tool`, which operators and the agent loop need",
+            REJECTED,
+            |run| {
+                let stamp = wasm_patch::Stamp::new("no-call-tool").with_schema_range(1, 3);
+                let ops = [wasm_patch::PatchOp::RemoveMethod {
+                    name: "call_tool".into(),
+                }];
+                let bytes = wasm_patch::apply_patch(&chaos_candidate("none"), &ops, &stamp)
+                    .expect("the patch applies")
+                    .wasm;
+                run.propose(&bytes, "missing export");
+            },
+        ),
+        scenario(
+            "post_upgrade_trap",
+            "the candidate's post_upgrade traps",
+            FAILED,
+            |run| run.propose(&chaos_release("boot_trap"), "boot trap"),
+        ),
+        Scenario {
+            build: "agent-schema-v2",
+            ..scenario(
+                "migration_traps_half_way",
+                "at schema 2, a candidate whose v2 -> v3 migration traps half-way",
+                FAILED,
+                |run| {
+                    let bytes = release(&wasm("agent-migration-trap"), "migration-trap", (1, 3));
+                    run.propose(&bytes, "migration trap");
+                },
+            )
+        },
+        scenario(
+            "migration_drops_records",
+            "the candidate's post_upgrade forgets a fact",
+            FAILED,
+            |run| run.propose(&chaos_release("corrupt_state"), "drops a record"),
+        ),
+        scenario(
+            "boots_but_health_traps",
+            "the candidate boots, then every health call traps",
+            ROLLED_BACK,
+            |run| {
+                run.propose(&chaos_release("health_trap_live"), "health traps");
+                fault_at_boot(run);
+            },
+        ),
+        scenario(
+            "boots_but_reports_unhealthy",
+            "the candidate answers health with status unhealthy",
+            ROLLED_BACK,
+            |run| {
+                run.propose(&chaos_release("reports_unhealthy"), "unhealthy");
+                fault_at_boot(run);
+            },
+        ),
+        scenario(
+            "dies_after_n_calls",
+            "the candidate's health traps from its 6th call on (after its commit)",
+            ROLLED_BACK,
+            |run| {
+                run.propose(&chaos_release("dies_after_5"), "dies after 5 calls");
+                run.until_terminal();
+                run.until_restored();
+            },
+        ),
+        scenario(
+            "health_trap_after_commit",
+            "the candidate commits, then its health traps from 120 s after boot",
+            ROLLED_BACK,
+            |run| {
+                run.propose(&chaos_release("health_trap_late"), "late trap");
+                fault_at_boot(run);
+                run.fault_at = run.fault_at.map(|t| t + 120_000_000_000);
+                run.until_terminal();
+                run.until_restored();
+            },
+        ),
+        scenario(
+            "hangs_on_probation",
+            "the candidate's health awaits a call that never returns (the agent cannot stop)",
+            ROLLED_BACK,
+            |run| {
+                run.propose(&chaos_release("health_calls_out"), "hangs");
+                fault_at_boot(run);
+                let staging = run.tb.staging;
+                run.tb.sim.inject(Fault::HoldResponses { from: staging });
+                run.until_terminal();
+                run.tb.sim.clear_faults();
+            },
+        ),
+        scenario(
+            "watchdog_killed_in_steady_state",
+            "the watchdog is uninstalled; the agent reinstalls it; then a release commits",
+            COMMITTED,
+            |run| {
+                let (tb, wd) = (&run.tb, run.tb.watchdog);
+                tb.sim
+                    .uninstall_canister(wd, Some(operator()))
+                    .expect("uninstall");
+                let repaired = tb.run_until(SETTLE_LIMIT, |tb| {
+                    tb.audit()
+                        .entries
+                        .iter()
+                        .any(|e| e.action == "watchdog.repaired")
+                });
+                run.notes
+                    .push(format!("repaired after {repaired:?} (simulated)"));
+                tb.run_until(SETTLE_LIMIT, |tb| tb.watchdog_status().lkg.is_some());
+                run.propose(&good_release(), "after the repair");
+            },
+        ),
+        scenario(
+            "rollback_interrupted",
+            "the watchdog traps mid-ladder while the agent is stopped",
+            ROLLED_BACK,
+            |run| {
+                run.propose(&chaos_release("health_trap_live"), "health traps");
+                fault_at_boot(run);
+                let tb = &run.tb;
+                tb.run_until(SETTLE_LIMIT, |tb| !tb.incidents().is_empty());
+                for _ in 0..1_000_000 {
+                    if tb.sim.canister_run_status(tb.agent) == Some(CanisterStatusType::Stopped) {
+                        break;
+                    }
+                    tb.sim.tick();
+                    if !tb.sim.has_work() {
+                        tb.sim.advance_time(Duration::from_millis(100));
+                    }
+                }
+                tb.sim.inject(Fault::TrapNextMessage {
+                    canister: tb.watchdog,
+                });
+                tb.sim.tick();
+                tb.sim.tick();
+                tb.sim.clear_faults();
+            },
+        ),
+        scenario(
+            "circuit_breaker",
+            "three bad releases in a day trip the breaker; the next self_upgrade is refused",
+            REJECTED,
+            |run| {
+                for i in 0..3 {
+                    run.propose(&chaos_release("health_trap_live"), &format!("bad {i}"));
+                    run.until_terminal();
+                    run.upgrade = None;
+                    run.tb.run_for(Duration::from_secs(601)); // the gate's cooldown
+                }
+                let reply = hex::encode(Encode!(&"hi").expect("encode"));
+                let out = run.tb.tool(
+                    "self_upgrade",
+                    &format!(
+                        r#"{{"ops":[{{"op":"add_query_method","name":"hello","reply_hex":"{reply}"}}],"reason":"after the breaker"}}"#
+                    ),
+                );
+                match out {
+                    Err(e @ AgentError::AutonomyForbids { .. }) => {
+                        run.refused = Some(e.to_string())
+                    }
+                    other => run
+                        .notes
+                        .push(format!("self_upgrade was not refused: {other:?}")),
+                }
+            },
+        ),
+        scenario(
+            "concurrent_upgrade_requests",
+            "a self_upgrade while a release is in flight is refused; the release commits",
+            COMMITTED,
+            |run| {
+                run.propose(&good_release(), "first");
+                let reply = hex::encode(Encode!(&"hi").expect("encode"));
+                let second = run.tb.tool(
+                    "self_upgrade",
+                    &format!(
+                        r#"{{"ops":[{{"op":"add_query_method","name":"hello","reply_hex":"{reply}"}}],"reason":"second"}}"#
+                    ),
+                );
+                match second {
+                    Err(AgentError::UpgradeInFlight { id }) if Some(id) == run.upgrade => {
+                        run.notes.push("the second request was refused".into())
+                    }
+                    other => {
+                        run.refused = Some(format!("the second request was not refused: {other:?}"))
+                    }
+                }
+            },
+        ),
+        scenario(
+            "snapshot_limit_reached",
+            "the agent already holds the IC's 10 snapshots when a release is armed",
+            COMMITTED,
+            |run| {
+                let (tb, agent, op) = (&run.tb, run.tb.agent, Some(operator()));
+                for _ in 0..10 {
+                    tb.sim.stop_canister(agent, op).expect("stop");
+                    tb.sim
+                        .take_canister_snapshot(agent, op, None)
+                        .expect("snapshot");
+                    tb.sim.start_canister(agent, op).expect("start");
+                }
+                run.propose(&good_release(), "with 10 snapshots");
+            },
+        ),
+        scenario(
+            "responses_dropped_at_random",
+            "on probation, 20 % of the agent's responses are dropped: no false rollback",
+            COMMITTED,
+            |run| {
+                run.propose(&good_release(), "lossy network");
+                fault_at_boot(run);
+                run.tb.sim.inject(Fault::DropResponses {
+                    from: run.tb.agent,
+                    probability: 0.2,
+                });
+                run.tb.run_for(Duration::from_secs(60));
+                run.tb.sim.clear_faults();
+                run.tb.sim.release_held_responses();
+                run.fault_at = None;
+            },
+        ),
+        scenario(
+            "time_jumps_a_day",
+            "simulated time jumps a day while the candidate is on probation",
+            COMMITTED,
+            |run| {
+                run.propose(&good_release(), "time jump");
+                fault_at_boot(run);
+                run.tb.sim.advance_time(Duration::from_secs(86_400));
+                run.fault_at = None;
+            },
+        ),
+    ]
+}
+
+/// The scenario named `name`.
+pub fn find(name: &str) -> Option<Scenario> {
+    all().into_iter().find(|s| s.name == name)
+}
+
+/// A scenario offering `bytes` as an operator release (`agentctl chaos --candidate`). A module
+/// without the release stamp is stamped (version `candidate`, schemas 1..=3) when it can be.
+pub fn candidate(bytes: Vec<u8>) -> Scenario {
+    let offered = match wasm_patch::apply_patch(
+        &bytes,
+        &[],
+        &wasm_patch::Stamp::new("candidate").with_schema_range(1, 3),
+    ) {
+        Ok(stamped) => stamped.wasm,
+        Err(_) => bytes,
+    };
+    Scenario {
+        loss_allowed: false,
+        ..scenario(
+            "candidate",
+            "the given module, offered as an operator release",
+            ANY,
+            move |run| {
+                run.propose(&offered, "candidate from agentctl");
+                fault_at_boot(run);
+            },
+        )
+    }
+}

@@ -1,0 +1,67 @@
+//! Every fault kind under several seeds: each run must keep every invariant. A failure prints
+//! the scenario, the seed (which replays exactly: `agentctl chaos --scenario NAME --seeds ...`)
+//! and the invariants that broke. `CHAOS_SEEDS=N` runs more seeds (a longer soak).
+
+use chaos_tests::{all, find, report, run};
+
+fn seeds() -> u64 {
+    std::env::var("CHAOS_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+}
+
+fn check(name: &str) {
+    let scenario = find(name).unwrap_or_else(|| panic!("no scenario {name}"));
+    let reports: Vec<_> = (1..=seeds()).map(|seed| run(&scenario, seed)).collect();
+    print!("{}", report::table(&reports));
+    for r in &reports {
+        assert!(
+            r.passed,
+            "{} seed {}: {}\nnotes: {:#?}",
+            r.scenario,
+            r.seed,
+            r.failures(),
+            r.notes
+        );
+    }
+}
+
+macro_rules! chaos {
+    ($($name:ident),* $(,)?) => {
+        $(#[test] fn $name() { check(stringify!($name)); })*
+
+        #[test]
+        fn every_scenario_has_a_test() {
+            let listed = [$(stringify!($name)),*];
+            for s in all() {
+                assert!(listed.contains(&s.name), "scenario {} has no test", s.name);
+            }
+            assert_eq!(listed.len(), all().len());
+        }
+    };
+}
+
+chaos!(
+    truncated_wasm,
+    bit_flipped_wasm,
+    empty_wasm,
+    gzip_garbage_wasm,
+    forbidden_import,
+    missing_required_export,
+    post_upgrade_trap,
+    migration_traps_half_way,
+    migration_drops_records,
+    boots_but_health_traps,
+    boots_but_reports_unhealthy,
+    dies_after_n_calls,
+    health_trap_after_commit,
+    hangs_on_probation,
+    watchdog_killed_in_steady_state,
+    rollback_interrupted,
+    circuit_breaker,
+    concurrent_upgrade_requests,
+    snapshot_limit_reached,
+    responses_dropped_at_random,
+    time_jumps_a_day,
+);
