@@ -23,6 +23,11 @@ fn verdict(name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
     }
 }
 
+/// Simulated nanoseconds as seconds, to the millisecond (a round takes 1 ns).
+fn secs(ns: u64) -> f64 {
+    (ns as f64 / 1e6).round() / 1e3
+}
+
 fn short(hash: &[u8]) -> String {
     hex::encode(&hash[..hash.len().min(6)])
 }

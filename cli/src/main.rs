@@ -1,8 +1,10 @@
 //! `agentctl`: the project's command line. One file per subcommand.
 //!
 //! - `agentctl demo`: the main job, on the embedded IC simulator.
+//! - `agentctl chaos`: the chaos scenarios, with a table and JSON reports.
 //! - `agentctl upload-args`: argument files to upload a Wasm module to the agent with dfx.
 
+mod chaos;
 mod demo;
 pub mod upload;
 
@@ -20,6 +22,21 @@ struct Cli {
 enum Command {
     /// Run the demo on the embedded simulator; exit 0 only if every step held.
     Demo,
+    /// Run chaos scenarios on the embedded simulator; exit non-zero if any invariant breaks.
+    Chaos {
+        /// Only this scenario (all when absent).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Seeds 1..=N per scenario.
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Write the reports as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+        /// Offer this Wasm file as an operator release instead of the built-in scenarios.
+        #[arg(long)]
+        candidate: Option<std::path::PathBuf>,
+    },
     /// Write candid argument files to upload a Wasm module to the agent with dfx, and print the
     /// dfx commands that use them.
     UploadArgs {
@@ -42,6 +59,17 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo => demo::run(),
+        Command::Chaos {
+            scenario,
+            seeds,
+            json,
+            candidate,
+        } => chaos::run(
+            scenario.as_deref(),
+            seeds,
+            json.as_deref(),
+            candidate.as_deref(),
+        ),
         Command::UploadArgs {
             kind,
             wasm,
