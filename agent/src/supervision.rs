@@ -336,9 +336,20 @@ enum UpgradeMode {
     Fresh,
 }
 
-/// The init argument a clean watchdog gets: the settings, operators and LKG it last reported.
+/// The init argument a clean watchdog gets: the settings and operators it last reported, and
+/// the LKG the agent itself records (set by the last verdict, so it is never older than the
+/// watchdog's last report), else the one the watchdog reported.
 fn restore_init() -> WatchdogInit {
     let p = peer();
+    let own_lkg = config::markers().lkg.and_then(|hash| {
+        versions::get(&hash).map(|v| LkgInfo {
+            hash: hash.to_vec(),
+            version: v.version,
+            schema_range: v.schema_range,
+            size: v.size,
+            since: v.created_at,
+        })
+    });
     WatchdogInit {
         agent: me(),
         operators: if p.operators.is_empty() {
@@ -347,7 +358,7 @@ fn restore_init() -> WatchdogInit {
             p.operators
         },
         config: p.config,
-        lkg: p.lkg,
+        lkg: own_lkg.or(p.lkg),
     }
 }
 

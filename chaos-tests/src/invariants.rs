@@ -162,10 +162,10 @@ pub fn check(scenario: &Scenario, seed: u64, run: &Run) -> Report {
 
     let first = incidents.first();
     let detect_secs = match (run.fault_at, first) {
-        (Some(at), Some(i)) if i.detected_at >= at => Some((i.detected_at - at) as f64 / 1e9),
+        (Some(at), Some(i)) if i.detected_at >= at => Some(secs(i.detected_at - at)),
         _ => None,
     };
-    let restore_secs = first.and_then(|i| i.restored_at.map(|r| (r - i.detected_at) as f64 / 1e9));
+    let restore_secs = first.and_then(|i| i.restored_at.map(|r| secs(r - i.detected_at)));
     let mut notes = run.notes.clone();
     if let Some(r) = &run.refused {
         notes.push(format!("refused: {r}"));

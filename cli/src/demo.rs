@@ -1,250 +1,271 @@
-//! `agentctl demo`: the IC rules a self-upgrading canister lives by, shown on the embedded
-//! simulator with the real canister Wasm of the fidelity suite's probe canister.
+//! `agentctl demo`, the main job: the agent, watchdog and staging canisters on the embedded
+//! simulator. The demo deploys the three and wires mutual control, runs an autonomous
+//! self-upgrade to `Committed`, offers a bad release and shows its detection and restore, kills
+//! the watchdog and shows the agent repairing it. It ends with a timeline and a verdict.
 //!
-//! Each step states what the IC guarantees, does it, and checks the outcome; the demo prints a
-//! timeline in simulated time and a verdict, and fails if any step did not hold. (The agent,
-//! watchdog and staging canisters join this demo as they are built.)
+//! Each step checks its outcome; the demo exits 0 only if every step held. Times are simulated:
+//! a round takes 1 ns, so only timers and timeouts take simulated seconds.
 
+use anyhow::Result;
+use candid::{Decode, Encode};
+use canister_api::agent::UpgradeState;
 use std::time::Duration;
+use testbed::{Options, Testbed, chaos_release, operator, stranger};
 
-use anyhow::{Context, Result, bail};
-use candid::{CandidType, Decode, Encode, Principal};
-use ic_sim::{Fault, Sim};
-
-#[derive(CandidType)]
-struct ProbeInit {
-    trap_with: Option<String>,
-    burn_instructions: u64,
-}
-
-#[derive(CandidType)]
-struct CallArgs {
-    target: Principal,
-    method: String,
-    arg: Vec<u8>,
-    cycles: candid::Nat,
-    bounded_wait_secs: Option<u32>,
-}
+const LIMIT: Duration = Duration::from_secs(3600);
 
 struct Demo {
-    sim: Sim,
+    tb: Testbed,
     start: u64,
-    operator: Principal,
-    steps: Vec<(String, bool)>,
+    steps: Vec<bool>,
 }
 
 impl Demo {
-    fn elapsed(&self) -> f64 {
-        (self.sim.get_time().as_nanos_since_unix_epoch() - self.start) as f64 / 1e9
+    fn t(&self, at: u64) -> f64 {
+        at.saturating_sub(self.start) as f64 / 1e9
+    }
+
+    fn now(&self) -> f64 {
+        self.t(self.tb.now_nanos())
     }
 
     fn step(&mut self, title: &str, held: bool, detail: String) {
         let mark = if held { "ok  " } else { "FAIL" };
-        println!(
-            "[t+{:>7.1}s] {mark} {title}\n              {detail}",
-            self.elapsed()
-        );
-        self.steps.push((title.to_string(), held));
+        println!("[t+{:>7.1}s] {mark} {title}", self.now());
+        for line in detail.lines() {
+            println!("              {line}");
+        }
+        self.steps.push(held);
     }
 
-    fn read(&self, canister: Principal) -> Result<u64> {
-        let reply = self
-            .sim
-            .query_call(canister, self.operator, "read", Encode!().unwrap())
-            .context("query read")?;
-        Ok(Decode!(&reply, u64)?)
-    }
-
-    fn inc(&self, canister: Principal) -> Result<u64> {
-        let reply = self
-            .sim
-            .update_call(canister, self.operator, "inc", Encode!().unwrap())
-            .context("update inc")?;
-        Ok(Decode!(&reply, u64)?)
+    fn progress(&self, what: &str) {
+        println!("[t+{:>7.1}s]      ... {what}", self.now());
     }
 }
 
-/// Runs the demo; `Ok(true)` when every step held.
-pub fn run() -> Result<bool> {
-    println!("agentctl demo: IC upgrade semantics on the embedded simulator (ic-sim)\n");
-    println!("building the probe canister (first run compiles it, later runs reuse it)...");
-    let wasm = canister_build::canister_wasm("ic-sim-probe")?;
-    let sim = Sim::new();
-    let start = sim.get_time().as_nanos_since_unix_epoch();
-    let operator = Principal::from_slice(&[0xAA; 29]);
-    let mut demo = Demo {
-        sim,
-        start,
-        operator,
-        steps: Vec::new(),
-    };
-    let no_init = Encode!(&None::<ProbeInit>)?;
+fn short(hash: &[u8]) -> String {
+    hex::encode(&hash[..hash.len().min(6)])
+}
 
-    // 1. Deploy: the canister controls itself (it must, to upgrade itself) and the operator does.
-    let agent = demo.sim.create_canister_with_settings(Some(operator), None);
-    demo.sim
-        .install_canister(agent, wasm.clone(), no_init.clone(), Some(operator));
-    demo.sim
-        .set_controllers(agent, Some(operator), vec![operator, agent])
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for _ in 0..3 {
-        demo.inc(agent)?;
-    }
-    let count = demo.read(agent)?;
-    let hash = demo.sim.module_hash(agent).context("installed")?;
-    demo.step(
-        "deploy a canister that controls itself; 3 updates",
-        count == 3,
-        format!("counter = {count}, module hash {}", hex(&hash[..6])),
+/// Runs the demo; `Ok(true)` if every step held.
+pub fn run() -> Result<bool> {
+    println!("agentctl demo: a self-upgrading agent and its watchdog on the embedded simulator\n");
+    println!("[   setup  ]      ... building and loading the canister Wasm (first run: minutes)");
+    let tb = Testbed::deploy(Options::default());
+    let start = tb.now_nanos();
+    let mut d = Demo {
+        tb,
+        start,
+        steps: vec![],
+    };
+
+    // 1. Deploy and wire.
+    let seen = d.tb.run_until(LIMIT, |tb| {
+        tb.watchdog_status().lkg.is_some()
+            && tb.health().watchdog.is_some_and(|w| w.last_seen.is_some())
+    });
+    let (agent, watchdog) = (d.tb.agent, d.tb.watchdog);
+    let agent_ctl = d.tb.sim.get_controllers(agent);
+    let wd_ctl = d.tb.sim.get_controllers(watchdog);
+    let mutual =
+        agent_ctl.contains(&agent) && agent_ctl.contains(&watchdog) && wd_ctl.contains(&agent);
+    let parent = d.tb.agent_module().unwrap_or_default();
+    d.step(
+        "deploy agent, watchdog and staging; wire mutual control",
+        seen.is_some() && mutual,
+        format!(
+            "agent {agent} runs {}; the watchdog controls it and it controls the watchdog: {mutual}\n\
+             both heartbeat each other every 10 s; the watchdog copied the LKG: {}",
+            short(&parent),
+            seen.is_some()
+        ),
     );
 
-    // 2. An upgrade whose post_upgrade traps is atomic: old module, old state.
-    let bad_arg = Encode!(&Some(ProbeInit {
-        trap_with: Some("migration failed".into()),
-        burn_instructions: 0
-    }))?;
-    let result = demo
-        .sim
-        .upgrade_canister(agent, wasm.clone(), bad_arg, Some(operator));
-    let count = demo.read(agent)?;
-    let same_module = demo.sim.module_hash(agent) == Some(hash);
-    let detail = match &result {
-        Err(e) => format!(
-            "rejected {} ({:?}); counter = {count}; same module: {same_module}",
-            e.error_code, e.reject_code
+    // 2. State.
+    d.tb.seed_state(20, 20);
+    let before = d.tb.digest();
+    d.step(
+        "the agent holds 20 tasks and 20 facts",
+        before.tasks == 20 && before.facts == 20,
+        format!("state digest {}", short(&before.sha256)),
+    );
+
+    // 3. Autonomous self-upgrade.
+    let reply = hex::encode(Encode!(&"hi")?);
+    let out = d.tb.tool(
+        "self_upgrade",
+        &format!(
+            r#"{{"ops":[{{"op":"add_query_method","name":"hello","reply_hex":"{reply}"}}],"reason":"learn to greet"}}"#
         ),
-        Ok(()) => "the upgrade was accepted".to_string(),
-    };
-    demo.step(
-        "upgrade with a trapping post_upgrade is rolled back",
-        result.is_err() && count == 3 && same_module,
+    );
+    let id = out
+        .as_ref()
+        .ok()
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+        .and_then(|v| v["id"].as_u64());
+    let mut held = false;
+    let mut detail = format!("self_upgrade answered {out:?}");
+    if let Some(id) = id {
+        d.progress("patch, validate, rehearse in staging, arm, install, probation");
+        d.tb.run_until(LIMIT, |tb| tb.record(id).state.is_terminal());
+        let rec = d.tb.record(id);
+        let hello =
+            d.tb.sim
+                .query_call(agent, stranger(), "hello", Encode!()?)
+                .ok()
+                .and_then(|b| Decode!(&b, String).ok());
+        let states: Vec<String> = rec
+            .history
+            .iter()
+            .map(|t| {
+                format!("{:?}@{:.0}s", t.state, d.t(t.at))
+                    .replace("(\"", "(")
+                    .replace("\")", ")")
+            })
+            .collect();
+        held = rec.state == UpgradeState::Committed
+            && hello.as_deref() == Some("hi")
+            && d.tb.digest().same_state(&before);
+        detail = format!(
+            "upgrade {id}: {}\nnew module {}; `hello` answers {hello:?}; state digest unchanged: {}",
+            states.join(" -> "),
+            short(&rec.candidate_hash),
+            d.tb.digest().same_state(&before)
+        );
+    }
+    d.step(
+        "the agent's self_upgrade tool adds a method and commits it",
+        held,
         detail,
     );
+    let lkg = d.tb.agent_module().unwrap_or_default();
 
-    // 3. Snapshot, more writes, load: the snapshot's state comes back.
-    let snapshot = demo
-        .sim
-        .take_canister_snapshot(agent, Some(operator), None)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    demo.inc(agent)?;
-    demo.inc(agent)?;
-    demo.sim
-        .stop_canister(agent, Some(operator))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    demo.sim
-        .load_canister_snapshot(agent, Some(operator), snapshot.id.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    demo.sim
-        .start_canister(agent, Some(operator))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let count = demo.read(agent)?;
-    demo.step(
-        "snapshot, 2 more updates, load the snapshot",
-        count == 3,
-        format!(
-            "counter back to {count} (snapshot {} bytes)",
-            snapshot.total_size
-        ),
+    // 4. A bad release (after the gate's cooldown between two proposals).
+    d.progress("the gate allows one proposal per 10 minutes: waiting it out");
+    d.tb.run_for(Duration::from_secs(600));
+    let bad = d.tb.try_propose_release(
+        &chaos_release("health_trap_live"),
+        "a release whose health traps",
     );
-
-    // 4. A self-upgrade must be a one-way call: the canister schedules install_code on itself.
-    let version_before = demo
-        .sim
-        .canister_status(agent, Some(operator))
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .version;
-    let reply = demo
-        .sim
-        .update_call(
-            agent,
-            operator,
-            "self_upgrade_oneway",
-            Encode!(&wasm, &no_init)?,
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for _ in 0..5 {
-        demo.sim.tick();
-    }
-    let status = demo
-        .sim
-        .canister_status(agent, Some(operator))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let count = demo.read(agent)?;
-    demo.step(
-        "self-upgrade through a one-way install_code call",
-        !reply.is_empty() && status.version > version_before && count == 3,
-        format!("canister version {version_before} -> {}; counter kept through pre/post_upgrade: {count}", status.version),
-    );
-
-    // 5. Stopping waits for open call contexts; the stop request times out after 5 minutes.
-    let callee = demo.sim.create_canister_with_settings(Some(operator), None);
-    demo.sim
-        .install_canister(callee, wasm.clone(), no_init.clone(), Some(operator));
-    demo.sim.inject(Fault::HoldResponses { from: callee });
-    let call = CallArgs {
-        target: callee,
-        method: "inc".into(),
-        arg: Encode!()?,
-        cycles: 0u64.into(),
-        bounded_wait_secs: None,
-    };
-    let pending = demo
-        .sim
-        .submit_call(agent, operator, "call", Encode!(&call)?)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for _ in 0..3 {
-        demo.sim.tick();
-    }
-    let stop = demo.sim.stop_canister_nonblocking(agent, Some(operator));
-    demo.sim.tick();
-    demo.sim.advance_time(Duration::from_secs(301));
-    demo.sim.tick();
-    let stop_outcome = demo.sim.ingress_status(stop.clone());
-    let still_stopping =
-        demo.sim.canister_run_status(agent) == Some(ic_sim::CanisterStatusType::Stopping);
-    let timed_out = matches!(&stop_outcome, Some(Err(e)) if e.error_code == ic_sim::ErrorCode::StopCanisterRequestTimeout);
-    demo.step(
-        "stop a canister with an open call context",
-        timed_out && still_stopping,
-        format!(
-            "after 5 min: stop request {}, canister still stopping: {still_stopping}",
-            match &stop_outcome {
-                Some(Err(e)) => format!("rejected {}", e.error_code),
-                Some(Ok(_)) => "succeeded".into(),
-                None => "pending".into(),
-            }
-        ),
-    );
-    demo.sim.clear_faults();
-    demo.sim.release_held_responses();
-    let call_done = demo.sim.await_call(pending).is_ok();
-    let stop_again = demo.sim.stop_canister(agent, Some(operator));
-    demo.step(
-        "release the held response: the call completes, the canister stops",
-        call_done && stop_again.is_ok(),
-        format!(
-            "call completed: {call_done}; stop: {:?}",
-            stop_again.map(|_| "stopped")
-        ),
-    );
-
-    let held = demo.steps.iter().filter(|(_, ok)| *ok).count();
-    let all = demo.steps.len();
-    println!(
-        "\nverdict: {held}/{all} steps held{}",
-        if held == all { "" } else { " — FAILED" }
-    );
-    if held != all {
-        for (title, _) in demo.steps.iter().filter(|(_, ok)| !ok) {
-            println!("  failed: {title}");
+    let mut held = false;
+    let mut detail = format!("propose_release answered {bad:?}");
+    if let Ok(rec) = bad {
+        d.progress(
+            "a release that boots but whose health traps: rehearsal passes, probation does not",
+        );
+        d.tb.run_until(LIMIT, |tb| tb.record(rec.id).state.is_terminal());
+        let rec = d.tb.record(rec.id);
+        let booted = rec
+            .history
+            .iter()
+            .find(|t| t.state == UpgradeState::Booted)
+            .map(|t| t.at);
+        if let (Some(inc), Some(booted)) = (d.tb.incidents().last().cloned(), booted) {
+            held = matches!(rec.state, UpgradeState::RolledBack(_))
+                && d.tb.agent_module().as_ref() == Some(&lkg)
+                && inc.records_lost == Some(0)
+                && d.tb.digest().same_state(&before);
+            detail = format!(
+                "booted at t+{:.0}s; detected t+{:.0}s ({:.0} s later; bound 35 s); restored t+{:.0}s by {}\n\
+                 cause: {}\ndata lost: {}\nthe agent runs {} again",
+                d.t(booted),
+                d.t(inc.detected_at),
+                (inc.detected_at - booted) as f64 / 1e9,
+                d.t(inc.restored_at.unwrap_or_default()),
+                inc.ladder_step.map_or("-".into(), |s| format!("{s:?}")),
+                inc.cause.split(" (last:").next().unwrap_or_default(),
+                inc.data_lost,
+                short(&lkg)
+            );
         }
     }
-    if all == 0 {
-        bail!("no step ran");
-    }
-    Ok(held == all)
+    d.step(
+        "a bad release is detected and rolled back, nothing lost",
+        held,
+        detail,
+    );
+    let writes = d.tb.try_remember("default", "after", "the rollback");
+    d.step(
+        "writes resume after the verdict",
+        writes.is_ok(),
+        format!("remember answered {writes:?}"),
+    );
+
+    // 5. Kill the watchdog (its event log goes with it: keep it for the timeline).
+    let earlier_events = d.tb.events();
+    let _ = d.tb.sim.uninstall_canister(watchdog, Some(operator()));
+    d.progress("the watchdog is uninstalled");
+    let repaired = d.tb.run_until(LIMIT, |tb| {
+        tb.audit()
+            .entries
+            .iter()
+            .any(|e| e.action == "watchdog.repaired")
+    });
+    d.tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some());
+    let status = d.tb.watchdog_status();
+    d.step(
+        "the agent repairs its killed watchdog",
+        repaired.is_some() && status.lkg.as_ref().map(|l| &l.hash) == Some(&lkg),
+        format!(
+            "reinstalled {:.0} s after the kill (bound 35 s) with its settings, operators and LKG {}",
+            repaired.map_or(f64::NAN, |r| r.as_secs_f64()),
+            status.lkg.as_ref().map_or("none".into(), |l| short(&l.hash))
+        ),
+    );
+
+    timeline(&d, earlier_events);
+    let ok = d.steps.iter().filter(|h| **h).count();
+    println!("\nverdict: {ok}/{} steps held", d.steps.len());
+    Ok(ok == d.steps.len())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The upgrade journal and the watchdog's log, merged by time.
+fn timeline(d: &Demo, earlier_events: Vec<canister_api::watchdog::WatchdogEvent>) {
+    const AGENT: &[&str] = &[
+        "upgrade.",
+        "agent.restored_by_watchdog",
+        "watchdog.repair_started",
+        "watchdog.repaired",
+    ];
+    const WATCHDOG: &[&str] = &[
+        "arm.snapshot",
+        "verify.installed",
+        "verify.unhealthy",
+        "verify.probation_passed",
+        "commit",
+        "ladder.start",
+        "ladder.restored",
+        "repair.by_agent",
+    ];
+    let mut lines: Vec<(u64, String)> = vec![];
+    for e in d.tb.audit().entries {
+        if AGENT.iter().any(|a| e.action.starts_with(a)) {
+            lines.push((
+                e.at,
+                format!("agent     {:<28} {}", e.action, first_line(&e.detail)),
+            ));
+        }
+    }
+    for e in earlier_events.into_iter().chain(d.tb.events()) {
+        if WATCHDOG.contains(&e.action.as_str()) {
+            lines.push((
+                e.at,
+                format!("watchdog  {:<28} {}", e.action, first_line(&e.detail)),
+            ));
+        }
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    println!("\ntimeline (simulated):");
+    for (at, line) in lines {
+        println!("  t+{:>7.1}s  {line}", d.t(at));
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() > 90 {
+        format!("{}...", line.chars().take(90).collect::<String>())
+    } else {
+        line.to_string()
+    }
 }

@@ -1,11 +1,13 @@
 //! `agentctl`: the project's command line. One file per subcommand.
 //!
-//! - `agentctl demo`: the main job, on the embedded IC simulator.
+//! - `agentctl demo`: the main job: the three canisters on the embedded IC simulator.
+//! - `agentctl ic-rules`: the IC rules a self-upgrading canister lives by, on the probe canister.
 //! - `agentctl chaos`: the chaos scenarios, with a table and JSON reports.
 //! - `agentctl upload-args`: argument files to upload a Wasm module to the agent with dfx.
 
 mod chaos;
 mod demo;
+mod ic_rules;
 pub mod upload;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the demo on the embedded simulator; exit 0 only if every step held.
     Demo,
+    /// Show the IC rules a self-upgrading canister lives by, on the simulator's probe canister.
+    IcRules,
     /// Run chaos scenarios on the embedded simulator; exit non-zero if any invariant breaks.
     Chaos {
         /// Only this scenario (all when absent).
@@ -59,6 +63,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo => demo::run(),
+        Command::IcRules => ic_rules::run(),
         Command::Chaos {
             scenario,
             seeds,

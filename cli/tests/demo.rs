@@ -24,6 +24,30 @@ fn demo_runs_and_every_step_holds() {
     );
     assert!(stdout.contains("verdict: 6/6 steps held"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
+    for shown in [
+        "self_upgrade tool adds a method and commits it",
+        "a bad release is detected and rolled back, nothing lost",
+        "the agent repairs its killed watchdog",
+        "timeline (simulated):",
+        "watchdog  ladder.start",
+        "agent     upgrade.committed",
+    ] {
+        assert!(
+            stdout.contains(shown),
+            "the demo no longer shows `{shown}`:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn ic_rules_runs_and_every_step_holds() {
+    let output = Command::new(env!("CARGO_BIN_EXE_agentctl"))
+        .arg("ic-rules")
+        .output()
+        .expect("agentctl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "ic-rules failed:\n{stdout}");
+    assert!(stdout.contains("verdict: 6/6 steps held"), "{stdout}");
 }
 
 #[test]
