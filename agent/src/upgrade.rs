@@ -22,19 +22,8 @@ use crate::{audit, config, journal, uploads, versions};
 use candid::Principal;
 use wasm_patch::{PatchOp, Stamp, ValidationPolicy};
 
-/// Exports every candidate must keep: what the watchdog, operators and the pipeline rely on.
-pub const REQUIRED_EXPORTS: &[&str] = &[
-    "canister_init",
-    "canister_post_upgrade",
-    // Any kind of method: the watchdog calls it (the chaos build's is an update).
-    "canister_method health",
-    "canister_update call_tool",
-    "canister_update approve_upgrade",
-    "canister_update reject_upgrade",
-    "canister_update set_autonomy",
-    "canister_update upload_wasm_chunk",
-    "canister_update commit_wasm",
-];
+/// Exports every candidate must keep (shared with `agentctl inspect`).
+pub use canister_api::agent::REQUIRED_EXPORTS;
 
 /// Why an upgrade step failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,21 @@ use crate::staging::RehearsalReport;
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
 
+/// Exports every candidate module of the agent must keep: what the watchdog, operators and
+/// the pipeline rely on (`canister_method NAME` is a method of any kind).
+pub const REQUIRED_EXPORTS: &[&str] = &[
+    "canister_init",
+    "canister_post_upgrade",
+    // Any kind of method: the watchdog calls it (the chaos build's is an update).
+    "canister_method health",
+    "canister_update call_tool",
+    "canister_update approve_upgrade",
+    "canister_update reject_upgrade",
+    "canister_update set_autonomy",
+    "canister_update upload_wasm_chunk",
+    "canister_update commit_wasm",
+];
+
 /// How far the agent may upgrade itself without an operator.
 #[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Autonomy {

@@ -3,12 +3,14 @@
 //! - `agentctl demo`: the main job: the three canisters on the embedded IC simulator.
 //! - `agentctl ic-rules`: the IC rules a self-upgrading canister lives by, on the probe canister.
 //! - `agentctl chaos`: the chaos scenarios, with a table and JSON reports.
+//! - `agentctl patch` / `agentctl inspect`: the wasm-patch operations and validation, offline.
 //! - `agentctl upload-args`: argument files to upload a Wasm module to the agent with dfx.
 
 mod chaos;
 mod demo;
 mod ic_rules;
 pub mod upload;
+mod wasm_tools;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +42,36 @@ enum Command {
         /// Offer this Wasm file as an operator release instead of the built-in scenarios.
         #[arg(long)]
         candidate: Option<std::path::PathBuf>,
+    },
+    /// Apply wasm-patch operations (a JSON list) to a module and stamp it, offline.
+    Patch {
+        /// The module (raw or gzipped).
+        #[arg(long)]
+        wasm: std::path::PathBuf,
+        /// A JSON list of operations, e.g. `[{"op":"remove_method","name":"x"}]`.
+        #[arg(long)]
+        ops: std::path::PathBuf,
+        /// Where to write the patched module.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The version to stamp.
+        #[arg(long, default_value = "patched")]
+        version: String,
+        /// The schema range to stamp, `MIN..=MAX`.
+        #[arg(long)]
+        schema: Option<String>,
+    },
+    /// Validate a module as the agent validates a candidate, and show its stamp; exit non-zero
+    /// if it is invalid.
+    Inspect {
+        /// The module (raw or gzipped).
+        file: std::path::PathBuf,
+        /// The schema version the agent's state is at (the stamp's range must cover it).
+        #[arg(long)]
+        schema: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Write candid argument files to upload a Wasm module to the agent with dfx, and print the
     /// dfx commands that use them.
@@ -75,6 +107,18 @@ fn main() -> std::process::ExitCode {
             json.as_deref(),
             candidate.as_deref(),
         ),
+        Command::Patch {
+            wasm,
+            ops,
+            out,
+            version,
+            schema,
+        } => schema
+            .as_deref()
+            .map(wasm_tools::parse_schema_range)
+            .transpose()
+            .and_then(|range| wasm_tools::patch(&wasm, &ops, &out, &version, range)),
+        Command::Inspect { file, schema, json } => wasm_tools::inspect(&file, schema, json),
         Command::UploadArgs {
             kind,
             wasm,
