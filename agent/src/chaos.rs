@@ -13,6 +13,8 @@
 //! | `health_trap_live` | `health` traps, but not in a sandbox copy |
 //! | `corrupt_state` | post_upgrade forgets the first fact (the digest changes) |
 //! | `health_trap_late` | `health` traps from [`LATE_SECS`] after boot on (passes probation, fails later) |
+//! | `boot_spin` | post_upgrade loops until the instruction limit stops it |
+//! | `pre_upgrade_trap` | `pre_upgrade` traps (as the running module: upgrades skip it) |
 //! | `dies_after_5` | `health` traps from its 6th call in this module instance on (not in a sandbox copy) |
 //! | `reports_unhealthy` | `health` answers, with status `unhealthy`, but not in a sandbox copy |
 //! | `health_calls_out` | `health` awaits a call to the staging canister's `sandbox` query before it answers: if that call never returns, `health` hangs |
@@ -45,6 +47,12 @@ pub fn on_boot() {
     let live = !crate::sandbox::is_copy();
     match mode().as_str() {
         "boot_trap" => ic_cdk::trap("chaos boot_trap: post_upgrade traps"),
+        "boot_spin" => {
+            let mut x = 0u64;
+            loop {
+                x = core::hint::black_box(x.wrapping_add(1));
+            }
+        }
         "boot_trap_live" if live => ic_cdk::trap("chaos boot_trap_live: post_upgrade traps"),
         "corrupt_state" => {
             if let Some(f) = crate::facts::list(None, 1).into_iter().next() {
@@ -52,6 +60,13 @@ pub fn on_boot() {
             }
         }
         _ => {}
+    }
+}
+
+/// In `pre_upgrade` (the chaos build's only).
+pub fn on_pre_upgrade() {
+    if mode() == "pre_upgrade_trap" {
+        ic_cdk::trap("chaos pre_upgrade_trap: pre_upgrade traps");
     }
 }
 

@@ -108,6 +108,14 @@ fn post_upgrade() {
     BOOT_INSTRUCTIONS.with(|b| b.set(Some(ic_cdk::api::performance_counter(0))));
 }
 
+/// The chaos build's `pre_upgrade` (the real build has none: its state is in stable
+/// structures); it misbehaves as `chaos::on_pre_upgrade` says.
+#[cfg(feature = "chaos")]
+#[ic_cdk::pre_upgrade]
+fn pre_upgrade() {
+    chaos::on_pre_upgrade();
+}
+
 // ---- public ------------------------------------------------------------------------------------
 
 /// Public: what the watchdog polls.

@@ -258,7 +258,7 @@ pub fn armed(caller: Principal, receipt: ArmReceipt) -> Result<UpgradeRecord, Ag
         ),
     );
     let args = mgmt::InstallCodeArgs {
-        mode: mgmt::CanisterInstallMode::Upgrade(None),
+        mode: management::upgrade_mode(),
         canister_id: me(),
         wasm_module: wasm,
         arg: candid::encode_one(Some(AgentUpgradeArg {

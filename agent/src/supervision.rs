@@ -364,13 +364,7 @@ fn restore_init() -> WatchdogInit {
 
 async fn reinstall(watchdog: Principal, wasm: &[u8], mode: UpgradeMode) -> Result<(), String> {
     let (mode, arg) = match mode {
-        UpgradeMode::KeepState => (
-            mgmt::CanisterInstallMode::Upgrade(Some(mgmt::UpgradeFlags {
-                skip_pre_upgrade: Some(true),
-                wasm_memory_persistence: None,
-            })),
-            vec![],
-        ),
+        UpgradeMode::KeepState => (management::upgrade_mode(), vec![]),
         UpgradeMode::Clean => (
             mgmt::CanisterInstallMode::Reinstall,
             candid::encode_one(restore_init()).map_err(|e| e.to_string())?,

@@ -62,6 +62,19 @@ impl Run {
         }
     }
 
+    /// After the upgrade ended: its journal must give a reason containing `needle`, or the run
+    /// is marked as not showing what the scenario claims (which fails `outcome_allowed`).
+    pub fn expect_reason(&mut self, needle: &str) {
+        self.until_terminal();
+        let Some(id) = self.upgrade else { return };
+        let state = format!("{:?}", self.tb.record(id).state);
+        if !state.contains(needle) {
+            self.refused = Some(format!(
+                "expected the journal to say `{needle}`, it says {state}"
+            ));
+        }
+    }
+
     /// Runs the subnet until the first incident is restored (a fault that strikes after the
     /// upgrade ended).
     pub fn until_restored(&self) {
@@ -89,6 +102,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
     let tb = Testbed::deploy(Options {
         seed,
         agent_build: scenario.build,
+        agent_wasm: scenario.running.map(|f| f()),
+        install_instruction_limit: scenario.install_limit,
         ..Options::default()
     });
     let mut rng = rng::Rng::new(seed ^ rng::hash_name(scenario.name));

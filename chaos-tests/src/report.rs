@@ -89,12 +89,12 @@ fn secs(v: Option<f64>) -> String {
 /// The reports as a text table.
 pub fn table(reports: &[Report]) -> String {
     let mut out = format!(
-        "{:<34} {:>6} {:<12} {:>5} {:>7} {:>8} {:<6}\n",
+        "{:<38} {:>5} {:<12} {:>5} {:>7} {:>8} {:<6}\n",
         "scenario", "seed", "outcome", "lost", "detect", "restore", "checks"
     );
     for r in reports {
         out.push_str(&format!(
-            "{:<34} {:>6} {:<12} {:>5} {:>7} {:>8} {:<6}\n",
+            "{:<38} {:>5} {:<12} {:>5} {:>7} {:>8} {:<6}\n",
             r.scenario,
             r.seed,
             r.outcome.name(),

@@ -25,6 +25,10 @@ pub struct Scenario {
     pub about: &'static str,
     /// The agent build deployed first.
     pub build: &'static str,
+    /// A module deployed first instead of `build`.
+    pub running: Option<fn() -> Vec<u8>>,
+    /// The install instruction limit, scaled down from the IC's 300 B (see `testbed::Options`).
+    pub install_limit: Option<u64>,
     /// Acceptable outcomes.
     pub allowed: &'static [Outcome],
     /// Whether the scenario may lose records (the incident must then state exactly how many).
@@ -54,6 +58,8 @@ fn scenario(
         name,
         about,
         build: "agent",
+        running: None,
+        install_limit: None,
         allowed,
         loss_allowed: false,
         inject: Arc::new(inject),
@@ -171,6 +177,27 @@ pub fn all() -> Vec<Scenario> {
                 },
             )
         },
+        Scenario {
+            install_limit: Some(2_000_000_000),
+            ..scenario(
+                "post_upgrade_over_instruction_limit",
+                "the candidate's post_upgrade loops until the install limit (scaled to 2 B) stops it",
+                FAILED,
+                |run| {
+                    run.propose(&chaos_release("boot_spin"), "runaway post_upgrade");
+                    run.expect_reason("instruction");
+                },
+            )
+        },
+        Scenario {
+            running: Some(|| chaos_candidate("pre_upgrade_trap")),
+            ..scenario(
+                "current_pre_upgrade_traps",
+                "the running module's pre_upgrade traps; upgrades skip it, so a good release commits",
+                COMMITTED,
+                |run| run.propose(&good_release(), "replace a module whose pre_upgrade traps"),
+            )
+        },
         scenario(
             "migration_drops_records",
             "the candidate's post_upgrade forgets a fact",
@@ -275,6 +302,39 @@ pub fn all() -> Vec<Scenario> {
                 tb.sim.tick();
                 tb.sim.tick();
                 tb.sim.clear_faults();
+            },
+        ),
+        scenario(
+            "lkg_copy_corrupted",
+            "a byte of the watchdog's LKG copy is flipped in its stable memory; then a bad release",
+            ROLLED_BACK,
+            |run| {
+                let tb = &run.tb;
+                let lkg = testbed::installable("agent");
+                let mut memory = tb.sim.get_stable_memory(tb.watchdog);
+                let head = &lkg[..64];
+                let Some(at) = memory.windows(head.len()).position(|w| w == head) else {
+                    run.notes
+                        .push("the LKG copy was not found in stable memory".into());
+                    return;
+                };
+                let flip = at + 64 + run.rng.below(1024) as usize;
+                memory[flip] ^= 0x55;
+                tb.sim.set_stable_memory(tb.watchdog, memory);
+                run.notes.push(format!(
+                    "flipped byte {flip} of the watchdog's stable memory"
+                ));
+                run.propose(&chaos_release("health_trap_live"), "health traps");
+                fault_at_boot(run);
+                run.until_terminal();
+                let repaired = run
+                    .tb
+                    .events()
+                    .iter()
+                    .any(|e| e.action == "ladder.lkg_repaired");
+                if !repaired {
+                    run.refused = Some("the corrupted LKG copy was never repaired".into());
+                }
             },
         ),
         scenario(

@@ -44,7 +44,7 @@ pub fn run(
     for s in &scenarios {
         for seed in 1..=seeds {
             print!(
-                "[{:>3}/{total}] {:<34} seed {seed:<3} ",
+                "[{:>3}/{total}] {:<38} seed {seed:<3} ",
                 reports.len() + 1,
                 s.name
             );

@@ -203,7 +203,7 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
         format!("{state_bytes} bytes in {chunks} chunks"),
         None,
     ));
-    let upgrade = mgmt::CanisterInstallMode::Upgrade(None);
+    let upgrade = canister_api::ic::management::upgrade_mode();
     let empty = candid::encode_args(()).expect("encoding ()");
     if let Err(e) = install(sandbox, upgrade.clone(), &current, empty.clone()).await {
         // The current module cannot reload its own state: not the candidate's fault.

@@ -123,6 +123,11 @@ pub struct Options {
     pub watchdog: WatchdogConfig,
     /// The simulator's seed.
     pub seed: u64,
+    /// A module to install first instead of `agent_build` (raw; gzipped for the install).
+    pub agent_wasm: Option<Vec<u8>>,
+    /// Instruction limit of an install or upgrade (the IC's is 300 B; a scenario may scale it
+    /// down so that a runaway `post_upgrade` hits it in seconds of wall time).
+    pub install_instruction_limit: Option<u64>,
 }
 
 impl Default for Options {
@@ -132,6 +137,8 @@ impl Default for Options {
             autonomy: Autonomy::Auto,
             watchdog: WatchdogConfig::default(),
             seed: 0,
+            agent_wasm: None,
+            install_instruction_limit: None,
         }
     }
 }
@@ -155,10 +162,18 @@ fn decode<R: CandidType + for<'de> Deserialize<'de>>(method: &str, bytes: &[u8])
 impl Testbed {
     /// Deploys and wires the three canisters.
     pub fn deploy(opts: Options) -> Testbed {
+        let defaults = SimConfig::default();
         let sim = Sim::with_config(SimConfig {
             seed: opts.seed,
-            ..SimConfig::default()
+            instruction_limit_install: opts
+                .install_instruction_limit
+                .unwrap_or(defaults.instruction_limit_install),
+            ..defaults
         });
+        let running = match &opts.agent_wasm {
+            Some(raw) => gzip(raw),
+            None => installable(opts.agent_build),
+        };
         let agent = sim.create_canister();
         let watchdog = sim.create_canister();
         let staging = sim.create_canister();
@@ -190,7 +205,7 @@ impl Testbed {
         );
         sim.install_canister(
             agent,
-            installable(opts.agent_build),
+            running.clone(),
             Encode!(&AgentInit {
                 operators: vec![op],
                 watchdog: Some(watchdog),
@@ -215,7 +230,6 @@ impl Testbed {
             watchdog,
             staging,
         };
-        let running = installable(opts.agent_build);
         tb.upload(WasmKind::Running, &running);
         tb.commit(WasmKind::Running, &sha256(&running))
             .expect("commit of the running module");

@@ -196,16 +196,7 @@ async fn upgrade_in_place(
             format!("{rung:?}: stop failed ({e}); upgrading the stopping canister"),
         );
     }
-    let installed = install(
-        agent,
-        mgmt::CanisterInstallMode::Upgrade(Some(mgmt::UpgradeFlags {
-            skip_pre_upgrade: Some(true),
-            wasm_memory_persistence: None,
-        })),
-        wasm,
-        vec![],
-    )
-    .await;
+    let installed = install(agent, management::upgrade_mode(), wasm, vec![]).await;
     let started = management::start(agent).await;
     installed?;
     started.map_err(|e| e.to_string())
