@@ -15,6 +15,8 @@
 //! | `health_trap_late` | `health` traps from [`LATE_SECS`] after boot on (passes probation, fails later) |
 //! | `boot_spin` | post_upgrade loops until the instruction limit stops it |
 //! | `pre_upgrade_trap` | `pre_upgrade` traps (as the running module: upgrades skip it) |
+//! | `tool_broken` | the `recall` tool traps (not in a sandbox copy) |
+//! | `drops_watchdog` | soon after boot, the agent removes the watchdog from its own controllers (not in a sandbox copy) |
 //! | `dies_after_5` | `health` traps from its 6th call in this module instance on (not in a sandbox copy) |
 //! | `reports_unhealthy` | `health` answers, with status `unhealthy`, but not in a sandbox copy |
 //! | `health_calls_out` | `health` awaits a call to the staging canister's `sandbox` query before it answers: if that call never returns, `health` hangs |
@@ -54,6 +56,9 @@ pub fn on_boot() {
             }
         }
         "boot_trap_live" if live => ic_cdk::trap("chaos boot_trap_live: post_upgrade traps"),
+        "drops_watchdog" if live => {
+            ic_cdk_timers::set_timer(std::time::Duration::ZERO, drop_watchdog());
+        }
         "corrupt_state" => {
             if let Some(f) = crate::facts::list(None, 1).into_iter().next() {
                 let _ = crate::facts::forget(&f.namespace, &f.key);
@@ -61,6 +66,21 @@ pub fn on_boot() {
         }
         _ => {}
     }
+}
+
+/// At the start of every tool call.
+pub fn on_tool(name: &str) {
+    if mode() == "tool_broken" && name == "recall" && !crate::sandbox::is_copy() {
+        ic_cdk::trap("chaos tool_broken: the recall tool traps");
+    }
+}
+
+/// Removes the watchdog from the agent's controllers (from a timer: post_upgrade cannot call).
+async fn drop_watchdog() {
+    let me = ic_cdk::api::canister_self();
+    let mut keep = vec![me];
+    keep.extend(crate::config::get().operators);
+    let _ = canister_api::ic::management::set_controllers(me, keep).await;
 }
 
 /// In `pre_upgrade` (the chaos build's only).

@@ -33,6 +33,10 @@ pub struct Markers {
     pub writes_paused: Option<WritePause>,
     /// The agent's supervision of the watchdog (see `supervision`).
     pub peer: Option<PeerState>,
+    /// The tools the last self-test found broken (see `selftest`).
+    pub self_test_failures: Option<Vec<String>>,
+    /// Why the last self-test could not check or repair the agent's controllers.
+    pub control_alert: Option<String>,
 }
 
 /// What the agent knows of the watchdog: its heartbeats, and what it needs to reinstall it.

@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod sandbox;
 pub mod schema;
+pub mod selftest;
 pub mod supervision;
 pub mod tasks;
 pub mod tools;
@@ -75,6 +76,7 @@ fn init(arg: AgentInit) {
     sandbox::record_identity();
     config::init(arg);
     supervision::start();
+    selftest::start();
 }
 
 /// Runs the pending migrations before anything else touches stable memory (the repositories
@@ -105,6 +107,7 @@ fn post_upgrade() {
     chaos::on_boot();
     pipeline::schedule();
     supervision::start();
+    selftest::start();
     BOOT_INSTRUCTIONS.with(|b| b.set(Some(ic_cdk::api::performance_counter(0))));
 }
 
@@ -145,7 +148,8 @@ fn health_now() -> Health {
         .and_then(|h| versions::get(&h))
         .map_or_else(upgrade::build_version, |v| v.version);
     Health {
-        status: if schema::stored_version() != schema::RANGE.max {
+        status: if schema::stored_version() != schema::RANGE.max || !selftest::failures().is_empty()
+        {
             api::HEALTH_UNHEALTHY.into()
         } else if markers.last_error.is_some() {
             "degraded".into()
@@ -168,7 +172,15 @@ fn health_now() -> Health {
         upgrade_in_flight: journal::in_flight(),
         autonomy: config::get().autonomy,
         time: ic_cdk::api::time(),
-        alerts: supervision::alerts(),
+        alerts: supervision::alerts()
+            .into_iter()
+            .chain(
+                selftest::failures()
+                    .into_iter()
+                    .map(|f| format!("self-test: {f}")),
+            )
+            .chain(selftest::control_alert().map(|a| format!("controllers: {a}")))
+            .collect(),
         watchdog: supervision::view(),
     }
 }

@@ -218,6 +218,8 @@ fn fact_error(e: facts::FactError) -> ToolError {
 
 /// Runs tool `name` with JSON `args` on behalf of `caller`.
 pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolError> {
+    #[cfg(feature = "chaos")]
+    crate::chaos::on_tool(name);
     let out = match name {
         "remember" => {
             let a: RememberArgs = parse("remember", args)?;

@@ -497,7 +497,8 @@ pub struct RepairNotice {
 }
 
 /// `Health::status` of an agent that cannot serve: its stable memory is not at the schema its
-/// build reads. The watchdog counts such a heartbeat as failed.
+/// build reads, or its self-test found a read-only tool that fails. The watchdog counts such a
+/// heartbeat as failed.
 pub const HEALTH_UNHEALTHY: &str = "unhealthy";
 
 /// `health`: public, cheap, what the watchdog polls.

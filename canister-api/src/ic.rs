@@ -163,6 +163,25 @@ pub mod management {
             .map_err(|e| err(Principal::management_canister(), "install_code", e))
     }
 
+    /// update_settings of `canister`'s controllers only.
+    pub async fn set_controllers(
+        canister: Principal,
+        controllers: Vec<Principal>,
+    ) -> Result<(), CallError> {
+        unit(
+            "update_settings",
+            &mgmt::UpdateSettingsArgs {
+                canister_id: canister,
+                settings: mgmt::CanisterSettings {
+                    controllers: Some(controllers),
+                    ..Default::default()
+                },
+                sender_canister_version: None,
+            },
+        )
+        .await
+    }
+
     /// uninstall_code (rejects the canister's open call contexts).
     pub async fn uninstall_code(canister: Principal) -> Result<(), CallError> {
         unit(

@@ -223,6 +223,34 @@ pub fn all() -> Vec<Scenario> {
             },
         ),
         scenario(
+            "boots_healthy_but_a_tool_is_broken",
+            "the candidate boots and answers health, but its `recall` tool traps",
+            ROLLED_BACK,
+            |run| {
+                run.propose(&chaos_release("tool_broken"), "broken tool");
+                fault_at_boot(run);
+            },
+        ),
+        scenario(
+            "candidate_drops_watchdog_controller",
+            "soon after boot the candidate drops the watchdog from its controllers",
+            &[Outcome::Committed, Outcome::RolledBack],
+            |run| {
+                run.propose(&chaos_release("drops_watchdog"), "drops the watchdog");
+                fault_at_boot(run);
+                run.until_terminal();
+                let healed = run
+                    .tb
+                    .audit()
+                    .entries
+                    .iter()
+                    .any(|e| e.action == "controllers.repaired");
+                if !healed {
+                    run.refused = Some("the agent never added the watchdog back".into());
+                }
+            },
+        ),
+        scenario(
             "dies_after_n_calls",
             "the candidate's health traps from its 6th call on (after its commit)",
             ROLLED_BACK,

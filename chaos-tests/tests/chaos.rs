@@ -56,6 +56,8 @@ chaos!(
     current_pre_upgrade_traps,
     boots_but_health_traps,
     boots_but_reports_unhealthy,
+    boots_healthy_but_a_tool_is_broken,
+    candidate_drops_watchdog_controller,
     dies_after_n_calls,
     health_trap_after_commit,
     hangs_on_probation,

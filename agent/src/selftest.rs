@@ -1,0 +1,131 @@
+//! Service: the agent's self-test, run by a live agent (never a sandbox copy) shortly after
+//! every boot and then every [`EVERY_SECS`]:
+//!
+//! - tools: each read-only tool (`recall`, `upgrade_status`, `list_versions`) is called through
+//!   a self-call, so a tool that traps shows up as a reject instead of taking the test down;
+//! - mutual control: canister_status of the agent itself must list the agent and the
+//!   watchdog as controllers; a missing one is added back (the agent controls itself) and the
+//!   repair is audited.
+//!
+//! A failed tool makes `health` answer `unhealthy` until a later test passes, so the watchdog
+//! rolls back a version whose tools are broken even though it boots and answers. Controllers
+//! that cannot be checked or repaired (the agent is not its own controller) are an alert in
+//! `health.alerts` instead: another version would not fix them.
+
+use crate::api::AgentError;
+use crate::{audit, config, sandbox};
+use candid::Principal;
+use canister_api::ic::{self, CallError, management};
+use std::time::Duration;
+
+/// Seconds after a boot before the first test (post_upgrade cannot make calls).
+pub const AFTER_BOOT_SECS: u64 = 5;
+/// Seconds between two tests.
+pub const EVERY_SECS: u64 = 600;
+
+/// Read-only tools and the arguments they are tested with.
+const TOOLS: &[(&str, &str)] = &[
+    ("recall", r#"{"key":"__selftest__"}"#),
+    ("upgrade_status", "{}"),
+    ("list_versions", "{}"),
+];
+
+fn now() -> u64 {
+    ic_cdk::api::time()
+}
+
+fn me() -> Principal {
+    ic_cdk::api::canister_self()
+}
+
+/// Schedules the tests of this module instance (called in init and post_upgrade).
+pub fn start() {
+    if sandbox::is_copy() {
+        return;
+    }
+    ic_cdk_timers::set_timer(Duration::from_secs(AFTER_BOOT_SECS), async {
+        run().await;
+    });
+    ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(EVERY_SECS), async || run().await);
+}
+
+/// The tools that failed in the last test (empty when it passed).
+pub fn failures() -> Vec<String> {
+    config::markers().self_test_failures.unwrap_or_default()
+}
+
+/// Why the controllers could not be checked or repaired, if so (an alert, not unhealthy:
+/// restoring the agent's code would not fix its controllers).
+pub fn control_alert() -> Option<String> {
+    config::markers().control_alert
+}
+
+/// Runs the test once.
+pub async fn run() {
+    let mut failed = vec![];
+    for (tool, args) in TOOLS {
+        let answer: Result<Result<String, AgentError>, CallError> = ic::call_args(
+            me(),
+            "call_tool",
+            &(tool.to_string(), args.to_string()),
+            Some(30),
+        )
+        .await;
+        match answer {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => failed.push(format!("tool `{tool}`: {e}")),
+            Err(e) => failed.push(format!("tool `{tool}`: {e}")),
+        }
+    }
+    let control = check_controllers().await.err();
+    if control != config::markers().control_alert {
+        if let Some(e) = &control {
+            audit::append(now(), me(), "controllers.unrepaired", None, e.clone());
+        }
+        config::update_markers(|m| m.control_alert = control);
+    }
+    let before = failures();
+    if failed != before {
+        audit::append(
+            now(),
+            me(),
+            if failed.is_empty() {
+                "selftest.passed"
+            } else {
+                "selftest.failed"
+            },
+            None,
+            failed.join("; "),
+        );
+    }
+    config::update_markers(|m| m.self_test_failures = Some(failed));
+}
+
+/// The agent and the watchdog control the agent; a missing one is added back.
+async fn check_controllers() -> Result<(), String> {
+    let status = management::status(me())
+        .await
+        .map_err(|e| format!("canister_status of the agent itself: {e}"))?;
+    let mut controllers = status.settings.controllers.clone();
+    let mut missing = vec![];
+    for needed in std::iter::once(me()).chain(config::get().watchdog) {
+        if !controllers.contains(&needed) {
+            controllers.push(needed);
+            missing.push(needed);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    management::set_controllers(me(), controllers)
+        .await
+        .map_err(|e| format!("adding back the controllers {missing:?}: {e}"))?;
+    audit::append(
+        now(),
+        me(),
+        "controllers.repaired",
+        None,
+        format!("{missing:?} had been removed from the agent's controllers and are back"),
+    );
+    Ok(())
+}
