@@ -153,8 +153,13 @@ pub async fn tick() {
     if peer().skipping {
         set_peer(|p| p.skipping = false);
     }
-    let answer: Result<WatchdogPulse, CallError> =
-        ic::call(watchdog, "status", &(), Some(sup.heartbeat_timeout_secs)).await;
+    let answer: Result<WatchdogPulse, CallError> = ic::heartbeat_call(
+        watchdog,
+        "status",
+        sup.heartbeat_timeout_secs,
+        ic::HEARTBEAT_ATTEMPTS,
+    )
+    .await;
     let failure = match answer {
         Ok(status) => match stalled(&status) {
             None => {

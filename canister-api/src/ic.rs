@@ -20,6 +20,9 @@ pub struct CallError {
     pub method: String,
     /// The reject or decode error.
     pub message: String,
+    /// The reject was SYS_UNKNOWN: a bounded-wait call whose response was dropped or whose
+    /// deadline passed, so whether the call ran is unknown.
+    pub outcome_unknown: bool,
 }
 
 fn err(canister: Principal, method: &str, message: impl ToString) -> CallError {
@@ -27,6 +30,19 @@ fn err(canister: Principal, method: &str, message: impl ToString) -> CallError {
         canister,
         method: method.to_string(),
         message: message.to_string(),
+        outcome_unknown: false,
+    }
+}
+
+fn call_err(canister: Principal, method: &str, e: ic_cdk::call::CallFailed) -> CallError {
+    let outcome_unknown = matches!(
+        &e,
+        ic_cdk::call::CallFailed::CallRejected(r)
+            if r.reject_code() == Ok(ic_cdk::call::RejectCode::SysUnknown)
+    );
+    CallError {
+        outcome_unknown,
+        ..err(canister, method, e)
     }
 }
 
@@ -45,9 +61,36 @@ pub async fn call<A: CandidType, R: CandidType + DeserializeOwned>(
     let response = call
         .with_arg(arg)
         .await
-        .map_err(|e| err(canister, method, e))?;
+        .map_err(|e| call_err(canister, method, e))?;
     response.candid().map_err(|e| err(canister, method, e))
 }
+
+/// A bounded-wait [`call`] for a heartbeat: a SYS_UNKNOWN reject that came back before the
+/// deadline (the response was dropped, not late) is retried at once, up to `attempts` calls in
+/// all. A late answer or a definite reject counts at once, so a hung callee is still detected
+/// within one timeout.
+pub async fn heartbeat_call<R: CandidType + DeserializeOwned>(
+    canister: Principal,
+    method: &str,
+    timeout_secs: u32,
+    attempts: u32,
+) -> Result<R, CallError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let sent = ic_cdk::api::time();
+        match call(canister, method, &(), Some(timeout_secs)).await {
+            Err(e)
+                if e.outcome_unknown
+                    && tries < attempts
+                    && ic_cdk::api::time() < sent + u64::from(timeout_secs) * 1_000_000_000 => {}
+            other => return other,
+        }
+    }
+}
+
+/// Attempts of a heartbeat ([`heartbeat_call`]).
+pub const HEARTBEAT_ATTEMPTS: u32 = 3;
 
 /// [`call`] with several arguments.
 pub async fn call_args<A: ArgumentEncoder, R: CandidType + DeserializeOwned>(
@@ -63,7 +106,7 @@ pub async fn call_args<A: ArgumentEncoder, R: CandidType + DeserializeOwned>(
     let response = call
         .with_args(args)
         .await
-        .map_err(|e| err(canister, method, e))?;
+        .map_err(|e| call_err(canister, method, e))?;
     response.candid().map_err(|e| err(canister, method, e))
 }
 

@@ -3,9 +3,11 @@
 //! - `agentctl demo`: the main job: the three canisters on the embedded IC simulator.
 //! - `agentctl ic-rules`: the IC rules a self-upgrading canister lives by, on the probe canister.
 //! - `agentctl chaos`: the chaos scenarios, with a table and JSON reports.
+//! - `agentctl bench`: the figures that matter, measured on the simulator.
 //! - `agentctl patch` / `agentctl inspect`: the wasm-patch operations and validation, offline.
 //! - `agentctl upload-args`: argument files to upload a Wasm module to the agent with dfx.
 
+mod bench;
 mod chaos;
 mod demo;
 mod ic_rules;
@@ -42,6 +44,12 @@ enum Command {
         /// Offer this Wasm file as an operator release instead of the built-in scenarios.
         #[arg(long)]
         candidate: Option<std::path::PathBuf>,
+    },
+    /// Measure the figures that matter on the embedded simulator.
+    Bench {
+        /// Write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// Apply wasm-patch operations (a JSON list) to a module and stamp it, offline.
     Patch {
@@ -107,6 +115,7 @@ fn main() -> std::process::ExitCode {
             json.as_deref(),
             candidate.as_deref(),
         ),
+        Command::Bench { json } => bench::run(json.as_deref()),
         Command::Patch {
             wasm,
             ops,

@@ -13,9 +13,10 @@ pub async fn health(agent: Principal, timeout_secs: u32) -> Result<Health, CallE
     ic::call(agent, "health", &(), Some(timeout_secs)).await
 }
 
-/// A heartbeat: `health` answered, and not with status `unhealthy`.
+/// A heartbeat: `health` answered, and not with status `unhealthy`. A dropped response is
+/// retried at once (`ic::heartbeat_call`), so random losses do not count as failures.
 pub async fn heartbeat(agent: Principal, timeout_secs: u32) -> Result<Health, String> {
-    let h = health(agent, timeout_secs)
+    let h: Health = ic::heartbeat_call(agent, "health", timeout_secs, ic::HEARTBEAT_ATTEMPTS)
         .await
         .map_err(|e| e.to_string())?;
     if h.status == canister_api::agent::HEALTH_UNHEALTHY {
@@ -27,9 +28,9 @@ pub async fn heartbeat(agent: Principal, timeout_secs: u32) -> Result<Health, St
     Ok(h)
 }
 
-/// `state_digest`, waiting at most `timeout_secs`.
+/// `state_digest`, waiting at most `timeout_secs`; a dropped response is retried at once.
 pub async fn digest(agent: Principal, timeout_secs: u32) -> Result<StateDigest, CallError> {
-    ic::call(agent, "state_digest", &(), Some(timeout_secs)).await
+    ic::heartbeat_call(agent, "state_digest", timeout_secs, ic::HEARTBEAT_ATTEMPTS).await
 }
 
 /// A stored module of the agent, fetched in pieces and checked against `hash`.
