@@ -17,6 +17,7 @@
 //! | `pre_upgrade_trap` | `pre_upgrade` traps (as the running module: upgrades skip it) |
 //! | `tool_broken` | the `recall` tool traps (not in a sandbox copy) |
 //! | `drops_watchdog` | soon after boot, the agent removes the watchdog from its own controllers (not in a sandbox copy) |
+//! | `burn_cycles` | burns 0.5 T cycles a second from boot on (not in a sandbox copy) |
 //! | `dies_after_5` | `health` traps from its 6th call in this module instance on (not in a sandbox copy) |
 //! | `reports_unhealthy` | `health` answers, with status `unhealthy`, but not in a sandbox copy |
 //! | `health_calls_out` | `health` awaits a call to the staging canister's `sandbox` query before it answers: if that call never returns, `health` hangs |
@@ -58,6 +59,11 @@ pub fn on_boot() {
         "boot_trap_live" if live => ic_cdk::trap("chaos boot_trap_live: post_upgrade traps"),
         "drops_watchdog" if live => {
             ic_cdk_timers::set_timer(std::time::Duration::ZERO, drop_watchdog());
+        }
+        "burn_cycles" if live => {
+            ic_cdk_timers::set_timer_interval(std::time::Duration::from_secs(1), async || {
+                ic_cdk::api::cycles_burn(500_000_000_000);
+            });
         }
         "corrupt_state" => {
             if let Some(f) = crate::facts::list(None, 1).into_iter().next() {

@@ -25,6 +25,9 @@ pub struct WatchdogConfig {
     /// No heartbeat is sent while the watchdog's own balance is below this: its last cycles
     /// are kept for a restore.
     pub cycles_reserve: u128,
+    /// A candidate on probation that burns cycles faster than this (per day, extrapolated from
+    /// its heartbeats) fails its heartbeats.
+    pub max_cycles_per_day: u128,
 }
 
 impl Default for WatchdogConfig {
@@ -38,6 +41,7 @@ impl Default for WatchdogConfig {
             max_snapshots: 2,
             cycles_floor: 1_000_000_000_000,
             cycles_reserve: 100_000_000_000,
+            max_cycles_per_day: 20_000_000_000_000,
         }
     }
 }
@@ -192,6 +196,9 @@ pub struct ArmedUpgrade {
     pub deadline: u64,
     /// Healthy heartbeats seen on probation.
     pub healthy_heartbeats: u32,
+    /// The candidate's first probation heartbeat: when, and its cycle balance (the burn rate
+    /// is measured from it).
+    pub probation_start: Option<(u64, u128)>,
     /// The incident, while rolling back.
     pub incident_id: Option<u64>,
     /// The init argument for a clean reinstall.

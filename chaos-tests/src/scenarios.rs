@@ -251,6 +251,16 @@ pub fn all() -> Vec<Scenario> {
             },
         ),
         scenario(
+            "candidate_burns_cycles",
+            "the candidate burns 0.5 T cycles a second; probation measures the burn rate",
+            ROLLED_BACK,
+            |run| {
+                run.propose(&chaos_release("burn_cycles"), "burns cycles");
+                fault_at_boot(run);
+                run.expect_reason("cycles per day");
+            },
+        ),
+        scenario(
             "dies_after_n_calls",
             "the candidate's health traps from its 6th call on (after its commit)",
             ROLLED_BACK,

@@ -58,6 +58,7 @@ chaos!(
     boots_but_reports_unhealthy,
     boots_healthy_but_a_tool_is_broken,
     candidate_drops_watchdog_controller,
+    candidate_burns_cycles,
     dies_after_n_calls,
     health_trap_after_commit,
     hangs_on_probation,

@@ -159,6 +159,7 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
             armed_at: now,
             deadline,
             healthy_heartbeats: 0,
+            probation_start: None,
             incident_id: None,
             restore_init: req.restore_init.clone(),
         })

@@ -576,8 +576,21 @@ async fn verify(st: &State) {
         Ok(h) if h.running_module_hash.as_ref() != Some(&a.candidate_hash) => Err(
             "health does not report the candidate as its running module (no Booted record)".into(),
         ),
-        Ok(h) => Ok(h),
+        Ok(h) => match burn_per_day(&a, &h, now()) {
+            Some(rate) if rate > st.config.max_cycles_per_day => Err(format!(
+                "the candidate burns {:.1} T cycles per day (limit {:.1} T)",
+                rate as f64 / 1e12,
+                st.config.max_cycles_per_day as f64 / 1e12
+            )),
+            _ => Ok(h),
+        },
     };
+    if a.probation_start.is_none()
+        && let Ok(h) = &check
+    {
+        let start = (now(), h.cycles);
+        set_armed(|x| x.probation_start = Some(start));
+    }
     match check {
         Ok(h) => {
             record_heartbeat_of(
@@ -617,6 +630,15 @@ async fn verify(st: &State) {
             }
         }
     }
+}
+
+/// The candidate's cycle burn per day since its first probation heartbeat (`None` until a
+/// second heartbeat, or when the balance grew).
+fn burn_per_day(a: &ArmedUpgrade, h: &canister_api::agent::Health, at: u64) -> Option<u128> {
+    let (t0, c0) = a.probation_start?;
+    let spent = c0.checked_sub(h.cycles)?;
+    let elapsed = u128::from(at.checked_sub(t0).filter(|d| *d > 0)?);
+    Some(spent * 86_400_000_000_000 / elapsed)
 }
 
 async fn commit(st: &State) {
