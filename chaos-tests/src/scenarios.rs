@@ -325,15 +325,9 @@ pub fn all() -> Vec<Scenario> {
                 fault_at_boot(run);
                 let tb = &run.tb;
                 tb.run_until(SETTLE_LIMIT, |tb| !tb.incidents().is_empty());
-                for _ in 0..1_000_000 {
-                    if tb.sim.canister_run_status(tb.agent) == Some(CanisterStatusType::Stopped) {
-                        break;
-                    }
-                    tb.sim.tick();
-                    if !tb.sim.has_work() {
-                        tb.sim.advance_time(Duration::from_millis(100));
-                    }
-                }
+                tb.tick_until(1_000_000, |tb| {
+                    tb.sim.canister_run_status(tb.agent) == Some(CanisterStatusType::Stopped)
+                });
                 tb.sim.inject(Fault::TrapNextMessage {
                     canister: tb.watchdog,
                 });

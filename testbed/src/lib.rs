@@ -608,6 +608,22 @@ impl Testbed {
         }
     }
 
+    /// Runs the subnet one round at a time (skipping 100 ms of simulated time when idle) until
+    /// `done` holds, for at most `rounds` rounds; answers whether it held. For faults that must
+    /// land between two particular messages.
+    pub fn tick_until(&self, rounds: u64, done: impl Fn(&Testbed) -> bool) -> bool {
+        for _ in 0..rounds {
+            if done(self) {
+                return true;
+            }
+            self.sim.tick();
+            if !self.sim.has_work() {
+                self.sim.run_for(Duration::from_millis(100));
+            }
+        }
+        done(self)
+    }
+
     /// Runs the subnet for `d` of simulated time.
     pub fn run_for(&self, d: Duration) {
         self.sim.run_for(d);

@@ -275,20 +275,6 @@ fn a_killed_watchdog_is_repaired_by_the_agent_with_its_settings_and_lkg() {
     }
 }
 
-/// Ticks the subnet one round at a time until `done` holds.
-fn tick_until(tb: &Testbed, done: impl Fn(&Testbed) -> bool) {
-    for _ in 0..1_000_000 {
-        if done(tb) {
-            return;
-        }
-        tb.sim.tick();
-        if !tb.sim.has_work() {
-            tb.sim.run_for(Duration::from_millis(100));
-        }
-    }
-    panic!("condition not reached");
-}
-
 #[test]
 fn an_operator_rollback_interrupted_half_way_completes_on_retry() {
     let tb = seeded();
@@ -300,9 +286,9 @@ fn an_operator_rollback_interrupted_half_way_completes_on_retry() {
         .expect("rollback");
     // The ladder stops the agent; the watchdog traps in its next message (the stop's reply).
     tb.sim.clear_faults();
-    tick_until(&tb, |tb| {
+    assert!(tb.tick_until(1_000_000, |tb| {
         tb.sim.canister_run_status(tb.agent) == Some(CanisterStatusType::Stopped)
-    });
+    }));
     tb.sim.inject(Fault::TrapNextMessage {
         canister: tb.watchdog,
     });
