@@ -2,6 +2,7 @@
 //!
 //! | invariant | holds when |
 //! | --- | --- |
+//! | `fault_took_effect` | the run shows the fault the scenario injects (see `Run::not_shown`) |
 //! | `outcome_allowed` | the upgrade ended in one of the scenario's allowed outcomes |
 //! | `runs_verified_version` | the agent runs the watchdog's LKG, which is the candidate if committed and the version before otherwise, and answers `health` healthy |
 //! | `state_preserved` | the state digest equals the one before the fault, or the scenario allows a loss and the incidents state exactly that loss |
@@ -71,7 +72,11 @@ pub fn check(scenario: &Scenario, seed: u64, run: &Run) -> Report {
     let module = tb.agent_module().unwrap_or_default();
     let after = tb.digest();
     let lost = run.before.records_missing_in(&after);
-    let mut checks = vec![];
+    let mut checks = vec![verdict(
+        "fault_took_effect",
+        run.not_shown.is_none(),
+        run.not_shown.clone().unwrap_or_else(|| "shown".into()),
+    )];
 
     checks.push(verdict(
         "outcome_allowed",

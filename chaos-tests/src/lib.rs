@@ -42,6 +42,9 @@ pub struct Run {
     pub refused: Option<String>,
     /// What the scenario wants recorded (shown in the report).
     pub notes: Vec<String>,
+    /// Why the run does not show the fault the scenario claims to inject (its injection did
+    /// not take, or the system's reaction left no trace): fails `fault_took_effect`.
+    pub not_shown: Option<String>,
 }
 
 impl Run {
@@ -63,13 +66,13 @@ impl Run {
     }
 
     /// After the upgrade ended: its journal must give a reason containing `needle`, or the run
-    /// is marked as not showing what the scenario claims (which fails `outcome_allowed`).
+    /// does not show what the scenario claims (`not_shown`).
     pub fn expect_reason(&mut self, needle: &str) {
         self.until_terminal();
         let Some(id) = self.upgrade else { return };
         let state = format!("{:?}", self.tb.record(id).state);
         if !state.contains(needle) {
-            self.refused = Some(format!(
+            self.not_shown = Some(format!(
                 "expected the journal to say `{needle}`, it says {state}"
             ));
         }
@@ -126,6 +129,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
         upgrade: None,
         refused: None,
         notes: vec![format!("seeded {tasks} tasks and {facts} facts")],
+        not_shown: None,
     };
     (scenario.inject)(&mut run);
     settle(&run);

@@ -246,7 +246,7 @@ pub fn all() -> Vec<Scenario> {
                     .iter()
                     .any(|e| e.action == "controllers.repaired");
                 if !healed {
-                    run.refused = Some("the agent never added the watchdog back".into());
+                    run.not_shown = Some("the agent never added the watchdog back".into());
                 }
             },
         ),
@@ -365,7 +365,7 @@ pub fn all() -> Vec<Scenario> {
                     .iter()
                     .any(|e| e.action == "ladder.lkg_repaired");
                 if !repaired {
-                    run.refused = Some("the corrupted LKG copy was never repaired".into());
+                    run.not_shown = Some("the corrupted LKG copy was never repaired".into());
                 }
             },
         ),
@@ -415,7 +415,8 @@ pub fn all() -> Vec<Scenario> {
                         run.notes.push("the second request was refused".into())
                     }
                     other => {
-                        run.refused = Some(format!("the second request was not refused: {other:?}"))
+                        run.not_shown =
+                            Some(format!("the second request was not refused: {other:?}"))
                     }
                 }
             },
