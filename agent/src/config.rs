@@ -37,6 +37,8 @@ pub struct Markers {
     pub self_test_failures: Option<Vec<String>>,
     /// Why the last self-test could not check or repair the agent's controllers.
     pub control_alert: Option<String>,
+    /// The snapshot the watchdog took for the upgrade in flight (from its receipt).
+    pub armed_snapshot: Option<Vec<u8>>,
 }
 
 /// What the agent knows of the watchdog: its heartbeats, and what it needs to reinstall it.

@@ -178,21 +178,21 @@ fn approve(mut rec: UpgradeRecord) {
     journal::put(&rec);
 }
 
-async fn request_arm(rec: UpgradeRecord) {
-    let id = rec.id;
+/// The watchdog's `arm` argument for `rec` (`None` when the parent module is unknown).
+fn arm_request(
+    rec: &UpgradeRecord,
+    watchdog: Principal,
+    resume: Option<Vec<u8>>,
+) -> Option<ArmRequest> {
     let cfg = config::get();
-    let Some(watchdog) = cfg.watchdog else {
-        return fail(
-            rec,
-            "no watchdog is configured: nothing could roll back".into(),
-        );
-    };
-    let Some(parent) = config::markers().running else {
-        return fail(rec, "the running module is not stored".into());
-    };
+    let parent = rec
+        .parent_hash
+        .as_deref()
+        .and_then(hash32)
+        .or(config::markers().running)?;
     let parent_info = versions::get(&parent);
-    let request = ArmRequest {
-        upgrade_id: id,
+    Some(ArmRequest {
+        upgrade_id: rec.id,
         candidate_hash: rec.candidate_hash.clone(),
         candidate_version: rec.version.clone(),
         candidate_schema_range: rec.schema_range,
@@ -208,6 +208,48 @@ async fn request_arm(rec: UpgradeRecord) {
             autonomy: Autonomy::Manual,
             sandbox: None,
         },
+        resume,
+    })
+}
+
+/// After the agent reinstalled a dead watchdog clean: an upgrade already armed, installing or
+/// booted is handed to the new watchdog, which supervises it from where it stands with the
+/// snapshot its predecessor took.
+pub async fn re_arm(watchdog: Principal) {
+    let Some(rec) = journal::in_flight().and_then(journal::get).filter(|r| {
+        matches!(
+            r.state,
+            UpgradeState::Armed | UpgradeState::Installing | UpgradeState::Booted
+        )
+    }) else {
+        return;
+    };
+    let snapshot = config::markers().armed_snapshot;
+    let Some(request) = arm_request(&rec, watchdog, Some(snapshot.unwrap_or_default())) else {
+        return;
+    };
+    let answer: Result<Result<u64, WatchdogError>, CallError> =
+        ic::call(watchdog, "arm", &request, None).await;
+    audit::append(
+        now(),
+        watchdog,
+        "upgrade.re_armed",
+        Some(rec.id),
+        format!("the reinstalled watchdog adopts the upgrade: {answer:?}"),
+    );
+}
+
+async fn request_arm(rec: UpgradeRecord) {
+    let id = rec.id;
+    let cfg = config::get();
+    let Some(watchdog) = cfg.watchdog else {
+        return fail(
+            rec,
+            "no watchdog is configured: nothing could roll back".into(),
+        );
+    };
+    let Some(request) = arm_request(&rec, watchdog, None) else {
+        return fail(rec, "the running module is not stored".into());
     };
     writes::pause(id, "upgrade", None);
     let answer: Result<Result<u64, WatchdogError>, CallError> =
@@ -245,6 +287,7 @@ pub fn armed(caller: Principal, receipt: ArmReceipt) -> Result<UpgradeRecord, Ag
     let wasm = hash32(&rec.candidate_hash)
         .and_then(|h| versions::blob(&h))
         .ok_or_else(|| AgentError::NotFound(format!("the candidate module of upgrade {id}")))?;
+    config::update_markers(|m| m.armed_snapshot = Some(receipt.snapshot_id.clone()));
     journal::transition(
         &mut rec,
         UpgradeState::Armed,

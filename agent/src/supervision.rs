@@ -448,6 +448,10 @@ async fn repaired(
         incident_id: None,
         module_hash: Some(hash.to_vec()),
     };
+    if action != "start" && action != "upgrade" {
+        // A clean watchdog knows nothing of an upgrade in flight.
+        crate::pipeline::re_arm(watchdog).await;
+    }
     let told: Result<Result<(), WatchdogError>, CallError> =
         ic::call(watchdog, "note_repair", &notice, Some(60)).await;
     let failed = match told {

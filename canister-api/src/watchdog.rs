@@ -121,6 +121,10 @@ pub struct ArmRequest {
     pub parent_schema_range: Option<SchemaRange>,
     /// The init argument for a clean reinstall (last step of the ladder).
     pub restore_init: AgentInit,
+    /// Set when a watchdog the agent reinstalled adopts an upgrade already armed by its
+    /// predecessor: the snapshot taken then. The watchdog skips the snapshot and supervises
+    /// the install from where it stands.
+    pub resume: Option<Vec<u8>>,
 }
 
 /// What the watchdog tells the agent once armed: the agent then installs the candidate.

@@ -317,6 +317,46 @@ pub fn all() -> Vec<Scenario> {
             },
         ),
         scenario(
+            "watchdog_killed_mid_upgrade",
+            "the watchdog is uninstalled while a release is on probation; the agent reinstalls it after the armed window and the new watchdog adopts the upgrade",
+            COMMITTED,
+            |run| {
+                run.propose(&good_release(), "release");
+                fault_at_boot(run);
+                let (tb, wd) = (&run.tb, run.tb.watchdog);
+                tb.sim
+                    .uninstall_canister(wd, Some(operator()))
+                    .expect("uninstall");
+                run.until_terminal();
+                let adopted = run.tb.events().iter().any(|e| e.action == "arm.adopted");
+                if !adopted {
+                    run.not_shown =
+                        Some("the reinstalled watchdog never adopted the upgrade".into());
+                }
+                run.fault_at = None;
+            },
+        ),
+        scenario(
+            "watchdog_killed_mid_bad_upgrade",
+            "as watchdog_killed_mid_upgrade, but the release's health traps: the adopting watchdog rolls it back",
+            ROLLED_BACK,
+            |run| {
+                run.propose(&chaos_release("health_trap_live"), "bad release");
+                fault_at_boot(run);
+                let (tb, wd) = (&run.tb, run.tb.watchdog);
+                tb.sim
+                    .uninstall_canister(wd, Some(operator()))
+                    .expect("uninstall");
+                run.until_terminal();
+                let adopted = run.tb.events().iter().any(|e| e.action == "arm.adopted");
+                if !adopted {
+                    run.not_shown =
+                        Some("the reinstalled watchdog never adopted the upgrade".into());
+                }
+                run.fault_at = None;
+            },
+        ),
+        scenario(
             "rollback_interrupted",
             "the watchdog traps mid-ladder while the agent is stopped",
             ROLLED_BACK,

@@ -63,6 +63,8 @@ chaos!(
     health_trap_after_commit,
     hangs_on_probation,
     watchdog_killed_in_steady_state,
+    watchdog_killed_mid_upgrade,
+    watchdog_killed_mid_bad_upgrade,
     rollback_interrupted,
     lkg_copy_corrupted,
     circuit_breaker,

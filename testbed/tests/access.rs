@@ -36,6 +36,7 @@ fn arm_request() -> ArmRequest {
             autonomy: Autonomy::Manual,
             sandbox: None,
         },
+        resume: None,
     }
 }
 

@@ -143,18 +143,47 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
     }
     let now = ic_cdk::api::time();
     let deadline = now + st.config.arm_window_secs * 1_000_000_000;
+    if let Some(snapshot) = &req.resume {
+        // Adopt an upgrade armed by the watchdog before this one: no new snapshot; the LKG is
+        // the parent, copied from the agent at the next tick.
+        let parent = canister_api::watchdog::LkgInfo {
+            hash: req.parent_hash.clone(),
+            version: req.parent_version.clone(),
+            schema_range: req.parent_schema_range,
+            size: 0,
+            since: now,
+        };
+        store::update(|s| {
+            if s.lkg.as_ref().map(|l| &l.hash) != Some(&parent.hash) {
+                s.lkg_pending = Some(parent);
+            }
+        });
+        store::event(
+            "arm.adopted",
+            Some(req.upgrade_id),
+            format!(
+                "upgrade armed by a previous watchdog; snapshot {}",
+                hex::encode(snapshot)
+            ),
+        );
+    }
+    let phase = if req.resume.is_some() {
+        ArmPhase::AwaitingInstall
+    } else {
+        ArmPhase::Arming
+    };
     store::update(|s| {
         s.consecutive_failures = 0;
         s.armed = Some(ArmedUpgrade {
             upgrade_id: req.upgrade_id,
-            phase: ArmPhase::Arming,
+            phase,
             candidate_hash: req.candidate_hash.clone(),
             candidate_version: req.candidate_version.clone(),
             candidate_schema_range: req.candidate_schema_range,
             parent_hash: req.parent_hash.clone(),
             parent_version: req.parent_version.clone(),
             parent_schema_range: req.parent_schema_range,
-            snapshot_id: None,
+            snapshot_id: req.resume.clone().filter(|s| !s.is_empty()),
             digest_before: None,
             armed_at: now,
             deadline,

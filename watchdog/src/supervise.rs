@@ -70,6 +70,9 @@ async fn step() {
     if st.paused {
         return;
     }
+    if st.lkg_pending.is_some() {
+        ensure_lkg().await;
+    }
     if st.restore.is_some() {
         return ladder::run().await;
     }
@@ -88,7 +91,8 @@ async fn step() {
 /// Copies the LKG module when the watchdog holds none (see the module doc).
 async fn ensure_lkg() {
     let st = store::get();
-    if st.lkg.is_some() || st.armed.is_some() || st.restore.is_some() {
+    if st.lkg_pending.is_none() && (st.lkg.is_some() || st.armed.is_some() || st.restore.is_some())
+    {
         return;
     }
     let (info, source) = match (&st.lkg_pending, &st.agent_health) {
