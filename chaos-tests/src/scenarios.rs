@@ -85,6 +85,23 @@ fn fault_at_boot(run: &mut Run) {
     }
 }
 
+/// Proposes `bytes`, uninstalls the watchdog once the release booted, and lets the agent
+/// reinstall it after the armed window; the new watchdog must adopt the upgrade.
+fn kill_watchdog_mid_upgrade(run: &mut Run, bytes: &[u8], reason: &str) {
+    run.propose(bytes, reason);
+    fault_at_boot(run);
+    let (tb, wd) = (&run.tb, run.tb.watchdog);
+    tb.sim
+        .uninstall_canister(wd, Some(operator()))
+        .expect("uninstall");
+    run.until_terminal();
+    let adopted = run.tb.events().iter().any(|e| e.action == "arm.adopted");
+    if !adopted {
+        run.not_shown = Some("the reinstalled watchdog never adopted the upgrade".into());
+    }
+    run.fault_at = None;
+}
+
 /// Every scenario, in the order of the table.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -320,41 +337,13 @@ pub fn all() -> Vec<Scenario> {
             "watchdog_killed_mid_upgrade",
             "the watchdog is uninstalled while a release is on probation; the agent reinstalls it after the armed window and the new watchdog adopts the upgrade",
             COMMITTED,
-            |run| {
-                run.propose(&good_release(), "release");
-                fault_at_boot(run);
-                let (tb, wd) = (&run.tb, run.tb.watchdog);
-                tb.sim
-                    .uninstall_canister(wd, Some(operator()))
-                    .expect("uninstall");
-                run.until_terminal();
-                let adopted = run.tb.events().iter().any(|e| e.action == "arm.adopted");
-                if !adopted {
-                    run.not_shown =
-                        Some("the reinstalled watchdog never adopted the upgrade".into());
-                }
-                run.fault_at = None;
-            },
+            |run| kill_watchdog_mid_upgrade(run, &good_release(), "release"),
         ),
         scenario(
             "watchdog_killed_mid_bad_upgrade",
             "as watchdog_killed_mid_upgrade, but the release's health traps: the adopting watchdog rolls it back",
             ROLLED_BACK,
-            |run| {
-                run.propose(&chaos_release("health_trap_live"), "bad release");
-                fault_at_boot(run);
-                let (tb, wd) = (&run.tb, run.tb.watchdog);
-                tb.sim
-                    .uninstall_canister(wd, Some(operator()))
-                    .expect("uninstall");
-                run.until_terminal();
-                let adopted = run.tb.events().iter().any(|e| e.action == "arm.adopted");
-                if !adopted {
-                    run.not_shown =
-                        Some("the reinstalled watchdog never adopted the upgrade".into());
-                }
-                run.fault_at = None;
-            },
+            |run| kill_watchdog_mid_upgrade(run, &chaos_release("health_trap_live"), "bad release"),
         ),
         scenario(
             "rollback_interrupted",
