@@ -155,7 +155,11 @@ pub fn check(scenario: &Scenario, seed: u64, run: &Run) -> Report {
         agent_ctl.contains(&tb.agent)
             && agent_ctl.contains(&tb.watchdog)
             && wd_ctl.contains(&tb.agent),
-        format!("agent controllers {agent_ctl:?}, watchdog controllers {wd_ctl:?}"),
+        format!(
+            "agent controllers [{}], watchdog controllers [{}]",
+            names(tb, &agent_ctl),
+            names(tb, &wd_ctl)
+        ),
     ));
 
     let write = tb.try_remember("default", "chaos-after", "the fault");
@@ -261,4 +265,18 @@ fn journal(run: &Run, outcome: Outcome, incidents: &[Incident]) -> Check {
             problems.join("; ")
         },
     )
+}
+
+/// Controllers by role (agent, watchdog, operator), others by their text form.
+fn names(tb: &testbed::Testbed, principals: &[candid::Principal]) -> String {
+    principals
+        .iter()
+        .map(|p| match *p {
+            p if p == tb.agent => "agent".to_string(),
+            p if p == tb.watchdog => "watchdog".to_string(),
+            p if p == testbed::operator() => "operator".to_string(),
+            p => p.to_text(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

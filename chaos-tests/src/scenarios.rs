@@ -8,6 +8,7 @@ use crate::report::Outcome;
 use crate::{Run, SETTLE_LIMIT};
 use candid::Encode;
 use canister_api::agent::{AgentError, UpgradeState};
+use canister_api::watchdog::LadderStep;
 use ic_sim::{CanisterStatusType, Fault};
 use std::sync::Arc;
 use std::time::Duration;
@@ -312,6 +313,33 @@ pub fn all() -> Vec<Scenario> {
                 run.tb.sim.clear_faults();
             },
         ),
+        Scenario {
+            build: "agent-schema-v2",
+            ..scenario(
+                "stuck_in_stopping_during_rollback",
+                "at schema 2, a candidate migrates to 3 and its health hangs: the LKG cannot read schema 3, so the snapshot rung must uninstall the stuck agent to stop it",
+                ROLLED_BACK,
+                |run| {
+                    run.propose(&chaos_release("health_calls_out"), "hangs after migrating");
+                    fault_at_boot(run);
+                    let staging = run.tb.staging;
+                    run.tb.sim.inject(Fault::HoldResponses { from: staging });
+                    run.until_terminal();
+                    run.tb.sim.clear_faults();
+                    let incident = run.tb.incidents().into_iter().next();
+                    let uninstalled = incident.as_ref().is_some_and(|i| {
+                        i.ladder_step == Some(LadderStep::Snapshot)
+                            && i.attempts.iter().any(|a| a.contains("uninstalling"))
+                    });
+                    if !uninstalled {
+                        run.not_shown = Some(format!(
+                            "the snapshot rung never uninstalled a stuck agent: {:?}",
+                            incident.map(|i| (i.ladder_step, i.attempts))
+                        ));
+                    }
+                },
+            )
+        },
         scenario(
             "watchdog_killed_in_steady_state",
             "the watchdog is uninstalled; the agent reinstalls it; then a release commits",

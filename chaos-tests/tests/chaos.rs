@@ -62,6 +62,7 @@ chaos!(
     dies_after_n_calls,
     health_trap_after_commit,
     hangs_on_probation,
+    stuck_in_stopping_during_rollback,
     watchdog_killed_in_steady_state,
     watchdog_killed_mid_upgrade,
     watchdog_killed_mid_bad_upgrade,
