@@ -73,3 +73,18 @@ pub(crate) fn problems_to_result(problems: Vec<&'static str>) -> Result<(), Stri
         Err(problems.join("; "))
     }
 }
+
+/// For each canister's unit test: fails unless the checked-in `.did` at `path` equals the service
+/// the code exports (`exported`, from `ic_cdk::export_candid!`). With `BLESS=1` in the
+/// environment it writes `exported` there first. Not built for the canisters themselves.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn assert_did_current(package: &str, path: &str, exported: &str) {
+    if std::env::var("BLESS").is_ok() {
+        std::fs::write(path, exported).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+    }
+    let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        checked_in == exported,
+        "{path} is stale; regenerate with BLESS=1 cargo test -p {package} --lib candid_export\n{exported}"
+    );
+}

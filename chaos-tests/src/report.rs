@@ -106,3 +106,98 @@ pub fn table(reports: &[Report]) -> String {
     }
     out
 }
+
+/// The distinct values of `v` over `runs` (seconds, rounded), as `30` or `30-35`; `-` when none.
+fn spread(runs: &[&Report], v: impl Fn(&Report) -> Option<f64>) -> String {
+    let values: Vec<u64> = runs
+        .iter()
+        .filter_map(|r| v(r))
+        .map(|s| s.round() as u64)
+        .collect();
+    match (values.iter().min(), values.iter().max()) {
+        (Some(lo), Some(hi)) if lo == hi => lo.to_string(),
+        (Some(lo), Some(hi)) => format!("{lo}-{hi}"),
+        _ => "-".into(),
+    }
+}
+
+/// One Markdown row per scenario (in the order the reports came): the outcomes over its seeds,
+/// the records lost (the most any seed lost), the detection and restore times, and how many
+/// runs kept every invariant. This is the README's chaos table.
+pub fn summary(reports: &[Report]) -> String {
+    let mut names: Vec<&str> = vec![];
+    for r in reports {
+        if !names.contains(&r.scenario.as_str()) {
+            names.push(&r.scenario);
+        }
+    }
+    let mut out = String::from(
+        "| scenario | outcomes | records lost | detect (s) | restore (s) | invariants held |\n\
+         | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for name in names {
+        let runs: Vec<&Report> = reports.iter().filter(|r| r.scenario == name).collect();
+        let mut outcomes: Vec<(Outcome, usize)> = vec![];
+        for r in &runs {
+            match outcomes.iter_mut().find(|(o, _)| *o == r.outcome) {
+                Some((_, n)) => *n += 1,
+                None => outcomes.push((r.outcome, 1)),
+            }
+        }
+        let outcomes = outcomes
+            .iter()
+            .map(|(o, n)| format!("{n}x {}", o.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let lost = runs.iter().map(|r| r.data_lost).max().unwrap_or(0);
+        let held = runs.iter().filter(|r| r.passed).count();
+        out.push_str(&format!(
+            "| {name} | {outcomes} | {lost} | {} | {} | {held}/{} |\n",
+            spread(&runs, |r| r.detect_secs),
+            spread(&runs, |r| r.restore_secs),
+            runs.len()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(scenario: &str, seed: u64, outcome: Outcome, detect: Option<f64>) -> Report {
+        Report {
+            scenario: scenario.into(),
+            seed,
+            outcome,
+            data_lost: seed % 2,
+            detect_secs: detect,
+            restore_secs: detect.map(|_| 10.0),
+            final_module_hash: String::new(),
+            expected_module_hash: String::new(),
+            checks: vec![],
+            passed: seed != 3,
+            notes: vec![],
+            wall_ms: 0,
+        }
+    }
+
+    #[test]
+    fn summary_groups_seeds_by_scenario_in_order() {
+        let reports = [
+            report("b", 1, Outcome::RolledBack, Some(30.0)),
+            report("a", 1, Outcome::Rejected, None),
+            report("b", 2, Outcome::Committed, None),
+            report("b", 3, Outcome::RolledBack, Some(35.2)),
+        ];
+        let text = summary(&reports);
+        let rows: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(
+            rows,
+            [
+                "| b | 2x rolled_back, 1x committed | 1 | 30-35 | 10 | 2/3 |",
+                "| a | 1x rejected | 1 | - | - | 1/1 |",
+            ]
+        );
+    }
+}

@@ -1,5 +1,5 @@
 //! `agentctl chaos`: runs the chaos scenarios (or one, or a Wasm file offered as a release)
-//! under seeds 1..=N on the embedded simulator, prints progress and a table, writes the JSON
+//! under seeds 1..=N on the embedded simulator, prints progress and a summary table by scenario, writes the JSON
 //! reports, and fails if any invariant broke. A seed replays exactly.
 
 use anyhow::{Context, bail};
@@ -62,8 +62,8 @@ pub fn run(
             reports.push(r);
         }
     }
-    println!();
-    print!("{}", report::table(&reports));
+    println!("\nby scenario (simulated seconds; every run's details are in the JSON):\n");
+    print!("{}", report::summary(&reports));
     let failed = reports.iter().filter(|r| !r.passed).count();
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&reports)?;

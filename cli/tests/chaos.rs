@@ -30,6 +30,10 @@ fn chaos_writes_json_reports_with_the_named_fields() {
     );
     assert!(stdout.contains("[  2/2] empty_wasm"), "{stdout}");
     assert!(
+        stdout.contains("| empty_wasm | 2x rejected | 0 | - | - | 2/2 |"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("verdict: 2/2 runs kept every invariant"),
         "{stdout}"
     );
@@ -71,4 +75,30 @@ fn chaos_candidate_offers_any_file_as_a_release() {
         "{stdout}"
     );
     let _ = std::fs::remove_file(&path);
+}
+
+/// The README's chaos table names every scenario of the suite, in the suite's order, and nothing
+/// else: a scenario added or renamed without its row fails here.
+#[test]
+fn readme_chaos_table_lists_every_scenario() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let section = readme
+        .split("## The chaos suite")
+        .nth(1)
+        .expect("README has a chaos section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let rows: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next())
+        .filter(|name| !matches!(*name, "scenario" | "---"))
+        .collect();
+    let suite: Vec<&str> = chaos_tests::all().iter().map(|s| s.name).collect();
+    assert_eq!(
+        rows, suite,
+        "README's chaos table and chaos_tests::all() differ"
+    );
 }

@@ -90,15 +90,10 @@ mod candid_export {
     /// The checked-in `staging.did` is the interface the code exports.
     #[test]
     fn checked_in_did_matches_the_exported_service() {
-        let exported = __export_service();
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/staging.did");
-        if std::env::var("BLESS").is_ok() {
-            std::fs::write(path, &exported).unwrap();
-        }
-        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            checked_in == exported,
-            "staging.did is stale; regenerate with BLESS=1 cargo test -p staging --lib candid_export\n{exported}"
+        canister_api::assert_did_current(
+            "staging",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/staging.did"),
+            &__export_service(),
         );
     }
 }
