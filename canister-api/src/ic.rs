@@ -54,15 +54,7 @@ pub async fn call<A: CandidType, R: CandidType + DeserializeOwned>(
     arg: &A,
     timeout: Option<u32>,
 ) -> Result<R, CallError> {
-    let call = match timeout {
-        Some(secs) => Call::bounded_wait(canister, method).change_timeout(secs),
-        None => Call::unbounded_wait(canister, method),
-    };
-    let response = call
-        .with_arg(arg)
-        .await
-        .map_err(|e| call_err(canister, method, e))?;
-    response.candid().map_err(|e| err(canister, method, e))
+    call_args(canister, method, &(arg,), timeout).await
 }
 
 /// A bounded-wait [`call`] for a heartbeat: a SYS_UNKNOWN reject that came back before the

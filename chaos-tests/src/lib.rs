@@ -78,6 +78,14 @@ impl Run {
         }
     }
 
+    /// The simulator's fault `what` (read by `count`) must have struck at least once, or the
+    /// run does not show what the scenario claims (`not_shown`).
+    pub fn expect_fired(&mut self, what: &str, count: impl Fn(ic_sim::FaultsFired) -> u64) {
+        if count(self.tb.sim.faults_fired()) == 0 && self.not_shown.is_none() {
+            self.not_shown = Some(format!("the injected fault never struck: no {what}"));
+        }
+    }
+
     /// Runs the subnet until the first incident is restored (a fault that strikes after the
     /// upgrade ended).
     pub fn until_restored(&self) {

@@ -311,6 +311,7 @@ pub fn all() -> Vec<Scenario> {
                 run.tb.sim.inject(Fault::HoldResponses { from: staging });
                 run.until_terminal();
                 run.tb.sim.clear_faults();
+                run.expect_fired("responses held", |f| f.responses_held);
             },
         ),
         Scenario {
@@ -326,6 +327,7 @@ pub fn all() -> Vec<Scenario> {
                     run.tb.sim.inject(Fault::HoldResponses { from: staging });
                     run.until_terminal();
                     run.tb.sim.clear_faults();
+                    run.expect_fired("responses held", |f| f.responses_held);
                     let incident = run.tb.incidents().into_iter().next();
                     let uninstalled = incident.as_ref().is_some_and(|i| {
                         i.ladder_step == Some(LadderStep::Snapshot)
@@ -381,9 +383,11 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&chaos_release("health_trap_live"), "health traps");
                 fault_at_boot(run);
                 let tb = &run.tb;
-                tb.run_until(SETTLE_LIMIT, |tb| !tb.incidents().is_empty());
+                // One round at a time from the boot: the ladder stops the agent within a round
+                // or two of detecting the failure.
                 tb.tick_until(1_000_000, |tb| {
                     tb.sim.canister_run_status(tb.agent) == Some(CanisterStatusType::Stopped)
+                        && !tb.incidents().is_empty()
                 });
                 tb.sim.inject(Fault::TrapNextMessage {
                     canister: tb.watchdog,
@@ -391,6 +395,18 @@ pub fn all() -> Vec<Scenario> {
                 tb.sim.tick();
                 tb.sim.tick();
                 tb.sim.clear_faults();
+                let trapped = tb.sim.faults_fired().trapped;
+                // Half-way: the agent stays stopped, unrestored, until the next tick retries.
+                tb.run_for(Duration::from_secs(5));
+                let stopped =
+                    tb.sim.canister_run_status(tb.agent) == Some(CanisterStatusType::Stopped);
+                let restored = tb.incidents().first().and_then(|i| i.restored_at);
+                if trapped == 0 || !stopped || restored.is_some() {
+                    run.not_shown = Some(format!(
+                        "the trap did not interrupt the ladder ({trapped} trapped; 5 s later the agent is {:?}, restored at {restored:?})",
+                        tb.sim.canister_run_status(tb.agent)
+                    ));
+                }
             },
         ),
         scenario(
@@ -492,6 +508,25 @@ pub fn all() -> Vec<Scenario> {
                     tb.sim.start_canister(agent, op).expect("start");
                 }
                 run.propose(&good_release(), "with 10 snapshots");
+                run.until_terminal();
+                let replaced = run
+                    .tb
+                    .events()
+                    .into_iter()
+                    .find(|e| e.action == "arm.snapshot" && e.detail.contains("replacing"));
+                let held = run
+                    .tb
+                    .sim
+                    .list_canister_snapshots(run.tb.agent, Some(operator()))
+                    .map(|l| l.len());
+                match replaced {
+                    Some(e) if held == Ok(10) => run.notes.push(e.detail),
+                    other => {
+                        run.not_shown = Some(format!(
+                            "the arm did not replace a snapshot at the limit: {other:?}, the agent holds {held:?}"
+                        ))
+                    }
+                }
             },
         ),
         scenario(
@@ -508,6 +543,7 @@ pub fn all() -> Vec<Scenario> {
                 run.tb.run_for(Duration::from_secs(60));
                 run.tb.sim.clear_faults();
                 run.tb.sim.release_held_responses();
+                run.expect_fired("responses dropped", |f| f.responses_dropped);
                 run.fault_at = None;
             },
         ),

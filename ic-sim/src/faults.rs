@@ -38,10 +38,25 @@ pub enum Fault {
     },
 }
 
+/// How often each kind of fault struck since the simulator was created: the proof a chaos
+/// scenario's injection took effect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultsFired {
+    /// Messages trapped by `TrapNextMessage`.
+    pub trapped: u64,
+    /// Calls rejected by `FailCallsTo`.
+    pub calls_failed: u64,
+    /// Responses held (by `HoldResponses`, or a guaranteed response `DropResponses` chose).
+    pub responses_held: u64,
+    /// Best-effort responses dropped by `DropResponses`.
+    pub responses_dropped: u64,
+}
+
 /// The faults in force.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Faults {
     pub(crate) active: Vec<Fault>,
+    pub(crate) fired: FaultsFired,
 }
 
 impl Faults {
@@ -51,13 +66,19 @@ impl Faults {
             .active
             .iter()
             .position(|f| matches!(f, Fault::TrapNextMessage { canister: c } if *c == canister));
-        pos.map(|p| self.active.remove(p)).is_some()
+        let taken = pos.map(|p| self.active.remove(p)).is_some();
+        self.fired.trapped += u64::from(taken);
+        taken
     }
 
-    pub(crate) fn calls_fail_to(&self, canister: Principal) -> bool {
-        self.active
+    /// Whether calls to `canister` fail (counted as fired when they do).
+    pub(crate) fn calls_fail_to(&mut self, canister: Principal) -> bool {
+        let fail = self
+            .active
             .iter()
-            .any(|f| matches!(f, Fault::FailCallsTo { canister: c } if *c == canister))
+            .any(|f| matches!(f, Fault::FailCallsTo { canister: c } if *c == canister));
+        self.fired.calls_failed += u64::from(fail);
+        fail
     }
 
     pub(crate) fn holds_responses_from(&self, canister: Principal) -> bool {

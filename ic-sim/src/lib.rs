@@ -43,7 +43,7 @@ pub mod types;
 pub use candid::Principal;
 pub use canister::ExecutionStats;
 pub use config::{Fees, SimConfig};
-pub use faults::Fault;
+pub use faults::{Fault, FaultsFired};
 pub use ic_management_canister_types::{
     CanisterInstallMode, CanisterSettings, CanisterStatusResult, CanisterStatusType, Snapshot,
 };

@@ -62,6 +62,22 @@ impl Sim {
         self.state.borrow().has_work()
     }
 
+    /// When nothing is due, moves time forward to the next scheduled event (a global timer, a
+    /// call deadline, a stop timeout) or by `at_most`, whichever comes first, without executing
+    /// a round; answers whether time moved. For stepping one round at a time through idle
+    /// stretches, so a test sees the state between any two rounds. Not in PocketIC's API.
+    pub fn skip_idle_time(&self, at_most: Duration) -> bool {
+        let mut state = self.state.borrow_mut();
+        if state.has_work() {
+            return false;
+        }
+        let limit = state.time + at_most.as_nanos() as u64;
+        let to = state.next_event_time().map_or(limit, |t| t.min(limit));
+        let moved = to > state.time;
+        state.time = state.time.max(to);
+        moved
+    }
+
     /// Runs rounds until nothing is due, then jumps time to the next scheduled event (a global
     /// timer, a call deadline, a stop timeout), repeatedly, until `duration` has passed. Returns
     /// the rounds executed. Time never jumps past a due event, so what happens is what would
@@ -725,6 +741,11 @@ impl Sim {
         let mut state = self.state.borrow_mut();
         let held = std::mem::take(&mut state.held);
         state.queue.extend(held.into_iter().map(Message::Response));
+    }
+
+    /// How often each kind of fault struck so far (clearing faults keeps the counts).
+    pub fn faults_fired(&self) -> crate::faults::FaultsFired {
+        self.state.borrow().faults.fired
     }
 
     /// Number of responses currently held by faults.

@@ -186,6 +186,7 @@ impl SimState {
                 let drop_p = self.faults.drop_probability(responder);
                 if drop_p > 0.0 && self.rng.random::<f64>() < drop_p {
                     if deadline != 0 {
+                        self.faults.fired.responses_dropped += 1;
                         let dropped = RejectResponse::new(
                             ErrorCode::ResponseDropped,
                             errors::response_dropped(),
@@ -195,9 +196,11 @@ impl SimState {
                             ..msg
                         }));
                     } else {
+                        self.faults.fired.responses_held += 1;
                         self.held.push(msg);
                     }
                 } else if self.faults.holds_responses_from(responder) {
+                    self.faults.fired.responses_held += 1;
                     self.held.push(msg);
                 } else {
                     self.queue.push_back(Message::Response(msg));

@@ -30,6 +30,7 @@ fn trap_next_message_traps_once() {
         1,
         "only one message trapped, and it changed nothing"
     );
+    assert_eq!(sim.faults_fired().trapped, 1);
 }
 
 /// FailCallsTo: requests to the canister are rejected SYS_TRANSIENT ("input queue is full")
@@ -47,6 +48,7 @@ fn fail_calls_to_rejects_with_sys_transient() {
         &[&format!("Canister {b} input queue is full")],
     );
     assert_eq!(read(&sim, b), 0, "the request never ran");
+    assert_eq!(sim.faults_fired().calls_failed, 1);
 
     sim.clear_faults();
     assert_eq!(
@@ -69,6 +71,7 @@ fn held_responses_arrive_when_released() {
         "the response is held"
     );
     assert_eq!(read(&sim, b), 1, "the request itself ran");
+    assert_eq!(sim.faults_fired().responses_held, 1);
 
     // Waiting on a held response while nothing else can happen is a timeout, not a hang.
     let err = sim
@@ -123,6 +126,8 @@ fn dropped_best_effort_response_is_sys_unknown() {
         1,
         "the callee ran: SYS_UNKNOWN means the outcome is unknown"
     );
+    let fired = sim.faults_fired();
+    assert_eq!((fired.responses_dropped, fired.responses_held), (1, 0));
 }
 
 /// DropResponses on a guaranteed-response call: the IC never drops those, so it is held.
@@ -141,6 +146,8 @@ fn guaranteed_response_is_held_not_dropped() {
         sim.ingress_status(msg.clone()).is_none(),
         "held, not dropped"
     );
+    let fired = sim.faults_fired();
+    assert_eq!((fired.responses_dropped, fired.responses_held), (0, 1));
     sim.clear_faults();
     sim.release_held_responses();
     assert_eq!(decode_outcome(sim.await_call(msg)).reply::<u64>(), 1);

@@ -183,3 +183,29 @@ fn uninstall_clears_the_global_timer() {
     assert_eq!(wat_timer_fired(&sim, id), 0);
     assert_eq!(wat_timer_set(&sim, id, 0), 0);
 }
+
+/// `skip_idle_time` moves time to the next due timer (or by its bound) without running a round:
+/// the timer fires only at the next tick, so a test sees the state in between.
+#[test]
+fn skip_idle_time_stops_at_the_next_timer_without_running_it() {
+    let sim = Sim::new();
+    let id = new_wat(&sim, "global_timer");
+    let start = now(&sim);
+    wat_timer_set(&sim, id, start + 10 * SECOND);
+    let at = now(&sim);
+    assert!(sim.skip_idle_time(Duration::from_secs(3)));
+    assert_eq!(now(&sim), at + 3 * SECOND, "bounded by at_most");
+    assert!(sim.skip_idle_time(Duration::from_secs(60)));
+    assert_eq!(
+        now(&sim),
+        start + 10 * SECOND,
+        "stops at the timer's deadline"
+    );
+    assert_eq!(wat_timer_fired(&sim, id), 0, "no round ran: not fired yet");
+    assert!(
+        !sim.skip_idle_time(Duration::from_secs(60)),
+        "the due timer is work"
+    );
+    sim.tick();
+    assert_eq!(wat_timer_fired(&sim, id), 1, "the next round fires it");
+}

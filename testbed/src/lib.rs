@@ -608,18 +608,17 @@ impl Testbed {
         }
     }
 
-    /// Runs the subnet one round at a time (skipping 100 ms of simulated time when idle) until
-    /// `done` holds, for at most `rounds` rounds; answers whether it held. For faults that must
-    /// land between two particular messages.
+    /// Runs the subnet one round at a time until `done` holds, for at most `rounds` rounds;
+    /// answers whether it held. When idle, time skips to the next timer or deadline (at most
+    /// 100 ms) without running a round, so `done` sees the state between every two rounds. For
+    /// faults that must land between two particular messages.
     pub fn tick_until(&self, rounds: u64, done: impl Fn(&Testbed) -> bool) -> bool {
         for _ in 0..rounds {
             if done(self) {
                 return true;
             }
+            self.sim.skip_idle_time(Duration::from_millis(100));
             self.sim.tick();
-            if !self.sim.has_work() {
-                self.sim.run_for(Duration::from_millis(100));
-            }
         }
         done(self)
     }
