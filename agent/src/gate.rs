@@ -60,7 +60,8 @@ impl From<GateError> for AgentError {
             GateError::InFlight(id) => AgentError::UpgradeInFlight { id },
             GateError::Manual => AgentError::AutonomyForbids {
                 autonomy: Autonomy::Manual,
-                reason: e.to_string(),
+                reason: "self_upgrade is disabled; an operator can raise it with set_autonomy"
+                    .into(),
             },
             GateError::Cooldown(retry) => AgentError::RateLimited {
                 retry_after_secs: retry,
@@ -146,6 +147,12 @@ mod tests {
             ..input()
         };
         assert_eq!(check(&i), Err(GateError::Manual));
+        assert_eq!(
+            AgentError::from(GateError::Manual).to_string(),
+            "autonomy is Manual: self_upgrade is disabled; an operator can raise it with \
+             set_autonomy",
+            "the level is said once"
+        );
         i.source = UpgradeSource::Release;
         assert_eq!(check(&i), Ok(true), "a release is approved by its operator");
     }

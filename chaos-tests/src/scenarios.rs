@@ -181,7 +181,10 @@ pub fn all() -> Vec<Scenario> {
             "post_upgrade_trap",
             "the candidate's post_upgrade traps",
             FAILED,
-            |run| run.propose(&chaos_release("boot_trap"), "boot trap"),
+            |run| {
+                run.propose(&chaos_release("boot_trap"), "boot trap");
+                run.expect_reason("post_upgrade traps");
+            },
         ),
         Scenario {
             build: "agent-schema-v2",
@@ -192,6 +195,7 @@ pub fn all() -> Vec<Scenario> {
                 |run| {
                     let bytes = release(&wasm("agent-migration-trap"), "migration-trap", (1, 3));
                     run.propose(&bytes, "migration trap");
+                    run.expect_reason("migration trapped");
                 },
             )
         },
@@ -220,7 +224,10 @@ pub fn all() -> Vec<Scenario> {
             "migration_drops_records",
             "the candidate's post_upgrade forgets a fact",
             FAILED,
-            |run| run.propose(&chaos_release("corrupt_state"), "drops a record"),
+            |run| {
+                run.propose(&chaos_release("corrupt_state"), "drops a record");
+                run.expect_reason("state_digest");
+            },
         ),
         scenario(
             "boots_but_health_traps",
@@ -357,8 +364,12 @@ pub fn all() -> Vec<Scenario> {
                         .iter()
                         .any(|e| e.action == "watchdog.repaired")
                 });
-                run.notes
-                    .push(format!("repaired after {repaired:?} (simulated)"));
+                match repaired {
+                    Some(after) => run
+                        .notes
+                        .push(format!("repaired {} s after the kill", after.as_secs())),
+                    None => run.not_shown = Some("the agent never repaired the watchdog".into()),
+                }
                 tb.run_until(SETTLE_LIMIT, |tb| tb.watchdog_status().lkg.is_some());
                 run.propose(&good_release(), "after the repair");
             },
