@@ -103,6 +103,18 @@ fn kill_watchdog_mid_upgrade(run: &mut Run, bytes: &[u8], reason: &str) {
     run.fault_at = None;
 }
 
+/// Proposes a release whose `health` awaits a call to staging, and holds staging's responses
+/// from the boot until the upgrade ends: the agent keeps an open call context and cannot stop.
+fn hang_on_probation(run: &mut Run, reason: &str) {
+    run.propose(&chaos_release("health_calls_out"), reason);
+    fault_at_boot(run);
+    let staging = run.tb.staging;
+    run.tb.sim.inject(Fault::HoldResponses { from: staging });
+    run.until_terminal();
+    run.tb.sim.clear_faults();
+    run.expect_fired("responses held", |f| f.responses_held);
+}
+
 /// Every scenario, in the order of the table.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -311,15 +323,7 @@ pub fn all() -> Vec<Scenario> {
             "hangs_on_probation",
             "the candidate's health awaits a call that never returns (the agent cannot stop)",
             ROLLED_BACK,
-            |run| {
-                run.propose(&chaos_release("health_calls_out"), "hangs");
-                fault_at_boot(run);
-                let staging = run.tb.staging;
-                run.tb.sim.inject(Fault::HoldResponses { from: staging });
-                run.until_terminal();
-                run.tb.sim.clear_faults();
-                run.expect_fired("responses held", |f| f.responses_held);
-            },
+            |run| hang_on_probation(run, "hangs"),
         ),
         Scenario {
             build: "agent-schema-v2",
@@ -328,13 +332,7 @@ pub fn all() -> Vec<Scenario> {
                 "at schema 2, a candidate migrates to 3 and its health hangs: the LKG cannot read schema 3, so the snapshot rung must uninstall the stuck agent to stop it",
                 ROLLED_BACK,
                 |run| {
-                    run.propose(&chaos_release("health_calls_out"), "hangs after migrating");
-                    fault_at_boot(run);
-                    let staging = run.tb.staging;
-                    run.tb.sim.inject(Fault::HoldResponses { from: staging });
-                    run.until_terminal();
-                    run.tb.sim.clear_faults();
-                    run.expect_fired("responses held", |f| f.responses_held);
+                    hang_on_probation(run, "hangs after migrating");
                     let incident = run.tb.incidents().into_iter().next();
                     let uninstalled = incident.as_ref().is_some_and(|i| {
                         i.ladder_step == Some(LadderStep::Snapshot)
