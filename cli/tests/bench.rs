@@ -1,14 +1,13 @@
 //! `agentctl bench` measures every figure it names and writes them as JSON.
 
-use std::process::Command;
+mod common;
+
+use common::agentctl;
 
 #[test]
 fn bench_prints_and_writes_every_figure() {
     let json = std::env::temp_dir().join(format!("agentctl-bench-{}.json", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_agentctl"))
-        .args(["bench", "--json", json.to_str().unwrap()])
-        .output()
-        .expect("agentctl runs");
+    let out = agentctl(["bench", "--json", json.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -1,14 +1,9 @@
 //! `agentctl chaos` runs a scenario, prints progress and the table, writes the JSON the issue
 //! names, and fails on an unknown scenario; `--candidate` offers any Wasm file as a release.
 
-use std::process::Command;
+mod common;
 
-fn agentctl(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_agentctl"))
-        .args(args)
-        .output()
-        .expect("agentctl runs")
-}
+use common::{agentctl, workspace_file};
 
 #[test]
 fn chaos_writes_json_reports_with_the_named_fields() {
@@ -81,8 +76,7 @@ fn chaos_candidate_offers_any_file_as_a_release() {
 /// else: a scenario added or renamed without its row fails here.
 #[test]
 fn readme_chaos_table_lists_every_scenario() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let readme = workspace_file("README.md");
     let section = readme
         .split("## The chaos suite")
         .nth(1)

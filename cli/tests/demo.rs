@@ -1,21 +1,13 @@
 //! The main job must keep working, and the README must keep telling users how to run it and the
 //! tests the way CI does.
 
-use std::process::Command;
+mod common;
 
-fn workspace_file(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use common::{agentctl, workspace_file};
 
 #[test]
 fn demo_runs_and_every_step_holds() {
-    let output = Command::new(env!("CARGO_BIN_EXE_agentctl"))
-        .arg("demo")
-        .output()
-        .expect("agentctl runs");
+    let output = agentctl(["demo"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -41,10 +33,7 @@ fn demo_runs_and_every_step_holds() {
 
 #[test]
 fn ic_rules_runs_and_every_step_holds() {
-    let output = Command::new(env!("CARGO_BIN_EXE_agentctl"))
-        .arg("ic-rules")
-        .output()
-        .expect("agentctl runs");
+    let output = agentctl(["ic-rules"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "ic-rules failed:\n{stdout}");
     assert!(stdout.contains("verdict: 6/6 steps held"), "{stdout}");

@@ -4,12 +4,9 @@
 
 use std::collections::BTreeSet;
 
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+mod common;
+
+use common::root;
 
 /// The method names of the `service` block of a .did file.
 fn service_methods(did: &str) -> BTreeSet<String> {

@@ -5,7 +5,10 @@
 use candid::Decode;
 use canister_api::agent::WasmKind;
 use sha2::Digest;
-use std::process::Command;
+
+mod common;
+
+use common::agentctl;
 
 fn parse(path: &std::path::Path) -> Vec<u8> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -25,13 +28,15 @@ fn upload_args_decode_to_the_module_in_order_and_its_hash() {
     let wasm = dir.join("m.wasm");
     std::fs::write(&wasm, &module).unwrap();
     let out = dir.join("args");
-    let run = Command::new(env!("CARGO_BIN_EXE_agentctl"))
-        .args(["upload-args", "--kind", "watchdog", "--wasm"])
-        .arg(&wasm)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = agentctl([
+        "upload-args",
+        "--kind",
+        "watchdog",
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(
         run.status.success(),
         "{}",
@@ -62,13 +67,16 @@ fn upload_args_decode_to_the_module_in_order_and_its_hash() {
 
     // Not a module: refused, nothing written.
     std::fs::write(dir.join("x.txt"), b"hello").unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_agentctl"))
-        .args(["upload-args", "--kind", "release", "--wasm"])
-        .arg(dir.join("x.txt"))
-        .arg("--out")
-        .arg(dir.join("none"))
-        .output()
-        .unwrap();
+    let (text, none) = (dir.join("x.txt"), dir.join("none"));
+    let run = agentctl([
+        "upload-args",
+        "--kind",
+        "release",
+        "--wasm",
+        text.to_str().unwrap(),
+        "--out",
+        none.to_str().unwrap(),
+    ]);
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("neither a Wasm module"));
     assert!(!dir.join("none").exists());

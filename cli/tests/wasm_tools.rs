@@ -1,14 +1,9 @@
 //! `agentctl patch` applies wasm-patch operations and stamps the module; `agentctl inspect`
 //! validates a module as the agent validates a candidate and exits non-zero when it is invalid.
 
-use std::process::Command;
+mod common;
 
-fn agentctl(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_agentctl"))
-        .args(args)
-        .output()
-        .expect("agentctl runs")
-}
+use common::agentctl;
 
 #[test]
 fn patch_then_inspect_and_refusals() {
