@@ -25,6 +25,16 @@ use wasm_patch::{PatchOp, Stamp, ValidationPolicy};
 /// Exports every candidate must keep (shared with `agentctl inspect`).
 pub use canister_api::agent::REQUIRED_EXPORTS;
 
+/// How a candidate module is validated: the IC's rules, [`REQUIRED_EXPORTS`], and a schema
+/// range that covers the schema the state is at now.
+fn candidate_policy() -> ValidationPolicy {
+    ValidationPolicy {
+        required_exports: REQUIRED_EXPORTS.iter().map(|s| s.to_string()).collect(),
+        current_schema: Some(schema::stored_version()),
+        ..ValidationPolicy::default()
+    }
+}
+
 /// Why an upgrade step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {
@@ -170,12 +180,7 @@ pub fn commit(
             ("watchdog".to_string(), None)
         }
         WasmKind::Release => {
-            let policy = ValidationPolicy {
-                required_exports: REQUIRED_EXPORTS.iter().map(|s| s.to_string()).collect(),
-                current_schema: Some(schema::stored_version()),
-                ..ValidationPolicy::default()
-            };
-            let report = wasm_patch::validate(&bytes, &policy)?;
+            let report = wasm_patch::validate(&bytes, &candidate_policy())?;
             let version = metadata_text(&report, wasm_patch::metadata::VERSION)
                 .unwrap_or_else(|| "release".into());
             (version, schema_range_of(&report))
@@ -366,10 +371,8 @@ pub fn propose_self_patch(
     let patched = wasm_patch::apply_patch(&parent_wasm, &ops, &stamp)?;
     let after_patch = ic_cdk::api::performance_counter(0);
     let policy = ValidationPolicy {
-        required_exports: REQUIRED_EXPORTS.iter().map(|s| s.to_string()).collect(),
         expected_parent: Some(running),
-        current_schema: Some(schema::stored_version()),
-        ..ValidationPolicy::default()
+        ..candidate_policy()
     };
     wasm_patch::validate(&patched.wasm, &policy)?;
     let instructions = ic_cdk::api::performance_counter(0) - start;

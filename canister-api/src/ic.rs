@@ -147,21 +147,19 @@ fn hex(bytes: &[u8]) -> String {
 /// The management canister's methods the three canisters use (all unbounded-wait: a stop
 /// request answers only once the canister stopped, or after the IC's 5-minute timeout).
 pub mod management {
+    use super::*;
+
     /// The install mode of every upgrade the project makes (the agent's own, staging's
     /// rehearsals, the restore ladder, the agent's repair of the watchdog): an upgrade that
     /// skips the running module's `pre_upgrade`. Both canisters keep all their state in stable
     /// structures, so `pre_upgrade` has nothing to save, and skipping it means a trapping
     /// `pre_upgrade` in the running module cannot block the upgrade that would replace it.
-    pub fn upgrade_mode() -> ic_management_canister_types::CanisterInstallMode {
-        ic_management_canister_types::CanisterInstallMode::Upgrade(Some(
-            ic_management_canister_types::UpgradeFlags {
-                skip_pre_upgrade: Some(true),
-                wasm_memory_persistence: None,
-            },
-        ))
+    pub fn upgrade_mode() -> mgmt::CanisterInstallMode {
+        mgmt::CanisterInstallMode::Upgrade(Some(mgmt::UpgradeFlags {
+            skip_pre_upgrade: Some(true),
+            wasm_memory_persistence: None,
+        }))
     }
-
-    use super::*;
 
     fn id(canister: Principal) -> mgmt::CanisterIdRecord {
         mgmt::CanisterIdRecord {

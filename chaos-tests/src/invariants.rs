@@ -11,9 +11,9 @@
 //! | `mutual_control` | the agent controls itself and the watchdog controls it; the agent controls the watchdog |
 //! | `writes_resumed` | the agent accepts a write again |
 
-use crate::report::{Check, Outcome, Report};
+use crate::report::{Check, Outcome, Report, secs};
 use crate::{Run, Scenario};
-use canister_api::agent::{HEALTH_UNHEALTHY, UpgradeState};
+use canister_api::agent::{HEALTH_UNHEALTHY, UpgradeRecord, UpgradeState};
 use canister_api::watchdog::Incident;
 
 fn verdict(name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
@@ -24,29 +24,24 @@ fn verdict(name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
     }
 }
 
-/// Simulated nanoseconds as seconds, to the millisecond (a round takes 1 ns).
-fn secs(ns: u64) -> f64 {
-    (ns as f64 / 1e6).round() / 1e3
-}
-
 fn short(hash: &[u8]) -> String {
     hex::encode(&hash[..hash.len().min(6)])
 }
 
-/// The outcome of the run, from the journal and the module running now.
-fn outcome(run: &Run, incidents: &[Incident]) -> Outcome {
+/// The outcome of the run, from the journal (`rec`, the scenario's upgrade) and the module
+/// running now.
+fn outcome(run: &Run, rec: Option<&UpgradeRecord>, incidents: &[Incident]) -> Outcome {
     if run.refused.is_some() {
         return Outcome::Rejected;
     }
-    let Some(id) = run.upgrade else {
+    let Some(rec) = rec else {
         return Outcome::Rejected;
     };
-    let rec = run.tb.record(id);
     match rec.state {
         UpgradeState::Committed => {
             // Committed, then failed and restored to a version before it: rolled back.
             if incidents.iter().any(|i| i.restored_at.is_some())
-                && run.tb.agent_module() != Some(rec.candidate_hash)
+                && run.tb.agent_module().as_ref() != Some(&rec.candidate_hash)
             {
                 Outcome::RolledBack
             } else {
@@ -63,10 +58,10 @@ fn outcome(run: &Run, incidents: &[Incident]) -> Outcome {
 pub fn check(scenario: &Scenario, seed: u64, run: &Run) -> Report {
     let tb = &run.tb;
     let incidents = tb.incidents();
-    let outcome = outcome(run, &incidents);
-    let candidate = run.upgrade.map(|id| tb.record(id).candidate_hash);
-    let expected = match (outcome, &candidate) {
-        (Outcome::Committed, Some(c)) => c.clone(),
+    let rec = run.upgrade.map(|id| tb.record(id));
+    let outcome = outcome(run, rec.as_ref(), &incidents);
+    let expected = match (outcome, &rec) {
+        (Outcome::Committed, Some(r)) => r.candidate_hash.clone(),
         _ => run.parent.clone(),
     };
     let module = tb.agent_module().unwrap_or_default();
@@ -127,7 +122,7 @@ pub fn check(scenario: &Scenario, seed: u64, run: &Run) -> Report {
         ),
     ));
 
-    checks.push(journal(run, outcome, &incidents));
+    checks.push(journal(rec.as_ref(), outcome, &incidents));
 
     // The testbed installs and stores the same watchdog build.
     let stored_watchdog = testbed::sha256(&testbed::wasm("watchdog"));
@@ -179,8 +174,8 @@ pub fn check(scenario: &Scenario, seed: u64, run: &Run) -> Report {
     if let Some(r) = &run.refused {
         notes.push(format!("refused: {r}"));
     }
-    if let Some(id) = run.upgrade {
-        notes.push(format!("upgrade {id}: {:?}", tb.record(id).state));
+    if let Some(r) = &rec {
+        notes.push(format!("upgrade {}: {:?}", r.id, r.state));
     }
     for i in &incidents {
         notes.push(format!(
@@ -206,11 +201,10 @@ pub fn check(scenario: &Scenario, seed: u64, run: &Run) -> Report {
 }
 
 /// The journal and the incident log tell the truth.
-fn journal(run: &Run, outcome: Outcome, incidents: &[Incident]) -> Check {
-    let tb = &run.tb;
+fn journal(rec: Option<&UpgradeRecord>, outcome: Outcome, incidents: &[Incident]) -> Check {
     let mut problems = vec![];
-    if let Some(id) = run.upgrade {
-        let rec = tb.record(id);
+    if let Some(rec) = rec {
+        let id = rec.id;
         if !rec.state.is_terminal() {
             problems.push(format!("upgrade {id} did not end: {:?}", rec.state));
         }

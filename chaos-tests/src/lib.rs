@@ -71,19 +71,37 @@ impl Run {
         self.until_terminal();
         let Some(id) = self.upgrade else { return };
         let state = format!("{:?}", self.tb.record(id).state);
-        if !state.contains(needle) {
-            self.not_shown = Some(format!(
-                "expected the journal to say `{needle}`, it says {state}"
-            ));
+        self.expect(state.contains(needle), || {
+            format!("expected the journal to say `{needle}`, it says {state}")
+        });
+    }
+
+    /// Unless `shown`, the run does not show what the scenario claims (`not_shown`, which
+    /// keeps the first reason given).
+    pub fn expect(&mut self, shown: bool, why: impl FnOnce() -> String) {
+        if !shown && self.not_shown.is_none() {
+            self.not_shown = Some(why());
         }
     }
 
-    /// The simulator's fault `what` (read by `count`) must have struck at least once, or the
-    /// run does not show what the scenario claims (`not_shown`).
+    /// The simulator's fault `what` (read by `count`) must have struck at least once.
     pub fn expect_fired(&mut self, what: &str, count: impl Fn(ic_sim::FaultsFired) -> u64) {
-        if count(self.tb.sim.faults_fired()) == 0 && self.not_shown.is_none() {
-            self.not_shown = Some(format!("the injected fault never struck: no {what}"));
-        }
+        let fired = count(self.tb.sim.faults_fired());
+        self.expect(fired > 0, || {
+            format!("the injected fault never struck: no {what}")
+        });
+    }
+
+    /// The watchdog's event log must hold an `action` event; `why` says what its absence means.
+    pub fn expect_watchdog_event(&mut self, action: &str, why: &str) {
+        let seen = self.tb.events().iter().any(|e| e.action == action);
+        self.expect(seen, || why.to_string());
+    }
+
+    /// The agent's audit log must hold an `action` entry; `why` says what its absence means.
+    pub fn expect_audit(&mut self, action: &str, why: &str) {
+        let seen = self.tb.audit().entries.iter().any(|e| e.action == action);
+        self.expect(seen, || why.to_string());
     }
 
     /// Runs the subnet until the first incident is restored (a fault that strikes after the

@@ -82,7 +82,12 @@ impl Report {
     }
 }
 
-fn secs(v: Option<f64>) -> String {
+/// Simulated nanoseconds as seconds, to the millisecond (a round takes 1 ns).
+pub fn secs(ns: u64) -> f64 {
+    (ns as f64 / 1e6).round() / 1e3
+}
+
+fn whole_secs(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("{s:.0}"))
 }
 
@@ -99,8 +104,8 @@ pub fn table(reports: &[Report]) -> String {
             r.seed,
             r.outcome.name(),
             r.data_lost,
-            secs(r.detect_secs),
-            secs(r.restore_secs),
+            whole_secs(r.detect_secs),
+            whole_secs(r.restore_secs),
             if r.passed { "ok" } else { "FAIL" }
         ));
     }

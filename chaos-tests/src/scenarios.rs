@@ -6,7 +6,6 @@
 
 use crate::report::Outcome;
 use crate::{Run, SETTLE_LIMIT};
-use candid::Encode;
 use canister_api::agent::{AgentError, UpgradeState};
 use canister_api::watchdog::LadderStep;
 use ic_sim::{CanisterStatusType, Fault};
@@ -96,10 +95,10 @@ fn kill_watchdog_mid_upgrade(run: &mut Run, bytes: &[u8], reason: &str) {
         .uninstall_canister(wd, Some(operator()))
         .expect("uninstall");
     run.until_terminal();
-    let adopted = run.tb.events().iter().any(|e| e.action == "arm.adopted");
-    if !adopted {
-        run.not_shown = Some("the reinstalled watchdog never adopted the upgrade".into());
-    }
+    run.expect_watchdog_event(
+        "arm.adopted",
+        "the reinstalled watchdog never adopted the upgrade",
+    );
     run.fault_at = None;
 }
 
@@ -276,15 +275,10 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&chaos_release("drops_watchdog"), "drops the watchdog");
                 fault_at_boot(run);
                 run.until_terminal();
-                let healed = run
-                    .tb
-                    .audit()
-                    .entries
-                    .iter()
-                    .any(|e| e.action == "controllers.repaired");
-                if !healed {
-                    run.not_shown = Some("the agent never added the watchdog back".into());
-                }
+                run.expect_audit(
+                    "controllers.repaired",
+                    "the agent never added the watchdog back",
+                );
             },
         ),
         scenario(
@@ -338,12 +332,12 @@ pub fn all() -> Vec<Scenario> {
                         i.ladder_step == Some(LadderStep::Snapshot)
                             && i.attempts.iter().any(|a| a.contains("uninstalling"))
                     });
-                    if !uninstalled {
-                        run.not_shown = Some(format!(
+                    run.expect(uninstalled, || {
+                        format!(
                             "the snapshot rung never uninstalled a stuck agent: {:?}",
                             incident.map(|i| (i.ladder_step, i.attempts))
-                        ));
-                    }
+                        )
+                    });
                 },
             )
         },
@@ -362,13 +356,15 @@ pub fn all() -> Vec<Scenario> {
                         .iter()
                         .any(|e| e.action == "watchdog.repaired")
                 });
-                match repaired {
-                    Some(after) => run
-                        .notes
-                        .push(format!("repaired {} s after the kill", after.as_secs())),
-                    None => run.not_shown = Some("the agent never repaired the watchdog".into()),
+                if let Some(after) = repaired {
+                    run.notes
+                        .push(format!("repaired {} s after the kill", after.as_secs()));
                 }
-                tb.run_until(SETTLE_LIMIT, |tb| tb.watchdog_status().lkg.is_some());
+                run.tb
+                    .run_until(SETTLE_LIMIT, |tb| tb.watchdog_status().lkg.is_some());
+                run.expect(repaired.is_some(), || {
+                    "the agent never repaired the watchdog".into()
+                });
                 run.propose(&good_release(), "after the repair");
             },
         ),
@@ -407,15 +403,14 @@ pub fn all() -> Vec<Scenario> {
                 let trapped = tb.sim.faults_fired().trapped;
                 // Half-way: the agent stays stopped, unrestored, until the next tick retries.
                 tb.run_for(Duration::from_secs(5));
-                let stopped =
-                    tb.sim.canister_run_status(tb.agent) == Some(CanisterStatusType::Stopped);
+                let status = tb.sim.canister_run_status(tb.agent);
+                let stopped = status == Some(CanisterStatusType::Stopped);
                 let restored = tb.incidents().first().and_then(|i| i.restored_at);
-                if trapped == 0 || !stopped || restored.is_some() {
-                    run.not_shown = Some(format!(
-                        "the trap did not interrupt the ladder ({trapped} trapped; 5 s later the agent is {:?}, restored at {restored:?})",
-                        tb.sim.canister_run_status(tb.agent)
-                    ));
-                }
+                run.expect(trapped > 0 && stopped && restored.is_none(), || {
+                    format!(
+                        "the trap did not interrupt the ladder ({trapped} trapped; 5 s later the agent is {status:?}, restored at {restored:?})"
+                    )
+                });
             },
         ),
         scenario(
@@ -428,9 +423,9 @@ pub fn all() -> Vec<Scenario> {
                 let mut memory = tb.sim.get_stable_memory(tb.watchdog);
                 let head = &lkg[..64];
                 let Some(at) = memory.windows(head.len()).position(|w| w == head) else {
-                    run.notes
-                        .push("the LKG copy was not found in stable memory".into());
-                    return;
+                    return run.expect(false, || {
+                        "the LKG copy was not found in stable memory".into()
+                    });
                 };
                 let flip = at + 64 + run.rng.below(1024) as usize;
                 memory[flip] ^= 0x55;
@@ -441,14 +436,10 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&chaos_release("health_trap_live"), "health traps");
                 fault_at_boot(run);
                 run.until_terminal();
-                let repaired = run
-                    .tb
-                    .events()
-                    .iter()
-                    .any(|e| e.action == "ladder.lkg_repaired");
-                if !repaired {
-                    run.not_shown = Some("the corrupted LKG copy was never repaired".into());
-                }
+                run.expect_watchdog_event(
+                    "ladder.lkg_repaired",
+                    "the corrupted LKG copy was never repaired",
+                );
             },
         ),
         scenario(
@@ -462,14 +453,7 @@ pub fn all() -> Vec<Scenario> {
                     run.upgrade = None;
                     run.tb.run_for(Duration::from_secs(601)); // the gate's cooldown
                 }
-                let reply = hex::encode(Encode!(&"hi").expect("encode"));
-                let out = run.tb.tool(
-                    "self_upgrade",
-                    &format!(
-                        r#"{{"ops":[{{"op":"add_query_method","name":"hello","reply_hex":"{reply}"}}],"reason":"after the breaker"}}"#
-                    ),
-                );
-                match out {
+                match run.tb.self_upgrade_greeting("after the breaker") {
                     Err(e @ AgentError::AutonomyForbids { .. }) => {
                         run.refused = Some(e.to_string())
                     }
@@ -485,14 +469,7 @@ pub fn all() -> Vec<Scenario> {
             COMMITTED,
             |run| {
                 run.propose(&good_release(), "first");
-                let reply = hex::encode(Encode!(&"hi").expect("encode"));
-                let second = run.tb.tool(
-                    "self_upgrade",
-                    &format!(
-                        r#"{{"ops":[{{"op":"add_query_method","name":"hello","reply_hex":"{reply}"}}],"reason":"second"}}"#
-                    ),
-                );
-                match second {
+                match run.tb.self_upgrade_greeting("second") {
                     Err(AgentError::UpgradeInFlight { id }) if Some(id) == run.upgrade => {
                         run.notes.push("the second request was refused".into())
                     }
@@ -530,11 +507,11 @@ pub fn all() -> Vec<Scenario> {
                     .map(|l| l.len());
                 match replaced {
                     Some(e) if held == Ok(10) => run.notes.push(e.detail),
-                    other => {
-                        run.not_shown = Some(format!(
+                    other => run.expect(false, || {
+                        format!(
                             "the arm did not replace a snapshot at the limit: {other:?}, the agent holds {held:?}"
-                        ))
-                    }
+                        )
+                    }),
                 }
             },
         ),

@@ -4,7 +4,8 @@
 //! are exact; wall-clock figures depend on the machine.
 
 use anyhow::{Context, Result, bail};
-use candid::Encode;
+use canister_api::agent::UpgradeState;
+use chaos_tests::report::secs;
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -39,10 +40,6 @@ pub struct Figures {
     pub sim_updates_per_sec: f64,
 }
 
-fn secs(ns: u64) -> f64 {
-    (ns as f64 / 1e6).round() / 1e3
-}
-
 /// Measures the figures.
 pub fn measure() -> Result<Figures> {
     let agent_wasm = canister_build::canister_wasm("agent")?;
@@ -54,14 +51,8 @@ pub fn measure() -> Result<Figures> {
     println!("  ... self-upgrade on a deployed trio (20 tasks, 20 facts)");
     let tb = Testbed::deploy(Options::default());
     tb.seed_state(20, 20);
-    let reply = hex::encode(Encode!(&"hi")?);
     let out = tb
-        .tool(
-            "self_upgrade",
-            &format!(
-                r#"{{"ops":[{{"op":"add_query_method","name":"hello","reply_hex":"{reply}"}}],"reason":"bench"}}"#
-            ),
-        )
+        .self_upgrade_greeting("bench")
         .map_err(|e| anyhow::anyhow!("self_upgrade: {e}"))?;
     let id = serde_json::from_str::<serde_json::Value>(&out)?["id"]
         .as_u64()
@@ -73,13 +64,8 @@ pub fn measure() -> Result<Figures> {
     let Some(rehearsal) = rec.rehearsal.clone() else {
         bail!("the upgrade has no rehearsal report: {:?}", rec.state);
     };
-    let at = |name: &str| {
-        rec.history
-            .iter()
-            .find(|t| format!("{:?}", t.state) == name)
-            .map(|t| t.at)
-    };
-    let install_to_commit_secs = match (at("Installing"), at("Committed")) {
+    let at = |state: UpgradeState| rec.history.iter().find(|t| t.state == state).map(|t| t.at);
+    let install_to_commit_secs = match (at(UpgradeState::Installing), at(UpgradeState::Committed)) {
         (Some(a), Some(b)) => secs(b - a),
         _ => bail!("the self-upgrade did not commit: {:?}", rec.state),
     };

@@ -91,13 +91,7 @@ pub fn run() -> Result<bool> {
     );
 
     // 3. Autonomous self-upgrade.
-    let reply = hex::encode(Encode!(&"hi")?);
-    let out = d.tb.tool(
-        "self_upgrade",
-        &format!(
-            r#"{{"ops":[{{"op":"add_query_method","name":"hello","reply_hex":"{reply}"}}],"reason":"learn to greet"}}"#
-        ),
-    );
+    let out = d.tb.self_upgrade_greeting("learn to greet");
     let id = out
         .as_ref()
         .ok()

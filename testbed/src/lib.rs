@@ -386,14 +386,26 @@ impl Testbed {
 
     /// Uploads `bytes` as `kind` in 1 MiB chunks.
     pub fn upload(&self, kind: WasmKind, bytes: &[u8]) {
-        for chunk in bytes.chunks(CHUNK) {
-            let r: Result<UploadProgress, AgentError> = self.agent_update(
+        self.try_upload(kind, bytes).expect("upload_wasm_chunk");
+    }
+
+    /// [`Testbed::upload`], answering the agent's first refusal. An empty module is sent as one
+    /// empty chunk, so that its refusal is seen too.
+    pub fn try_upload(&self, kind: WasmKind, bytes: &[u8]) -> Result<(), AgentError> {
+        let empty: &[u8] = &[];
+        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+            vec![empty]
+        } else {
+            bytes.chunks(CHUNK).collect()
+        };
+        for chunk in chunks {
+            let _: UploadProgress = self.agent_update::<Result<UploadProgress, AgentError>>(
                 operator(),
                 "upload_wasm_chunk",
                 Encode!(&kind, &serde_bytes::ByteBuf::from(chunk.to_vec())).expect("encode"),
-            );
-            r.expect("upload_wasm_chunk");
+            )?;
         }
+        Ok(())
     }
 
     /// `commit_wasm(kind, sha256)`.
@@ -413,40 +425,23 @@ impl Testbed {
             "discard_upload",
             Encode!(&WasmKind::Release).expect("encode"),
         );
-        let chunks: Vec<&[u8]> = if bytes.is_empty() {
-            vec![&[]]
-        } else {
-            bytes.chunks(CHUNK).collect()
-        };
-        for chunk in chunks {
-            let r: Result<UploadProgress, AgentError> = self.agent_update(
-                operator(),
-                "upload_wasm_chunk",
-                Encode!(
-                    &WasmKind::Release,
-                    &serde_bytes::ByteBuf::from(chunk.to_vec())
-                )
-                .expect("encode"),
-            );
-            r.map_err(|e| format!("upload_wasm_chunk: {e}"))?;
-        }
+        self.try_upload(WasmKind::Release, bytes)
+            .map_err(|e| format!("upload_wasm_chunk: {e}"))?;
         self.commit(WasmKind::Release, &sha256(bytes))
             .map_err(|e| format!("commit_wasm: {e}"))?;
-        self.agent_update::<Result<UpgradeRecord, AgentError>>(
-            operator(),
-            "propose_release",
-            Encode!(&ProposeRelease {
-                reason: reason.into()
-            })
-            .expect("encode"),
-        )
-        .map_err(|e| format!("propose_release: {e}"))
+        self.propose_committed(reason)
+            .map_err(|e| format!("propose_release: {e}"))
     }
 
     /// Uploads, commits and proposes `bytes` as an operator release.
     pub fn propose_release(&self, bytes: &[u8], reason: &str) -> Result<UpgradeRecord, AgentError> {
         self.upload(WasmKind::Release, bytes);
         self.commit(WasmKind::Release, &sha256(bytes))?;
+        self.propose_committed(reason)
+    }
+
+    /// `propose_release` of the committed release upload, as the operator.
+    fn propose_committed(&self, reason: &str) -> Result<UpgradeRecord, AgentError> {
         self.agent_update(
             operator(),
             "propose_release",
@@ -455,6 +450,17 @@ impl Testbed {
             })
             .expect("encode"),
         )
+    }
+
+    /// The agent's `self_upgrade` tool with one operation: a query `hello` answering "hi".
+    /// Answers the tool's JSON output.
+    pub fn self_upgrade_greeting(&self, reason: &str) -> Result<String, AgentError> {
+        let reply = hex::encode(Encode!(&"hi").expect("encode"));
+        let args = serde_json::json!({
+            "ops": [{"op": "add_query_method", "name": "hello", "reply_hex": reply}],
+            "reason": reason,
+        });
+        self.tool("self_upgrade", &args.to_string())
     }
 
     /// `approve_upgrade(id)` as the operator.

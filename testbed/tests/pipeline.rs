@@ -63,13 +63,7 @@ fn self_upgrade_tool_adds_a_query_method_and_commits_with_nothing_lost() {
     let parent = tb.agent_module().unwrap();
     let staging_before = tb.sim.execution_stats(tb.staging).total_instructions;
     // `hello` answers the candid text "hi".
-    let reply = hex::encode(Encode!(&"hi").unwrap());
-    let out = tb
-        .tool(
-            "self_upgrade",
-            &format!(r#"{{"ops":[{{"op":"add_query_method","name":"hello","reply_hex":"{reply}"}}],"reason":"greet"}}"#),
-        )
-        .expect("self_upgrade");
+    let out = tb.self_upgrade_greeting("greet").expect("self_upgrade");
     let id: u64 = serde_json_id(&out);
 
     // Writes pause from the arm request to the verdict.

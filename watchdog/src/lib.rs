@@ -143,7 +143,7 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
     }
     let now = ic_cdk::api::time();
     let deadline = now + st.config.arm_window_secs * 1_000_000_000;
-    if let Some(snapshot) = &req.resume {
+    let phase = if let Some(snapshot) = &req.resume {
         // Adopt an upgrade armed by the watchdog before this one: no new snapshot; the LKG is
         // the parent, copied from the agent at the next tick.
         let parent = canister_api::watchdog::LkgInfo {
@@ -166,8 +166,6 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
                 hex::encode(snapshot)
             ),
         );
-    }
-    let phase = if req.resume.is_some() {
         ArmPhase::AwaitingInstall
     } else {
         ArmPhase::Arming
