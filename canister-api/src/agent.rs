@@ -7,6 +7,8 @@ use crate::staging::RehearsalReport;
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
 
+pub use crate::turns::*;
+
 /// Exports every candidate module of the agent must keep: what the watchdog, operators and
 /// the pipeline rely on (`canister_method NAME` is a method of any kind).
 pub const REQUIRED_EXPORTS: &[&str] = &[
@@ -20,6 +22,16 @@ pub const REQUIRED_EXPORTS: &[&str] = &[
     "canister_update set_autonomy",
     "canister_update upload_wasm_chunk",
     "canister_update commit_wasm",
+    // Supervision: the watchdog arms, judges and restores through these, and staging copies
+    // the state through `export_state`. A candidate without them would have disabled its own
+    // supervision (a safety rule of the turn loop's system prompt, enforced here).
+    "canister_update upgrade_armed",
+    "canister_update complete_upgrade",
+    "canister_update note_repair",
+    "canister_update set_supervision",
+    "canister_query export_module",
+    "canister_query export_state",
+    "canister_query state_digest",
 ];
 
 /// How far the agent may upgrade itself without an operator.
@@ -47,6 +59,8 @@ pub struct AgentInit {
     /// Set by the staging canister only: this install is a sandbox that accepts a copy of an
     /// agent's state (`import_state`) and never acts on other canisters.
     pub sandbox: Option<bool>,
+    /// The turn loop: the LLM canister, the model, and whether the loop runs (off if absent).
+    pub turn_loop: Option<LoopInit>,
 }
 
 /// The argument of an upgrade of the agent (absent in a plain `dfx deploy` upgrade).
@@ -159,6 +173,10 @@ pub struct Task {
     pub created_at: u64,
     /// Last status change.
     pub updated_at: u64,
+    /// The model's answer once a turn finished it, or why the turn failed.
+    pub answer: Option<String>,
+    /// The turn that worked on it last.
+    pub turn_id: Option<u64>,
 }
 
 /// `submit_task`'s argument.
@@ -544,6 +562,8 @@ pub struct Health {
     pub alerts: Vec<String>,
     /// The agent's view of the watchdog.
     pub watchdog: Option<WatchdogView>,
+    /// The turn loop: on or off, its survival tier, the turn under way.
+    pub turn_loop: Option<LoopHealth>,
 }
 
 /// Per-method metrics (heap only: reset by every upgrade).

@@ -7,12 +7,17 @@
 //! - [`agent`]: everything `agent/agent.did` names.
 //! - [`staging`]: everything `staging/staging.did` names.
 //! - [`watchdog`]: everything `watchdog/watchdog.did` names.
+//! - [`turns`]: the agent's turn loop (re-exported by [`agent`]).
+//! - [`llm`]: the IC's LLM canister (`v1_chat`), which the agent calls, and the scripts of
+//!   `llm-standin`, its test double on ic-sim.
 //!
 //! Hashes are `blob`s of 32 bytes in records and lowercase hex in messages; times are
 //! nanoseconds since the UNIX epoch; instruction counts are the IC's.
 
 pub mod agent;
+pub mod llm;
 pub mod staging;
+pub mod turns;
 pub mod watchdog;
 
 /// Largest piece of a module or of stable memory moved in one inter-canister reply: 1 MiB,

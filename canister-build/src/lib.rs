@@ -112,6 +112,13 @@ pub const CANISTERS: &[Canister] = &[
         features: &[],
         did: Some("watchdog/watchdog.did"),
     },
+    // A test double of the IC's LLM canister (ic-sim only; see llm-standin/README.md).
+    Canister {
+        name: "llm-standin",
+        package: "llm-standin",
+        features: &[],
+        did: Some("llm-standin/llm-standin.did"),
+    },
 ];
 
 /// The canister called `name`.
