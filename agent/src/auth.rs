@@ -37,6 +37,8 @@ pub const READERS: &[Role] = &[
 ];
 /// The watchdog only (its verdicts on upgrades).
 pub const WATCHDOG: &[Role] = &[Role::Watchdog];
+/// The agent itself only (the turn loop's own calls).
+pub const SELF: &[Role] = &[Role::SelfCanister];
 
 fn has(caller: Principal, role: Role) -> bool {
     match role {

@@ -1,6 +1,7 @@
-//! The agent canister: tasks, memory facts and tools for an LLM-driven loop, a version store
-//! of its own Wasm, and the upgrade journal that patches, validates, rehearses (in staging) and
-//! installs new versions of itself under the watchdog's supervision. See `../shared/DESIGN.md`.
+//! The agent canister: a turn loop that works on tasks with a model (the IC's LLM canister)
+//! and its tools, memory facts, a version store of its own Wasm, and the upgrade journal that
+//! patches, validates, rehearses (in staging) and installs new versions of itself under the
+//! watchdog's supervision. See `../shared/DESIGN.md`.
 //!
 //! `lib.rs` holds the endpoints only; each one checks its caller ([`auth`]), runs a service or
 //! repository, converts the service's error to [`api::AgentError`] and records metrics. The
@@ -16,6 +17,8 @@
 //! - Services: [`auth`], [`gate`], [`upgrade`] (proposal to `Validated`), [`pipeline`]
 //!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause),
 //!   [`sandbox`] (state export/import for rehearsals), [`digest`], [`tools`], [`metrics`].
+//! - The turn loop: [`turn`] (the loop, its state machine and log), [`llm`] (the LLM canister
+//!   client), [`prompt`] (the layered system prompt), [`survival`] (cycle tiers); [`text`].
 //!
 //! # Operational limits
 //!
@@ -34,15 +37,20 @@ pub mod digest;
 pub mod facts;
 pub mod gate;
 pub mod journal;
+pub mod llm;
 pub mod memory;
 pub mod metrics;
 pub mod pipeline;
+pub mod prompt;
 pub mod sandbox;
 pub mod schema;
 pub mod selftest;
 pub mod supervision;
+pub mod survival;
 pub mod tasks;
+pub mod text;
 pub mod tools;
+pub mod turn;
 pub mod upgrade;
 pub mod uploads;
 pub mod versions;
@@ -50,11 +58,12 @@ pub mod writes;
 
 use api::{
     AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, AuditPage, Autonomy, CommittedWasm, Config,
-    Fact, GateLimits, Health, MethodMetrics, ModuleChunk, Priority, ProposeRelease, RepairNotice,
-    StateChunk, StateDigest, SubmitTask, Supervision, Task, TaskStatus, UpgradeOutcome,
-    UpgradeRecord, UploadProgress, VersionInfo, WasmKind,
+    Fact, GateLimits, Health, LlmSettings, LoopStatus, MethodMetrics, ModuleChunk, Priority,
+    PromptLayer, ProposeRelease, RepairNotice, StateChunk, StateDigest, SubmitTask, Supervision,
+    SurvivalSettings, Task, TaskStatus, TurnPage, UpgradeOutcome, UpgradeRecord, UploadProgress,
+    VersionInfo, WasmKind,
 };
-use auth::{OPERATORS, OPERATORS_SELF, READERS, WATCHDOG};
+use auth::{OPERATORS, OPERATORS_SELF, READERS, SELF, WATCHDOG};
 use candid::Principal;
 use ic_cdk::{init, post_upgrade, query, update};
 use metrics::track;
@@ -74,9 +83,14 @@ fn init(arg: AgentInit) {
     schema::migrate(); // a fresh memory: writes the header at this build's schema
     sandbox::init(arg.sandbox == Some(true), arg.staging);
     sandbox::record_identity();
+    turn::settings::init(arg.turn_loop.clone());
+    if let Err(e) = turn::settings::get().llm.check() {
+        ic_cdk::trap(format!("AgentInit.turn_loop: {e}"));
+    }
     config::init(arg);
     supervision::start();
     selftest::start();
+    turn::start();
 }
 
 /// Runs the pending migrations before anything else touches stable memory (the repositories
@@ -108,6 +122,7 @@ fn post_upgrade() {
     pipeline::schedule();
     supervision::start();
     selftest::start();
+    turn::start();
     BOOT_INSTRUCTIONS.with(|b| b.set(Some(ic_cdk::api::performance_counter(0))));
 }
 
@@ -180,8 +195,10 @@ fn health_now() -> Health {
                     .map(|f| format!("self-test: {f}")),
             )
             .chain(selftest::control_alert().map(|a| format!("controllers: {a}")))
+            .chain(turn::alert())
             .collect(),
         watchdog: supervision::view(),
+        turn_loop: Some(turn::health()),
     }
 }
 
@@ -232,7 +249,9 @@ fn submit_task(arg: SubmitTask) -> AgentResult<Task> {
     track("submit_task", || {
         auth::require("submit_task", OPERATORS_SELF)?;
         writes::check()?;
-        submit_task_checked(arg.description, arg.priority.unwrap_or(Priority::Normal))
+        let task = submit_task_checked(arg.description, arg.priority.unwrap_or(Priority::Normal))?;
+        turn::poke();
+        Ok(task)
     })
 }
 
@@ -304,11 +323,82 @@ fn list_facts(namespace: Option<String>) -> AgentResult<Vec<Fact>> {
 
 /// Runs one tool with JSON arguments; answers JSON.
 #[update]
-fn call_tool(name: String, json_args: String) -> AgentResult<String> {
-    track("call_tool", || {
+async fn call_tool(name: String, json_args: String) -> AgentResult<String> {
+    let result = async {
         let caller = auth::require("call_tool", OPERATORS_SELF)?;
-        Ok(tools::call(caller, &name, &json_args)?)
+        Ok(tools::call_async(caller, &name, &json_args).await?)
+    }
+    .await;
+    metrics::record("call_tool", &result);
+    result
+}
+
+// ---- the turn loop -------------------------------------------------------------------------
+
+/// Operators: turns the loop on or off (a turn under way waits while it is off).
+#[update]
+fn set_loop_enabled(enabled: bool) -> AgentResult<LoopStatus> {
+    track("set_loop_enabled", || {
+        let caller = auth::require("set_loop_enabled", OPERATORS)?;
+        writes::check()?;
+        Ok(turn::set_enabled(caller, enabled))
     })
+}
+
+/// Operators: the LLM canister (none: `PUBLIC_CANISTER_ID:llm`, else mainnet), the model, the
+/// call timeout, the rounds per turn and the loop's interval.
+#[update]
+fn set_llm(settings: LlmSettings) -> AgentResult<LoopStatus> {
+    track("set_llm", || {
+        let caller = auth::require("set_llm", OPERATORS)?;
+        writes::check()?;
+        turn::set_llm(caller, settings)
+    })
+}
+
+/// Operators: the cycle thresholds under which the loop slows down and stops calling the
+/// model.
+#[update]
+fn set_survival(settings: SurvivalSettings) -> AgentResult<LoopStatus> {
+    track("set_survival", || {
+        let caller = auth::require("set_survival", OPERATORS)?;
+        writes::check()?;
+        turn::set_survival(caller, settings)
+    })
+}
+
+/// Operators: sets an operator layer of the system prompt, or removes it (`null`). A layer
+/// that tries to override an immutable one is refused and logged; answers every layer.
+#[update]
+fn set_prompt_layer(name: String, content: Option<String>) -> AgentResult<Vec<PromptLayer>> {
+    track("set_prompt_layer", || {
+        let caller = auth::require("set_prompt_layer", OPERATORS)?;
+        writes::check()?;
+        turn::set_prompt_layer(caller, name, content)
+    })
+}
+
+/// The turn loop: settings, the LLM canister it calls, the survival tier, the prompt layers.
+#[query]
+fn loop_status() -> AgentResult<LoopStatus> {
+    auth::require("loop_status", READERS)?;
+    Ok(turn::status())
+}
+
+/// Turns with id >= `from`, at most `limit` (capped at 10): messages, tool calls and their
+/// results, events, instructions and cycles.
+#[query]
+fn turns(from: u64, limit: u32) -> AgentResult<TurnPage> {
+    auth::require("turns", READERS)?;
+    let next = turn::settings::get().next_turn.max(1);
+    Ok(turn::log::page(from, limit, next))
+}
+
+/// The agent itself only (the turn loop): runs one claimed tool call of a turn, once.
+#[update]
+async fn run_tool_call(turn_id: u64, index: u32) -> AgentResult<()> {
+    auth::require("run_tool_call", SELF)?;
+    turn::run::run_tool_call(turn_id, index).await
 }
 
 // ---- version store -------------------------------------------------------------------------
@@ -538,7 +628,9 @@ fn upgrade_armed(receipt: ArmReceipt) -> AgentResult<UpgradeRecord> {
 fn complete_upgrade(id: u64, outcome: UpgradeOutcome) -> AgentResult<UpgradeRecord> {
     track("complete_upgrade", || {
         let caller = auth::require("complete_upgrade", WATCHDOG)?;
-        pipeline::complete(caller, id, outcome)
+        let rec = pipeline::complete(caller, id, outcome)?;
+        turn::poke(); // a turn may be waiting for this verdict
+        Ok(rec)
     })
 }
 

@@ -207,6 +207,7 @@ fn arm_request(
             staging: cfg.staging,
             autonomy: Autonomy::Manual,
             sandbox: None,
+            turn_loop: Some(crate::turn::restore_init()),
         },
         resume,
     })

@@ -1,20 +1,69 @@
-//! Repository: the task queue (MemoryId `TASKS`), records in the format of [`SCHEMA`].
+//! Repository: the task queue (MemoryId `TASKS`), records in the format of [`SCHEMA`], and the
+//! answers turns gave them (MemoryId `TASK_ANSWERS`: outside the versioned schema, candid
+//! records whose new fields are `opt`).
 
 use crate::api::{Priority, Task, TaskStatus};
-use crate::memory::{self, Mem};
+use crate::memory::{self, Candid, Mem};
 use crate::schema::SCHEMA;
+use candid::{CandidType, Deserialize};
 use ic_stable_structures::StableBTreeMap;
 use std::cell::RefCell;
+
+/// What a turn answered for a task (or why it failed).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct TaskAnswer {
+    /// The turn.
+    pub turn_id: u64,
+    /// The answer or the reason; `None` while the turn runs.
+    pub text: Option<String>,
+}
 
 thread_local! {
     static TASKS: RefCell<StableBTreeMap<u64, Vec<u8>, Mem>> =
         RefCell::new(StableBTreeMap::init(memory::get(memory::TASKS)));
+    static ANSWERS: RefCell<StableBTreeMap<u64, Candid<TaskAnswer>, Mem>> =
+        RefCell::new(StableBTreeMap::init(memory::get(memory::TASK_ANSWERS)));
 }
 
 /// The longest description accepted, in bytes.
 pub const MAX_DESCRIPTION: usize = 4096;
+/// The longest answer kept, in bytes (a longer one is cut).
+pub const MAX_ANSWER: usize = 4096;
+
+fn answer_of(id: u64) -> Option<TaskAnswer> {
+    ANSWERS.with(|a| a.borrow().get(&id).map(|c| c.0))
+}
+
+/// Records turn `turn_id`'s answer for task `id` (`None` while it runs), cut to [`MAX_ANSWER`].
+pub fn set_answer(id: u64, turn_id: u64, text: Option<String>) {
+    let text = text.map(|t| crate::text::cut(&t, MAX_ANSWER));
+    ANSWERS.with(|a| a.borrow_mut().insert(id, Candid(TaskAnswer { turn_id, text })));
+}
+
+/// The pending task to work on next: the highest priority, then the oldest (lowest id).
+pub fn next_pending() -> Option<Task> {
+    let rank = |p: Priority| match p {
+        Priority::High => 2,
+        Priority::Normal => 1,
+        Priority::Low => 0,
+    };
+    TASKS.with(|t| {
+        t.borrow()
+            .iter()
+            .filter(|e| e.value().get(17) == Some(&0)) // status byte: 0 = pending
+            .map(|e| {
+                let (id, bytes) = e.into_pair();
+                decode(id, &bytes)
+            })
+            .fold(None, |best: Option<Task>, t| match &best {
+                Some(b) if rank(b.priority) >= rank(t.priority) => best,
+                _ => Some(t),
+            })
+    })
+}
 
 fn to_api(id: u64, t: migrations::Task) -> Task {
+    let answer = answer_of(id);
     Task {
         id,
         description: t.description,
@@ -31,6 +80,8 @@ fn to_api(id: u64, t: migrations::Task) -> Task {
         },
         created_at: t.created_at,
         updated_at: t.updated_at,
+        answer: answer.as_ref().and_then(|a| a.text.clone()),
+        turn_id: answer.map(|a| a.turn_id),
     }
 }
 
@@ -72,6 +123,8 @@ pub fn submit(description: String, priority: Priority, now: u64) -> Task {
             priority,
             created_at: now,
             updated_at: now,
+            answer: None,
+            turn_id: None,
         };
         map.insert(id, to_record(&task).encode(SCHEMA));
         task

@@ -4,6 +4,8 @@
 //! "function": {"name", "description", "parameters": <JSON Schema>}}`); [`call`] runs one with
 //! JSON arguments and answers JSON. Arguments are parsed strictly (unknown fields refused), so a
 //! model's mistake comes back as `InvalidArgument` naming the tool and the field.
+//! [`call_async`] also runs `call_own_method`, which calls one of the query methods the agent
+//! added to itself (so the model can use what it learned).
 
 use crate::api::{AgentError, Priority, UpgradeRecord, VersionInfo};
 use crate::{facts, journal, upgrade, versions};
@@ -12,14 +14,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// The tool names, in the order [`schemas`] lists them.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "remember",
     "recall",
     "submit_task",
     "self_upgrade",
     "upgrade_status",
     "list_versions",
+    "call_own_method",
 ];
+
+/// Seconds `call_own_method` waits for the agent's own method.
+pub const OWN_METHOD_TIMEOUT_SECS: u32 = 30;
 
 fn function(name: &str, description: &str, parameters: Value) -> Value {
     json!({"type": "function", "function": {
@@ -85,6 +91,13 @@ pub fn schemas() -> String {
             "Every stored version of the agent's code with its lineage.",
             json!({
             "type": "object", "properties": {}, "additionalProperties": false})
+        ),
+        function(
+            "call_own_method",
+            "Call a query method you added to yourself with self_upgrade (add_query_method) and read its reply.",
+            json!({
+            "type": "object", "properties": {"method": {"type": "string"}},
+            "required": ["method"], "additionalProperties": false})
         ),
     ]);
     tools.to_string()
@@ -177,6 +190,12 @@ struct StatusArgs {
 #[serde(deny_unknown_fields)]
 struct NoArgs {}
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnMethodArgs {
+    method: String,
+}
+
 /// An upgrade record as tool output.
 pub fn record_json(r: &UpgradeRecord) -> Value {
     json!({
@@ -265,7 +284,49 @@ pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolErr
             let _: NoArgs = parse("list_versions", args)?;
             Value::Array(versions::list().iter().map(version_json).collect())
         }
+        "call_own_method" => {
+            return Err(ToolError::Failed(AgentError::InvalidArgument(
+                "call_own_method awaits a call: run it with call_async".into(),
+            )));
+        }
         other => return Err(ToolError::Unknown(other.to_string())),
     };
     Ok(out.to_string())
+}
+
+/// Runs tool `name` like [`call`]; `call_own_method` awaits a call to the agent itself.
+pub async fn call_async(caller: Principal, name: &str, args: &str) -> Result<String, ToolError> {
+    if name != "call_own_method" {
+        return call(caller, name, args);
+    }
+    let a: OwnMethodArgs = parse("call_own_method", args)?;
+    let learned = upgrade::own_methods();
+    if !learned.contains(&a.method) {
+        return Err(ToolError::Failed(AgentError::InvalidArgument(format!(
+            "`{}` is not a method the agent added to itself; those are: {}",
+            a.method,
+            if learned.is_empty() {
+                "none yet (add one with self_upgrade)".to_string()
+            } else {
+                learned.join(", ")
+            }
+        ))));
+    }
+    let me = ic_cdk::api::canister_self();
+    let reply = ic_cdk::call::Call::bounded_wait(me, &a.method)
+        .change_timeout(OWN_METHOD_TIMEOUT_SECS)
+        .await
+        .map_err(|e| {
+            ToolError::Failed(AgentError::CallFailed {
+                canister: me,
+                method: a.method.clone(),
+                message: e.to_string(),
+            })
+        })?
+        .into_bytes();
+    Ok(match candid::decode_one::<String>(&reply) {
+        Ok(text) => json!({"method": a.method, "reply": text}),
+        Err(_) => json!({"method": a.method, "reply_candid_hex": hex::encode(&reply)}),
+    }
+    .to_string())
 }

@@ -510,3 +510,42 @@ pub fn set_autonomy(caller: Principal, autonomy: Autonomy) {
         format!("{before:?} -> {autonomy:?}"),
     );
 }
+
+/// The query methods the agent added to itself with committed self-patches (newest last).
+pub fn own_methods() -> Vec<String> {
+    let mut methods: Vec<String> = vec![];
+    let mut records = vec![];
+    let mut from = 0;
+    loop {
+        let page = journal::list(from, 100);
+        let Some(last) = page.last().map(|r| r.id) else {
+            break;
+        };
+        from = last + 1;
+        records.extend(page);
+    }
+    for rec in records {
+        if rec.source != UpgradeSource::SelfPatch || rec.state != UpgradeState::Committed {
+            continue;
+        }
+        let ops: Vec<serde_json::Value> = rec
+            .patch_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        for op in ops {
+            let Some(name) = op["name"].as_str() else {
+                continue;
+            };
+            match op["op"].as_str() {
+                Some("add_query_method") if !methods.iter().any(|m| m == name) => {
+                    methods.push(name.to_string())
+                }
+                Some("remove_method") => methods.retain(|m| m != name),
+                _ => {}
+            }
+        }
+    }
+    methods
+}
+

@@ -102,6 +102,21 @@ fn methods() -> Vec<Call> {
             true,
         ),
         ("import_state", Encode!(&state_chunk()).unwrap(), true),
+        ("set_loop_enabled", Encode!(&true).unwrap(), true),
+        ("set_llm", Encode!(&LlmSettings::default()).unwrap(), true),
+        (
+            "set_survival",
+            Encode!(&SurvivalSettings::default()).unwrap(),
+            true,
+        ),
+        (
+            "set_prompt_layer",
+            Encode!(&"style", &Some("Answer briefly.")).unwrap(),
+            true,
+        ),
+        ("run_tool_call", Encode!(&1u64, &0u32).unwrap(), true),
+        ("loop_status", Encode!().unwrap(), false),
+        ("turns", Encode!(&0u64, &10u32).unwrap(), false),
         (
             "export_module",
             Encode!(&serde_bytes::ByteBuf::from(vec![0u8; 32]), &0u64).unwrap(),
@@ -210,6 +225,17 @@ fn every_update_method_and_data_query_refuses_an_unauthorised_caller() {
     let config = config.unwrap();
     assert_eq!(config.operators, vec![operator()], "operators unchanged");
     assert_eq!(config.supervision, None, "supervision settings unchanged");
+    let status: Result<LoopStatus, AgentError> =
+        env.query(operator(), "loop_status", Encode!().unwrap());
+    let status = status.unwrap();
+    assert!(!status.enabled, "the loop stayed off");
+    assert!(
+        status
+            .prompt_layers
+            .iter()
+            .all(|l| l.kind != LayerKind::Operator),
+        "no operator layer was set"
+    );
 }
 
 #[test]

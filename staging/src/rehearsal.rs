@@ -175,6 +175,7 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
         staging: Some(ic_cdk::api::canister_self()),
         autonomy: Autonomy::Manual,
         sandbox: Some(true),
+        turn_loop: None,
     })
     .expect("encoding the sandbox's init argument");
     install(

@@ -9,13 +9,18 @@
 //! - Time: [`Testbed::run_until`] advances simulated time event by event and reports how long
 //!   (in simulated time) a condition took.
 //! - Candidates: [`chaos_candidate`] makes a bad module from the `agent-chaos` build.
+//! - The model: with [`Options::llm`], `llm-standin` answers the agent's turn loop from scripts
+//!   ([`llm`]: building and loading scripts, reading the turn log).
+
+pub mod llm;
 
 use candid::{CandidType, Decode, Deserialize, Encode, Principal};
 use canister_api::agent::{
-    AgentError, AgentInit, AuditPage, Autonomy, CommittedWasm, Fact, Health, ProposeRelease,
-    StateDigest, SubmitTask, Supervision, Task, UpgradeRecord, UploadProgress, VersionInfo,
-    WasmKind,
+    AgentError, AgentInit, AuditPage, Autonomy, CommittedWasm, Fact, Health, LoopInit,
+    ProposeRelease, StateDigest, SubmitTask, Supervision, Task, UpgradeRecord, UploadProgress,
+    VersionInfo, WasmKind,
 };
+use canister_api::llm::StandinInit;
 use canister_api::staging::StagingInit;
 use canister_api::watchdog::{
     Incident, RollbackTarget, WatchdogConfig, WatchdogError, WatchdogEvent, WatchdogInit,
@@ -128,6 +133,9 @@ pub struct Options {
     /// Instruction limit of an install or upgrade (the IC's is 300 B; a scenario may scale it
     /// down so that a runaway `post_upgrade` hits it in seconds of wall time).
     pub install_instruction_limit: Option<u64>,
+    /// Deploys `llm-standin` too and makes it the agent's LLM canister. The loop starts off:
+    /// load a script, then `set_loop_enabled(true)`.
+    pub llm: bool,
 }
 
 impl Default for Options {
@@ -139,6 +147,7 @@ impl Default for Options {
             seed: 0,
             agent_wasm: None,
             install_instruction_limit: None,
+            llm: false,
         }
     }
 }
@@ -153,6 +162,8 @@ pub struct Testbed {
     pub watchdog: Principal,
     /// The staging canister.
     pub staging: Principal,
+    /// The stand-in LLM canister, if deployed (`Options::llm`).
+    pub llm: Option<Principal>,
 }
 
 fn decode<R: CandidType + for<'de> Deserialize<'de>>(method: &str, bytes: &[u8]) -> R {
@@ -181,6 +192,20 @@ impl Testbed {
             sim.add_cycles(c, CYCLES);
         }
         let op = operator();
+        let llm = opts.llm.then(|| {
+            let standin = sim.create_canister();
+            sim.add_cycles(standin, CYCLES);
+            sim.install_canister(
+                standin,
+                wasm("llm-standin"),
+                Encode!(&StandinInit {
+                    operators: vec![op],
+                })
+                .expect("encode"),
+                None,
+            );
+            standin
+        });
         sim.install_canister(
             watchdog,
             wasm("watchdog"),
@@ -212,6 +237,11 @@ impl Testbed {
                 staging: Some(staging),
                 autonomy: opts.autonomy,
                 sandbox: None,
+                turn_loop: llm.map(|standin| LoopInit {
+                    llm_canister: Some(standin),
+                    model: None,
+                    enabled: Some(false),
+                }),
             })
             .expect("encode"),
             None,
@@ -229,6 +259,7 @@ impl Testbed {
             agent,
             watchdog,
             staging,
+            llm,
         };
         tb.upload(WasmKind::Running, &running);
         tb.commit(WasmKind::Running, &sha256(&running))

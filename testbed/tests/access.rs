@@ -35,6 +35,7 @@ fn arm_request() -> ArmRequest {
             staging: None,
             autonomy: Autonomy::Manual,
             sandbox: None,
+            turn_loop: None,
         },
         resume: None,
     }

@@ -361,6 +361,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
                     staging: None,
                     autonomy: Autonomy::Manual,
                     sandbox: None,
+                    turn_loop: None,
                 });
             let _ = management::stop(agent).await;
             let arg = candid::encode_one(&init).map_err(|e| e.to_string())?;

@@ -31,6 +31,7 @@ pub fn init_arg(autonomy: Autonomy) -> Vec<u8> {
         staging: None,
         autonomy,
         sandbox: None,
+        turn_loop: None,
     })
     .unwrap()
 }
