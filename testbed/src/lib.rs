@@ -204,6 +204,8 @@ impl Testbed {
                 .expect("encode"),
                 None,
             );
+            sim.set_controllers(standin, None, vec![op])
+                .expect("the creator sets controllers");
             standin
         });
         sim.install_canister(

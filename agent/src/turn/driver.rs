@@ -384,8 +384,11 @@ async fn ask_model(state: &LoopState, mut turn: TurnRecord) -> Next {
     let Some(turn) =
         log::get(id).filter(|t| t.state == TurnState::Model && t.model_calls == asked)
     else {
-        return Next::Now; // the turn moved on meanwhile (an operator cancelled it)
+        return Next::Now; // the turn moved on meanwhile
     };
+    if tasks::get(turn.task_id).is_none_or(|t| t.status != TaskStatus::Running) {
+        return Next::Now; // an operator cancelled the task: the next step ends the turn
+    }
     apply_answer(state, turn, answer)
 }
 
