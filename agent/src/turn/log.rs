@@ -109,3 +109,76 @@ pub fn page(from: u64, limit: u32, next: u64) -> TurnPage {
 pub fn count() -> u64 {
     TURNS.with(|t| t.borrow().len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::TurnState;
+    use candid::Principal;
+
+    fn turn(id: u64, started_at: u64, state: TurnState) -> TurnRecord {
+        TurnRecord {
+            id,
+            task_id: id,
+            state,
+            model: "m".into(),
+            llm_canister: Principal::anonymous(),
+            started_at,
+            updated_at: started_at,
+            finished_at: None,
+            rounds: 0,
+            messages: vec![],
+            tool_calls: vec![],
+            events: vec![],
+            answer: None,
+            model_calls: 0,
+            model_failures: 0,
+            invalid_calls: 0,
+            instructions: 0,
+            model_cycles: 0,
+            prompt_bytes_max: 0,
+            started_module: None,
+        }
+    }
+
+    #[test]
+    fn the_log_keeps_the_newest_turns_and_never_the_active_one_out() {
+        for id in 1..=KEEP_TURNS + 5 {
+            put(turn(id, id, TurnState::Done));
+        }
+        assert_eq!(prune(KEEP_TURNS + 5, Some(KEEP_TURNS + 5)), 5);
+        assert_eq!(count(), KEEP_TURNS);
+        assert!(get(5).is_none() && get(6).is_some());
+        let page = page(0, 1000, KEEP_TURNS + 6);
+        assert_eq!(page.turns.len(), PAGE, "a page is capped");
+        assert_eq!((page.oldest, page.turns[0].id), (6, 6));
+    }
+
+    #[test]
+    fn finished_turns_older_than_the_age_limit_are_pruned_unfinished_ones_kept() {
+        let day = DAY_NS;
+        put(turn(1, day, TurnState::Done));
+        put(turn(2, 2 * day, TurnState::Model)); // still under way (as the active turn)
+        put(turn(3, 3 * day, TurnState::Failed("x".into())));
+        put(turn(4, 40 * day, TurnState::Done));
+        let now = (KEEP_DAYS + 5) * day;
+        assert_eq!(prune(now, Some(2)), 1, "turn 1 is old and finished");
+        assert!(get(1).is_none());
+        assert!(get(2).is_some(), "pruning stops at the active turn");
+        assert!(get(3).is_some() && get(4).is_some());
+    }
+
+    #[test]
+    fn events_keep_the_first_five_and_the_latest() {
+        let mut t = turn(1, 0, TurnState::Model);
+        for i in 0..100 {
+            event(&mut t, i, format!("e{i}"));
+        }
+        put(t);
+        let events = get(1).unwrap().events;
+        assert_eq!(events.len(), MAX_EVENTS);
+        assert_eq!(events[4].what, "e4");
+        assert_eq!(events[5].what, "e65");
+        assert_eq!(events.last().unwrap().what, "e99");
+    }
+}
