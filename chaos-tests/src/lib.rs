@@ -4,11 +4,13 @@
 //! simulator's random faults and every choice a scenario makes ([`rng`]), so a failing seed
 //! replays exactly.
 //!
-//! - [`scenarios`]: the registry of fault kinds ([`scenarios::all`]).
+//! - [`scenarios`]: the registry of fault kinds ([`scenarios::all`]); [`model`]: the kinds
+//!   of the turn loop, whose model is `llm-standin`.
 //! - [`report`]: what a run produced ([`Report`]), as the table and the JSON of `agentctl chaos`.
 //! - [`run`]: one scenario under one seed.
 
 pub mod invariants;
+pub mod model;
 pub mod report;
 pub mod rng;
 pub mod scenarios;
@@ -133,6 +135,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
         agent_build: scenario.build,
         agent_wasm: scenario.running.map(|f| f()),
         install_instruction_limit: scenario.install_limit,
+        llm: scenario.llm,
         ..Options::default()
     });
     let mut rng = rng::Rng::new(seed ^ rng::hash_name(scenario.name));

@@ -33,6 +33,8 @@ pub struct Scenario {
     pub allowed: &'static [Outcome],
     /// Whether the scenario may lose records (the incident must then state exactly how many).
     pub loss_allowed: bool,
+    /// Whether the trio gets `llm-standin` as its model (the turn loop's scenarios).
+    pub llm: bool,
     /// The fault.
     pub inject: Inject,
 }
@@ -48,7 +50,7 @@ const FAILED: &[Outcome] = &[Outcome::Failed];
 const ROLLED_BACK: &[Outcome] = &[Outcome::RolledBack];
 const COMMITTED: &[Outcome] = &[Outcome::Committed];
 
-fn scenario(
+pub(crate) fn scenario(
     name: &'static str,
     about: &'static str,
     allowed: &'static [Outcome],
@@ -62,6 +64,7 @@ fn scenario(
         install_limit: None,
         allowed,
         loss_allowed: false,
+        llm: false,
         inject: Arc::new(inject),
     }
 }
@@ -545,6 +548,9 @@ pub fn all() -> Vec<Scenario> {
             },
         ),
     ]
+    .into_iter()
+    .chain(crate::model::all())
+    .collect()
 }
 
 /// The scenario named `name`.

@@ -73,6 +73,10 @@ chaos!(
     snapshot_limit_reached,
     responses_dropped_at_random,
     time_jumps_a_day,
+    llm_proposes_bad_upgrade,
+    llm_upgrade_storm,
+    llm_unavailable,
+    upgrade_mid_turn,
 );
 
 /// A seed replays exactly: the same scenario and seed give the same report (but the wall time),
