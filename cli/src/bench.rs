@@ -1,10 +1,11 @@
 //! `agentctl bench`: the figures that matter, measured on the embedded simulator: the
 //! self-patch's instructions, the agent Wasm's size, the rehearsal's instructions, detection and
-//! restore times, the heartbeat's cost per day, and the simulator's throughput. Simulated times
-//! are exact; wall-clock figures depend on the machine.
+//! restore times, the heartbeat's cost per day, a turn of the loop (instructions, cycles, log
+//! bytes; the model is `llm-standin`, whose own cost is not counted), and the simulator's
+//! throughput. Simulated times are exact; wall-clock figures depend on the machine.
 
 use anyhow::{Context, Result, bail};
-use canister_api::agent::UpgradeState;
+use canister_api::agent::{LlmSettings, TaskStatus, UpgradeState};
 use chaos_tests::report::secs;
 use serde::Serialize;
 use std::path::Path;
@@ -36,8 +37,89 @@ pub struct Figures {
     pub watchdog_cycles_per_day: u128,
     /// Cycles the agent spends per day heartbeating the watchdog (one hour x 24).
     pub agent_cycles_per_day: u128,
+    /// A plain turn (2 model calls, 1 tool call): instructions the agent spent on it.
+    pub turn_instructions: u64,
+    /// The same turn: cycles off the agent's balance (the model's price excluded: the stand-in
+    /// keeps none of the cycles attached).
+    pub turn_cycles: u128,
+    /// The same turn's record in the turn log, candid-encoded, in bytes.
+    pub turn_log_bytes: u64,
+    /// A turn whose model upgrades the agent (3 model calls): instructions in the agent,
+    /// patch and validation included.
+    pub upgrade_turn_instructions: u64,
+    /// That turn's record, in bytes.
+    pub upgrade_turn_log_bytes: u64,
     /// Ingress update calls per wall-clock second (`remember` on the agent).
     pub sim_updates_per_sec: f64,
+}
+
+/// Figures of one turn of the loop.
+struct TurnFigures {
+    instructions: u64,
+    cycles: u128,
+    log_bytes: u64,
+    upgrade_instructions: u64,
+    upgrade_log_bytes: u64,
+}
+
+/// One plain turn, measured alone (between two heartbeats), then one that upgrades the agent.
+fn turn_figures() -> Result<TurnFigures> {
+    use testbed::llm::{add_method_ops, call, on_task, on_tool_result, say};
+    let tb = Testbed::deploy(Options {
+        llm: true,
+        ..Options::default()
+    });
+    let ops = add_method_ops("hello", "hi");
+    tb.load_script(
+        "bench",
+        vec![
+            on_task(
+                "remember my name",
+                call(&[("remember", &[("key", "name"), ("value", "Ada")])]),
+            ),
+            on_tool_result("\"previous\":null", say("I will remember that you are Ada.")),
+            on_task(
+                "learn to greet",
+                call(&[("self_upgrade", &[("ops", &ops), ("reason", "greet")])]),
+            ),
+            on_tool_result("Committed", call(&[("call_own_method", &[("method", "hello")])])),
+            on_tool_result("\"reply\":\"hi\"", say("I can greet.")),
+        ],
+    );
+    tb.set_llm(LlmSettings {
+        canister: tb.llm,
+        interval_secs: 3600, // no idle polls during the measurement
+        ..LlmSettings::default()
+    })
+    .map_err(|e| anyhow::anyhow!("set_llm: {e}"))?;
+    tb.set_loop_enabled(true)
+        .map_err(|e| anyhow::anyhow!("set_loop_enabled: {e}"))?;
+    tb.run_for(Duration::from_secs(12)); // past the first heartbeats and the self-test
+    let task = tb
+        .try_submit("remember my name: Ada")
+        .map_err(|e| anyhow::anyhow!("submit_task: {e}"))?;
+    let balance = tb.sim.cycle_balance(tb.agent);
+    let done = tb.run_until_task_ends(task.id, Duration::from_secs(600));
+    let cycles = balance.saturating_sub(tb.sim.cycle_balance(tb.agent));
+    if done.status != TaskStatus::Done {
+        bail!("the bench turn did not finish: {done:?}");
+    }
+    let turn = tb.turn(done.turn_id.context("no turn")?);
+    let task = tb
+        .try_submit("learn to greet")
+        .map_err(|e| anyhow::anyhow!("submit_task: {e}"))?;
+    let done = tb.run_until_task_ends(task.id, Duration::from_secs(1800));
+    if done.status != TaskStatus::Done {
+        bail!("the bench upgrade turn did not finish: {done:?}");
+    }
+    let upgrade = tb.turn(done.turn_id.context("no turn")?);
+    Ok(TurnFigures {
+        instructions: turn.instructions,
+        cycles,
+        log_bytes: candid::encode_one(&turn)?.len() as u64,
+        upgrade_instructions: upgrade.instructions,
+        upgrade_log_bytes: candid::encode_one(&upgrade)?.len() as u64,
+    })
 }
 
 /// Measures the figures.
@@ -86,6 +168,9 @@ pub fn measure() -> Result<Figures> {
     let watchdog_cycles_per_day = (wd - tb.sim.cycle_balance(tb.watchdog)) * 24;
     let agent_cycles_per_day = (ag - tb.sim.cycle_balance(tb.agent)) * 24;
 
+    println!("  ... a turn of the loop, and one whose model upgrades the agent");
+    let turn = turn_figures()?;
+
     println!("  ... 500 update calls");
     let started = Instant::now();
     for i in 0..500 {
@@ -106,6 +191,11 @@ pub fn measure() -> Result<Figures> {
         restore_secs: bad.restore_secs,
         watchdog_cycles_per_day,
         agent_cycles_per_day,
+        turn_instructions: turn.instructions,
+        turn_cycles: turn.cycles,
+        turn_log_bytes: turn.log_bytes,
+        upgrade_turn_instructions: turn.upgrade_instructions,
+        upgrade_turn_log_bytes: turn.upgrade_log_bytes,
         sim_updates_per_sec,
     })
 }
@@ -149,6 +239,20 @@ pub fn run(json: Option<&Path>) -> Result<bool> {
                 "watchdog {:.3} T cycles, agent {:.3} T cycles (ic-sim fees)",
                 f.watchdog_cycles_per_day as f64 / 1e12,
                 f.agent_cycles_per_day as f64 / 1e12
+            ),
+        ),
+        (
+            "turn (2 model calls, 1 tool)",
+            format!(
+                "{} instructions, {} cycles (model excluded), {} bytes of turn log",
+                f.turn_instructions, f.turn_cycles, f.turn_log_bytes
+            ),
+        ),
+        (
+            "turn that self-upgrades",
+            format!(
+                "{} instructions (patch + validate included), {} bytes of turn log",
+                f.upgrade_turn_instructions, f.upgrade_turn_log_bytes
             ),
         ),
         (

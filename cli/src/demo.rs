@@ -1,16 +1,22 @@
 //! `agentctl demo`, the main job: the agent, watchdog and staging canisters on the embedded
-//! simulator. The demo deploys the three and wires mutual control, runs an autonomous
-//! self-upgrade to `Committed`, offers a bad release and shows its detection and restore, kills
-//! the watchdog and shows the agent repairing it. It ends with a timeline and a verdict.
+//! simulator, with `llm-standin` as the model. The demo deploys the three and wires mutual
+//! control, gives the agent a task that the model decides needs new code (its self_upgrade
+//! goes to `Committed` and the same turn uses the new method), offers a bad release and shows
+//! its detection and restore, kills the watchdog and shows the agent repairing it. It ends with
+//! a timeline (the model's turn, the journal, the watchdog) and a verdict.
 //!
 //! Each step checks its outcome; the demo exits 0 only if every step held. Times are simulated:
 //! a round takes 1 ns, so only timers and timeouts take simulated seconds.
 
 use anyhow::Result;
 use candid::{Decode, Encode};
-use canister_api::agent::UpgradeState;
+use canister_api::agent::{LlmSettings, TaskStatus, TurnRecord, UpgradeState};
 use std::time::Duration;
+use testbed::llm::{add_method_ops, call, on_task, on_tool_result, say};
 use testbed::{Options, Testbed, chaos_release, operator, stranger};
+
+/// The task the demo gives the agent.
+const TASK: &str = "learn to greet people";
 
 const LIMIT: Duration = Duration::from_secs(3600);
 
@@ -51,7 +57,10 @@ fn short(hash: &[u8]) -> String {
 pub fn run() -> Result<bool> {
     println!("agentctl demo: a self-upgrading agent and its watchdog on the embedded simulator\n");
     println!("[   setup  ]      ... building and loading the canister Wasm (first run: minutes)");
-    let tb = Testbed::deploy(Options::default());
+    let tb = Testbed::deploy(Options {
+        llm: true,
+        ..Options::default()
+    });
     let start = tb.now_nanos();
     let mut d = Demo {
         tb,
@@ -90,48 +99,10 @@ pub fn run() -> Result<bool> {
         format!("state digest {}", short(&before.sha256)),
     );
 
-    // 3. Autonomous self-upgrade.
-    let out = d.tb.self_upgrade_greeting("learn to greet");
-    let id = out
-        .as_ref()
-        .ok()
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
-        .and_then(|v| v["id"].as_u64());
-    let mut held = false;
-    let mut detail = format!("self_upgrade answered {out:?}");
-    if let Some(id) = id {
-        d.progress("patch, validate, rehearse in staging, arm, install, probation");
-        d.tb.run_until(LIMIT, |tb| tb.record(id).state.is_terminal());
-        let rec = d.tb.record(id);
-        let hello =
-            d.tb.sim
-                .query_call(agent, stranger(), "hello", Encode!()?)
-                .ok()
-                .and_then(|b| Decode!(&b, String).ok());
-        let states: Vec<String> = rec
-            .history
-            .iter()
-            .map(|t| {
-                format!("{:?}@{:.0}s", t.state, d.t(t.at))
-                    .replace("(\"", "(")
-                    .replace("\")", ")")
-            })
-            .collect();
-        held = rec.state == UpgradeState::Committed
-            && hello.as_deref() == Some("hi")
-            && d.tb.digest().same_state(&before);
-        detail = format!(
-            "upgrade {id}: {}\nnew module {}; `hello` answers {hello:?}; state digest unchanged: {}",
-            states.join(" -> "),
-            short(&rec.candidate_hash),
-            d.tb.digest().same_state(&before)
-        );
-    }
-    d.step(
-        "the agent's self_upgrade tool adds a method and commits it",
-        held,
-        detail,
-    );
+    // 3. The model decides the agent needs new code, and the same turn uses it.
+    let turn = think(&mut d, &before)?;
+    // The turn's task is the one change: what the rollback below must keep is the state now.
+    let before = d.tb.digest();
     let lkg = d.tb.agent_module().unwrap_or_default();
 
     // 4. A bad release (after the gate's cooldown between two proposals).
@@ -207,14 +178,124 @@ pub fn run() -> Result<bool> {
         ),
     );
 
-    timeline(&d, earlier_events);
+    timeline(&d, earlier_events, turn.as_ref());
     let ok = d.steps.iter().filter(|h| **h).count();
     println!("\nverdict: {ok}/{} steps held", d.steps.len());
     Ok(ok == d.steps.len())
 }
 
-/// The upgrade journal and the watchdog's log, merged by time.
-fn timeline(d: &Demo, earlier_events: Vec<canister_api::watchdog::WatchdogEvent>) {
+/// Scripts the stand-in as a model that wants to learn to greet, gives the agent the task, and
+/// follows it to the answer. Answers the turn.
+fn think(d: &mut Demo, before: &canister_api::agent::StateDigest) -> Result<Option<TurnRecord>> {
+    let ops = add_method_ops("hello", "hi");
+    d.tb.load_script(
+        "demo",
+        vec![
+            on_task(
+                TASK,
+                call(&[("self_upgrade", &[("ops", &ops), ("reason", TASK)])]),
+            ),
+            on_tool_result(
+                "Committed",
+                call(&[("call_own_method", &[("method", "hello")])]),
+            ),
+            on_tool_result(
+                "\"reply\":\"hi\"",
+                say("I can greet people now: my new method hello answers \"hi\"."),
+            ),
+        ],
+    );
+    d.tb.set_llm(LlmSettings {
+        canister: d.tb.llm,
+        interval_secs: 5,
+        ..LlmSettings::default()
+    })
+    .map_err(|e| anyhow::anyhow!("set_llm: {e}"))?;
+    // The seeded tasks wait: the loop is turned on for the demo's task only.
+    let task = d
+        .tb
+        .agent_update::<Result<canister_api::agent::Task, canister_api::agent::AgentError>>(
+            operator(),
+            "submit_task",
+            Encode!(&canister_api::agent::SubmitTask {
+                description: TASK.into(),
+                priority: Some(canister_api::agent::Priority::High),
+            })?,
+        )
+        .map_err(|e| anyhow::anyhow!("submit_task: {e}"))?;
+    d.tb.set_loop_enabled(true)
+        .map_err(|e| anyhow::anyhow!("set_loop_enabled: {e}"))?;
+    d.progress(&format!(
+        "task {} \"{TASK}\" -> the model (llm-standin, scripted) -> its tools",
+        task.id
+    ));
+    let done = d.tb.run_until_task_ends(task.id, LIMIT);
+    d.tb.set_loop_enabled(false)
+        .map_err(|e| anyhow::anyhow!("set_loop_enabled: {e}"))?;
+    let turn = done.turn_id.map(|id| d.tb.turn(id));
+    let upgrade = turn
+        .as_ref()
+        .and_then(|t| t.tool_calls.iter().find_map(|c| c.upgrade_id))
+        .map(|id| d.tb.record(id));
+    let hello =
+        d.tb.sim
+            .query_call(d.tb.agent, stranger(), "hello", Encode!()?)
+            .ok()
+            .and_then(|b| Decode!(&b, String).ok());
+    let facts_kept = d.tb.digest().facts == before.facts;
+    let (held, detail) = match (&turn, &upgrade) {
+        (Some(turn), Some(rec)) => {
+            let states: Vec<String> = rec
+                .history
+                .iter()
+                .map(|t| {
+                    format!("{:?}@{:.0}s", t.state, d.t(t.at))
+                        .replace("(\"", "(")
+                        .replace("\")", ")")
+                })
+                .collect();
+            (
+                done.status == TaskStatus::Done
+                    && rec.state == UpgradeState::Committed
+                    && hello.as_deref() == Some("hi")
+                    && facts_kept,
+                format!(
+                    "turn {}: {} model calls; the model called {}\n\
+                     upgrade {}: {}\n\
+                     new module {}; `hello` answers {hello:?}; facts unchanged: {facts_kept}\n\
+                     task {} {:?}: {}",
+                    turn.id,
+                    turn.model_calls,
+                    turn.tool_calls
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    rec.id,
+                    states.join(" -> "),
+                    short(&rec.candidate_hash),
+                    done.id,
+                    done.status,
+                    done.answer.as_deref().unwrap_or("-")
+                ),
+            )
+        }
+        _ => (false, format!("the turn did not upgrade the agent: {done:?}")),
+    };
+    d.step(
+        "the model decides to upgrade: self_upgrade adds a method, commits, and the same turn uses it",
+        held,
+        detail,
+    );
+    Ok(turn)
+}
+
+/// The model's turn, the upgrade journal and the watchdog's log, merged by time.
+fn timeline(
+    d: &Demo,
+    earlier_events: Vec<canister_api::watchdog::WatchdogEvent>,
+    turn: Option<&TurnRecord>,
+) {
     const AGENT: &[&str] = &[
         "upgrade.",
         "agent.restored_by_watchdog",
@@ -247,6 +328,13 @@ fn timeline(d: &Demo, earlier_events: Vec<canister_api::watchdog::WatchdogEvent>
                 format!("watchdog  {:<28} {}", e.action, first_line(&e.detail)),
             ));
         }
+    }
+    for e in turn.iter().flat_map(|t| t.events.iter().map(move |e| (t.id, e))) {
+        let (id, e) = e;
+        lines.push((
+            e.at,
+            format!("model     turn {id:<23} {}", first_line(&e.what)),
+        ));
     }
     lines.sort_by_key(|(at, _)| *at);
     println!("\ntimeline (simulated):");

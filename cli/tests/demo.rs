@@ -17,7 +17,11 @@ fn demo_runs_and_every_step_holds() {
     assert!(stdout.contains("verdict: 6/6 steps held"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
     for shown in [
-        "self_upgrade tool adds a method and commits it",
+        "the model decides to upgrade: self_upgrade adds a method, commits, and the same turn uses it",
+        "model     turn 1",
+        "the model asked for self_upgrade",
+        "the turn resumes in module",
+        "the model asked for call_own_method",
         "a bad release is detected and rolled back, nothing lost",
         "the agent repairs its killed watchdog",
         "timeline (simulated):",
