@@ -27,6 +27,7 @@ fn every_dfx_call_in_the_readme_names_an_exported_method() {
         ("agent", "agent/agent.did"),
         ("watchdog", "watchdog/watchdog.did"),
         ("staging", "staging/staging.did"),
+        ("llm-standin", "llm-standin/llm-standin.did"),
     ] {
         let methods = service_methods(&std::fs::read_to_string(root().join(did)).unwrap());
         let needle = format!("dfx canister call {canister} ");
