@@ -216,6 +216,12 @@ fn a_plain_turn_costs_little_and_leaves_a_small_log() {
     assert_eq!(done.status, TaskStatus::Done, "{done:?}");
     let turn = turn_of(&tb, &task);
     assert_eq!(turn.model_calls, 2);
+    let listed = tb.tasks().into_iter().find(|t| t.id == task.id).unwrap();
+    assert_eq!(
+        (listed.answer.as_deref(), listed.turn_id),
+        (Some("I will remember that you are Ada."), Some(turn.id)),
+        "list_tasks carries the answer"
+    );
     assert_eq!(
         tb.try_remember("default", "name", "Ada").unwrap().as_deref(),
         Some("Ada"),
@@ -703,4 +709,15 @@ fn operators_steer_the_loop_and_bad_settings_are_refused() {
     );
     assert_eq!(tb.task(task.id).status, TaskStatus::Failed);
     assert_eq!(turn.rounds, 0, "the held answer was not used");
+
+    // Without a canister in the settings (and no `PUBLIC_CANISTER_ID:llm`, which ic-sim does
+    // not set), the loop calls the mainnet LLM canister.
+    let status = tb
+        .set_llm(LlmSettings::default())
+        .expect("set_llm without a canister");
+    assert_eq!(status.llm_canister_source, "mainnet");
+    assert_eq!(
+        status.llm_canister.to_text(),
+        canister_api::llm::MAINNET_LLM_CANISTER
+    );
 }
