@@ -33,7 +33,8 @@ fn tools_lists_every_tool_in_the_openai_function_format() {
             "submit_task",
             "self_upgrade",
             "upgrade_status",
-            "list_versions"
+            "list_versions",
+            "call_own_method"
         ]
     );
 }
@@ -129,6 +130,13 @@ fn a_bad_tool_call_gets_a_clear_error() {
     }
     match env.tool("self_upgrade", r#"{"ops":[],"reason":"x"}"#) {
         Err(AgentError::NotFound(m)) => assert!(m.contains("upload_wasm_chunk(Running"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Only methods the agent added to itself: not its interface at large.
+    match env.tool("call_own_method", r#"{"method":"export_state"}"#) {
+        Err(AgentError::InvalidArgument(m)) => {
+            assert!(m.contains("not a method the agent added to itself"), "{m}")
+        }
         other => panic!("{other:?}"),
     }
 }
