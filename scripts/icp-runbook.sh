@@ -9,7 +9,7 @@
 # canisters, checks that a wrong root key is refused, and runs every step. Exits non-zero on the
 # first step that does not hold, saying which and why.
 #
-# Environment: AGENTCTL (the agentctl binary; `cargo run -p agentctl` when unset), RUNBOOK_WORK
+# Environment: AGENTCTL (the agentctl binary; built with cargo when unset), RUNBOOK_WORK
 # (a work directory; a fresh temporary one when unset).
 set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true
@@ -53,12 +53,16 @@ install_icp() {
 }
 
 # --- the server ----------------------------------------------------------------------------------
-agentctl() {
-  if [ -n "${AGENTCTL:-}" ]; then "$AGENTCTL" "$@"; else (cd "$ROOT" && cargo run -q -p agentctl -- "$@"); fi
-}
+# The binary itself (not a shell function around it), so that $! is the server and the exit trap
+# stops it.
+if [ -z "${AGENTCTL:-}" ]; then
+  (cd "$ROOT" && cargo build -q -p agentctl) || fail "cargo build -p agentctl failed"
+  AGENTCTL=$ROOT/target/debug/agentctl
+fi
+agentctl() { "$AGENTCTL" "$@"; }
 
 start_server() {
-  agentctl serve --port 0 --deploy --operator "$ME" >"$WORK/server.log" 2>&1 &
+  "$AGENTCTL" serve --port 0 --deploy --operator "$ME" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   local waited=0
   until grep -q '^ready$' "$WORK/server.log"; do
