@@ -193,3 +193,104 @@ fn forged_expired_and_impersonating_requests_are_refused() {
         .unwrap();
     assert_eq!(Decode!(&reply, u64).unwrap(), 0);
 }
+
+#[test]
+fn a_delegation_chain_is_refused_with_a_message_that_says_so() {
+    let operator = ed25519(1);
+    let (server, id) = serve(operator.sender().unwrap());
+    let err = send_tampered(&server, id, ed25519(1), None, |e| {
+        e.sender_delegation = Some(vec![ic_transport_types::SignedDelegation {
+            delegation: ic_transport_types::Delegation {
+                pubkey: e.sender_pubkey.clone().unwrap(),
+                expiration: u64::MAX,
+                targets: None,
+                permissions: None,
+            },
+            signature: vec![0; 64],
+        }]);
+    });
+    assert!(http_400(&err).contains("does not verify delegation chains"), "{err}");
+}
+
+/// A module with a private metadata section (readable by controllers only) and a public one.
+fn metadata_wasm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+             (@custom "icp:private secret" "shh")
+             (@custom "icp:public motto" "hello"))"#,
+    )
+    .unwrap()
+}
+
+#[test]
+fn read_state_follows_the_replicas_access_rules() {
+    let owner = ed25519(1);
+    let owner_principal = owner.sender().unwrap();
+    let wasm = metadata_wasm();
+    let config = ServerConfig {
+        port: 0,
+        seed: 5,
+        ..ServerConfig::default()
+    };
+    let (server, (probe, plain)) = ServerHandle::spawn(config, move |sim: &Sim| {
+        let probe = sim.create_canister();
+        sim.add_cycles(probe, 10_000_000_000_000);
+        sim.install_canister(probe, probe_wasm(), Encode!(&None::<()>).unwrap(), None);
+        let plain = sim.create_canister();
+        sim.add_cycles(plain, 10_000_000_000_000);
+        sim.install_canister(plain, wasm, vec![], None);
+        for c in [probe, plain] {
+            sim.set_controllers(c, None, vec![owner_principal]).unwrap();
+        }
+        (probe, plain)
+    })
+    .expect("the server starts");
+    let owner = agent(&server, owner);
+    let stranger = agent(&server, ed25519(2));
+    rt().block_on(async {
+        // Metadata: public for anyone, private for controllers only (403 for the others).
+        let motto = stranger.read_state_canister_metadata(plain, "motto").await.unwrap();
+        assert_eq!(motto, b"hello");
+        let secret = owner.read_state_canister_metadata(plain, "secret").await.unwrap();
+        assert_eq!(secret, b"shh");
+        match stranger.read_state_canister_metadata(plain, "secret").await {
+            Err(AgentError::HttpError(p)) => {
+                assert_eq!(p.status, 403);
+                assert!(String::from_utf8_lossy(&p.content).contains("can only be requested by the controllers"));
+            }
+            other => panic!("a stranger read private metadata: {other:?}"),
+        }
+        // A canister path must name the effective canister (400).
+        let path = vec![vec![
+            "canister".into(),
+            ic_agent::hash_tree::Label::from_bytes(plain.as_slice()),
+            "controllers".into(),
+        ]];
+        match owner.read_state_raw(path, probe).await {
+            Err(AgentError::HttpError(p)) => {
+                assert_eq!(p.status, 400);
+                assert!(String::from_utf8_lossy(&p.content).contains("does not match requested principal id"));
+            }
+            other => panic!("a foreign canister path was served: {other:?}"),
+        }
+        // A path the state tree does not have (404).
+        match owner.read_state_raw(vec![vec!["nonsense".into()]], probe).await {
+            Err(AgentError::HttpError(p)) => assert_eq!(p.status, 404),
+            other => panic!("an invalid path was served: {other:?}"),
+        }
+        // A request's status is for its sender only (403 for another).
+        let signed = owner
+            .update(&probe, "inc")
+            .with_arg(Encode!().unwrap())
+            .sign()
+            .unwrap();
+        let request_id = signed.request_id;
+        owner.update_signed(probe, signed.signed_update).await.unwrap();
+        let (status, _) = owner.request_status_raw(&request_id, probe).await.unwrap();
+        assert!(matches!(status, ic_transport_types::RequestStatusResponse::Replied(_)), "{status:?}");
+        match stranger.request_status_raw(&request_id, probe).await {
+            Err(AgentError::HttpError(p)) => assert_eq!(p.status, 403),
+            other => panic!("a stranger read another sender's request status: {other:?}"),
+        }
+    });
+}
