@@ -142,6 +142,7 @@ fn demo_then_serve(port: u16, operator: Option<candid::Principal>) -> anyhow::Re
     }
     if let Some(operator) = operator {
         serve::add_operator(&tb, operator)?;
+        println!("added operator and controller: {operator}");
     }
     println!("\nserving the demo's trio (Ctrl-C to stop)");
     serve::serve_testbed(tb, &config)

@@ -124,7 +124,7 @@ fn announce(server: &Server, canisters: Option<[(&str, Principal); 3]>) {
         }
         println!("# link them for icp (environment `{ICP_ENVIRONMENT}` of icp.yaml):");
         for (name, id) in canisters {
-            println!("#   icp canister link {name} {id} -e {ICP_ENVIRONMENT} --force");
+            println!("#   icp canister link {name} {id} -e {ICP_ENVIRONMENT}");
         }
     }
 }

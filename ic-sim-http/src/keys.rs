@@ -145,7 +145,8 @@ mod tests {
         message.extend_from_slice(&tree.digest());
         let raw = &keys.root_key_der()[BLS_DER_PREFIX.len()..];
         assert!(ic_verify_bls_signature::verify_bls_signature(&cert.signature, &message, raw).is_ok());
-        let other = &Keys::from_seed(8).root_key_der()[BLS_DER_PREFIX.len()..];
+        let other = Keys::from_seed(8);
+        let other = &other.root_key_der()[BLS_DER_PREFIX.len()..];
         assert!(ic_verify_bls_signature::verify_bls_signature(&cert.signature, &message, other).is_err());
     }
 }

@@ -75,12 +75,12 @@ impl StateView<'_> {
                 [b"canister_ranges", _] if matches!(effective, Effective::Subnet(_)) => {
                     self.range_leaves()
                 }
-                [b"request_status", id, rest @ ..]
-                    if matches!(
-                        rest,
-                        [] | [b"status" | b"reply" | b"reject_code" | b"reject_message" | b"error_code"]
-                    ) =>
-                {
+                [b"request_status", id]
+                | [
+                    b"request_status",
+                    id,
+                    b"status" | b"reply" | b"reject_code" | b"reject_message" | b"error_code",
+                ] => {
                     if id.len() != 32 {
                         return Err(HttpError::bad_request(
                             "Invalid request id in paths. Maybe the request ID is not of 32 bytes in length?!",
