@@ -294,3 +294,36 @@ fn read_state_follows_the_replicas_access_rules() {
         }
     });
 }
+
+#[test]
+fn a_call_past_the_sync_budget_answers_202_and_completes_by_polling() {
+    let wasm = probe_wasm();
+    let config = ServerConfig {
+        port: 0,
+        seed: 6,
+        // No time for a synchronous answer: every call falls back to 202.
+        sync_call_budget: Duration::ZERO,
+        ..ServerConfig::default()
+    };
+    let (server, id) = ServerHandle::spawn(config, move |sim: &Sim| {
+        let id = sim.create_canister();
+        sim.add_cycles(id, 10_000_000_000_000);
+        sim.install_canister(id, wasm, Encode!(&None::<()>).unwrap(), None);
+        id
+    })
+    .expect("the server starts");
+    let agent = agent(&server, AnonymousIdentity);
+    rt().block_on(async {
+        let answer = agent
+            .update(&id, "inc")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .expect("accepted");
+        let ic_agent::agent::CallResponse::Poll(request_id) = answer else {
+            panic!("expected 202 and a request id to poll, got a synchronous answer");
+        };
+        let (reply, _certificate) = agent.wait(&request_id, id).await.expect("polled to the end");
+        assert_eq!(Decode!(&reply, u64).unwrap(), 1);
+    });
+}
