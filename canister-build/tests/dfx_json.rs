@@ -134,3 +134,43 @@ fn build_runs_build_canisters_for_that_canister() {
         assert!(gz.is_file(), "{name}: {} missing", gz.display());
     }
 }
+
+/// The `canisters` of icp.yaml as (name, pre-built path) pairs. icp.yaml is plain block YAML
+/// written by hand (`- name: X` then its step's `path: Y`); no YAML crate is in the workspace,
+/// and this reads only those two keys.
+fn icp_yaml_canisters() -> Vec<(String, String)> {
+    let path = workspace_root().join("icp.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} must exist: {e}", path.display()));
+    let section = text
+        .split_once("\ncanisters:\n")
+        .expect("icp.yaml has a top-level `canisters:`")
+        .1;
+    let mut canisters: Vec<(String, String)> = Vec::new();
+    for line in section.lines().take_while(|l| l.is_empty() || l.starts_with(' ')) {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("- name: ") {
+            canisters.push((name.to_string(), String::new()));
+        } else if let Some(wasm) = line.strip_prefix("path: ") {
+            let (name, path) = canisters.last_mut().expect("a `path:` under a canister");
+            assert!(path.is_empty(), "icp.yaml: canister `{name}` has two paths");
+            *path = wasm.to_string();
+        }
+    }
+    canisters
+}
+
+#[test]
+fn icp_yaml_installs_the_same_files_as_dfx_json() {
+    let dfx = dfx_json();
+    let icp = icp_yaml_canisters();
+    let names: BTreeSet<&str> = icp.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(DEPLOYED), "icp.yaml and dfx.json list different canisters");
+    for (name, path) in &icp {
+        assert_eq!(
+            path,
+            text(entry(&dfx, name), "wasm", name),
+            "{name}: icp.yaml installs another file than dfx.json"
+        );
+    }
+}

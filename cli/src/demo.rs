@@ -12,8 +12,8 @@ use anyhow::Result;
 use candid::{Decode, Encode};
 use canister_api::agent::{LlmSettings, TaskStatus, TurnRecord, UpgradeState};
 use std::time::Duration;
-use testbed::llm::{add_method_ops, call, on_task, on_tool_result, say};
-use testbed::{Options, Testbed, chaos_release, operator, stranger};
+use testbed::llm::{add_method_ops, always, call, on_task, on_tool_result, say};
+use testbed::{Options, Testbed, chaos_release, stranger};
 
 /// The task the demo gives the agent.
 const TASK: &str = "learn to greet people";
@@ -55,12 +55,16 @@ fn short(hash: &[u8]) -> String {
 
 /// Runs the demo; `Ok(true)` if every step held.
 pub fn run() -> Result<bool> {
+    Ok(run_on(Options::default())?.0)
+}
+
+/// Runs the demo on a trio deployed with `opts`; answers whether every step held, and the
+/// trio (for `agentctl demo --serve`).
+pub fn run_on(opts: Options) -> Result<(bool, Testbed)> {
     println!("agentctl demo: a self-upgrading agent and its watchdog on the embedded simulator\n");
     println!("[   setup  ]      ... building and loading the canister Wasm (first run: minutes)");
-    let tb = Testbed::deploy(Options {
-        llm: true,
-        ..Options::default()
-    });
+    // The model is llm-standin, whatever the caller's options.
+    let tb = Testbed::deploy(Options { llm: true, ..opts });
     let start = tb.now_nanos();
     let mut d = Demo {
         tb,
@@ -158,7 +162,7 @@ pub fn run() -> Result<bool> {
 
     // 5. Kill the watchdog (its event log goes with it: keep it for the timeline).
     let earlier_events = d.tb.events();
-    let _ = d.tb.sim.uninstall_canister(watchdog, Some(operator()));
+    let _ = d.tb.sim.uninstall_canister(watchdog, Some(d.tb.operator));
     d.progress("the watchdog is uninstalled");
     let repaired = d.tb.run_until(LIMIT, |tb| {
         tb.audit()
@@ -181,7 +185,7 @@ pub fn run() -> Result<bool> {
     timeline(&d, earlier_events, turn.as_ref());
     let ok = d.steps.iter().filter(|h| **h).count();
     println!("\nverdict: {ok}/{} steps held", d.steps.len());
-    Ok(ok == d.steps.len())
+    Ok((ok == d.steps.len(), d.tb))
 }
 
 /// Scripts the stand-in as a model that wants to learn to greet, gives the agent the task, and
@@ -203,6 +207,8 @@ fn think(d: &mut Demo, before: &canister_api::agent::StateDigest) -> Result<Opti
                 "\"reply\":\"hi\"",
                 say("I can greet people now: my new method hello answers \"hi\"."),
             ),
+            // The seeded tasks ("task N"), after the demo's own.
+            always(on_task("task ", say("done"))),
         ],
     );
     d.tb.set_llm(LlmSettings {
@@ -211,11 +217,11 @@ fn think(d: &mut Demo, before: &canister_api::agent::StateDigest) -> Result<Opti
         ..LlmSettings::default()
     })
     .map_err(|e| anyhow::anyhow!("set_llm: {e}"))?;
-    // The seeded tasks wait: the loop is turned on for the demo's task only.
+    // The demo's task goes first (High); the loop answers the seeded ones after it.
     let task = d
         .tb
         .agent_update::<Result<canister_api::agent::Task, canister_api::agent::AgentError>>(
-            operator(),
+            d.tb.operator,
             "submit_task",
             Encode!(&canister_api::agent::SubmitTask {
                 description: TASK.into(),
@@ -230,6 +236,14 @@ fn think(d: &mut Demo, before: &canister_api::agent::StateDigest) -> Result<Opti
         task.id
     ));
     let done = d.tb.run_until_task_ends(task.id, LIMIT);
+    let seeded: Vec<u64> = (1..task.id).collect();
+    for id in &seeded {
+        d.tb.run_until_task_ends(*id, LIMIT);
+    }
+    let answered = seeded
+        .iter()
+        .filter(|id| d.tb.task(**id).answer.as_deref() == Some("done"))
+        .count();
     d.tb.set_loop_enabled(false)
         .map_err(|e| anyhow::anyhow!("set_loop_enabled: {e}"))?;
     let turn = done.turn_id.map(|id| d.tb.turn(id));
@@ -258,12 +272,14 @@ fn think(d: &mut Demo, before: &canister_api::agent::StateDigest) -> Result<Opti
                 done.status == TaskStatus::Done
                     && rec.state == UpgradeState::Committed
                     && hello.as_deref() == Some("hi")
-                    && facts_kept,
+                    && facts_kept
+                    && answered == seeded.len(),
                 format!(
                     "turn {}: {} model calls; the model called {}\n\
                      upgrade {}: {}\n\
                      new module {}; `hello` answers {hello:?}; facts unchanged: {facts_kept}\n\
-                     task {} {:?}: {}",
+                     task {} {:?}: {}\n\
+                     then the {answered} seeded tasks, one turn each",
                     turn.id,
                     turn.model_calls,
                     turn.tool_calls

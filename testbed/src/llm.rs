@@ -5,7 +5,7 @@
 //! request), [`on_tool_result`] (a request whose last message is a tool result containing a
 //! text), each answered with [`say`] (a final answer) or [`call`] (tool calls).
 
-use crate::{Testbed, operator, stranger};
+use crate::{Testbed, stranger};
 use candid::{Encode, Principal};
 use canister_api::agent::{
     AgentError, LlmSettings, LoopStatus, PromptLayer, SurvivalSettings, Task, TurnPage,
@@ -111,7 +111,7 @@ impl Testbed {
             .sim
             .update_call(
                 self.standin(),
-                operator(),
+                self.operator,
                 "load_script",
                 Encode!(&script).expect("encode"),
             )
@@ -147,7 +147,7 @@ impl Testbed {
     /// `set_loop_enabled` as the operator.
     pub fn set_loop_enabled(&self, enabled: bool) -> Result<LoopStatus, AgentError> {
         self.agent_update(
-            operator(),
+            self.operator,
             "set_loop_enabled",
             Encode!(&enabled).expect("encode"),
         )
@@ -155,13 +155,17 @@ impl Testbed {
 
     /// `set_llm` as the operator.
     pub fn set_llm(&self, settings: LlmSettings) -> Result<LoopStatus, AgentError> {
-        self.agent_update(operator(), "set_llm", Encode!(&settings).expect("encode"))
+        self.agent_update(
+            self.operator,
+            "set_llm",
+            Encode!(&settings).expect("encode"),
+        )
     }
 
     /// `set_survival` as the operator.
     pub fn set_survival(&self, settings: SurvivalSettings) -> Result<LoopStatus, AgentError> {
         self.agent_update(
-            operator(),
+            self.operator,
             "set_survival",
             Encode!(&settings).expect("encode"),
         )
@@ -174,7 +178,7 @@ impl Testbed {
         content: Option<&str>,
     ) -> Result<Vec<PromptLayer>, AgentError> {
         self.agent_update(
-            operator(),
+            self.operator,
             "set_prompt_layer",
             Encode!(&name, &content).expect("encode"),
         )
@@ -216,7 +220,7 @@ impl Testbed {
         self.run_until(limit, |tb| {
             // The agent answers no query while it is stopped for a snapshot.
             tb.sim
-                .query_call(tb.agent, operator(), "get_task", Encode!(&id).expect("encode"))
+                .query_call(tb.agent, tb.operator, "get_task", Encode!(&id).expect("encode"))
                 .ok()
                 .and_then(|b| candid::decode_one::<Result<Task, AgentError>>(&b).ok())
                 .and_then(Result::ok)
