@@ -18,9 +18,10 @@
 //! | 8 | versions | `BTreeMap<[u8; 32], VersionRecord>` (candid) | v1 |
 //! | 9 | journal | `BTreeMap<u64, UpgradeRecord>` (candid) | v1 |
 //! | 10 | audit | `BTreeMap<u64, AuditEntry>` (candid), bounded | v1 |
-//! | 11 | turns | `BTreeMap<u64, TurnRecord>` (candid): the turn log, bounded and pruned | v3 |
-//! | 12 | turn loop | `Cell<LoopState>` (candid): settings, prompt layers, the active turn | v3 |
-//! | 13 | task answers | `BTreeMap<u64, TaskAnswer>` (candid): the model's answer per task | v3 |
+//! | 11 | (left to branch `growth`'s state digest; the turn loop's stores start at 12) | | |
+//! | 12 | turns | `BTreeMap<u64, TurnRecord>` (candid): the turn log, bounded and pruned | v3 |
+//! | 13 | turn loop | `Cell<LoopState>` (candid): settings, prompt layers, the active turn | v3 |
+//! | 14 | task answers | `BTreeMap<u64, TaskAnswer>` (candid): the model's answer per task | v3 |
 //!
 //! Only ids 0-3 are part of the versioned schema (the `migrations` crate); the others hold
 //! candid records whose new fields are always `opt`, which candid decodes from older bytes.
@@ -58,11 +59,11 @@ pub const JOURNAL: MemoryId = MemoryId::new(9);
 /// The audit log.
 pub const AUDIT: MemoryId = MemoryId::new(10);
 /// The turn log.
-pub const TURNS: MemoryId = MemoryId::new(11);
+pub const TURNS: MemoryId = MemoryId::new(12);
 /// The turn loop's settings and the turn under way.
-pub const TURN_LOOP: MemoryId = MemoryId::new(12);
+pub const TURN_LOOP: MemoryId = MemoryId::new(13);
 /// The answers of tasks a turn finished.
-pub const TASK_ANSWERS: MemoryId = MemoryId::new(13);
+pub const TASK_ANSWERS: MemoryId = MemoryId::new(14);
 
 thread_local! {
     static MANAGER: RefCell<Option<MemoryManager<DefaultMemoryImpl>>> = const { RefCell::new(None) };
