@@ -12,7 +12,7 @@ use canister_api::agent::{
     SurvivalTier, Task, TaskStatus, ToolCallStatus, TurnRecord, TurnState, UpgradeRecord,
     UpgradeState,
 };
-use canister_api::llm::{ChatMessage, MAX_MESSAGES, MAX_PROMPT_BYTES};
+use canister_api::llm::{ChatMessage, LLM_CANISTER_ENV, MAX_MESSAGES, MAX_PROMPT_BYTES};
 use canister_api::watchdog::WatchdogConfig;
 use ic_sim::Fault;
 use std::time::Duration;
@@ -720,4 +720,41 @@ fn operators_steer_the_loop_and_bad_settings_are_refused() {
         status.llm_canister.to_text(),
         canister_api::llm::MAINNET_LLM_CANISTER
     );
+}
+
+/// `PUBLIC_CANISTER_ID:llm`, as `icp deploy` sets it on the agent, names the LLM canister when
+/// the settings name none; the agent reads it through ic-cdk's `env_var_*` API.
+#[test]
+#[ignore = "needs canister environment variables in ic-sim (branch sim); main's simulator gives a canister none"]
+fn without_a_canister_in_the_settings_the_environment_variable_names_the_llm_canister() {
+    let tb = deploy(Autonomy::Auto);
+    let standin = tb.standin();
+    tb.sim
+        .update_canister_settings(
+            tb.agent,
+            Some(tb.operator),
+            ic_sim::CanisterSettings {
+                environment_variables: Some(vec![ic_management_canister_types::EnvironmentVariable {
+                    name: LLM_CANISTER_ENV.into(),
+                    value: standin.to_text(),
+                }]),
+                ..Default::default()
+            },
+        )
+        .expect("a controller sets the agent's environment variables");
+    let status = tb
+        .set_llm(LlmSettings {
+            canister: None,
+            interval_secs: 5,
+            ..LlmSettings::default()
+        })
+        .expect("set_llm without a canister");
+    assert_eq!(status.llm_canister, standin, "{status:?}");
+    assert_eq!(status.llm_canister_source, format!("env {LLM_CANISTER_ENV}"));
+
+    tb.load_script("hi", vec![on_task("say hi", say("hi"))]);
+    let task = submit(&tb, "say hi");
+    let done = tb.run_until_task_ends(task.id, LIMIT);
+    assert_eq!(done.status, TaskStatus::Done, "{done:?}");
+    assert_eq!(done.answer.as_deref(), Some("hi"));
 }
