@@ -1,7 +1,8 @@
 //! The agent's turn loop end to end on ic-sim, with `llm-standin` as the model (issue 16):
 //! a model that decides to upgrade the agent, the same turn resuming in the new code; autonomy
 //! applied to the model; the safety layer; an LLM canister that is down, slow or talking
-//! garbage; a tool call that traps; the prompt layers and the survival tiers.
+//! garbage; a tool call that traps; the prompt layers and the survival tiers; the circuit
+//! breaker against the model.
 //!
 //! Figures (instructions and cycles per turn, turn-log bytes per turn) are printed on lines
 //! starting `FIGURE`; run with `--nocapture` to see them.
@@ -17,7 +18,7 @@ use canister_api::watchdog::WatchdogConfig;
 use ic_sim::Fault;
 use std::time::Duration;
 use testbed::llm::{add_method_ops, always, call, on_task, on_tool_result, say};
-use testbed::{Options, Testbed, chaos_candidate, stranger};
+use testbed::{Options, Testbed, chaos_candidate, chaos_release, stranger};
 
 const LIMIT: Duration = Duration::from_secs(30 * 60);
 
@@ -306,6 +307,47 @@ fn under_manual_the_models_upgrade_is_refused_and_the_task_answered_with_the_ref
             .entries
             .iter()
             .any(|e| e.action == "turn.upgrade_refused" && e.detail.contains("Manual"))
+    );
+}
+
+/// The circuit breaker applies to the model as to anyone: three releases rolled back within a
+/// day trip it when the model next asks for an upgrade; autonomy drops to Manual, the model's
+/// self_upgrade is refused, the model is told, and it answers the task with the refusal.
+#[test]
+fn after_three_rollbacks_the_breaker_refuses_the_models_upgrade() {
+    let tb = deploy(Autonomy::Auto);
+    greet_script(&tb);
+    let bad = chaos_release("health_trap_live");
+    for i in 0..3 {
+        let rec = tb
+            .propose_release(&bad, &format!("bad release {i}"))
+            .expect("an operator release is proposed");
+        tb.run_until(LIMIT, |tb| tb.record(rec.id).state.is_terminal())
+            .expect("the bad release ends");
+        let state = tb.record(rec.id).state;
+        assert!(matches!(state, UpgradeState::RolledBack(_)), "release {i}: {state:?}");
+        tb.run_for(Duration::from_secs(601)); // the gate's cooldown
+    }
+    assert_eq!(tb.health().autonomy, Autonomy::Auto, "the breaker trips at the next request");
+
+    let task = submit(&tb, "learn to greet people");
+    let done = tb.run_until_task_ends(task.id, LIMIT);
+    assert_eq!(done.status, TaskStatus::Done, "{done:?}");
+    assert!(
+        done.answer.as_deref().is_some_and(|a| a.contains("autonomy Manual")),
+        "{done:?}"
+    );
+    let turn = turn_of(&tb, &task);
+    let refused = call_named(&turn, "self_upgrade");
+    assert!(
+        matches!(&refused.status, ToolCallStatus::Failed(why) if why.contains("autonomy is Manual")),
+        "{refused:?}"
+    );
+    assert_eq!(refused.upgrade_id, None, "nothing entered the journal");
+    assert_eq!(tb.health().autonomy, Autonomy::Manual);
+    assert!(
+        tb.audit().entries.iter().any(|e| e.action == "config.breaker"),
+        "the trip is audited"
     );
 }
 
