@@ -39,6 +39,9 @@ pub struct Markers {
     pub control_alert: Option<String>,
     /// The snapshot the watchdog took for the upgrade in flight (from its receipt).
     pub armed_snapshot: Option<Vec<u8>>,
+    /// The LKG before the last commit (what the watchdog demotes a failing LKG to): kept in
+    /// the version store.
+    pub previous_lkg: Option<[u8; 32]>,
 }
 
 /// What the agent knows of the watchdog: its heartbeats, and what it needs to reinstall it.
@@ -103,6 +106,7 @@ fn empty_config() -> Config {
         limits: DEFAULT_LIMITS,
         breaker_tripped_at: None,
         supervision: None,
+        keep_versions: None,
     }
 }
 
@@ -123,6 +127,7 @@ pub fn init(arg: AgentInit) {
         limits: DEFAULT_LIMITS,
         breaker_tripped_at: None,
         supervision: None,
+        keep_versions: None,
     });
 }
 

@@ -1,9 +1,10 @@
 //! Repository: memory facts. Schema 3 keys them by `(namespace, key)` (MemoryId `FACTS`);
 //! older builds keep `key -> value` (MemoryId `FACTS_V1`) and only know namespace `default`.
 
-use crate::api::Fact;
+use crate::api::{Fact, FactCursor, FactPage};
 use crate::memory::{self, Mem};
 use crate::schema::SCHEMA;
+use canister_api::page;
 use ic_stable_structures::StableBTreeMap;
 use migrations::{DEFAULT_NAMESPACE, FactKey};
 use std::cell::RefCell;
@@ -93,6 +94,76 @@ pub fn forget(namespace: &str, key: &str) -> Result<Option<String>, FactError> {
     } else {
         with_v1(|m| m.remove(&key.to_string()))
     })
+}
+
+/// A page of facts (see `canister_api::page`): those of `namespace` (all namespaces when
+/// `None`) from `from` on, in `(namespace, key)` order, at most `limit`.
+pub fn page(
+    namespace: Option<&str>,
+    from: Option<FactCursor>,
+    limit: u32,
+) -> Result<FactPage, FactError> {
+    let start = match (&from, namespace) {
+        (Some(c), Some(ns)) if c.namespace != ns => {
+            return Err(FactError::Invalid(format!(
+                "the cursor is in namespace `{}`, the page asks for `{ns}`",
+                c.namespace
+            )));
+        }
+        (Some(c), _) => c.clone(),
+        (None, ns) => FactCursor {
+            namespace: ns.unwrap_or_default().to_string(),
+            key: String::new(),
+        },
+    };
+    let fact = |namespace: String, key: String, value: String| {
+        let cursor = FactCursor {
+            namespace: namespace.clone(),
+            key: key.clone(),
+        };
+        (
+            cursor,
+            Fact {
+                namespace,
+                key,
+                value,
+            },
+        )
+    };
+    let (facts, next_from) = if SCHEMA >= 3 {
+        let start = FactKey::new(&start.namespace, &start.key)
+            .ok_or_else(|| FactError::Invalid("namespace must not contain NUL".into()))?;
+        with_v3(|m| {
+            let items = m
+                .range(start..)
+                .map(|e| e.into_pair())
+                .take_while(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
+                .map(|(k, v)| fact(k.namespace, k.key, v));
+            page::collect(items, limit, page::PAGE_BYTES)
+        })
+    } else {
+        if namespace.is_some_and(|ns| ns != DEFAULT_NAMESPACE)
+            || start.namespace.as_str() > DEFAULT_NAMESPACE
+        {
+            return Ok(FactPage {
+                facts: vec![],
+                next_from: None,
+            });
+        }
+        let from_key = if start.namespace == DEFAULT_NAMESPACE {
+            start.key
+        } else {
+            String::new()
+        };
+        with_v1(|m| {
+            let items = m.range(from_key..).map(|e| {
+                let (k, v) = e.into_pair();
+                fact(DEFAULT_NAMESPACE.to_string(), k, v)
+            });
+            page::collect(items, limit, page::PAGE_BYTES)
+        })
+    };
+    Ok(FactPage { facts, next_from })
 }
 
 /// Every fact of a namespace (all namespaces when `None`), at most `limit`.

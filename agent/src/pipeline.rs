@@ -439,6 +439,9 @@ pub fn complete(
     finish(rec, state, caller, reason);
     config::update_markers(|m| {
         if committed {
+            if m.lkg != candidate {
+                m.previous_lkg = m.lkg;
+            }
             m.running = candidate;
             m.lkg = candidate;
         } else if rolled_back && parent.is_some() {

@@ -1,8 +1,9 @@
 //! Repository: the task queue (MemoryId `TASKS`), records in the format of [`SCHEMA`].
 
-use crate::api::{Priority, Task, TaskStatus};
+use crate::api::{Priority, Task, TaskPage, TaskStatus};
 use crate::memory::{self, Mem};
 use crate::schema::SCHEMA;
+use canister_api::page;
 use ic_stable_structures::StableBTreeMap;
 use std::cell::RefCell;
 
@@ -94,6 +95,19 @@ pub fn list(from: u64, limit: usize) -> Vec<Task> {
                 decode(id, &bytes)
             })
             .collect()
+    })
+}
+
+/// A page of tasks with id >= `from` (at most `limit`, see `canister_api::page`).
+pub fn page(from: u64, limit: u32) -> TaskPage {
+    TASKS.with(|t| {
+        let map = t.borrow();
+        let items = map.range(from..).map(|e| {
+            let (id, bytes) = e.into_pair();
+            (id, decode(id, &bytes))
+        });
+        let (tasks, next_from) = page::collect(items, limit, page::PAGE_BYTES);
+        TaskPage { tasks, next_from }
     })
 }
 

@@ -214,6 +214,7 @@ pub fn commit(
         WasmKind::Watchdog => m.watchdog = Some(actual),
         WasmKind::Release => m.release = Some(actual),
     });
+    versions::enforce_retention();
     uploads::clear(kind);
     audit::append(
         at,
@@ -339,6 +340,7 @@ fn record(
             outcome: None,
         },
     );
+    versions::enforce_retention();
     rec
 }
 

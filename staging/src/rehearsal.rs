@@ -4,7 +4,8 @@
 //! 2. Reinstall the sandbox with the current module as a sandbox (`AgentInit.sandbox`).
 //! 3. Copy the agent's stable memory into it (`export_state` -> `import_state`), then upgrade
 //!    it to the current module again so that it reads the copy (the "reload").
-//! 4. Baseline: `health`, `state_digest`, and the read-only calls of [`REPLAYS`].
+//! 4. Baseline: `health`, `state_digest`, and the read-only calls of [`REPLAYS`] (each list
+//!    read page by page to its end).
 //! 5. Upgrade the sandbox to the candidate: the real pre_upgrade/post_upgrade/migration path
 //!    on a copy of the real data.
 //! 6. Probes: health answers; the schema is the candidate's; post_upgrade within budget; the
@@ -17,8 +18,8 @@
 use crate::store;
 use candid::{CandidType, Principal};
 use canister_api::agent::{
-    AgentError, AgentInit, Autonomy, Config, Fact, Health, StateChunk, StateDigest, Task,
-    UpgradeRecord, VersionInfo,
+    AgentError, AgentInit, Autonomy, Config, Fact, FactCursor, FactPage, Health, StateChunk,
+    StateDigest, Task, TaskPage, UpgradePage, UpgradeRecord, VersionInfo, VersionPage,
 };
 use canister_api::ic::{self, CallError, management};
 use canister_api::staging::{
@@ -123,32 +124,141 @@ async fn query<A: candid::utils::ArgumentEncoder, R: CandidType + DeserializeOwn
         .map_err(|e| e.to_string())
 }
 
-/// Answers of the read-only calls, decoded with this build's types (fields a candidate added
-/// are dropped, as an old client would) and re-encoded, so equal answers compare equal.
-async fn replay(sandbox: Principal) -> Vec<Result<Vec<u8>, String>> {
-    fn canonical<T: CandidType>(
-        r: Result<Result<T, AgentError>, String>,
-    ) -> Result<Vec<u8>, String> {
-        match r? {
-            Ok(v) => candid::encode_one(&v).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+/// A list endpoint's page, as staging replays it.
+trait Listed: CandidType + DeserializeOwned {
+    /// The items.
+    type Item: CandidType;
+    /// Where the next page starts.
+    type Cursor;
+    /// The items and the cursor of the next page.
+    fn split(self) -> (Vec<Self::Item>, Option<Self::Cursor>);
+}
+
+impl Listed for TaskPage {
+    type Item = Task;
+    type Cursor = u64;
+    fn split(self) -> (Vec<Task>, Option<u64>) {
+        (self.tasks, self.next_from)
+    }
+}
+
+impl Listed for FactPage {
+    type Item = Fact;
+    type Cursor = FactCursor;
+    fn split(self) -> (Vec<Fact>, Option<FactCursor>) {
+        (self.facts, self.next_from)
+    }
+}
+
+impl Listed for UpgradePage {
+    type Item = UpgradeRecord;
+    type Cursor = u64;
+    fn split(self) -> (Vec<UpgradeRecord>, Option<u64>) {
+        (self.records, self.next_from)
+    }
+}
+
+impl Listed for VersionPage {
+    type Item = VersionInfo;
+    type Cursor = Vec<u8>;
+    fn split(self) -> (Vec<VersionInfo>, Option<Vec<u8>>) {
+        (self.versions, self.next_from)
+    }
+}
+
+/// Pages a replayed list endpoints answers at most (a candidate whose cursor never ends fails
+/// its replay instead of holding the rehearsal forever).
+pub const MAX_REPLAY_PAGES: u32 = 10_000;
+
+/// What one replayed call answered: for a list, every page to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Answer {
+    /// Items (1 for a call that is not a list).
+    items: u64,
+    /// Pages read.
+    pages: u32,
+    /// SHA-256 over the canonical encoding of every item, in order (independent of where the
+    /// pages were cut).
+    sha256: [u8; 32],
+}
+
+/// Every page of a list endpoint, from `fetch(None)` on. Items are decoded with this build's
+/// types (fields a candidate added are dropped, as an old client would) and re-encoded one by
+/// one, so equal lists compare equal however they were paged.
+async fn list_all<P: Listed>(
+    mut fetch: impl AsyncFnMut(Option<P::Cursor>) -> Result<Result<P, AgentError>, String>,
+) -> Result<Answer, String> {
+    let mut hash = Sha256::new();
+    let (mut items, mut pages) = (0u64, 0u32);
+    let mut cursor = None;
+    loop {
+        let page = fetch(cursor).await?.map_err(|e| e.to_string())?;
+        pages += 1;
+        let (page_items, next) = page.split();
+        for item in &page_items {
+            hash.update(candid::encode_one(item).map_err(|e| e.to_string())?);
+        }
+        items += page_items.len() as u64;
+        match next {
+            None => break,
+            Some(_) if pages >= MAX_REPLAY_PAGES => {
+                return Err(format!("still more after {pages} pages"));
+            }
+            Some(_) if page_items.is_empty() => {
+                return Err("a page with no items and a cursor".into());
+            }
+            next => cursor = next,
         }
     }
+    Ok(Answer {
+        items,
+        pages,
+        sha256: hash.finalize().into(),
+    })
+}
+
+/// Answers of the read-only calls of [`REPLAYS`], in order.
+async fn replay(sandbox: Principal) -> Vec<Result<Answer, String>> {
+    let config = match query::<_, Result<Config, AgentError>>(sandbox, "get_config", &()).await {
+        Err(e) => Err(e),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(c)) => candid::encode_one(&c)
+            .map(|bytes| Answer {
+                items: 1,
+                pages: 1,
+                sha256: Sha256::digest(bytes).into(),
+            })
+            .map_err(|e| e.to_string()),
+    };
     vec![
-        canonical::<Vec<Task>>(query(sandbox, "list_tasks", &(0u64, 500u32)).await),
-        canonical::<Vec<Fact>>(query(sandbox, "list_facts", &(None::<String>,)).await),
-        canonical::<Config>(query(sandbox, "get_config", &()).await),
-        canonical::<Vec<UpgradeRecord>>(query(sandbox, "upgrade_history", &(0u64, 100u32)).await),
-        canonical::<Vec<VersionInfo>>(query(sandbox, "list_versions", &()).await),
+        list_all::<TaskPage>(async |from| {
+            query(sandbox, "list_tasks", &(from.unwrap_or(0), u32::MAX)).await
+        })
+        .await,
+        list_all::<FactPage>(async |from| {
+            query(sandbox, "list_facts", &(None::<String>, from)).await
+        })
+        .await,
+        config,
+        list_all::<UpgradePage>(async |from| {
+            query(sandbox, "upgrade_history", &(from.unwrap_or(0), u32::MAX)).await
+        })
+        .await,
+        list_all::<VersionPage>(async |from| {
+            let from = from.map(serde_bytes::ByteBuf::from);
+            query(sandbox, "list_versions", &(from,)).await
+        })
+        .await,
     ]
 }
 
-fn describe(r: &Result<Vec<u8>, String>) -> String {
+fn describe(r: &Result<Answer, String>) -> String {
     match r {
-        Ok(bytes) => format!(
-            "{} bytes, sha256 {}",
-            bytes.len(),
-            hex::encode(&Sha256::digest(bytes)[..8])
+        Ok(a) => format!(
+            "{} items in {} pages, sha256 {}",
+            a.items,
+            a.pages,
+            hex::encode(&a.sha256[..8])
         ),
         Err(e) => format!("error: {e}"),
     }
@@ -286,7 +396,7 @@ async fn after_upgrade(
     req: &RehearsalRequest,
     budgets: RehearsalBudgets,
     digest_before: &StateDigest,
-    replay_before: &[Result<Vec<u8>, String>],
+    replay_before: &[Result<Answer, String>],
     probes: &mut Vec<ProbeResult>,
     report: &mut RehearsalReport,
 ) {

@@ -343,3 +343,41 @@ fn a_second_upgrade_while_one_is_in_flight_is_refused() {
     let rec = terminal(&tb, rec.id);
     assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
 }
+
+/// A state larger than one reply (40 facts of 60 KiB) still upgrades: the rehearsal replays
+/// `list_facts` page by page instead of in one reply over the 2 MiB limit.
+#[test]
+fn a_state_larger_than_one_reply_is_rehearsed_page_by_page_and_commits() {
+    let tb = Testbed::deploy(Options::default());
+    let value = "v".repeat(60 * 1024);
+    for i in 0..40 {
+        tb.try_remember("large", &format!("k{i:02}"), &value)
+            .expect("remember");
+    }
+    let before = tb.digest();
+    let out = tb.self_upgrade_greeting("greet").expect("self_upgrade");
+    let rec = terminal(&tb, serde_json_id(&out));
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+    let report = rec.rehearsal.expect("a rehearsal report");
+    let replay = report
+        .probes
+        .iter()
+        .find(|p| p.name == "replay list_facts")
+        .expect("the list_facts replay");
+    assert!(replay.ok, "{replay:?}");
+    let pages: u32 = replay
+        .detail
+        .split("items in ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("pages in {:?}", replay.detail));
+    assert!(pages >= 3, "{}", replay.detail);
+    assert!(
+        replay.detail.starts_with("before 40 items"),
+        "{}",
+        replay.detail
+    );
+    assert!(tb.digest().same_state(&before));
+    assert_eq!(tb.facts().len(), 40);
+}

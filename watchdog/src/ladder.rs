@@ -42,7 +42,7 @@ fn attempt(incident_id: u64, line: String) {
         format!("incident {incident_id}: {line}"),
     );
     if let Some(mut i) = store::incident(incident_id) {
-        i.attempts.push(line);
+        store::push_attempt(&mut i, line);
         store::put_incident(i);
     }
 }
