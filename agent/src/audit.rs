@@ -50,6 +50,11 @@ pub fn append(
     })
 }
 
+/// The next sequence number to be written (entries ever written).
+pub fn next_seq() -> u64 {
+    AUDIT.with(|a| a.borrow().last_key_value().map_or(0, |(k, _)| k + 1))
+}
+
 /// Entries with `from <= seq < to`: a page of at most [`PAGE`] (see `canister_api::page`).
 pub fn range(from: u64, to: u64) -> AuditPage {
     AUDIT.with(|a| {

@@ -2,6 +2,7 @@
 //! older builds keep `key -> value` (MemoryId `FACTS_V1`) and only know namespace `default`.
 
 use crate::api::{Fact, FactCursor, FactPage};
+use crate::digest;
 use crate::memory::{self, Mem};
 use crate::schema::SCHEMA;
 use canister_api::page;
@@ -69,11 +70,18 @@ pub fn remember(namespace: &str, key: &str, value: String) -> Result<Option<Stri
             value.len()
         )));
     }
-    Ok(if SCHEMA >= 3 {
-        with_v3(|m| m.insert(FactKey::new(namespace, key).expect("checked"), value))
+    let old = if SCHEMA >= 3 {
+        with_v3(|m| {
+            m.insert(
+                FactKey::new(namespace, key).expect("checked"),
+                value.clone(),
+            )
+        })
     } else {
-        with_v1(|m| m.insert(key.to_string(), value))
-    })
+        with_v1(|m| m.insert(key.to_string(), value.clone()))
+    };
+    digest::fact_changed(namespace, key, old.as_deref(), Some(&value));
+    Ok(old)
 }
 
 /// The fact's value.
@@ -89,11 +97,46 @@ pub fn recall(namespace: &str, key: &str) -> Result<Option<String>, FactError> {
 /// Removes a fact; returns its value.
 pub fn forget(namespace: &str, key: &str) -> Result<Option<String>, FactError> {
     check(namespace, key)?;
-    Ok(if SCHEMA >= 3 {
+    let old = if SCHEMA >= 3 {
         with_v3(|m| m.remove(&FactKey::new(namespace, key).expect("checked")))
     } else {
         with_v1(|m| m.remove(&key.to_string()))
-    })
+    };
+    digest::fact_changed(namespace, key, old.as_deref(), None);
+    Ok(old)
+}
+
+/// The chaos build's `corrupt_raw`: rewrites the first fact's value behind the digest's back,
+/// as a faulty migration writing through the raw stores would.
+#[cfg(feature = "chaos")]
+pub fn corrupt_first_behind_the_digest() {
+    if SCHEMA >= 3 {
+        with_v3(|m| {
+            if let Some((k, v)) = m.first_key_value() {
+                m.insert(k, format!("{v} (corrupted)"));
+            }
+        })
+    }
+}
+
+/// Calls `f` with every fact as `(namespace, key, value)`, in key order (a scan: for
+/// recounting the digest).
+pub fn visit(mut f: impl FnMut(&str, &str, &str)) {
+    if SCHEMA >= 3 {
+        with_v3(|m| {
+            for e in m.iter() {
+                let (k, v) = e.into_pair();
+                f(&k.namespace, &k.key, &v);
+            }
+        })
+    } else {
+        with_v1(|m| {
+            for e in m.iter() {
+                let (k, v) = e.into_pair();
+                f(DEFAULT_NAMESPACE, &k, &v);
+            }
+        })
+    }
 }
 
 /// A page of facts (see `canister_api::page`): those of `namespace` (all namespaces when

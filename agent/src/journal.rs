@@ -3,8 +3,8 @@
 //! the audit log.
 
 use crate::api::{Transition, UpgradePage, UpgradeRecord, UpgradeState};
-use crate::audit;
 use crate::memory::{self, Candid, Mem};
+use crate::{audit, digest};
 use candid::Principal;
 use canister_api::page;
 use ic_stable_structures::StableBTreeMap;
@@ -83,6 +83,11 @@ pub fn rollbacks_since(since: u64) -> u32 {
     })
 }
 
+/// Transitions of every record (a scan: for recounting the digest).
+pub fn transitions_total() -> u64 {
+    JOURNAL.with(|j| j.borrow().values().map(|r| r.0.history.len() as u64).sum())
+}
+
 /// Name of a state for the audit log (`upgrade.validated`, `upgrade.rejected`...).
 pub fn state_name(state: &UpgradeState) -> &'static str {
     match state {
@@ -116,6 +121,7 @@ pub fn transition(
         Some(record.id),
         reason.clone(),
     );
+    digest::transition_recorded();
     record.history.push(Transition {
         state: state.clone(),
         at,

@@ -15,7 +15,8 @@
 //!   [`journal`], [`audit`].
 //! - Services: [`auth`], [`gate`], [`upgrade`] (proposal to `Validated`), [`pipeline`]
 //!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause),
-//!   [`sandbox`] (state export/import for rehearsals), [`digest`], [`tools`], [`metrics`].
+//!   [`sandbox`] (state export/import for rehearsals), [`digest`] (kept up to date on every
+//!   write) and [`recount`] (at boot, when it cannot be trusted), [`tools`], [`metrics`].
 //!
 //! # Operational limits
 //!
@@ -37,6 +38,7 @@ pub mod journal;
 pub mod memory;
 pub mod metrics;
 pub mod pipeline;
+pub mod recount;
 pub mod sandbox;
 pub mod schema;
 pub mod selftest;
@@ -73,6 +75,7 @@ thread_local! {
 #[init]
 fn init(arg: AgentInit) {
     schema::migrate(); // a fresh memory: writes the header at this build's schema
+    recount::at_boot(false);
     sandbox::init(arg.sandbox == Some(true), arg.staging);
     sandbox::record_identity();
     config::init(arg);
@@ -89,6 +92,7 @@ fn init(arg: AgentInit) {
 #[post_upgrade]
 fn post_upgrade() {
     let report = schema::migrate();
+    recount::at_boot(!report.steps.is_empty());
     if !report.steps.is_empty() {
         audit::append(
             ic_cdk::api::time(),

@@ -18,6 +18,7 @@
 //! | 8 | versions | `BTreeMap<[u8; 32], VersionRecord>` (candid) | v1 |
 //! | 9 | journal | `BTreeMap<u64, UpgradeRecord>` (candid) | v1 |
 //! | 10 | audit | `BTreeMap<u64, AuditEntry>` (candid), bounded | v1 |
+//! | 11 | digest | `Cell<DigestState>` (raw, see `digest`): the state digest kept up to date | v3 |
 //!
 //! Only ids 0-3 are part of the versioned schema (the `migrations` crate); the others hold
 //! candid records whose new fields are always `opt`, which candid decodes from older bytes.
@@ -54,6 +55,8 @@ pub const VERSIONS: MemoryId = MemoryId::new(8);
 pub const JOURNAL: MemoryId = MemoryId::new(9);
 /// The audit log.
 pub const AUDIT: MemoryId = MemoryId::new(10);
+/// The state digest, kept up to date on every write.
+pub const DIGEST: MemoryId = MemoryId::new(11);
 
 thread_local! {
     static MANAGER: RefCell<Option<MemoryManager<DefaultMemoryImpl>>> = const { RefCell::new(None) };

@@ -1,6 +1,7 @@
 //! Repository: the task queue (MemoryId `TASKS`), records in the format of [`SCHEMA`].
 
 use crate::api::{Priority, Task, TaskPage, TaskStatus};
+use crate::digest;
 use crate::memory::{self, Mem};
 use crate::schema::SCHEMA;
 use canister_api::page;
@@ -75,6 +76,7 @@ pub fn submit(description: String, priority: Priority, now: u64) -> Task {
             updated_at: now,
         };
         map.insert(id, to_record(&task).encode(SCHEMA));
+        digest::task_changed(None, &task);
         task
     })
 }
@@ -113,11 +115,23 @@ pub fn page(from: u64, limit: u32) -> TaskPage {
 
 /// Moves task `id` to `status`; `None` if there is no such task.
 pub fn set_status(id: u64, status: TaskStatus, now: u64) -> Option<Task> {
-    let mut task = get(id)?;
+    let old = get(id)?;
+    let mut task = old.clone();
     task.status = status;
     task.updated_at = now;
     TASKS.with(|t| t.borrow_mut().insert(id, to_record(&task).encode(SCHEMA)));
+    digest::task_changed(Some(&old), &task);
     Some(task)
+}
+
+/// Calls `f` with every task, in id order (a scan: for recounting the digest).
+pub fn visit(mut f: impl FnMut(&Task)) {
+    TASKS.with(|t| {
+        for e in t.borrow().iter() {
+            let (id, bytes) = e.into_pair();
+            f(&decode(id, &bytes));
+        }
+    })
 }
 
 /// How many tasks are pending (a scan: the queue is small by design).

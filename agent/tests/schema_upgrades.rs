@@ -138,10 +138,13 @@ fn every_fixture_upgrades_to_the_latest_with_every_record() {
             .unwrap_or_else(|e| panic!("v{version} reload: {e}"));
         assert_eq!(env.health().schema_version, version);
         check(&env, version);
+        // The image was written by a build that kept no digest: it was recounted at boot.
+        env.assert_digest_matches_records();
         env.upgrade_to("agent")
             .unwrap_or_else(|e| panic!("v{version} -> latest: {e}"));
         assert_eq!(env.health().schema_version, migrations::LATEST);
         check(&env, version);
+        env.assert_digest_matches_records();
     }
 }
 

@@ -66,10 +66,17 @@ pub struct StateDigest {
     pub tasks: u64,
     /// Facts stored.
     pub facts: u64,
-    /// SHA-256 over every task and fact, in key order, in a canonical encoding.
+    /// SHA-256 over the counts and the sum of the records' hashes, an order-independent hash
+    /// of every task and fact in a canonical encoding (`canister_api::digest`).
     pub sha256: Vec<u8>,
-    /// Instructions this digest took.
+    /// Instructions this digest took (the same at any number of records: the agent keeps it
+    /// up to date on every write).
     pub instructions: u64,
+    /// Transitions recorded in the upgrade journal (all upgrades), for counting what a restore
+    /// dropped.
+    pub journal_transitions: Option<u64>,
+    /// The next audit log sequence number (entries ever written), for the same.
+    pub audit_next: Option<u64>,
 }
 
 impl StateDigest {

@@ -9,7 +9,8 @@
 //! 5. Upgrade the sandbox to the candidate: the real pre_upgrade/post_upgrade/migration path
 //!    on a copy of the real data.
 //! 6. Probes: health answers; the schema is the candidate's; post_upgrade within budget; the
-//!    digest is unchanged and within budget; every replayed call answers the same.
+//!    digest is unchanged and within budget, and agrees with the records the replay reads;
+//!    every replayed call answers the same.
 //! 7. Uninstall the sandbox (the copy of the agent's data does not linger).
 //!
 //! A failure in steps 1-3 that is not the candidate's fault is [`StagingError::Setup`]; every
@@ -21,6 +22,7 @@ use canister_api::agent::{
     AgentError, AgentInit, Autonomy, Config, Fact, FactCursor, FactPage, Health, StateChunk,
     StateDigest, Task, TaskPage, UpgradePage, UpgradeRecord, VersionInfo, VersionPage,
 };
+use canister_api::digest::RecordSum;
 use canister_api::ic::{self, CallError, management};
 use canister_api::staging::{
     ProbeResult, RehearsalBudgets, RehearsalReport, RehearsalRequest, StagingError,
@@ -127,7 +129,7 @@ async fn query<A: candid::utils::ArgumentEncoder, R: CandidType + DeserializeOwn
 /// A list endpoint's page, as staging replays it.
 trait Listed: CandidType + DeserializeOwned {
     /// The items.
-    type Item: CandidType;
+    type Item: CandidType + Summed;
     /// Where the next page starts.
     type Cursor;
     /// The items and the cursor of the next page.
@@ -166,6 +168,27 @@ impl Listed for VersionPage {
     }
 }
 
+/// A record the state digest covers adds itself to a [`RecordSum`]; other items do not.
+trait Summed {
+    /// Adds the record's hash, if the digest covers it.
+    fn add_to(&self, _sum: &mut RecordSum) {}
+}
+
+impl Summed for Task {
+    fn add_to(&self, sum: &mut RecordSum) {
+        sum.add_task(self);
+    }
+}
+
+impl Summed for Fact {
+    fn add_to(&self, sum: &mut RecordSum) {
+        sum.add_fact(&self.namespace, &self.key, &self.value);
+    }
+}
+
+impl Summed for UpgradeRecord {}
+impl Summed for VersionInfo {}
+
 /// Pages a replayed list endpoints answers at most (a candidate whose cursor never ends fails
 /// its replay instead of holding the rehearsal forever).
 pub const MAX_REPLAY_PAGES: u32 = 10_000;
@@ -180,6 +203,8 @@ struct Answer {
     /// SHA-256 over the canonical encoding of every item, in order (independent of where the
     /// pages were cut).
     sha256: [u8; 32],
+    /// The state digest's sum over the items (tasks and facts; zero for other lists).
+    sum: RecordSum,
 }
 
 /// Every page of a list endpoint, from `fetch(None)` on. Items are decoded with this build's
@@ -189,6 +214,7 @@ async fn list_all<P: Listed>(
     mut fetch: impl AsyncFnMut(Option<P::Cursor>) -> Result<Result<P, AgentError>, String>,
 ) -> Result<Answer, String> {
     let mut hash = Sha256::new();
+    let mut sum = RecordSum::default();
     let (mut items, mut pages) = (0u64, 0u32);
     let mut cursor = None;
     loop {
@@ -197,6 +223,7 @@ async fn list_all<P: Listed>(
         let (page_items, next) = page.split();
         for item in &page_items {
             hash.update(candid::encode_one(item).map_err(|e| e.to_string())?);
+            item.add_to(&mut sum);
         }
         items += page_items.len() as u64;
         match next {
@@ -214,6 +241,7 @@ async fn list_all<P: Listed>(
         items,
         pages,
         sha256: hash.finalize().into(),
+        sum,
     })
 }
 
@@ -227,6 +255,7 @@ async fn replay(sandbox: Principal) -> Vec<Result<Answer, String>> {
                 items: 1,
                 pages: 1,
                 sha256: Sha256::digest(bytes).into(),
+                sum: RecordSum::default(),
             })
             .map_err(|e| e.to_string()),
     };
@@ -391,6 +420,37 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
     Ok(report)
 }
 
+/// The digest the candidate keeps agrees with the records it answers: the tasks and facts the
+/// replay read, summed as `canister_api::digest` says, give the same counts and hash. A
+/// migration that rewrote records wrongly without telling the digest fails here.
+fn digest_matches_records(digest: &StateDigest, replay: &[Result<Answer, String>]) -> ProbeResult {
+    let (Some(Ok(tasks)), Some(Ok(facts))) = (replay.first(), replay.get(1)) else {
+        return probe(
+            "digest_matches_records",
+            false,
+            "the tasks and facts could not be read".into(),
+            None,
+        );
+    };
+    let mut sum = tasks.sum;
+    sum.add(&facts.sum.to_bytes());
+    let from_records = sum.sha256(tasks.items, facts.items);
+    probe(
+        "digest_matches_records",
+        from_records == digest.sha256 && tasks.items == digest.tasks && facts.items == digest.facts,
+        format!(
+            "records read: {} tasks, {} facts, {}; state_digest: {} tasks, {} facts, {}",
+            tasks.items,
+            facts.items,
+            hex::encode(&from_records[..8]),
+            digest.tasks,
+            digest.facts,
+            hex::encode(&digest.sha256[..8.min(digest.sha256.len())])
+        ),
+        None,
+    )
+}
+
 async fn after_upgrade(
     sandbox: Principal,
     req: &RehearsalRequest,
@@ -440,8 +500,9 @@ async fn after_upgrade(
             ));
         }
     }
-    match query::<_, StateDigest>(sandbox, "state_digest", &()).await {
-        Err(e) => probes.push(probe("state_digest", false, e, None)),
+    let digest_after = query::<_, StateDigest>(sandbox, "state_digest", &()).await;
+    match &digest_after {
+        Err(e) => probes.push(probe("state_digest", false, e.clone(), None)),
         Ok(after) => {
             probes.push(probe(
                 "state_digest",
@@ -469,6 +530,9 @@ async fn after_upgrade(
         }
     }
     let replay_after = replay(sandbox).await;
+    if let Ok(after) = &digest_after {
+        probes.push(digest_matches_records(after, &replay_after));
+    }
     for ((name, before), after) in REPLAYS.iter().zip(replay_before).zip(&replay_after) {
         probes.push(probe(
             &format!("replay {name}"),

@@ -125,6 +125,7 @@ fn self_upgrade_tool_adds_a_query_method_and_commits_with_nothing_lost() {
         "probe_budget",
         "replay list_tasks",
         "replay list_facts",
+        "digest_matches_records",
     ] {
         assert!(
             report.probes.iter().any(|x| x.name == p && x.ok),
@@ -326,6 +327,29 @@ fn a_candidate_corrupting_state_is_caught_by_the_rehearsal() {
     );
     assert_eq!(tb.agent_module(), parent, "never installed");
     assert!(tb.digest().same_state(&before));
+}
+
+/// A candidate that rewrites records behind the kept digest's back (as a faulty migration
+/// writing through the raw stores would) keeps an unchanged digest, but the records the
+/// rehearsal replays disagree with it.
+#[test]
+fn a_candidate_corrupting_records_behind_the_digest_is_caught_by_the_rehearsal() {
+    let tb = seeded(Options::default());
+    let parent = tb.agent_module();
+    let rec = tb
+        .propose_release(&chaos_release("corrupt_raw"), "rewrites a fact")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    match &rec.state {
+        UpgradeState::Failed(why) => assert!(why.contains("digest_matches_records"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let report = rec.rehearsal.unwrap();
+    let probe = |name: &str| report.probes.iter().find(|p| p.name == name).unwrap();
+    assert!(probe("state_digest").ok, "the kept digest did not change");
+    assert!(!probe("digest_matches_records").ok);
+    assert!(!probe("replay list_facts").ok, "the records did");
+    assert_eq!(tb.agent_module(), parent, "never installed");
 }
 
 #[test]

@@ -124,6 +124,37 @@ impl Env {
         .expect("remember");
     }
 
+    /// `state_digest`.
+    pub fn digest(&self) -> StateDigest {
+        self.query(stranger(), "state_digest", Encode!().unwrap())
+    }
+
+    /// The digest of the records `list_tasks` and `list_facts` answer, computed here as
+    /// `canister_api::digest` says: what the agent's kept digest must equal.
+    pub fn digest_of_records(&self) -> (u64, u64, Vec<u8>) {
+        let mut sum = canister_api::digest::RecordSum::default();
+        let tasks = self.tasks();
+        let facts = self.facts();
+        for t in &tasks {
+            sum.add_task(t);
+        }
+        for f in &facts {
+            sum.add_fact(&f.namespace, &f.key, &f.value);
+        }
+        let (t, f) = (tasks.len() as u64, facts.len() as u64);
+        (t, f, sum.sha256(t, f))
+    }
+
+    /// Asserts that the kept digest agrees with the records.
+    pub fn assert_digest_matches_records(&self) {
+        let d = self.digest();
+        assert_eq!(
+            (d.tasks, d.facts, d.sha256.clone()),
+            self.digest_of_records(),
+            "the kept digest disagrees with the records"
+        );
+    }
+
     /// Recalls a fact as the operator.
     pub fn recall(&self, namespace: Option<&str>, key: &str) -> Option<String> {
         let ns = namespace.map(str::to_string);
