@@ -92,6 +92,7 @@ fn finish(mut rec: UpgradeRecord, state: UpgradeState, actor: Principal, reason:
         v.outcome = Some(outcome);
         versions::put(hash, v);
     }
+    versions::enforce_retention();
 }
 
 fn fail(rec: UpgradeRecord, reason: String) {

@@ -495,6 +495,7 @@ pub fn reject(caller: Principal, id: u64, reason: String) -> Result<UpgradeRecor
         v.outcome = Some("rejected".into());
         versions::put(hash, v);
     }
+    versions::enforce_retention();
     Ok(rec)
 }
 

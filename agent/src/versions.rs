@@ -3,7 +3,8 @@
 //! lineage, operator releases and the watchdog's module. Which one is running, LKG, previous
 //! LKG or the watchdog is in the markers cell (`config::Markers`).
 //!
-//! The store is bounded ([`enforce_retention`], run whenever a version is added): the
+//! The store is bounded ([`enforce_retention`], run whenever a version is added or an upgrade
+//! ends): the
 //! protected versions (running, LKG, previous LKG, the candidate in flight and its parent, the
 //! committed release, the watchdog's module) stay, and of the others only the newest
 //! `Config::keep_versions` do; the rest are evicted, each with an audit entry.
