@@ -23,6 +23,9 @@ fn demo_runs_and_every_step_holds() {
         "timeline (simulated):",
         "watchdog  ladder.start",
         "agent     upgrade.committed",
+        // The bounds are read from the canisters, not printed from a constant.
+        "within the bound of 35 s from the watchdog's detection_bound_secs",
+        "within the bound of 35 s from the agent's supervision settings",
     ] {
         assert!(
             stdout.contains(shown),

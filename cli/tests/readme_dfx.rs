@@ -92,3 +92,130 @@ fn the_deploy_guide_init_arguments_match_the_init_records() {
         );
     }
 }
+
+/// The method's argument types in a .did file.
+fn arg_types(did: &str, method: &str) -> (candid::TypeEnv, Vec<candid::types::Type>) {
+    let (env, actor) = candid_parser::utils::CandidSource::Text(did)
+        .load()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let actor = actor.expect("a service");
+    let args = env
+        .get_method(&actor, method)
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
+        .args
+        .clone();
+    (env, args)
+}
+
+/// Every literal argument of a `dfx canister call` in the README (`'( ... )'`, without
+/// placeholders) is what the method's .did types accept, as dfx checks it.
+#[test]
+fn every_literal_dfx_argument_in_the_readme_type_checks() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut checked = 0;
+    for (canister, did) in [
+        ("agent", "agent/agent.did"),
+        ("watchdog", "watchdog/watchdog.did"),
+        ("staging", "staging/staging.did"),
+    ] {
+        let did = std::fs::read_to_string(root().join(did)).unwrap();
+        let needle = format!("dfx canister call {canister} ");
+        for (i, _) in readme.match_indices(&needle) {
+            let rest = &readme[i + needle.len()..];
+            let method: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let after = rest[method.len()..].trim_start();
+            let Some(arg) = after
+                .strip_prefix('\'')
+                .and_then(|a| a.split_once('\''))
+                .map(|(a, _)| a)
+            else {
+                continue;
+            };
+            if arg.contains("...") {
+                continue; // a placeholder for the reader to fill in
+            }
+            let args = candid_parser::parse_idl_args(arg)
+                .unwrap_or_else(|e| panic!("{canister}.{method} {arg}: {e}"));
+            let (env, types) = arg_types(&did, &method);
+            args.annotate_types(true, &env, &types)
+                .unwrap_or_else(|e| panic!("{canister}.{method} {arg}: {e}"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} arguments checked");
+}
+
+/// A snapshot is loaded into a stopped agent (stop, load, start), and a hand-made upgrade gives
+/// dfx the module or an argument (the agent's service takes `AgentInit`).
+#[test]
+fn the_readme_loads_snapshots_into_a_stopped_agent_and_upgrades_with_an_argument() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut loads = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains("dfx canister snapshot load agent") {
+            loads += 1;
+            assert!(
+                line.trim_start()
+                    .starts_with("dfx canister snapshot load agent"),
+                "a snapshot load outside a command sequence: {line}"
+            );
+            assert!(
+                lines[..i]
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .any(|l| l.trim() == "dfx canister stop agent"),
+                "no `dfx canister stop agent` before: {line}"
+            );
+            assert!(
+                lines[i + 1..]
+                    .iter()
+                    .take(3)
+                    .any(|l| l.trim() == "dfx canister start agent"),
+                "no `dfx canister start agent` after: {line}"
+            );
+        }
+        if line.contains("dfx canister install agent --mode upgrade") {
+            assert!(
+                line.contains("--wasm ") || line.contains("--argument"),
+                "an upgrade without module or argument: {line}"
+            );
+        }
+    }
+    assert!(loads >= 1, "the runbook shows how to load a snapshot");
+}
+
+/// The README's recipe turns the hex id `dfx canister snapshot list` prints into the candid
+/// blob `rollback` takes: run it with `sh` and decode the result against `watchdog.did`.
+#[test]
+fn the_readme_turns_a_hex_snapshot_id_into_the_blob_rollback_takes() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let recipe = readme
+        .lines()
+        .find(|l| l.starts_with("BLOB=$(echo \"$ID\""))
+        .expect("the README's hex-to-blob recipe");
+    let command = recipe.split_once('#').map_or(recipe, |(c, _)| c).trim();
+    let id = "000000000000000001010000000000000001";
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ID={id}; {command}; printf '%s' \"$BLOB\""))
+        .output()
+        .expect("sh runs");
+    let blob = String::from_utf8(out.stdout).unwrap();
+    let arg = format!("(variant {{ Snapshot = blob \"{blob}\" }})");
+    let did = std::fs::read_to_string(root().join("watchdog/watchdog.did")).unwrap();
+    let (env, types) = arg_types(&did, "rollback");
+    let args = candid_parser::parse_idl_args(&arg)
+        .and_then(|a| Ok(a.annotate_types(true, &env, &types)?))
+        .unwrap_or_else(|e| panic!("{arg}: {e}"));
+    let bytes = args.to_bytes_with_types(&env, &types).unwrap();
+    let target: canister_api::watchdog::RollbackTarget = candid::decode_one(&bytes).unwrap();
+    assert_eq!(
+        target,
+        canister_api::watchdog::RollbackTarget::Snapshot(hex::decode(id).unwrap())
+    );
+}

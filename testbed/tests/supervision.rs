@@ -374,6 +374,19 @@ fn operators_roll_back_to_a_named_version_or_snapshot_and_bad_targets_are_refuse
         "{}",
         inc.data_lost
     );
+    // The journal's Armed, Installing, Booted and Committed were written after the snapshot
+    // (with an audit entry each): the load dropped them, and the incident counts them.
+    assert_eq!(inc.journal_entries_lost, Some(4), "{}", inc.data_lost);
+    assert!(
+        inc.audit_entries_lost.is_some_and(|n| n >= 4),
+        "{}",
+        inc.data_lost
+    );
+    assert!(
+        inc.data_lost.contains("4 journal transitions"),
+        "{}",
+        inc.data_lost
+    );
     assert_eq!(tb.agent_module(), Some(parent.clone()));
     assert_eq!(tb.watchdog_status().lkg.unwrap().hash, parent);
 
@@ -385,6 +398,11 @@ fn operators_roll_back_to_a_named_version_or_snapshot_and_bad_targets_are_refuse
     let inc = &tb.incidents()[1];
     assert_eq!(inc.ladder_step, Some(LadderStep::Version));
     assert_eq!(inc.records_lost, Some(0));
+    assert_eq!(
+        (inc.journal_entries_lost, inc.audit_entries_lost),
+        (Some(0), Some(0)),
+        "an upgrade in place keeps the logs"
+    );
     assert_eq!(tb.agent_module(), Some(rec.candidate_hash.clone()));
     assert_eq!(tb.watchdog_status().lkg.unwrap().hash, rec.candidate_hash);
     assert!(tb.digest().same_state(&before));
