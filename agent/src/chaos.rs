@@ -68,7 +68,8 @@ pub fn on_boot() {
         }
         "corrupt_raw" => crate::facts::corrupt_first_behind_the_digest(),
         "corrupt_state" => {
-            if let Some(f) = crate::facts::list(None, 1).into_iter().next() {
+            let first = crate::facts::page(None, None, 1).map(|p| p.facts.into_iter().next());
+            if let Ok(Some(f)) = first {
                 let _ = crate::facts::forget(&f.namespace, &f.key);
             }
         }

@@ -7,23 +7,27 @@
 //! # Layout (layout version 1)
 //!
 //! ```text
-//! 0          8         12         16       24       32       40            48            112
-//! +----------+---------+----------+--------+--------+--------+-------------+-------------+
-//! | AGDIGEST | layout  | reserved | token  | tasks  | facts  | transitions | record sum  |
-//! |          | u32 LE  | u32 = 0  | u64 LE | u64 LE | u64 LE | u64 LE      | 64 bytes LE |
-//! +----------+---------+----------+--------+--------+--------+-------------+-------------+
+//! 0          8         12         16       24       32       40            48        56            120
+//! +----------+---------+----------+--------+--------+--------+-------------+---------+-------------+
+//! | AGDIGEST | layout  | reserved | token  | tasks  | facts  | transitions | pending | record sum  |
+//! |          | u32 LE  | u32 = 0  | u64 LE | u64 LE | u64 LE | u64 LE      | u64 LE  | 64 bytes LE |
+//! +----------+---------+----------+--------+--------+--------+-------------+---------+-------------+
 //! ```
+//!
+//! The cell also keeps the number of pending tasks (`health.pending_tasks`), for the same
+//! reason: `health` is polled every few seconds and must not scan the queue.
 //!
 //! # When the kept digest is trusted
 //!
 //! The cell is trusted only when its `token` equals `Markers::digest_token`. Every build that
 //! keeps the digest writes both together. A build that does not (any build before this cell
 //! existed) rewrites the markers at every boot (`sandbox::record_identity`) without the field it
-//! does not know, so after such a build ran, the tokens differ; and after a migration step
-//! rewrote records through the raw stores, the cell is not trusted either. In both cases boot
-//! recounts the digest from the records (`recount`), once.
+//! does not know, so after such a build ran, the tokens differ, and boot recounts the digest
+//! from the records (`recount`), once. (Migration steps rewrite no record. A candidate whose
+//! code changes records behind the digest's back is caught by the rehearsal, which checks the
+//! digest against the records it reads.)
 
-use crate::api::{StateDigest, Task};
+use crate::api::{StateDigest, Task, TaskStatus};
 use crate::memory::{self, Mem};
 use crate::{audit, config, schema};
 use canister_api::digest::{RecordSum, SUM_BYTES, fact_hash, task_hash};
@@ -35,7 +39,7 @@ use std::cell::RefCell;
 
 const MAGIC: &[u8; 8] = b"AGDIGEST";
 const LAYOUT: u32 = 1;
-const LEN: usize = 48 + SUM_BYTES;
+const LEN: usize = 56 + SUM_BYTES;
 
 /// What the cell holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub struct DigestState {
     pub facts: u64,
     /// Transitions in the upgrade journal.
     pub transitions: u64,
+    /// Tasks in `Pending`.
+    pub pending: u64,
     /// The sum of the records' hashes.
     pub sum: RecordSum,
 }
@@ -58,7 +64,13 @@ impl Storable for DigestState {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&LAYOUT.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
-        for n in [self.token, self.tasks, self.facts, self.transitions] {
+        for n in [
+            self.token,
+            self.tasks,
+            self.facts,
+            self.transitions,
+            self.pending,
+        ] {
             out.extend_from_slice(&n.to_le_bytes());
         }
         out.extend_from_slice(&self.sum.to_bytes());
@@ -76,12 +88,13 @@ impl Storable for DigestState {
             return DigestState::default();
         }
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
-        let sum: [u8; SUM_BYTES] = bytes[48..].try_into().expect("64 bytes");
+        let sum: [u8; SUM_BYTES] = bytes[56..].try_into().expect("64 bytes");
         DigestState {
             token: u64_at(16),
             tasks: u64_at(24),
             facts: u64_at(32),
             transitions: u64_at(40),
+            pending: u64_at(48),
             sum: RecordSum::from_bytes(&sum),
         }
     }
@@ -117,30 +130,37 @@ pub fn trusted() -> bool {
     token != 0 && config::markers().digest_token == Some(token)
 }
 
-/// Replaces the kept digest with a recount of the records, under a new token.
-pub fn replace(tasks: u64, facts: u64, transitions: u64, sum: RecordSum) {
+/// Replaces the kept digest with a recount of the records (its `token` is ignored: a new one
+/// is drawn).
+pub fn replace(recount: DigestState) {
     let token = get().token.wrapping_add(1).max(1);
-    CELL.with(|c| {
-        c.borrow_mut().set(DigestState {
-            token,
-            tasks,
-            facts,
-            transitions,
-            sum,
-        })
-    });
+    CELL.with(|c| c.borrow_mut().set(DigestState { token, ..recount }));
     config::update_markers(|m| m.digest_token = Some(token));
 }
 
 /// A task was added (`old` is `None`) or changed.
 pub fn task_changed(old: Option<&Task>, new: &Task) {
+    let pending = |t: &Task| t.status == TaskStatus::Pending;
     update(|s| {
         match old {
-            Some(old) => s.sum.remove(&task_hash(old)),
+            Some(old) => {
+                s.sum.remove(&task_hash(old));
+                if pending(old) {
+                    s.pending = s.pending.saturating_sub(1);
+                }
+            }
             None => s.tasks += 1,
         }
         s.sum.add(&task_hash(new));
+        if pending(new) {
+            s.pending += 1;
+        }
     });
+}
+
+/// Tasks in `Pending`.
+pub fn pending() -> u64 {
+    get().pending
 }
 
 /// A fact was added, replaced (`old` and `new`) or removed (`new` is `None`).
@@ -193,11 +213,12 @@ mod tests {
             tasks: 2,
             facts: 3,
             transitions: 4,
+            pending: 1,
             sum,
         };
         let bytes = s.to_bytes().into_owned();
         let mut golden = b"AGDIGEST\x01\0\0\0\0\0\0\0".to_vec();
-        for n in [7u64, 2, 3, 4] {
+        for n in [7u64, 2, 3, 4, 1] {
             golden.extend_from_slice(&n.to_le_bytes());
         }
         golden.extend_from_slice(&[1; SUM_BYTES]);

@@ -75,7 +75,7 @@ thread_local! {
 #[init]
 fn init(arg: AgentInit) {
     schema::migrate(); // a fresh memory: writes the header at this build's schema
-    recount::at_boot(false);
+    recount::at_boot();
     sandbox::init(arg.sandbox == Some(true), arg.staging);
     sandbox::record_identity();
     config::init(arg);
@@ -92,7 +92,7 @@ fn init(arg: AgentInit) {
 #[post_upgrade]
 fn post_upgrade() {
     let report = schema::migrate();
-    recount::at_boot(!report.steps.is_empty());
+    recount::at_boot();
     if !report.steps.is_empty() {
         audit::append(
             ic_cdk::api::time(),
@@ -182,7 +182,7 @@ fn health_now() -> Health {
         cycles: ic_cdk::api::canister_cycle_balance(),
         stable_memory_bytes: ic_cdk::stable::stable_size() * 65536,
         heap_memory_bytes: heap_bytes(),
-        pending_tasks: tasks::pending(),
+        pending_tasks: digest::pending(),
         last_error: markers.last_error,
         upgrade_in_flight: journal::in_flight(),
         autonomy: config::get().autonomy,

@@ -9,7 +9,7 @@
 //! | --- | --- | --- | --- |
 //! | 0 | schema header | raw, see `migrations::header` | v1 |
 //! | 1 | tasks | `BTreeMap<u64, task record>` | v1 |
-//! | 2 | facts_v1 | `BTreeMap<String, String>`; **retired at v3** (emptied by the v2->v3 step, never reused) | v1 |
+//! | 2 | facts_v1 | `BTreeMap<String, String>`; from v3 on read as namespace `default` and drained as its facts are written again (never written to) | v1 |
 //! | 3 | facts | `BTreeMap<FactKey, String>` | v3 |
 //! | 4 | config | `Cell<Config>` (candid) | v1 |
 //! | 5 | markers | `Cell<Markers>` (candid): running, LKG and watchdog hashes, last error | v1 |
@@ -37,7 +37,8 @@ pub const BUCKET_PAGES: u16 = 16;
 pub const HEADER: MemoryId = MemoryId::new(0);
 /// The task queue.
 pub const TASKS: MemoryId = MemoryId::new(1);
-/// Facts of schemas 1-2. Retired at v3: emptied by the migration, never reused.
+/// Facts of schemas 1-2; schema 3 reads them as namespace `default` until they are written
+/// again.
 pub const FACTS_V1: MemoryId = MemoryId::new(2);
 /// Facts of schema 3, keyed by namespace and key.
 pub const FACTS: MemoryId = MemoryId::new(3);

@@ -134,16 +134,6 @@ pub fn visit(mut f: impl FnMut(&Task)) {
     })
 }
 
-/// How many tasks are pending (a scan: the queue is small by design).
-pub fn pending() -> u64 {
-    TASKS.with(|t| {
-        t.borrow()
-            .values()
-            .filter(|b| b.get(17) == Some(&0)) // status byte: 0 = pending (both formats)
-            .count() as u64
-    })
-}
-
 /// Number of tasks.
 pub fn count() -> u64 {
     TASKS.with(|t| t.borrow().len())
