@@ -32,6 +32,18 @@ fn demo_runs_and_every_step_holds() {
             "the demo no longer shows `{shown}`:\n{stdout}"
         );
     }
+    // The README's sample output shows every step, and the bounds, as the demo prints them
+    // (module hashes and byte counts aside).
+    let readme = workspace_file("README.md");
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("[t+") || l.contains("the bound of"))
+    {
+        assert!(
+            readme.contains(line),
+            "the README's sample output lacks the demo's line `{line}`: paste the demo's output"
+        );
+    }
 }
 
 #[test]
