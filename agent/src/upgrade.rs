@@ -214,6 +214,7 @@ pub fn commit(
         WasmKind::Watchdog => m.watchdog = Some(actual),
         WasmKind::Release => m.release = Some(actual),
     });
+    versions::enforce_retention();
     uploads::clear(kind);
     audit::append(
         at,
@@ -339,6 +340,7 @@ fn record(
             outcome: None,
         },
     );
+    versions::enforce_retention();
     rec
 }
 
@@ -493,6 +495,7 @@ pub fn reject(caller: Principal, id: u64, reason: String) -> Result<UpgradeRecor
         v.outcome = Some("rejected".into());
         versions::put(hash, v);
     }
+    versions::enforce_retention();
     Ok(rec)
 }
 
@@ -515,14 +518,11 @@ pub fn set_autonomy(caller: Principal, autonomy: Autonomy) {
 pub fn own_methods() -> Vec<String> {
     let mut methods: Vec<String> = vec![];
     let mut records = vec![];
-    let mut from = 0;
-    loop {
-        let page = journal::list(from, 100);
-        let Some(last) = page.last().map(|r| r.id) else {
-            break;
-        };
-        from = last + 1;
-        records.extend(page);
+    let mut from = Some(0);
+    while let Some(start) = from {
+        let page = journal::page(start, 100);
+        from = page.next_from;
+        records.extend(page.records);
     }
     for rec in records {
         if rec.source != UpgradeSource::SelfPatch || rec.state != UpgradeState::Committed {

@@ -10,12 +10,16 @@
 //! - [`turns`]: the agent's turn loop (re-exported by [`agent`]).
 //! - [`llm`]: the IC's LLM canister (`v1_chat`), which the agent calls, and the scripts of
 //!   `llm-standin`, its test double on ic-sim.
+//! - [`page`]: how every list endpoint pages by bytes with a cursor.
+//! - [`digest`]: the agent's logical state digest (an order-independent hash of its records).
 //!
 //! Hashes are `blob`s of 32 bytes in records and lowercase hex in messages; times are
 //! nanoseconds since the UNIX epoch; instruction counts are the IC's.
 
 pub mod agent;
+pub mod digest;
 pub mod llm;
+pub mod page;
 pub mod staging;
 pub mod turns;
 pub mod watchdog;

@@ -37,7 +37,7 @@ use crate::api::{
     AgentError, LlmSettings, LoopHealth, LoopInit, LoopStatus, PromptLayer, SurvivalSettings,
     SurvivalTier, UpgradeRecord, UpgradeState,
 };
-use crate::{audit, journal, prompt, survival, tasks, tools, upgrade};
+use crate::{audit, digest, journal, prompt, survival, tools, upgrade};
 use candid::Principal;
 
 pub use driver::{poke, start};
@@ -110,7 +110,7 @@ pub fn prompt_layers() -> Vec<PromptLayer> {
     let dynamic = prompt::dynamic_layer(&prompt::Now {
         cycles: ic_cdk::api::canister_cycle_balance(),
         tier: survival::current(&s.survival),
-        pending_tasks: tasks::pending(),
+        pending_tasks: digest::pending(),
         tools: &tools,
         own_methods: &upgrade::own_methods(),
         last_upgrade: last_upgrade(),
