@@ -113,6 +113,22 @@ pub(crate) fn trap(id: Principal, trap: &TrapKind, limit: u64) -> RejectResponse
     }
 }
 
+/// A trapping callback whose cleanup trapped too (`HypervisorError::Cleanup` in
+/// rs/interfaces execution_environment/errors.rs): the callback's error code, then both texts
+/// joined by "call_on_cleanup also failed".
+pub(crate) fn cleanup_also_failed(
+    callback: RejectResponse,
+    cleanup: &RejectResponse,
+) -> RejectResponse {
+    RejectResponse {
+        reject_message: format!(
+            "{}\n\ncall_on_cleanup also failed:\n\n{}",
+            callback.reject_message, cleanup.reject_message
+        ),
+        ..callback
+    }
+}
+
 /// What a calling canister sees of a rejection: failed executions carry the `ICxxxx: ` prefix,
 /// an unanswered call becomes "No response" (interface: `Payload::from(user_error)`).
 pub(crate) fn for_reply_to(reply_to: &ReplyTo, reject: RejectResponse) -> RejectResponse {

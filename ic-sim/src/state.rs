@@ -370,8 +370,13 @@ impl SimState {
         }
     }
 
-    /// Answers a call context with the trap that ended its execution, if it was not answered.
-    fn fail_call_context(&mut self, canister_id: Principal, cc_id: u64, trap: &TrapKind) {
+    /// After an execution of call context `cc_id` trapped: the context fails with `reject` only
+    /// if it was not answered and no other callback of it is outstanding. While other calls are
+    /// outstanding the context stays open and the trap is not reported; the last execution
+    /// decides (replica: `CallContextManager::on_canister_result`, rs/replicated_state
+    /// call_context_manager.rs: `(Err(_), Responded::No, OutstandingCalls::Yes) =>
+    /// NotYetResponded`, and `(Err(error), Responded::No, OutstandingCalls::No) => Fail`).
+    fn fail_call_context(&mut self, canister_id: Principal, cc_id: u64, reject: RejectResponse) {
         let canister = self
             .canisters
             .get_mut(&canister_id)
@@ -380,13 +385,12 @@ impl SimState {
             .call_contexts
             .get_mut(&cc_id)
             .expect("call context exists");
-        if cc.responded {
+        if cc.responded || cc.outstanding_callbacks > 0 {
             return;
         }
         cc.responded = true;
         let refund = std::mem::take(&mut cc.cycles_available);
         let reply_to = cc.reply_to.clone();
-        let reject = errors::trap(canister_id, trap, self.config.instruction_limit_update);
         let reject = errors::for_reply_to(&reply_to, reject);
         self.respond(canister_id, reply_to, Err(reject), refund);
     }
@@ -532,7 +536,10 @@ impl SimState {
         self.record_instructions(id, cc_id, inv.instructions);
         match inv.result.clone() {
             Ok(()) => self.commit_effects(id, cc_id, &mut inv),
-            Err(trap) => self.fail_call_context(id, cc_id, &trap),
+            Err(trap) => {
+                let reject = errors::trap(id, &trap, self.config.instruction_limit_update);
+                self.fail_call_context(id, cc_id, reject);
+            }
         }
         self.finish_call_context(id, cc_id);
     }
@@ -589,13 +596,20 @@ impl SimState {
         match inv.result.clone() {
             Ok(()) => self.commit_effects(id, cc_id, &mut inv),
             Err(trap) => {
+                let limit_for_message = self.config.instruction_limit_update;
+                let mut reject = errors::trap(id, &trap, limit_for_message);
                 if let Some((fun, env)) = callback.cleanup {
                     let mut ctx = self.base_ctx(&self.canisters[&id], ApiKind::Cleanup);
                     ctx.caller = cc.caller;
                     let inv = self.run_installed(id, ctx, &Entry::Table { fun, env }, limit);
                     self.record_instructions(id, cc_id, inv.instructions);
+                    if let Err(cleanup_trap) = &inv.result {
+                        // HypervisorError::Cleanup: both traps, the callback's error code.
+                        let cleanup = errors::trap(id, cleanup_trap, limit_for_message);
+                        reject = errors::cleanup_also_failed(reject, &cleanup);
+                    }
                 }
-                self.fail_call_context(id, cc_id, &trap);
+                self.fail_call_context(id, cc_id, reject);
             }
         }
         self.finish_call_context(id, cc_id);

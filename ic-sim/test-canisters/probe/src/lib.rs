@@ -174,6 +174,17 @@ fn oneway(args: CallArgs) -> Result<(), String> {
     calls::oneway(&args)
 }
 
+/// Makes a one-way call, then awaits another call. The one-way call's callback traps when its
+/// response arrives (ic-cdk registers index usize::MAX); while the awaited call is outstanding
+/// that trap must not fail this call context.
+#[update]
+async fn oneway_while_awaiting(oneway: CallArgs, awaited: CallArgs) -> CallOutcome {
+    if let Err(e) = calls::oneway(&oneway) {
+        return CallOutcome::PerformFailed(e);
+    }
+    calls::call(&awaited).await
+}
+
 /// `ic0.canister_status` as seen by the last response callback of `call` (0 = none yet).
 #[query]
 fn last_callback_status() -> u32 {
