@@ -182,6 +182,13 @@ pub(crate) struct ExecCtx {
     pub(crate) kind: ApiKind,
     pub(crate) canister_id: Principal,
     pub(crate) subnet_id: Principal,
+    /// Index and size of the subnet hosting the canister.
+    pub(crate) subnet_index: usize,
+    pub(crate) subnet_nodes: u32,
+    /// The routing table: a request to a canister of another subnet is limited to
+    /// `max_xnet_request_size`.
+    pub(crate) routing: Option<std::sync::Arc<crate::subnet::Subnets>>,
+    pub(crate) max_xnet_request_size: usize,
     pub(crate) caller: Principal,
     pub(crate) arg: Vec<u8>,
     pub(crate) method_name: String,
@@ -230,6 +237,10 @@ impl ExecCtx {
             kind,
             canister_id,
             subnet_id,
+            subnet_index: 0,
+            subnet_nodes: 13,
+            routing: None,
+            max_xnet_request_size: 2 * 1024 * 1024,
             caller: Principal::management_canister(),
             arg: Vec::new(),
             method_name: String::new(),

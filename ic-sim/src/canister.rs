@@ -149,6 +149,8 @@ pub struct ExecutionStats {
 /// A canister on the simulated subnet.
 pub(crate) struct Canister {
     pub(crate) id: Principal,
+    /// Index of the subnet hosting it.
+    pub(crate) subnet: usize,
     pub(crate) controllers: Vec<Principal>,
     pub(crate) settings: Settings,
     pub(crate) cycles: u128,
@@ -171,6 +173,7 @@ impl Canister {
     pub(crate) fn new(id: Principal, controllers: Vec<Principal>, cycles: u128) -> Self {
         Self {
             id,
+            subnet: 0,
             controllers,
             settings: Settings::default(),
             cycles,

@@ -421,6 +421,23 @@ pub(crate) fn chunked_hash_mismatch(actual: &[u8; 32], expected: &[u8]) -> Rejec
     ))
 }
 
+pub(crate) fn canister_id_exists(id: Principal) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterIdAlreadyExists,
+        format!("Unsuccessful canister creation: canister id {id} already exists."),
+    )
+}
+
+/// canister_manager/types.rs `InvalidSpecifiedId`, with its suggestion (no documentation link).
+pub(crate) fn invalid_specified_id(id: Principal) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::InvalidManagementPayload,
+        format!(
+            "The `specified_id` {id} is invalid because it belongs to the canister allocation ranges of the test environment.\nUse a `specified_id` that matches a canister ID on the ICP mainnet and a test environment that supports canister creation with `specified_id` (e.g., PocketIC)."
+        ),
+    )
+}
+
 pub(crate) fn unknown_management_method(method: &str) -> RejectResponse {
     RejectResponse::new(
         ErrorCode::CanisterMethodNotFound,

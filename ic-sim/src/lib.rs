@@ -18,7 +18,11 @@
 //!
 //! # Layout
 //! - [`sim`]: the public [`Sim`] API (PocketIC-compatible).
-//! - `state`: the subnet's round loop, message routing, call contexts, callbacks, timers, stops.
+//! - `state`: the IC's state and the execution of one message: call contexts, callbacks, timers,
+//!   stops.
+//! - `scheduler`: the round loop, input queues, routing and same-subnet induction, message orders.
+//! - [`subnet`]: subnet kinds, ids, canister ranges and routing.
+//! - `trace`: the digest of what a run executed.
 //! - `management`: the management canister (install_code, stop/start, snapshots, chunks, status).
 //! - `execution`: one execution on a live wasmtime instance, with rollback on trap.
 //! - `system_api` and `api_context`: the `ic0` imports and where each may be called.
@@ -35,18 +39,22 @@ mod execution;
 pub mod faults;
 mod management;
 mod module;
+mod scheduler;
 pub mod sim;
 mod state;
+pub mod subnet;
 mod system_api;
+mod trace;
 pub mod types;
 
 pub use candid::Principal;
 pub use canister::ExecutionStats;
-pub use config::{Fees, SimConfig};
+pub use config::{Fees, MessageOrder, SimConfig};
 pub use faults::{Fault, FaultsFired};
 pub use ic_management_canister_types::{
     CanisterInstallMode, CanisterSettings, CanisterStatusResult, CanisterStatusType, Snapshot,
 };
 pub use module::compilations;
 pub use sim::Sim;
+pub use subnet::{SubnetInfo, SubnetKind};
 pub use types::{ErrorCode, RawMessageId, RejectCode, RejectResponse, Time};

@@ -14,6 +14,7 @@ use crate::errors;
 use crate::execution::Instance;
 use crate::module;
 use crate::state::{Outcome, Request, SimState};
+use crate::subnet::{self, SubnetKind};
 use crate::types::{ErrorCode, RejectResponse};
 
 /// Largest chunk upload_chunk accepts (1 MiB).
@@ -91,7 +92,15 @@ impl SimState {
                 "create_canister" => {
                     let args: mgmt::CreateCanisterArgs = decode(method, arg)?;
                     let cycles = if matches!(req.reply_to, ReplyTo::Canister { .. }) {
-                        let fee = self.config.fees.canister_creation;
+                        let fee = match &req.reply_to {
+                            ReplyTo::Canister { caller, .. } => self
+                                .canisters
+                                .get(caller)
+                                .map_or(self.config.fees.canister_creation, |c| {
+                                    self.fees_of(c).canister_creation
+                                }),
+                            _ => self.config.fees.canister_creation,
+                        };
                         if req.cycles < fee {
                             return Err(RejectResponse::new(
                                 ErrorCode::InsufficientCyclesForCreateCanister,
@@ -106,7 +115,9 @@ impl SimState {
                     } else {
                         DEFAULT_PROVISIONAL_CYCLES
                     };
-                    let id = self.create_with_settings(sender, args.settings, cycles)?;
+                    let subnet = self.origin_subnet(req);
+                    let id =
+                        self.create_with_settings(sender, subnet, None, args.settings, cycles)?;
                     Handled::Done(Ok(encode(&mgmt::CanisterIdRecord { canister_id: id })))
                 }
                 "provisional_create_canister_with_cycles" => {
@@ -115,7 +126,14 @@ impl SimState {
                         .amount
                         .as_ref()
                         .map_or(DEFAULT_PROVISIONAL_CYCLES, nat_to_u128);
-                    let id = self.create_with_settings(sender, args.settings, cycles)?;
+                    let subnet = self.origin_subnet(req);
+                    let id = self.create_with_settings(
+                        sender,
+                        subnet,
+                        args.specified_id,
+                        args.settings,
+                        cycles,
+                    )?;
                     Handled::Done(Ok(encode(&mgmt::CanisterIdRecord { canister_id: id })))
                 }
                 "provisional_top_up_canister" => {
@@ -326,9 +344,21 @@ impl SimState {
         self.controlled(id, sender)
     }
 
+    /// The subnet a management request comes from: the calling canister's, or for ingress the
+    /// one its effective principal names (the default subnet otherwise).
+    fn origin_subnet(&self, req: &Request) -> usize {
+        match &req.reply_to {
+            ReplyTo::Canister { caller, .. } => self.canisters.get(caller).map(|c| c.subnet),
+            _ => req.subnet_hint,
+        }
+        .unwrap_or_else(|| self.subnets.default_subnet())
+    }
+
     fn create_with_settings(
         &mut self,
         sender: Principal,
+        subnet: usize,
+        specified_id: Option<Principal>,
         settings: Option<mgmt::CanisterSettings>,
         cycles: u128,
     ) -> Result<Principal, RejectResponse> {
@@ -337,11 +367,44 @@ impl SimState {
             .and_then(|s| s.controllers.clone())
             .unwrap_or_else(|| vec![sender]);
         check_controllers(&controllers)?;
-        let id = self.new_canister(controllers, cycles);
+        let id = match specified_id {
+            None => self.new_canister(subnet, controllers, cycles)?,
+            Some(id) => {
+                self.check_specified_id(id)?;
+                // A mainnet id outside every subnet's ranges gets a new application subnet,
+                // as PocketIC creates one.
+                let index = subnet::canister_index(id).expect("checked");
+                let subnet = match self.subnets.route(id) {
+                    Some(subnet) => subnet,
+                    None => self.add_subnet(SubnetKind::Application, Some(index)),
+                };
+                self.insert_canister(id, subnet, controllers, cycles);
+                id
+            }
+        };
         if let Some(settings) = settings {
             self.apply_settings(id, &settings)?;
         }
         Ok(id)
+    }
+
+    /// A `specified_id` must be a canister id that is not taken and lies outside the ranges the
+    /// environment allocates from (canister_manager.rs `validate_specified_id`, errors
+    /// `CanisterIdAlreadyExists` and `InvalidSpecifiedId`).
+    fn check_specified_id(&self, id: Principal) -> Result<(), RejectResponse> {
+        let Some(index) = subnet::canister_index(id) else {
+            return Err(errors::invalid_payload(
+                "provisional_create_canister_with_cycles",
+                &format!("specified_id {id} is not a canister id"),
+            ));
+        };
+        if self.canisters.contains_key(&id) {
+            return Err(errors::canister_id_exists(id));
+        }
+        if self.subnets.is_allocated_range(index) {
+            return Err(errors::invalid_specified_id(id));
+        }
+        Ok(())
     }
 
     fn apply_settings(
@@ -472,7 +535,7 @@ impl SimState {
                 canister.exec = Some(old);
             }
         };
-        let instance = match Instance::new(module, self.config.fees.clone()) {
+        let instance = match Instance::new(module, self.fees_of(canister)) {
             Ok(instance) => instance,
             Err(reason) => {
                 undo(canister, rollback);
@@ -527,12 +590,18 @@ impl SimState {
         let target = args.target_canister;
         let store = args.store_canister.unwrap_or(target);
         self.controlled(target, sender)?;
-        let Some(store_canister) = self.canisters.get(&store) else {
+        let target_subnet = self.canisters[&target].subnet;
+        // The store must be on the target's subnet (the replica looks it up there).
+        let Some(store_canister) = self
+            .canisters
+            .get(&store)
+            .filter(|c| c.subnet == target_subnet)
+        else {
             return Err(RejectResponse::new(
                 ErrorCode::CanisterNotFound,
                 format!(
                     "InstallChunkedCode Error: Store canister {store} was not found on subnet {} of target canister {target}",
-                    self.subnet_id
+                    self.subnets.all[self.canisters[&target].subnet].id
                 ),
             ));
         };
@@ -662,7 +731,7 @@ impl SimState {
     ) -> Result<(), RejectResponse> {
         self.controlled(id, sender)?;
         self.owned_snapshot(id, snapshot)?;
-        let fees = self.config.fees.clone();
+        let fees = self.fees_of(&self.canisters[&id]);
         let canister = self.canisters.get_mut(&id).expect("checked");
         let data = canister.snapshots[snapshot].clone();
         let mut instance = Instance::new(data.module.clone(), fees)

@@ -14,7 +14,9 @@ use crate::config::SimConfig;
 use crate::errors;
 use crate::faults::Fault;
 use crate::management::DEFAULT_PROVISIONAL_CYCLES;
+use crate::scheduler::{Destination, Source};
 use crate::state::{Message, Request, SimState};
+use crate::subnet::{SubnetInfo, SubnetKind};
 use crate::types::{ErrorCode, RawMessageId, RejectResponse, Time};
 
 /// An in-process Internet Computer subnet running real canister Wasm.
@@ -159,6 +161,98 @@ impl Sim {
         candid::decode_one::<mgmt::CanisterIdRecord>(&reply)
             .expect("create_canister replies a canister id")
             .canister_id
+    }
+
+    /// Creates a canister on the subnet `subnet_id` (as `create_canister_with_settings` does on
+    /// the default subnet).
+    ///
+    /// # Panics
+    /// If there is no such subnet or the creation is rejected.
+    pub fn create_canister_on_subnet(
+        &self,
+        sender: Option<Principal>,
+        settings: Option<mgmt::CanisterSettings>,
+        subnet_id: Principal,
+    ) -> Principal {
+        let subnet = self
+            .state
+            .borrow()
+            .subnets
+            .by_id(subnet_id)
+            .unwrap_or_else(|| panic!("create_canister_on_subnet: no subnet {subnet_id}"));
+        let args = mgmt::ProvisionalCreateCanisterWithCyclesArgs {
+            amount: Some(DEFAULT_PROVISIONAL_CYCLES.into()),
+            settings,
+            specified_id: None,
+            sender_canister_version: None,
+        };
+        let reply = self
+            .management_call_on(
+                Some(subnet),
+                sender,
+                "provisional_create_canister_with_cycles",
+                &args,
+            )
+            .unwrap_or_else(|e| panic!("create_canister_on_subnet failed: {e}"));
+        decode::<mgmt::CanisterIdRecord>(&reply).canister_id
+    }
+
+    /// Creates a canister with the given id (`specified_id` of provisional creation); an id
+    /// outside every subnet gets a new application subnet, as PocketIC does. Errors as the
+    /// replica words them (id taken, id in an allocation range).
+    pub fn create_canister_with_id(
+        &self,
+        sender: Option<Principal>,
+        settings: Option<mgmt::CanisterSettings>,
+        canister_id: Principal,
+    ) -> Result<Principal, String> {
+        let args = mgmt::ProvisionalCreateCanisterWithCyclesArgs {
+            amount: Some(DEFAULT_PROVISIONAL_CYCLES.into()),
+            settings,
+            specified_id: Some(canister_id),
+            sender_canister_version: None,
+        };
+        self.management_call(sender, "provisional_create_canister_with_cycles", &args)
+            .map(|reply| decode::<mgmt::CanisterIdRecord>(&reply).canister_id)
+            .map_err(|e| e.to_string())
+    }
+
+    // --- subnets ---------------------------------------------------------------------------------
+
+    /// The subnets, in creation order.
+    pub fn subnets(&self) -> Vec<SubnetInfo> {
+        self.state
+            .borrow()
+            .subnets
+            .all
+            .iter()
+            .map(|s| s.info())
+            .collect()
+    }
+
+    /// Adds a subnet of `kind`; returns its id.
+    pub fn add_subnet(&self, kind: SubnetKind) -> Principal {
+        let mut state = self.state.borrow_mut();
+        let index = state.add_subnet(kind, None);
+        state.subnets.all[index].id
+    }
+
+    /// The subnet hosting an existing canister.
+    pub fn get_subnet(&self, canister_id: Principal) -> Option<Principal> {
+        let state = self.state.borrow();
+        let canister = state.canisters.get(&canister_id)?;
+        Some(state.subnets.all[canister.subnet].id)
+    }
+
+    /// A digest of every execution so far (canister, entry point, time, trapped or not), in
+    /// order: equal digests mean the same messages ran in the same order. Not in PocketIC's API.
+    pub fn trace_digest(&self) -> String {
+        self.state.borrow().trace.digest()
+    }
+
+    /// How many executions ran so far. Not in PocketIC's API.
+    pub fn executions(&self) -> u64 {
+        self.state.borrow().trace.executions
     }
 
     /// Whether the canister exists.
@@ -544,6 +638,19 @@ impl Sim {
         method: &str,
         payload: Vec<u8>,
     ) -> Result<RawMessageId, RejectResponse> {
+        self.submit_call_on(canister_id, None, sender, method, payload)
+    }
+
+    /// Submits an ingress message; a management call executes on `subnet_hint`'s subnet (the
+    /// subnet of its effective principal).
+    pub(crate) fn submit_call_on(
+        &self,
+        canister_id: Principal,
+        subnet_hint: Option<usize>,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<RawMessageId, RejectResponse> {
         let mut state = self.state.borrow_mut();
         let max = state.config.max_ingress_payload;
         if payload.len() > max {
@@ -555,7 +662,7 @@ impl Sim {
         }
         let id = state.fresh_message_id(canister_id);
         state.ingress.insert(id.clone(), None);
-        state.queue.push_back(Message::Request(Request {
+        let request = Message::Request(Request {
             sender,
             receiver: canister_id,
             method: method.to_string(),
@@ -563,7 +670,10 @@ impl Sim {
             cycles: 0,
             reply_to: ReplyTo::Ingress(id.clone()),
             deadline: 0,
-        }));
+            subnet_hint,
+        });
+        let destination = state.destination_of(Source::Ingress, &request);
+        state.queues.enqueue(Source::Ingress, destination, request);
         Ok(id)
     }
 
@@ -630,13 +740,25 @@ impl Sim {
         method: &str,
         args: &T,
     ) -> Result<Vec<u8>, RejectResponse> {
+        self.management_call_on(None, sender, method, args)
+    }
+
+    fn management_call_on<T: CandidType>(
+        &self,
+        subnet: Option<usize>,
+        sender: Option<Principal>,
+        method: &str,
+        args: &T,
+    ) -> Result<Vec<u8>, RejectResponse> {
         let arg = candid::encode_one(args).expect("management arguments encode");
-        self.update_call(
+        let id = self.submit_call_on(
             Principal::management_canister(),
+            subnet,
             sender.unwrap_or(Principal::anonymous()),
             method,
             arg,
-        )
+        )?;
+        self.await_call(id)
     }
 
     // --- introspection (simulator only) --------------------------------------------------------------
@@ -740,7 +862,15 @@ impl Sim {
     pub fn release_held_responses(&self) {
         let mut state = self.state.borrow_mut();
         let held = std::mem::take(&mut state.held);
-        state.queue.extend(held.into_iter().map(Message::Response));
+        for response in held {
+            let (source, destination) = (
+                Source::Canister(response.responder),
+                Destination::Canister(response.originator),
+            );
+            state
+                .queues
+                .route_next_round(source, destination, Message::Response(response));
+        }
     }
 
     /// How often each kind of fault struck so far (clearing faults keeps the counts).
@@ -774,7 +904,7 @@ impl SimState {
                 errors::ingress_no_wasm_module(),
             ));
         }
-        let fees = &self.config.fees;
+        let fees = &self.fees_of(canister);
         let fee = fees.ingress_message_reception
             + fees.ingress_byte_reception * (method.len() + payload.len()) as u128;
         if canister.cycles < fee + fees.update_message_execution {

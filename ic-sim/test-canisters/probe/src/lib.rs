@@ -342,6 +342,37 @@ fn certified_data_set(data: serde_bytes::ByteBuf) {
     ic_cdk::api::certified_data_set(data);
 }
 
+/// `ic0.subnet_self_copy`: the id of the subnet hosting this canister.
+#[query]
+fn subnet_self() -> Principal {
+    ic_cdk::api::subnet_self()
+}
+
+/// `ic0.subnet_self_node_count`.
+#[query]
+fn subnet_node_count() -> u32 {
+    ic_cdk::api::subnet_self_node_count()
+}
+
+/// Every environment variable, through `ic0.env_var_count` / `env_var_name_*` /
+/// `env_var_value_*`, in index order.
+#[query]
+fn env_vars() -> Vec<(String, String)> {
+    (0..ic_cdk::api::env_var_count())
+        .map(|i| {
+            let name = ic_cdk::api::env_var_name(i);
+            let value = ic_cdk::api::env_var_value(&name);
+            (name, value)
+        })
+        .collect()
+}
+
+/// One environment variable through `ic0.env_var_name_exists` and `env_var_value_*`.
+#[query]
+fn env_var(name: String) -> Option<String> {
+    ic_cdk::api::env_var_name_exists(&name).then(|| ic_cdk::api::env_var_value(&name))
+}
+
 #[update]
 fn debug_print(message: String) {
     ic_cdk::api::debug_print(message);
