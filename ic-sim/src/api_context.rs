@@ -189,6 +189,8 @@ pub(crate) struct ExecCtx {
     /// `max_xnet_request_size`.
     pub(crate) routing: Option<std::sync::Arc<crate::subnet::Subnets>>,
     pub(crate) max_xnet_request_size: usize,
+    /// The canister's environment variables, in name order.
+    pub(crate) env_vars: Vec<(String, String)>,
     pub(crate) caller: Principal,
     pub(crate) arg: Vec<u8>,
     pub(crate) method_name: String,
@@ -241,6 +243,7 @@ impl ExecCtx {
             subnet_nodes: 13,
             routing: None,
             max_xnet_request_size: 2 * 1024 * 1024,
+            env_vars: Vec::new(),
             caller: Principal::management_canister(),
             arg: Vec::new(),
             method_name: String::new(),

@@ -438,6 +438,52 @@ pub(crate) fn invalid_specified_id(id: Principal) -> RejectResponse {
     )
 }
 
+pub(crate) fn snapshot_not_controller(
+    sender: Principal,
+    id: Principal,
+    snapshot: &[u8],
+) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterRejectedMessage,
+        format!(
+            "Only a controller of the canister that snapshot {} belongs to can load it on canister {id}. Sender: {sender}.\nMake sure you are a controller of the canister that the snapshot belongs to. See documentation: canister-snapshot-not-controller",
+            hex::encode(snapshot)
+        ),
+    )
+}
+
+pub(crate) fn snapshot_immutable() -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterSnapshotImmutable,
+        "Only canister snapshots created by metadata upload can be mutated.",
+    )
+}
+
+pub(crate) fn invalid_slice(offset: u64, size: u64) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::InvalidManagementPayload,
+        format!(
+            "Invalid subslice into wasm module / main memory / stable memory: offset: {offset}, size: {size}"
+        ),
+    )
+}
+
+/// Methods only canisters may call (canister_info), refused to ingress.
+pub(crate) fn only_canisters_can_call(method: &str) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterRejectedMessage,
+        format!("Only canisters can call ic00 method {method}"),
+    )
+}
+
+/// fetch_canister_logs in replicated execution.
+pub(crate) fn fetch_logs_replicated() -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterRejectedMessage,
+        "fetch_canister_logs API is only accessible in non-replicated mode",
+    )
+}
+
 pub(crate) fn unknown_management_method(method: &str) -> RejectResponse {
     RejectResponse::new(
         ErrorCode::CanisterMethodNotFound,

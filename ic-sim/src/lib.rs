@@ -27,6 +27,7 @@
 //! - `execution`: one execution on a live wasmtime instance, with rollback on trap.
 //! - `system_api` and `api_context`: the `ic0` imports and where each may be called.
 //! - `module`: the IC's install-time checks, instrumentation and the compiled-module cache.
+//! - `instruction_costs`: the replica's instruction weights as wasmtime fuel costs.
 //! - `errors`: the replica's reject messages, verbatim.
 //! - [`config`], [`faults`], [`types`]: settings, fault injection, public value types.
 
@@ -37,6 +38,7 @@ pub mod config;
 mod errors;
 mod execution;
 pub mod faults;
+mod instruction_costs;
 mod management;
 mod module;
 mod scheduler;

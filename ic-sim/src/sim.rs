@@ -734,6 +734,27 @@ impl Sim {
             .query(canister_id, sender, method, payload)
     }
 
+    /// The canister's log records that `sender` may see (a query of the management canister,
+    /// as PocketIC's `fetch_canister_logs`).
+    pub fn fetch_canister_logs(
+        &self,
+        canister_id: Principal,
+        sender: Principal,
+    ) -> Result<Vec<mgmt::CanisterLogRecord>, RejectResponse> {
+        let args = mgmt::FetchCanisterLogsArgs {
+            canister_id,
+            filter: None,
+        };
+        let arg = candid::encode_one(&args).expect("encodes");
+        let reply = self.query_call(
+            Principal::management_canister(),
+            sender,
+            "fetch_canister_logs",
+            arg,
+        )?;
+        Ok(decode::<mgmt::FetchCanisterLogsResult>(&reply).canister_log_records)
+    }
+
     fn management_call<T: CandidType>(
         &self,
         sender: Option<Principal>,

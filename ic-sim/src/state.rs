@@ -236,6 +236,12 @@ impl SimState {
         ctx.subnet_nodes = subnet.kind.nodes();
         ctx.routing = Some(self.routing.clone());
         ctx.max_xnet_request_size = self.config.max_xnet_request_payload;
+        ctx.env_vars = canister
+            .settings
+            .environment_variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         ctx.time = self.time;
         ctx.canister_status = canister.status.code();
         ctx.canister_version = canister.version;
@@ -287,6 +293,20 @@ impl SimState {
             .record(self.time, canister.id, kind, entry, &inv.result);
         if !matches!(kind, ApiKind::Init | ApiKind::PreUpgrade | ApiKind::Start) {
             self.queues.round_instructions += inv.instructions;
+        }
+        // The canister log keeps what a trapped execution printed, and the trap itself.
+        let log_limit = canister.settings.log_memory_limit;
+        for line in &inv.ctx.debug_prints {
+            canister
+                .log
+                .append(self.time, line.clone().into_bytes(), log_limit);
+        }
+        if let Err(TrapKind::Explicit(message)) = &inv.result {
+            canister.log.append(
+                self.time,
+                format!("[TRAP]: {message}").into_bytes(),
+                log_limit,
+            );
         }
         canister.debug_log.append(&mut inv.ctx.debug_prints);
         canister.stats.last_instructions = inv.instructions;
@@ -839,6 +859,13 @@ impl SimState {
         method: &str,
         arg: Vec<u8>,
     ) -> Outcome {
+        if canister_id == Principal::management_canister() {
+            // The management canister answers one query: fetch_canister_logs.
+            return match method {
+                "fetch_canister_logs" => self.fetch_canister_logs(sender, &arg),
+                other => Err(errors::unknown_management_method(other)),
+            };
+        }
         let canister = self.running_canister(canister_id)?;
         let Some(module) = canister.module() else {
             return Err(RejectResponse::new(
