@@ -185,10 +185,6 @@ pub(crate) struct ExecCtx {
     /// Index and size of the subnet hosting the canister.
     pub(crate) subnet_index: usize,
     pub(crate) subnet_nodes: u32,
-    /// The routing table: a request to a canister of another subnet is limited to
-    /// `max_xnet_request_size`.
-    pub(crate) routing: Option<std::sync::Arc<crate::subnet::Subnets>>,
-    pub(crate) max_xnet_request_size: usize,
     /// The canister's environment variables, in name order.
     pub(crate) env_vars: Vec<(String, String)>,
     pub(crate) caller: Principal,
@@ -241,8 +237,6 @@ impl ExecCtx {
             subnet_id,
             subnet_index: 0,
             subnet_nodes: 13,
-            routing: None,
-            max_xnet_request_size: 2 * 1024 * 1024,
             env_vars: Vec::new(),
             caller: Principal::management_canister(),
             arg: Vec::new(),

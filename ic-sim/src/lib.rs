@@ -18,6 +18,8 @@
 //!
 //! # Layout
 //! - [`sim`]: the public [`Sim`] API (PocketIC-compatible).
+//! - [`pocket_ic`]: the same simulator behind pocket-ic 16's interface (`PocketIc`,
+//!   `PocketIcBuilder`, `update_candid`...), for tests written for PocketIC.
 //! - `state`: the IC's state and the execution of one message: call contexts, callbacks, timers,
 //!   stops.
 //! - `scheduler`: the round loop, input queues, routing and same-subnet induction, message orders.
@@ -41,6 +43,8 @@ pub mod faults;
 mod instruction_costs;
 mod management;
 mod module;
+#[cfg(feature = "pocket-ic")]
+pub mod pocket_ic;
 mod scheduler;
 pub mod sim;
 mod state;

@@ -98,6 +98,10 @@ impl SimState {
     /// Sends a message produced now: to the same subnet within the round when both ends are on
     /// the subnet that is executing, otherwise through message routing (next round).
     pub(crate) fn send(&mut self, source: Source, message: Message) {
+        let message = match self.refuse_oversized_xnet(source, message) {
+            Ok(message) => message,
+            Err(reject) => return self.send(Source::Canister(reject.responder), Message::Response(reject)),
+        };
         let destination = self.destination_of(source, &message);
         let same_subnet = match (source, destination) {
             (Source::Canister(from), Destination::Canister(to)) => {
@@ -112,6 +116,55 @@ impl SimState {
         } else {
             self.queues.route_next_round(source, destination, message);
         }
+    }
+
+    /// A request of more than 2 MiB (method name and payload) to another subnet never leaves:
+    /// the stream builder answers it with a reject (rs/messaging/src/routing/stream_builder.rs:
+    /// `RejectCode::CanisterError`, "Canister {sender} violated contract: attempted to send a
+    /// message of size {size} exceeding the limit {MAX_INTER_CANISTER_PAYLOAD_IN_BYTES}").
+    /// A request to the management canister goes to the subnet of the canister it names.
+    fn refuse_oversized_xnet(
+        &self,
+        source: Source,
+        message: Message,
+    ) -> Result<Message, crate::state::ResponseMsg> {
+        let (Source::Canister(sender), Message::Request(req)) = (source, &message) else {
+            return Ok(message);
+        };
+        let size = req.method.len() + req.arg.len();
+        let limit = self.config.max_xnet_request_payload;
+        let crate::canister::ReplyTo::Canister { caller, callback_id, .. } = req.reply_to else {
+            return Ok(message);
+        };
+        if size <= limit {
+            return Ok(message);
+        }
+        let Some(from) = self.canisters.get(&sender).map(|c| c.subnet) else {
+            return Ok(message);
+        };
+        let target = if req.receiver == Principal::management_canister() {
+            management_target(&req.arg)
+        } else {
+            Some(req.receiver)
+        };
+        let to = target.and_then(|t| self.subnets.route(t));
+        if to.is_none_or(|to| to == from) {
+            return Ok(message);
+        }
+        Err(crate::state::ResponseMsg {
+            responder: req.receiver,
+            originator: caller,
+            callback_id,
+            outcome: Err(crate::types::RejectResponse {
+                reject_code: crate::types::RejectCode::CanisterError,
+                reject_message: format!(
+                    "Canister {sender} violated contract: attempted to send a message of size {size} exceeding the limit {limit}"
+                ),
+                error_code: crate::types::ErrorCode::CanisterContractViolation,
+                certified: true,
+            }),
+            refund: req.cycles,
+        })
     }
 
     /// The destination of a message: a canister, or the management canister of the subnet that
@@ -134,8 +187,17 @@ impl SimState {
         }
     }
 
-    /// One round on every subnet.
+    /// One round on every subnet, at the time the test set (`set_time`, `advance_time`) or
+    /// one nanosecond after the previous round, so rounds are strictly monotonic and
+    /// `get_time` reports the last round's time, as in PocketIC.
     pub(crate) fn tick(&mut self) {
+        let next = if self.time_set { self.time } else { self.time + 1 };
+        self.time = match self.last_round {
+            Some(last) => next.max(last + 1),
+            None => next,
+        };
+        self.time_set = false;
+        self.last_round = Some(self.time);
         self.induct_in_transit();
         self.reject_orphans();
         for subnet in 0..self.subnets.all.len() {
@@ -143,7 +205,6 @@ impl SimState {
         }
         self.expire_deadlines();
         self.check_stops();
-        self.time += 1;
     }
 
     /// Inducts what message routing carried since the last round.
@@ -256,20 +317,46 @@ impl SimState {
         }
     }
 
+    /// The time the next round will execute at.
+    pub(crate) fn next_round_time(&self) -> u64 {
+        let next = if self.time_set { self.time } else { self.time + 1 };
+        self.last_round.map_or(next, |last| next.max(last + 1))
+    }
+
+    /// Sets the time the next round executes at (never before the last round).
+    pub(crate) fn set_next_round_time(&mut self, time: u64) {
+        self.time = self.time.max(time);
+        self.time_set = true;
+    }
+
     /// Whether another round could change anything right now.
     pub(crate) fn has_work(&self) -> bool {
+        let next = self.next_round_time();
         !self.queues.is_empty()
             || self.canisters.values().any(|c| {
                 c.status == RunStatus::Running
                     && c.exec.is_some()
-                    && ((c.global_timer != 0 && c.global_timer <= self.time)
+                    && ((c.global_timer != 0 && c.global_timer <= next)
                         || c.module()
                             .is_some_and(|m| m.exports_function("canister_heartbeat")))
             })
             || self.canisters.values().any(|c| {
                 c.callbacks
                     .values()
-                    .any(|cb| cb.deadline != 0 && !cb.expired && cb.deadline <= self.time)
+                    .any(|cb| cb.deadline != 0 && !cb.expired && cb.deadline <= next)
             })
     }
+}
+
+/// The canister a management request names (`canister_id`, or `target_canister` of
+/// install_chunked_code), which decides the subnet that executes it (the replica's
+/// `resolve_destination`).
+fn management_target(arg: &[u8]) -> Option<Principal> {
+    #[derive(candid::CandidType, candid::Deserialize)]
+    struct Named {
+        canister_id: Option<Principal>,
+        target_canister: Option<Principal>,
+    }
+    let named = candid::decode_one::<Named>(arg).ok()?;
+    named.canister_id.or(named.target_canister)
 }

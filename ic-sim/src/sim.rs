@@ -22,9 +22,11 @@ use crate::types::{ErrorCode, RawMessageId, RejectResponse, Time};
 /// An in-process Internet Computer subnet running real canister Wasm.
 ///
 /// All methods take `&self`, as `PocketIc`'s do. Time moves only when the test says so:
-/// [`Sim::advance_time`], and one nanosecond per round ([`Sim::tick`]).
+/// [`Sim::advance_time`] and [`Sim::set_time`] set the next round's time; otherwise each round
+/// ([`Sim::tick`]) runs one nanosecond after the previous one. [`Sim::get_time`] is the last
+/// round's time (or the time set since), as in PocketIC.
 pub struct Sim {
-    state: RefCell<SimState>,
+    pub(crate) state: RefCell<SimState>,
 }
 
 impl Default for Sim {
@@ -73,10 +75,13 @@ impl Sim {
         if state.has_work() {
             return false;
         }
+        let next = state.next_round_time();
         let limit = state.time + at_most.as_nanos() as u64;
         let to = state.next_event_time().map_or(limit, |t| t.min(limit));
-        let moved = to > state.time;
-        state.time = state.time.max(to);
+        let moved = to > next;
+        if moved {
+            state.set_next_round_time(to);
+        }
         moved
     }
 
@@ -98,20 +103,20 @@ impl Sim {
             let mut state = self.state.borrow_mut();
             match state.next_event_time() {
                 Some(t) if t <= end => {
-                    state.time = state.time.max(t);
+                    state.set_next_round_time(t);
                     drop(state);
                     self.tick();
                     rounds += 1;
                 }
                 _ => {
-                    state.time = state.time.max(end);
+                    state.set_next_round_time(end);
                     return rounds;
                 }
             }
         }
     }
 
-    /// The current time.
+    /// The current time: the last round's, or the time set for the next round.
     pub fn get_time(&self) -> Time {
         Time::from_nanos_since_unix_epoch(self.state.borrow().time)
     }
@@ -125,15 +130,17 @@ impl Sim {
         let nanos = time.as_nanos_since_unix_epoch();
         assert!(
             nanos >= state.time,
-            "set_time: time cannot go backwards on the IC"
+            "set_time: SettingTimeIntoPast: time cannot go backwards on the IC"
         );
-        state.time = nanos;
+        state.set_next_round_time(nanos);
     }
 
     /// Moves time forward (no round is executed: call [`Sim::tick`] for due timers to fire).
     pub fn advance_time(&self, duration: Duration) {
         let mut state = self.state.borrow_mut();
-        state.time += u64::try_from(duration.as_nanos()).expect("duration fits in u64 nanoseconds");
+        let to = state.time
+            + u64::try_from(duration.as_nanos()).expect("duration fits in u64 nanoseconds");
+        state.set_next_round_time(to);
     }
 
     // --- canisters --------------------------------------------------------------------------------
@@ -732,6 +739,44 @@ impl Sim {
         self.state
             .borrow_mut()
             .query(canister_id, sender, method, payload)
+    }
+
+    /// An update call whose routing names an effective principal (a canister id or a subnet
+    /// id): a management call then executes on that subnet (provisional creation creates the
+    /// canister there), as PocketIC's `update_call_with_effective_principal` does.
+    pub fn update_call_with_effective_principal(
+        &self,
+        canister_id: Principal,
+        effective_principal: Option<Principal>,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, RejectResponse> {
+        let id = self.submit_call_with_effective_principal(
+            canister_id,
+            effective_principal,
+            sender,
+            method,
+            payload,
+        )?;
+        self.await_call(id)
+    }
+
+    /// Submits an update call routed by an effective principal (see
+    /// [`Sim::update_call_with_effective_principal`]).
+    pub fn submit_call_with_effective_principal(
+        &self,
+        canister_id: Principal,
+        effective_principal: Option<Principal>,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<RawMessageId, RejectResponse> {
+        let hint = effective_principal.and_then(|p| {
+            let state = self.state.borrow();
+            state.subnets.by_id(p).or_else(|| state.subnets.route(p))
+        });
+        self.submit_call_on(canister_id, hint, sender, method, payload)
     }
 
     /// The canister's log records that `sender` may see (a query of the management canister,

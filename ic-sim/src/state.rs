@@ -6,7 +6,6 @@
 //! increasing across rounds.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use candid::Principal;
@@ -63,7 +62,11 @@ pub(crate) enum Message {
 /// Everything the simulated IC holds.
 pub(crate) struct SimState {
     pub(crate) config: SimConfig,
+    /// The time of the last round, or the time the test set for the next one.
     pub(crate) time: u64,
+    /// Whether the test set the time since the last round (the next round runs at `time`).
+    pub(crate) time_set: bool,
+    pub(crate) last_round: Option<u64>,
     pub(crate) subnets: Subnets,
     pub(crate) canisters: BTreeMap<Principal, Canister>,
     pub(crate) queues: Queues,
@@ -73,9 +76,6 @@ pub(crate) struct SimState {
     pub(crate) rng: SmallRng,
     pub(crate) faults: Faults,
     pub(crate) trace: Trace,
-    /// Which subnet hosts which canister range, shared with executions (call_perform checks
-    /// the cross-subnet payload limit against it).
-    pub(crate) routing: Arc<Subnets>,
 }
 
 impl SimState {
@@ -91,9 +91,10 @@ impl SimState {
         }
         Self {
             time: config.initial_time_nanos,
+            time_set: true,
+            last_round: None,
             rng: SmallRng::seed_from_u64(config.seed),
             config,
-            routing: Arc::new(subnets.clone()),
             subnets,
             canisters: BTreeMap::new(),
             queues: Queues::default(),
@@ -107,9 +108,7 @@ impl SimState {
 
     /// Adds a subnet and returns its index.
     pub(crate) fn add_subnet(&mut self, kind: SubnetKind, containing: Option<u64>) -> usize {
-        let index = self.subnets.add(kind, containing);
-        self.routing = Arc::new(self.subnets.clone());
-        index
+        self.subnets.add(kind, containing)
     }
 
     /// Creates an empty canister with the next id of `subnet`'s allocation range.
@@ -234,8 +233,6 @@ impl SimState {
         let mut ctx = ExecCtx::new(kind, canister.id, subnet.id);
         ctx.subnet_index = canister.subnet;
         ctx.subnet_nodes = subnet.kind.nodes();
-        ctx.routing = Some(self.routing.clone());
-        ctx.max_xnet_request_size = self.config.max_xnet_request_payload;
         ctx.env_vars = canister
             .settings
             .environment_variables

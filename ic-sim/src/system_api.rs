@@ -22,7 +22,7 @@ const MAX_STABLE_PAGES: u64 = 500 * 1024 * 1024 / 64;
 /// Best-effort call timeouts are capped at 300 seconds.
 const MAX_CALL_TIMEOUT_SECS: u32 = 300;
 /// A deterministic stand-in for the IC's root key (DER-encoded BLS key length).
-const ROOT_KEY: [u8; 133] = [0x30; 133];
+pub(crate) const ROOT_KEY: [u8; 133] = [0x30; 133];
 
 /// What a canister's store carries between the host functions.
 pub(crate) struct HostState {
@@ -349,34 +349,6 @@ fn copy_slice(
     write_heap(c, dst as u64, &slice, api)
 }
 
-/// Whether `call` goes to another subnet: its callee, or for the management canister the
-/// canister its argument names (`canister_id`, or `target_canister` of install_chunked_code),
-/// as the replica's `resolve_destination` routes it.
-fn is_remote(x: &ExecCtx, call: &PendingCall) -> bool {
-    let Some(routing) = &x.routing else {
-        return false;
-    };
-    let target = if call.callee == Principal::management_canister() {
-        #[derive(candid::CandidType, candid::Deserialize)]
-        struct Named {
-            canister_id: Option<Principal>,
-            target_canister: Option<Principal>,
-        }
-        match candid::decode_one::<Named>(&call.arg) {
-            Ok(named) => match named.canister_id.or(named.target_canister) {
-                Some(target) => target,
-                None => return false,
-            },
-            Err(_) => return false,
-        }
-    } else {
-        call.callee
-    };
-    routing
-        .route(target)
-        .is_some_and(|subnet| subnet != x.subnet_index)
-}
-
 /// The linker that provides module `ic0`, shared by every canister.
 pub(crate) fn linker(engine: &Engine) -> &'static Linker<HostState> {
     static LINKER: OnceLock<Linker<HostState>> = OnceLock::new();
@@ -645,16 +617,6 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(call) = x.pending_call.take() else {
                 return violation("ic0.call_perform called when no call is under construction.");
             };
-            // rs/system_api/src/request_in_prep.rs, `into_request`: a request to a canister of
-            // another subnet may carry at most the remote-subnet limit (2 MiB), method name
-            // included; the call traps with a contract violation.
-            let size = call.method.len() + call.arg.len();
-            if size > x.max_xnet_request_size && is_remote(x, &call) {
-                let (callee, method, limit) = (call.callee, call.method.clone(), x.max_xnet_request_size);
-                return violation(format!(
-                    "Request to {callee}:{method} has a payload size of {size}, which exceeds the allowed limit of {limit}."
-                ));
-            }
             let cost = fees.call_cost(call.method.len() as u64, call.arg.len() as u64);
             if x.balance < cost {
                 // The cycles attached to the discarded call go back to the balance.

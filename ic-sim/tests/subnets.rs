@@ -97,9 +97,10 @@ fn cross_subnet_calls_take_a_round_each_way() {
     );
 }
 
-/// Item 6: a request of more than 2 MiB to another subnet is a contract violation at
-/// call_perform (rs/system_api/src/request_in_prep.rs, `into_request`); the same request within
-/// the subnet goes through (10 MiB limit).
+/// Item 6: a request of more than 2 MiB to another subnet is answered with a reject by the
+/// stream builder (rs/messaging/src/routing/stream_builder.rs: CANISTER_ERROR, "Canister X
+/// violated contract: attempted to send a message of size N exceeding the limit 2097152"); the
+/// same request within the subnet goes through (10 MiB limit).
 #[test]
 fn requests_over_2_mib_cannot_cross_subnets() {
     let sim = two_app_subnets();
@@ -108,36 +109,26 @@ fn requests_over_2_mib_cannot_cross_subnets() {
     let local = probe_on(&sim, s1);
     let remote = probe_on(&sim, s2);
     let size = 3 * 1024 * 1024u64;
-    let call = |target: Principal| {
-        sim.update_call(
-            a,
-            Principal::anonymous(),
-            "call_with_payload",
-            Encode!(&target, &"inc", &size).unwrap(),
-        )
+    let call = |target: Principal| -> CallOutcome {
+        let reply = sim
+            .update_call(a, Principal::anonymous(), "call_with_payload", Encode!(&target, &"stable_inc", &size).unwrap())
+            .unwrap();
+        Decode!(&reply, CallOutcome).unwrap()
     };
-    // The local callee decodes no candid from raw bytes and traps; what matters is that the
-    // request arrived.
-    let local_outcome: CallOutcome = Decode!(&call(local).unwrap(), CallOutcome).unwrap();
-    assert!(matches!(
-        local_outcome,
-        CallOutcome::Reject { .. } | CallOutcome::Reply(_)
-    ));
-    let err = call(remote).unwrap_err();
-    assert_reject(
-        &err,
+    // The local callee got the request (stable_inc ignores the raw bytes it cannot decode).
+    assert_eq!(call(local).reply::<u64>(), 1);
+    let remote_outcome = call(remote);
+    assert_call_reject(
+        &remote_outcome,
         RejectCode::CanisterError,
-        ErrorCode::CanisterContractViolation,
-        &[
-            &format!("Request to {remote}:inc has a payload size of"),
-            "exceeds the allowed limit of 2097152",
-        ],
+        &[&format!("Canister {a} violated contract: attempted to send a message of size {} exceeding the limit 2097152", size + "stable_inc".len() as u64)],
     );
+    assert_eq!(stable_read(&sim, remote), 0, "the remote canister never saw it");
 }
 
 /// Item 6: install_code of a module over 2 MiB into a canister on another subnet is refused
-/// the same way (the management canister routes by the target canister), while chunked code
-/// installed from the target's own chunk store works across subnets.
+/// the same way (a management request goes to the subnet of the canister it names), while
+/// chunked code installed from the target's own chunk store works across subnets.
 #[test]
 fn large_installs_across_subnets_must_be_chunked() {
     // The module reaches the installer by ingress here, so this test lifts the ingress limit
@@ -167,22 +158,11 @@ fn large_installs_across_subnets_must_be_chunked() {
         "install_code",
         Encode!(&args).unwrap(),
     );
-    let err = sim
-        .update_call(
-            installer,
-            Principal::anonymous(),
-            "call",
-            Encode!(&direct).unwrap(),
-        )
-        .unwrap_err();
-    assert_reject(
-        &err,
+    let outcome = probe_call(&sim, installer, direct);
+    assert_call_reject(
+        &outcome,
         RejectCode::CanisterError,
-        ErrorCode::CanisterContractViolation,
-        &[
-            "install_code has a payload size of",
-            "exceeds the allowed limit of 2097152",
-        ],
+        &[&format!("Canister {installer} violated contract: attempted to send a message of size"), "exceeding the limit 2097152"],
     );
     assert_eq!(sim.module_hash(target), None);
 
