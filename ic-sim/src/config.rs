@@ -36,6 +36,11 @@ pub struct SimConfig {
     pub subnets: Vec<SubnetKind>,
     /// How message orders are chosen.
     pub message_order: MessageOrder,
+    /// Unnamed subnets take canister ranges from the top of the id space downwards, as
+    /// PocketIC's do (its first application subnet starts at `lxzze-o7777-77777-aaaaa-cai`);
+    /// by default they take the lowest free block (the first canister is
+    /// `rwlgt-iiaaa-aaaaa-aaaaa-cai`).
+    pub pocket_ic_ranges: bool,
     /// Start time in nanoseconds since the UNIX epoch.
     pub initial_time_nanos: u64,
     /// Instructions per update call, callback, timer or heartbeat (IC: 40 B).
@@ -76,6 +81,7 @@ impl Default for SimConfig {
             seed: 0,
             subnets: vec![SubnetKind::Application],
             message_order: MessageOrder::Seeded { delay: 0.05 },
+            pocket_ic_ranges: false,
             // 2026-01-01T00:00:00Z: a fixed, realistic epoch so that runs are reproducible.
             initial_time_nanos: 1_767_225_600_000_000_000,
             instruction_limit_update: 40_000_000_000,

@@ -484,6 +484,30 @@ pub(crate) fn fetch_logs_replicated() -> RejectResponse {
     )
 }
 
+/// A specified id in the NNS or II range of mainnet while no such subnet exists (PocketIC's
+/// message: it creates these subnets only when asked to up front).
+pub(crate) fn named_subnet_missing(
+    id: Principal,
+    kind: crate::subnet::SubnetKind,
+) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::InvalidManagementPayload,
+        format!(
+            "The effective canister ID {id} belongs to the NNS or II subnet on the IC mainnet for which PocketIC provides a `SubnetKind`: please set up your PocketIC instance with a subnet of that `SubnetKind`. ({kind:?})"
+        ),
+    )
+}
+
+/// The threshold-key methods: the simulator holds no keys, as a subnet without keys answers.
+pub(crate) fn unknown_threshold_key(method: &str, key: &str) -> RejectResponse {
+    let text = if method.starts_with("sign_with") || method.ends_with("derive_key") {
+        format!("Requested unknown or disabled threshold key: {key}, existing enabled keys: []")
+    } else {
+        format!("Requested unknown threshold key: {key}, existing keys: []")
+    };
+    RejectResponse::new(ErrorCode::CanisterRejectedMessage, text)
+}
+
 pub(crate) fn unknown_management_method(method: &str) -> RejectResponse {
     RejectResponse::new(
         ErrorCode::CanisterMethodNotFound,

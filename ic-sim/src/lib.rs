@@ -41,7 +41,7 @@ mod errors;
 mod execution;
 pub mod faults;
 mod instruction_costs;
-mod management;
+pub(crate) mod management;
 mod module;
 #[cfg(feature = "pocket-ic")]
 pub mod pocket_ic;

@@ -132,6 +132,79 @@ impl PocketIc {
         self.sim.set_stable_memory(canister_id, data);
     }
 
+    /// Submits an ingress update call.
+    ///
+    /// # Panics
+    /// If the payload is over the ingress limit (2 MiB): PocketIC's HTTP endpoint answers 413
+    /// and its client panics; `Sim::submit_call` returns the rejection instead.
+    pub fn submit_call(
+        &self,
+        canister_id: CanisterId,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<crate::types::RawMessageId, RejectResponse> {
+        let limit = self.sim.state.borrow().config.max_ingress_payload;
+        assert!(
+            payload.len() <= limit,
+            "the HTTP endpoint refuses the ingress message (413 Payload Too Large): {} bytes, at most {limit}",
+            payload.len()
+        );
+        self.sim.submit_call(canister_id, sender, method, payload)
+    }
+
+    /// An ingress update call, executed to completion (panics like [`PocketIc::submit_call`]).
+    pub fn update_call(
+        &self,
+        canister_id: CanisterId,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, RejectResponse> {
+        let id = self.submit_call(canister_id, sender, method, payload)?;
+        self.sim.await_call(id)
+    }
+
+    /// The controllers.
+    ///
+    /// # Panics
+    /// If the canister does not exist (as PocketIC: `CanisterNotFound(CanisterId(..))`).
+    pub fn get_controllers(&self, canister_id: CanisterId) -> Vec<Principal> {
+        assert!(
+            self.sim.canister_exists(canister_id),
+            "CanisterNotFound(CanisterId({canister_id}))"
+        );
+        self.sim.get_controllers(canister_id)
+    }
+
+    /// Creates a canister with a given id; the errors PocketIC reports on the effective
+    /// canister id (not a canister id, an NNS or II id without that subnet) are panics there
+    /// and here, the management canister's refusals are `Err`.
+    ///
+    /// # Panics
+    /// If `canister_id` is not a 10-byte canister id, or names the NNS or II range of mainnet
+    /// while the instance has no such subnet.
+    pub fn create_canister_with_id(
+        &self,
+        sender: Option<Principal>,
+        settings: Option<CanisterSettings>,
+        canister_id: CanisterId,
+    ) -> Result<CanisterId, String> {
+        let bytes = canister_id.as_slice();
+        assert!(
+            bytes.len() == 10,
+            "The binary representation {} of effective canister ID {canister_id} should consist of 10 bytes.",
+            hex::encode(bytes)
+        );
+        let result = self
+            .sim
+            .create_canister_with_id(sender, settings, canister_id);
+        if let Err(e) = &result {
+            assert!(!e.contains("belongs to the NNS or II subnet"), "{e}");
+        }
+        result
+    }
+
     /// The root key: present when the instance has an NNS subnet, as in PocketIC.
     pub fn root_key(&self) -> Option<Vec<u8>> {
         let has_nns = self.sim.subnets().iter().any(|s| s.kind == Kind::Nns);
@@ -326,16 +399,18 @@ impl PocketIcBuilder {
         let mut config = SimConfig {
             subnets: self.subnets,
             message_order: MessageOrder::RoundRobin,
+            pocket_ic_ranges: true,
             ..SimConfig::default()
         };
-        if let Some(time) = self.initial_time {
-            let nanos = time.as_nanos_since_unix_epoch();
-            assert!(
-                nanos >= EARLIEST_INITIAL_TIME,
-                "The initial timestamp (unix timestamp in nanoseconds) must be no earlier than {EARLIEST_INITIAL_TIME} (provided {nanos})."
-            );
-            config.initial_time_nanos = nanos;
-        }
+        // PocketIC starts at the IC's genesis unless told otherwise.
+        let nanos = self
+            .initial_time
+            .map_or(EARLIEST_INITIAL_TIME, |t| t.as_nanos_since_unix_epoch());
+        assert!(
+            nanos >= EARLIEST_INITIAL_TIME,
+            "The initial timestamp (unix timestamp in nanoseconds) must be no earlier than {EARLIEST_INITIAL_TIME} (provided {nanos})."
+        );
+        config.initial_time_nanos = nanos;
         // PocketIC bumps the time by one nanosecond when it creates an instance.
         config.initial_time_nanos += 1;
         PocketIc {
@@ -416,7 +491,9 @@ where
     Input: ArgumentEncoder,
     Output: for<'a> ArgumentDecoder<'a>,
 {
-    with_candid(input, |bytes| env.query_call(canister_id, sender, method, bytes))
+    with_candid(input, |bytes| {
+        env.query_call(canister_id, sender, method, bytes)
+    })
 }
 
 /// A candid update, anonymous.
@@ -445,7 +522,9 @@ where
     Input: ArgumentEncoder,
     Output: for<'a> ArgumentDecoder<'a>,
 {
-    with_candid(input, |bytes| env.update_call(canister_id, sender, method, bytes))
+    with_candid(input, |bytes| {
+        env.update_call(canister_id, sender, method, bytes)
+    })
 }
 
 /// Encodes `input`, runs `f` on the bytes, decodes its reply.

@@ -100,7 +100,12 @@ impl SimState {
     pub(crate) fn send(&mut self, source: Source, message: Message) {
         let message = match self.refuse_oversized_xnet(source, message) {
             Ok(message) => message,
-            Err(reject) => return self.send(Source::Canister(reject.responder), Message::Response(reject)),
+            Err(reject) => {
+                return self.send(
+                    Source::Canister(reject.responder),
+                    Message::Response(reject),
+                );
+            }
         };
         let destination = self.destination_of(source, &message);
         let same_subnet = match (source, destination) {
@@ -133,7 +138,12 @@ impl SimState {
         };
         let size = req.method.len() + req.arg.len();
         let limit = self.config.max_xnet_request_payload;
-        let crate::canister::ReplyTo::Canister { caller, callback_id, .. } = req.reply_to else {
+        let crate::canister::ReplyTo::Canister {
+            caller,
+            callback_id,
+            ..
+        } = req.reply_to
+        else {
             return Ok(message);
         };
         if size <= limit {
@@ -191,7 +201,11 @@ impl SimState {
     /// one nanosecond after the previous round, so rounds are strictly monotonic and
     /// `get_time` reports the last round's time, as in PocketIC.
     pub(crate) fn tick(&mut self) {
-        let next = if self.time_set { self.time } else { self.time + 1 };
+        let next = if self.time_set {
+            self.time
+        } else {
+            self.time + 1
+        };
         self.time = match self.last_round {
             Some(last) => next.max(last + 1),
             None => next,
@@ -319,7 +333,11 @@ impl SimState {
 
     /// The time the next round will execute at.
     pub(crate) fn next_round_time(&self) -> u64 {
-        let next = if self.time_set { self.time } else { self.time + 1 };
+        let next = if self.time_set {
+            self.time
+        } else {
+            self.time + 1
+        };
         self.last_round.map_or(next, |last| next.max(last + 1))
     }
 

@@ -18,6 +18,7 @@ use crate::scheduler::{Destination, Source};
 use crate::state::{Message, Request, SimState};
 use crate::subnet::{SubnetInfo, SubnetKind};
 use crate::types::{ErrorCode, RawMessageId, RejectResponse, Time};
+use sha2::Digest;
 
 /// An in-process Internet Computer subnet running real canister Wasm.
 ///
@@ -221,7 +222,7 @@ impl Sim {
         };
         self.management_call(sender, "provisional_create_canister_with_cycles", &args)
             .map(|reply| decode::<mgmt::CanisterIdRecord>(&reply).canister_id)
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("{e:?}"))
     }
 
     // --- subnets ---------------------------------------------------------------------------------
@@ -301,7 +302,8 @@ impl Sim {
 
     // --- code ---------------------------------------------------------------------------------------
 
-    /// Installs code, panicking on failure (as `PocketIc::install_canister` does).
+    /// Installs code, panicking on failure (as `PocketIc::install_canister` does). A module of
+    /// 2 MB or more goes through the chunk store (upload_chunk, install_chunked_code).
     ///
     /// # Panics
     /// If the install is rejected.
@@ -366,6 +368,26 @@ impl Sim {
         arg: Vec<u8>,
         sender: Option<Principal>,
     ) -> Result<(), RejectResponse> {
+        // A module too large for one ingress message goes in chunks through the canister's own
+        // chunk store, as the pocket-ic client does (its INSTALL_CHUNKED_CODE_THRESHOLD).
+        const CHUNKED_THRESHOLD: usize = 2_000_000;
+        if wasm_module.len() + arg.len() >= CHUNKED_THRESHOLD {
+            self.clear_chunk_store(canister_id, sender)?;
+            let mut hashes = Vec::new();
+            for chunk in wasm_module.chunks(crate::management::MAX_CHUNK_SIZE) {
+                hashes.push(self.upload_chunk(canister_id, sender, chunk.to_vec())?);
+            }
+            let hash = sha2::Sha256::digest(&wasm_module).to_vec();
+            return self.install_chunked_canister(
+                canister_id,
+                sender,
+                mode,
+                canister_id,
+                hashes,
+                hash,
+                arg,
+            );
+        }
         let args = mgmt::InstallCodeArgs {
             mode,
             canister_id,
@@ -665,7 +687,10 @@ impl Sim {
             return Err(errors::ingress_too_large(&id, payload.len(), max));
         }
         if canister_id != Principal::management_canister() {
-            state.admit_ingress(canister_id, sender, method, &payload)?;
+            // The ingress filter's refusals are not certified (no round executed them).
+            state
+                .admit_ingress(canister_id, sender, method, &payload)
+                .map_err(uncertified)?;
         }
         let id = state.fresh_message_id(canister_id);
         state.ingress.insert(id.clone(), None);
@@ -736,9 +761,11 @@ impl Sim {
         method: &str,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, RejectResponse> {
+        // A query's answer is not certified.
         self.state
             .borrow_mut()
             .query(canister_id, sender, method, payload)
+            .map_err(uncertified)
     }
 
     /// An update call whose routing names an effective principal (a canister id or a subnet
@@ -947,6 +974,13 @@ impl Sim {
     /// Number of responses currently held by faults.
     pub fn held_responses(&self) -> usize {
         self.state.borrow().held.len()
+    }
+}
+
+fn uncertified(reject: RejectResponse) -> RejectResponse {
+    RejectResponse {
+        certified: false,
+        ..reject
     }
 }
 

@@ -80,7 +80,10 @@ pub(crate) struct SimState {
 
 impl SimState {
     pub(crate) fn new(config: SimConfig) -> Self {
-        let mut subnets = Subnets::default();
+        let mut subnets = Subnets {
+            from_top: config.pocket_ic_ranges,
+            ..Subnets::default()
+        };
         let kinds = if config.subnets.is_empty() {
             vec![SubnetKind::Application]
         } else {
@@ -314,7 +317,9 @@ impl SimState {
             canister.certified_data = inv.ctx.certified_data.clone();
             canister.global_timer = inv.ctx.global_timer;
         }
-        if kind.replicated() {
+        // install_code is charged once for the whole message (management/install.rs).
+        let install_hook = matches!(kind, ApiKind::Init | ApiKind::PreUpgrade | ApiKind::Start);
+        if kind.replicated() && !install_hook {
             let fee = self.fees_of(canister).execution_cost(inv.instructions);
             canister.cycles = canister.cycles.saturating_sub(fee);
         }

@@ -45,6 +45,22 @@ impl SubnetKind {
         }
     }
 
+    /// The named kind whose mainnet ranges hold canister index `index`.
+    pub(crate) fn named_for(index: u64) -> Option<SubnetKind> {
+        [
+            SubnetKind::Nns,
+            SubnetKind::Ii,
+            SubnetKind::Sns,
+            SubnetKind::Fiduciary,
+            SubnetKind::Bitcoin,
+        ]
+        .into_iter()
+        .find(|k| {
+            k.named_ranges()
+                .is_some_and(|r| r.iter().any(|&(a, b)| a <= index && index <= b))
+        })
+    }
+
     /// The mainnet canister ranges of a named subnet (inclusive canister indices).
     fn named_ranges(self) -> Option<Vec<(u64, u64)>> {
         const BLOCK: u64 = 1 << 20;
@@ -60,6 +76,10 @@ impl SubnetKind {
         })
     }
 }
+
+/// The block (of 2^20 ids) of PocketIC's first application subnet: `lxzze-o7777-77777-aaaaa-cai`
+/// is index 0xFFFF_FFFF_FFE0_0000.
+const POCKET_IC_FIRST_BLOCK: u64 = 0xFFFF_FFFF_FFE0_0000 >> 20;
 
 /// What the simulator tells about one subnet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,6 +147,8 @@ pub(crate) fn canister_index(id: Principal) -> Option<u64> {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Subnets {
     pub(crate) all: Vec<Subnet>,
+    /// Unnamed subnets take blocks downwards from PocketIC's first application range.
+    pub(crate) from_top: bool,
 }
 
 impl Subnets {
@@ -136,21 +158,25 @@ impl Subnets {
         const BLOCK: u64 = 1 << 20;
         let index = self.all.len();
         let ranges = kind.named_ranges().unwrap_or_else(|| {
+            let free = |b: &u64| {
+                let (start, end) = (b * BLOCK, b * BLOCK + (BLOCK - 1));
+                !self
+                    .all
+                    .iter()
+                    .any(|s| s.ranges.iter().any(|&(a, z)| a <= end && start <= z))
+            };
             let block = containing.map_or_else(
                 || {
-                    (0..)
-                        .find(|b| {
-                            let (start, end) = (b * BLOCK, (b + 1) * BLOCK - 1);
-                            !self
-                                .all
-                                .iter()
-                                .any(|s| s.ranges.iter().any(|&(a, z)| a <= end && start <= z))
-                        })
-                        .expect("a free block exists")
+                    if self.from_top {
+                        (0..POCKET_IC_FIRST_BLOCK + 1).rev().find(free)
+                    } else {
+                        (0..).find(free)
+                    }
+                    .expect("a free block exists")
                 },
                 |i| i / BLOCK,
             );
-            vec![(block * BLOCK, (block + 1) * BLOCK - 1)]
+            vec![(block * BLOCK, block * BLOCK + (BLOCK - 1))]
         });
         // Named subnets allocate from the top of their last range (their mainnet canisters sit
         // at the bottom and are created with specified ids); a subnet created for a specified

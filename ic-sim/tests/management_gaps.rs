@@ -314,7 +314,7 @@ fn specified_ids_are_honoured_or_refused_as_the_replica_does() {
         taken.contains(&format!("canister id {mainnet} already exists")),
         "{taken}"
     );
-    assert!(taken.contains("IC0205"), "{taken}");
+    assert!(taken.contains("CanisterIdAlreadyExists"), "{taken}");
     let allocated = sim.create_canister();
     sim.add_cycles(allocated, CYCLES);
     sim.stop_canister(allocated, None).unwrap();

@@ -111,7 +111,12 @@ fn requests_over_2_mib_cannot_cross_subnets() {
     let size = 3 * 1024 * 1024u64;
     let call = |target: Principal| -> CallOutcome {
         let reply = sim
-            .update_call(a, Principal::anonymous(), "call_with_payload", Encode!(&target, &"stable_inc", &size).unwrap())
+            .update_call(
+                a,
+                Principal::anonymous(),
+                "call_with_payload",
+                Encode!(&target, &"stable_inc", &size).unwrap(),
+            )
             .unwrap();
         Decode!(&reply, CallOutcome).unwrap()
     };
@@ -121,9 +126,16 @@ fn requests_over_2_mib_cannot_cross_subnets() {
     assert_call_reject(
         &remote_outcome,
         RejectCode::CanisterError,
-        &[&format!("Canister {a} violated contract: attempted to send a message of size {} exceeding the limit 2097152", size + "stable_inc".len() as u64)],
+        &[&format!(
+            "Canister {a} violated contract: attempted to send a message of size {} exceeding the limit 2097152",
+            size + "stable_inc".len() as u64
+        )],
     );
-    assert_eq!(stable_read(&sim, remote), 0, "the remote canister never saw it");
+    assert_eq!(
+        stable_read(&sim, remote),
+        0,
+        "the remote canister never saw it"
+    );
 }
 
 /// Item 6: install_code of a module over 2 MiB into a canister on another subnet is refused
@@ -162,7 +174,10 @@ fn large_installs_across_subnets_must_be_chunked() {
     assert_call_reject(
         &outcome,
         RejectCode::CanisterError,
-        &[&format!("Canister {installer} violated contract: attempted to send a message of size"), "exceeding the limit 2097152"],
+        &[
+            &format!("Canister {installer} violated contract: attempted to send a message of size"),
+            "exceeding the limit 2097152",
+        ],
     );
     assert_eq!(sim.module_hash(target), None);
 

@@ -178,6 +178,9 @@ fn the_agent_exports_its_state_only_to_staging_during_a_rehearsal() {
     )
     .unwrap();
     assert!(matches!(r, Err(AgentError::Unauthorized { .. })), "{r:?}");
-    assert!(tb.digest().same_state(&before), "the refused import changed nothing");
+    assert!(
+        tb.digest().same_state(&before),
+        "the refused import changed nothing"
+    );
     assert!(!tb.health().sandbox_copy);
 }

@@ -24,7 +24,13 @@ impl SimState {
         let module = module::load(wasm).map_err(|e| errors::invalid_wasm(id, &e.0, e.1))?;
         let module_hash = module.hash.to_vec();
         let mut canister = self.canisters.remove(&id).expect("checked by controlled()");
+        let before = canister.stats.total_instructions;
         let result = self.install_into(&mut canister, sender, mode, module, arg);
+        // The install message is one execution: its base fee and the instructions of its
+        // hooks, scaled by the subnet size, whether or not it succeeded.
+        let used = canister.stats.total_instructions - before;
+        let fee = self.fees_of(&canister).execution_cost(used);
+        canister.cycles = canister.cycles.saturating_sub(fee);
         if result.is_ok() {
             let mode = match mode {
                 mgmt::CanisterInstallMode::Install => mgmt::CodeDeploymentMode::Install,

@@ -30,7 +30,7 @@ use crate::subnet::{self, SubnetKind};
 use crate::types::{ErrorCode, RejectResponse};
 
 /// Largest chunk upload_chunk accepts (1 MiB).
-pub(crate) const MAX_CHUNK_SIZE: usize = 1024 * 1024;
+pub const MAX_CHUNK_SIZE: usize = 1024 * 1024;
 /// Most chunks a canister's chunk store holds.
 pub(crate) const MAX_CHUNKS: usize = 100;
 /// Most snapshots per canister.
@@ -242,6 +242,37 @@ impl SimState {
                     // Its remaining cycles are burned, and its snapshots go with it.
                     self.canisters.remove(&id);
                     Handled::Done(Ok(encode(&())))
+                }
+                "ecdsa_public_key" | "sign_with_ecdsa" => {
+                    #[derive(candid::CandidType, candid::Deserialize)]
+                    struct WithKey {
+                        key_id: mgmt::EcdsaKeyId,
+                    }
+                    let args: WithKey = decode(method, arg)?;
+                    let key = format!("ecdsa:{:?}:{}", args.key_id.curve, args.key_id.name);
+                    return Err(errors::unknown_threshold_key(method, &key));
+                }
+                "schnorr_public_key" | "sign_with_schnorr" => {
+                    #[derive(candid::CandidType, candid::Deserialize)]
+                    struct WithKey {
+                        key_id: mgmt::SchnorrKeyId,
+                    }
+                    let args: WithKey = decode(method, arg)?;
+                    let algorithm = match args.key_id.algorithm {
+                        mgmt::SchnorrAlgorithm::Bip340secp256k1 => "Bip340Secp256k1",
+                        mgmt::SchnorrAlgorithm::Ed25519 => "Ed25519",
+                    };
+                    let key = format!("schnorr:{algorithm}:{}", args.key_id.name);
+                    return Err(errors::unknown_threshold_key(method, &key));
+                }
+                "vetkd_public_key" | "vetkd_derive_key" => {
+                    #[derive(candid::CandidType, candid::Deserialize)]
+                    struct WithKey {
+                        key_id: mgmt::VetKDKeyId,
+                    }
+                    let args: WithKey = decode(method, arg)?;
+                    let key = format!("vetkd:Bls12_381_G2:{}", args.key_id.name);
+                    return Err(errors::unknown_threshold_key(method, &key));
                 }
                 "raw_rand" => {
                     use rand::RngCore;

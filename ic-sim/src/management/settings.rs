@@ -27,12 +27,19 @@ impl SimState {
             None => self.new_canister(subnet, controllers, cycles)?,
             Some(id) => {
                 self.check_specified_id(id)?;
-                // A mainnet id outside every subnet's ranges gets a new application subnet,
-                // as PocketIC creates one.
+                // A mainnet id outside every subnet's ranges gets a new subnet, as PocketIC
+                // creates one: the named subnet whose mainnet range holds it (the NNS and II
+                // subnets must exist from the start), an application subnet otherwise.
                 let index = subnet::canister_index(id).expect("checked");
                 let subnet = match self.subnets.route(id) {
                     Some(subnet) => subnet,
-                    None => self.add_subnet(SubnetKind::Application, Some(index)),
+                    None => match SubnetKind::named_for(index) {
+                        Some(kind @ (SubnetKind::Nns | SubnetKind::Ii)) => {
+                            return Err(errors::named_subnet_missing(id, kind));
+                        }
+                        Some(kind) => self.add_subnet(kind, None),
+                        None => self.add_subnet(SubnetKind::Application, Some(index)),
+                    },
                 };
                 self.insert_canister(id, subnet, controllers, cycles);
                 id
