@@ -54,6 +54,15 @@ impl Drop for Busy {
     }
 }
 
+/// Fires the global timer now, so the timer queue runs and sets the timer again. A snapshot load
+/// keeps the live global timer (the replica restores it only for uploaded snapshots), which an
+/// uninstall before the load leaves disarmed, and it brings back ic-cdk-timers' record of the
+/// deadline it set last, so scheduling a timer would not set it again either: without this an
+/// agent restored from a snapshot never runs its timers (heartbeats, pipeline) again.
+pub fn rearm_timers() {
+    ic_cdk::api::global_timer_set(now());
+}
+
 /// (Re)starts the heartbeat interval (init, post_upgrade, `set_supervision`).
 pub fn start() {
     if let Some(old) = TIMER.with(|t| t.take()) {
@@ -462,8 +471,10 @@ async fn repaired(
     audit::append(now(), me(), "watchdog.note_repair_failed", None, failed);
 }
 
-/// The watchdog restored the agent: journal it, and follow the module it restored.
+/// The watchdog restored the agent: run the timers again ([`rearm_timers`]), journal it, and
+/// follow the module it restored.
 pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
+    rearm_timers();
     audit::append(
         now(),
         watchdog,
