@@ -390,15 +390,11 @@ async fn reinstall(watchdog: Principal, wasm: &[u8], mode: UpgradeMode) -> Resul
     };
     // A stop that fails leaves it stopping; the install goes ahead and the start cancels it.
     let _ = management::stop(watchdog).await;
-    let installed = management::install_code(&mgmt::InstallCodeArgs {
-        mode,
-        canister_id: watchdog,
-        wasm_module: wasm.to_vec(),
-        arg,
-        sender_canister_version: None,
-    })
-    .await
-    .map_err(|e| e.to_string());
+    // The watchdog may live on another subnet (2 MiB per request there): large modules go in
+    // chunks.
+    let installed = management::install_anywhere(watchdog, mode, wasm, arg)
+        .await
+        .map_err(|e| e.to_string());
     let started = management::start(watchdog).await.map_err(|e| e.to_string());
     installed.and(started)
 }
