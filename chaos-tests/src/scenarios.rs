@@ -71,9 +71,13 @@ fn good_release() -> Vec<u8> {
     chaos_release("none")
 }
 
-/// Marks the fault as taking effect when the upgrade boots.
+/// Marks the fault as taking effect when the upgrade boots; the seed picks the round it strikes
+/// in (up to three rounds after the boot), as a real fault comes when it comes.
 fn fault_at_boot(run: &mut Run) {
     run.until_state(UpgradeState::Booted);
+    for _ in 0..run.rng.below(4) {
+        run.tb.sim.tick();
+    }
     if let Some(id) = run.upgrade {
         run.fault_at = run
             .tb
