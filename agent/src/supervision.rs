@@ -72,9 +72,12 @@ pub fn start() {
         return;
     }
     let interval = config::supervision().heartbeat_interval_secs.max(1);
-    let id = ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(interval), async || {
-        tick().await
-    });
+    // A plain interval, not `set_timer_interval_serial`: after a long gap in time (a stalled
+    // subnet) ic-cdk-timers dispatches a serial interval once per missed period, each a
+    // self-call (8,640 after a day at 10 s, some 19 G cycles on a 13-node subnet), a burst the
+    // watchdog would bill a candidate on probation; a plain interval dispatches at most 5 and
+    // skips ahead. `tick` returns at once while another run is under way.
+    let id = ic_cdk_timers::set_timer_interval(Duration::from_secs(interval), tick);
     TIMER.with(|t| t.set(Some(id)));
 }
 

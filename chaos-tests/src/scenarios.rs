@@ -530,7 +530,12 @@ pub fn all() -> Vec<Scenario> {
                     from: run.tb.agent,
                     probability: 0.2,
                 });
+                // A minute of it, and on until a response was dropped: a minute holds some 20
+                // best-effort responses, which a seed now and then lets through.
                 run.tb.run_for(Duration::from_secs(60));
+                run.tb.run_until(Duration::from_secs(600), |tb| {
+                    tb.sim.faults_fired().responses_dropped > 0
+                });
                 run.tb.sim.clear_faults();
                 run.tb.sim.release_held_responses();
                 run.expect_fired("responses dropped", |f| f.responses_dropped);
