@@ -103,7 +103,7 @@ impl SimState {
             Err(reject) => {
                 return self.send(
                     Source::Canister(reject.responder),
-                    Message::Response(reject),
+                    Message::Response(*reject),
                 );
             }
         };
@@ -132,7 +132,7 @@ impl SimState {
         &self,
         source: Source,
         message: Message,
-    ) -> Result<Message, crate::state::ResponseMsg> {
+    ) -> Result<Message, Box<crate::state::ResponseMsg>> {
         let (Source::Canister(sender), Message::Request(req)) = (source, &message) else {
             return Ok(message);
         };
@@ -161,7 +161,7 @@ impl SimState {
         if to.is_none_or(|to| to == from) {
             return Ok(message);
         }
-        Err(crate::state::ResponseMsg {
+        Err(Box::new(crate::state::ResponseMsg {
             responder: req.receiver,
             originator: caller,
             callback_id,
@@ -174,7 +174,7 @@ impl SimState {
                 certified: true,
             }),
             refund: req.cycles,
-        })
+        }))
     }
 
     /// The destination of a message: a canister, or the management canister of the subnet that

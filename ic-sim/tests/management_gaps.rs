@@ -83,7 +83,7 @@ fn canister_info_reports_the_history() {
     assert_eq!(kinds(&after.recent_changes), ["uninstall"]);
     assert_eq!(after.module_hash, None);
     let status = sim.canister_status(id, None).unwrap();
-    assert!(status.memory_metrics.canister_history_size > Nat::from(0u8));
+    assert!(status.memory_metrics.canister_history_size > 0u8);
 }
 
 /// The history keeps the last 20 changes and counts them all; canister_info is for canisters
