@@ -25,7 +25,9 @@
 //! - `scheduler`: the round loop, input queues, routing and same-subnet induction, message orders.
 //! - [`subnet`]: subnet kinds, ids, canister ranges and routing.
 //! - `trace`: the digest of what a run executed.
-//! - `management`: the management canister (install_code, stop/start, snapshots, chunks, status).
+//! - `management`: the management canister: `mod.rs` (dispatch, create, stop/start, delete,
+//!   cycles), `settings`, `install` (install_code, chunks), `snapshots` (take, load, download,
+//!   upload), `info` (canister_status, canister_info, canister_metadata, logs).
 //! - `execution`: one execution on a live wasmtime instance, with rollback on trap.
 //! - `system_api` and `api_context`: the `ic0` imports and where each may be called.
 //! - `module`: the IC's install-time checks, instrumentation and the compiled-module cache.
