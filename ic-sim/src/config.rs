@@ -4,6 +4,7 @@
 //! to reach it quickly (a lower limit is harsher than the IC, never kinder); raising one hides bugs.
 
 use crate::subnet::SubnetKind;
+use candid::Principal;
 
 /// How the simulator picks among the message orders the IC allows.
 ///
@@ -73,6 +74,11 @@ pub struct SimConfig {
     pub default_canister_cycles: u128,
     /// The fee schedule.
     pub fees: Fees,
+    /// The default subnet's id (where canisters go unless placed elsewhere), as `ic0.subnet_self`
+    /// and certificates name it; `None` derives it, as every other subnet's, from its position.
+    /// A server that signs certificates with its own root key sets the id derived from that key
+    /// (the IC derives a root subnet's id from its public key too).
+    pub subnet_id: Option<Principal>,
 }
 
 impl Default for SimConfig {
@@ -97,6 +103,7 @@ impl Default for SimConfig {
             max_rounds_per_ingress: 10_000,
             default_canister_cycles: 0,
             fees: Fees::default(),
+            subnet_id: None,
         }
     }
 }

@@ -939,6 +939,55 @@ impl Sim {
             })
     }
 
+    /// The default subnet's id ([`SimConfig::subnet_id`], or the one derived from its position).
+    pub fn subnet_id(&self) -> Principal {
+        let state = self.state.borrow();
+        state.subnets.all[state.subnets.default_subnet()].id
+    }
+
+    /// The canister id ranges the default subnet hosts, inclusive, as the state tree's
+    /// `subnet/<id>/canister_ranges` lists them. Not in PocketIC's API.
+    pub fn canister_ranges(&self) -> Vec<(Principal, Principal)> {
+        let state = self.state.borrow();
+        state.subnets.all[state.subnets.default_subnet()]
+            .ranges
+            .iter()
+            .map(|&(a, z)| (crate::subnet::canister_id(a), crate::subnet::canister_id(z)))
+            .collect()
+    }
+
+    /// The canister's `icp:public NAME` or `icp:private NAME` metadata section, as the state
+    /// tree's `canister/<id>/metadata/NAME` serves it: `None` when the canister does not exist,
+    /// has no code, or its module has no such section. Not in PocketIC's API.
+    pub fn metadata_section(&self, canister_id: Principal, name: &str) -> Option<MetadataSection> {
+        let state = self.state.borrow();
+        let module = state.canisters.get(&canister_id)?.module()?;
+        let public = module.custom_sections.get(&format!("icp:public {name}"));
+        let private = module.custom_sections.get(&format!("icp:private {name}"));
+        match (public, private) {
+            (Some(bytes), _) => Some(MetadataSection {
+                public: true,
+                bytes: bytes.clone(),
+            }),
+            (None, Some(bytes)) => Some(MetadataSection {
+                public: false,
+                bytes: bytes.clone(),
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// Drops a completed message from the ingress history (the IC purges it once its expiry
+    /// passed), so that a long-running server does not grow without bound. A pending message
+    /// stays. Answers whether an entry was dropped. Not in PocketIC's API.
+    pub fn forget_ingress(&self, message_id: &RawMessageId) -> bool {
+        let mut state = self.state.borrow_mut();
+        match state.ingress.get(message_id) {
+            Some(Some(_)) => state.ingress.remove(message_id).is_some(),
+            _ => false,
+        }
+    }
+
     // --- faults ----------------------------------------------------------------------------------------
 
     /// Injects a fault (see [`Fault`]).
@@ -982,6 +1031,15 @@ fn uncertified(reject: RejectResponse) -> RejectResponse {
         certified: false,
         ..reject
     }
+}
+
+/// A canister's metadata section ([`Sim::metadata_section`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataSection {
+    /// `icp:public` (anyone may read it) or `icp:private` (controllers only).
+    pub public: bool,
+    /// The section's contents.
+    pub bytes: Vec<u8>,
 }
 
 fn decode<T: CandidType + serde::de::DeserializeOwned>(bytes: &[u8]) -> T {

@@ -92,6 +92,10 @@ impl SimState {
         for kind in kinds {
             subnets.add(kind, None);
         }
+        if let Some(id) = config.subnet_id {
+            let default = subnets.default_subnet();
+            subnets.all[default].id = id;
+        }
         Self {
             time: config.initial_time_nanos,
             time_set: true,

@@ -129,6 +129,11 @@ impl Subnet {
     }
 }
 
+/// The id of the subnet created `index`th (a 29-byte self-authenticating id, as the IC's are).
+pub(crate) fn derived_id(index: usize, kind: SubnetKind) -> Principal {
+    Principal::self_authenticating(format!("ic-sim subnet {index} {kind:?}").as_bytes())
+}
+
 /// A canister id from its index: 8 bytes big-endian followed by 0x01 0x01, as the IC builds them.
 pub(crate) fn canister_id(index: u64) -> Principal {
     let mut bytes = index.to_be_bytes().to_vec();
@@ -189,9 +194,8 @@ impl Subnets {
         } else {
             last
         };
-        let seed = format!("ic-sim subnet {index} {kind:?}");
         self.all.push(Subnet {
-            id: Principal::self_authenticating(seed.as_bytes()),
+            id: derived_id(index, kind),
             kind,
             ranges,
             allocation,

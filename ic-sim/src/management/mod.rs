@@ -227,7 +227,7 @@ impl SimState {
                             sender,
                         ));
                     }
-                    Handled::Done(Ok(encode(&status_of(canister))))
+                    Handled::Done(Ok(encode(&info::StatusReply::from(status_of(canister)))))
                 }
                 "delete_canister" => {
                     let args: mgmt::CanisterIdRecord = decode(method, arg)?;
