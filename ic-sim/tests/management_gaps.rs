@@ -398,6 +398,23 @@ fn environment_variables_reach_the_canister() {
         ErrorCode::InvalidManagementPayload,
         &["exceeds the maximum allowed length of 128."],
     );
+    // Duplicate names are refused when the settings are decoded, before any other check
+    // (canister_settings.rs: `UpdateSettingsError::DuplicateEnvironmentVariables`).
+    let mut duplicates: Vec<_> = (0..21).map(|i| var(&format!("V{i}"), "x")).collect();
+    duplicates.push(var("V0", "y"));
+    expect_reject(
+        set(
+            &sim,
+            id,
+            CanisterSettings {
+                environment_variables: Some(duplicates),
+                ..Default::default()
+            },
+        ),
+        RejectCode::CanisterReject,
+        ErrorCode::InvalidManagementPayload,
+        &["Duplicate environment variables are not allowed"],
+    );
     let vars_after: Vec<(String, String)> =
         query(&sim, id, "env_vars", Encode!().unwrap()).unwrap();
     assert_eq!(vars_after, vars, "a refused update changes nothing");
@@ -415,7 +432,17 @@ fn environment_variables_reach_the_canister() {
     let a: Option<String> = query(&sim, created, "env_var", Encode!(&"A").unwrap()).unwrap();
     assert_eq!(a.as_deref(), Some("1"));
     match &info(&sim, id, created, 20).recent_changes[0].details {
-        Some(mgmt::ChangeDetails::Creation(c)) => assert!(c.environment_variables_hash.is_some()),
+        // The replica's hash (rs/types/base_types/src/environment_variables.rs,
+        // `EnvironmentVariables::hash`: the spec's hash_of_map over SHA-256(name) ·
+        // SHA-256(value)); for one variable, SHA-256 of that one pair.
+        Some(mgmt::ChangeDetails::Creation(c)) => {
+            use sha2::{Digest, Sha256};
+            let pair = [Sha256::digest(b"A"), Sha256::digest(b"1")].concat();
+            assert_eq!(
+                c.environment_variables_hash.as_deref(),
+                Some(Sha256::digest(&pair).as_slice())
+            );
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -23,7 +23,10 @@ fn probe_on(sim: &Sim, subnet: Principal) -> Principal {
 }
 
 /// Item 5: a subnet id is a self-authenticating principal (29 bytes, last byte 0x02), and a
-/// canister sees its own subnet through ic0.subnet_self_copy.
+/// canister sees its own subnet through ic0.subnet_self_copy. The replica builds subnet ids
+/// with `PrincipalId::new_self_authenticating` (rs/types/base_types/src/principal_id.rs:
+/// SHA-224 of a public key followed by `TYPE_SELF_AUTH: u8 = 0x02`), so a canister that
+/// parses or stores its subnet id must handle 29 bytes.
 #[test]
 fn subnet_ids_are_self_authenticating_principals() {
     let sim = Sim::new();

@@ -155,8 +155,10 @@ pub(super) fn check_controllers(controllers: &[Principal]) -> Result<(), RejectR
 const MAX_ENVIRONMENT_VARIABLES: usize = 20;
 const MAX_ENVIRONMENT_VARIABLE_NAME_LENGTH: usize = 128;
 const MAX_ENVIRONMENT_VARIABLE_VALUE_LENGTH: usize = 128;
-/// Bounds of `log_memory_limit`: the default 4 KiB at least, at most 2 MiB (ic-sim's bounds;
-/// the replica refuses values outside its own with `CanisterLogMemoryLimitIsTooLow/High`).
+/// Bounds of `log_memory_limit`: at least 4 KiB, at most 2 MiB, the replica's
+/// `MIN_AGGREGATE_LOG_MEMORY_LIMIT` and `MAX_AGGREGATE_LOG_MEMORY_LIMIT`
+/// (rs/replicated_state/src/canister_state/system_state/log_memory_store), refused with
+/// `CanisterLogMemoryLimitIsTooLow/High` (canister_manager/types.rs).
 const MIN_LOG_MEMORY_LIMIT: u64 = crate::canister::DEFAULT_LOG_MEMORY_LIMIT;
 const MAX_LOG_MEMORY_LIMIT: u64 = 2 * 1024 * 1024;
 
@@ -164,6 +166,17 @@ const MAX_LOG_MEMORY_LIMIT: u64 = 2 * 1024 * 1024;
 /// nothing), with its error texts (canister_manager/types.rs).
 fn validate(settings: &mgmt::CanisterSettings) -> Result<(), RejectResponse> {
     if let Some(vars) = &settings.environment_variables {
+        // Decoding the settings collects the variables into a map first and refuses duplicate
+        // names (canister_settings.rs, `UpdateSettingsError::DuplicateEnvironmentVariables`),
+        // before canister_manager.rs checks their number and lengths.
+        let names: std::collections::BTreeSet<&str> =
+            vars.iter().map(|v| v.name.as_str()).collect();
+        if names.len() != vars.len() {
+            return Err(RejectResponse::new(
+                ErrorCode::InvalidManagementPayload,
+                "Duplicate environment variables are not allowed",
+            ));
+        }
         if vars.len() > MAX_ENVIRONMENT_VARIABLES {
             return Err(RejectResponse::new(
                 ErrorCode::InvalidManagementPayload,
@@ -173,7 +186,6 @@ fn validate(settings: &mgmt::CanisterSettings) -> Result<(), RejectResponse> {
                 ),
             ));
         }
-        let mut names = std::collections::BTreeSet::new();
         for var in vars {
             if var.name.len() > MAX_ENVIRONMENT_VARIABLE_NAME_LENGTH {
                 return Err(RejectResponse::new(
@@ -191,12 +203,6 @@ fn validate(settings: &mgmt::CanisterSettings) -> Result<(), RejectResponse> {
                         "Environment variable value \"{}\" exceeds the maximum allowed length of {MAX_ENVIRONMENT_VARIABLE_VALUE_LENGTH}.",
                         var.value
                     ),
-                ));
-            }
-            if !names.insert(var.name.as_str()) {
-                return Err(RejectResponse::new(
-                    ErrorCode::InvalidManagementPayload,
-                    format!("Duplicate environment variable name \"{}\".", var.name),
                 ));
             }
         }
@@ -223,10 +229,23 @@ fn validate(settings: &mgmt::CanisterSettings) -> Result<(), RejectResponse> {
     Ok(())
 }
 
-/// The hash a creation record carries of the environment variables: SHA-256 over the
-/// candid encoding of the (name, value) pairs in name order (ic-sim's encoding).
+/// The hash a creation record carries of the environment variables, as the replica computes
+/// it (rs/types/base_types/src/environment_variables.rs, `EnvironmentVariables::hash`, the
+/// interface spec's `hash_of_map`): SHA-256 of the sorted concatenations
+/// SHA-256(name) · SHA-256(value).
 fn env_hash(vars: &std::collections::BTreeMap<String, String>) -> Vec<u8> {
-    let pairs: Vec<(&String, &String)> = vars.iter().collect();
-    let bytes = candid::encode_one(pairs).expect("strings encode");
-    Sha256::digest(&bytes).to_vec()
+    let mut pairs: Vec<Vec<u8>> = vars
+        .iter()
+        .map(|(name, value)| {
+            let mut pair = Sha256::digest(name.as_bytes()).to_vec();
+            pair.extend_from_slice(&Sha256::digest(value.as_bytes()));
+            pair
+        })
+        .collect();
+    pairs.sort();
+    let mut hasher = Sha256::new();
+    for pair in pairs {
+        hasher.update(&pair);
+    }
+    hasher.finalize().to_vec()
 }
