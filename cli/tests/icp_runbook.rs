@@ -246,8 +246,11 @@ fn the_readme_dfx_forms_type_check_and_use_documented_flags() {
         };
         let parsed = candid_parser::parse_idl_args(&args)
             .unwrap_or_else(|e| panic!("README: `{span}`: the argument is not candid: {e}"));
+        // Trailing `opt` arguments may be left out, as candid decodes them (`list_versions`
+        // takes an optional cursor).
         parsed
-            .to_bytes_with_types(&env, &func.args)
+            .annotate_types(true, &env, &func.args)
+            .and_then(|args| args.to_bytes_with_types(&env, &func.args))
             .unwrap_or_else(|e| {
                 panic!("README: `{span}`: the argument does not fit {canister}.{method}: {e}")
             });
