@@ -767,7 +767,6 @@ fn operators_steer_the_loop_and_bad_settings_are_refused() {
 /// `PUBLIC_CANISTER_ID:llm`, as `icp deploy` sets it on the agent, names the LLM canister when
 /// the settings name none; the agent reads it through ic-cdk's `env_var_*` API.
 #[test]
-#[ignore = "needs canister environment variables in ic-sim (branch sim); main's simulator gives a canister none"]
 fn without_a_canister_in_the_settings_the_environment_variable_names_the_llm_canister() {
     let tb = deploy(Autonomy::Auto);
     let standin = tb.standin();
