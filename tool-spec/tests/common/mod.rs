@@ -120,8 +120,18 @@ impl Harness {
         Self { engine, linker }
     }
 
-    /// Runs compiled `spec` (canonical numbering) on `args` over `facts`, with `steps` loop
-    /// iterations: the outcome and the writes.
+    /// Compiles `spec` (canonical numbering) into a harness module, checking it is valid Wasm.
+    pub fn prepare(&self, spec: &ToolSpec) -> wasmtime::Module {
+        let body = tool_spec::compile::compile(spec, &AbiIndices::canonical());
+        let wasm = module(&body);
+        wasmparser::Validator::new()
+            .validate_all(&wasm)
+            .unwrap_or_else(|e| panic!("compiled code of `{}` is invalid: {e}", spec.name));
+        wasmtime::Module::new(&self.engine, &wasm).unwrap()
+    }
+
+    /// Runs compiled `spec` on `args` over `facts`, with `steps` loop iterations: the outcome
+    /// and the writes.
     pub fn run(
         &self,
         spec: &ToolSpec,
@@ -129,19 +139,26 @@ impl Harness {
         facts: &BTreeMap<String, String>,
         steps: u64,
     ) -> (Result<Val, tool_spec::Failure>, BTreeMap<String, Option<String>>) {
-        let body = tool_spec::compile::compile(spec, &AbiIndices::canonical());
-        let wasm = module(&body);
-        wasmparser::Validator::new()
-            .validate_all(&wasm)
-            .unwrap_or_else(|e| panic!("compiled code of `{}` is invalid: {e}", spec.name));
-        let module = wasmtime::Module::new(&self.engine, &wasm).unwrap();
+        let module = self.prepare(spec);
+        self.run_prepared(&module, spec, args, facts, steps)
+    }
+
+    /// [`Harness::run`] of a module from [`Harness::prepare`].
+    pub fn run_prepared(
+        &self,
+        module: &wasmtime::Module,
+        spec: &ToolSpec,
+        args: &[Val],
+        facts: &BTreeMap<String, String>,
+        steps: u64,
+    ) -> (Result<Val, tool_spec::Failure>, BTreeMap<String, Option<String>>) {
         let host = Host::new(
             args.to_vec(),
             Overlay::new(MapStore(facts.clone()), spec.quota.fact_bytes),
             Steps::new(steps),
         );
         let mut store = Store::new(&self.engine, Some(host));
-        let instance = self.linker.instantiate(&mut store, &module).unwrap();
+        let instance = self.linker.instantiate(&mut store, module).unwrap();
         let run = instance
             .get_typed_func::<(), i32>(&mut store, "run")
             .unwrap();
