@@ -85,7 +85,7 @@
 //! - [`interp`]: the interpreter; [`examples`]: running and judging examples.
 //! - [`abi`]: the host ABI table; [`host`]: its implementation; [`compile`]: the compiler.
 //! - [`registry`]: the registry format and the code generated from it.
-//! - [`limits`]: every bound in one place.
+//! - [`limits`]: every bound in one place; [`samples`]: three sample specs.
 
 pub mod abi;
 pub mod args;
@@ -100,6 +100,7 @@ pub mod host;
 pub mod interp;
 pub mod limits;
 pub mod registry;
+pub mod samples;
 pub mod spec;
 pub mod value;
 mod walk;

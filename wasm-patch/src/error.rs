@@ -256,6 +256,13 @@ pub enum ValidationError {
         /// The module's highest supported version.
         max: u32,
     },
+    /// The module's synthesized tools (`icp:public agent:tools` and the code generated from
+    /// it) are not what their registry says.
+    #[error("synthesized tools: {reason}")]
+    ToolCode {
+        /// What does not match, naming the tool.
+        reason: String,
+    },
 }
 
 /// Why [`crate::apply_patch`] refused. The input is never modified; nothing is emitted.
@@ -367,6 +374,42 @@ pub enum PatchError {
         expected: String,
         /// What the module imports.
         found: String,
+    },
+    /// The module lacks the tool host ABI (only agent builds carry it).
+    #[error(
+        "the module does not export `{export}`: only an agent build carries the tool host ABI \
+         ({prefix}*), so synthesized tools live in agent modules alone",
+        prefix = tool_spec::abi::PREFIX
+    )]
+    NoToolAbi {
+        /// The first ABI export that is missing.
+        export: String,
+    },
+    /// An ABI export with the wrong type.
+    #[error("tool host ABI export `{export}` has signature {found}; ABI v1 defines {expected}")]
+    ToolAbiSignature {
+        /// The export.
+        export: String,
+        /// ABI v1's signature.
+        expected: String,
+        /// The module's.
+        found: String,
+    },
+    /// An `add_tool` spec that does not check.
+    #[error("op {op_index} (add_tool): the spec does not check: {error}")]
+    ToolSpec {
+        /// Index of the operation in the list.
+        op_index: usize,
+        /// What is wrong, with its JSON path.
+        error: tool_spec::SpecError,
+    },
+    /// A registry edit that is refused, or a registry in the module that does not read.
+    #[error("{}{error}", op_index.map_or_else(|| "the module's tool registry: ".to_string(), |i| format!("op {i}: ")))]
+    ToolRegistry {
+        /// Index of the operation in the list (`None`: the module's own registry).
+        op_index: Option<usize>,
+        /// Why.
+        error: tool_spec::registry::RegistryError,
     },
 }
 

@@ -33,6 +33,9 @@ pub struct Fingerprint {
     pub patch_digest: Option<[u8; 32]>,
     /// `agent:schema_range` as `(min, max)`.
     pub schema_range: Option<(u32, u32)>,
+    /// Synthesized tools named by the registry (`icp:public agent:tools`), unverified.
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
 
 /// Fingerprints `wasm` (raw or gzip).
@@ -60,6 +63,17 @@ pub fn fingerprint(wasm: &[u8]) -> Result<Fingerprint, ValidationError> {
         sections.entry(name).or_insert(content);
     }
     let stamp = crate::metadata::read_stamp(&sections)?;
+    let tools = match sections.get(tool_spec::registry::SECTION) {
+        Some(bytes) => tool_spec::registry::Registry::parse(bytes)
+            .map_err(|e| ValidationError::ToolCode {
+                reason: e.to_string(),
+            })?
+            .names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
+        None => vec![],
+    };
     Ok(Fingerprint {
         module_hash: crate::sha256(wasm),
         size: bytes.len() as u64,
@@ -68,6 +82,7 @@ pub fn fingerprint(wasm: &[u8]) -> Result<Fingerprint, ValidationError> {
         parent_hash: stamp.parent_hash,
         patch_digest: stamp.patch_digest,
         schema_range: stamp.schema_range,
+        tools,
     })
 }
 
@@ -95,6 +110,10 @@ impl fmt::Display for Fingerprint {
         write!(f, "methods       {}", self.exported_methods.len())?;
         for method in &self.exported_methods {
             write!(f, "\n  {method}")?;
+        }
+        write!(f, "\ntools         {}", self.tools.len())?;
+        for tool in &self.tools {
+            write!(f, "\n  {tool}")?;
         }
         Ok(())
     }

@@ -10,9 +10,14 @@
 //!   {"op": "set_metadata", "visibility": "private", "name": "blob", "content": {"hex": "00ff"}},
 //!   {"op": "add_query_method", "name": "hello", "reply_hex": "4449444c000171026869"},
 //!   {"op": "remove_method", "name": "debug_dump"},
-//!   {"op": "guard_controller_only", "name": "set_config"}
+//!   {"op": "guard_controller_only", "name": "set_config"},
+//!   {"op": "add_tool", "spec": {"name": "tally_vote", "description": "...", "parameters": {...},
+//!                               "body": {...}, "examples": [...]}},
+//!   {"op": "remove_tool", "name": "tally_vote"}
 //! ]
 //! ```
+//!
+//! A tool spec is described in [`tool_spec`]; `tool_spec::samples` has three.
 //!
 //! Metadata `content` is a JSON string (stored as its UTF-8 bytes) or `{"hex": "..."}` for
 //! arbitrary bytes. Unknown fields are refused.
@@ -28,14 +33,23 @@
 //! # What apply_patch does
 //!
 //! 1. checks the [`Stamp`], hashes the input (the parent hash), decompresses gzip and validates
-//!    the module with the IC's feature set (malformed input is refused before walrus sees it);
+//!    every section but the function bodies with the IC's feature set (malformed input is
+//!    refused before anything is built on it);
 //! 2. applies the operations in order, each on the result of the previous one; the first
-//!    failure aborts the whole patch and nothing is emitted;
-//! 3. writes the stamp sections (see [`crate::metadata`]) and emits uncompressed Wasm.
+//!    failure aborts the whole patch and nothing is emitted. `add_query_method` and
+//!    `guard_controller_only` need walrus ([`PatchOp::needs_walrus`]): when one is in the list,
+//!    walrus applies every operation but the tool ones. Otherwise the patch works on sections
+//!    (`raw`, the fast path): metadata is a custom section, `remove_method` rewrites the export
+//!    section, and every function body an operation does not touch is copied as bytes;
+//! 3. applies `add_tool` / `remove_tool` to the registry, after the other operations, and
+//!    regenerates the tools' code from it (the private `tools` module),
+//!    on sections;
+//! 4. writes the stamp sections (see [`crate::metadata`]) and emits uncompressed Wasm.
 //!
-//! The emitted module keeps every other custom section except DWARF `.debug_*` sections (walrus
-//! does not carry them over); walrus regenerates the `name` section and adds itself to
-//! `producers`. It is not checked against the IC's rules: that is [`validate`](fn@crate::validate), step 3.
+//! On the fast path the output keeps every section as it was. After walrus, DWARF `.debug_*`
+//! sections are gone (walrus does not carry them over), the `name` section is regenerated and
+//! walrus is named in `producers`. The output is not checked against the IC's rules: that is
+//! [`validate`](fn@crate::validate) (or [`validate_patched`](fn@crate::validate_patched)), step 3.
 //!
 //! # Candid metadata
 //!
@@ -61,6 +75,7 @@ mod query;
 mod runtime;
 
 use crate::metadata::{self, Stamp, Visibility};
+use crate::raw::RawModule;
 use crate::scan::{self, Depth};
 use crate::validate::split_method;
 use crate::{Limits, PatchError};
@@ -109,6 +124,20 @@ pub enum PatchOp {
         /// The method NAME.
         name: String,
     },
+    /// Adds a synthesized tool: `spec` is a tool spec ([`tool_spec`]), type-checked and
+    /// compiled into the module with the registry updated (see [`crate::tool_registry`]). Refused if
+    /// the spec does not check, if its name is a built-in tool, a method of the module or a
+    /// tool already there, or if the module carries no tool host ABI.
+    AddTool {
+        /// The tool spec, as JSON.
+        spec: serde_json::Value,
+    },
+    /// Removes synthesized tool NAME (its code and its registry entry). Its facts stay in the
+    /// agent's stable memory.
+    RemoveTool {
+        /// The tool's name.
+        name: String,
+    },
 }
 
 impl PatchOp {
@@ -119,7 +148,18 @@ impl PatchOp {
             PatchOp::AddQueryMethod { .. } => "add_query_method",
             PatchOp::RemoveMethod { .. } => "remove_method",
             PatchOp::GuardControllerOnly { .. } => "guard_controller_only",
+            PatchOp::AddTool { .. } => "add_tool",
+            PatchOp::RemoveTool { .. } => "remove_tool",
         }
+    }
+
+    /// Whether the operation needs walrus (it adds imports, globals, data or code that is
+    /// not a synthesized tool); the others are applied on sections.
+    pub fn needs_walrus(&self) -> bool {
+        matches!(
+            self,
+            PatchOp::AddQueryMethod { .. } | PatchOp::GuardControllerOnly { .. }
+        )
     }
 }
 
@@ -134,6 +174,9 @@ pub struct PatchedModule {
     pub parent_hash: [u8; 32],
     /// [`patch_digest`] of the operations, as stamped in `agent:patch_digest`.
     pub patch_digest: [u8; 32],
+    /// Whether walrus rebuilt the module (an operation needed it); otherwise every function
+    /// body the operations did not touch was copied as bytes.
+    pub rebuilt: bool,
 }
 
 /// The canonical JSON of a list of operations (see the module docs).
@@ -166,23 +209,61 @@ pub fn apply_patch(
         max_globals: u64::MAX,
         ..Limits::IC
     };
-    // walrus validates every function body while parsing, so a full scan first would double
-    // the cost (it dominates the in-canister instruction count). Validate everything but the
-    // bodies here, and pay for the full scan only when walrus refuses: it says what and where.
+    // walrus validates every function body while parsing, and the section path copies the
+    // bodies of a module that the IC already runs, so a full scan first would double the cost
+    // (it dominates the in-canister instruction count). Validate everything but the bodies
+    // here; step 3 validates the result.
     scan::scan(&bytes, Depth::Sections, &unlimited)?;
 
+    let rebuilt = ops.iter().any(PatchOp::needs_walrus);
+    let emitted;
+    let mut module = if rebuilt {
+        emitted = walrus_phase(&bytes, ops, &unlimited)?;
+        RawModule::parse(&emitted)?
+    } else {
+        let mut module = RawModule::parse(&bytes)?;
+        for (op_index, op) in ops.iter().enumerate() {
+            match op {
+                PatchOp::SetMetadata {
+                    visibility,
+                    name,
+                    content,
+                } => {
+                    check_metadata_name(op_index, name)?;
+                    put_raw(&mut module, *visibility, name, content);
+                }
+                PatchOp::RemoveMethod { name } => remove_method_raw(&mut module, op_index, name)?,
+                _ => {}
+            }
+        }
+        module
+    };
+    crate::tools::apply(&mut module, ops, rebuilt)?;
+    write_stamp(&mut module, stamp, &parent_hash, &patch_digest);
+    let wasm = module.emit();
+    Ok(PatchedModule {
+        module_hash: crate::sha256(&wasm),
+        wasm,
+        parent_hash,
+        patch_digest,
+        rebuilt,
+    })
+}
+
+/// The operations that need walrus, and the others but tool operations, applied in order by
+/// walrus on `bytes`: the emitted module, unstamped.
+fn walrus_phase(bytes: &[u8], ops: &[PatchOp], unlimited: &Limits) -> Result<Vec<u8>, PatchError> {
     let mut config = walrus::ModuleConfig::new();
     config.legacy_exceptions(false);
-    let mut module = match config.parse(&bytes) {
+    let mut module = match config.parse(bytes) {
         Ok(module) => module,
         Err(e) => {
-            scan::scan(&bytes, Depth::Full, &unlimited)?;
+            scan::scan(bytes, Depth::Full, unlimited)?;
             return Err(PatchError::Unreadable {
                 message: format!("{e:#}"),
             });
         }
     };
-
     let mut runtime = runtime::Runtime::default();
     for (op_index, op) in ops.iter().enumerate() {
         match op {
@@ -198,17 +279,10 @@ pub fn apply_patch(
             PatchOp::GuardControllerOnly { name } => {
                 guard::guard_controller_only(&mut module, &mut runtime, op_index, name)?
             }
+            PatchOp::AddTool { .. } | PatchOp::RemoveTool { .. } => {}
         }
     }
-
-    write_stamp(&mut module, stamp, &parent_hash, &patch_digest);
-    let wasm = module.emit_wasm();
-    Ok(PatchedModule {
-        module_hash: crate::sha256(&wasm),
-        wasm,
-        parent_hash,
-        patch_digest,
-    })
+    Ok(module.emit_wasm())
 }
 
 fn check_stamp(stamp: &Stamp) -> Result<(), PatchError> {
@@ -243,35 +317,68 @@ fn remove_sections(module: &mut Module, name: &str) {
     }
 }
 
-fn write_stamp(module: &mut Module, stamp: &Stamp, parent: &[u8; 32], digest: &[u8; 32]) {
+/// [`put_section`] on sections.
+fn put_raw(module: &mut RawModule, visibility: Visibility, name: &str, content: &[u8]) {
+    module.remove_custom(&metadata::section_name(visibility.other(), name));
+    module.set_custom(&metadata::section_name(visibility, name), content);
+}
+
+fn write_stamp(module: &mut RawModule, stamp: &Stamp, parent: &[u8; 32], digest: &[u8; 32]) {
     let public = Visibility::Public;
-    put_section(
-        module,
-        public,
-        metadata::VERSION,
-        stamp.version.clone().into_bytes(),
-    );
-    put_section(
-        module,
-        public,
-        metadata::PARENT_HASH,
-        hex::encode(parent).into_bytes(),
-    );
-    put_section(
-        module,
-        public,
-        metadata::PATCH_DIGEST,
-        hex::encode(digest).into_bytes(),
-    );
+    put_raw(module, public, metadata::VERSION, stamp.version.as_bytes());
+    put_raw(module, public, metadata::PARENT_HASH, hex::encode(parent).as_bytes());
+    put_raw(module, public, metadata::PATCH_DIGEST, hex::encode(digest).as_bytes());
     match stamp.schema_range {
-        Some(range) => put_section(
+        Some(range) => put_raw(
             module,
             public,
             metadata::SCHEMA_RANGE,
-            metadata::format_schema_range(range).into_bytes(),
+            metadata::format_schema_range(range).as_bytes(),
         ),
-        None => remove_sections(module, metadata::SCHEMA_RANGE),
+        None => {
+            for vis in [Visibility::Public, Visibility::Private] {
+                module.remove_custom(&metadata::section_name(vis, metadata::SCHEMA_RANGE));
+            }
+        }
     }
+}
+
+/// A NAME `set_metadata` may write: not empty, not the stamp's, not the tool registry's.
+fn check_metadata_name(op_index: usize, name: &str) -> Result<(), PatchError> {
+    if name.is_empty() {
+        return Err(PatchError::EmptyMetadataName { op_index });
+    }
+    if metadata::is_stamp_name(name) || name == tool_spec::registry::METADATA_NAME {
+        return Err(PatchError::ReservedMetadata {
+            op_index,
+            name: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn remove_method_raw(module: &mut RawModule, op_index: usize, name: &str) -> Result<(), PatchError> {
+    let exports = module.exports()?;
+    let is_method = |e: &crate::raw::Export| {
+        matches!(e.kind, wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact)
+            && split_method(&e.name).is_some_and(|(_, method)| method == name)
+    };
+    if !exports.iter().any(is_method) {
+        let mut exported: Vec<String> = exports
+            .iter()
+            .filter(|e| split_method(&e.name).is_some())
+            .map(|e| e.name.clone())
+            .collect();
+        exported.sort();
+        return Err(PatchError::MethodNotFound {
+            op_index,
+            op: "remove_method",
+            name: name.to_string(),
+            exported,
+        });
+    }
+    let kept: Vec<_> = exports.into_iter().filter(|e| !is_method(e)).collect();
+    module.set_exports(&kept)
 }
 
 fn set_metadata(
@@ -281,15 +388,7 @@ fn set_metadata(
     name: &str,
     content: &[u8],
 ) -> Result<(), PatchError> {
-    if name.is_empty() {
-        return Err(PatchError::EmptyMetadataName { op_index });
-    }
-    if metadata::is_stamp_name(name) {
-        return Err(PatchError::ReservedMetadata {
-            op_index,
-            name: name.to_string(),
-        });
-    }
+    check_metadata_name(op_index, name)?;
     put_section(module, visibility, name, content.to_vec());
     Ok(())
 }

@@ -15,7 +15,9 @@
 //!    the limits;
 //! 7. the stamp, when the policy asks: `agent:parent_hash` equals
 //!    [`ValidationPolicy::expected_parent`] and `agent:schema_range` covers
-//!    [`ValidationPolicy::current_schema`].
+//!    [`ValidationPolicy::current_schema`];
+//! 8. synthesized tools: the registry's specs check, and the tool functions and both hooks are
+//!    exactly what the registry compiles to; a module without a registry carries no tool code.
 //!
 //! The IC's own install-time checks go further (instruction counts per function, among others);
 //! this is the subset that a patch can break. Candid compatibility is not checked here.
@@ -112,6 +114,11 @@ pub struct ValidationReport {
     pub metadata: BTreeMap<String, Vec<u8>>,
     /// Imported `ic0` functions, sorted.
     pub ic0_imports: Vec<String>,
+    /// Synthesized tools (checked against their registry), in dispatch order.
+    pub tools: Vec<String>,
+    /// Function bodies validated (the others were byte-identical to the parent's, see
+    /// [`validate_patched`]).
+    pub bodies_validated: u64,
 }
 
 /// Validates `wasm` (raw or gzip) for installation on the IC under `policy`.
@@ -120,12 +127,52 @@ pub fn validate(
     policy: &ValidationPolicy,
 ) -> Result<ValidationReport, ValidationError> {
     let (bytes, gzipped) = scan::decode(wasm, &policy.limits)?;
-    let info = scan::scan(&bytes, Depth::Full, &policy.limits)?;
+    let validated = std::cell::Cell::new(0u64);
+    let info = scan::scan_skipping(&bytes, Depth::Full, &policy.limits, &|_, _| {
+        validated.set(validated.get() + 1);
+        false
+    })?;
+    finish(wasm, &bytes, gzipped, info, policy, validated.get())
+}
+
+/// [`validate`] of a module patched from `parent`, the module the IC runs now (raw or gzip,
+/// the bytes whose hash is `policy.expected_parent`): the IC validated `parent` when it was
+/// installed, so a function body that is byte-for-byte the parent's, at the same index, with
+/// the same type, in a module whose imports, tables, memories, globals, elements, start,
+/// data count and tags are the parent's and whose types and function exports extend the
+/// parent's, is as valid as it was there and is not validated again. Everything else is (the
+/// result is the same as [`validate`]'s, at a fraction of the cost for a section-level patch).
+pub fn validate_patched(
+    wasm: &[u8],
+    parent: &[u8],
+    policy: &ValidationPolicy,
+) -> Result<ValidationReport, ValidationError> {
+    let (bytes, gzipped) = scan::decode(wasm, &policy.limits)?;
+    let (parent_bytes, _) = scan::decode(parent, &Limits::IC)?;
+    let trusted = crate::raw::TrustedBodies::new(&parent_bytes, &bytes);
+    let validated = std::cell::Cell::new(0u64);
+    let info = scan::scan_skipping(&bytes, Depth::Full, &policy.limits, &|index, body| {
+        let skip = trusted.as_ref().is_some_and(|t| t.covers(index, body));
+        validated.set(validated.get() + u64::from(!skip));
+        skip
+    })?;
+    finish(wasm, &bytes, gzipped, info, policy, validated.get())
+}
+
+fn finish(
+    wasm: &[u8],
+    bytes: &[u8],
+    gzipped: bool,
+    info: ModuleInfo,
+    policy: &ValidationPolicy,
+    bodies_validated: u64,
+) -> Result<ValidationReport, ValidationError> {
     check_imports(&info)?;
     let exported_methods = check_exports(&info, &policy.limits)?;
     check_required(&info, &policy.required_exports)?;
     let metadata = check_icp_sections(&info, &policy.limits)?;
     check_stamp(&metadata, policy)?;
+    let tools = crate::tools::verify(bytes)?;
 
     let mut ic0_imports: Vec<String> = info.imports.iter().map(|i| i.name.clone()).collect();
     ic0_imports.sort();
@@ -137,6 +184,8 @@ pub fn validate(
         exported_methods,
         metadata,
         ic0_imports,
+        tools,
+        bodies_validated,
     })
 }
 

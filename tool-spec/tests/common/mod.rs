@@ -16,10 +16,9 @@ use wasm_encoder::{
 };
 use wasmtime::{Caller, Engine, Linker, Store};
 
-/// A spec from tests/specs.
+/// A sample spec ([`tool_spec::samples`]).
 pub fn spec_file(name: &str) -> serde_json::Value {
-    let path = format!("{}/tests/specs/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    tool_spec::samples::json(name).unwrap_or_else(|| panic!("no sample `{name}`"))
 }
 
 pub fn checked(name: &str) -> ToolSpec {
