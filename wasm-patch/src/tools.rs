@@ -286,7 +286,7 @@ pub(crate) fn verify(wasm: &[u8]) -> Result<Vec<String>, ValidationError> {
 }
 
 /// The registry of `wasm` (raw or gzip), read without checking it against the code (that is
-/// [`crate::validate`]'s job); `None` for a module without synthesized tools.
+/// [`validate`](fn@crate::validate)'s job); `None` for a module without synthesized tools.
 pub fn tool_registry(wasm: &[u8]) -> Result<Option<Registry>, ValidationError> {
     let (bytes, _) = crate::scan::decode(wasm, &crate::Limits::IC)?;
     tool_spec::registry::custom_section(&bytes, SECTION)
