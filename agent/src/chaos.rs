@@ -20,6 +20,7 @@
 //! | `burn_cycles` | burns 0.5 T cycles a second from boot on (not in a sandbox copy) |
 //! | `dies_after_5` | `health` traps from its 6th call in this module instance on (not in a sandbox copy) |
 //! | `reports_unhealthy` | `health` answers, with status `unhealthy`, but not in a sandbox copy |
+//! | `miscompile_tools` | the compiler of `self_upgrade`'s `add_tool` emits every integer literal off by one (feature `tool-spec/fault-miscompile`): the candidate's tools disagree with their examples |
 //! | `health_calls_out` | `health` awaits a call to the staging canister's `sandbox` query before it answers: if that call never returns, `health` hangs |
 //!
 //! In the chaos build `health` is an update (it may await a call); in the real build it is a

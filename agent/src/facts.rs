@@ -126,3 +126,35 @@ pub fn list(namespace: Option<&str>, limit: usize) -> Vec<Fact> {
         })
     }
 }
+
+/// The first `limit` keys of `namespace` that start with `prefix`, in order (schema 3; older
+/// schemas have no namespaces but `default`).
+pub fn keys(namespace: &str, prefix: &str, limit: usize) -> Vec<String> {
+    if SCHEMA < 3 || namespace.contains('\0') {
+        return vec![];
+    }
+    let start = FactKey::new(namespace, prefix).expect("no NUL in the namespace");
+    with_v3(|m| {
+        m.range(start..)
+            .map(|e| e.key().clone())
+            .take_while(|k| k.namespace == namespace && k.key.starts_with(prefix))
+            .take(limit)
+            .map(|k| k.key)
+            .collect()
+    })
+}
+
+/// Bytes the facts of `namespace` hold: keys plus values (schema 3).
+pub fn namespace_bytes(namespace: &str) -> u64 {
+    if SCHEMA < 3 || namespace.contains('\0') {
+        return 0;
+    }
+    let start = FactKey::new(namespace, "").expect("no NUL in the namespace");
+    with_v3(|m| {
+        m.range(start..)
+            .map(|e| e.into_pair())
+            .take_while(|(k, _)| k.namespace == namespace)
+            .map(|(k, v)| (k.key.len() + v.len()) as u64)
+            .sum()
+    })
+}

@@ -15,6 +15,7 @@
 //!   [`journal`], [`audit`].
 //! - Services: [`auth`], [`gate`], [`upgrade`] (proposal to `Validated`), [`pipeline`]
 //!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause),
+//!   [`synth`] (synthesized tools and the host ABI their code calls),
 //!   [`sandbox`] (state export/import for rehearsals), [`digest`], [`tools`], [`metrics`].
 //!
 //! # Operational limits
@@ -41,6 +42,7 @@ pub mod sandbox;
 pub mod schema;
 pub mod selftest;
 pub mod supervision;
+pub mod synth;
 pub mod tasks;
 pub mod tools;
 pub mod upgrade;
@@ -51,7 +53,7 @@ pub mod writes;
 use api::{
     AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, AuditPage, Autonomy, CommittedWasm, Config,
     Fact, GateLimits, Health, MethodMetrics, ModuleChunk, Priority, ProposeRelease, RepairNotice,
-    StateChunk, StateDigest, SubmitTask, Supervision, Task, TaskStatus, UpgradeOutcome,
+    StateChunk, StateDigest, SubmitTask, Supervision, Task, TaskStatus, ToolExamples, UpgradeOutcome,
     UpgradeRecord, UploadProgress, VersionInfo, WasmKind,
 };
 use auth::{OPERATORS, OPERATORS_SELF, READERS, WATCHDOG};
@@ -185,13 +187,14 @@ fn health_now() -> Health {
     }
 }
 
+/// The Wasm heap's size: its high-water mark, since a Wasm memory never shrinks.
 #[cfg(target_arch = "wasm32")]
-fn heap_bytes() -> u64 {
+pub(crate) fn heap_bytes() -> u64 {
     core::arch::wasm32::memory_size(0) as u64 * 65536
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn heap_bytes() -> u64 {
+pub(crate) fn heap_bytes() -> u64 {
     0
 }
 
@@ -208,10 +211,20 @@ fn metrics() -> Vec<MethodMetrics> {
     metrics::all()
 }
 
-/// Public: the tools' JSON schemas (OpenAI function-calling format).
+/// Public: the tools' JSON schemas (OpenAI function-calling format): the built-in tools, then
+/// the synthesized ones.
 #[query]
 fn tools() -> String {
     tools::schemas()
+}
+
+/// Runs every example of every synthesized tool on the compiled code and on the interpreter
+/// (staging's rehearsal probe; state changes of a query are discarded, and examples use their
+/// own facts anyway).
+#[query]
+fn tool_examples() -> AgentResult<ToolExamples> {
+    auth::require("tool_examples", READERS)?;
+    synth::examples()
 }
 
 // ---- tasks and facts ---------------------------------------------------------------------------

@@ -73,6 +73,9 @@ pub enum UpgradeError {
     /// Bad input.
     #[error("{0}")]
     Invalid(String),
+    /// An `add_tool` spec that does not check, or whose examples fail in the interpreter.
+    #[error("{0}")]
+    Tool(String),
 }
 
 impl From<UpgradeError> for AgentError {
@@ -97,6 +100,7 @@ impl From<UpgradeError> for AgentError {
                 reason,
             },
             UpgradeError::Invalid(m) => AgentError::InvalidArgument(m),
+            UpgradeError::Tool(m) => AgentError::Patch(m),
         }
     }
 }
@@ -358,6 +362,8 @@ pub fn propose_self_patch(
     if reason.trim().is_empty() {
         return Err(UpgradeError::Invalid("a reason is required".into()));
     }
+    // Specs and their examples first: the quickest feedback, before the gate counts a proposal.
+    crate::synth::check_proposal(&ops).map_err(UpgradeError::Tool)?;
     let auto = pass_gate(caller, UpgradeSource::SelfPatch)?;
     let running = running_hash()?;
     let parent_wasm = versions::blob(&running)
@@ -367,6 +373,8 @@ pub fn propose_self_patch(
     let stamp =
         Stamp::new(format!("{parent_version}+patch.{id}")).with_schema_range(RANGE.min, RANGE.max);
 
+    #[cfg(feature = "chaos")]
+    tool_spec::fault::set_miscompile(crate::chaos::mode() == "miscompile_tools");
     let start = ic_cdk::api::performance_counter(0);
     let patched = wasm_patch::apply_patch(&parent_wasm, &ops, &stamp)?;
     let after_patch = ic_cdk::api::performance_counter(0);
@@ -374,12 +382,18 @@ pub fn propose_self_patch(
         expected_parent: Some(running),
         ..candidate_policy()
     };
-    wasm_patch::validate(&patched.wasm, &policy)?;
+    // The parent is the running module (stored under its hash): bodies copied from it are not
+    // validated again.
+    let report = wasm_patch::validate_patched(&patched.wasm, &parent_wasm, &policy)?;
     let instructions = ic_cdk::api::performance_counter(0) - start;
     ic_cdk::println!(
-        "self_upgrade {id}: apply_patch (incl. gunzip, parse, emit, hashes) {} instructions, validate {} instructions",
+        "self_upgrade {id}: apply_patch ({}; incl. gunzip, emit, hashes) {} instructions, validate {} instructions ({} of {} bodies); heap {} bytes",
+        if patched.rebuilt { "walrus" } else { "sections" },
         after_patch - start,
-        instructions - (after_patch - start)
+        instructions - (after_patch - start),
+        report.bodies_validated,
+        report.functions,
+        crate::heap_bytes()
     );
 
     Ok(record(

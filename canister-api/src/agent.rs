@@ -181,6 +181,53 @@ pub struct Fact {
     pub value: String,
 }
 
+/// One example of a synthesized tool, run by `tool_examples` on the compiled code and on the
+/// interpreter.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ToolExampleRun {
+    /// The tool.
+    pub tool: String,
+    /// The example's index in its spec.
+    pub example: u32,
+    /// Whether the compiled code gave what the example expects.
+    pub passed: bool,
+    /// Whether the compiled code and the interpreter gave the same result and writes.
+    pub agree: bool,
+    /// What went wrong, if anything.
+    pub detail: String,
+    /// Instructions of the compiled call.
+    pub compiled_instructions: u64,
+    /// Instructions of the interpreted call.
+    pub interpreted_instructions: u64,
+}
+
+/// What `tool_examples` answers: every example of every synthesized tool of the module.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ToolExamples {
+    /// The synthesized tools, in registry order.
+    pub tools: Vec<String>,
+    /// Every example's run.
+    pub runs: Vec<ToolExampleRun>,
+}
+
+impl ToolExamples {
+    /// The first run that failed or disagreed, in words.
+    pub fn first_failure(&self) -> Option<String> {
+        self.runs.iter().find(|r| !r.passed || !r.agree).map(|r| {
+            format!(
+                "tool `{}` example {}: {}",
+                r.tool,
+                r.example,
+                if r.detail.is_empty() {
+                    "the compiled code and the interpreter disagree".into()
+                } else {
+                    r.detail.clone()
+                }
+            )
+        })
+    }
+}
+
 /// Which Wasm an upload is for.
 #[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WasmKind {
@@ -680,6 +727,18 @@ pub enum AgentError {
         /// The method.
         method: String,
         /// Its reject or error.
+        message: String,
+    },
+    /// A synthesized tool failed while it ran; none of its fact writes were kept.
+    #[error("tool `{tool}` failed at {path}: {message} ({code})")]
+    ToolFailed {
+        /// The tool.
+        tool: String,
+        /// The fault's code (`overflow`, `fact_quota`, `instruction_budget`, ...).
+        code: String,
+        /// Where in its spec (a JSON path like `body.do[1]`).
+        path: String,
+        /// The fault in words.
         message: String,
     },
 }

@@ -8,6 +8,7 @@
 
 pub mod rehearsal;
 pub mod store;
+pub mod tool_probe;
 
 use candid::Principal;
 use canister_api::staging::{RehearsalReport, RehearsalRequest, StagingError, StagingInit};

@@ -8,7 +8,8 @@
 //! 5. Upgrade the sandbox to the candidate: the real pre_upgrade/post_upgrade/migration path
 //!    on a copy of the real data.
 //! 6. Probes: health answers; the schema is the candidate's; post_upgrade within budget; the
-//!    digest is unchanged and within budget; every replayed call answers the same.
+//!    digest is unchanged and within budget; every replayed call answers the same; every
+//!    synthesized tool passes its examples on the compiled code ([`crate::tool_probe`]).
 //! 7. Uninstall the sandbox (the copy of the agent's data does not linger).
 //!
 //! A failure in steps 1-3 that is not the candidate's fault is [`StagingError::Setup`]; every
@@ -263,6 +264,7 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
                 &mut report,
             )
             .await;
+            probes.push(crate::tool_probe::probe(sandbox, &candidate).await);
         }
     }
 

@@ -463,6 +463,34 @@ impl Testbed {
         self.tool("self_upgrade", &args.to_string())
     }
 
+    /// The agent's `self_upgrade` tool with `ops` (JSON patch operations). Answers the tool's
+    /// JSON output.
+    pub fn self_upgrade(&self, ops: serde_json::Value, reason: &str) -> Result<String, AgentError> {
+        let args = serde_json::json!({"ops": ops, "reason": reason});
+        self.tool("self_upgrade", &args.to_string())
+    }
+
+    /// `self_upgrade` adding the tool `spec` (see `tool_spec::samples`).
+    pub fn self_upgrade_add_tool(
+        &self,
+        spec: serde_json::Value,
+        reason: &str,
+    ) -> Result<String, AgentError> {
+        self.self_upgrade(serde_json::json!([{"op": "add_tool", "spec": spec}]), reason)
+    }
+
+    /// The names `tools` lists, built-in and synthesized.
+    pub fn tool_names(&self) -> Vec<String> {
+        let text: String = self.query(self.agent, stranger(), "tools", Encode!().expect("encode"));
+        let tools: serde_json::Value = serde_json::from_str(&text).expect("tools answers JSON");
+        tools
+            .as_array()
+            .expect("tools answers an array")
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// `approve_upgrade(id)` as the operator.
     pub fn approve(&self, id: u64) -> Result<UpgradeRecord, AgentError> {
         self.agent_update(operator(), "approve_upgrade", Encode!(&id).expect("encode"))

@@ -27,12 +27,23 @@ impl Outcome {
         result: Result<Val, Failure>,
         writes: BTreeMap<String, Option<String>>,
     ) -> Self {
+        Self::from_json(example, result.map(Val::into_value), writes)
+    }
+}
+
+impl Outcome {
+    /// From a result already converted to JSON.
+    pub fn from_json(
+        example: &Example,
+        result: Result<serde_json::Value, Failure>,
+        writes: BTreeMap<String, Option<String>>,
+    ) -> Self {
         let mut store = MapStore(example.facts_before.clone());
         if result.is_ok() {
             facts::apply(&mut store, writes);
         }
         Self {
-            result: result.map(Val::into_value),
+            result,
             facts_after: store.0,
         }
     }

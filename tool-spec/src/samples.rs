@@ -1,5 +1,6 @@
-//! Sample specs: `tally_vote` (facts), `word_stats` (strings and lists) and `weighted_score`
-//! (integer arithmetic in a loop). Tests, benchmarks and the `self_upgrade` schema's example
+//! Sample specs: `tally_vote` (facts), `word_stats` (strings and lists), `weighted_score`
+//! (integer arithmetic in a loop) and `inventory` (61 nodes of everything: the benchmark's
+//! self-patch). Tests, benchmarks and the `self_upgrade` schema's example
 //! use them; `samples/*.json` beside the crate are the files.
 
 /// Counts votes in the tool's facts.
@@ -9,11 +10,15 @@ pub const WORD_STATS: &str = include_str!("../samples/word_stats.json");
 /// Sums weighted scores.
 pub const WEIGHTED_SCORE: &str = include_str!("../samples/weighted_score.json");
 
+/// Keeps stock counts.
+pub const INVENTORY: &str = include_str!("../samples/inventory.json");
+
 /// Every sample, by name.
 pub const ALL: &[(&str, &str)] = &[
     ("tally_vote", TALLY_VOTE),
     ("word_stats", WORD_STATS),
     ("weighted_score", WEIGHTED_SCORE),
+    ("inventory", INVENTORY),
 ];
 
 /// The sample called `name`, as JSON.

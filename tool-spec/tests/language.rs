@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tool_spec::examples::{self, judge};
 use tool_spec::{Fault, check};
 
-const SAMPLES: &[&str] = &["tally_vote", "word_stats", "weighted_score"];
+const SAMPLES: &[&str] = &["tally_vote", "word_stats", "weighted_score", "inventory"];
 
 #[test]
 fn the_samples_check_and_pass_their_examples_interpreted_and_compiled() {
@@ -17,6 +17,9 @@ fn the_samples_check_and_pass_their_examples_interpreted_and_compiled() {
     for name in SAMPLES {
         let spec = checked(name);
         examples::check_all_steps(&spec).unwrap_or_else(|e| panic!("{e}"));
+        if *name == "inventory" {
+            assert_eq!(spec.nodes(), 61, "the benchmark's tool");
+        }
         for (i, example) in spec.examples.iter().enumerate() {
             let outcome = harness.example(&spec, example);
             judge(&spec, example, &outcome)
