@@ -353,6 +353,12 @@ fn approval_note(source: UpgradeSource) -> String {
     }
 }
 
+thread_local! {
+    /// Checkpoints of the last self-patch (`wasm_patch::profile`): step and instruction count.
+    static STEPS: std::cell::RefCell<Vec<(&'static str, u64)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The `self_upgrade` tool: patch the running Wasm, validate, record up to `Validated`.
 pub fn propose_self_patch(
     caller: Principal,
@@ -376,7 +382,12 @@ pub fn propose_self_patch(
     #[cfg(feature = "chaos")]
     tool_spec::fault::set_miscompile(crate::chaos::mode() == "miscompile_tools");
     let start = ic_cdk::api::performance_counter(0);
-    let patched = wasm_patch::apply_patch(&parent_wasm, &ops, &stamp)?;
+    STEPS.with(|s| s.borrow_mut().clear());
+    wasm_patch::profile::set_hook(Some(|name| {
+        STEPS.with(|s| s.borrow_mut().push((name, ic_cdk::api::performance_counter(0))));
+    }));
+    let patched = wasm_patch::apply_patch(&parent_wasm, &ops, &stamp);
+    let patched = patched?;
     let after_patch = ic_cdk::api::performance_counter(0);
     let policy = ValidationPolicy {
         expected_parent: Some(running),
@@ -384,8 +395,21 @@ pub fn propose_self_patch(
     };
     // The parent is the running module (stored under its hash): bodies copied from it are not
     // validated again.
-    let report = wasm_patch::validate_patched(&patched.wasm, &parent_wasm, &policy)?;
+    let report = wasm_patch::validate_patched(&patched.wasm, &parent_wasm, &policy);
+    wasm_patch::profile::set_hook(None);
+    let report = report?;
     let instructions = ic_cdk::api::performance_counter(0) - start;
+    let mut last = start;
+    let steps: Vec<String> = STEPS.with(|s| {
+        s.borrow()
+            .iter()
+            .map(|(name, at)| {
+                let used = at - std::mem::replace(&mut last, *at);
+                format!("{name} {}M", used / 1_000_000)
+            })
+            .collect()
+    });
+    ic_cdk::println!("self_upgrade {id} steps: {}", steps.join(", "));
     ic_cdk::println!(
         "self_upgrade {id}: apply_patch ({}; incl. gunzip, emit, hashes) {} instructions, validate {} instructions ({} of {} bodies); heap {} bytes",
         if patched.rebuilt { "walrus" } else { "sections" },

@@ -93,7 +93,7 @@ fn bounded() -> Value {
             {"for_each": {"arg": "words"}, "as": "a", "acc": "x", "init": 0,
              "step": {"for_each": {"arg": "words"}, "as": "b", "acc": "y", "init": {"var": "x"},
                       "step": {"for_each": {"arg": "words"}, "as": "c", "acc": "z", "init": {"var": "y"},
-                               "step": {"add": [{"var": "z"}, {"arg": "n"}]}}}}}]},
+                               "step": {"add": [{"var": "z"}, {"arg": "n"}]}}}}]},
         "examples": [
             {"args": {"n": 1, "text": "abc", "words": ["x", "y"]}, "result": 8, "facts_after": {"k": "abc"}},
             {"args": {"n": 1, "text": "012345678901234567890123456789"}, "error": "fact_quota"}],
@@ -224,4 +224,5 @@ fn figures_self_patch_and_compiled_vs_interpreted() {
         );
         assert!(runs.iter().all(|r| r.passed && r.agree));
     }
+
 }

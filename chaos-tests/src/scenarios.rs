@@ -131,7 +131,7 @@ fn bounded_tool(name: &str) -> serde_json::Value {
             {"for_each": {"arg": "words"}, "as": "a", "acc": "x", "init": 0,
              "step": {"for_each": {"arg": "words"}, "as": "b", "acc": "y", "init": {"var": "x"},
                       "step": {"for_each": {"arg": "words"}, "as": "c", "acc": "z", "init": {"var": "y"},
-                               "step": {"add": [{"var": "z"}, {"arg": "n"}]}}}}}]},
+                               "step": {"add": [{"var": "z"}, {"arg": "n"}]}}}}]},
         "examples": [
             {"args": {"text": "hi", "words": ["a", "b"]}, "result": 8, "facts_after": {"note": "hi"}},
             {"args": {"text": "x".repeat(80)}, "error": "fact_quota"}],

@@ -15,6 +15,7 @@
 //!
 //! - [`ops`]: the [`PatchOp`] operations, [`apply_patch`] and the code it injects (the scratch
 //!   page, the controller guard, the fixed-reply query).
+//! - [`profile`]: step checkpoints for in-canister cost breakdowns.
 //! - `raw` (private): the section-level module of the fast path, and the parent's bodies that
 //!   [`validate_patched`] need not validate again.
 //! - `tools` (private): synthesized tools in a module (`add_tool`, `remove_tool`, their check in
@@ -43,6 +44,7 @@ pub mod ic0;
 pub mod limits;
 pub mod metadata;
 pub mod ops;
+pub mod profile;
 mod raw;
 mod scan;
 mod tools;

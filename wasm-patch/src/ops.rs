@@ -75,6 +75,7 @@ mod query;
 mod runtime;
 
 use crate::metadata::{self, Stamp, Visibility};
+use crate::profile::step;
 use crate::raw::RawModule;
 use crate::scan::{self, Depth};
 use crate::validate::split_method;
@@ -199,8 +200,10 @@ pub fn apply_patch(
     check_stamp(stamp)?;
     let parent_hash = crate::sha256(wasm);
     let patch_digest = patch_digest(ops);
+    step("patch: hash input");
 
     let (bytes, _) = scan::decode(wasm, &Limits::IC)?;
+    step("patch: gunzip");
     // Patching needs a valid module, not one within the IC's limits: a patch may be what
     // brings it back within them.
     let unlimited = Limits {
@@ -214,6 +217,7 @@ pub fn apply_patch(
     // (it dominates the in-canister instruction count). Validate everything but the bodies
     // here; step 3 validates the result.
     scan::scan(&bytes, Depth::Sections, &unlimited)?;
+    step("patch: scan sections");
 
     let rebuilt = ops.iter().any(PatchOp::needs_walrus);
     let emitted;
@@ -238,11 +242,16 @@ pub fn apply_patch(
         }
         module
     };
+    step(if rebuilt { "patch: walrus" } else { "patch: sections" });
     crate::tools::apply(&mut module, ops, rebuilt)?;
+    step("patch: tools");
     write_stamp(&mut module, stamp, &parent_hash, &patch_digest);
     let wasm = module.emit();
+    step("patch: emit");
+    let module_hash = crate::sha256(&wasm);
+    step("patch: hash output");
     Ok(PatchedModule {
-        module_hash: crate::sha256(&wasm),
+        module_hash,
         wasm,
         parent_hash,
         patch_digest,

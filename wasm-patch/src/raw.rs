@@ -323,19 +323,6 @@ impl<'a> RawModule<'a> {
         Ok(Entries { ranges })
     }
 
-    /// The body (locals and code) of defined function `local` (0 = the first non-import).
-    pub fn body(&self, local: u32) -> Result<&[u8], PatchError> {
-        let entries = self.code_entries()?;
-        let payload = self.section(CODE).unwrap_or(&[0]);
-        let range = entries
-            .ranges
-            .get(local as usize)
-            .ok_or_else(|| unreadable(format!("no function body {local}")))?;
-        let mut at = range.start;
-        leb(payload, &mut at)?;
-        Ok(&payload[at..range.end])
-    }
-
     /// Rewrites the function and code sections: defined functions from `keep` on are cut,
     /// bodies in `replace` (by defined-function index, below `keep`) are swapped, and
     /// `append` (type index, body) is added at the end. Untouched bodies are copied as bytes.
@@ -386,30 +373,47 @@ impl<'a> RawModule<'a> {
         self.set_section(CODE, code)
     }
 
-    /// The type of function `func` (imports first).
-    pub fn func_sig(&self, func: u32) -> Result<Option<Sig>, PatchError> {
-        let imported = self.imported_functions()?;
-        let type_index = if func < imported {
-            let payload = self.section(IMPORT).unwrap_or(&[0]);
+    /// The signature of every function (imports first).
+    pub fn signatures(&self) -> Result<Signatures, PatchError> {
+        let mut funcs = Vec::new();
+        if let Some(payload) = self.section(IMPORT) {
             let reader =
                 ImportSectionReader::new(BinaryReader::new(payload, 0)).map_err(parse_err)?;
-            let mut n = 0;
-            let mut found = None;
             for import in reader.into_imports() {
                 if let TypeRef::Func(t) | TypeRef::FuncExact(t) = import.map_err(parse_err)?.ty {
-                    if n == func {
-                        found = Some(t);
-                        break;
-                    }
-                    n += 1;
+                    funcs.push(t);
                 }
             }
-            found
-        } else {
-            self.function_types()?.get((func - imported) as usize).copied()
-        };
-        let types = self.types()?;
-        Ok(type_index.and_then(|t| types.get(t as usize).cloned().flatten()))
+        }
+        let imported = funcs.len() as u32;
+        funcs.extend(self.function_types()?);
+        Ok(Signatures {
+            types: self.types()?,
+            funcs,
+            imported,
+        })
+    }
+
+    /// Every function body (locals and code), by defined-function index.
+    pub fn bodies(&self) -> Result<Vec<&[u8]>, PatchError> {
+        code_bodies(self.section(CODE).unwrap_or(&[0]))
+    }
+}
+
+/// Function signatures of a module.
+pub(crate) struct Signatures {
+    types: Vec<Option<Sig>>,
+    /// Type index of every function, imports first.
+    funcs: Vec<u32>,
+    /// Imported functions.
+    pub imported: u32,
+}
+
+impl Signatures {
+    /// The signature of function `func`.
+    pub fn of(&self, func: u32) -> Option<&Sig> {
+        let ty = *self.funcs.get(func as usize)?;
+        self.types.get(ty as usize)?.as_ref()
     }
 }
 

@@ -58,18 +58,19 @@ pub(crate) fn find_abi(m: &RawModule) -> Result<Option<ToolAbi>, PatchError> {
     if !exports.keys().any(|n| n.starts_with(abi::PREFIX)) {
         return Ok(None);
     }
+    let sigs = m.signatures()?;
     let lookup = |name: String, want: Sig| -> Result<u32, PatchError> {
         let index = *exports
             .get(&name)
             .ok_or_else(|| PatchError::NoToolAbi {
                 export: name.clone(),
             })?;
-        match m.func_sig(index)? {
-            Some(found) if found == want => Ok(index),
+        match sigs.of(index) {
+            Some(found) if *found == want => Ok(index),
             found => Err(PatchError::ToolAbiSignature {
                 export: name,
                 expected: show(&want),
-                found: found.map_or_else(|| "not a function type".into(), |f| show(&f)),
+                found: found.map_or_else(|| "not a function type".into(), show),
             }),
         }
     };
@@ -79,8 +80,7 @@ pub(crate) fn find_abi(m: &RawModule) -> Result<Option<ToolAbi>, PatchError> {
     }
     let dispatch = lookup(abi::DISPATCH.into(), sig(&[Ty::I32], &[Ty::I32]))?;
     let registry = lookup(abi::REGISTRY.into(), sig(&[], &[Ty::I32]))?;
-    let imported = m.imported_functions()?;
-    if dispatch < imported || registry < imported {
+    if dispatch < sigs.imported || registry < sigs.imported {
         return Err(PatchError::NoToolAbi {
             export: format!("{} and {} as functions defined in the module", abi::DISPATCH, abi::REGISTRY),
         });
@@ -102,11 +102,10 @@ fn registry_of(m: &RawModule) -> Result<Option<Registry>, PatchError> {
         })
 }
 
-/// The tool functions the dispatch hook of a module with `count` tools calls, in order.
-fn tool_functions(m: &RawModule, abi: &ToolAbi, count: usize) -> Result<Vec<u32>, String> {
-    let imported = m.imported_functions().map_err(|e| e.to_string())?;
-    let body = m.body(abi.dispatch - imported).map_err(|e| e.to_string())?;
-    let targets = raw::call_targets(body).map_err(|e| e.to_string())?;
+/// The tool functions the dispatch hook (its body: `dispatch`) of a module with `count` tools
+/// calls, in order.
+fn tool_functions(dispatch: &[u8], count: usize) -> Result<Vec<u32>, String> {
+    let targets = raw::call_targets(dispatch).map_err(|e| e.to_string())?;
     if targets.len() != count {
         return Err(format!(
             "the dispatch hook calls {} functions; the registry lists {count} tools",
@@ -177,7 +176,11 @@ pub(crate) fn apply(m: &mut RawModule, ops: &[PatchOp], rebuilt: bool) -> Result
 
     let imported = m.imported_functions()?;
     let old: BTreeSet<u32> = if had > 0 {
-        tool_functions(m, &abi, had)
+        let bodies = m.bodies()?;
+        let dispatch = bodies
+            .get((abi.dispatch - imported) as usize)
+            .ok_or_else(|| raw_error("the dispatch hook has no body"))?;
+        tool_functions(dispatch, had)
             .map_err(|reason| PatchError::ToolRegistry {
                 op_index: None,
                 error: registry::RegistryError::Format(reason),
@@ -219,6 +222,12 @@ pub(crate) fn apply(m: &mut RawModule, ops: &[PatchOp], rebuilt: bool) -> Result
     Ok(())
 }
 
+fn raw_error(message: &str) -> PatchError {
+    PatchError::Unreadable {
+        message: message.to_string(),
+    }
+}
+
 fn code(reason: impl Into<String>) -> ValidationError {
     ValidationError::ToolCode {
         reason: reason.into(),
@@ -242,9 +251,12 @@ pub(crate) fn verify(wasm: &[u8]) -> Result<Vec<String>, ValidationError> {
         (Some(abi), None) => {
             // No registry: the hooks must not reach any tool code or push a registry.
             let imported = m.imported_functions().map_err(|e| code(e.to_string()))?;
+            let bodies = m.bodies().map_err(|e| code(e.to_string()))?;
             let push = abi.indices.of(abi::Abi::BytesPush);
             for (hook, name) in [(abi.dispatch, abi::DISPATCH), (abi.registry, abi::REGISTRY)] {
-                let body = m.body(hook - imported).map_err(|e| code(e.to_string()))?;
+                let body = bodies
+                    .get((hook - imported) as usize)
+                    .ok_or_else(|| code(format!("`{name}` has no body")))?;
                 let calls = raw::call_targets(body).map_err(|e| code(e.to_string()))?;
                 if (hook == abi.dispatch && !calls.is_empty()) || calls.contains(&push) {
                     return Err(code(format!(
@@ -259,12 +271,14 @@ pub(crate) fn verify(wasm: &[u8]) -> Result<Vec<String>, ValidationError> {
     let specs = registry.specs().map_err(|e| code(e.to_string()))?;
     let generated = registry::generate(&registry, &specs, &abi.indices);
     let imported = m.imported_functions().map_err(|e| code(e.to_string()))?;
+    let bodies = m.bodies().map_err(|e| code(e.to_string()))?;
+    let sigs = m.signatures().map_err(|e| code(e.to_string()))?;
     let body = |f: u32| -> Result<&[u8], ValidationError> {
         f.checked_sub(imported)
-            .ok_or_else(|| code(format!("function {f} is an import")))
-            .and_then(|l| m.body(l).map_err(|e| code(e.to_string())))
+            .and_then(|l| bodies.get(l as usize).copied())
+            .ok_or_else(|| code(format!("function {f} is an import or does not exist")))
     };
-    let funcs = tool_functions(&m, &abi, specs.len()).map_err(code)?;
+    let funcs = tool_functions(body(abi.dispatch)?, specs.len()).map_err(code)?;
     if body(abi.dispatch)? != registry::dispatch_body(&funcs).as_slice() {
         return Err(code("the dispatch hook is not the code the registry makes"));
     }
@@ -273,8 +287,7 @@ pub(crate) fn verify(wasm: &[u8]) -> Result<Vec<String>, ValidationError> {
     }
     let want: Sig = (vec![], vec![ValType::I32]);
     for ((spec, f), compiled) in specs.iter().zip(&funcs).zip(&generated.tools) {
-        let sig = m.func_sig(*f).map_err(|e| code(e.to_string()))?;
-        if sig.as_ref() != Some(&want) || body(*f)? != compiled.as_slice() {
+        if sigs.of(*f) != Some(&want) || body(*f)? != compiled.as_slice() {
             return Err(code(format!(
                 "tool `{}`: the code at function {f} is not what its spec compiles to (code_sha256 {})",
                 spec.name,

@@ -25,6 +25,7 @@
 use crate::error::signature;
 use crate::ic0::{self, Ic0Function, Ic0Type};
 use crate::metadata::{self, PARENT_HASH, SCHEMA_RANGE};
+use crate::profile::step;
 use crate::scan::{self, Depth, ModuleInfo};
 use crate::{Limits, ValidationError};
 use serde::{Deserialize, Serialize, Serializer};
@@ -149,13 +150,16 @@ pub fn validate_patched(
 ) -> Result<ValidationReport, ValidationError> {
     let (bytes, gzipped) = scan::decode(wasm, &policy.limits)?;
     let (parent_bytes, _) = scan::decode(parent, &Limits::IC)?;
+    step("validate: gunzip parent");
     let trusted = crate::raw::TrustedBodies::new(&parent_bytes, &bytes);
+    step("validate: parent's bodies");
     let validated = std::cell::Cell::new(0u64);
     let info = scan::scan_skipping(&bytes, Depth::Full, &policy.limits, &|index, body| {
         let skip = trusted.as_ref().is_some_and(|t| t.covers(index, body));
         validated.set(validated.get() + u64::from(!skip));
         skip
     })?;
+    step("validate: wasmparser");
     finish(wasm, &bytes, gzipped, info, policy, validated.get())
 }
 
@@ -172,12 +176,16 @@ fn finish(
     check_required(&info, &policy.required_exports)?;
     let metadata = check_icp_sections(&info, &policy.limits)?;
     check_stamp(&metadata, policy)?;
+    step("validate: IC rules");
     let tools = crate::tools::verify(bytes)?;
+    step("validate: tools");
 
     let mut ic0_imports: Vec<String> = info.imports.iter().map(|i| i.name.clone()).collect();
     ic0_imports.sort();
+    let module_hash = crate::sha256(wasm);
+    step("validate: hash");
     Ok(ValidationReport {
-        module_hash: crate::sha256(wasm),
+        module_hash,
         size: bytes.len() as u64,
         gzipped,
         functions: info.defined_functions,

@@ -49,14 +49,21 @@ fn host<R>(fallback: R, f: impl FnOnce(&mut AgentHost) -> R) -> R {
 
 static NO_TOOL: i32 = tool_spec::abi::NO_SUCH_TOOL;
 static NO_REGISTRY: i32 = 0;
+static mut LAST_TOOL: i32 = 0;
 
 /// The dispatch hook: a patch replaces this body with calls of the compiled tools.
+///
+/// The stub must use `tool`: LLVM replaces an argument the callee ignores with an undefined
+/// value at every call site, even for an exported function, and the patched body would then
+/// dispatch on garbage. A volatile write is a use no optimisation removes.
 #[unsafe(export_name = "agent_tool_abi.v1.dispatch")]
 #[inline(never)]
 extern "C" fn dispatch(tool: i32) -> i32 {
-    let _ = tool;
-    // SAFETY: reading a static.
-    unsafe { core::ptr::read_volatile(&NO_TOOL) }
+    // SAFETY: the canister is single-threaded; a volatile write to and read from statics.
+    unsafe {
+        core::ptr::write_volatile(&raw mut LAST_TOOL, tool);
+        core::ptr::read_volatile(&NO_TOOL)
+    }
 }
 
 /// The registry hook: a patch replaces this body with pushes of the registry's bytes.
