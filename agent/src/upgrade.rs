@@ -386,8 +386,16 @@ pub fn propose_self_patch(
     wasm_patch::profile::set_hook(Some(|name| {
         STEPS.with(|s| s.borrow_mut().push((name, ic_cdk::api::performance_counter(0))));
     }));
-    let patched = wasm_patch::apply_patch(&parent_wasm, &ops, &stamp);
-    let patched = patched?;
+    // The blob store keeps modules under their verified hashes: no need to hash it again.
+    let patched = wasm_patch::Parent::with_hash(&parent_wasm, running)
+        .and_then(|parent| Ok((wasm_patch::apply_patch_to(&parent, &ops, &stamp)?, parent)));
+    let (patched, parent) = match patched {
+        Ok(p) => p,
+        Err(e) => {
+            wasm_patch::profile::set_hook(None);
+            return Err(e.into());
+        }
+    };
     let after_patch = ic_cdk::api::performance_counter(0);
     let policy = ValidationPolicy {
         expected_parent: Some(running),
@@ -395,7 +403,8 @@ pub fn propose_self_patch(
     };
     // The parent is the running module (stored under its hash): bodies copied from it are not
     // validated again.
-    let report = wasm_patch::validate_patched(&patched.wasm, &parent_wasm, &policy);
+    let report = wasm_patch::validate_patched(&patched, &parent, &policy);
+    drop(parent);
     wasm_patch::profile::set_hook(None);
     let report = report?;
     let instructions = ic_cdk::api::performance_counter(0) - start;

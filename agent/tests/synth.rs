@@ -69,7 +69,7 @@ fn compiled_tools_run_on_the_agents_host_abi() {
         env.query(operator(), "tool_examples", Encode!().unwrap());
     let report = report.unwrap();
     assert_eq!(report.tools, ["tally_vote", "word_stats", "inventory"]);
-    assert_eq!(report.runs.len(), 2 + 2 + 3);
+    assert_eq!(report.runs.len(), 2 + 3 + 4);
     assert!(report.first_failure().is_none(), "{:?}", report.first_failure());
     // Strangers may not run them.
     let denied: Result<ToolExamples, AgentError> =
@@ -133,7 +133,8 @@ fn quotas_stop_a_call_and_a_failed_call_changes_nothing() {
     assert!(instructions < 20_000_000, "the budget stopped it early: {instructions}");
     assert_eq!(env.recall(Some("tool:hoard"), "k").as_deref(), Some("abc"));
     assert_eq!(env.facts(), facts);
-    assert_eq!(env.health().status, "ok");
+    // A failed call is an error of the call, not of the agent (`degraded` notes the last error).
+    assert_ne!(env.health().status, HEALTH_UNHEALTHY);
 }
 
 #[test]
@@ -207,7 +208,13 @@ fn figures_self_patch_and_compiled_vs_interpreted() {
 
     // Compiled vs interpreted, per tool, on its examples.
     let env = Env::with_module(
-        agent_with(&[sample("tally_vote"), sample("word_stats"), sample("weighted_score"), sample("inventory")]),
+        agent_with(&[
+            sample("tally_vote"),
+            sample("word_stats"),
+            sample("weighted_score"),
+            sample("inventory"),
+            sample("amortize"),
+        ]),
         Autonomy::Manual,
     );
     let report: Result<ToolExamples, AgentError> =

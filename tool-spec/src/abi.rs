@@ -27,7 +27,8 @@
 //! | `list_len`, `list_get` | `(i32) -> i32`, `(i32, i32) -> i32` | a list's length, item |
 //! | `json_null`, `json_int`, `json_bool`, `json_str`, `json_list` | `-> i32` | a JSON value |
 //! | `json_object`, `json_array` | `() -> i32` | an empty object, array |
-//! | `json_set`, `json_push` | `(i32, i32, i32) -> i32`, `(i32, i32) -> i32` | adds to it in place; answers it |
+//! | `json_set`, `json_push` | `(i32, i32, i32) -> i32`, `(i32, i32) -> i32` | adds a value to it in place, taking the value's handle (it is left `null`); answers it |
+//! | `json_copy` | `(i32) -> i32` | a copy of a JSON value (compiled code copies a value it still needs before it gives it away) |
 //! | `fact_get` | `(i32, i32) -> i32` | the value under a key, or the default |
 //! | `fact_put`, `fact_delete` | `(i32, i32) -> i32`, `(i32) -> i32` | 1 if a value was there, 0 if not |
 //! | `fact_keys` | `(i32, i32) -> i32` | the first `limit` keys with a prefix |
@@ -114,6 +115,7 @@ abi! {
     JsonSet "json_set" (I32, I32, I32) -> (I32);
     JsonArray "json_array" () -> (I32);
     JsonPush "json_push" (I32, I32) -> (I32);
+    JsonCopy "json_copy" (I32) -> (I32);
     FactGet "fact_get" (I32, I32) -> (I32);
     FactPut "fact_put" (I32, I32) -> (I32);
     FactDelete "fact_delete" (I32) -> (I32);

@@ -22,6 +22,7 @@
 use crate::abi::{Abi, AbiIndices, FAULT_DIVISION_BY_ZERO, FAULT_OVERFLOW};
 use crate::ast::{ArithOp, CmpOp, Expr, ExprKind, Piece, Type};
 use crate::spec::ToolSpec;
+use std::collections::{BTreeMap, BTreeSet};
 use wasm_encoder::{BlockType, Function, InstructionSink, ValType};
 
 /// The Wasm type that holds a value of `ty`.
@@ -45,6 +46,7 @@ pub fn compile(spec: &ToolSpec, abi: &AbiIndices) -> Vec<u8> {
         locals: spec.slots.iter().map(|t| wasm_type(*t)).collect(),
         code: Vec::new(),
         temps: None,
+        constants: BTreeMap::new(),
     };
     g.temps = Some(Temps {
         chk: g.local(ValType::I32),
@@ -52,6 +54,15 @@ pub fn compile(spec: &ToolSpec, abi: &AbiIndices) -> Vec<u8> {
         b: g.local(ValType::I64),
         r: g.local(ValType::I64),
     });
+    // Every string constant is made once, on entry, below any loop's mark: uses read it.
+    let mut texts = BTreeSet::new();
+    constants(&spec.body, &mut texts);
+    for text in texts {
+        g.make_str(&text);
+        let local = g.local(ValType::I32);
+        g.sink().local_set(local);
+        g.constants.insert(text, local);
+    }
     g.expr(&spec.body);
     g.emit_json(spec.body.ty);
     g.sink().end();
@@ -76,6 +87,140 @@ struct Gen<'a> {
     locals: Vec<ValType>,
     code: Vec<u8>,
     temps: Option<Temps>,
+    /// The local holding each string constant.
+    constants: BTreeMap<String, u32>,
+}
+
+/// Every string constant of `e`: literals, object keys, format pieces.
+fn constants(e: &Expr, out: &mut BTreeSet<String>) {
+    match &e.kind {
+        ExprKind::Str(s) => {
+            out.insert(s.clone());
+        }
+        ExprKind::Format { pieces, .. } => {
+            if pieces.is_empty() {
+                out.insert(String::new());
+            }
+            for p in pieces {
+                if let Piece::Lit(s) = p {
+                    out.insert(s.clone());
+                }
+            }
+        }
+        ExprKind::Object(entries) => {
+            for (k, _) in entries {
+                out.insert(k.clone());
+            }
+        }
+        _ => {}
+    }
+    children(e, &mut |c| constants(c, out));
+}
+
+/// Calls `f` on each direct operand of `e`.
+fn children(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Str(_)
+        | ExprKind::Null
+        | ExprKind::Arg(_)
+        | ExprKind::Var(_) => {}
+        ExprKind::Let { value, body, .. } => {
+            f(value);
+            f(body);
+        }
+        ExprKind::If { cond, then, els } => {
+            f(cond);
+            f(then);
+            f(els);
+        }
+        ExprKind::Do(items)
+        | ExprKind::Logic { args: items, .. }
+        | ExprKind::Concat(items)
+        | ExprKind::Array(items)
+        | ExprKind::Format { with: items, .. } => items.iter().for_each(f),
+        ExprKind::Compare { a, b, .. } | ExprKind::Arith { a, b, .. } => {
+            f(a);
+            f(b);
+        }
+        ExprKind::Not(a)
+        | ExprKind::Length(a)
+        | ExprKind::ToString(a)
+        | ExprKind::FactDelete(a)
+        | ExprKind::FactKeys { prefix: a, .. } => f(a),
+        ExprKind::Slice { s, from, to } => {
+            f(s);
+            f(from);
+            f(to);
+        }
+        ExprKind::ParseInt { s: a, default: b }
+        | ExprKind::FactGet { key: a, default: b }
+        | ExprKind::FactPut { key: a, value: b } => {
+            f(a);
+            f(b);
+        }
+        ExprKind::Object(entries) => entries.iter().for_each(|(_, v)| f(v)),
+        ExprKind::ForEach {
+            list, init, step, ..
+        } => {
+            f(list);
+            f(init);
+            f(step);
+        }
+        ExprKind::Map { list, to, .. } => {
+            f(list);
+            f(to);
+        }
+    }
+}
+
+/// Whether variable `slot` is read in `e`.
+fn uses_slot(e: &Expr, slot: u32) -> bool {
+    if e.kind == ExprKind::Var(slot) {
+        return true;
+    }
+    let mut found = false;
+    children(e, &mut |c| found |= uses_slot(c, slot));
+    found
+}
+
+/// Whether evaluating `e` may put a value in the host's arena (constants are made on entry).
+fn allocates(e: &Expr) -> bool {
+    let here = match &e.kind {
+        ExprKind::Null
+        | ExprKind::Object(_)
+        | ExprKind::Array(_)
+        | ExprKind::Map { .. }
+        | ExprKind::ForEach { .. }
+        | ExprKind::Concat(_)
+        | ExprKind::Slice { .. }
+        | ExprKind::Format { .. }
+        | ExprKind::FactGet { .. }
+        | ExprKind::FactKeys { .. } => true,
+        ExprKind::ToString(a) => a.ty != Type::Str,
+        ExprKind::If { then, els, .. } => {
+            e.ty == Type::Json && (then.ty != Type::Json || els.ty != Type::Json)
+        }
+        _ => false,
+    };
+    let mut found = here;
+    children(e, &mut |c| found |= allocates(c));
+    found
+}
+
+/// Whether the JSON handle `e` evaluates to is the expression's own (a value it made), which
+/// `json_set` / `json_push` may take; otherwise (a variable's, say) it is copied first.
+fn fresh(e: &Expr) -> bool {
+    let branch = |b: &Expr| b.ty != Type::Json || fresh(b);
+    match &e.kind {
+        ExprKind::Null | ExprKind::Object(_) | ExprKind::Array(_) | ExprKind::Map { .. } => true,
+        ExprKind::If { then, els, .. } => branch(then) && branch(els),
+        ExprKind::Let { body, .. } => fresh(body),
+        ExprKind::Do(items) => items.last().is_some_and(fresh),
+        ExprKind::ForEach { init, step, .. } => branch(init) && branch(step),
+        _ => false,
+    }
 }
 
 impl Gen<'_> {
@@ -120,8 +265,14 @@ impl Gen<'_> {
         self.sink().end().local_get(chk);
     }
 
-    /// A string constant: its bytes pushed 8 at a time, then `const_str`.
+    /// A string constant (made on entry).
     fn str_const(&mut self, s: &str) {
+        let local = self.constants[s];
+        self.sink().local_get(local);
+    }
+
+    /// Makes a string: its bytes pushed 8 at a time, then `const_str`.
+    fn make_str(&mut self, s: &str) {
         let push = self.abi.of(Abi::BytesPush);
         for chunk in s.as_bytes().chunks(8) {
             let mut word = [0u8; 8];
@@ -150,6 +301,14 @@ impl Gen<'_> {
         self.expr(e);
         if ty == Type::Json {
             self.emit_json(e.ty);
+        }
+    }
+
+    /// Evaluates `e` as a JSON handle that `json_set` / `json_push` may take.
+    fn expr_owned(&mut self, e: &Expr) {
+        self.expr_as(e, Type::Json);
+        if e.ty == Type::Json && !fresh(e) {
+            self.call(Abi::JsonCopy);
         }
     }
 
@@ -292,7 +451,7 @@ impl Gen<'_> {
                 for (k, v) in entries {
                     self.sink().local_get(obj);
                     self.str_const(k);
-                    self.expr_as(v, Type::Json);
+                    self.expr_owned(v);
                     self.call(Abi::JsonSet);
                     self.check(node);
                     self.sink().drop();
@@ -305,7 +464,7 @@ impl Gen<'_> {
                 self.sink().local_set(arr);
                 for item in items {
                     self.sink().local_get(arr);
-                    self.expr_as(item, Type::Json);
+                    self.expr_owned(item);
                     self.call(Abi::JsonPush);
                     self.check(node);
                     self.sink().drop();
@@ -348,16 +507,27 @@ impl Gen<'_> {
                 self.sink().local_set(l);
                 self.expr(init);
                 self.sink().local_set(*acc);
-                self.each(l, *item, node, |g, mark| {
-                    g.sink().local_get(mark);
-                    g.expr_as(step, acc_ty);
-                    if is_handle(acc_ty) {
-                        g.call(Abi::Release);
+                // An iteration that makes no value (integer work on the accumulator, say)
+                // needs neither the item nor a mark to free it by.
+                let item = uses_slot(step, *item).then_some(*item);
+                let converts = acc_ty == Type::Json && step.ty != Type::Json;
+                let frees = item.is_some() || converts || allocates(step);
+                self.each(l, item, node, frees, |g, mark| match mark {
+                    Some(mark) => {
+                        g.sink().local_get(mark);
+                        g.expr_as(step, acc_ty);
+                        if is_handle(acc_ty) {
+                            g.call(Abi::Release);
+                            g.sink().local_set(*acc);
+                        } else {
+                            g.sink().local_set(*acc).i32_const(-1);
+                            g.call(Abi::Release);
+                            g.sink().drop();
+                        }
+                    }
+                    None => {
+                        g.expr_as(step, acc_ty);
                         g.sink().local_set(*acc);
-                    } else {
-                        g.sink().local_set(*acc).i32_const(-1);
-                        g.call(Abi::Release);
-                        g.sink().drop();
                     }
                 });
                 self.sink().local_get(*acc);
@@ -369,9 +539,11 @@ impl Gen<'_> {
                 self.call(Abi::JsonArray);
                 let arr = self.local(ValType::I32);
                 self.sink().local_set(arr);
-                self.each(l, *item, node, |g, mark| {
+                let item = uses_slot(to, *item).then_some(*item);
+                self.each(l, item, node, true, |g, mark| {
+                    let mark = mark.expect("map iterations free what they make");
                     g.sink().local_get(arr);
-                    g.expr_as(to, Type::Json);
+                    g.expr_owned(to);
                     g.call(Abi::JsonPush);
                     g.check(node);
                     g.sink().drop().local_get(mark).i32_const(-1);
@@ -393,12 +565,19 @@ impl Gen<'_> {
         }
     }
 
-    /// A loop over the list in local `list`: per item, a budget tick, a mark, the item in
-    /// slot `item`, then `body` (which releases the mark).
-    fn each(&mut self, list: u32, item: u32, node: u32, body: impl FnOnce(&mut Self, u32)) {
+    /// A loop over the list in local `list`: per item, a budget tick, a mark if `frees`, the
+    /// item in slot `item` if the body uses it, then `body` (which releases the mark).
+    fn each(
+        &mut self,
+        list: u32,
+        item: Option<u32>,
+        node: u32,
+        frees: bool,
+        body: impl FnOnce(&mut Self, Option<u32>),
+    ) {
         let n = self.local(ValType::I32);
         let i = self.local(ValType::I32);
-        let mark = self.local(ValType::I32);
+        let mark = frees.then(|| self.local(ValType::I32));
         self.sink().local_get(list);
         self.call(Abi::ListLen);
         self.sink()
@@ -414,10 +593,15 @@ impl Gen<'_> {
         self.call(Abi::Tick);
         self.check(node);
         self.sink().drop();
-        self.call(Abi::Mark);
-        self.sink().local_set(mark).local_get(list).local_get(i);
-        self.call(Abi::ListGet);
-        self.sink().local_set(item);
+        if let Some(mark) = mark {
+            self.call(Abi::Mark);
+            self.sink().local_set(mark);
+        }
+        if let Some(item) = item {
+            self.sink().local_get(list).local_get(i);
+            self.call(Abi::ListGet);
+            self.sink().local_set(item);
+        }
         body(self, mark);
         self.sink()
             .local_get(i)

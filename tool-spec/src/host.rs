@@ -43,7 +43,8 @@ fn misuse(what: impl Into<String>) -> Misuse {
 
 impl<S: FactStore, B: Budget> Host<S, B> {
     /// A call with `args` (handles `0..args.len()`), over `facts`, within `budget`.
-    pub fn new(args: Vec<Val>, facts: Overlay<S>, budget: B) -> Self {
+    pub fn new(mut args: Vec<Val>, facts: Overlay<S>, budget: B) -> Self {
+        args.reserve(64);
         Self {
             args: args.len(),
             arena: args,
@@ -106,6 +107,14 @@ impl<S: FactStore, B: Budget> Host<S, B> {
         match self.val(h)? {
             Val::Json(j) => Ok(j),
             other => Err(misuse(format!("handle {h} is {}, not JSON", kind(other)))),
+        }
+    }
+
+    /// Takes JSON value `h` out of the arena, leaving `null` (the handle was the caller's to give).
+    fn take_json(&mut self, h: i32) -> Result<Json, Fault> {
+        match usize::try_from(h).ok().and_then(|i| self.arena.get_mut(i)) {
+            Some(Val::Json(j)) => Ok(std::mem::replace(j, Json::null())),
+            _ => Err(misuse(format!("handle {h} is not a JSON value"))),
         }
     }
 
@@ -256,24 +265,37 @@ impl<S: FactStore, B: Budget> Host<S, B> {
         self.handle(Ok(Val::Json(Json::array())))
     }
 
-    /// `json_set(obj, key, value)`.
+    /// `json_set(obj, key, value)`: takes `value`.
     pub fn json_set(&mut self, obj: i32, key: i32, v: i32) -> i32 {
         let r = (|| {
-            let (k, v) = (self.str(key)?.to_string(), self.json(v)?.clone());
+            if obj == v {
+                return Err(misuse("json_set of an object into itself"));
+            }
+            let k = self.str(key)?.to_string();
+            let v = self.take_json(v)?;
             value::object_set(self.json_mut(obj)?, k, v)?;
             Ok(obj)
         })();
         self.or(r, -1)
     }
 
-    /// `json_push(arr, value)`.
+    /// `json_push(arr, value)`: takes `value`.
     pub fn json_push(&mut self, arr: i32, v: i32) -> i32 {
         let r = (|| {
-            let v = self.json(v)?.clone();
+            if arr == v {
+                return Err(misuse("json_push of an array into itself"));
+            }
+            let v = self.take_json(v)?;
             value::array_push(self.json_mut(arr)?, v)?;
             Ok(arr)
         })();
         self.or(r, -1)
+    }
+
+    /// `json_copy(value)`.
+    pub fn json_copy(&mut self, v: i32) -> i32 {
+        let r = self.json(v).map(|j| Val::Json(j.clone()));
+        self.handle(r)
     }
 
     /// `fact_get(key, default)`.
@@ -381,7 +403,13 @@ impl<S: FactStore, B: Budget> Host<S, B> {
     pub fn finish(mut self, result: i32) -> Finished {
         let result = match self.fault.take() {
             Some(f) => Err(f),
-            None => self.val(result).cloned().map_err(|fault| Failure { fault, node: None }),
+            None => match usize::try_from(result).ok().filter(|i| *i < self.arena.len()) {
+                Some(i) => Ok(self.arena.swap_remove(i)),
+                None => Err(Failure {
+                    fault: misuse(format!("the result, handle {result}, is not a live value")),
+                    node: None,
+                }),
+            },
         };
         Finished {
             result,

@@ -97,8 +97,9 @@ impl Gen {
             0 => {
                 let c = self.expr(Type::Bool, d);
                 let (a, b) = if ty == Type::Json {
-                    let (ta, tb) = (self.any_type(), self.any_type());
-                    (self.expr(ta, d), self.expr(tb, d))
+                    // One branch json, so the `if` is json whatever the other is.
+                    let ta = self.any_type();
+                    (self.expr(ta, d), self.expr(Type::Json, d))
                 } else {
                     (self.expr(ty, d), self.expr(ty, d))
                 };

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tool_spec::examples::{self, judge};
 use tool_spec::{Fault, check};
 
-const SAMPLES: &[&str] = &["tally_vote", "word_stats", "weighted_score", "inventory"];
+const SAMPLES: &[&str] = &["tally_vote", "word_stats", "weighted_score", "inventory", "amortize"];
 
 #[test]
 fn the_samples_check_and_pass_their_examples_interpreted_and_compiled() {

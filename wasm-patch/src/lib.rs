@@ -54,7 +54,9 @@ pub use error::{PatchError, ValidationError};
 pub use fingerprint::{Fingerprint, fingerprint};
 pub use limits::Limits;
 pub use metadata::{Stamp, Visibility};
-pub use ops::{PatchOp, PatchedModule, apply_patch, canonical_ops_json, patch_digest};
+pub use ops::{
+    Parent, PatchOp, PatchedModule, apply_patch, apply_patch_to, canonical_ops_json, patch_digest,
+};
 pub use tools::tool_registry;
 pub use tool_spec;
 pub use validate::{ValidationPolicy, ValidationReport, ic_features, validate, validate_patched};

@@ -191,6 +191,42 @@ pub fn patch_digest(ops: &[PatchOp]) -> [u8; 32] {
     crate::sha256(canonical_ops_json(ops).as_bytes())
 }
 
+/// A module to patch: its bytes as stored, their SHA-256 and the Wasm they decode to.
+/// Hashing and gunzip are most of what a section-level patch costs, so a caller that patches
+/// and then validates ([`crate::validate_patched`]) does them once, here.
+#[derive(Debug, Clone)]
+pub struct Parent<'a> {
+    hash: [u8; 32],
+    wasm: std::borrow::Cow<'a, [u8]>,
+}
+
+impl<'a> Parent<'a> {
+    /// Hashes and decodes `stored` (raw or gzip).
+    pub fn new(stored: &'a [u8]) -> Result<Self, PatchError> {
+        let hash = crate::sha256(stored);
+        step("patch: hash input");
+        Self::with_hash(stored, hash)
+    }
+
+    /// Decodes `stored`, whose SHA-256 the caller knows to be `hash` (the agent keeps modules
+    /// under their verified hashes). The hash becomes the stamp's parent hash.
+    pub fn with_hash(stored: &'a [u8], hash: [u8; 32]) -> Result<Self, PatchError> {
+        let (wasm, _) = scan::decode(stored, &Limits::IC)?;
+        step("patch: gunzip");
+        Ok(Self { hash, wasm })
+    }
+
+    /// SHA-256 of the bytes as stored.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+
+    /// The decoded module.
+    pub fn wasm(&self) -> &[u8] {
+        &self.wasm
+    }
+}
+
 /// Applies `ops` to `wasm` (raw or gzip) and stamps the result with `stamp`.
 pub fn apply_patch(
     wasm: &[u8],
@@ -198,12 +234,19 @@ pub fn apply_patch(
     stamp: &Stamp,
 ) -> Result<PatchedModule, PatchError> {
     check_stamp(stamp)?;
-    let parent_hash = crate::sha256(wasm);
-    let patch_digest = patch_digest(ops);
-    step("patch: hash input");
+    apply_patch_to(&Parent::new(wasm)?, ops, stamp)
+}
 
-    let (bytes, _) = scan::decode(wasm, &Limits::IC)?;
-    step("patch: gunzip");
+/// [`apply_patch`] of a [`Parent`] already hashed and decoded.
+pub fn apply_patch_to(
+    parent: &Parent<'_>,
+    ops: &[PatchOp],
+    stamp: &Stamp,
+) -> Result<PatchedModule, PatchError> {
+    check_stamp(stamp)?;
+    let parent_hash = parent.hash;
+    let patch_digest = patch_digest(ops);
+    let bytes = parent.wasm();
     // Patching needs a valid module, not one within the IC's limits: a patch may be what
     // brings it back within them.
     let unlimited = Limits {
@@ -216,16 +259,16 @@ pub fn apply_patch(
     // bodies of a module that the IC already runs, so a full scan first would double the cost
     // (it dominates the in-canister instruction count). Validate everything but the bodies
     // here; step 3 validates the result.
-    scan::scan(&bytes, Depth::Sections, &unlimited)?;
+    scan::scan(bytes, Depth::Sections, &unlimited)?;
     step("patch: scan sections");
 
     let rebuilt = ops.iter().any(PatchOp::needs_walrus);
     let emitted;
     let mut module = if rebuilt {
-        emitted = walrus_phase(&bytes, ops, &unlimited)?;
+        emitted = walrus_phase(bytes, ops, &unlimited)?;
         RawModule::parse(&emitted)?
     } else {
-        let mut module = RawModule::parse(&bytes)?;
+        let mut module = RawModule::parse(bytes)?;
         for (op_index, op) in ops.iter().enumerate() {
             match op {
                 PatchOp::SetMetadata {

@@ -133,25 +133,30 @@ pub fn validate(
         validated.set(validated.get() + 1);
         false
     })?;
-    finish(wasm, &bytes, gzipped, info, policy, validated.get())
+    finish(
+        crate::sha256(wasm),
+        &bytes,
+        gzipped,
+        info,
+        policy,
+        validated.get(),
+    )
 }
 
-/// [`validate`] of a module patched from `parent`, the module the IC runs now (raw or gzip,
-/// the bytes whose hash is `policy.expected_parent`): the IC validated `parent` when it was
-/// installed, so a function body that is byte-for-byte the parent's, at the same index, with
-/// the same type, in a module whose imports, tables, memories, globals, elements, start,
-/// data count and tags are the parent's and whose types and function exports extend the
-/// parent's, is as valid as it was there and is not validated again. Everything else is (the
-/// result is the same as [`validate`]'s, at a fraction of the cost for a section-level patch).
+/// [`validate`] of a module that [`crate::apply_patch_to`] made from `parent`, the module the
+/// IC runs now: the IC validated `parent` when it was installed, so a function body that is
+/// byte-for-byte the parent's, at the same index, with the same type, in a module whose
+/// imports, tables, memories, globals, elements, start, data count and tags are the parent's
+/// and whose types and function exports extend the parent's, is as valid as it was there and
+/// is not validated again. Everything else is, and the verdict is [`validate`]'s. The report's
+/// `module_hash` is the one `candidate` carries (apply_patch hashed the bytes it emitted).
 pub fn validate_patched(
-    wasm: &[u8],
-    parent: &[u8],
+    candidate: &crate::PatchedModule,
+    parent: &crate::Parent<'_>,
     policy: &ValidationPolicy,
 ) -> Result<ValidationReport, ValidationError> {
-    let (bytes, gzipped) = scan::decode(wasm, &policy.limits)?;
-    let (parent_bytes, _) = scan::decode(parent, &Limits::IC)?;
-    step("validate: gunzip parent");
-    let trusted = crate::raw::TrustedBodies::new(&parent_bytes, &bytes);
+    let (bytes, gzipped) = scan::decode(&candidate.wasm, &policy.limits)?;
+    let trusted = crate::raw::TrustedBodies::new(parent.wasm(), &bytes);
     step("validate: parent's bodies");
     let validated = std::cell::Cell::new(0u64);
     let info = scan::scan_skipping(&bytes, Depth::Full, &policy.limits, &|index, body| {
@@ -160,11 +165,18 @@ pub fn validate_patched(
         skip
     })?;
     step("validate: wasmparser");
-    finish(wasm, &bytes, gzipped, info, policy, validated.get())
+    finish(
+        candidate.module_hash,
+        &bytes,
+        gzipped,
+        info,
+        policy,
+        validated.get(),
+    )
 }
 
 fn finish(
-    wasm: &[u8],
+    module_hash: [u8; 32],
     bytes: &[u8],
     gzipped: bool,
     info: ModuleInfo,
@@ -182,8 +194,6 @@ fn finish(
 
     let mut ic0_imports: Vec<String> = info.imports.iter().map(|i| i.name.clone()).collect();
     ic0_imports.sort();
-    let module_hash = crate::sha256(wasm);
-    step("validate: hash");
     Ok(ValidationReport {
         module_hash,
         size: bytes.len() as u64,

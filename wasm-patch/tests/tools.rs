@@ -198,13 +198,14 @@ fn validation_refuses_tool_code_that_is_not_what_the_registry_says() {
 #[test]
 fn validate_patched_skips_the_parents_bodies_and_agrees_with_validate() {
     let parent = patch(&abi_module(), &[]).unwrap();
-    let child = apply_patch(&parent, &[add("weighted_score")], &stamp()).unwrap();
+    let parent = wasm_patch::Parent::new(&parent).unwrap();
+    let child = wasm_patch::apply_patch_to(&parent, &[add("weighted_score")], &stamp()).unwrap();
     let policy = ValidationPolicy {
-        expected_parent: Some(wasm_patch::sha256(&parent)),
+        expected_parent: Some(parent.hash()),
         ..ValidationPolicy::default()
     };
     let full = validate(&child.wasm, &policy).unwrap();
-    let fast = validate_patched(&child.wasm, &parent, &policy).unwrap();
+    let fast = validate_patched(&child, &parent, &policy).unwrap();
     assert_eq!(full.tools, fast.tools);
     assert_eq!(full.module_hash, fast.module_hash);
     assert_eq!(full.bodies_validated, full.functions);
@@ -213,7 +214,7 @@ fn validate_patched_skips_the_parents_bodies_and_agrees_with_validate() {
 
     // A body that changed is validated: an invalid one is refused.
     let range = last_body(&child.wasm);
-    let mut broken = child.wasm.clone();
-    broken[range.end - 1] = 0x00; // the final `end` becomes `unreachable`: no end
+    let mut broken = child.clone();
+    broken.wasm[range.end - 1] = 0x00; // the final `end` becomes `unreachable`: no end
     assert!(validate_patched(&broken, &parent, &policy).is_err());
 }

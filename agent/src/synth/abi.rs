@@ -121,6 +121,7 @@ forward! {
     json_set(obj: i32, key: i32, v: i32) -> i32 = -1;
     json_array() -> i32 = -1;
     json_push(arr: i32, v: i32) -> i32 = -1;
+    json_copy(v: i32) -> i32 = -1;
     fact_get(key: i32, default: i32) -> i32 = -1;
     fact_put(key: i32, v: i32) -> i32 = -1;
     fact_delete(key: i32) -> i32 = -1;

@@ -46,11 +46,17 @@ pub fn instructions() -> u64 {
     ic_cdk::api::performance_counter(0)
 }
 
-/// A call's instruction budget, counted from its start.
+/// A call's instruction budget, counted from its start. The counter is read every
+/// [`TICKS_PER_CHECK`] loop iterations, so a call may overrun its budget by that many
+/// iterations (each bounded by the body's size).
 pub struct AgentBudget {
     start: u64,
     budget: u64,
+    ticks: u32,
 }
+
+/// Loop iterations between two reads of the instruction counter.
+pub const TICKS_PER_CHECK: u32 = 16;
 
 impl AgentBudget {
     /// `budget` instructions from now.
@@ -58,12 +64,17 @@ impl AgentBudget {
         Self {
             start: instructions(),
             budget,
+            ticks: 0,
         }
     }
 }
 
 impl Budget for AgentBudget {
     fn tick(&mut self) -> Result<(), Fault> {
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % TICKS_PER_CHECK != 0 {
+            return Ok(());
+        }
         if instructions().saturating_sub(self.start) > self.budget {
             return Err(Fault::InstructionBudget {
                 budget: self.budget,

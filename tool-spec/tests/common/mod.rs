@@ -107,6 +107,7 @@ impl Harness {
             "json_set" => json_set(o: i32, k: i32, v: i32) -> i32;
             "json_array" => json_array() -> i32;
             "json_push" => json_push(a: i32, v: i32) -> i32;
+            "json_copy" => json_copy(v: i32) -> i32;
             "fact_get" => fact_get(k: i32, d: i32) -> i32;
             "fact_put" => fact_put(k: i32, v: i32) -> i32;
             "fact_delete" => fact_delete(k: i32) -> i32;
