@@ -6,7 +6,7 @@
 //! an index into the interpreter's environment and a local of the compiled function.
 
 /// A type of the language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Type {
     /// 64-bit signed integer.
     Int,

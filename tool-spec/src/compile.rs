@@ -47,6 +47,7 @@ pub fn compile(spec: &ToolSpec, abi: &AbiIndices) -> Vec<u8> {
         code: Vec::new(),
         temps: None,
         constants: BTreeMap::new(),
+        args: BTreeMap::new(),
     };
     g.temps = Some(Temps {
         chk: g.local(ValType::I32),
@@ -62,6 +63,16 @@ pub fn compile(spec: &ToolSpec, abi: &AbiIndices) -> Vec<u8> {
         let local = g.local(ValType::I32);
         g.sink().local_set(local);
         g.constants.insert(text, local);
+    }
+    // Integer and boolean arguments are read once, into locals.
+    let mut args = BTreeSet::new();
+    scalar_args(&spec.body, &mut args);
+    for (index, ty) in args {
+        g.sink().i32_const(index as i32);
+        g.call(if ty == Type::Int { Abi::ArgInt } else { Abi::ArgBool });
+        let local = g.local(wasm_type(ty));
+        g.sink().local_set(local);
+        g.args.insert(index, local);
     }
     g.expr(&spec.body);
     g.emit_json(spec.body.ty);
@@ -89,7 +100,20 @@ struct Gen<'a> {
     temps: Option<Temps>,
     /// The local holding each string constant.
     constants: BTreeMap<String, u32>,
+    /// The local holding each integer or boolean argument.
+    args: BTreeMap<u32, u32>,
 }
+
+/// The integer and boolean arguments `e` reads.
+fn scalar_args(e: &Expr, out: &mut BTreeSet<(u32, Type)>) {
+    if let ExprKind::Arg(i) = e.kind
+        && matches!(e.ty, Type::Int | Type::Bool)
+    {
+        out.insert((i, e.ty));
+    }
+    children(e, &mut |c| scalar_args(c, out));
+}
+
 
 /// Every string constant of `e`: literals, object keys, format pieces.
 fn constants(e: &Expr, out: &mut BTreeSet<String>) {
@@ -335,13 +359,9 @@ impl Gen<'_> {
             ExprKind::Str(s) => self.str_const(s),
             ExprKind::Null => self.call(Abi::JsonNull),
             ExprKind::Arg(i) => match e.ty {
-                Type::Int => {
-                    self.sink().i32_const(*i as i32);
-                    self.call(Abi::ArgInt);
-                }
-                Type::Bool => {
-                    self.sink().i32_const(*i as i32);
-                    self.call(Abi::ArgBool);
+                Type::Int | Type::Bool => {
+                    let local = self.args[i];
+                    self.sink().local_get(local);
                 }
                 _ => {
                     // Arguments are handles 0..n.
