@@ -20,7 +20,7 @@
 //! | `burn_cycles` | burns 0.5 T cycles a second from boot on (not in a sandbox copy) |
 //! | `dies_after_5` | `health` traps from its 6th call in this module instance on (not in a sandbox copy) |
 //! | `reports_unhealthy` | `health` answers, with status `unhealthy`, but not in a sandbox copy |
-//! | `miscompile_tools` | the compiler of `self_upgrade`'s `add_tool` emits every integer literal off by one (feature `tool-spec/fault-miscompile`): the candidate's tools disagree with their examples |
+//! | `miscompile_tools` | the tool-spec compiler emits every integer literal off by one (feature `tool-spec/fault-miscompile`), in `self_upgrade`'s `add_tool` and when a module's registry is verified, as a real compiler bug would: the candidate's tools disagree with their examples |
 //! | `health_calls_out` | `health` awaits a call to the staging canister's `sandbox` query before it answers: if that call never returns, `health` hangs |
 //!
 //! In the chaos build `health` is an update (it may await a call); in the real build it is a
@@ -43,6 +43,13 @@ pub fn mode() -> String {
     String::from_utf8_lossy(&bytes[PREFIX.len()..])
         .trim_end_matches('_')
         .to_string()
+}
+
+/// Turns the tool-spec compiler's test fault on or off as the mode says; called before every
+/// use of the compiler (patching, and verifying a module's registry), so that the build is
+/// consistently wrong.
+pub fn set_compiler_fault() {
+    tool_spec::fault::set_miscompile(mode() == "miscompile_tools");
 }
 
 /// At the end of post_upgrade.

@@ -380,7 +380,7 @@ pub fn propose_self_patch(
         Stamp::new(format!("{parent_version}+patch.{id}")).with_schema_range(RANGE.min, RANGE.max);
 
     #[cfg(feature = "chaos")]
-    tool_spec::fault::set_miscompile(crate::chaos::mode() == "miscompile_tools");
+    crate::chaos::set_compiler_fault();
     let start = ic_cdk::api::performance_counter(0);
     STEPS.with(|s| s.borrow_mut().clear());
     wasm_patch::profile::set_hook(Some(|name| {

@@ -72,6 +72,10 @@ chaos!(
     concurrent_upgrade_requests,
     snapshot_limit_reached,
     responses_dropped_at_random,
+    tool_exceeds_fact_quota,
+    tool_loops_to_its_budget,
+    tool_shadows_a_builtin,
+    tool_abi_bit_flip,
     time_jumps_a_day,
 );
 

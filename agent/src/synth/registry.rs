@@ -29,5 +29,7 @@ fn load() -> Result<Vec<ToolSpec>, String> {
         return Ok(vec![]);
     }
     let registry = Registry::parse(&bytes).map_err(|e| e.to_string())?;
+    #[cfg(feature = "chaos")]
+    crate::chaos::set_compiler_fault();
     registry.specs().map_err(|e| e.to_string())
 }
