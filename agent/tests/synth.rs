@@ -202,7 +202,9 @@ fn figures_self_patch_and_compiled_vs_interpreted() {
         );
         if what.starts_with("add_tool") {
             assert!(log.contains("(sections;"), "{log}");
-            assert!(rec.instructions < 40_000_000_000);
+            // The project's goal for a self-patch is 2 B (issue 17 aims at 1 B; the figure goes
+            // to docs/benchmarks.md). Instruction counts are deterministic, not timings.
+            assert!(rec.instructions < 2_000_000_000, "{}", rec.instructions);
         }
     }
 
@@ -229,7 +231,12 @@ fn figures_self_patch_and_compiled_vs_interpreted() {
             runs.len(),
             interpreted as f64 / compiled as f64
         );
-        assert!(runs.iter().all(|r| r.passed && r.agree));
+        for r in &runs {
+            println!(
+                "  example {}: compiled {} instructions, interpreted {}",
+                r.example, r.compiled_instructions, r.interpreted_instructions
+            );
+        }
+        assert!(runs.iter().all(|r| r.passed && r.agree), "{runs:?}");
     }
-
 }
