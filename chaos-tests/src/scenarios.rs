@@ -164,7 +164,9 @@ fn call_must_fail(run: &mut Run, name: &str, args: serde_json::Value, code: &str
 }
 
 /// A good release with tool `tally_vote` compiled in, and one bit flipped in a `call` of the
-/// tool's code (the target of a host ABI call): the byte offset and bit.
+/// tool's code (the target of a host ABI call), chosen so that the call goes to another function
+/// of the same type: the module stays valid Wasm, and only the check of the tool's code against
+/// its registry can find the flip. The byte offset and bit, described.
 fn tool_with_flipped_abi_call(run: &mut Run) -> (Vec<u8>, String) {
     let ops = [wasm_patch::PatchOp::AddTool {
         spec: wasm_patch::tool_spec::samples::json("tally_vote").expect("a sample"),
@@ -173,28 +175,60 @@ fn tool_with_flipped_abi_call(run: &mut Run) -> (Vec<u8>, String) {
     let mut bytes = wasm_patch::apply_patch(&chaos_candidate("none"), &ops, &stamp)
         .expect("the patch applies")
         .wasm;
-    // The tool is the module's last function; its calls all go to the host ABI.
-    let mut calls = vec![];
+    // The type of every function (imports first), and the calls of the module's last function
+    // (the tool; its calls all go to the host ABI): the offset of the index and the index.
+    let mut types: Vec<u32> = vec![];
+    let mut calls: Vec<(usize, u32)> = vec![];
     for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
-        if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = payload {
-            calls.clear();
-            let Ok(mut ops) = body.get_operators_reader() else {
-                continue;
-            };
-            while let Ok((op, offset)) = ops.read_with_offset() {
-                if matches!(op, wasmparser::Operator::Call { .. }) {
-                    calls.push(offset + 1); // the function index's first LEB byte
-                }
-                if ops.eof() {
-                    break;
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(imports)) => {
+                for import in imports.into_imports().flatten() {
+                    if let wasmparser::TypeRef::Func(t) = import.ty {
+                        types.push(t);
+                    }
                 }
             }
+            Ok(wasmparser::Payload::FunctionSection(funcs)) => {
+                types.extend(funcs.into_iter().flatten())
+            }
+            Ok(wasmparser::Payload::CodeSectionEntry(body)) => {
+                calls.clear();
+                let Ok(mut ops) = body.get_operators_reader() else {
+                    continue;
+                };
+                while let Ok((op, offset)) = ops.read_with_offset() {
+                    if let wasmparser::Operator::Call { function_index } = op {
+                        calls.push((offset + 1, function_index)); // the index's first LEB byte
+                    }
+                    if ops.eof() {
+                        break;
+                    }
+                }
+            }
+            _ => {}
         }
     }
-    let at = calls[run.rng.below(calls.len() as u64) as usize];
-    let bit = run.rng.below(7);
+    // Flipping one of the low 7 bits of the first LEB byte keeps the encoding's length.
+    let ty = |f: u32| types.get(f as usize).copied();
+    let same_type: Vec<(usize, u32, u32)> = calls
+        .iter()
+        .flat_map(|&(at, f)| (0..7).map(move |bit| (at, f, bit)))
+        .filter(|&(_, f, bit)| ty(f).is_some() && ty(f ^ (1 << bit)) == ty(f))
+        .collect();
+    assert!(
+        !same_type.is_empty(),
+        "no flip of a host call of the tool keeps the callee's type: the scenario needs another sample"
+    );
+    let (at, _, bit) = same_type[run.rng.below(same_type.len() as u64) as usize];
     bytes[at] ^= 1 << bit;
-    (bytes, format!("bit {bit} of byte {at}, in the function index of one of the tool's {} host calls", calls.len()))
+    (
+        bytes,
+        format!(
+            "bit {bit} of byte {at}, in the function index of one of the tool's {} host calls (one of {} flips that call another function of the same type)",
+            calls.len(),
+            same_type.len()
+        ),
+    )
 }
 
 /// Every scenario, in the order of the table.
@@ -635,7 +669,8 @@ pub fn all() -> Vec<Scenario> {
             |run| {
                 add_tool(run, bounded_tool("triples"), "count triples");
                 let words = 60 + run.rng.below(41) as usize;
-                run.notes.push(format!("{words} words: {} iterations", words.pow(3)));
+                run.notes
+                    .push(format!("{words} words: {} iterations", words.pow(3)));
                 let args = serde_json::json!({"words": vec!["w"; words]});
                 call_must_fail(run, "triples", args, "instruction_budget");
             },
@@ -647,7 +682,8 @@ pub fn all() -> Vec<Scenario> {
             |run| {
                 let names = wasm_patch::tool_spec::RESERVED_TOOL_NAMES;
                 let name = names[run.rng.below(names.len() as u64) as usize];
-                let mut spec = wasm_patch::tool_spec::samples::json("tally_vote").expect("a sample");
+                let mut spec =
+                    wasm_patch::tool_spec::samples::json("tally_vote").expect("a sample");
                 spec["name"] = serde_json::json!(name);
                 add_tool(run, spec, "shadow a built-in");
                 let refused = run.refused.clone().unwrap_or_default();
@@ -658,7 +694,7 @@ pub fn all() -> Vec<Scenario> {
         ),
         scenario(
             "tool_abi_bit_flip",
-            "a release whose synthesized tool has one bit flipped in a host ABI call: validation finds the code is not what its spec compiles to",
+            "a release whose synthesized tool has one bit flipped in a host ABI call (to another function of the same type, so the Wasm stays valid): validation finds the code is not what its spec compiles to",
             REJECTED,
             |run| {
                 let (bytes, flip) = tool_with_flipped_abi_call(run);
@@ -666,9 +702,8 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&bytes, "tool with a flipped bit");
                 let refused = run.refused.clone().unwrap_or_default();
                 run.expect(
-                    refused.contains("synthesized tools: tool `tally_vote`")
-                        || refused.contains("invalid Wasm"),
-                    || format!("the flip was not caught by validation: {refused:?}"),
+                    refused.contains("synthesized tools: tool `tally_vote`"),
+                    || format!("the flip was not caught by the registry check: {refused:?}"),
                 );
             },
         ),
