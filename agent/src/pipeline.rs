@@ -27,6 +27,7 @@ use canister_api::ic::{self, CallError, management};
 use canister_api::staging::StagingError;
 use canister_api::watchdog::WatchdogError;
 use ic_management_canister_types as mgmt;
+use std::cell::Cell;
 use std::time::Duration;
 
 /// Seconds after issuing install_code at which the old module, if it still runs, records the
@@ -52,11 +53,31 @@ pub fn schedule() {
     }
 }
 
+thread_local! {
+    /// An [`advance`] is running (heap: a new module instance starts with none).
+    static ADVANCING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Clears [`ADVANCING`] when an advance ends, also when one of its callbacks traps (ic-cdk
+/// drops the future in the cleanup callback, which runs this destructor).
+struct Advancing;
+
+impl Drop for Advancing {
+    fn drop(&mut self) {
+        ADVANCING.with(|a| a.set(false));
+    }
+}
+
 /// Moves the upgrade in flight as far as it can go without waiting for someone else.
+/// Single-flight: two timers firing in one round (a proposal right after post_upgrade
+/// scheduled one) would otherwise both rehearse it, and staging's refusal of the second would
+/// fail the upgrade. The one running re-reads the journal after every await, so a request made
+/// meanwhile is not lost.
 pub async fn advance() {
-    if sandbox::is_copy() {
+    if sandbox::is_copy() || ADVANCING.with(|a| a.replace(true)) {
         return;
     }
+    let _running = Advancing;
     loop {
         let Some(rec) = journal::in_flight().and_then(journal::get) else {
             return;
@@ -92,6 +113,7 @@ fn finish(mut rec: UpgradeRecord, state: UpgradeState, actor: Principal, reason:
         v.outcome = Some(outcome);
         versions::put(hash, v);
     }
+    versions::enforce_retention();
 }
 
 fn fail(rec: UpgradeRecord, reason: String) {
@@ -439,6 +461,9 @@ pub fn complete(
     finish(rec, state, caller, reason);
     config::update_markers(|m| {
         if committed {
+            if m.lkg != candidate {
+                m.previous_lkg = m.lkg;
+            }
             m.running = candidate;
             m.lkg = candidate;
         } else if rolled_back && parent.is_some() {

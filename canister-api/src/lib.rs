@@ -7,11 +7,15 @@
 //! - [`agent`]: everything `agent/agent.did` names.
 //! - [`staging`]: everything `staging/staging.did` names.
 //! - [`watchdog`]: everything `watchdog/watchdog.did` names.
+//! - [`page`]: how every list endpoint pages by bytes with a cursor.
+//! - [`digest`]: the agent's logical state digest (an order-independent hash of its records).
 //!
 //! Hashes are `blob`s of 32 bytes in records and lowercase hex in messages; times are
 //! nanoseconds since the UNIX epoch; instruction counts are the IC's.
 
 pub mod agent;
+pub mod digest;
+pub mod page;
 pub mod staging;
 pub mod watchdog;
 

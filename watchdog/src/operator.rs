@@ -7,7 +7,7 @@
 use crate::store;
 use crate::supervise;
 use candid::Principal;
-use canister_api::agent::{AgentError, RepairNotice, VersionInfo};
+use canister_api::agent::{AgentError, RepairNotice, VersionPage};
 use canister_api::ic::{self, CallError, management};
 use canister_api::watchdog::{
     ArmPhase, LkgInfo, RestoreView, RollbackTarget, WatchdogConfig, WatchdogError, WatchdogStatus,
@@ -232,19 +232,23 @@ async fn stored_version(
             "a version is named by its 32-byte SHA-256".into(),
         ));
     }
-    let answer: Result<Result<Vec<VersionInfo>, AgentError>, CallError> =
-        ic::call(agent, "list_versions", &(), Some(30)).await;
-    let versions = match answer {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => return Err(WatchdogError::Refused(format!("list_versions: {e}"))),
-        Err(e) => {
-            return Err(WatchdogError::Refused(format!(
+    // A page starting at the hash holds the version first, if it is stored.
+    let page = |from: Option<Vec<u8>>| async move {
+        let from = from.map(serde_bytes::ByteBuf::from);
+        let answer: Result<Result<VersionPage, AgentError>, CallError> =
+            ic::call(agent, "list_versions", &from, Some(30)).await;
+        match answer {
+            Ok(Ok(page)) => Ok(page.versions),
+            Ok(Err(e)) => Err(WatchdogError::Refused(format!("list_versions: {e}"))),
+            Err(e) => Err(WatchdogError::Refused(format!(
                 "the agent does not answer list_versions ({e}); roll back to the LKG or a \
                  snapshot instead"
-            )));
+            ))),
         }
     };
-    let Some(v) = versions.iter().find(|v| v.hash == hash) else {
+    let found = page(Some(hash.to_vec())).await?;
+    let Some(v) = found.into_iter().next().filter(|v| v.hash == hash) else {
+        let versions = page(None).await?;
         return Err(WatchdogError::NotFound(format!(
             "version {} in the agent's store; stored: {}",
             hex::encode(hash),

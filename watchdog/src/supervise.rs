@@ -184,18 +184,15 @@ fn set_armed(f: impl FnOnce(&mut ArmedUpgrade)) {
 
 /// Queues a verdict for the agent.
 pub fn queue_verdict(id: u64, outcome: UpgradeOutcome) {
-    store::update(|s| {
-        s.verdicts.retain(|(v, _)| *v != id);
-        s.verdicts.push((id, outcome));
-    });
+    store::queue_verdict(id, outcome);
 }
 
 async fn deliver_verdicts() {
-    let st = store::get();
-    for (id, outcome) in st.verdicts {
-        match agent_client::complete_upgrade(st.agent, id, &outcome).await {
+    let agent = store::get().agent;
+    for (id, outcome) in store::verdicts() {
+        match agent_client::complete_upgrade(agent, id, &outcome).await {
             Ok(answer) => {
-                store::update(|s| s.verdicts.retain(|(v, _)| *v != id));
+                store::verdict_delivered(id);
                 store::event(
                     "verdict.delivered",
                     Some(id),
@@ -205,11 +202,9 @@ async fn deliver_verdicts() {
             Err(e) => store::event("verdict.retry", Some(id), e.to_string()),
         }
     }
-    for notice in st.notices {
-        match agent_client::note_repair(st.agent, &notice).await {
-            Ok(_) => {
-                store::update(|s| s.notices.retain(|n| n != &notice));
-            }
+    for (seq, notice) in store::notices() {
+        match agent_client::note_repair(agent, &notice).await {
+            Ok(_) => store::notice_delivered(seq),
             Err(e) => store::event("notice.retry", None, e.to_string()),
         }
     }
@@ -217,7 +212,7 @@ async fn deliver_verdicts() {
 
 /// Queues a notice of a restore for the agent's journal.
 pub fn queue_notice(notice: RepairNotice) {
-    store::update(|s| s.notices.push(notice));
+    store::queue_notice(notice);
 }
 
 fn record_heartbeat(healthy: bool, detail: String, schema: Option<u32>) -> u32 {
@@ -345,6 +340,7 @@ pub fn start_restore(
         restored_at: None,
         ladder_step: None,
         attempts: vec![],
+        attempts_omitted: None,
         lkg_hash: version
             .as_ref()
             .or(st.lkg.as_ref())
@@ -353,6 +349,8 @@ pub fn start_restore(
         digest_after: None,
         records_lost: None,
         data_lost: "unknown until restored".into(),
+        journal_entries_lost: None,
+        audit_entries_lost: None,
         alert: false,
     });
     let (step, snapshot_id) = match &target {
