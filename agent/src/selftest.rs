@@ -16,6 +16,7 @@ use crate::api::AgentError;
 use crate::{audit, config, sandbox};
 use candid::Principal;
 use canister_api::ic::{self, CallError, management};
+use std::cell::Cell;
 use std::time::Duration;
 
 /// Seconds after a boot before the first test (post_upgrade cannot make calls).
@@ -50,7 +51,22 @@ pub fn start() {
     ic_cdk_timers::set_timer(Duration::from_secs(AFTER_BOOT_SECS), async {
         run().await;
     });
-    ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(EVERY_SECS), async || run().await);
+    // A plain interval (see supervision::start for why not a serial one); `run` returns at once
+    // while another test is under way.
+    ic_cdk_timers::set_timer_interval(Duration::from_secs(EVERY_SECS), run);
+}
+
+thread_local! {
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Clears [`RUNNING`] when a test ends, also when a callback of it traps.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(false));
+    }
 }
 
 /// The tools that failed in the last test (empty when it passed).
@@ -66,6 +82,10 @@ pub fn control_alert() -> Option<String> {
 
 /// Runs the test once.
 pub async fn run() {
+    if RUNNING.with(|r| r.replace(true)) {
+        return;
+    }
+    let _running = Running;
     let mut failed = vec![];
     for (tool, args) in TOOLS {
         match call_tool(tool, args).await {
