@@ -7,7 +7,7 @@
 //! them, and they reveal nothing a controller could not see with canister_status).
 
 use crate::api::AgentError;
-use crate::config;
+use crate::{config, sandbox};
 use candid::Principal;
 
 /// A kind of caller.
@@ -21,6 +21,9 @@ pub enum Role {
     Watchdog,
     /// The configured staging canister.
     Staging,
+    /// The staging canister calling a sandbox copy (never the live agent): it replays writes
+    /// there to probe the candidate's write paths.
+    StagingInSandbox,
 }
 
 /// Operators only.
@@ -37,6 +40,14 @@ pub const READERS: &[Role] = &[
 ];
 /// The watchdog only (its verdicts on upgrades).
 pub const WATCHDOG: &[Role] = &[Role::Watchdog];
+/// The watchdog and the agent itself (the canary write).
+pub const WATCHDOG_SELF: &[Role] = &[Role::Watchdog, Role::SelfCanister];
+/// Domain writes (tasks, facts): operators, the agent itself, and staging in a sandbox copy.
+pub const WRITERS: &[Role] = &[
+    Role::Operator,
+    Role::SelfCanister,
+    Role::StagingInSandbox,
+];
 
 fn has(caller: Principal, role: Role) -> bool {
     match role {
@@ -44,6 +55,7 @@ fn has(caller: Principal, role: Role) -> bool {
         Role::SelfCanister => caller == ic_cdk::api::canister_self(),
         Role::Watchdog => config::get().watchdog == Some(caller),
         Role::Staging => config::get().staging == Some(caller),
+        Role::StagingInSandbox => config::get().staging == Some(caller) && sandbox::is_copy(),
     }
 }
 
@@ -60,6 +72,7 @@ pub fn require(method: &str, roles: &[Role]) -> Result<Principal, AgentError> {
             Role::SelfCanister => "the agent itself",
             Role::Watchdog => "the watchdog",
             Role::Staging => "the staging canister",
+            Role::StagingInSandbox => "the staging canister in a sandbox copy",
         })
         .collect::<Vec<_>>()
         .join(", ");

@@ -61,6 +61,8 @@ fn with_v1<R>(f: impl FnOnce(&mut StableBTreeMap<String, String, Mem>) -> R) -> 
 
 /// Stores a fact, replacing any value under the same key; returns the old value.
 pub fn remember(namespace: &str, key: &str, value: String) -> Result<Option<String>, FactError> {
+    #[cfg(feature = "chaos")]
+    crate::chaos::on_write("remember");
     check(namespace, key)?;
     if value.len() > MAX_VALUE {
         return Err(FactError::Invalid(format!(

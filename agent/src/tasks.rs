@@ -62,6 +62,8 @@ fn decode(id: u64, bytes: &[u8]) -> Task {
 
 /// Adds a pending task; returns it.
 pub fn submit(description: String, priority: Priority, now: u64) -> Task {
+    #[cfg(feature = "chaos")]
+    crate::chaos::on_write("submit_task");
     TASKS.with(|t| {
         let mut map = t.borrow_mut();
         let id = map.last_key_value().map_or(1, |(k, _)| k + 1);
@@ -104,6 +106,11 @@ pub fn set_status(id: u64, status: TaskStatus, now: u64) -> Option<Task> {
     task.updated_at = now;
     TASKS.with(|t| t.borrow_mut().insert(id, to_record(&task).encode(SCHEMA)));
     Some(task)
+}
+
+/// Removes task `id` (the canary's own task only: tasks are otherwise never deleted).
+pub fn remove(id: u64) {
+    TASKS.with(|t| t.borrow_mut().remove(&id));
 }
 
 /// How many tasks are pending (a scan: the queue is small by design).

@@ -50,7 +50,7 @@ fn methods() -> Vec<Call> {
         ),
         (
             "propose_release",
-            Encode!(&ProposeRelease { reason: "r".into() }).unwrap(),
+            Encode!(&ProposeRelease { reason: "r".into(), breaks_interface: None }).unwrap(),
             true,
         ),
         ("approve_upgrade", Encode!(&1u64).unwrap(), true),

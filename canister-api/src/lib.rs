@@ -7,11 +7,14 @@
 //! - [`agent`]: everything `agent/agent.did` names.
 //! - [`staging`]: everything `staging/staging.did` names.
 //! - [`watchdog`]: everything `watchdog/watchdog.did` names.
+//! - [`failure`]: the classes of a failed call (code, stopped, stopping, out of cycles, network).
+//! - `ic` (feature `cdk`): typed calls, and the management canister.
 //!
 //! Hashes are `blob`s of 32 bytes in records and lowercase hex in messages; times are
 //! nanoseconds since the UNIX epoch; instruction counts are the IC's.
 
 pub mod agent;
+pub mod failure;
 pub mod staging;
 pub mod watchdog;
 

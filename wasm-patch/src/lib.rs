@@ -17,6 +17,9 @@
 //!   page, the controller guard, the fixed-reply query).
 //! - [`metadata`]: `icp:` section naming, the [`Stamp`] written by every patch and the format of
 //!   each stamp section.
+//! - [`interface`]: the module's Candid interface (`candid:service`): kept in step with the
+//!   methods a patch adds or removes, and the subtype check of a candidate against the running
+//!   interface.
 //! - [`validate`](mod@validate): [`validate()`] against a [`ValidationPolicy`]; the IC's feature set.
 //! - [`limits`]: the IC's module limits as one [`Limits`] value.
 //! - [`fingerprint`](mod@fingerprint): [`fingerprint()`], the cheap summary `agentctl inspect` prints.
@@ -35,13 +38,14 @@ pub mod error;
 pub mod fingerprint;
 mod hex_serde;
 pub mod ic0;
+pub mod interface;
 pub mod limits;
 pub mod metadata;
 pub mod ops;
 mod scan;
 pub mod validate;
 
-pub use error::{PatchError, ValidationError};
+pub use error::{InterfaceError, PatchError, ValidationError};
 pub use fingerprint::{Fingerprint, fingerprint};
 pub use limits::Limits;
 pub use metadata::{Stamp, Visibility};

@@ -2,7 +2,7 @@
 //!
 //! | MemoryId | store |
 //! | --- | --- |
-//! | 0 | `State` cell (candid): agent, operators, settings, LKG record, armed upgrade, restore in progress, verdicts to deliver, heartbeat counters |
+//! | 0 | `State` cell (candid): agent, operators, settings, LKG record, armed upgrade, restore in progress, verdicts to deliver (with their attempts), heartbeat counters, the agent's condition and whether the watchdog still controls it |
 //! | 1 | LKG module bytes, in 1 MiB pieces (`piece index -> bytes`) |
 //! | 2 | incidents (`id -> Incident`) |
 //! | 3 | event log (`seq -> WatchdogEvent`), the newest [`MAX_EVENTS`] kept |
@@ -90,7 +90,26 @@ pub struct State {
     pub repairs: u64,
     /// Balances found below the floor (`watchdog`, `agent`), so each crossing is logged once.
     pub low_cycles: Vec<String>,
+    /// Delivery attempts of each queued verdict (upgrade id, attempts).
+    pub verdict_attempts: Option<Vec<(u64, u32)>>,
+    /// Delivery attempts of the first queued notice.
+    pub notice_attempts: Option<u32>,
+    /// Verdicts and notices given up after [`crate::supervise::MAX_DELIVERIES`] attempts, for
+    /// `status.alerts` (the newest [`MAX_UNDELIVERED`]).
+    pub undelivered: Option<Vec<String>>,
+    /// Why the agent's last heartbeat failed through no fault of its code (stopped, stopping,
+    /// out of cycles, the network), while that lasts: an alert, not a rollback.
+    pub condition: Option<String>,
+    /// Since when and why the watchdog is not a controller of the agent any more: it cannot
+    /// snapshot, restore or roll back until an operator gives control back.
+    pub control_lost: Option<(u64, String)>,
+    /// A module the agent runs that is not the LKG, installed outside the pipeline (logged
+    /// once; adopted as the LKG once the agent stores it as its running module).
+    pub foreign_module: Option<Vec<u8>>,
 }
+
+/// Undelivered verdicts and notices kept for the alerts.
+pub const MAX_UNDELIVERED: usize = 10;
 
 thread_local! {
     static MANAGER: MemoryManager<DefaultMemoryImpl> =
