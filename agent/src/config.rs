@@ -39,6 +39,9 @@ pub struct Markers {
     pub control_alert: Option<String>,
     /// The snapshot the watchdog took for the upgrade in flight (from its receipt).
     pub armed_snapshot: Option<Vec<u8>>,
+    /// The agent's controllers as the last self-test found (and repaired) them: one of them
+    /// missing later is a failure of the version running.
+    pub controllers_seen: Option<Vec<candid::Principal>>,
 }
 
 /// What the agent knows of the watchdog: its heartbeats, and what it needs to reinstall it.

@@ -328,6 +328,15 @@ async fn request_arm(rec: UpgradeRecord) {
         return fail(rec, "the running module is not stored".into());
     };
     writes::pause(id, "upgrade", writes::UPGRADE_LEASE_NS);
+    // The controllers of this moment are what the candidate must keep: its self-test fails it
+    // if one of them is gone (`selftest`).
+    if let Ok(status) = management::status(me()).await {
+        config::update_markers(|m| m.controllers_seen = Some(status.settings.controllers));
+    }
+    // Re-read: an operator may have rejected it meanwhile (which lifted the pause).
+    if journal::get(id).is_none_or(|r| r.state != UpgradeState::Approved) {
+        return;
+    }
     let answer: Result<Result<u64, WatchdogError>, CallError> =
         ic::call(watchdog, "arm", &request, None).await;
     // Re-read: an operator may have rejected it meanwhile (which lifted the pause), or the
@@ -386,13 +395,16 @@ pub fn armed(caller: Principal, receipt: ArmReceipt) -> Result<UpgradeRecord, Ag
     journal::put(&rec);
     writes::pause(id, "upgrade", writes::UPGRADE_LEASE_NS);
     let since = now();
-    ic_cdk_timers::set_timer(Duration::ZERO, async move { drain_then_install(id, since) });
+    ic_cdk_timers::set_timer(Duration::ZERO, async move {
+        drain_then_install(id, since, false)
+    });
     Ok(rec)
 }
 
 /// Issues the install of upgrade `id` (still `Armed`) once no outgoing call is in flight;
 /// checks again every second until [`DRAIN_LIMIT_SECS`] after `since`, then fails the upgrade.
-fn drain_then_install(id: u64, since: u64) {
+/// The first wait is audited (`announced` afterwards).
+fn drain_then_install(id: u64, since: u64, announced: bool) {
     let Some(rec) = journal::get(id).filter(|r| r.state == UpgradeState::Armed) else {
         return;
     };
@@ -411,7 +423,7 @@ fn drain_then_install(id: u64, since: u64) {
         ic_cdk_timers::set_timer(Duration::ZERO, tell_disarm(id, reason));
         return;
     }
-    if waited == 0 {
+    if !announced {
         audit::append(
             now(),
             me(),
@@ -421,7 +433,7 @@ fn drain_then_install(id: u64, since: u64) {
         );
     }
     ic_cdk_timers::set_timer(Duration::from_secs(1), async move {
-        drain_then_install(id, since)
+        drain_then_install(id, since, true)
     });
 }
 

@@ -7,8 +7,10 @@
 //!   self-call too;
 //! - controllers: canister_status of the agent itself must list the expected controllers (the
 //!   agent, the watchdog and the operators). A missing one is added back (the agent controls
-//!   itself) and the repair is audited, and the change is a failure: a version that drops its
-//!   operators or its watchdog is not kept. A controller nobody expects is an alert only.
+//!   itself) and the repair is audited. One that the last test had seen and that is gone now
+//!   is a failure: a version that drops its operators or its watchdog is not kept. (An
+//!   operator added with `set_operators` is made a controller without failing anything.) A
+//!   controller nobody expects is an alert only.
 //!
 //! Only the code's own failures count ([`Failure::Code`]: a trap, an error answer): a call
 //! refused because the agent is stopping (the watchdog's snapshot stops it), stopped, out of
@@ -160,58 +162,65 @@ fn expected_controllers() -> Vec<Principal> {
 }
 
 /// Checks the agent's controllers against [`expected_controllers`]; a missing one is added
-/// back. `Ok(Some(change))` when one was missing (a failure of this version), `Err` when they
-/// could not be read or repaired (an alert).
+/// back. `Ok(Some(change))` when one that the last test had seen was removed (a failure of this
+/// version), `Err` when they could not be read or repaired, or someone unexpected controls the
+/// agent (an alert).
 async fn check_controllers() -> Result<Option<String>, String> {
     let status = management::status(me())
         .await
         .map_err(|e| format!("canister_status of the agent itself: {e}"))?;
     let mut controllers = status.settings.controllers.clone();
+    let expected = expected_controllers();
+    let seen = config::markers().controllers_seen.unwrap_or_default();
     let extra: Vec<Principal> = controllers
         .iter()
-        .filter(|c| !expected_controllers().contains(c))
+        .filter(|c| !expected.contains(c))
         .copied()
         .collect();
-    let mut missing = vec![];
-    for needed in expected_controllers() {
-        if !controllers.contains(&needed) {
-            controllers.push(needed);
-            missing.push(needed);
+    let missing: Vec<Principal> = expected
+        .iter()
+        .filter(|c| !controllers.contains(c))
+        .copied()
+        .collect();
+    let removed: Vec<Principal> = missing
+        .iter()
+        .filter(|c| seen.contains(c))
+        .copied()
+        .collect();
+    let change = (!removed.is_empty()).then(|| {
+        format!("{removed:?} were removed from the agent's controllers")
+    });
+    if !missing.is_empty() {
+        #[cfg(feature = "chaos")]
+        if crate::chaos::skips_control_repair() {
+            return Ok(change);
         }
+        controllers.extend(missing.iter().copied());
+        if controllers.len() > 10 {
+            return Err(format!(
+                "{missing:?} should control the agent and cannot be added: the IC allows 10 \
+                 controllers and it has {}",
+                controllers.len() - missing.len()
+            ));
+        }
+        management::set_controllers(me(), controllers.clone())
+            .await
+            .map_err(|e| format!("adding the controllers {missing:?}: {e}"))?;
+        audit::append(
+            now(),
+            me(),
+            "controllers.repaired",
+            None,
+            format!("{missing:?} did not control the agent and were added"),
+        );
     }
-    if missing.is_empty() {
-        return if extra.is_empty() {
-            Ok(None)
-        } else {
-            Err(format!(
-                "{extra:?} control the agent but are neither the agent, the watchdog nor an \
-                 operator: remove them (dfx canister update-settings agent --remove-controller) \
-                 or make them operators"
-            ))
-        };
-    }
-    #[cfg(feature = "chaos")]
-    if crate::chaos::skips_control_repair() {
-        return Ok(Some(format!("{missing:?} were removed")));
-    }
-    if controllers.len() > 10 {
+    config::update_markers(|m| m.controllers_seen = Some(controllers));
+    if change.is_none() && !extra.is_empty() {
         return Err(format!(
-            "{missing:?} were removed from the agent's controllers and cannot be added back: the \
-             IC allows 10 controllers and it has {}",
-            controllers.len() - missing.len()
+            "{extra:?} control the agent but are neither the agent, the watchdog nor an \
+             operator: remove them (dfx canister update-settings agent --remove-controller) or \
+             make them operators"
         ));
     }
-    management::set_controllers(me(), controllers)
-        .await
-        .map_err(|e| format!("adding back the controllers {missing:?}: {e}"))?;
-    audit::append(
-        now(),
-        me(),
-        "controllers.repaired",
-        None,
-        format!("{missing:?} had been removed from the agent's controllers and are back"),
-    );
-    Ok(Some(format!(
-        "{missing:?} had been removed from the agent's controllers (added back)"
-    )))
+    Ok(change.map(|c| format!("{c} (added back)")))
 }

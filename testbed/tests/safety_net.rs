@@ -4,10 +4,9 @@
 
 use candid::{Decode, Encode, Principal};
 use canister_api::agent::{
-    AgentError, ArmReceipt, Autonomy, ModuleChunk, Supervision, UpgradeRecord, UpgradeState,
-    WasmKind,
+    AgentError, Autonomy, ModuleChunk, Supervision, UpgradeRecord, UpgradeState, WasmKind,
 };
-use canister_api::watchdog::WatchdogError;
+use canister_api::watchdog::{ArmReceipt, WatchdogError};
 use ic_sim::Fault;
 use std::time::Duration;
 use testbed::{Options, Testbed, chaos_candidate, chaos_release, operator, release, stranger, wasm};
@@ -102,9 +101,10 @@ fn item1_a_rejection_while_the_arm_is_in_flight_lifts_the_pause_and_reconciles_t
         .expect("propose_release")
         .id;
     assert!(
-        tb.tick_until(100_000, |tb| paused_for(tb, "upgrade")),
-        "the arm request pauses writes"
+        tb.tick_until(100_000, |tb| event_of(tb, "arm.accepted", Some(id))),
+        "the watchdog accepts the arm request"
     );
+    assert!(paused_for(&tb, "upgrade"), "the arm request paused writes");
     // Operator methods are never refused by the pause: it guards tasks and facts only.
     set_autonomy(&tb, Autonomy::ApproveEach).expect("set_autonomy during the pause");
     let rec = reject(&tb, id, "changed my mind").expect("reject_upgrade");
@@ -252,6 +252,8 @@ fn item3_an_approval_during_the_rehearsal_runs_one_rehearsal_and_commits() {
 #[test]
 fn item4_a_module_installed_out_of_band_is_never_patched_over_and_is_adopted_once_stored() {
     let tb = seeded(Options::default());
+    tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some())
+        .expect("the watchdog holds its LKG");
     let deployed = testbed::gzip(&release(&wasm("agent"), "0.1.0-oob", (1, 3)));
     tb.sim
         .upgrade_canister(tb.agent, deployed.clone(), vec![], Some(operator()))

@@ -516,10 +516,17 @@ async fn watch_agent(st: &State, h: &Health) {
         }
     };
     regained_control();
-    let (Some(lkg), Some(module)) = (store::get().lkg, status.module_hash) else {
+    // The module the pipeline last put there: the LKG, or before the watchdog holds one, the
+    // module the agent stores as running.
+    let lkg = store::get().lkg;
+    let expected = lkg
+        .as_ref()
+        .map(|l| l.hash.clone())
+        .or(h.running_module_hash.clone());
+    let (Some(expected), Some(module)) = (expected, status.module_hash) else {
         return;
     };
-    if module == lkg.hash {
+    if module == expected {
         if store::get().foreign_module.is_some() {
             store::update(|s| s.foreign_module = None);
         }
@@ -530,16 +537,17 @@ async fn watch_agent(st: &State, h: &Health) {
             "agent.out_of_band",
             None,
             format!(
-                "the agent runs {}, installed outside the upgrade pipeline; the LKG is {}. It \
+                "the agent runs {}, installed outside the upgrade pipeline; it was {}. It \
                  becomes the LKG once the agent stores it as its running module (commit_wasm \
                  Running); until then a restore would install the LKG over it",
                 hex::encode(&module),
-                hex::encode(&lkg.hash)
+                hex::encode(&expected)
             ),
         );
         store::update(|s| s.foreign_module = Some(module.clone()));
     }
-    if h.running_module_hash.as_ref() != Some(&module) {
+    // Adopted once the agent stores it (without an LKG yet, `ensure_lkg` copies it).
+    if lkg.is_none() || h.running_module_hash.as_ref() != Some(&module) {
         return;
     }
     match agent_client::module(st.agent, &module).await {
