@@ -10,7 +10,7 @@ use anyhow::Result;
 use candid::{Decode, Encode};
 use canister_api::agent::UpgradeState;
 use std::time::Duration;
-use testbed::{Options, Testbed, chaos_release, operator, stranger};
+use testbed::{Options, Testbed, chaos_release, stranger};
 
 const LIMIT: Duration = Duration::from_secs(3600);
 
@@ -49,9 +49,15 @@ fn short(hash: &[u8]) -> String {
 
 /// Runs the demo; `Ok(true)` if every step held.
 pub fn run() -> Result<bool> {
+    Ok(run_on(Options::default())?.0)
+}
+
+/// Runs the demo on a trio deployed with `opts`; answers whether every step held, and the
+/// trio (for `agentctl demo --serve`).
+pub fn run_on(opts: Options) -> Result<(bool, Testbed)> {
     println!("agentctl demo: a self-upgrading agent and its watchdog on the embedded simulator\n");
     println!("[   setup  ]      ... building and loading the canister Wasm (first run: minutes)");
-    let tb = Testbed::deploy(Options::default());
+    let tb = Testbed::deploy(opts);
     let start = tb.now_nanos();
     let mut d = Demo {
         tb,
@@ -187,7 +193,7 @@ pub fn run() -> Result<bool> {
 
     // 5. Kill the watchdog (its event log goes with it: keep it for the timeline).
     let earlier_events = d.tb.events();
-    let _ = d.tb.sim.uninstall_canister(watchdog, Some(operator()));
+    let _ = d.tb.sim.uninstall_canister(watchdog, Some(d.tb.operator));
     d.progress("the watchdog is uninstalled");
     let repaired = d.tb.run_until(LIMIT, |tb| {
         tb.audit()
@@ -210,7 +216,7 @@ pub fn run() -> Result<bool> {
     timeline(&d, earlier_events);
     let ok = d.steps.iter().filter(|h| **h).count();
     println!("\nverdict: {ok}/{} steps held", d.steps.len());
-    Ok(ok == d.steps.len())
+    Ok((ok == d.steps.len(), d.tb))
 }
 
 /// The upgrade journal and the watchdog's log, merged by time.

@@ -5,12 +5,14 @@
 //! - `agentctl chaos`: the chaos scenarios, with a table and JSON reports.
 //! - `agentctl bench`: the figures that matter, measured on the simulator.
 //! - `agentctl patch` / `agentctl inspect`: the wasm-patch operations and validation, offline.
-//! - `agentctl upload-args`: argument files to upload a Wasm module to the agent with dfx.
+//! - `agentctl upload-args`: argument files to upload a Wasm module to the agent with dfx or icp.
+//! - `agentctl serve`: the simulator behind the IC's HTTP interface, for icp and other real clients.
 
 mod bench;
 mod chaos;
 mod demo;
 mod ic_rules;
+mod serve;
 pub mod upload;
 mod wasm_tools;
 
@@ -27,7 +29,33 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the demo on the embedded simulator; exit 0 only if every step held.
-    Demo,
+    Demo {
+        /// Afterwards, serve the trio over the IC's HTTP interface (like `serve`) until killed.
+        #[arg(long)]
+        serve: bool,
+        /// With --serve: the port (0: any free one).
+        #[arg(long, default_value_t = 4943)]
+        port: u16,
+        /// With --serve: also make this principal an operator and controller.
+        #[arg(long)]
+        operator: Option<candid::Principal>,
+    },
+    /// Serve the simulator over the IC's HTTP interface (status, call, query, read_state) until
+    /// killed; icp, ic-agent and the JS agent talk to it as to a replica.
+    Serve {
+        /// The port (0: any free one).
+        #[arg(long, default_value_t = 4943)]
+        port: u16,
+        /// Seed of the root and node keys (icp.yaml pins seed 0's root key).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Deploy and wire agent, watchdog and staging first, and print their ids.
+        #[arg(long)]
+        deploy: bool,
+        /// With --deploy: the operator (and a controller) of the trio.
+        #[arg(long)]
+        operator: Option<candid::Principal>,
+    },
     /// Show the IC rules a self-upgrading canister lives by, on the simulator's probe canister.
     IcRules,
     /// Run chaos scenarios on the embedded simulator; exit non-zero if any invariant breaks.
@@ -81,7 +109,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write candid argument files to upload a Wasm module to the agent with dfx, and print the
+    /// Write candid argument files to upload a Wasm module to the agent, and print the icp and
     /// dfx commands that use them.
     UploadArgs {
         /// What the module is.
@@ -93,16 +121,56 @@ enum Command {
         /// Directory for the argument files.
         #[arg(long)]
         out: std::path::PathBuf,
-        /// dfx network (`ic` for mainnet); local when absent.
+        /// icp environment / dfx network (`ic` for mainnet); local when absent.
         #[arg(long)]
         network: Option<String>,
     },
 }
 
+/// `agentctl demo --serve`: the demo, then its trio served over HTTP.
+fn demo_then_serve(port: u16, operator: Option<candid::Principal>) -> anyhow::Result<bool> {
+    let config = ic_sim_http::ServerConfig {
+        port,
+        ..Default::default()
+    };
+    let (held, tb) = demo::run_on(testbed::Options {
+        sim_config: Some(serve::demo_sim_config(&config)),
+        ..Default::default()
+    })?;
+    if !held {
+        anyhow::bail!("the demo failed, so its trio is not served");
+    }
+    if let Some(operator) = operator {
+        serve::add_operator(&tb, operator)?;
+        println!("added operator and controller: {operator}");
+    }
+    println!("\nserving the demo's trio (Ctrl-C to stop)");
+    serve::serve_testbed(tb, &config)
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo => demo::run(),
+        Command::Demo {
+            serve: false,
+            ..
+        } => demo::run(),
+        Command::Demo {
+            serve: true,
+            port,
+            operator,
+        } => demo_then_serve(port, operator),
+        Command::Serve {
+            port,
+            seed,
+            deploy,
+            operator,
+        } => serve::run(&serve::ServeArgs {
+            port,
+            seed,
+            deploy,
+            operator,
+        }),
         Command::IcRules => ic_rules::run(),
         Command::Chaos {
             scenario,

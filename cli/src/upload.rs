@@ -1,7 +1,7 @@
 //! `agentctl upload-args`: candid argument files for uploading a Wasm module to the agent's
-//! version store with dfx (`upload_wasm_chunk` in 1 MiB chunks, then `commit_wasm` with the
-//! module's SHA-256). A chunk does not fit on a command line, so dfx reads each one with
-//! `--argument-file`.
+//! version store with icp or dfx (`upload_wasm_chunk` in 1 MiB chunks, then `commit_wasm` with
+//! the module's SHA-256). A chunk does not fit on a command line, so icp reads each one with
+//! `--args-file` and dfx with `--argument-file`; both forms are printed.
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
@@ -84,10 +84,33 @@ pub fn write(kind: Kind, wasm: &Path, out: &Path) -> anyhow::Result<UploadArgs> 
     })
 }
 
-/// Runs the subcommand: writes the files and prints the dfx commands.
+/// The commands that upload the files of `args` with `tool` ("icp" or "dfx"), on `network`
+/// (an icp environment or a dfx network; the tool's default when absent).
+pub fn commands(args: &UploadArgs, tool: &str, network: Option<&str>) -> Vec<String> {
+    let call = |method: &str, file: &Path| match tool {
+        "icp" => format!(
+            "icp canister call agent {method} --args-file {}{}",
+            file.display(),
+            network.map_or(String::new(), |n| format!(" -e {n}"))
+        ),
+        _ => format!(
+            "dfx canister call{} agent {method} --argument-file {}",
+            network.map_or(String::new(), |n| format!(" --network {n}")),
+            file.display()
+        ),
+    };
+    let mut out: Vec<String> = args
+        .chunks
+        .iter()
+        .map(|c| call("upload_wasm_chunk", c))
+        .collect();
+    out.push(call("commit_wasm", &args.commit));
+    out
+}
+
+/// Runs the subcommand: writes the files and prints the icp and dfx commands.
 pub fn run(kind: Kind, wasm: &Path, out: &Path, network: Option<&str>) -> anyhow::Result<bool> {
     let args = write(kind, wasm, out)?;
-    let net = network.map_or(String::new(), |n| format!(" --network {n}"));
     println!(
         "# {} as {:?}: {} chunk(s), sha256 {}",
         wasm.display(),
@@ -95,15 +118,11 @@ pub fn run(kind: Kind, wasm: &Path, out: &Path, network: Option<&str>) -> anyhow
         args.chunks.len(),
         hex::encode(args.sha256)
     );
-    for chunk in &args.chunks {
-        println!(
-            "dfx canister call{net} agent upload_wasm_chunk --argument-file {}",
-            chunk.display()
-        );
+    for tool in ["icp", "dfx"] {
+        println!("# with {tool}:");
+        for line in commands(&args, tool, network) {
+            println!("{line}");
+        }
     }
-    println!(
-        "dfx canister call{net} agent commit_wasm --argument-file {}",
-        args.commit.display()
-    );
     Ok(true)
 }

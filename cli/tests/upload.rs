@@ -1,4 +1,4 @@
-//! `agentctl upload-args` writes candid argument files that dfx can read and that decode to the
+//! `agentctl upload-args` writes candid argument files that icp and dfx can read and that decode to the
 //! module's chunks (each at most 1 MiB, in order) and its SHA-256: parsed here with the candid
 //! text parser dfx uses.
 
@@ -49,6 +49,17 @@ fn upload_args_decode_to_the_module_in_order_and_its_hash() {
         "{stdout}"
     );
     assert!(stdout.contains("commit_wasm --argument-file"), "{stdout}");
+    assert_eq!(
+        stdout
+            .matches("icp canister call agent upload_wasm_chunk --args-file")
+            .count(),
+        3,
+        "the icp forms: {stdout}"
+    );
+    assert!(
+        stdout.contains("icp canister call agent commit_wasm --args-file"),
+        "{stdout}"
+    );
 
     let mut joined = vec![];
     for i in 0..3 {

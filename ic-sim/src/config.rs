@@ -3,6 +3,8 @@
 //! Defaults are the IC's own numbers (an application subnet of 13 nodes). Tests may lower a limit
 //! to reach it quickly (a lower limit is harsher than the IC, never kinder); raising one hides bugs.
 
+use candid::Principal;
+
 /// The settings of one simulated subnet.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -33,6 +35,10 @@ pub struct SimConfig {
     pub default_canister_cycles: u128,
     /// The fee schedule.
     pub fees: Fees,
+    /// The subnet's id, as `ic0.subnet_self` and certificates name it. A server that signs
+    /// certificates with its own root key sets the id derived from that key (the IC derives a
+    /// root subnet's id from its public key too).
+    pub subnet_id: Principal,
 }
 
 impl Default for SimConfig {
@@ -51,6 +57,7 @@ impl Default for SimConfig {
             max_rounds_per_ingress: 10_000,
             default_canister_cycles: 0,
             fees: Fees::default(),
+            subnet_id: Principal::from_slice(&[0x5e, 0x1f, 0x0d, 0x00, 0x02]),
         }
     }
 }

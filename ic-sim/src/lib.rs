@@ -48,5 +48,5 @@ pub use ic_management_canister_types::{
     CanisterInstallMode, CanisterSettings, CanisterStatusResult, CanisterStatusType, Snapshot,
 };
 pub use module::compilations;
-pub use sim::Sim;
+pub use sim::{MetadataSection, Sim};
 pub use types::{ErrorCode, RawMessageId, RejectCode, RejectResponse, Time};

@@ -196,7 +196,7 @@ impl SimState {
                             sender,
                         ));
                     }
-                    Handled::Done(Ok(encode(&status_of(canister))))
+                    Handled::Done(Ok(encode(&StatusReply::from(status_of(canister)))))
                 }
                 "delete_canister" => {
                     let args: mgmt::CanisterIdRecord = decode(method, arg)?;
@@ -760,5 +760,75 @@ pub(crate) fn status_of(canister: &Canister) -> mgmt::CanisterStatusResult {
             request_payload_bytes_total: nat(0u64),
             response_payload_bytes_total: nat(0u64),
         },
+    }
+}
+
+/// What `canister_status` answers: [`status_of`] plus the settings the current interface added
+/// after `ic-management-canister-types` 0.8 (`minimum_incoming_canister_call_cycles`,
+/// `status_visibility`; icp-cli 1.5 requires them). A superset decodes as the older record too.
+#[derive(candid::CandidType)]
+struct StatusReply {
+    status: mgmt::CanisterStatusType,
+    ready_for_migration: bool,
+    version: u64,
+    settings: SettingsReply,
+    module_hash: Option<Vec<u8>>,
+    memory_size: candid::Nat,
+    memory_metrics: mgmt::MemoryMetrics,
+    cycles: candid::Nat,
+    reserved_cycles: candid::Nat,
+    idle_cycles_burned_per_day: candid::Nat,
+    query_stats: mgmt::QueryStats,
+}
+
+#[derive(candid::CandidType)]
+struct SettingsReply {
+    controllers: Vec<Principal>,
+    compute_allocation: candid::Nat,
+    memory_allocation: candid::Nat,
+    freezing_threshold: candid::Nat,
+    reserved_cycles_limit: candid::Nat,
+    log_visibility: mgmt::LogVisibility,
+    log_memory_limit: candid::Nat,
+    snapshot_visibility: mgmt::SnapshotVisibility,
+    /// Same variant as `snapshot_visibility`; controllers only, as on a new canister.
+    status_visibility: mgmt::SnapshotVisibility,
+    wasm_memory_limit: candid::Nat,
+    wasm_memory_threshold: candid::Nat,
+    environment_variables: Vec<mgmt::EnvironmentVariable>,
+    /// No minimum: the simulator does not model the charge for incoming calls.
+    minimum_incoming_canister_call_cycles: candid::Nat,
+}
+
+impl From<mgmt::CanisterStatusResult> for StatusReply {
+    fn from(r: mgmt::CanisterStatusResult) -> Self {
+        let s = r.settings;
+        StatusReply {
+            status: r.status,
+            ready_for_migration: r.ready_for_migration,
+            version: r.version,
+            settings: SettingsReply {
+                controllers: s.controllers,
+                compute_allocation: s.compute_allocation,
+                memory_allocation: s.memory_allocation,
+                freezing_threshold: s.freezing_threshold,
+                reserved_cycles_limit: s.reserved_cycles_limit,
+                log_visibility: s.log_visibility,
+                log_memory_limit: s.log_memory_limit,
+                snapshot_visibility: s.snapshot_visibility,
+                status_visibility: mgmt::SnapshotVisibility::Controllers,
+                wasm_memory_limit: s.wasm_memory_limit,
+                wasm_memory_threshold: s.wasm_memory_threshold,
+                environment_variables: s.environment_variables,
+                minimum_incoming_canister_call_cycles: candid::Nat::from(0u8),
+            },
+            module_hash: r.module_hash,
+            memory_size: r.memory_size,
+            memory_metrics: r.memory_metrics,
+            cycles: r.cycles,
+            reserved_cycles: r.reserved_cycles,
+            idle_cycles_burned_per_day: r.idle_cycles_burned_per_day,
+            query_stats: r.query_stats,
+        }
     }
 }

@@ -724,6 +724,54 @@ impl Sim {
             })
     }
 
+    /// The subnet's id ([`SimConfig::subnet_id`]).
+    pub fn subnet_id(&self) -> Principal {
+        self.state.borrow().subnet_id
+    }
+
+    /// The canister id ranges this subnet allocates from, inclusive, as the state tree's
+    /// `subnet/<id>/canister_ranges` lists them. Not in PocketIC's API.
+    pub fn canister_ranges(&self) -> Vec<(Principal, Principal)> {
+        let id = |index: u64| {
+            let mut bytes = index.to_be_bytes().to_vec();
+            bytes.extend_from_slice(&[0x01, 0x01]);
+            Principal::from_slice(&bytes)
+        };
+        vec![(id(0), id(crate::state::MAX_CANISTER_INDEX))]
+    }
+
+    /// The canister's `icp:public NAME` or `icp:private NAME` metadata section, as the state
+    /// tree's `canister/<id>/metadata/NAME` serves it: `None` when the canister does not exist,
+    /// has no code, or its module has no such section. Not in PocketIC's API.
+    pub fn metadata_section(&self, canister_id: Principal, name: &str) -> Option<MetadataSection> {
+        let state = self.state.borrow();
+        let module = state.canisters.get(&canister_id)?.module()?;
+        let public = module.custom_sections.get(&format!("icp:public {name}"));
+        let private = module.custom_sections.get(&format!("icp:private {name}"));
+        match (public, private) {
+            (Some(bytes), _) => Some(MetadataSection {
+                public: true,
+                bytes: bytes.clone(),
+            }),
+            (None, Some(bytes)) => Some(MetadataSection {
+                public: false,
+                bytes: bytes.clone(),
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// Drops a completed message from the ingress history (the IC purges it once its expiry
+    /// passed), so that a long-running server does not grow without bound. A pending message
+    /// stays. Answers whether an entry was dropped. Not in PocketIC's API.
+    pub fn forget_ingress(&self, message_id: &RawMessageId) -> bool {
+        let mut state = self.state.borrow_mut();
+        match state.ingress.get(message_id) {
+            Some(Some(_)) => state.ingress.remove(message_id).is_some(),
+            _ => false,
+        }
+    }
+
     // --- faults ----------------------------------------------------------------------------------------
 
     /// Injects a fault (see [`Fault`]).
@@ -752,6 +800,15 @@ impl Sim {
     pub fn held_responses(&self) -> usize {
         self.state.borrow().held.len()
     }
+}
+
+/// A canister's metadata section ([`Sim::metadata_section`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataSection {
+    /// `icp:public` (anyone may read it) or `icp:private` (controllers only).
+    pub public: bool,
+    /// The section's contents.
+    pub bytes: Vec<u8>,
 }
 
 fn decode<T: CandidType + serde::de::DeserializeOwned>(bytes: &[u8]) -> T {

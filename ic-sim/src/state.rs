@@ -23,6 +23,9 @@ use crate::types::{ErrorCode, RawMessageId, RejectResponse};
 /// What a call ends with: reply bytes or a rejection.
 pub(crate) type Outcome = Result<Vec<u8>, RejectResponse>;
 
+/// The last canister index of the subnet's id range ([`crate::Sim::canister_ranges`]).
+pub(crate) const MAX_CANISTER_INDEX: u64 = 0xF_FFFF;
+
 /// The IC's stop timeout: a stop_canister call is rejected after 5 minutes.
 pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -73,6 +76,7 @@ impl SimState {
         Self {
             time: config.initial_time_nanos,
             rng: SmallRng::seed_from_u64(config.seed),
+            subnet_id: config.subnet_id,
             config,
             canisters: BTreeMap::new(),
             next_canister: 0,
@@ -81,13 +85,16 @@ impl SimState {
             ingress: BTreeMap::new(),
             next_message: 0,
             faults: Faults::default(),
-            subnet_id: Principal::from_slice(&[0x5e, 0x1f, 0x0d, 0x00, 0x02]),
         }
     }
 
     /// Creates an empty canister with the next id of the subnet's range.
     pub(crate) fn new_canister(&mut self, controllers: Vec<Principal>, cycles: u128) -> Principal {
         let index = self.next_canister;
+        assert!(
+            index <= MAX_CANISTER_INDEX,
+            "the subnet's canister id range is exhausted"
+        );
         self.next_canister += 1;
         // Canister ids: 8-byte big-endian index followed by 0x01 0x01, as the IC allocates them.
         let mut bytes = index.to_be_bytes().to_vec();

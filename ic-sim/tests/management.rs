@@ -255,3 +255,39 @@ fn unknown_management_method_is_rejected() {
         &["Management canister has no method 'no_such_method'"],
     );
 }
+
+/// canister_status answers the settings the current interface added after
+/// `ic-management-canister-types` 0.8 (icp-cli 1.5 refuses a reply without them), and still
+/// decodes as the older record.
+#[test]
+fn canister_status_answers_the_current_settings_fields() {
+    #[derive(CandidType, Deserialize)]
+    struct Settings {
+        minimum_incoming_canister_call_cycles: Nat,
+        status_visibility: ic_management_canister_types::SnapshotVisibility,
+        controllers: Vec<Principal>,
+    }
+    #[derive(CandidType, Deserialize)]
+    struct Status {
+        settings: Settings,
+    }
+    let sim = Sim::new();
+    let id = sim.create_canister();
+    let reply = sim
+        .update_call(
+            management(),
+            Principal::anonymous(),
+            "canister_status",
+            Encode!(&CanisterIdRecord { canister_id: id }).unwrap(),
+        )
+        .expect("the controller reads the status");
+    let status = Decode!(&reply, Status).expect("the current fields are there");
+    assert_eq!(status.settings.minimum_incoming_canister_call_cycles, Nat::from(0u8));
+    assert_eq!(
+        status.settings.status_visibility,
+        ic_management_canister_types::SnapshotVisibility::Controllers
+    );
+    assert_eq!(status.settings.controllers, vec![Principal::anonymous()]);
+    let older = sim.canister_status(id, None).expect("and the 0.8 record still decodes");
+    assert_eq!(older.settings.controllers, vec![Principal::anonymous()]);
+}

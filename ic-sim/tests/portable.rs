@@ -1,17 +1,46 @@
-//! Tests written once against [`IcBackend`], run on the simulator and, when `POCKET_IC_BIN`
-//! points to a PocketIC server binary, on PocketIC too. They check the rules where the two must
-//! agree exactly: reject and error codes, upgrade atomicity, snapshots, controllers.
+//! Tests written once against [`IcBackend`], run on the simulator, through the simulator's HTTP
+//! server with ic-agent as the client (`ic_sim_http::client::AgentBackend`: the server adds no
+//! behaviour of its own), and, when `POCKET_IC_BIN` points to a PocketIC server binary, on
+//! PocketIC too. They check the rules where all must agree exactly: reject and error codes,
+//! upgrade atomicity, snapshots, controllers.
 
 mod common;
 
+use std::sync::Arc;
+
 use candid::{Decode, Encode, Principal};
 use common::{ProbeInit, init_arg, no_init, probe_wasm};
+use ic_agent::Identity;
+use ic_agent::identity::BasicIdentity;
 use ic_sim::backend::IcBackend;
 use ic_sim::{ErrorCode, RejectCode, Sim};
+use ic_sim_http::client::AgentBackend;
+use ic_sim_http::{ServerConfig, ServerHandle};
 
-/// Runs `test` on the simulator, and on PocketIC when a server is configured.
+/// A user who controls nothing, with a key (so that the HTTP backend can sign as it).
+fn stranger_identity() -> BasicIdentity {
+    BasicIdentity::from_raw_key(&[7; 32])
+}
+
+fn stranger() -> Principal {
+    stranger_identity().sender().expect("a principal")
+}
+
+/// The simulator behind its HTTP server, reached with ic-agent.
+fn http_backend() -> AgentBackend {
+    let config = ServerConfig {
+        port: 0,
+        ..ServerConfig::default()
+    };
+    let (server, ()) = ServerHandle::spawn(config, |_| ()).expect("the server starts");
+    AgentBackend::new(server, vec![Arc::new(stranger_identity())])
+}
+
+/// Runs `test` on the simulator, through its HTTP server, and on PocketIC when a server is
+/// configured.
 fn on_every_backend(test: impl Fn(&dyn IcBackend)) {
     test(&Sim::new());
+    test(&http_backend());
     if std::env::var_os("POCKET_IC_BIN").is_some() {
         test(&pocket_ic::PocketIc::new());
     } else {
@@ -157,9 +186,8 @@ fn snapshot_round_trip_on_every_backend() {
 fn non_controller_is_refused_on_every_backend() {
     on_every_backend(|ic| {
         let id = probe(ic);
-        let stranger = Principal::from_slice(&[7; 29]);
         let err = ic
-            .upgrade_canister(id, probe_wasm(), no_init(), Some(stranger))
+            .upgrade_canister(id, probe_wasm(), no_init(), Some(stranger()))
             .unwrap_err();
         assert_eq!(
             err.error_code,

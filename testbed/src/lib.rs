@@ -55,22 +55,12 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip in memory")
 }
 
-/// A build gzipped, as a deployer installs it (the raw agent is over the 2 MiB ingress limit),
-/// cached per process.
+/// A build gzipped, as a deployer installs it (the raw agent is over the 2 MiB ingress limit):
+/// the bytes of canister-build's `target/canisters/wasm/NAME.wasm.gz`, the file dfx and icp
+/// install, so that its SHA-256 is the module hash the IC reports.
 pub fn installable(name: &str) -> Vec<u8> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(gz) = cache.lock().expect("cache lock").get(name) {
-        return gz.clone();
-    }
-    let gz = gzip(&wasm(name));
-    cache
-        .lock()
-        .expect("cache lock")
-        .insert(name.to_string(), gz.clone());
-    gz
+    let path = canister_build::canister_wasm_gz_path(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
 /// SHA-256.
@@ -128,6 +118,11 @@ pub struct Options {
     /// Instruction limit of an install or upgrade (the IC's is 300 B; a scenario may scale it
     /// down so that a runaway `post_upgrade` hits it in seconds of wall time).
     pub install_instruction_limit: Option<u64>,
+    /// The operator: the trio's operators list and a controller of all three.
+    pub operator: Principal,
+    /// The simulator's settings (`seed` and `install_instruction_limit` above still apply); the
+    /// IC's defaults when absent. A server sets its subnet id and the wall-clock start here.
+    pub sim_config: Option<SimConfig>,
 }
 
 impl Default for Options {
@@ -139,6 +134,8 @@ impl Default for Options {
             seed: 0,
             agent_wasm: None,
             install_instruction_limit: None,
+            operator: operator(),
+            sim_config: None,
         }
     }
 }
@@ -153,6 +150,8 @@ pub struct Testbed {
     pub watchdog: Principal,
     /// The staging canister.
     pub staging: Principal,
+    /// The operator the trio was deployed with ([`Options::operator`]).
+    pub operator: Principal,
 }
 
 fn decode<R: CandidType + for<'de> Deserialize<'de>>(method: &str, bytes: &[u8]) -> R {
@@ -162,7 +161,7 @@ fn decode<R: CandidType + for<'de> Deserialize<'de>>(method: &str, bytes: &[u8])
 impl Testbed {
     /// Deploys and wires the three canisters.
     pub fn deploy(opts: Options) -> Testbed {
-        let defaults = SimConfig::default();
+        let defaults = opts.sim_config.clone().unwrap_or_default();
         let sim = Sim::with_config(SimConfig {
             seed: opts.seed,
             instruction_limit_install: opts
@@ -180,7 +179,7 @@ impl Testbed {
         for c in [agent, watchdog, staging] {
             sim.add_cycles(c, CYCLES);
         }
-        let op = operator();
+        let op = opts.operator;
         sim.install_canister(
             watchdog,
             wasm("watchdog"),
@@ -229,6 +228,7 @@ impl Testbed {
             agent,
             watchdog,
             staging,
+            operator: op,
         };
         tb.upload(WasmKind::Running, &running);
         tb.commit(WasmKind::Running, &sha256(&running))
@@ -288,7 +288,7 @@ impl Testbed {
         method: &str,
         arg: Vec<u8>,
     ) -> R {
-        self.query(self.agent, operator(), method, arg)
+        self.query(self.agent, self.operator, method, arg)
     }
 
     /// The agent's `health`, or the reject. A query; the chaos build's `health` is an update,
@@ -325,7 +325,7 @@ impl Testbed {
     /// A tool call by the operator.
     pub fn tool(&self, name: &str, json: &str) -> Result<String, AgentError> {
         self.agent_update(
-            operator(),
+            self.operator,
             "call_tool",
             Encode!(&name, &json).expect("encode"),
         )
@@ -337,7 +337,7 @@ impl Testbed {
             description: description.into(),
             priority: None,
         };
-        self.agent_update(operator(), "submit_task", Encode!(&arg).expect("encode"))
+        self.agent_update(self.operator, "submit_task", Encode!(&arg).expect("encode"))
     }
 
     /// `remember` as the operator.
@@ -352,7 +352,7 @@ impl Testbed {
             key: key.into(),
             value: value.into(),
         };
-        self.agent_update(operator(), "remember", Encode!(&fact).expect("encode"))
+        self.agent_update(self.operator, "remember", Encode!(&fact).expect("encode"))
     }
 
     /// Writes `tasks` tasks and `facts` facts (panics if refused).
@@ -400,7 +400,7 @@ impl Testbed {
         };
         for chunk in chunks {
             let _: UploadProgress = self.agent_update::<Result<UploadProgress, AgentError>>(
-                operator(),
+                self.operator,
                 "upload_wasm_chunk",
                 Encode!(&kind, &serde_bytes::ByteBuf::from(chunk.to_vec())).expect("encode"),
             )?;
@@ -411,7 +411,7 @@ impl Testbed {
     /// `commit_wasm(kind, sha256)`.
     pub fn commit(&self, kind: WasmKind, sha: &[u8]) -> Result<CommittedWasm, AgentError> {
         self.agent_update(
-            operator(),
+            self.operator,
             "commit_wasm",
             Encode!(&kind, &serde_bytes::ByteBuf::from(sha.to_vec())).expect("encode"),
         )
@@ -421,7 +421,7 @@ impl Testbed {
     /// (an upload, the commit, the proposal) is the error, in words.
     pub fn try_propose_release(&self, bytes: &[u8], reason: &str) -> Result<UpgradeRecord, String> {
         let _ = self.agent_update::<Result<(), AgentError>>(
-            operator(),
+            self.operator,
             "discard_upload",
             Encode!(&WasmKind::Release).expect("encode"),
         );
@@ -455,7 +455,7 @@ impl Testbed {
     /// `propose_release` of the committed release upload, as the operator.
     fn propose_committed(&self, reason: &str, breaks: bool) -> Result<UpgradeRecord, AgentError> {
         self.agent_update(
-            operator(),
+            self.operator,
             "propose_release",
             Encode!(&ProposeRelease {
                 reason: reason.into(),
@@ -478,7 +478,7 @@ impl Testbed {
 
     /// `approve_upgrade(id)` as the operator.
     pub fn approve(&self, id: u64) -> Result<UpgradeRecord, AgentError> {
-        self.agent_update(operator(), "approve_upgrade", Encode!(&id).expect("encode"))
+        self.agent_update(self.operator, "approve_upgrade", Encode!(&id).expect("encode"))
     }
 
     /// Upgrade `id` of the journal.
@@ -498,7 +498,7 @@ impl Testbed {
             .sim
             .query_call(
                 self.agent,
-                operator(),
+                self.operator,
                 "upgrade_status",
                 Encode!(&Some(id)).expect("encode"),
             )
@@ -578,18 +578,18 @@ impl Testbed {
 
     /// The watchdog's `rollback(target)` as the operator; answers the incident id.
     pub fn rollback(&self, target: RollbackTarget) -> Result<u64, WatchdogError> {
-        self.watchdog_update(operator(), "rollback", Encode!(&target).expect("encode"))
+        self.watchdog_update(self.operator, "rollback", Encode!(&target).expect("encode"))
     }
 
     /// The watchdog's `configure` as the operator.
     pub fn configure(&self, config: WatchdogConfig) -> Result<WatchdogConfig, WatchdogError> {
-        self.watchdog_update(operator(), "configure", Encode!(&config).expect("encode"))
+        self.watchdog_update(self.operator, "configure", Encode!(&config).expect("encode"))
     }
 
     /// The agent's `set_supervision` as the operator.
     pub fn set_supervision(&self, settings: Supervision) -> Result<Supervision, AgentError> {
         self.agent_update(
-            operator(),
+            self.operator,
             "set_supervision",
             Encode!(&settings).expect("encode"),
         )
