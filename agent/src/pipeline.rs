@@ -25,6 +25,9 @@
 //! - A verdict that meets a record another path already ended (an operator rejected it while
 //!   it was being armed) is reconciled: the record keeps its state, the markers follow what the
 //!   watchdog says runs, and the verdict is acknowledged, so the watchdog stops sending it.
+//! - A restore by the watchdog ends the upgrade the restored journal shows in flight
+//!   ([`end_after_restore`]): a snapshot of an armed upgrade would otherwise keep it in flight,
+//!   and writes paused, for good.
 //! - A sandbox copy ([`sandbox::is_copy`]) never drives the pipeline.
 
 use crate::api::{
@@ -605,6 +608,41 @@ pub fn complete(
     reconcile_markers(&state, candidate, parent);
     finish(rec, state, caller, reason);
     journal::get(id).ok_or_else(|| AgentError::NotFound(format!("upgrade {id}")))
+}
+
+/// The watchdog restored the agent at `restored_at` (a ladder rung or an operator's rollback):
+/// an upgrade that the journal shows in flight and that began before the restore cannot go on.
+/// A snapshot taken when an upgrade was armed holds that upgrade in flight with writes paused,
+/// even when the upgrade was committed since; the calls and the arm it waited for were not
+/// restored with it, so nothing would ever end it. It ends here: `RolledBack` once it had
+/// reached approval (the candidate may have run; the restore undid it), `Failed` before
+/// (propose it again). Ending it lifts its write pause (`journal::put`); a pause left by an
+/// upgrade that is not in flight is lifted too. Returns the upgrade ended, if any.
+pub fn end_after_restore(watchdog: Principal, restored_at: u64, what: &str) -> Option<u64> {
+    let ended = journal::in_flight()
+        .and_then(journal::get)
+        .filter(|rec| rec.created_at <= restored_at)
+        .map(|rec| {
+            let id = rec.id;
+            let reason = format!(
+                "the watchdog restored the agent ({what}) to a module and state from before this                  upgrade could finish; propose it again if it is still wanted"
+            );
+            let state = match rec.state {
+                UpgradeState::Approved
+                | UpgradeState::Armed
+                | UpgradeState::Installing
+                | UpgradeState::Booted => UpgradeState::RolledBack(reason.clone()),
+                _ => UpgradeState::Failed(reason.clone()),
+            };
+            finish(rec, state, watchdog, reason);
+            id
+        });
+    if let Some(pause) = config::markers().writes_paused
+        && journal::get(pause.upgrade_id).is_none_or(|r| r.state.is_terminal())
+    {
+        writes::lift(pause.upgrade_id);
+    }
+    ended
 }
 
 /// The running module (and LKG) after a verdict: the candidate when committed, the parent when

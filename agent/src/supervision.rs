@@ -464,7 +464,8 @@ async fn repaired(
     audit::append(now(), me(), "watchdog.note_repair_failed", None, failed);
 }
 
-/// The watchdog restored the agent: journal it, and follow the module it restored.
+/// The watchdog restored the agent: journal it, end the upgrade the restored journal shows in
+/// flight (`pipeline::end_after_restore`), and follow the module it restored.
 pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
     audit::append(
         now(),
@@ -478,6 +479,7 @@ pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
             notice.detail
         ),
     );
+    crate::pipeline::end_after_restore(watchdog, notice.at, &notice.action);
     let Some(hash) = notice
         .module_hash
         .as_deref()

@@ -632,3 +632,45 @@ fn item10_an_agent_out_of_cycles_raises_the_alert_and_is_not_rolled_back() {
     })
     .expect("heartbeats resume once topped up");
 }
+
+// ---- same class: a restore of an arm-time snapshot ends the restored in-flight upgrade -------
+
+#[test]
+fn a_snapshot_rollback_after_the_commit_ends_the_restored_upgrade_and_writes_resume() {
+    let tb = seeded(Options::default());
+    let rec = commit_good_release(&tb);
+    // The snapshot the watchdog took when it armed the release: in it, the release is in
+    // flight and writes are paused for it.
+    let snapshots = tb
+        .sim
+        .list_canister_snapshots(tb.agent, Some(operator()))
+        .unwrap();
+    assert_eq!(snapshots.len(), 1);
+    tb.rollback(canister_api::watchdog::RollbackTarget::Snapshot(
+        snapshots[0].id.clone(),
+    ))
+    .expect("rollback to the arm-time snapshot");
+    tb.run_until(LIMIT, |tb| {
+        tb.incidents().first().is_some_and(|i| i.restored_at.is_some())
+    })
+    .expect("restored");
+    // Well within the write pause's lease (60 min): the notice of the restore ends the
+    // upgrade the snapshot holds in flight, and writes resume.
+    tb.run_until(Duration::from_secs(300), |tb| {
+        matches!(tb.record(rec.id).state, UpgradeState::RolledBack(_))
+    })
+    .unwrap_or_else(|| panic!("still in flight after the restore: {:?}", tb.record(rec.id)));
+    match &tb.record(rec.id).state {
+        UpgradeState::RolledBack(why) => assert!(why.contains("restored the agent"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(tb.health().writes_paused, None);
+    assert_eq!(tb.health().upgrade_in_flight, None);
+    tb.try_submit("after the restore").expect("writes resume");
+    // And the next upgrade is not refused as "another in flight".
+    tb.run_for(COOLDOWN);
+    let next = tb
+        .propose_release(&chaos_release("none"), "again")
+        .expect("a new proposal is accepted");
+    assert_eq!(terminal(&tb, next.id).state, UpgradeState::Committed);
+}
