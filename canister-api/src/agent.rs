@@ -203,7 +203,9 @@ impl AgentMethod {
             GetConfig | UpgradeHistory => &[Staging, Operators],
             UpgradeStatus | AuditLog => &[Operators],
             SubmitTask | SetTaskStatus | Remember | Forget => &[Staging],
-            CallTool => &[Agent],
+            // The agent's self-test runs its read-only tools; operators run any tool (the
+            // runbook's `self_upgrade`).
+            CallTool => &[Agent, Operators],
             ApproveUpgrade | RejectUpgrade | SetAutonomy | SetGateLimits | SetOperators
             | SetSupervision | UploadWasmChunk | CommitWasm | DiscardUpload | ProposeRelease => {
                 &[Operators]
