@@ -124,7 +124,9 @@ step() {
   fi
   if needs_refusal "$command"; then
     answer=$(run_icp "$command" "--identity stranger")
-    if ! grep -Eq 'Unauthorized|IC0512|Only the controllers' <<<"$answer"; then
+    # Refused by the method (Unauthorized), by the IC (not a controller), or before it runs
+    # by the canister's inspect_message (IC0406, "rejected the message").
+    if ! grep -Eq 'Unauthorized|IC0512|Only the controllers|IC0406|rejected the message' <<<"$answer"; then
       fail "a non-operator was not refused: icp $command --identity stranger answered: $answer"
     fi
   fi
@@ -158,7 +160,8 @@ upload() { # PATTERN upload KIND FILE
     line=${line#icp }
     if [ $first = 1 ]; then
       answer=$(run_icp "$line" "--identity stranger")
-      grep -q Unauthorized <<<"$answer" || fail "a non-operator's upload was not refused: $answer"
+      grep -Eq 'Unauthorized|IC0406|rejected the message' <<<"$answer" \
+        || fail "a non-operator's upload was not refused: $answer"
       first=0
     fi
     answer=$(run_icp "$line")

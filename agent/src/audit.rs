@@ -7,6 +7,7 @@
 use crate::api::{AuditEntry, AuditPage};
 use crate::memory::{self, Candid, Mem};
 use candid::Principal;
+use canister_api::page;
 use ic_stable_structures::StableBTreeMap;
 use std::cell::RefCell;
 
@@ -49,24 +50,31 @@ pub fn append(
     })
 }
 
-/// Entries with `from <= seq < to`, at most [`PAGE`].
+/// The next sequence number to be written (entries ever written).
+pub fn next_seq() -> u64 {
+    AUDIT.with(|a| a.borrow().last_key_value().map_or(0, |(k, _)| k + 1))
+}
+
+/// Entries with `from <= seq < to`: a page of at most [`PAGE`] (see `canister_api::page`).
 pub fn range(from: u64, to: u64) -> AuditPage {
     AUDIT.with(|a| {
         let log = a.borrow();
         let next = log.last_key_value().map_or(0, |(k, _)| k + 1);
         let oldest = log.first_key_value().map_or(next, |(k, _)| k);
-        let entries = if from < to {
-            log.range(from..to)
-                .take(PAGE as usize)
-                .map(|e| e.value().0)
-                .collect()
+        let (entries, next_from) = if from < to {
+            let items = log.range(from..to).map(|e| {
+                let (seq, entry) = e.into_pair();
+                (seq, entry.0)
+            });
+            page::collect(items, PAGE as u32, page::PAGE_BYTES)
         } else {
-            vec![]
+            (vec![], None)
         };
         AuditPage {
             entries,
             oldest,
             next,
+            next_from,
         }
     })
 }

@@ -48,6 +48,84 @@ pub const WRITERS: &[Role] = &[
     Role::SelfCanister,
     Role::StagingInSandbox,
 ];
+/// The staging canister only (`import_state` into a sandbox, `export_state` for a rehearsal).
+pub const STAGING: &[Role] = &[Role::Staging];
+/// Anyone (the public queries).
+pub const PUBLIC: &[Role] = &[];
+
+/// How a method is exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `canister_update`.
+    Update,
+    /// `canister_query`.
+    Query,
+}
+
+/// Every method the agent exports, its kind and who may call it: what `inspect_message` goes
+/// by (a test keeps it equal to `agent.did`). The endpoints check the same roles themselves,
+/// for calls from canisters, which `inspect_message` does not see.
+pub const METHODS: &[(&str, Kind, &[Role])] = &[
+    ("health", HEALTH_KIND, PUBLIC),
+    ("state_digest", Kind::Query, PUBLIC),
+    ("metrics", Kind::Query, PUBLIC),
+    ("tools", Kind::Query, PUBLIC),
+    ("submit_task", Kind::Update, WRITERS),
+    ("set_task_status", Kind::Update, WRITERS),
+    ("get_task", Kind::Query, READERS),
+    ("list_tasks", Kind::Query, READERS),
+    ("remember", Kind::Update, WRITERS),
+    ("recall", Kind::Query, READERS),
+    ("forget", Kind::Update, WRITERS),
+    ("list_facts", Kind::Query, READERS),
+    ("call_tool", Kind::Update, OPERATORS_SELF),
+    ("upload_wasm_chunk", Kind::Update, OPERATORS),
+    ("discard_upload", Kind::Update, OPERATORS),
+    ("commit_wasm", Kind::Update, OPERATORS),
+    ("propose_release", Kind::Update, OPERATORS),
+    ("approve_upgrade", Kind::Update, OPERATORS),
+    ("reject_upgrade", Kind::Update, OPERATORS),
+    ("set_autonomy", Kind::Update, OPERATORS),
+    ("set_gate_limits", Kind::Update, OPERATORS),
+    ("set_operators", Kind::Update, OPERATORS),
+    ("set_supervision", Kind::Update, OPERATORS),
+    ("set_version_retention", Kind::Update, OPERATORS),
+    ("note_repair", Kind::Update, WATCHDOG),
+    ("upgrade_armed", Kind::Update, WATCHDOG),
+    ("complete_upgrade", Kind::Update, WATCHDOG),
+    ("export_module", Kind::Query, READERS),
+    ("export_state", Kind::Query, STAGING),
+    ("import_state", Kind::Update, STAGING),
+    ("canary_write", Kind::Update, WATCHDOG_SELF),
+    ("get_config", Kind::Query, READERS),
+    ("upgrade_status", Kind::Query, READERS),
+    ("upgrade_history", Kind::Query, READERS),
+    ("list_versions", Kind::Query, READERS),
+    ("audit_log", Kind::Query, READERS),
+];
+
+/// `health` is a query, except in the chaos build, where it is an update (it may await).
+const HEALTH_KIND: Kind = if cfg!(feature = "chaos") {
+    Kind::Update
+} else {
+    Kind::Query
+};
+
+/// Whether `caller` may send `method` as an ingress update (`canister_inspect_message`):
+/// an update method to a caller with one of its roles (anyone for a public one); a query
+/// method, which needs no update call, to operators only (`dfx canister call --update`), so
+/// that a stranger cannot make the agent pay for replicated executions. Unknown methods are
+/// refused.
+pub fn ingress_allowed(method: &str, caller: Principal) -> bool {
+    let Some((_, kind, roles)) = METHODS.iter().find(|(name, ..)| *name == method) else {
+        return false;
+    };
+    let is_operator = || has(caller, Role::Operator);
+    match kind {
+        Kind::Update => roles.is_empty() || roles.iter().any(|r| has(caller, *r)),
+        Kind::Query => is_operator() && (roles.is_empty() || roles.contains(&Role::Operator)),
+    }
+}
 
 fn has(caller: Principal, role: Role) -> bool {
     match role {

@@ -12,6 +12,7 @@
 //! | `boot_trap_live` | post_upgrade traps, but not in a sandbox copy (evades the rehearsal) |
 //! | `health_trap_live` | `health` traps, but not in a sandbox copy |
 //! | `corrupt_state` | post_upgrade forgets the first fact (the digest changes) |
+//! | `corrupt_raw` | post_upgrade rewrites the first fact's value behind the digest's back (the digest does not change; the records do) |
 //! | `health_trap_late` | `health` traps from [`LATE_SECS`] after boot on (passes probation, fails later) |
 //! | `boot_spin` | post_upgrade loops until the instruction limit stops it |
 //! | `pre_upgrade_trap` | `pre_upgrade` traps (as the running module: upgrades skip it) |
@@ -98,8 +99,10 @@ pub fn on_boot() {
                 ic_cdk::api::cycles_burn(500_000_000_000);
             });
         }
+        "corrupt_raw" => crate::facts::corrupt_first_behind_the_digest(),
         "corrupt_state" => {
-            if let Some(f) = crate::facts::list(None, 1).into_iter().next() {
+            let first = crate::facts::page(None, None, 1).map(|p| p.facts.into_iter().next());
+            if let Ok(Some(f)) = first {
                 let _ = crate::facts::forget(&f.namespace, &f.key);
             }
         }

@@ -42,6 +42,13 @@ pub struct Markers {
     /// The agent's controllers as the last self-test found (and repaired) them: one of them
     /// missing later is a failure of the version running.
     pub controllers_seen: Option<Vec<candid::Principal>>,
+    /// The LKG before the last commit (what the watchdog demotes a failing LKG to): kept in
+    /// the version store.
+    pub previous_lkg: Option<[u8; 32]>,
+    /// The token of the digest cell this state's digest was kept in (see `digest`): a build
+    /// that does not keep the digest drops this field when it rewrites the markers at boot,
+    /// which tells the next build to recompute it.
+    pub digest_token: Option<u64>,
 }
 
 /// What the agent knows of the watchdog: its heartbeats, and what it needs to reinstall it.
@@ -106,6 +113,7 @@ fn empty_config() -> Config {
         limits: DEFAULT_LIMITS,
         breaker_tripped_at: None,
         supervision: None,
+        keep_versions: None,
     }
 }
 
@@ -126,6 +134,7 @@ pub fn init(arg: AgentInit) {
         limits: DEFAULT_LIMITS,
         breaker_tripped_at: None,
         supervision: None,
+        keep_versions: None,
     });
 }
 
@@ -156,4 +165,37 @@ pub fn update_markers(f: impl FnOnce(&mut Markers)) {
         f(&mut m);
         c.borrow_mut().set(Candid(m));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The markers as a build from before the digest cell knew them (`digest_token` and
+    /// `previous_lkg` missing).
+    #[derive(CandidType, Deserialize)]
+    struct OldMarkers {
+        running: Option<[u8; 32]>,
+        lkg: Option<[u8; 32]>,
+        canister_id: Option<candid::Principal>,
+    }
+
+    /// What `digest` relies on: a build that does not know `digest_token` drops it when it
+    /// rewrites the markers (candid skips unknown fields when decoding and writes only the
+    /// fields it knows), so the next build sees no token and recounts the digest.
+    #[test]
+    fn an_older_build_rewriting_the_markers_drops_the_digest_token() {
+        let new = Markers {
+            running: Some([1; 32]),
+            digest_token: Some(7),
+            ..Markers::default()
+        };
+        let bytes = candid::encode_one(&new).unwrap();
+        let old: OldMarkers = candid::decode_one(&bytes).unwrap();
+        assert_eq!(old.running, Some([1; 32]));
+        let rewritten = candid::encode_one(&old).unwrap();
+        let back: Markers = candid::decode_one(&rewritten).unwrap();
+        assert_eq!(back.running, Some([1; 32]));
+        assert_eq!(back.digest_token, None);
+    }
 }

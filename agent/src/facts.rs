@@ -1,12 +1,20 @@
 //! Repository: memory facts. Schema 3 keys them by `(namespace, key)` (MemoryId `FACTS`);
 //! older builds keep `key -> value` (MemoryId `FACTS_V1`) and only know namespace `default`.
+//!
+//! Schema 3 also reads `FACTS_V1`, as namespace `default`: the v2 -> v3 migration leaves the
+//! older facts there (moving each costs a B-tree insert; see `migrations::steps`), and a fact
+//! moves to `FACTS` when it is next written, or leaves when it is forgotten. A key is in one of
+//! the two maps, never both. Reads merge them in `(namespace, key)` order.
 
-use crate::api::Fact;
+use crate::api::{Fact, FactCursor, FactPage};
+use crate::digest;
 use crate::memory::{self, Mem};
 use crate::schema::SCHEMA;
-use ic_stable_structures::StableBTreeMap;
+use canister_api::page;
+use ic_stable_structures::{Memory, StableBTreeMap};
 use migrations::{DEFAULT_NAMESPACE, FactKey};
 use std::cell::RefCell;
+use std::iter::Peekable;
 
 /// Longest key or namespace, in bytes.
 pub const MAX_KEY: usize = 256;
@@ -14,8 +22,8 @@ pub const MAX_KEY: usize = 256;
 pub const MAX_VALUE: usize = 64 * 1024;
 
 thread_local! {
-    // Only the map of this build's schema is ever opened: an older build must not create
-    // the v3 map, and a v3 build never writes the retired v1 map.
+    // An older build never opens the v3 map. A v3 build opens the v1 map only if it exists
+    // (a state that was at schema 1 or 2), to read and drain it.
     static FACTS: RefCell<Option<StableBTreeMap<FactKey, String, Mem>>> = const { RefCell::new(None) };
     static FACTS_V1: RefCell<Option<StableBTreeMap<String, String, Mem>>> = const { RefCell::new(None) };
 }
@@ -59,6 +67,22 @@ fn with_v1<R>(f: impl FnOnce(&mut StableBTreeMap<String, String, Mem>) -> R) -> 
     })
 }
 
+/// Under schema 3: `f` on the facts of schemas 1-2, if this state has them (`None` otherwise:
+/// the map is not created).
+fn with_legacy<R>(f: impl FnOnce(&mut StableBTreeMap<String, String, Mem>) -> R) -> Option<R> {
+    let exists =
+        FACTS_V1.with(|m| m.borrow().is_some()) || memory::get(memory::FACTS_V1).size() > 0;
+    exists.then(|| with_v1(f))
+}
+
+/// Removes `key` of namespace `default` from the facts of schemas 1-2, if there.
+fn take_legacy(namespace: &str, key: &str) -> Option<String> {
+    if namespace != DEFAULT_NAMESPACE {
+        return None;
+    }
+    with_legacy(|m| m.remove(&key.to_string())).flatten()
+}
+
 /// Stores a fact, replacing any value under the same key; returns the old value.
 pub fn remember(namespace: &str, key: &str, value: String) -> Result<Option<String>, FactError> {
     #[cfg(feature = "chaos")]
@@ -70,18 +94,26 @@ pub fn remember(namespace: &str, key: &str, value: String) -> Result<Option<Stri
             value.len()
         )));
     }
-    Ok(if SCHEMA >= 3 {
-        with_v3(|m| m.insert(FactKey::new(namespace, key).expect("checked"), value))
+    let old = if SCHEMA >= 3 {
+        let key3 = FactKey::new(namespace, key).expect("checked");
+        let old = with_v3(|m| m.insert(key3, value.clone()));
+        old.or_else(|| take_legacy(namespace, key))
     } else {
-        with_v1(|m| m.insert(key.to_string(), value))
-    })
+        with_v1(|m| m.insert(key.to_string(), value.clone()))
+    };
+    digest::fact_changed(namespace, key, old.as_deref(), Some(&value));
+    Ok(old)
 }
 
 /// The fact's value.
 pub fn recall(namespace: &str, key: &str) -> Result<Option<String>, FactError> {
     check(namespace, key)?;
     Ok(if SCHEMA >= 3 {
-        with_v3(|m| m.get(&FactKey::new(namespace, key).expect("checked")))
+        with_v3(|m| m.get(&FactKey::new(namespace, key).expect("checked"))).or_else(|| {
+            (namespace == DEFAULT_NAMESPACE)
+                .then(|| with_legacy(|m| m.get(&key.to_string())).flatten())
+                .flatten()
+        })
     } else {
         with_v1(|m| m.get(&key.to_string()))
     })
@@ -90,41 +122,145 @@ pub fn recall(namespace: &str, key: &str) -> Result<Option<String>, FactError> {
 /// Removes a fact; returns its value.
 pub fn forget(namespace: &str, key: &str) -> Result<Option<String>, FactError> {
     check(namespace, key)?;
-    Ok(if SCHEMA >= 3 {
-        with_v3(|m| m.remove(&FactKey::new(namespace, key).expect("checked")))
+    let old = if SCHEMA >= 3 {
+        let old = with_v3(|m| m.remove(&FactKey::new(namespace, key).expect("checked")));
+        old.or_else(|| take_legacy(namespace, key))
     } else {
         with_v1(|m| m.remove(&key.to_string()))
+    };
+    digest::fact_changed(namespace, key, old.as_deref(), None);
+    Ok(old)
+}
+
+/// Two iterators sorted by key, merged in key order.
+struct Merge<A: Iterator, B: Iterator> {
+    a: Peekable<A>,
+    b: Peekable<B>,
+}
+
+impl<A, B> Iterator for Merge<A, B>
+where
+    A: Iterator<Item = (FactKey, String)>,
+    B: Iterator<Item = (FactKey, String)>,
+{
+    type Item = (FactKey, String);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some((ka, _)), Some((kb, _))) if kb < ka => self.b.next(),
+            (Some(_), _) => self.a.next(),
+            (None, _) => self.b.next(),
+        }
+    }
+}
+
+/// Every fact from `start` on, in `(namespace, key)` order, to `f` (under schema 3, merged from
+/// both maps).
+fn scan<R>(start: &FactKey, f: impl FnOnce(&mut dyn Iterator<Item = (FactKey, String)>) -> R) -> R {
+    if SCHEMA < 3 {
+        // Only namespace `default` exists.
+        let from = match start.namespace.as_str().cmp(DEFAULT_NAMESPACE) {
+            std::cmp::Ordering::Less => Some(String::new()),
+            std::cmp::Ordering::Equal => Some(start.key.clone()),
+            std::cmp::Ordering::Greater => None,
+        };
+        return with_v1(|m| {
+            let mut items = from.into_iter().flat_map(|from| m.range(from..)).map(|e| {
+                let (k, v) = e.into_pair();
+                (FactKey::new(DEFAULT_NAMESPACE, &k).expect("no NUL"), v)
+            });
+            f(&mut items)
+        });
+    }
+    let legacy_from = match start.namespace.as_str().cmp(DEFAULT_NAMESPACE) {
+        std::cmp::Ordering::Less => Some(String::new()),
+        std::cmp::Ordering::Equal => Some(start.key.clone()),
+        std::cmp::Ordering::Greater => None,
+    };
+    with_v3(|m3| {
+        let current = m3.range(start.clone()..).map(|e| e.into_pair());
+        let legacy_run = |m1: Option<&mut StableBTreeMap<String, String, Mem>>| {
+            let legacy = legacy_from
+                .clone()
+                .zip(m1)
+                .into_iter()
+                .flat_map(|(from, m1)| m1.range(from..))
+                .map(|e| {
+                    let (k, v) = e.into_pair();
+                    (FactKey::new(DEFAULT_NAMESPACE, &k).expect("no NUL"), v)
+                });
+            let mut merged = Merge {
+                a: current.peekable(),
+                b: legacy.peekable(),
+            };
+            f(&mut merged)
+        };
+        if legacy_from.is_some() && with_legacy(|_| ()).is_some() {
+            with_v1(|m1| legacy_run(Some(m1)))
+        } else {
+            legacy_run(None)
+        }
     })
 }
 
-/// Every fact of a namespace (all namespaces when `None`), at most `limit`.
-pub fn list(namespace: Option<&str>, limit: usize) -> Vec<Fact> {
-    let fact = |namespace: String, key: String, value: String| Fact {
-        namespace,
-        key,
-        value,
-    };
+/// A page of facts (see `canister_api::page`): those of `namespace` (all namespaces when
+/// `None`) from `from` on, in `(namespace, key)` order, at most `limit`.
+pub fn page(
+    namespace: Option<&str>,
+    from: Option<FactCursor>,
+    limit: u32,
+) -> Result<FactPage, FactError> {
+    let start = match (&from, namespace) {
+        (Some(c), Some(ns)) if c.namespace != ns => {
+            return Err(FactError::Invalid(format!(
+                "the cursor is in namespace `{}`, the page asks for `{ns}`",
+                c.namespace
+            )));
+        }
+        (Some(c), _) => FactKey::new(&c.namespace, &c.key),
+        (None, ns) => FactKey::new(ns.unwrap_or_default(), ""),
+    }
+    .ok_or_else(|| FactError::Invalid("namespace must not contain NUL".into()))?;
+    let (facts, next_from) = scan(&start, |items| {
+        let items = items
+            .take_while(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
+            .map(|(k, value)| {
+                let cursor = FactCursor {
+                    namespace: k.namespace.clone(),
+                    key: k.key.clone(),
+                };
+                let fact = Fact {
+                    namespace: k.namespace,
+                    key: k.key,
+                    value,
+                };
+                (cursor, fact)
+            });
+        page::collect(items, limit, page::PAGE_BYTES)
+    });
+    Ok(FactPage { facts, next_from })
+}
+
+/// The chaos build's `corrupt_raw`: rewrites the first fact's value behind the digest's back,
+/// as a faulty migration writing through the raw stores would.
+#[cfg(feature = "chaos")]
+pub fn corrupt_first_behind_the_digest() {
     if SCHEMA >= 3 {
         with_v3(|m| {
-            m.iter()
-                .map(|e| e.into_pair())
-                .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
-                .take(limit)
-                .map(|(k, v)| fact(k.namespace, k.key, v))
-                .collect()
-        })
-    } else {
-        if namespace.is_some_and(|ns| ns != DEFAULT_NAMESPACE) {
-            return vec![];
-        }
-        with_v1(|m| {
-            m.iter()
-                .take(limit)
-                .map(|e| {
-                    let (k, v) = e.into_pair();
-                    fact(DEFAULT_NAMESPACE.to_string(), k, v)
-                })
-                .collect()
+            if let Some((k, v)) = m.first_key_value() {
+                m.insert(k, format!("{v} (corrupted)"));
+            }
         })
     }
+}
+
+/// Calls `f` with every fact as `(namespace, key, value)`, in key order (a scan: for
+/// recounting the digest).
+pub fn visit(mut f: impl FnMut(&str, &str, &str)) {
+    let start = FactKey::new("", "").expect("no NUL");
+    scan(&start, |items| {
+        for (k, v) in items {
+            f(&k.namespace, &k.key, &v);
+        }
+    })
 }

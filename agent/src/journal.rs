@@ -3,10 +3,12 @@
 //! the audit log. Storing a finished record ([`put`]) lifts its write pause: whatever path ends
 //! an upgrade (a verdict, a failure, an operator's rejection), domain writes resume with it.
 
-use crate::api::{Transition, UpgradeRecord, UpgradeState};
-use crate::{audit, writes};
+use crate::api::{Transition, UpgradePage, UpgradeRecord, UpgradeState};
+use crate::writes;
 use crate::memory::{self, Candid, Mem};
+use crate::{audit, digest};
 use candid::Principal;
+use canister_api::page;
 use ic_stable_structures::StableBTreeMap;
 use std::cell::RefCell;
 
@@ -39,14 +41,16 @@ pub fn latest() -> Option<UpgradeRecord> {
     JOURNAL.with(|j| j.borrow().last_key_value().map(|(_, c)| c.0))
 }
 
-/// Records with id >= `from`, at most `limit`, oldest first.
-pub fn list(from: u64, limit: usize) -> Vec<UpgradeRecord> {
+/// A page of records with id >= `from` (at most `limit`, see `canister_api::page`).
+pub fn page(from: u64, limit: u32) -> UpgradePage {
     JOURNAL.with(|j| {
-        j.borrow()
-            .range(from..)
-            .take(limit)
-            .map(|e| e.value().0)
-            .collect()
+        let map = j.borrow();
+        let items = map.range(from..).map(|e| {
+            let (id, record) = e.into_pair();
+            (id, record.0)
+        });
+        let (records, next_from) = page::collect(items, limit, page::PAGE_BYTES);
+        UpgradePage { records, next_from }
     })
 }
 
@@ -85,6 +89,11 @@ pub fn rollbacks_since(since: u64) -> u32 {
     })
 }
 
+/// Transitions of every record (a scan: for recounting the digest).
+pub fn transitions_total() -> u64 {
+    JOURNAL.with(|j| j.borrow().values().map(|r| r.0.history.len() as u64).sum())
+}
+
 /// Name of a state for the audit log (`upgrade.validated`, `upgrade.rejected`...).
 pub fn state_name(state: &UpgradeState) -> &'static str {
     match state {
@@ -118,6 +127,7 @@ pub fn transition(
         Some(record.id),
         reason.clone(),
     );
+    digest::transition_recorded();
     record.history.push(Transition {
         state: state.clone(),
         at,

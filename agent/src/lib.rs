@@ -16,7 +16,8 @@
 //! - Services: [`auth`], [`gate`], [`upgrade`] (proposal to `Validated`), [`pipeline`]
 //!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause), [`canary`]
 //!   (a write that leaves no trace, for probation and the self-test),
-//!   [`sandbox`] (state export/import for rehearsals), [`digest`], [`tools`], [`metrics`].
+//!   [`sandbox`] (state export/import for rehearsals), [`digest`] (kept up to date on every
+//!   write) and [`recount`] (at boot, when it cannot be trusted), [`tools`], [`metrics`].
 //!
 //! # Operational limits
 //!
@@ -40,6 +41,7 @@ pub mod journal;
 pub mod memory;
 pub mod metrics;
 pub mod pipeline;
+pub mod recount;
 pub mod sandbox;
 pub mod schema;
 pub mod selftest;
@@ -53,9 +55,10 @@ pub mod writes;
 
 use api::{
     AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, AuditPage, Autonomy, CommittedWasm, Config,
-    Fact, GateLimits, Health, MethodMetrics, ModuleChunk, Priority, ProposeRelease, RepairNotice,
-    StateChunk, StateDigest, SubmitTask, Supervision, Task, TaskStatus, UpgradeOutcome,
-    UpgradeRecord, UploadProgress, VersionInfo, WasmKind,
+    Fact, FactCursor, FactPage, GateLimits, Health, MethodMetrics, ModuleChunk, Priority,
+    ProposeRelease, RepairNotice, StateChunk, StateDigest, SubmitTask, Supervision, Task, TaskPage,
+    TaskStatus, UpgradeOutcome, UpgradePage, UpgradeRecord, UploadProgress, VersionInfo,
+    VersionPage, WasmKind,
 };
 use auth::{OPERATORS, OPERATORS_SELF, READERS, WATCHDOG, WATCHDOG_SELF, WRITERS};
 use candid::Principal;
@@ -75,6 +78,7 @@ thread_local! {
 #[init]
 fn init(arg: AgentInit) {
     schema::migrate(); // a fresh memory: writes the header at this build's schema
+    recount::at_boot();
     sandbox::init(arg.sandbox == Some(true), arg.staging);
     sandbox::record_identity();
     config::init(arg);
@@ -91,6 +95,7 @@ fn init(arg: AgentInit) {
 #[post_upgrade]
 fn post_upgrade() {
     let report = schema::migrate();
+    recount::at_boot();
     if !report.steps.is_empty() {
         audit::append(
             ic_cdk::api::time(),
@@ -120,6 +125,15 @@ fn post_upgrade() {
 #[ic_cdk::pre_upgrade]
 fn pre_upgrade() {
     chaos::on_pre_upgrade();
+}
+
+/// An ingress update from a caller who may not call the method is refused here, before it
+/// executes and costs the agent cycles (`auth::ingress_allowed`).
+#[ic_cdk::inspect_message]
+fn inspect_message() {
+    if auth::ingress_allowed(&ic_cdk::api::msg_method_name(), ic_cdk::api::msg_caller()) {
+        ic_cdk::api::accept_message();
+    }
 }
 
 // ---- public ------------------------------------------------------------------------------------
@@ -164,6 +178,7 @@ fn health_now() -> Health {
         version,
         build: upgrade::build_version(),
         boot_instructions: BOOT_INSTRUCTIONS.with(|b| b.get()),
+        version_store_bytes: Some(versions::stored_bytes()),
         writes_paused: writes::describe(),
         sandbox_copy: sandbox::is_copy(),
         schema_version: schema::stored_version(),
@@ -172,7 +187,7 @@ fn health_now() -> Health {
         cycles: ic_cdk::api::canister_cycle_balance(),
         stable_memory_bytes: ic_cdk::stable::stable_size() * 65536,
         heap_memory_bytes: heap_bytes(),
-        pending_tasks: tasks::pending(),
+        pending_tasks: digest::pending(),
         last_error: markers.last_error,
         upgrade_in_flight: journal::in_flight(),
         autonomy: config::get().autonomy,
@@ -257,11 +272,12 @@ fn get_task(id: u64) -> AgentResult<Task> {
     tasks::get(id).ok_or_else(|| AgentError::NotFound(format!("task {id}")))
 }
 
-/// Tasks with id >= `from`, at most `limit` (capped at 500).
+/// A page of tasks with id >= `from`: at most `limit` (capped at 10,000) and 1 MiB of candid;
+/// `next_from` continues it.
 #[query]
-fn list_tasks(from: u64, limit: u32) -> AgentResult<Vec<Task>> {
+fn list_tasks(from: u64, limit: u32) -> AgentResult<TaskPage> {
     auth::require("list_tasks", READERS)?;
-    Ok(tasks::list(from, limit.min(500) as usize))
+    Ok(tasks::page(from, limit))
 }
 
 fn fact_err(e: facts::FactError) -> AgentError {
@@ -298,11 +314,17 @@ fn forget(namespace: Option<String>, key: String) -> AgentResult<Option<String>>
     })
 }
 
-/// Facts of a namespace (all if none), at most 500.
+/// A page of the facts of a namespace (all if none) from `from` on, in (namespace, key)
+/// order: at most 1 MiB of candid; `next_from` continues it.
 #[query]
-fn list_facts(namespace: Option<String>) -> AgentResult<Vec<Fact>> {
+fn list_facts(namespace: Option<String>, from: Option<FactCursor>) -> AgentResult<FactPage> {
     auth::require("list_facts", READERS)?;
-    Ok(facts::list(namespace.as_deref(), 500))
+    facts::page(
+        namespace.as_deref(),
+        from,
+        canister_api::page::MAX_PAGE_ITEMS,
+    )
+    .map_err(fact_err)
 }
 
 // ---- tools ---------------------------------------------------------------------------------
@@ -505,6 +527,35 @@ fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
     })
 }
 
+/// Operators: how many stored versions to keep besides the protected ones (running, LKG,
+/// previous LKG, the candidate in flight and its parent, the committed release, the watchdog's
+/// module); older ones are evicted at once. Answers the versions evicted.
+#[update]
+fn set_version_retention(keep: u32) -> AgentResult<Vec<VersionInfo>> {
+    track("set_version_retention", || {
+        let caller = auth::require("set_version_retention", OPERATORS)?;
+        writes::check()?;
+        if keep > api::MAX_KEEP_VERSIONS {
+            return Err(AgentError::InvalidArgument(format!(
+                "keep must be 0..={}",
+                api::MAX_KEEP_VERSIONS
+            )));
+        }
+        let mut cfg = config::get();
+        let before = cfg.keep_versions;
+        cfg.keep_versions = Some(keep);
+        config::set(cfg);
+        audit::append(
+            ic_cdk::api::time(),
+            caller,
+            "config.keep_versions",
+            None,
+            format!("{before:?} -> {keep}"),
+        );
+        Ok(versions::enforce_retention())
+    })
+}
+
 /// Operators: replace the agent's operator list (not empty, no anonymous principal, at most
 /// 20). The watchdog keeps its own list (`set_operators` on the watchdog).
 #[update]
@@ -635,20 +686,30 @@ fn upgrade_status(id: Option<u64>) -> AgentResult<Option<UpgradeRecord>> {
     })
 }
 
-/// Upgrades with id >= `from`, at most `limit` (capped at 100).
+/// A page of upgrades with id >= `from`: at most `limit` (capped at 10,000) and 1 MiB of
+/// candid; `next_from` continues it.
 #[query]
-fn upgrade_history(from: u64, limit: u32) -> AgentResult<Vec<UpgradeRecord>> {
+fn upgrade_history(from: u64, limit: u32) -> AgentResult<UpgradePage> {
     auth::require("upgrade_history", READERS)?;
-    Ok(journal::list(from, limit.min(100) as usize))
+    Ok(journal::page(from, limit))
 }
 
+/// A page of the stored versions in hash order from the hash `from` on (the first when
+/// absent): at most 1 MiB of candid; `next_from` continues it.
 #[query]
-fn list_versions() -> AgentResult<Vec<VersionInfo>> {
+fn list_versions(from: Option<serde_bytes::ByteBuf>) -> AgentResult<VersionPage> {
     auth::require("list_versions", READERS)?;
-    Ok(versions::list())
+    let from = match from {
+        None => None,
+        Some(hash) => Some(<[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+            AgentError::InvalidArgument("a version is named by its 32-byte SHA-256".into())
+        })?),
+    };
+    Ok(versions::page(from, canister_api::page::MAX_PAGE_ITEMS))
 }
 
-/// Audit entries with `from <= seq < to` (at most 200 per page).
+/// Audit entries with `from <= seq < to`: at most 200 and 1 MiB of candid per page;
+/// `next_from` continues it.
 #[query]
 fn audit_log(from: u64, to: u64) -> AgentResult<AuditPage> {
     auth::require("audit_log", READERS)?;
@@ -660,6 +721,34 @@ fn audit_log(from: u64, to: u64) -> AgentResult<AuditPage> {
 mod candid_export {
     use super::*;
     ic_cdk::export_candid!();
+
+    /// `auth::METHODS`, which `inspect_message` goes by, names every method of the service
+    /// with its kind, and nothing else.
+    #[test]
+    fn the_access_table_covers_the_exported_service() {
+        let did = __export_service();
+        let mut exported: Vec<(String, auth::Kind)> = did
+            .lines()
+            .map(str::trim)
+            .filter_map(|l| l.split_once(" : ("))
+            .filter(|(name, _)| *name != "service")
+            .map(|(name, sig)| {
+                let kind = if sig.trim_end().ends_with("query;") {
+                    auth::Kind::Query
+                } else {
+                    auth::Kind::Update
+                };
+                (name.to_string(), kind)
+            })
+            .collect();
+        let mut table: Vec<(String, auth::Kind)> = auth::METHODS
+            .iter()
+            .map(|(name, kind, _)| (name.to_string(), *kind))
+            .collect();
+        exported.sort_by(|a, b| a.0.cmp(&b.0));
+        table.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(table, exported);
+    }
 
     /// The checked-in `agent.did` is the interface the code exports.
     #[test]

@@ -9,7 +9,7 @@
 //! | --- | --- | --- | --- |
 //! | 0 | schema header | raw, see `migrations::header` | v1 |
 //! | 1 | tasks | `BTreeMap<u64, task record>` | v1 |
-//! | 2 | facts_v1 | `BTreeMap<String, String>`; **retired at v3** (emptied by the v2->v3 step, never reused) | v1 |
+//! | 2 | facts_v1 | `BTreeMap<String, String>`; from v3 on read as namespace `default` and drained as its facts are written again (never written to) | v1 |
 //! | 3 | facts | `BTreeMap<FactKey, String>` | v3 |
 //! | 4 | config | `Cell<Config>` (candid) | v1 |
 //! | 5 | markers | `Cell<Markers>` (candid): running, LKG and watchdog hashes, last error | v1 |
@@ -18,6 +18,7 @@
 //! | 8 | versions | `BTreeMap<[u8; 32], VersionRecord>` (candid) | v1 |
 //! | 9 | journal | `BTreeMap<u64, UpgradeRecord>` (candid) | v1 |
 //! | 10 | audit | `BTreeMap<u64, AuditEntry>` (candid), bounded | v1 |
+//! | 11 | digest | `Cell<DigestState>` (raw, see `digest`): the state digest kept up to date | v3 |
 //!
 //! Only ids 0-3 are part of the versioned schema (the `migrations` crate); the others hold
 //! candid records whose new fields are always `opt`, which candid decodes from older bytes.
@@ -36,7 +37,8 @@ pub const BUCKET_PAGES: u16 = 16;
 pub const HEADER: MemoryId = MemoryId::new(0);
 /// The task queue.
 pub const TASKS: MemoryId = MemoryId::new(1);
-/// Facts of schemas 1-2. Retired at v3: emptied by the migration, never reused.
+/// Facts of schemas 1-2; schema 3 reads them as namespace `default` until they are written
+/// again.
 pub const FACTS_V1: MemoryId = MemoryId::new(2);
 /// Facts of schema 3, keyed by namespace and key.
 pub const FACTS: MemoryId = MemoryId::new(3);
@@ -54,6 +56,8 @@ pub const VERSIONS: MemoryId = MemoryId::new(8);
 pub const JOURNAL: MemoryId = MemoryId::new(9);
 /// The audit log.
 pub const AUDIT: MemoryId = MemoryId::new(10);
+/// The state digest, kept up to date on every write.
+pub const DIGEST: MemoryId = MemoryId::new(11);
 
 thread_local! {
     static MANAGER: RefCell<Option<MemoryManager<DefaultMemoryImpl>>> = const { RefCell::new(None) };

@@ -152,6 +152,7 @@ fn finish(mut rec: UpgradeRecord, state: UpgradeState, actor: Principal, reason:
         v.outcome = Some(outcome);
         versions::put(hash, v);
     }
+    versions::enforce_retention();
 }
 
 fn fail(rec: UpgradeRecord, reason: String) {
@@ -625,7 +626,8 @@ pub fn end_after_restore(watchdog: Principal, restored_at: u64, what: &str) -> O
         .map(|rec| {
             let id = rec.id;
             let reason = format!(
-                "the watchdog restored the agent ({what}) to a module and state from before this                  upgrade could finish; propose it again if it is still wanted"
+                "the watchdog restored the agent ({what}) to a module and state from before this \
+                 upgrade could finish; propose it again if it is still wanted"
             );
             let state = match rec.state {
                 UpgradeState::Approved
@@ -650,6 +652,9 @@ pub fn end_after_restore(watchdog: Principal, restored_at: u64, what: &str) -> O
 fn reconcile_markers(state: &UpgradeState, candidate: Option<[u8; 32]>, parent: Option<[u8; 32]>) {
     config::update_markers(|m| match state {
         UpgradeState::Committed => {
+            if m.lkg != candidate {
+                m.previous_lkg = m.lkg;
+            }
             m.running = candidate;
             m.lkg = candidate;
         }

@@ -489,6 +489,14 @@ pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
     };
     if versions::get(&hash).is_some() {
         config::update_markers(|m| {
+            if m.lkg != Some(hash) {
+                // A failing LKG demoted to the previous one is not kept as "previous".
+                m.previous_lkg = if m.previous_lkg == Some(hash) {
+                    None
+                } else {
+                    m.lkg
+                };
+            }
             m.running = Some(hash);
             m.lkg = Some(hash);
         });

@@ -1,8 +1,10 @@
 //! Repository: the task queue (MemoryId `TASKS`), records in the format of [`SCHEMA`].
 
-use crate::api::{Priority, Task, TaskStatus};
+use crate::api::{Priority, Task, TaskPage, TaskStatus};
+use crate::digest;
 use crate::memory::{self, Mem};
 use crate::schema::SCHEMA;
+use canister_api::page;
 use ic_stable_structures::StableBTreeMap;
 use std::cell::RefCell;
 
@@ -76,6 +78,7 @@ pub fn submit(description: String, priority: Priority, now: u64) -> Task {
             updated_at: now,
         };
         map.insert(id, to_record(&task).encode(SCHEMA));
+        digest::task_changed(None, &task);
         task
     })
 }
@@ -99,27 +102,46 @@ pub fn list(from: u64, limit: usize) -> Vec<Task> {
     })
 }
 
+/// A page of tasks with id >= `from` (at most `limit`, see `canister_api::page`).
+pub fn page(from: u64, limit: u32) -> TaskPage {
+    TASKS.with(|t| {
+        let map = t.borrow();
+        let items = map.range(from..).map(|e| {
+            let (id, bytes) = e.into_pair();
+            (id, decode(id, &bytes))
+        });
+        let (tasks, next_from) = page::collect(items, limit, page::PAGE_BYTES);
+        TaskPage { tasks, next_from }
+    })
+}
+
 /// Moves task `id` to `status`; `None` if there is no such task.
 pub fn set_status(id: u64, status: TaskStatus, now: u64) -> Option<Task> {
-    let mut task = get(id)?;
+    let old = get(id)?;
+    let mut task = old.clone();
     task.status = status;
     task.updated_at = now;
     TASKS.with(|t| t.borrow_mut().insert(id, to_record(&task).encode(SCHEMA)));
+    digest::task_changed(Some(&old), &task);
     Some(task)
 }
 
-/// Removes task `id` (the canary's own task only: tasks are otherwise never deleted).
+/// Removes task `id` (the canary's own task only: tasks are otherwise never deleted); the
+/// digest forgets it.
 pub fn remove(id: u64) {
-    TASKS.with(|t| t.borrow_mut().remove(&id));
+    if let Some(old) = get(id) {
+        TASKS.with(|t| t.borrow_mut().remove(&id));
+        digest::task_removed(&old);
+    }
 }
 
-/// How many tasks are pending (a scan: the queue is small by design).
-pub fn pending() -> u64 {
+/// Calls `f` with every task, in id order (a scan: for recounting the digest).
+pub fn visit(mut f: impl FnMut(&Task)) {
     TASKS.with(|t| {
-        t.borrow()
-            .values()
-            .filter(|b| b.get(17) == Some(&0)) // status byte: 0 = pending (both formats)
-            .count() as u64
+        for e in t.borrow().iter() {
+            let (id, bytes) = e.into_pair();
+            f(&decode(id, &bytes));
+        }
     })
 }
 

@@ -231,6 +231,7 @@ pub fn commit(
         WasmKind::Watchdog => m.watchdog = Some(actual),
         WasmKind::Release => m.release = Some(actual),
     });
+    versions::enforce_retention();
     uploads::clear(kind);
     audit::append(
         at,
@@ -356,6 +357,7 @@ fn record(
             outcome: None,
         },
     );
+    versions::enforce_retention();
     rec
 }
 
@@ -561,6 +563,7 @@ pub fn reject(caller: Principal, id: u64, reason: String) -> Result<UpgradeRecor
         v.outcome = Some("rejected".into());
         versions::put(hash, v);
     }
+    versions::enforce_retention();
     Ok(rec)
 }
 

@@ -1,11 +1,18 @@
 //! Repository: the version store. Module bytes by hash (MemoryId `BLOBS`, in 1 MiB pieces) and
-//! one [`VersionInfo`] per module (`VERSIONS`): the running module, every candidate with its
-//! lineage, operator releases and the watchdog's module. Which one is running, LKG or the
-//! watchdog is in the markers cell (`config::Markers`).
+//! one [`VersionInfo`] per module (`VERSIONS`): the running module, candidates with their
+//! lineage, operator releases and the watchdog's module. Which one is running, LKG, previous
+//! LKG or the watchdog is in the markers cell (`config::Markers`).
+//!
+//! The store is bounded ([`enforce_retention`], run whenever a version is added or an upgrade
+//! ends): the
+//! protected versions (running, LKG, previous LKG, the candidate in flight and its parent, the
+//! committed release, the watchdog's module) stay, and of the others only the newest
+//! `Config::keep_versions` do; the rest are evicted, each with an audit entry.
 
-use crate::api::VersionInfo;
-use crate::config;
+use crate::api::{DEFAULT_KEEP_VERSIONS, VersionInfo, VersionPage};
 use crate::memory::{self, Candid, Mem};
+use crate::{audit, config, journal};
+use canister_api::page;
 use ic_stable_structures::StableBTreeMap;
 use std::cell::RefCell;
 
@@ -66,10 +73,100 @@ fn flagged(mut info: VersionInfo) -> VersionInfo {
     info
 }
 
+/// A page of versions in hash order from `from` on (at most `limit`, see
+/// `canister_api::page`).
+pub fn page(from: Option<[u8; 32]>, limit: u32) -> VersionPage {
+    VERSIONS.with(|v| {
+        let map = v.borrow();
+        let items = map.range(from.unwrap_or([0; 32])..).map(|e| {
+            let (hash, info) = e.into_pair();
+            (hash.to_vec(), flagged(info.0))
+        });
+        let (versions, next_from) = page::collect(items, limit, page::PAGE_BYTES);
+        VersionPage {
+            versions,
+            next_from,
+        }
+    })
+}
+
 /// Every version, oldest first.
 pub fn list() -> Vec<VersionInfo> {
     let mut all: Vec<VersionInfo> =
         VERSIONS.with(|v| v.borrow().values().map(|c| flagged(c.0)).collect());
     all.sort_by_key(|v| v.created_at);
     all
+}
+
+/// The versions that are never evicted.
+fn protected() -> Vec<[u8; 32]> {
+    let m = config::markers();
+    let mut keep: Vec<[u8; 32]> = [m.running, m.lkg, m.previous_lkg, m.watchdog, m.release]
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(rec) = journal::in_flight().and_then(journal::get) {
+        for hash in [Some(rec.candidate_hash), rec.parent_hash]
+            .into_iter()
+            .flatten()
+        {
+            keep.extend(<[u8; 32]>::try_from(hash.as_slice()).ok());
+        }
+    }
+    keep
+}
+
+/// Removes a version: its record and its bytes.
+fn evict(hash: &[u8; 32]) -> Option<VersionInfo> {
+    let info = VERSIONS.with(|v| v.borrow_mut().remove(hash))?.0;
+    BLOBS.with(|b| {
+        let mut map = b.borrow_mut();
+        let pieces: Vec<_> = map.keys_range((*hash, 0)..=(*hash, u32::MAX)).collect();
+        for key in pieces {
+            map.remove(&key);
+        }
+    });
+    Some(info)
+}
+
+/// Keeps the protected versions and the newest `Config::keep_versions` others; evicts the rest
+/// (audited). Answers the versions evicted.
+pub fn enforce_retention() -> Vec<VersionInfo> {
+    let keep = config::get().keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS) as usize;
+    let protected = protected();
+    let mut others: Vec<([u8; 32], u64)> = VERSIONS.with(|v| {
+        v.borrow()
+            .iter()
+            .map(|e| {
+                let (hash, info) = e.into_pair();
+                (hash, info.0.created_at)
+            })
+            .filter(|(hash, _)| !protected.contains(hash))
+            .collect()
+    });
+    others.sort_by_key(|(hash, created_at)| std::cmp::Reverse((*created_at, *hash)));
+    let mut evicted = vec![];
+    for (hash, _) in others.into_iter().skip(keep) {
+        if let Some(info) = evict(&hash) {
+            audit::append(
+                ic_cdk::api::time(),
+                ic_cdk::api::canister_self(),
+                "versions.evicted",
+                info.upgrade_id,
+                format!(
+                    "{} {} ({} bytes): more than {keep} unprotected versions are stored",
+                    info.version,
+                    hex::encode(hash),
+                    info.size
+                ),
+            );
+            evicted.push(info);
+        }
+    }
+    evicted
+}
+
+/// Bytes of module the store holds (the sum of the stored versions' sizes).
+pub fn stored_bytes() -> u64 {
+    VERSIONS.with(|v| v.borrow().values().map(|info| info.0.size).sum())
 }

@@ -1,5 +1,6 @@
 //! Every update method, and every query that exposes data, refuses a caller that is not
-//! allowed, with `AgentError::Unauthorized` naming the caller and the method.
+//! allowed, with `AgentError::Unauthorized` naming the caller and the method; an ingress update
+//! that the caller may not send is refused by `canister_inspect_message` before it executes.
 
 mod common;
 use common::*;
@@ -54,6 +55,7 @@ fn methods() -> Vec<Call> {
             true,
         ),
         ("approve_upgrade", Encode!(&1u64).unwrap(), true),
+        ("set_version_retention", Encode!(&1u32).unwrap(), true),
         ("reject_upgrade", Encode!(&1u64, &"no").unwrap(), true),
         ("set_autonomy", Encode!(&Autonomy::Auto).unwrap(), true),
         (
@@ -150,6 +152,33 @@ fn error_of(bytes: &[u8]) -> Option<AgentError> {
     }
 }
 
+fn assert_unauthorized(reply: &[u8], caller: Principal, method: &str) {
+    match error_of(reply) {
+        Some(AgentError::Unauthorized {
+            caller: c,
+            method: m,
+            allowed,
+        }) => {
+            assert_eq!(c, caller);
+            assert_eq!(m, method);
+            let text = AgentError::Unauthorized {
+                caller: c,
+                method: m,
+                allowed,
+            }
+            .to_string();
+            assert!(
+                text.contains(&caller.to_text()) && text.contains(method),
+                "{text}"
+            );
+        }
+        other => panic!("{method} by {caller}: expected Unauthorized, got {other:?}"),
+    }
+}
+
+/// The methods themselves refuse a caller without a role: queries from users, and updates
+/// from a canister (`inspect_message` sees only ingress, so the endpoint's own check is what
+/// stops another canister).
 #[test]
 fn every_update_method_and_data_query_refuses_an_unauthorised_caller() {
     let env = Env::latest(Autonomy::Auto);
@@ -167,43 +196,24 @@ fn every_update_method_and_data_query_refuses_an_unauthorised_caller() {
             );
         }
     }
-    for caller in [stranger(), Principal::anonymous(), watchdog()] {
-        for (method, arg, is_update) in &all {
-            // The watchdog may read and deliver its verdicts; it may not write.
-            if caller == watchdog()
-                && (!is_update || WATCHDOG_ONLY.contains(method))
-                && *method != "export_state"
-                && *method != "import_state"
-            {
+    let probe = testbed::install_probe(&env.sim);
+    for (method, arg, is_update) in &all {
+        if *is_update {
+            let reply = testbed::call_via(&env.sim, probe, env.agent, method, arg.clone())
+                .unwrap_or_else(|e| panic!("{method}: rejected instead of refused: {e}"));
+            assert_unauthorized(&reply, probe, method);
+            continue;
+        }
+        for caller in [stranger(), Principal::anonymous(), watchdog()] {
+            // The watchdog may read.
+            if caller == watchdog() && *method != "export_state" {
                 continue;
             }
-            let reply = if *is_update {
-                env.raw_update(caller, method, arg.clone())
-            } else {
-                env.sim.query_call(env.agent, caller, method, arg.clone())
-            }
-            .unwrap_or_else(|e| panic!("{method}: rejected instead of refused: {e}"));
-            match error_of(&reply) {
-                Some(AgentError::Unauthorized {
-                    caller: c,
-                    method: m,
-                    allowed,
-                }) => {
-                    assert_eq!(c, caller);
-                    assert_eq!(&m, method);
-                    let text = AgentError::Unauthorized {
-                        caller: c,
-                        method: m,
-                        allowed,
-                    }
-                    .to_string();
-                    assert!(
-                        text.contains(&caller.to_text()) && text.contains(method),
-                        "{text}"
-                    );
-                }
-                other => panic!("{method} by {caller}: expected Unauthorized, got {other:?}"),
-            }
+            let reply = env
+                .sim
+                .query_call(env.agent, caller, method, arg.clone())
+                .unwrap_or_else(|e| panic!("{method}: rejected instead of refused: {e}"));
+            assert_unauthorized(&reply, caller, method);
         }
     }
     // Nothing was changed by the refused calls: no task, and import_state on the real agent
@@ -219,6 +229,69 @@ fn every_update_method_and_data_query_refuses_an_unauthorised_caller() {
     let config = config.unwrap();
     assert_eq!(config.operators, vec![operator()], "operators unchanged");
     assert_eq!(config.supervision, None, "supervision settings unchanged");
+}
+
+/// `canister_inspect_message`: an ingress update from a caller who may not call the method is
+/// refused before it executes (no execution fee is charged, nothing changes); so is a query
+/// method sent as an update by anyone but an operator (a stranger could otherwise make the
+/// agent pay for replicated executions of its public queries).
+#[test]
+fn an_ingress_update_from_a_caller_who_may_not_call_it_is_refused_before_it_executes() {
+    let env = Env::latest(Autonomy::Auto);
+    let did = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/agent.did")).unwrap();
+    let mut queries: Vec<(&str, Vec<u8>)> = vec![
+        ("health", Encode!().unwrap()),
+        ("state_digest", Encode!().unwrap()),
+        ("metrics", Encode!().unwrap()),
+        ("tools", Encode!().unwrap()),
+    ];
+    queries.extend(
+        methods()
+            .into_iter()
+            .filter(|(_, _, is_update)| !is_update)
+            .map(|(m, arg, _)| (m, arg)),
+    );
+    for (name, _) in &queries {
+        assert!(
+            did.contains(&format!("  {name} : (")),
+            "{name} is not in agent.did"
+        );
+    }
+    let cycles = env.sim.cycle_balance(env.agent);
+    let mut refused = 0;
+    for caller in [stranger(), Principal::anonymous(), watchdog()] {
+        let calls = methods()
+            .into_iter()
+            .filter(|(m, _, is_update)| {
+                *is_update && !(caller == watchdog() && WATCHDOG_ONLY.contains(m))
+            })
+            .map(|(m, arg, _)| (m, arg))
+            .chain(queries.iter().cloned());
+        for (method, arg) in calls {
+            match env.raw_update(caller, method, arg) {
+                Err(e) => {
+                    assert_eq!(
+                        e.error_code,
+                        ic_sim::ErrorCode::CanisterRejectedMessage,
+                        "{e}"
+                    );
+                    assert!(e.reject_message.contains("rejected the message"), "{e}");
+                    refused += 1;
+                }
+                Ok(reply) => panic!("{method} by {caller}: executed as an update: {reply:?}"),
+            }
+        }
+    }
+    assert!(refused > 60, "{refused}");
+    assert_eq!(
+        env.sim.cycle_balance(env.agent),
+        cycles,
+        "a refused ingress message costs the agent nothing"
+    );
+    assert!(env.tasks().is_empty());
+    // An operator may send a query method as an update (`dfx canister call --update`).
+    let digest: StateDigest = env.update(operator(), "state_digest", Encode!().unwrap());
+    assert_eq!((digest.tasks, digest.facts), (0, 0));
 }
 
 #[test]

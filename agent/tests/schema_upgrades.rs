@@ -138,10 +138,13 @@ fn every_fixture_upgrades_to_the_latest_with_every_record() {
             .unwrap_or_else(|e| panic!("v{version} reload: {e}"));
         assert_eq!(env.health().schema_version, version);
         check(&env, version);
+        // The image was written by a build that kept no digest: it was recounted at boot.
+        env.assert_digest_matches_records();
         env.upgrade_to("agent")
             .unwrap_or_else(|e| panic!("v{version} -> latest: {e}"));
         assert_eq!(env.health().schema_version, migrations::LATEST);
         check(&env, version);
+        env.assert_digest_matches_records();
     }
 }
 
@@ -222,4 +225,60 @@ fn bless_fixtures() {
         std::fs::write(fixture_path(version), gz.finish().unwrap()).unwrap();
         eprintln!("fixture v{version}: {} bytes of stable memory", image.len());
     }
+}
+
+/// The v2 -> v3 step leaves the older facts where they were: schema 3 reads them as namespace
+/// `default`, merged in key order with the facts it writes, and moves one when it is written
+/// again (or drops it when forgotten); the digest follows every change.
+#[test]
+fn facts_of_schema_2_are_read_merged_and_moved_when_written_again() {
+    let env = Env::new("agent-schema-v2", Autonomy::Manual);
+    for k in ["k1", "k2", "k3"] {
+        env.remember("default", k, &format!("old {k}"));
+    }
+    env.upgrade_to("agent").expect("v2 -> v3");
+    env.remember("aaa", "x", "1");
+    env.remember("zzz", "y", "2");
+    env.remember("default", "k0", "new k0");
+    env.remember("default", "k2", "new k2");
+    let r: Result<Option<String>, AgentError> = env.update(
+        operator(),
+        "forget",
+        Encode!(&Some("default"), &"k1").unwrap(),
+    );
+    assert_eq!(r.unwrap().as_deref(), Some("old k1"));
+    let all: Vec<(String, String, String)> = env
+        .facts()
+        .into_iter()
+        .map(|f| (f.namespace, f.key, f.value))
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("aaa", "x", "1"),
+        ("default", "k0", "new k0"),
+        ("default", "k2", "new k2"),
+        ("default", "k3", "old k3"),
+        ("zzz", "y", "2"),
+    ]
+    .into_iter()
+    .map(|(n, k, v)| (n.into(), k.into(), v.into()))
+    .collect();
+    assert_eq!(all, expected);
+    assert_eq!(env.recall(None, "k1"), None);
+    assert_eq!(env.recall(None, "k3").as_deref(), Some("old k3"));
+    // A page of one namespace, and a cursor inside the older facts.
+    let page = env.facts_page(
+        Some("default"),
+        Some(FactCursor {
+            namespace: "default".into(),
+            key: "k2".into(),
+        }),
+    );
+    let keys: Vec<String> = page.facts.into_iter().map(|f| f.key).collect();
+    assert_eq!(keys, ["k2", "k3"]);
+    env.assert_digest_matches_records();
+    assert_eq!(env.digest().facts, 5);
+    // Another upgrade keeps all of it.
+    env.upgrade_to("agent").expect("upgrade");
+    assert_eq!(env.facts().len(), 5);
+    env.assert_digest_matches_records();
 }

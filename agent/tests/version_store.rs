@@ -419,3 +419,97 @@ fn the_audit_log_is_queryable_by_range() {
     assert_eq!(page.entries[0].detail, "Auto -> ApproveEach");
     assert_eq!(page.entries[0].actor, operator());
 }
+
+/// Uploads, commits and proposes `bytes` as a release; answers the record.
+fn propose(env: &Env, bytes: &[u8], reason: &str) -> UpgradeRecord {
+    env.upload(WasmKind::Release, bytes);
+    env.commit(WasmKind::Release, &sha256(bytes)).unwrap();
+    let rec: Result<UpgradeRecord, AgentError> = env.update(
+        operator(),
+        "propose_release",
+        Encode!(&ProposeRelease {
+            reason: reason.into()
+        })
+        .unwrap(),
+    );
+    rec.unwrap()
+}
+
+fn retain(env: &Env, keep: u32) -> Result<Vec<VersionInfo>, AgentError> {
+    env.update(operator(), "set_version_retention", Encode!(&keep).unwrap())
+}
+
+#[test]
+fn the_version_store_keeps_the_protected_versions_and_a_bounded_number_of_others() {
+    let env = Env::latest(Autonomy::Manual);
+    env.store_running("agent");
+    let running = env.health().running_module_hash.unwrap();
+    let r: Result<(), AgentError> = env.update(
+        operator(),
+        "set_gate_limits",
+        Encode!(&GateLimits {
+            max_per_day: 100,
+            cooldown_secs: 0
+        })
+        .unwrap(),
+    );
+    r.unwrap();
+    assert_eq!(retain(&env, 2).unwrap(), vec![], "nothing to evict yet");
+    let base = wasm("agent-schema-v2");
+    let mut candidates = vec![];
+    for i in 0..5 {
+        let stamp = wasm_patch::Stamp::new(format!("0.3.{i}")).with_schema_range(1, 3);
+        let release = wasm_patch::apply_patch(&base, &[], &stamp).unwrap().wasm;
+        let rec = propose(&env, &release, &format!("release {i}"));
+        // No staging canister: the upgrade waits at Validated, in flight, and is kept.
+        assert!(env.versions().iter().any(|v| v.hash == rec.candidate_hash));
+        let r: Result<UpgradeRecord, AgentError> = env.update(
+            operator(),
+            "reject_upgrade",
+            Encode!(&rec.id, &"not now").unwrap(),
+        );
+        r.unwrap();
+        candidates.push(rec.candidate_hash);
+    }
+    // The running module and the two newest others; the three oldest were evicted.
+    let versions = env.versions();
+    let hashes: Vec<&Vec<u8>> = versions.iter().map(|v| &v.hash).collect();
+    assert_eq!(versions.len(), 3, "{hashes:?}");
+    assert!(hashes.contains(&&running));
+    assert!(hashes.contains(&&candidates[3]) && hashes.contains(&&candidates[4]));
+    let evicted = env
+        .audit()
+        .entries
+        .iter()
+        .filter(|e| e.action == "versions.evicted")
+        .count();
+    assert_eq!(evicted, 3);
+    // An evicted module's bytes are gone too.
+    let r: Result<ModuleChunk, AgentError> = env.query(
+        operator(),
+        "export_module",
+        Encode!(&serde_bytes::ByteBuf::from(candidates[0].clone()), &0u64).unwrap(),
+    );
+    assert!(matches!(r, Err(AgentError::NotFound(_))), "{r:?}");
+    // `health` reports the bytes stored.
+    let bytes: u64 = versions.iter().map(|v| v.size).sum();
+    assert_eq!(env.health().version_store_bytes, Some(bytes));
+
+    // The candidate in flight is kept even with no room for others; the rest goes at once.
+    let stamp = wasm_patch::Stamp::new("0.4.0").with_schema_range(1, 3);
+    let release = wasm_patch::apply_patch(&base, &[], &stamp).unwrap().wasm;
+    let rec = propose(&env, &release, "in flight");
+    let gone = retain(&env, 0).unwrap();
+    assert_eq!(gone.len(), 2);
+    let kept: Vec<Vec<u8>> = env.versions().into_iter().map(|v| v.hash).collect();
+    assert_eq!(kept.len(), 2);
+    assert!(kept.contains(&running) && kept.contains(&rec.candidate_hash));
+    // A setting over the maximum is refused and changes nothing.
+    assert!(matches!(
+        retain(&env, MAX_KEEP_VERSIONS + 1),
+        Err(AgentError::InvalidArgument(_))
+    ));
+    let config: Result<Config, AgentError> =
+        env.query(operator(), "get_config", Encode!().unwrap());
+    assert_eq!(config.unwrap().keep_versions, Some(0));
+}

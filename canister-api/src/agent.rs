@@ -280,10 +280,17 @@ pub struct StateDigest {
     pub tasks: u64,
     /// Facts stored.
     pub facts: u64,
-    /// SHA-256 over every task and fact, in key order, in a canonical encoding.
+    /// SHA-256 over the counts and the sum of the records' hashes, an order-independent hash
+    /// of every task and fact in a canonical encoding (`canister_api::digest`).
     pub sha256: Vec<u8>,
-    /// Instructions this digest took.
+    /// Instructions this digest took (the same at any number of records: the agent keeps it
+    /// up to date on every write).
     pub instructions: u64,
+    /// Transitions recorded in the upgrade journal (all upgrades), for counting what a restore
+    /// dropped.
+    pub journal_transitions: Option<u64>,
+    /// The next audit log sequence number (entries ever written), for the same.
+    pub audit_next: Option<u64>,
 }
 
 impl StateDigest {
@@ -393,6 +400,33 @@ pub struct Fact {
     pub key: String,
     /// The value.
     pub value: String,
+}
+
+/// Where a page of facts starts: the first fact at or after `(namespace, key)` in key order.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct FactCursor {
+    /// The namespace.
+    pub namespace: String,
+    /// The key within it.
+    pub key: String,
+}
+
+/// A page of `list_facts` (see `canister_api::page`).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FactPage {
+    /// Facts in `(namespace, key)` order.
+    pub facts: Vec<Fact>,
+    /// The `from` of the next page; absent when this page reaches the end.
+    pub next_from: Option<FactCursor>,
+}
+
+/// A page of `list_tasks` (see `canister_api::page`).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct TaskPage {
+    /// Tasks in id order.
+    pub tasks: Vec<Task>,
+    /// The `from` of the next page; absent when this page reaches the end.
+    pub next_from: Option<u64>,
 }
 
 /// Which Wasm an upload is for.
@@ -547,6 +581,24 @@ pub struct UpgradeRecord {
     pub history: Vec<Transition>,
 }
 
+/// A page of `upgrade_history` (see `canister_api::page`).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UpgradePage {
+    /// Journal entries in id order.
+    pub records: Vec<UpgradeRecord>,
+    /// The `from` of the next page; absent when this page reaches the end.
+    pub next_from: Option<u64>,
+}
+
+/// A page of `list_versions` (see `canister_api::page`).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct VersionPage {
+    /// Stored versions in hash order.
+    pub versions: Vec<VersionInfo>,
+    /// The `from` (a module hash) of the next page; absent when this page reaches the end.
+    pub next_from: Option<Vec<u8>>,
+}
+
 /// One stored module version.
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct VersionInfo {
@@ -594,12 +646,15 @@ pub struct AuditEntry {
 /// A page of the audit log.
 #[derive(CandidType, Deserialize, Clone, Debug)]
 pub struct AuditPage {
-    /// Entries with `from <= seq < to`, oldest first, at most 200.
+    /// Entries with `from <= seq < to`, oldest first, at most 200 (fewer when they would take
+    /// the page past `canister_api::page::PAGE_BYTES`).
     pub entries: Vec<AuditEntry>,
     /// The oldest sequence number still kept (older ones were evicted).
     pub oldest: u64,
     /// The next sequence number to be written.
     pub next: u64,
+    /// The `from` of the next page when this one stopped before `to`; absent otherwise.
+    pub next_from: Option<u64>,
 }
 
 /// Rate limit and cooldown of the gate.
@@ -628,7 +683,16 @@ pub struct Config {
     pub breaker_tripped_at: Option<u64>,
     /// How the agent supervises the watchdog (the defaults when absent).
     pub supervision: Option<Supervision>,
+    /// Stored versions kept besides the protected ones (running, LKG, previous LKG, the
+    /// candidate in flight and its parent, the committed release, the watchdog's module): the
+    /// newest are kept, older ones evicted. [`DEFAULT_KEEP_VERSIONS`] when absent.
+    pub keep_versions: Option<u32>,
 }
+
+/// Versions the agent keeps besides the protected ones unless an operator set `keep_versions`.
+pub const DEFAULT_KEEP_VERSIONS: u32 = 3;
+/// The most `keep_versions` may be.
+pub const MAX_KEEP_VERSIONS: u32 = 20;
 
 /// How the agent heartbeats the watchdog and watches cycles (operators change it with
 /// `set_supervision`). The watchdog's own settings for the agent are `WatchdogConfig`.
@@ -720,7 +784,7 @@ pub struct RepairNotice {
 pub const HEALTH_UNHEALTHY: &str = "unhealthy";
 
 /// `health`: public, cheap, what the watchdog polls.
-#[derive(CandidType, Deserialize, Clone, Debug)]
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Health {
     /// `ok`; `degraded` when the last call returned an error (informational); or
     /// [`HEALTH_UNHEALTHY`], which the watchdog counts as a failed heartbeat.
@@ -753,6 +817,9 @@ pub struct Health {
     pub build: String,
     /// Instructions the last post_upgrade used (absent after a fresh install).
     pub boot_instructions: Option<u64>,
+    /// Bytes of module stored in the version store (the candidates, releases, the running
+    /// module and the watchdog's module); bounded by `Config::keep_versions`.
+    pub version_store_bytes: Option<u64>,
     /// Why state-changing calls are refused right now, if they are.
     pub writes_paused: Option<String>,
     /// Whether this is a sandbox copy of an agent (staging's), not the agent itself.

@@ -253,8 +253,12 @@ pub struct Incident {
     pub restored_at: Option<u64>,
     /// The rung that restored it.
     pub ladder_step: Option<LadderStep>,
-    /// Every rung tried, with its outcome.
+    /// Every rung tried, with its outcome: the first lines and the newest ones (at most 32 in
+    /// all, each at most 2 KiB).
     pub attempts: Vec<String>,
+    /// Attempt lines dropped between the first and the newest ones (a ladder that keeps
+    /// failing would otherwise grow the incident without bound).
+    pub attempts_omitted: Option<u64>,
     /// The module restored.
     pub lkg_hash: Vec<u8>,
     /// The agent's logical state before (when armed, or the last healthy heartbeat's).
@@ -265,8 +269,36 @@ pub struct Incident {
     pub records_lost: Option<u64>,
     /// Exactly what was lost, in words.
     pub data_lost: String,
+    /// Journal transitions written after the restored state was taken and dropped by the
+    /// restore (a snapshot load or a clean reinstall; 0 for the rungs that keep stable memory;
+    /// `None` while unknown).
+    pub journal_entries_lost: Option<u64>,
+    /// Audit log entries dropped by the restore, as for `journal_entries_lost`.
+    pub audit_entries_lost: Option<u64>,
     /// Whether operators must act (a clean reinstall, or a ladder that ran out of rungs).
     pub alert: bool,
+}
+
+/// A page of `incidents` (see `canister_api::page`).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct IncidentPage {
+    /// Incidents in id order.
+    pub incidents: Vec<Incident>,
+    /// The `from` of the next page; absent when this page reaches the end.
+    pub next_from: Option<u64>,
+    /// The oldest incident id still kept (older ones were evicted); 0 when none is kept.
+    pub oldest: u64,
+}
+
+/// A page of `events` (see `canister_api::page`).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct EventPage {
+    /// Events with `from <= seq < to`, oldest first.
+    pub events: Vec<WatchdogEvent>,
+    /// The `from` of the next page when this one stopped before `to`; absent otherwise.
+    pub next_from: Option<u64>,
+    /// The oldest sequence number still kept (older ones were evicted).
+    pub oldest: u64,
 }
 
 /// One entry of the watchdog's event log.

@@ -151,10 +151,7 @@ fn demo_then_serve(port: u16, operator: Option<candid::Principal>) -> anyhow::Re
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo {
-            serve: false,
-            ..
-        } => demo::run(),
+        Command::Demo { serve: false, .. } => demo::run(),
         Command::Demo {
             serve: true,
             port,

@@ -75,7 +75,14 @@ pub fn serve_testbed(tb: Testbed, config: &ServerConfig) -> Result<bool> {
         operator,
     } = tb;
     let server = Server::bind(sim, config)?;
-    announce(&server, Some([("agent", agent), ("watchdog", watchdog), ("staging", staging)]));
+    announce(
+        &server,
+        Some([
+            ("agent", agent),
+            ("watchdog", watchdog),
+            ("staging", staging),
+        ]),
+    );
     println!("operator: {operator}");
     serve(server)
 }

@@ -23,10 +23,25 @@ fn demo_runs_and_every_step_holds() {
         "timeline (simulated):",
         "watchdog  ladder.start",
         "agent     upgrade.committed",
+        // The bounds are read from the canisters, not printed from a constant.
+        "within the bound of 35 s from the watchdog's detection_bound_secs",
+        "within the bound of 35 s from the agent's supervision settings",
     ] {
         assert!(
             stdout.contains(shown),
             "the demo no longer shows `{shown}`:\n{stdout}"
+        );
+    }
+    // The README's sample output shows every step, and the bounds, as the demo prints them
+    // (module hashes and byte counts aside).
+    let readme = workspace_file("README.md");
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("[t+") || l.contains("the bound of"))
+    {
+        assert!(
+            readme.contains(line),
+            "the README's sample output lacks the demo's line `{line}`: paste the demo's output"
         );
     }
 }

@@ -25,9 +25,13 @@ fn shape(command: &str) -> Option<String> {
         ["icp" | "dfx", "canister", "call", canister, method, ..] => {
             Some(format!("call {canister} {method}"))
         }
-        ["icp" | "dfx", "canister", op @ ("stop" | "start"), canister, ..] => {
-            Some(format!("{op} {canister}"))
-        }
+        [
+            "icp" | "dfx",
+            "canister",
+            op @ ("stop" | "start"),
+            canister,
+            ..,
+        ] => Some(format!("{op} {canister}")),
         ["icp" | "dfx", "canister", "snapshot", op, canister, ..] => {
             let op = if *op == "load" { "restore" } else { op };
             Some(format!("snapshot {op} {canister}"))
@@ -40,7 +44,9 @@ fn shape(command: &str) -> Option<String> {
 /// The runbook table of README.md: per row, the commands of the icp and of the dfx column.
 fn readme_rows() -> Vec<(String, Vec<String>, Vec<String>)> {
     let readme = workspace_file("README.md");
-    let start = readme.find("## Operator runbook").expect("README has an operator runbook");
+    let start = readme
+        .find("## Operator runbook")
+        .expect("README has an operator runbook");
     let section = &readme[start..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
     let spans = |cell: &str| -> Vec<String> {
@@ -56,7 +62,11 @@ fn readme_rows() -> Vec<(String, Vec<String>, Vec<String>)> {
         .map(|line| {
             let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
             assert_eq!(cells.len(), 3, "a runbook row has task | icp | dfx: {line}");
-            (cells[0].trim().to_string(), spans(cells[1]), spans(cells[2]))
+            (
+                cells[0].trim().to_string(),
+                spans(cells[1]),
+                spans(cells[2]),
+            )
         })
         .collect()
 }
@@ -67,7 +77,11 @@ fn script_commands() -> Vec<String> {
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| {
-            let command = l.splitn(3, '|').nth(2).expect("KIND | PATTERN | COMMAND").trim();
+            let command = l
+                .splitn(3, '|')
+                .nth(2)
+                .expect("KIND | PATTERN | COMMAND")
+                .trim();
             if command.starts_with("upload ") {
                 command.to_string()
             } else {
@@ -80,7 +94,11 @@ fn script_commands() -> Vec<String> {
 #[test]
 fn the_readme_runbook_and_the_script_name_the_same_commands() {
     let rows = readme_rows();
-    assert!(rows.len() >= 15, "the README runbook has {} rows", rows.len());
+    assert!(
+        rows.len() >= 15,
+        "the README runbook has {} rows",
+        rows.len()
+    );
     let readme: BTreeSet<String> = rows
         .iter()
         .flat_map(|(_, icp, _)| icp.iter().filter_map(|c| shape(c)))
@@ -96,10 +114,17 @@ fn the_readme_runbook_and_the_script_name_the_same_commands() {
          Add a step to scripts/runbook.txt, or a row (icp and dfx forms) to the README's table."
     );
     for (task, icp, dfx) in &rows {
-        let icp: BTreeSet<_> = icp.iter().filter_map(|c| shape(c)).filter(|s| s != "upload").collect();
+        let icp: BTreeSet<_> = icp
+            .iter()
+            .filter_map(|c| shape(c))
+            .filter(|s| s != "upload")
+            .collect();
         let dfx: BTreeSet<_> = dfx.iter().filter_map(|c| shape(c)).collect();
         assert!(!icp.is_empty(), "README row `{task}` has no icp form");
-        assert_eq!(icp, dfx, "README row `{task}`: the icp and dfx forms do different things");
+        assert_eq!(
+            icp, dfx,
+            "README row `{task}`: the icp and dfx forms do different things"
+        );
     }
 }
 
@@ -107,24 +132,65 @@ fn the_readme_runbook_and_the_script_name_the_same_commands() {
 /// `dfx canister call|install|update-settings|create|snapshot|stop|start --help`), global ones
 /// included.
 fn dfx_documented_flags(subcommand: &str) -> &'static [&'static str] {
-    const GLOBAL: &[&str] = &["--network", "--ic", "--playground", "--identity", "--verbose", "--quiet"];
+    const GLOBAL: &[&str] = &[
+        "--network",
+        "--ic",
+        "--playground",
+        "--identity",
+        "--verbose",
+        "--quiet",
+    ];
     let own: &[&str] = match subcommand {
         "call" => &[
-            "--argument-file", "--argument", "--query", "--update", "--candid", "--output",
-            "--type", "--with-cycles", "--random", "--async", "--always-assist", "--wallet",
+            "--argument-file",
+            "--argument",
+            "--query",
+            "--update",
+            "--candid",
+            "--output",
+            "--type",
+            "--with-cycles",
+            "--random",
+            "--async",
+            "--always-assist",
+            "--wallet",
             "--impersonate",
         ],
         "install" => &[
-            "--argument", "--argument-file", "--argument-type", "--mode", "--wasm", "--yes",
-            "--upgrade-unchanged", "--skip-pre-upgrade", "--wasm-memory-persistence",
-            "--always-assist", "--async-call", "--all", "--no-asset-upgrade",
+            "--argument",
+            "--argument-file",
+            "--argument-type",
+            "--mode",
+            "--wasm",
+            "--yes",
+            "--upgrade-unchanged",
+            "--skip-pre-upgrade",
+            "--wasm-memory-persistence",
+            "--always-assist",
+            "--async-call",
+            "--all",
+            "--no-asset-upgrade",
         ],
         "update-settings" => &[
-            "--add-controller", "--remove-controller", "--set-controller", "--compute-allocation",
-            "--memory-allocation", "--freezing-threshold", "--reserved-cycles-limit",
-            "--wasm-memory-limit", "--log-visibility", "--all", "--confirm-very-long-freezing-threshold",
+            "--add-controller",
+            "--remove-controller",
+            "--set-controller",
+            "--compute-allocation",
+            "--memory-allocation",
+            "--freezing-threshold",
+            "--reserved-cycles-limit",
+            "--wasm-memory-limit",
+            "--log-visibility",
+            "--all",
+            "--confirm-very-long-freezing-threshold",
         ],
-        "create" => &["--all", "--with-cycles", "--controller", "--specified-id", "--subnet"],
+        "create" => &[
+            "--all",
+            "--with-cycles",
+            "--controller",
+            "--specified-id",
+            "--subnet",
+        ],
         "snapshot" | "stop" | "start" | "id" => &[],
         _ => panic!("the README uses `dfx canister {subcommand}`: add its documented flags here"),
     };
@@ -152,7 +218,12 @@ fn example_values(args: &str) -> String {
 fn the_readme_dfx_forms_type_check_and_use_documented_flags() {
     let readme = workspace_file("README.md");
     let mut calls = 0;
-    for span in readme.split('`').skip(1).step_by(2).filter(|s| s.starts_with("dfx canister ")) {
+    for span in readme
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with("dfx canister "))
+    {
         let words: Vec<&str> = span.split_whitespace().collect();
         let subcommand = words[2];
         for flag in words.iter().filter(|w| w.starts_with("--")) {
@@ -175,9 +246,14 @@ fn the_readme_dfx_forms_type_check_and_use_documented_flags() {
         };
         let parsed = candid_parser::parse_idl_args(&args)
             .unwrap_or_else(|e| panic!("README: `{span}`: the argument is not candid: {e}"));
+        // Trailing `opt` arguments may be left out, as candid decodes them (`list_versions`
+        // takes an optional cursor).
         parsed
-            .to_bytes_with_types(&env, &func.args)
-            .unwrap_or_else(|e| panic!("README: `{span}`: the argument does not fit {canister}.{method}: {e}"));
+            .annotate_types(true, &env, &func.args)
+            .and_then(|args| args.to_bytes_with_types(&env, &func.args))
+            .unwrap_or_else(|e| {
+                panic!("README: `{span}`: the argument does not fit {canister}.{method}: {e}")
+            });
         calls += 1;
     }
     assert!(calls >= 20, "only {calls} dfx calls were checked");
@@ -209,7 +285,11 @@ fn the_runbook_runs_with_icp_against_the_server() {
     eprintln!(
         "icp runbook: {steps} steps in {:.0?}; {}",
         started.elapsed(),
-        stdout.lines().filter(|l| l.contains("installed") || l.contains("held in")).collect::<Vec<_>>().join("; ")
+        stdout
+            .lines()
+            .filter(|l| l.contains("installed") || l.contains("held in"))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
     let _ = std::fs::remove_dir_all(&work);
 }

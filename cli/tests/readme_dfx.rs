@@ -92,3 +92,101 @@ fn the_deploy_guide_init_arguments_match_the_init_records() {
         );
     }
 }
+
+/// The method's argument types in a .did file.
+fn arg_types(did: &str, method: &str) -> (candid::TypeEnv, Vec<candid::types::Type>) {
+    let (env, actor) = candid_parser::utils::CandidSource::Text(did)
+        .load()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let actor = actor.expect("a service");
+    let args = env
+        .get_method(&actor, method)
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
+        .args
+        .clone();
+    (env, args)
+}
+
+/// A snapshot is loaded into a stopped agent (stop, load, start), and a hand-made upgrade gives
+/// dfx the module or an argument (the agent's service takes `AgentInit`).
+#[test]
+fn the_readme_loads_snapshots_into_a_stopped_agent_and_upgrades_with_an_argument() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut loads = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(at) = line.find("dfx canister snapshot load agent") {
+            loads += 1;
+            if line.starts_with('|') {
+                // A runbook row: stop before the load and start after it, in the same cell.
+                let stop = line.find("dfx canister stop agent");
+                let start = line.rfind("dfx canister start agent");
+                assert!(
+                    stop.is_some_and(|s| s < at) && start.is_some_and(|s| s > at),
+                    "a snapshot load without stop before and start after: {line}"
+                );
+                continue;
+            }
+            assert!(
+                line.trim_start()
+                    .starts_with("dfx canister snapshot load agent"),
+                "a snapshot load outside a command sequence: {line}"
+            );
+            assert!(
+                lines[..i]
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .any(|l| l.trim() == "dfx canister stop agent"),
+                "no `dfx canister stop agent` before: {line}"
+            );
+            assert!(
+                lines[i + 1..]
+                    .iter()
+                    .take(3)
+                    .any(|l| l.trim() == "dfx canister start agent"),
+                "no `dfx canister start agent` after: {line}"
+            );
+        }
+        if line.contains("dfx canister install agent --mode upgrade") {
+            assert!(
+                line.contains("--wasm ") || line.contains("--argument"),
+                "an upgrade without module or argument: {line}"
+            );
+        }
+    }
+    assert!(loads >= 1, "the runbook shows how to load a snapshot");
+}
+
+/// The README's recipe turns the hex id `dfx canister snapshot list` prints into the candid
+/// blob `rollback` takes: run it with `sh` and decode the result against `watchdog.did`.
+#[test]
+fn the_readme_turns_a_hex_snapshot_id_into_the_blob_rollback_takes() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let recipe = readme
+        .lines()
+        .find(|l| l.starts_with("SNAPSHOT_BLOB=$(echo \"$SNAPSHOT\""))
+        .expect("the README's hex-to-blob recipe");
+    let command = recipe.split_once('#').map_or(recipe, |(c, _)| c).trim();
+    let id = "000000000000000001010000000000000001";
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "SNAPSHOT={id}; {command}; printf '%s' \"$SNAPSHOT_BLOB\""
+        ))
+        .output()
+        .expect("sh runs");
+    let blob = String::from_utf8(out.stdout).unwrap();
+    let arg = format!("(variant {{ Snapshot = blob \"{blob}\" }})");
+    let did = std::fs::read_to_string(root().join("watchdog/watchdog.did")).unwrap();
+    let (env, types) = arg_types(&did, "rollback");
+    let args = candid_parser::parse_idl_args(&arg)
+        .and_then(|a| Ok(a.annotate_types(true, &env, &types)?))
+        .unwrap_or_else(|e| panic!("{arg}: {e}"));
+    let bytes = args.to_bytes_with_types(&env, &types).unwrap();
+    let target: canister_api::watchdog::RollbackTarget = candid::decode_one(&bytes).unwrap();
+    assert_eq!(
+        target,
+        canister_api::watchdog::RollbackTarget::Snapshot(hex::decode(id).unwrap())
+    );
+}

@@ -29,7 +29,9 @@ const REQUEST_DOMAIN: &[u8] = b"\x0Aic-request";
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {
     /// The ingress expiry is in the past or too far in the future.
-    #[error("Invalid request expiry: Specified ingress_expiry not within expected range: Minimum allowed expiry: {min}, Maximum allowed expiry: {max}, Provided expiry:        {provided}")]
+    #[error(
+        "Invalid request expiry: Specified ingress_expiry not within expected range: Minimum allowed expiry: {min}, Maximum allowed expiry: {max}, Provided expiry:        {provided}"
+    )]
     InvalidRequestExpiry {
         /// Nanoseconds since the epoch.
         min: u64,
@@ -59,7 +61,9 @@ pub enum AuthError {
     #[error("Nonce in request is too big: got {0} bytes, but at most 32 are allowed.")]
     NonceTooBig(usize),
     /// A delegation chain was sent.
-    #[error("Invalid delegation: this server (ic-sim-http) does not verify delegation chains; sign with the key itself (an icp or dfx key identity)")]
+    #[error(
+        "Invalid delegation: this server (ic-sim-http) does not verify delegation chains; sign with the key itself (an icp or dfx key identity)"
+    )]
     DelegationNotSupported,
 }
 
@@ -131,12 +135,16 @@ fn verify_basic_signature(
 ) -> Result<(), AuthError> {
     if let Ok(key) = ic_ed25519::PublicKey::deserialize_rfc8410_der(public_key_der) {
         return key.verify_signature(message, signature).map_err(|e| {
-            AuthError::InvalidSignature(format!("Invalid basic signature: Ed25519 signature: {e:?}"))
+            AuthError::InvalidSignature(format!(
+                "Invalid basic signature: Ed25519 signature: {e:?}"
+            ))
         });
     }
     if let Ok(key) = k256::ecdsa::VerifyingKey::from_public_key_der(public_key_der) {
         let signature = k256::ecdsa::Signature::from_slice(signature).map_err(|e| {
-            AuthError::InvalidSignature(format!("Invalid basic signature: malformed ECDSA secp256k1 signature: {e}"))
+            AuthError::InvalidSignature(format!(
+                "Invalid basic signature: malformed ECDSA secp256k1 signature: {e}"
+            ))
         })?;
         return key.verify(message, &signature).map_err(|_| {
             AuthError::InvalidSignature(

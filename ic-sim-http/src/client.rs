@@ -130,7 +130,9 @@ fn reject(e: AgentError) -> RejectResponse {
         .and_then(|c| c.strip_prefix("IC"))
         .and_then(|n| n.parse::<u64>().ok())
         .and_then(ErrorCode::from_u64)
-        .unwrap_or_else(|| panic!("AgentBackend: a reject without a known error code: {transport:?}"));
+        .unwrap_or_else(|| {
+            panic!("AgentBackend: a reject without a known error code: {transport:?}")
+        });
     RejectResponse {
         reject_code: RejectCode::from_u32(transport.reject_code as u32)
             .expect("a known reject code"),
@@ -163,7 +165,12 @@ impl IcBackend for AgentBackend {
         // Any canister id of the subnet routes the call; the first one will do.
         let effective = Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
         let record: mgmt::CanisterIdRecord = self
-            .management(sender, effective, "provisional_create_canister_with_cycles", &args)
+            .management(
+                sender,
+                effective,
+                "provisional_create_canister_with_cycles",
+                &args,
+            )
             .unwrap_or_else(|e| panic!("create_canister failed: {e}"));
         record.canister_id
     }
@@ -192,7 +199,12 @@ impl IcBackend for AgentBackend {
         arg: Vec<u8>,
         sender: Option<Principal>,
     ) {
-        let args = install(mgmt::CanisterInstallMode::Install, canister_id, wasm_module, arg);
+        let args = install(
+            mgmt::CanisterInstallMode::Install,
+            canister_id,
+            wasm_module,
+            arg,
+        );
         let () = self
             .management(sender, canister_id, "install_code", &args)
             .unwrap_or_else(|e| panic!("install_canister failed: {e}"));
@@ -205,7 +217,12 @@ impl IcBackend for AgentBackend {
         arg: Vec<u8>,
         sender: Option<Principal>,
     ) -> Result<(), RejectResponse> {
-        let args = install(mgmt::CanisterInstallMode::Upgrade(None), canister_id, wasm_module, arg);
+        let args = install(
+            mgmt::CanisterInstallMode::Upgrade(None),
+            canister_id,
+            wasm_module,
+            arg,
+        );
         self.management(sender, canister_id, "install_code", &args)
     }
 
@@ -216,7 +233,12 @@ impl IcBackend for AgentBackend {
         arg: Vec<u8>,
         sender: Option<Principal>,
     ) -> Result<(), RejectResponse> {
-        let args = install(mgmt::CanisterInstallMode::Reinstall, canister_id, wasm_module, arg);
+        let args = install(
+            mgmt::CanisterInstallMode::Reinstall,
+            canister_id,
+            wasm_module,
+            arg,
+        );
         self.management(sender, canister_id, "install_code", &args)
     }
 
@@ -258,11 +280,15 @@ impl IcBackend for AgentBackend {
     }
 
     fn tick(&self) {
-        panic!("AgentBackend::tick: the IC's HTTP interface cannot run a round; the server runs them by itself")
+        panic!(
+            "AgentBackend::tick: the IC's HTTP interface cannot run a round; the server runs them by itself"
+        )
     }
 
     fn advance_time(&self, _duration: Duration) {
-        panic!("AgentBackend::advance_time: the IC's HTTP interface cannot move time; the server follows the wall clock")
+        panic!(
+            "AgentBackend::advance_time: the IC's HTTP interface cannot move time; the server follows the wall clock"
+        )
     }
 
     fn get_time(&self) -> Time {

@@ -44,7 +44,9 @@ impl HttpError {
 #[derive(Debug, Error)]
 pub enum ServeError {
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {reason} (is another server on that port? `--port 0` picks a free one)")]
+    #[error(
+        "cannot listen on {addr}: {reason} (is another server on that port? `--port 0` picks a free one)"
+    )]
     Bind {
         /// The address asked for.
         addr: String,
@@ -52,7 +54,9 @@ pub enum ServeError {
         reason: String,
     },
     /// The simulator's subnet id is not the one the root key implies.
-    #[error("the simulator's subnet id {sim} is not the id {keys} derived from the root key: create the Sim with `ServerConfig::sim_config`")]
+    #[error(
+        "the simulator's subnet id {sim} is not the id {keys} derived from the root key: create the Sim with `ServerConfig::sim_config`"
+    )]
     SubnetMismatch {
         /// The simulator's subnet id.
         sim: String,

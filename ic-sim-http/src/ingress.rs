@@ -63,7 +63,13 @@ impl IngressHistory {
     }
 
     /// Records a submitted message.
-    pub fn insert(&mut self, request_id: [u8; 32], sender: Principal, expiry: u64, id: RawMessageId) {
+    pub fn insert(
+        &mut self,
+        request_id: [u8; 32],
+        sender: Principal,
+        expiry: u64,
+        id: RawMessageId,
+    ) {
         self.entries.insert(
             request_id,
             Entry {

@@ -104,9 +104,8 @@ impl Keys {
             identity: self.node_id(),
         };
         match &mut response {
-            QueryResponse::Replied { signatures, .. } | QueryResponse::Rejected { signatures, .. } => {
-                signatures.push(signature)
-            }
+            QueryResponse::Replied { signatures, .. }
+            | QueryResponse::Rejected { signatures, .. } => signatures.push(signature),
         }
         response
     }
@@ -144,9 +143,14 @@ mod tests {
         let mut message = STATE_ROOT_DOMAIN.to_vec();
         message.extend_from_slice(&tree.digest());
         let raw = &keys.root_key_der()[BLS_DER_PREFIX.len()..];
-        assert!(ic_verify_bls_signature::verify_bls_signature(&cert.signature, &message, raw).is_ok());
+        assert!(
+            ic_verify_bls_signature::verify_bls_signature(&cert.signature, &message, raw).is_ok()
+        );
         let other = Keys::from_seed(8);
         let other = &other.root_key_der()[BLS_DER_PREFIX.len()..];
-        assert!(ic_verify_bls_signature::verify_bls_signature(&cert.signature, &message, other).is_err());
+        assert!(
+            ic_verify_bls_signature::verify_bls_signature(&cert.signature, &message, other)
+                .is_err()
+        );
     }
 }

@@ -154,10 +154,7 @@ impl Server {
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
-        self.http
-            .server_addr()
-            .to_ip()
-            .map_or(0, |a| a.port())
+        self.http.server_addr().to_ip().map_or(0, |a| a.port())
     }
 
     /// `http://127.0.0.1:PORT` (the URL clients use).
@@ -216,7 +213,9 @@ impl Server {
             .take(MAX_BODY as u64 + 1)
             .read_to_end(&mut body);
         let answer = match read {
-            Err(e) => HttpError::bad_request(format!("Could not read the request body: {e}")).into(),
+            Err(e) => {
+                HttpError::bad_request(format!("Could not read the request body: {e}")).into()
+            }
             Ok(_) if body.len() > MAX_BODY => HttpError {
                 status: 413,
                 message: format!("Request is too large: more than {MAX_BODY} bytes."),
@@ -245,7 +244,12 @@ impl Server {
         }
     }
 
-    fn route(&mut self, method: &tiny_http::Method, url: &str, body: &[u8]) -> Result<Answer, HttpError> {
+    fn route(
+        &mut self,
+        method: &tiny_http::Method,
+        url: &str,
+        body: &[u8],
+    ) -> Result<Answer, HttpError> {
         let path = url.split('?').next().unwrap_or(url);
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method, parts.as_slice()) {
@@ -281,9 +285,15 @@ impl Server {
         let text = |s: &str| Value::Text(s.to_string());
         let map = std::collections::BTreeMap::from([
             (text("ic_api_version"), text("0.18.0")),
-            (text("impl_version"), text(concat!("ic-sim-http ", env!("CARGO_PKG_VERSION")))),
+            (
+                text("impl_version"),
+                text(concat!("ic-sim-http ", env!("CARGO_PKG_VERSION"))),
+            ),
             (text("replica_health_status"), text("healthy")),
-            (text("root_key"), Value::Bytes(self.keys.root_key_der().to_vec())),
+            (
+                text("root_key"),
+                Value::Bytes(self.keys.root_key_der().to_vec()),
+            ),
         ]);
         Answer::cbor(cbor(&Value::Map(map)))
     }
@@ -478,10 +488,22 @@ fn transport_reject(reject: &RejectResponse) -> ic_transport_types::RejectRespon
 fn non_replicated_rejection(reject: &RejectResponse) -> Answer {
     use serde_cbor::Value;
     let map = std::collections::BTreeMap::from([
-        (Value::Text("error_code".into()), Value::Text(reject.error_code.to_string())),
-        (Value::Text("reject_code".into()), Value::Integer(reject.reject_code as i128)),
-        (Value::Text("reject_message".into()), Value::Text(reject.reject_message.clone())),
-        (Value::Text("status".into()), Value::Text("non_replicated_rejection".into())),
+        (
+            Value::Text("error_code".into()),
+            Value::Text(reject.error_code.to_string()),
+        ),
+        (
+            Value::Text("reject_code".into()),
+            Value::Integer(reject.reject_code as i128),
+        ),
+        (
+            Value::Text("reject_message".into()),
+            Value::Text(reject.reject_message.clone()),
+        ),
+        (
+            Value::Text("status".into()),
+            Value::Text("non_replicated_rejection".into()),
+        ),
     ]);
     Answer::cbor(cbor(&Value::Map(map)))
 }

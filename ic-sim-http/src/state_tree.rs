@@ -54,10 +54,7 @@ impl StateView<'_> {
             let leaves = match labels.as_slice() {
                 [b"time"] => vec![],
                 [b"canister", id, rest @ ..]
-                    if matches!(
-                        rest,
-                        [b"controllers"] | [b"module_hash"] | [b"metadata", _]
-                    ) =>
+                    if matches!(rest, [b"controllers"] | [b"module_hash"] | [b"metadata", _]) =>
                 {
                     let Effective::Canister(effective_id) = effective else {
                         return Err(invalid_path());
@@ -110,7 +107,10 @@ impl StateView<'_> {
             };
             for (leaf_path, value) in leaves {
                 if leaf_path.len() >= labels.len()
-                    && leaf_path.iter().zip(&labels).all(|(a, b)| a.as_slice() == *b)
+                    && leaf_path
+                        .iter()
+                        .zip(&labels)
+                        .all(|(a, b)| a.as_slice() == *b)
                 {
                     tree.insert(&leaf_path, value);
                 }
@@ -186,10 +186,7 @@ impl StateView<'_> {
             path
         };
         vec![
-            (
-                at(&[b"canister_ranges"]),
-                cbor(&self.sim.canister_ranges()),
-            ),
+            (at(&[b"canister_ranges"]), cbor(&self.sim.canister_ranges())),
             (
                 at(&[b"node", &node, b"public_key"]),
                 self.keys.node_key_der().to_vec(),

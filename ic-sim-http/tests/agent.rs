@@ -63,15 +63,31 @@ fn updates_queries_and_read_state_verify_under_the_pinned_root_key() {
     let (server, id) = serve(operator.sender().unwrap());
     let agent = agent(&server, operator);
     rt().block_on(async {
-        let reply = agent.update(&id, "inc").with_arg(Encode!().unwrap()).call_and_wait().await.unwrap();
+        let reply = agent
+            .update(&id, "inc")
+            .with_arg(Encode!().unwrap())
+            .call_and_wait()
+            .await
+            .unwrap();
         assert_eq!(Decode!(&reply, u64).unwrap(), 1);
-        let reply = agent.query(&id, "read").with_arg(Encode!().unwrap()).call().await.unwrap();
-        assert_eq!(Decode!(&reply, u64).unwrap(), 1, "a signed query sees the update");
+        let reply = agent
+            .query(&id, "read")
+            .with_arg(Encode!().unwrap())
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(
+            Decode!(&reply, u64).unwrap(),
+            1,
+            "a signed query sees the update"
+        );
         let controllers = agent.read_state_canister_controllers(id).await.unwrap();
         assert_eq!(controllers, vec![agent.get_principal().unwrap()]);
         let hash = agent.read_state_canister_module_hash(id).await.unwrap();
         assert_eq!(hash.len(), 32);
-        let candid = agent.read_state_canister_metadata(id, "candid:service").await;
+        let candid = agent
+            .read_state_canister_metadata(id, "candid:service")
+            .await;
         assert!(candid.is_err() || !candid.unwrap().is_empty());
         let err = agent
             .update(&id, "trap")
@@ -82,7 +98,11 @@ fn updates_queries_and_read_state_verify_under_the_pinned_root_key() {
         match err {
             AgentError::CertifiedReject { reject, .. } => {
                 assert_eq!(reject.error_code.as_deref(), Some("IC0503"));
-                assert!(reject.reject_message.contains("boom"), "{}", reject.reject_message);
+                assert!(
+                    reject.reject_message.contains("boom"),
+                    "{}",
+                    reject.reject_message
+                );
             }
             other => panic!("expected a certified reject, got {other}"),
         }
@@ -95,7 +115,12 @@ fn a_wrong_root_key_is_refused_by_the_client() {
     let agent = agent(&server, AnonymousIdentity);
     agent.set_root_key(ic_sim_http::Keys::from_seed(4).root_key_der().to_vec());
     let err = rt()
-        .block_on(agent.update(&id, "inc").with_arg(Encode!().unwrap()).call_and_wait())
+        .block_on(
+            agent
+                .update(&id, "inc")
+                .with_arg(Encode!().unwrap())
+                .call_and_wait(),
+        )
         .unwrap_err();
     assert!(
         matches!(err, AgentError::CertificateVerificationFailed()),
@@ -115,7 +140,10 @@ fn secp256k1_identities_are_accepted_and_the_caller_is_who_signed() {
         let status = agent
             .update(&Principal::management_canister(), "canister_status")
             .with_effective_canister_id(id)
-            .with_arg(Encode!(&ic_management_canister_types::CanisterIdRecord { canister_id: id }).unwrap())
+            .with_arg(
+                Encode!(&ic_management_canister_types::CanisterIdRecord { canister_id: id })
+                    .unwrap(),
+            )
             .call_and_wait()
             .await;
         assert!(status.is_ok(), "{status:?}");
@@ -172,20 +200,32 @@ fn forged_expired_and_impersonating_requests_are_refused() {
         }
         e.content = std::borrow::Cow::Owned(content);
     });
-    assert!(http_400(&err).contains("does not match the public key"), "{err}");
+    assert!(
+        http_400(&err).contains("does not match the public key"),
+        "{err}"
+    );
     // No signature at all for a named sender.
     let err = send_tampered(&server, id, ed25519(1), None, |e| {
         e.sender_sig = None;
         e.sender_pubkey = None;
     });
-    assert!(http_400(&err).starts_with("Missing signature from user"), "{err}");
+    assert!(
+        http_400(&err).starts_with("Missing signature from user"),
+        "{err}"
+    );
     // An expiry in the past, and one too far ahead.
     let past = std::time::SystemTime::now() - Duration::from_secs(60);
     let err = send_tampered(&server, id, ed25519(1), Some(past), |_| {});
-    assert!(http_400(&err).contains("Specified ingress_expiry not within expected range"), "{err}");
+    assert!(
+        http_400(&err).contains("Specified ingress_expiry not within expected range"),
+        "{err}"
+    );
     let future = std::time::SystemTime::now() + Duration::from_secs(600);
     let err = send_tampered(&server, id, ed25519(1), Some(future), |_| {});
-    assert!(http_400(&err).contains("Specified ingress_expiry not within expected range"), "{err}");
+    assert!(
+        http_400(&err).contains("Specified ingress_expiry not within expected range"),
+        "{err}"
+    );
     // None of them ran: the counter is still 0.
     let agent = agent(&server, ed25519(1));
     let reply = rt()
@@ -209,7 +249,10 @@ fn a_delegation_chain_is_refused_with_a_message_that_says_so() {
             signature: vec![0; 64],
         }]);
     });
-    assert!(http_400(&err).contains("does not verify delegation chains"), "{err}");
+    assert!(
+        http_400(&err).contains("does not verify delegation chains"),
+        "{err}"
+    );
 }
 
 /// A module with a private metadata section (readable by controllers only) and a public one.
@@ -249,14 +292,23 @@ fn read_state_follows_the_replicas_access_rules() {
     let stranger = agent(&server, ed25519(2));
     rt().block_on(async {
         // Metadata: public for anyone, private for controllers only (403 for the others).
-        let motto = stranger.read_state_canister_metadata(plain, "motto").await.unwrap();
+        let motto = stranger
+            .read_state_canister_metadata(plain, "motto")
+            .await
+            .unwrap();
         assert_eq!(motto, b"hello");
-        let secret = owner.read_state_canister_metadata(plain, "secret").await.unwrap();
+        let secret = owner
+            .read_state_canister_metadata(plain, "secret")
+            .await
+            .unwrap();
         assert_eq!(secret, b"shh");
         match stranger.read_state_canister_metadata(plain, "secret").await {
             Err(AgentError::HttpError(p)) => {
                 assert_eq!(p.status, 403);
-                assert!(String::from_utf8_lossy(&p.content).contains("can only be requested by the controllers"));
+                assert!(
+                    String::from_utf8_lossy(&p.content)
+                        .contains("can only be requested by the controllers")
+                );
             }
             other => panic!("a stranger read private metadata: {other:?}"),
         }
@@ -269,12 +321,18 @@ fn read_state_follows_the_replicas_access_rules() {
         match owner.read_state_raw(path, probe).await {
             Err(AgentError::HttpError(p)) => {
                 assert_eq!(p.status, 400);
-                assert!(String::from_utf8_lossy(&p.content).contains("does not match requested principal id"));
+                assert!(
+                    String::from_utf8_lossy(&p.content)
+                        .contains("does not match requested principal id")
+                );
             }
             other => panic!("a foreign canister path was served: {other:?}"),
         }
         // A path the state tree does not have (404).
-        match owner.read_state_raw(vec![vec!["nonsense".into()]], probe).await {
+        match owner
+            .read_state_raw(vec![vec!["nonsense".into()]], probe)
+            .await
+        {
             Err(AgentError::HttpError(p)) => assert_eq!(p.status, 404),
             other => panic!("an invalid path was served: {other:?}"),
         }
@@ -285,9 +343,18 @@ fn read_state_follows_the_replicas_access_rules() {
             .sign()
             .unwrap();
         let request_id = signed.request_id;
-        owner.update_signed(probe, signed.signed_update).await.unwrap();
+        owner
+            .update_signed(probe, signed.signed_update)
+            .await
+            .unwrap();
         let (status, _) = owner.request_status_raw(&request_id, probe).await.unwrap();
-        assert!(matches!(status, ic_transport_types::RequestStatusResponse::Replied(_)), "{status:?}");
+        assert!(
+            matches!(
+                status,
+                ic_transport_types::RequestStatusResponse::Replied(_)
+            ),
+            "{status:?}"
+        );
         match stranger.request_status_raw(&request_id, probe).await {
             Err(AgentError::HttpError(p)) => assert_eq!(p.status, 403),
             other => panic!("a stranger read another sender's request status: {other:?}"),
@@ -323,7 +390,10 @@ fn a_call_past_the_sync_budget_answers_202_and_completes_by_polling() {
         let ic_agent::agent::CallResponse::Poll(request_id) = answer else {
             panic!("expected 202 and a request id to poll, got a synchronous answer");
         };
-        let (reply, _certificate) = agent.wait(&request_id, id).await.expect("polled to the end");
+        let (reply, _certificate) = agent
+            .wait(&request_id, id)
+            .await
+            .expect("polled to the end");
         assert_eq!(Decode!(&reply, u64).unwrap(), 1);
     });
 }

@@ -282,12 +282,17 @@ fn canister_status_answers_the_current_settings_fields() {
         )
         .expect("the controller reads the status");
     let status = Decode!(&reply, Status).expect("the current fields are there");
-    assert_eq!(status.settings.minimum_incoming_canister_call_cycles, Nat::from(0u8));
+    assert_eq!(
+        status.settings.minimum_incoming_canister_call_cycles,
+        Nat::from(0u8)
+    );
     assert_eq!(
         status.settings.status_visibility,
         ic_management_canister_types::SnapshotVisibility::Controllers
     );
     assert_eq!(status.settings.controllers, vec![Principal::anonymous()]);
-    let older = sim.canister_status(id, None).expect("and the 0.8 record still decodes");
+    let older = sim
+        .canister_status(id, None)
+        .expect("and the 0.8 record still decodes");
     assert_eq!(older.settings.controllers, vec![Principal::anonymous()]);
 }

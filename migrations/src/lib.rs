@@ -3,8 +3,11 @@
 //! | version | what changed | step |
 //! | --- | --- | --- |
 //! | 1 | tasks `{description, status, created_at, updated_at}`; facts `key -> value` | (initial) |
-//! | 2 | tasks gain `priority` (existing tasks get `Normal`) | [`steps::v1_to_v2`] |
-//! | 3 | facts keyed by `(namespace, key)`; old facts move to namespace `default` | [`steps::v2_to_v3`] |
+//! | 2 | tasks gain `priority` (existing tasks read as `Normal` until written again) | [`steps::v1_to_v2`] |
+//! | 3 | facts keyed by `(namespace, key)`; old facts read as namespace `default` until written again | [`steps::v2_to_v3`] |
+//!
+//! The steps check every record but rewrite none (see [`steps`]): the cost of a migration is a
+//! read of each record, not a B-tree update.
 //!
 //! The crate knows record formats and steps, not where they live: the agent hands it the
 //! virtual memories of the stores concerned ([`Stores`]) and its schema header memory. It
@@ -38,5 +41,5 @@ pub const OLDEST: u32 = 1;
 /// The newest schema version: what a default agent build writes.
 pub const LATEST: u32 = 3;
 
-/// The namespace that v2 facts are moved to by [`steps::v2_to_v3`].
+/// The namespace that schema 3 reads the facts of schemas 1-2 in.
 pub const DEFAULT_NAMESPACE: &str = "default";

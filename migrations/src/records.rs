@@ -19,13 +19,17 @@
 //! +-----+--------------+--------------+--------+----------+---------------+-------------+
 //! ```
 //! status: 0 pending, 1 running, 2 done, 3 failed. priority: 0 low, 1 normal, 2 high.
-//! The first byte is the record version, so a v1 record can never be read as v2.
+//! The first byte is the record version, so a v1 record can never be read as v2. Schemas 2 and
+//! 3 write v2 records and read both: a v1 record (from before the v1 -> v2 step, which does not
+//! rewrite records) reads with priority `Normal` until the task is written again.
 //!
 //! # Facts
 //!
 //! Schemas 1 and 2: map `facts_v1`, key = the fact key (UTF-8), value = the value (UTF-8).
 //!
-//! Schema 3: map `facts`, key = [`FactKey`], value = the value (UTF-8):
+//! Schema 3: map `facts`, key = [`FactKey`], value = the value (UTF-8); and the facts written
+//! before schema 3, still in `facts_v1`, read as namespace `default` (the v2 -> v3 step does not
+//! move them; a fact leaves `facts_v1` when it is written or forgotten under schema 3):
 //! ```text
 //! +----------------+------+----------------+
 //! | namespace      | 00   | key            |
@@ -155,13 +159,18 @@ impl Task {
         out
     }
 
-    /// Decodes a record stored under `schema`.
+    /// Decodes a record stored under `schema`: a v1 record under schema 1; a v1 or v2 record
+    /// under schemas 2 and 3 (see the module docs).
     pub fn decode(bytes: &[u8], schema: u32) -> Result<Task, RecordError> {
-        let expected = task_record_version(schema);
+        let newest = task_record_version(schema);
         let found = *bytes.first().ok_or(RecordError::Malformed("empty"))?;
-        if found != expected {
-            return Err(RecordError::WrongVersion { expected, found });
+        if !(1..=newest).contains(&found) {
+            return Err(RecordError::WrongVersion {
+                expected: newest,
+                found,
+            });
         }
+        let expected = found;
         let fixed = if expected >= 2 { 23 } else { 22 };
         if bytes.len() < fixed {
             return Err(RecordError::Malformed("shorter than its fixed part"));
@@ -277,15 +286,37 @@ mod tests {
 
     #[test]
     fn a_record_of_another_version_is_refused() {
-        let v1 = sample().encode(1);
+        let v2 = sample().encode(3);
         assert_eq!(
-            Task::decode(&v1, 3),
+            Task::decode(&v2, 1),
             Err(RecordError::WrongVersion {
-                expected: 2,
-                found: 1
-            })
+                expected: 1,
+                found: 2
+            }),
+            "schema 1 does not know v2 records"
         );
+        let mut v9 = v2.clone();
+        v9[0] = 9;
+        assert!(matches!(
+            Task::decode(&v9, 3),
+            Err(RecordError::WrongVersion { found: 9, .. })
+        ));
+        let v1 = sample().encode(1);
         assert!(Task::decode(&v1[..10], 1).is_err());
+    }
+
+    #[test]
+    fn schemas_2_and_3_read_a_v1_record_with_normal_priority() {
+        let v1 = sample().encode(1);
+        let task = Task::decode(&v1, 3).unwrap();
+        assert_eq!(
+            task,
+            Task {
+                priority: Priority::Normal,
+                ..sample()
+            }
+        );
+        assert_eq!(Task::decode(&v1, 2), Ok(task));
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! The migration steps and [`migrate`], which runs the pending ones in order.
 //!
-//! Each step reads every record of the old format and writes it in the new one. Steps run
-//! inside one IC message (`post_upgrade`): if any of them fails or traps, the IC discards every
-//! write and keeps the old module, so a step never needs to be resumable. The progress hook
-//! lets the caller count work (benchmarks) or inject a fault half-way (the agent's
-//! `fault-migration-trap` build).
+//! Each step checks every record of the old format (a record that does not decode fails the
+//! step, naming it) but rewrites none: the newer schemas read the older records as they are
+//! (`records`), and a record takes the new format when it is next written. Rewriting a record
+//! costs a B-tree update (tens of thousands of instructions in ic-stable-structures: every
+//! insert re-saves a whole node), reading one a few hundred, so a state of a million records
+//! migrates in a fraction of the install limit. Steps run inside one IC message
+//! (`post_upgrade`): if any of them fails or traps, the IC discards every write and keeps the
+//! old module, so a step never needs to be resumable. The progress hook lets the caller count
+//! work (benchmarks) or inject a fault half-way (the agent's `fault-migration-trap` build).
 
 use crate::header::{HeaderError, SchemaHeader};
-use crate::records::{FactKey, RecordError, Task};
-use crate::{DEFAULT_NAMESPACE, LATEST, OLDEST};
+use crate::records::{RecordError, Task};
+use crate::{LATEST, OLDEST};
 use ic_stable_structures::{Memory, StableBTreeMap};
 
 /// The virtual memories the schema covers. The agent's `memory.rs` says which ids they are.
@@ -18,7 +22,7 @@ pub struct Stores<M: Memory + Clone> {
     pub header: M,
     /// `tasks`: `u64 -> task record`.
     pub tasks: M,
-    /// `facts_v1` (schemas 1-2): `key -> value`; emptied by [`v2_to_v3`].
+    /// `facts_v1` (schemas 1-2, and read as namespace `default` by schema 3): `key -> value`.
     pub facts_v1: M,
     /// `facts` (schema 3): [`FactKey`] `-> value`.
     pub facts: M,
@@ -146,57 +150,55 @@ pub fn migrate<M: Memory + Clone>(
     })
 }
 
-/// v1 -> v2: every task record is rewritten with priority `Normal`.
+/// v1 -> v2: every task record is checked; none is rewritten (schema 2 reads a v1 record with
+/// priority `Normal`).
 pub fn v1_to_v2<M: Memory + Clone>(
     stores: &Stores<M>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<u64, MigrationError> {
-    let mut tasks: StableBTreeMap<u64, Vec<u8>, M> = StableBTreeMap::init(stores.tasks.clone());
-    let old: Vec<(u64, Vec<u8>)> = tasks.iter().map(|e| e.into_pair()).collect();
-    let total = old.len() as u64;
-    for (done, (id, bytes)) in old.into_iter().enumerate() {
-        let task = Task::decode(&bytes, 1).map_err(|source| MigrationError::Record {
+    let tasks: StableBTreeMap<u64, Vec<u8>, M> = StableBTreeMap::init(stores.tasks.clone());
+    let total = tasks.len();
+    for (done, entry) in (1..).zip(tasks.iter()) {
+        let (id, bytes) = entry.into_pair();
+        Task::decode(&bytes, 1).map_err(|source| MigrationError::Record {
             from: 1,
             to: 2,
             record: format!("task {id}"),
             source,
         })?;
-        tasks.insert(id, task.encode(2));
-        progress(Progress {
-            to: 2,
-            done: done as u64 + 1,
-            total,
-        });
+        progress(Progress { to: 2, done, total });
     }
     Ok(total)
 }
 
-/// v2 -> v3: every fact moves from `facts_v1` to `facts` under namespace `default`;
-/// `facts_v1` is left empty (its memory stays allocated: the MemoryManager cannot free it).
+/// v2 -> v3: every fact of `facts_v1` is checked (key and value are UTF-8); none is moved
+/// (schema 3 reads `facts_v1` as namespace `default`, and moves a fact to `facts` when it is
+/// next written).
 pub fn v2_to_v3<M: Memory + Clone>(
     stores: &Stores<M>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<u64, MigrationError> {
-    let mut old: StableBTreeMap<String, String, M> = StableBTreeMap::init(stores.facts_v1.clone());
-    let mut new: StableBTreeMap<FactKey, String, M> = StableBTreeMap::init(stores.facts.clone());
+    let old: StableBTreeMap<Vec<u8>, Vec<u8>, M> = StableBTreeMap::init(stores.facts_v1.clone());
     let total = old.len();
     for (done, entry) in (1..).zip(old.iter()) {
         let (key, value) = entry.into_pair();
-        let key = FactKey {
-            namespace: DEFAULT_NAMESPACE.to_string(),
-            key,
-        };
-        new.insert(key, value);
+        if std::str::from_utf8(&key).is_err() || std::str::from_utf8(&value).is_err() {
+            return Err(MigrationError::Record {
+                from: 2,
+                to: 3,
+                record: format!("fact {}", String::from_utf8_lossy(&key)),
+                source: RecordError::Malformed("key or value is not UTF-8"),
+            });
+        }
         progress(Progress { to: 3, done, total });
     }
-    old.clear_new();
     Ok(total)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{Priority, TaskStatus};
+    use crate::records::{FactKey, Priority, TaskStatus};
     use ic_stable_structures::VectorMemory;
 
     fn stores() -> Stores<VectorMemory> {
@@ -239,13 +241,14 @@ mod tests {
     }
 
     #[test]
-    fn v1_to_v2_gives_every_task_normal_priority_and_keeps_the_rest() {
+    fn v1_to_v2_checks_every_task_which_then_reads_with_normal_priority() {
         let s = stores();
         seed_v1(&s, 5);
         let report = migrate(&s, 2, &mut |_| {}).unwrap();
         assert_eq!(report.steps, vec![StepReport { to: 2, records: 5 }]);
         let tasks: StableBTreeMap<u64, Vec<u8>, _> = StableBTreeMap::init(s.tasks.clone());
         for (id, bytes) in tasks.iter().map(|e| e.into_pair()) {
+            assert_eq!(bytes[0], 1, "not rewritten");
             assert_eq!(Task::decode(&bytes, 2).unwrap(), task(id));
         }
         // Facts are untouched until v3.
@@ -254,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn v2_to_v3_moves_every_fact_to_the_default_namespace() {
+    fn v2_to_v3_checks_every_fact_and_leaves_them_where_schema_3_reads_them() {
         let s = stores();
         seed_v1(&s, 4);
         migrate(&s, 2, &mut |_| {}).unwrap();
@@ -262,12 +265,25 @@ mod tests {
         assert_eq!(report.from, Some(2));
         assert_eq!(report.steps, vec![StepReport { to: 3, records: 4 }]);
         let old: StableBTreeMap<String, String, _> = StableBTreeMap::init(s.facts_v1.clone());
-        assert!(old.is_empty(), "facts_v1 is emptied");
-        let new: StableBTreeMap<FactKey, String, _> = StableBTreeMap::init(s.facts.clone());
         for i in 0..4 {
-            let key = FactKey::new(DEFAULT_NAMESPACE, &format!("k{i}")).unwrap();
-            assert_eq!(new.get(&key), Some(format!("v{i}")));
+            assert_eq!(old.get(&format!("k{i}")), Some(format!("v{i}")));
         }
+        let new: StableBTreeMap<FactKey, String, _> = StableBTreeMap::init(s.facts.clone());
+        assert!(
+            new.is_empty(),
+            "nothing moved: schema 3 reads facts_v1 as `default`"
+        );
+    }
+
+    #[test]
+    fn a_fact_that_is_not_utf8_names_its_record() {
+        let s = stores();
+        seed_v1(&s, 1);
+        migrate(&s, 2, &mut |_| {}).unwrap();
+        let mut raw: StableBTreeMap<Vec<u8>, Vec<u8>, _> = StableBTreeMap::init(s.facts_v1.clone());
+        raw.insert(b"bad".to_vec(), vec![0xff, 0xfe]);
+        let err = migrate(&s, 3, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("fact bad"), "{err}");
     }
 
     #[test]

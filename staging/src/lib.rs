@@ -58,6 +58,24 @@ fn unauthorized(method: &str, allowed: &str) -> StagingError {
     }
 }
 
+/// An ingress update from a caller who may not call the method is refused here, before it
+/// executes: `rehearse` is the agent's (a canister, never an ingress sender), and the queries
+/// need no update call (operators may still send them as one).
+#[ic_cdk::inspect_message]
+fn inspect_message() {
+    let method = ic_cdk::api::msg_method_name();
+    let caller = ic_cdk::api::msg_caller();
+    let s = store::get();
+    let allowed = match method.as_str() {
+        "rehearse" => s.agent == Some(caller),
+        "last_report" | "sandbox" => s.operators.contains(&caller),
+        _ => false,
+    };
+    if allowed {
+        ic_cdk::api::accept_message();
+    }
+}
+
 /// The agent only: rehearses its upgrade; answers the report (also when the candidate fails a
 /// probe: `passed` says which).
 #[update]
@@ -106,6 +124,21 @@ fn sandbox() -> Option<Principal> {
 mod candid_export {
     use super::*;
     ic_cdk::export_candid!();
+
+    /// `inspect_message` decides on every method of the service, and on nothing else.
+    #[test]
+    fn inspect_message_covers_the_exported_service() {
+        let did = __export_service();
+        let mut exported: Vec<&str> = did
+            .lines()
+            .map(str::trim)
+            .filter_map(|l| l.split_once(" : ("))
+            .map(|(name, _)| name)
+            .filter(|name| *name != "service")
+            .collect();
+        exported.sort();
+        assert_eq!(exported, ["last_report", "rehearse", "sandbox"]);
+    }
 
     /// The checked-in `staging.did` is the interface the code exports.
     #[test]

@@ -6,13 +6,14 @@
 //!    (`AgentInit.sandbox`).
 //! 3. Copy the agent's stable memory into it (`export_state` -> `import_state`), then upgrade
 //!    it to the current module again so that it reads the copy (the "reload").
-//! 4. Baseline: `health`, `state_digest`, and the read-only calls of [`REPLAYS`].
+//! 4. Baseline: `health`, `state_digest`, and the read-only calls of [`REPLAYS`] (each list
+//!    read page by page to its end).
 //! 5. Upgrade the sandbox to the candidate: the real pre_upgrade/post_upgrade/migration path
 //!    on a copy of the real data.
 //! 6. Probes: health answers `ok` or `degraded`; the schema is the candidate's; post_upgrade
-//!    within budget; the digest is unchanged and within budget; every replayed call answers the
-//!    same; every control-plane method answers; real writes succeed; the controllers are
-//!    unchanged (`probes`).
+//!    within budget; the digest is unchanged and within budget, and agrees with the records the
+//!    replay reads; every replayed call answers the same; every control-plane method answers;
+//!    real writes succeed; the controllers are unchanged (`probes`).
 //! 7. Uninstall the sandbox (the copy of the agent's data does not linger), whatever happened
 //!    in steps 2-6: also after a setup error, and, from a timer, after a trap half-way
 //!    (`sandbox::CleanupGuard`). A failed uninstall is a failed `cleanup` probe.
@@ -23,9 +24,10 @@
 use crate::{probes, sandbox as sandbox_canister};
 use candid::{CandidType, Principal};
 use canister_api::agent::{
-    AgentError, AgentInit, AgentMethod, Autonomy, Config, Fact, Health, StateChunk, StateDigest, Task,
-    UpgradeRecord, VersionInfo,
+    AgentError, AgentInit, AgentMethod, Autonomy, Config, Fact, FactCursor, FactPage, Health,
+    StateChunk, StateDigest, Task, TaskPage, UpgradePage, UpgradeRecord, VersionInfo, VersionPage,
 };
+use canister_api::digest::RecordSum;
 use canister_api::ic::{self, CallError};
 use canister_api::staging::{
     ProbeResult, RehearsalBudgets, RehearsalReport, RehearsalRequest, StagingError,
@@ -116,32 +118,168 @@ async fn query<A: candid::utils::ArgumentEncoder, R: CandidType + DeserializeOwn
         .map_err(|e| e.to_string())
 }
 
-/// Answers of the read-only calls, decoded with this build's types (fields a candidate added
-/// are dropped, as an old client would) and re-encoded, so equal answers compare equal.
-async fn replay(sandbox: Principal) -> Vec<Result<Vec<u8>, String>> {
-    fn canonical<T: CandidType>(
-        r: Result<Result<T, AgentError>, String>,
-    ) -> Result<Vec<u8>, String> {
-        match r? {
-            Ok(v) => candid::encode_one(&v).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+/// A list endpoint's page, as staging replays it.
+trait Listed: CandidType + DeserializeOwned {
+    /// The items.
+    type Item: CandidType + Summed;
+    /// Where the next page starts.
+    type Cursor;
+    /// The items and the cursor of the next page.
+    fn split(self) -> (Vec<Self::Item>, Option<Self::Cursor>);
+}
+
+impl Listed for TaskPage {
+    type Item = Task;
+    type Cursor = u64;
+    fn split(self) -> (Vec<Task>, Option<u64>) {
+        (self.tasks, self.next_from)
+    }
+}
+
+impl Listed for FactPage {
+    type Item = Fact;
+    type Cursor = FactCursor;
+    fn split(self) -> (Vec<Fact>, Option<FactCursor>) {
+        (self.facts, self.next_from)
+    }
+}
+
+impl Listed for UpgradePage {
+    type Item = UpgradeRecord;
+    type Cursor = u64;
+    fn split(self) -> (Vec<UpgradeRecord>, Option<u64>) {
+        (self.records, self.next_from)
+    }
+}
+
+impl Listed for VersionPage {
+    type Item = VersionInfo;
+    type Cursor = Vec<u8>;
+    fn split(self) -> (Vec<VersionInfo>, Option<Vec<u8>>) {
+        (self.versions, self.next_from)
+    }
+}
+
+/// A record the state digest covers adds itself to a [`RecordSum`]; other items do not.
+trait Summed {
+    /// Adds the record's hash, if the digest covers it.
+    fn add_to(&self, _sum: &mut RecordSum) {}
+}
+
+impl Summed for Task {
+    fn add_to(&self, sum: &mut RecordSum) {
+        sum.add_task(self);
+    }
+}
+
+impl Summed for Fact {
+    fn add_to(&self, sum: &mut RecordSum) {
+        sum.add_fact(&self.namespace, &self.key, &self.value);
+    }
+}
+
+impl Summed for UpgradeRecord {}
+impl Summed for VersionInfo {}
+
+/// Pages a replayed list endpoints answers at most (a candidate whose cursor never ends fails
+/// its replay instead of holding the rehearsal forever).
+pub const MAX_REPLAY_PAGES: u32 = 10_000;
+
+/// What one replayed call answered: for a list, every page to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Answer {
+    /// Items (1 for a call that is not a list).
+    items: u64,
+    /// Pages read.
+    pages: u32,
+    /// SHA-256 over the canonical encoding of every item, in order (independent of where the
+    /// pages were cut).
+    sha256: [u8; 32],
+    /// The state digest's sum over the items (tasks and facts; zero for other lists).
+    sum: RecordSum,
+}
+
+/// Every page of a list endpoint, from `fetch(None)` on. Items are decoded with this build's
+/// types (fields a candidate added are dropped, as an old client would) and re-encoded one by
+/// one, so equal lists compare equal however they were paged.
+async fn list_all<P: Listed>(
+    mut fetch: impl AsyncFnMut(Option<P::Cursor>) -> Result<Result<P, AgentError>, String>,
+) -> Result<Answer, String> {
+    let mut hash = Sha256::new();
+    let mut sum = RecordSum::default();
+    let (mut items, mut pages) = (0u64, 0u32);
+    let mut cursor = None;
+    loop {
+        let page = fetch(cursor).await?.map_err(|e| e.to_string())?;
+        pages += 1;
+        let (page_items, next) = page.split();
+        for item in &page_items {
+            hash.update(candid::encode_one(item).map_err(|e| e.to_string())?);
+            item.add_to(&mut sum);
+        }
+        items += page_items.len() as u64;
+        match next {
+            None => break,
+            Some(_) if pages >= MAX_REPLAY_PAGES => {
+                return Err(format!("still more after {pages} pages"));
+            }
+            Some(_) if page_items.is_empty() => {
+                return Err("a page with no items and a cursor".into());
+            }
+            next => cursor = next,
         }
     }
+    Ok(Answer {
+        items,
+        pages,
+        sha256: hash.finalize().into(),
+        sum,
+    })
+}
+
+/// Answers of the read-only calls of [`REPLAYS`], in order.
+async fn replay(sandbox: Principal) -> Vec<Result<Answer, String>> {
+    let config = match query::<_, Result<Config, AgentError>>(sandbox, AgentMethod::GetConfig, &()).await {
+        Err(e) => Err(e),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(c)) => candid::encode_one(&c)
+            .map(|bytes| Answer {
+                items: 1,
+                pages: 1,
+                sha256: Sha256::digest(bytes).into(),
+                sum: RecordSum::default(),
+            })
+            .map_err(|e| e.to_string()),
+    };
     vec![
-        canonical::<Vec<Task>>(query(sandbox, AgentMethod::ListTasks, &(0u64, 500u32)).await),
-        canonical::<Vec<Fact>>(query(sandbox, AgentMethod::ListFacts, &(None::<String>,)).await),
-        canonical::<Config>(query(sandbox, AgentMethod::GetConfig, &()).await),
-        canonical::<Vec<UpgradeRecord>>(query(sandbox, AgentMethod::UpgradeHistory, &(0u64, 100u32)).await),
-        canonical::<Vec<VersionInfo>>(query(sandbox, AgentMethod::ListVersions, &()).await),
+        list_all::<TaskPage>(async |from| {
+            query(sandbox, AgentMethod::ListTasks, &(from.unwrap_or(0), u32::MAX)).await
+        })
+        .await,
+        list_all::<FactPage>(async |from| {
+            query(sandbox, AgentMethod::ListFacts, &(None::<String>, from)).await
+        })
+        .await,
+        config,
+        list_all::<UpgradePage>(async |from| {
+            query(sandbox, AgentMethod::UpgradeHistory, &(from.unwrap_or(0), u32::MAX)).await
+        })
+        .await,
+        list_all::<VersionPage>(async |from| {
+            let from = from.map(serde_bytes::ByteBuf::from);
+            query(sandbox, AgentMethod::ListVersions, &(from,)).await
+        })
+        .await,
     ]
 }
 
-fn describe(r: &Result<Vec<u8>, String>) -> String {
+fn describe(r: &Result<Answer, String>) -> String {
     match r {
-        Ok(bytes) => format!(
-            "{} bytes, sha256 {}",
-            bytes.len(),
-            hex::encode(&Sha256::digest(bytes)[..8])
+        Ok(a) => format!(
+            "{} items in {} pages, sha256 {}",
+            a.items,
+            a.pages,
+            hex::encode(&a.sha256[..8])
         ),
         Err(e) => format!("error: {e}"),
     }
@@ -316,12 +454,43 @@ async fn rehearse_on(
     Ok(report)
 }
 
+/// The digest the candidate keeps agrees with the records it answers: the tasks and facts the
+/// replay read, summed as `canister_api::digest` says, give the same counts and hash. A
+/// migration that rewrote records wrongly without telling the digest fails here.
+fn digest_matches_records(digest: &StateDigest, replay: &[Result<Answer, String>]) -> ProbeResult {
+    let (Some(Ok(tasks)), Some(Ok(facts))) = (replay.first(), replay.get(1)) else {
+        return probe(
+            "digest_matches_records",
+            false,
+            "the tasks and facts could not be read".into(),
+            None,
+        );
+    };
+    let mut sum = tasks.sum;
+    sum.add(&facts.sum.to_bytes());
+    let from_records = sum.sha256(tasks.items, facts.items);
+    probe(
+        "digest_matches_records",
+        from_records == digest.sha256 && tasks.items == digest.tasks && facts.items == digest.facts,
+        format!(
+            "records read: {} tasks, {} facts, {}; state_digest: {} tasks, {} facts, {}",
+            tasks.items,
+            facts.items,
+            hex::encode(&from_records[..8]),
+            digest.tasks,
+            digest.facts,
+            hex::encode(&digest.sha256[..8.min(digest.sha256.len())])
+        ),
+        None,
+    )
+}
+
 async fn after_upgrade(
     sandbox: Principal,
     req: &RehearsalRequest,
     budgets: RehearsalBudgets,
     digest_before: &StateDigest,
-    replay_before: &[Result<Vec<u8>, String>],
+    replay_before: &[Result<Answer, String>],
     probes: &mut Vec<ProbeResult>,
     report: &mut RehearsalReport,
 ) {
@@ -365,8 +534,9 @@ async fn after_upgrade(
             ));
         }
     }
-    match query::<_, StateDigest>(sandbox, AgentMethod::StateDigest, &()).await {
-        Err(e) => probes.push(probe("state_digest", false, e, None)),
+    let digest_after = query::<_, StateDigest>(sandbox, AgentMethod::StateDigest, &()).await;
+    match &digest_after {
+        Err(e) => probes.push(probe("state_digest", false, e.clone(), None)),
         Ok(after) => {
             probes.push(probe(
                 "state_digest",
@@ -394,6 +564,9 @@ async fn after_upgrade(
         }
     }
     let replay_after = replay(sandbox).await;
+    if let Ok(after) = &digest_after {
+        probes.push(digest_matches_records(after, &replay_after));
+    }
     for ((name, before), after) in REPLAYS.iter().zip(replay_before).zip(&replay_after) {
         probes.push(probe(
             &format!("replay {}", name.name()),

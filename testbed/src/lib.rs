@@ -12,14 +12,14 @@
 
 use candid::{CandidType, Decode, Deserialize, Encode, Principal};
 use canister_api::agent::{
-    AgentError, AgentInit, AuditPage, Autonomy, CommittedWasm, Fact, Health, ProposeRelease,
-    StateDigest, SubmitTask, Supervision, Task, UpgradeRecord, UploadProgress, VersionInfo,
-    WasmKind,
+    AgentError, AgentInit, AuditPage, Autonomy, CommittedWasm, Fact, FactCursor, FactPage, Health,
+    ProposeRelease, StateDigest, SubmitTask, Supervision, Task, TaskPage, UpgradeRecord,
+    UploadProgress, VersionInfo, VersionPage, WasmKind,
 };
 use canister_api::staging::StagingInit;
 use canister_api::watchdog::{
-    Incident, RollbackTarget, WatchdogConfig, WatchdogError, WatchdogEvent, WatchdogInit,
-    WatchdogStatus,
+    EventPage, Incident, IncidentPage, RollbackTarget, WatchdogConfig, WatchdogError,
+    WatchdogEvent, WatchdogInit, WatchdogStatus,
 };
 use ic_sim::{RejectResponse, Sim, SimConfig};
 use sha2::Digest;
@@ -59,7 +59,8 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// the bytes of canister-build's `target/canisters/wasm/NAME.wasm.gz`, the file dfx and icp
 /// install, so that its SHA-256 is the module hash the IC reports.
 pub fn installable(name: &str) -> Vec<u8> {
-    let path = canister_build::canister_wasm_gz_path(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let path =
+        canister_build::canister_wasm_gz_path(name).unwrap_or_else(|e| panic!("{name}: {e}"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -100,6 +101,66 @@ pub fn release(bytes: &[u8], version: &str, schema: (u32, u32)) -> Vec<u8> {
 /// [`chaos_candidate`] stamped as release `chaos-MODE` for schemas 1..=3.
 pub fn chaos_release(mode: &str) -> Vec<u8> {
     release(&chaos_candidate(mode), &format!("chaos-{mode}"), (1, 3))
+}
+
+/// The argument of the simulator's probe canister's `call` (its `CallArgs`, mirrored: candid
+/// matches records by field names).
+#[derive(CandidType, Deserialize)]
+struct ProbeCallArgs {
+    target: Principal,
+    method: String,
+    #[serde(with = "serde_bytes")]
+    arg: Vec<u8>,
+    cycles: candid::Nat,
+    bounded_wait_secs: Option<u32>,
+}
+
+/// What became of the probe's call (its `CallOutcome`, mirrored).
+#[derive(CandidType, Deserialize)]
+enum ProbeCallOutcome {
+    Reply(#[serde(with = "serde_bytes")] Vec<u8>),
+    Reject { code: u32, message: String },
+    PerformFailed(String),
+}
+
+/// Installs the simulator's probe canister: a canister that is nobody in particular, to call
+/// the canisters from another canister (`call_via`), as `canister_inspect_message` never sees.
+pub fn install_probe(sim: &Sim) -> Principal {
+    let probe = sim.create_canister();
+    sim.add_cycles(probe, CYCLES);
+    sim.install_canister(
+        probe,
+        wasm("ic-sim-probe"),
+        Encode!().expect("encode"),
+        None,
+    );
+    probe
+}
+
+/// `method` of `target` called by the `probe` canister (an inter-canister call): the reply, or
+/// the reject in words.
+pub fn call_via(
+    sim: &Sim,
+    probe: Principal,
+    target: Principal,
+    method: &str,
+    arg: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let args = ProbeCallArgs {
+        target,
+        method: method.to_string(),
+        arg,
+        cycles: candid::Nat::from(0u8),
+        bounded_wait_secs: None,
+    };
+    let bytes = sim
+        .update_call(probe, stranger(), "call", Encode!(&args).expect("encode"))
+        .map_err(|e| format!("the probe's call was rejected: {e}"))?;
+    match Decode!(&bytes, ProbeCallOutcome).map_err(|e| e.to_string())? {
+        ProbeCallOutcome::Reply(bytes) => Ok(bytes),
+        ProbeCallOutcome::Reject { code, message } => Err(format!("reject {code}: {message}")),
+        ProbeCallOutcome::PerformFailed(e) => Err(format!("call_perform failed: {e}")),
+    }
 }
 
 /// How to deploy.
@@ -366,22 +427,40 @@ impl Testbed {
         }
     }
 
-    /// Every task (up to 500).
+    /// Every task (every page of `list_tasks`).
     pub fn tasks(&self) -> Vec<Task> {
-        self.agent_query::<Result<Vec<Task>, AgentError>>(
-            "list_tasks",
-            Encode!(&0u64, &500u32).expect("encode"),
-        )
-        .expect("list_tasks")
+        let mut all = vec![];
+        let mut from = Some(0u64);
+        while let Some(at) = from {
+            let page = self
+                .agent_query::<Result<TaskPage, AgentError>>(
+                    "list_tasks",
+                    Encode!(&at, &u32::MAX).expect("encode"),
+                )
+                .expect("list_tasks");
+            all.extend(page.tasks);
+            from = page.next_from;
+        }
+        all
     }
 
-    /// Every fact (up to 500).
+    /// Every fact (every page of `list_facts`).
     pub fn facts(&self) -> Vec<Fact> {
-        self.agent_query::<Result<Vec<Fact>, AgentError>>(
-            "list_facts",
-            Encode!(&None::<String>).expect("encode"),
-        )
-        .expect("list_facts")
+        let mut all = vec![];
+        let mut from: Option<FactCursor> = None;
+        loop {
+            let page = self
+                .agent_query::<Result<FactPage, AgentError>>(
+                    "list_facts",
+                    Encode!(&None::<String>, &from).expect("encode"),
+                )
+                .expect("list_facts");
+            all.extend(page.facts);
+            match page.next_from {
+                None => return all,
+                next => from = next,
+            }
+        }
     }
 
     /// Uploads `bytes` as `kind` in 1 MiB chunks.
@@ -478,7 +557,11 @@ impl Testbed {
 
     /// `approve_upgrade(id)` as the operator.
     pub fn approve(&self, id: u64) -> Result<UpgradeRecord, AgentError> {
-        self.agent_update(self.operator, "approve_upgrade", Encode!(&id).expect("encode"))
+        self.agent_update(
+            self.operator,
+            "approve_upgrade",
+            Encode!(&id).expect("encode"),
+        )
     }
 
     /// Upgrade `id` of the journal.
@@ -514,22 +597,46 @@ impl Testbed {
         format!("{:?}", self.record(id).state)
     }
 
-    /// `list_versions`.
+    /// Every stored version (every page of `list_versions`), oldest first.
     pub fn versions(&self) -> Vec<VersionInfo> {
-        self.agent_query::<Result<Vec<VersionInfo>, AgentError>>(
-            "list_versions",
-            Encode!().expect("encode"),
-        )
-        .expect("list_versions")
+        let mut all: Vec<VersionInfo> = vec![];
+        let mut from: Option<serde_bytes::ByteBuf> = None;
+        loop {
+            let page = self
+                .agent_query::<Result<VersionPage, AgentError>>(
+                    "list_versions",
+                    Encode!(&from).expect("encode"),
+                )
+                .expect("list_versions");
+            all.extend(page.versions);
+            match page.next_from {
+                None => break,
+                Some(next) => from = Some(serde_bytes::ByteBuf::from(next)),
+            }
+        }
+        all.sort_by_key(|v| v.created_at);
+        all
     }
 
-    /// The agent's audit log (first 200 entries).
+    /// The agent's whole audit log (every page of `audit_log`, in one page).
     pub fn audit(&self) -> AuditPage {
-        self.agent_query::<Result<AuditPage, AgentError>>(
-            "audit_log",
-            Encode!(&0u64, &u64::MAX).expect("encode"),
-        )
-        .expect("audit_log")
+        let mut all = self
+            .agent_query::<Result<AuditPage, AgentError>>(
+                "audit_log",
+                Encode!(&0u64, &u64::MAX).expect("encode"),
+            )
+            .expect("audit_log");
+        while let Some(from) = all.next_from.take() {
+            let page = self
+                .agent_query::<Result<AuditPage, AgentError>>(
+                    "audit_log",
+                    Encode!(&from, &u64::MAX).expect("encode"),
+                )
+                .expect("audit_log");
+            all.entries.extend(page.entries);
+            all.next_from = page.next_from;
+        }
+        all
     }
 
     /// The watchdog's `status`.
@@ -542,24 +649,38 @@ impl Testbed {
         )
     }
 
-    /// The watchdog's incidents.
+    /// The watchdog's incidents (every page).
     pub fn incidents(&self) -> Vec<Incident> {
-        self.query(
-            self.watchdog,
-            stranger(),
-            "incidents",
-            Encode!(&0u64, &100u32).expect("encode"),
-        )
+        let mut all = vec![];
+        let mut from = Some(0u64);
+        while let Some(at) = from {
+            let page: IncidentPage = self.query(
+                self.watchdog,
+                stranger(),
+                "incidents",
+                Encode!(&at, &u32::MAX).expect("encode"),
+            );
+            all.extend(page.incidents);
+            from = page.next_from;
+        }
+        all
     }
 
-    /// The watchdog's events (first 200).
+    /// The watchdog's events (every page).
     pub fn events(&self) -> Vec<WatchdogEvent> {
-        self.query(
-            self.watchdog,
-            stranger(),
-            "events",
-            Encode!(&0u64, &u64::MAX).expect("encode"),
-        )
+        let mut all = vec![];
+        let mut from = Some(0u64);
+        while let Some(at) = from {
+            let page: EventPage = self.query(
+                self.watchdog,
+                stranger(),
+                "events",
+                Encode!(&at, &u64::MAX).expect("encode"),
+            );
+            all.extend(page.events);
+            from = page.next_from;
+        }
+        all
     }
 
     /// An update call to the watchdog, decoded as `R`; panics on a reject.
@@ -583,7 +704,11 @@ impl Testbed {
 
     /// The watchdog's `configure` as the operator.
     pub fn configure(&self, config: WatchdogConfig) -> Result<WatchdogConfig, WatchdogError> {
-        self.watchdog_update(self.operator, "configure", Encode!(&config).expect("encode"))
+        self.watchdog_update(
+            self.operator,
+            "configure",
+            Encode!(&config).expect("encode"),
+        )
     }
 
     /// The agent's `set_supervision` as the operator.

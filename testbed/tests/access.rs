@@ -2,7 +2,8 @@
 //! `Unauthorized` error naming caller and method, and changes nothing; the tables cover every
 //! update method of `watchdog.did` and `staging.did`. The watchdog's methods are the agent's
 //! (`arm`, `disarm`, `note_repair`) or the operators' (`rollback`, `pause`, `resume`,
-//! `configure`, `set_operators`).
+//! `configure`, `set_operators`). As ingress, `canister_inspect_message` refuses the others
+//! before the method runs; from a canister, the method's own check does.
 
 use candid::{CandidType, Decode, Deserialize, Encode, Principal};
 use canister_api::agent::RepairNotice;
@@ -86,6 +87,53 @@ fn watchdog_and_staging_refuse_every_caller_but_the_allowed_one() {
         Ok(candid::Reserved),
         Err(E),
     }
+    // Through a canister that is nobody in particular, the methods' own checks refuse it.
+    let probe = testbed::install_probe(&tb.sim);
+    for (method, arg, _) in &watchdog_calls {
+        let reply = testbed::call_via(&tb.sim, probe, tb.watchdog, method, arg.clone())
+            .unwrap_or_else(|e| panic!("watchdog {method}: rejected instead of refused: {e}"));
+        match Decode!(&reply, AnyResult<WatchdogError>).unwrap() {
+            AnyResult::Err(WatchdogError::Unauthorized {
+                caller: c,
+                method: m,
+                ..
+            }) => assert_eq!((c, m.as_str()), (probe, *method)),
+            _ => panic!("watchdog {method} by the probe: not refused"),
+        }
+    }
+    let req = RehearsalRequest {
+        upgrade_id: 1,
+        current_hash: vec![0; 32],
+        candidate_hash: vec![1; 32],
+        candidate_schema_range: None,
+        budgets: None,
+    };
+    let reply = testbed::call_via(
+        &tb.sim,
+        probe,
+        tb.staging,
+        "rehearse",
+        Encode!(&req).unwrap(),
+    )
+    .expect("rehearse through the probe");
+    match Decode!(&reply, AnyResult<StagingError>).unwrap() {
+        AnyResult::Err(StagingError::Unauthorized { caller: c, .. }) => assert_eq!(c, probe),
+        _ => panic!("staging rehearse by the probe: not refused"),
+    }
+    // As ingress, `canister_inspect_message` refuses every caller but the allowed one before
+    // the method runs: no cycles are charged.
+    let cycles = (
+        tb.sim.cycle_balance(tb.watchdog),
+        tb.sim.cycle_balance(tb.staging),
+    );
+    let queries: Vec<(Principal, &str, Vec<u8>)> = vec![
+        (tb.watchdog, "status", Encode!().unwrap()),
+        (tb.watchdog, "incidents", Encode!(&0u64, &10u32).unwrap()),
+        (tb.watchdog, "events", Encode!(&0u64, &10u64).unwrap()),
+        (tb.watchdog, "detection_bound_secs", Encode!().unwrap()),
+        (tb.staging, "last_report", Encode!().unwrap()),
+        (tb.staging, "sandbox", Encode!().unwrap()),
+    ];
     for caller in [
         stranger(),
         operator(),
@@ -93,42 +141,32 @@ fn watchdog_and_staging_refuse_every_caller_but_the_allowed_one() {
         tb.staging,
         tb.agent,
     ] {
-        for (method, arg, allowed) in &watchdog_calls {
-            if caller == *allowed {
-                continue;
-            }
-            let reply = tb
-                .raw_update(tb.watchdog, caller, method, arg.clone())
-                .unwrap();
-            match Decode!(&reply, AnyResult<WatchdogError>).unwrap() {
-                AnyResult::Err(WatchdogError::Unauthorized {
-                    caller: c,
-                    method: m,
-                    ..
-                }) => {
-                    assert_eq!((c, m.as_str()), (caller, *method));
-                }
-                _ => panic!("watchdog {method} by {caller}: not refused"),
-            }
+        let mut calls: Vec<(Principal, &str, Vec<u8>)> = watchdog_calls
+            .iter()
+            .filter(|(_, _, allowed)| *allowed != caller)
+            .map(|(m, arg, _)| (tb.watchdog, *m, arg.clone()))
+            .collect();
+        if caller != tb.agent {
+            calls.push((tb.staging, "rehearse", Encode!(&req).unwrap()));
         }
-        if caller == tb.agent {
-            continue; // the agent is the one caller staging admits
+        if caller != operator() {
+            calls.extend(queries.iter().cloned());
         }
-        let req = RehearsalRequest {
-            upgrade_id: 1,
-            current_hash: vec![0; 32],
-            candidate_hash: vec![1; 32],
-            candidate_schema_range: None,
-            budgets: None,
-        };
-        let reply = tb
-            .raw_update(tb.staging, caller, "rehearse", Encode!(&req).unwrap())
-            .unwrap();
-        match Decode!(&reply, AnyResult<StagingError>).unwrap() {
-            AnyResult::Err(StagingError::Unauthorized { caller: c, .. }) => assert_eq!(c, caller),
-            _ => panic!("staging rehearse by {caller}: not refused"),
+        for (canister, method, arg) in calls {
+            match tb.raw_update(canister, caller, method, arg) {
+                Err(e) => assert!(e.reject_message.contains("rejected the message"), "{e}"),
+                Ok(_) => panic!("{method} by {caller}: executed as an ingress update"),
+            }
         }
     }
+    assert_eq!(
+        (
+            tb.sim.cycle_balance(tb.watchdog),
+            tb.sim.cycle_balance(tb.staging)
+        ),
+        cycles,
+        "refused ingress messages cost nothing"
+    );
     let did = include_str!("../../staging/staging.did");
     assert_eq!(
         update_methods(did),
@@ -178,6 +216,11 @@ fn the_agent_exports_its_state_only_to_staging_during_a_rehearsal() {
     )
     .unwrap();
     assert!(matches!(r, Err(AgentError::Unauthorized { .. })), "{r:?}");
-    assert_eq!(tb.digest(), before);
+    let after = tb.digest();
+    assert!(after.same_state(&before), "{after:?}");
+    assert_eq!(
+        (after.journal_transitions, after.audit_next),
+        (before.journal_transitions, before.audit_next)
+    );
     assert!(!tb.health().sandbox_copy);
 }

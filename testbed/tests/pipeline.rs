@@ -125,6 +125,7 @@ fn self_upgrade_tool_adds_a_query_method_and_commits_with_nothing_lost() {
         "probe_budget",
         "replay list_tasks",
         "replay list_facts",
+        "digest_matches_records",
     ] {
         assert!(
             report.probes.iter().any(|x| x.name == p && x.ok),
@@ -328,6 +329,29 @@ fn a_candidate_corrupting_state_is_caught_by_the_rehearsal() {
     assert!(tb.digest().same_state(&before));
 }
 
+/// A candidate that rewrites records behind the kept digest's back (as a faulty migration
+/// writing through the raw stores would) keeps an unchanged digest, but the records the
+/// rehearsal replays disagree with it.
+#[test]
+fn a_candidate_corrupting_records_behind_the_digest_is_caught_by_the_rehearsal() {
+    let tb = seeded(Options::default());
+    let parent = tb.agent_module();
+    let rec = tb
+        .propose_release(&chaos_release("corrupt_raw"), "rewrites a fact")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    match &rec.state {
+        UpgradeState::Failed(why) => assert!(why.contains("digest_matches_records"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let report = rec.rehearsal.unwrap();
+    let probe = |name: &str| report.probes.iter().find(|p| p.name == name).unwrap();
+    assert!(probe("state_digest").ok, "the kept digest did not change");
+    assert!(!probe("digest_matches_records").ok);
+    assert!(!probe("replay list_facts").ok, "the records did");
+    assert_eq!(tb.agent_module(), parent, "never installed");
+}
+
 #[test]
 fn a_second_upgrade_while_one_is_in_flight_is_refused() {
     let tb = seeded(Options::default());
@@ -342,4 +366,42 @@ fn a_second_upgrade_while_one_is_in_flight_is_refused() {
     }
     let rec = terminal(&tb, rec.id);
     assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+}
+
+/// A state larger than one reply (40 facts of 60 KiB) still upgrades: the rehearsal replays
+/// `list_facts` page by page instead of in one reply over the 2 MiB limit.
+#[test]
+fn a_state_larger_than_one_reply_is_rehearsed_page_by_page_and_commits() {
+    let tb = Testbed::deploy(Options::default());
+    let value = "v".repeat(60 * 1024);
+    for i in 0..40 {
+        tb.try_remember("large", &format!("k{i:02}"), &value)
+            .expect("remember");
+    }
+    let before = tb.digest();
+    let out = tb.self_upgrade_greeting("greet").expect("self_upgrade");
+    let rec = terminal(&tb, serde_json_id(&out));
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+    let report = rec.rehearsal.expect("a rehearsal report");
+    let replay = report
+        .probes
+        .iter()
+        .find(|p| p.name == "replay list_facts")
+        .expect("the list_facts replay");
+    assert!(replay.ok, "{replay:?}");
+    let pages: u32 = replay
+        .detail
+        .split("items in ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("pages in {:?}", replay.detail));
+    assert!(pages >= 3, "{}", replay.detail);
+    assert!(
+        replay.detail.starts_with("before 40 items"),
+        "{}",
+        replay.detail
+    );
+    assert!(tb.digest().same_state(&before));
+    assert_eq!(tb.facts().len(), 40);
 }

@@ -381,6 +381,19 @@ fn operators_roll_back_to_a_named_version_or_snapshot_and_bad_targets_are_refuse
         "{}",
         inc.data_lost
     );
+    // The journal's Armed, Installing, Booted and Committed were written after the snapshot
+    // (with an audit entry each): the load dropped them, and the incident counts them.
+    assert_eq!(inc.journal_entries_lost, Some(4), "{}", inc.data_lost);
+    assert!(
+        inc.audit_entries_lost.is_some_and(|n| n >= 4),
+        "{}",
+        inc.data_lost
+    );
+    assert!(
+        inc.data_lost.contains("4 journal transitions"),
+        "{}",
+        inc.data_lost
+    );
     assert_eq!(tb.agent_module(), Some(parent.clone()));
     assert_eq!(tb.watchdog_status().lkg.unwrap().hash, parent);
 
@@ -392,6 +405,11 @@ fn operators_roll_back_to_a_named_version_or_snapshot_and_bad_targets_are_refuse
     let inc = &tb.incidents()[1];
     assert_eq!(inc.ladder_step, Some(LadderStep::Version));
     assert_eq!(inc.records_lost, Some(0));
+    assert_eq!(
+        (inc.journal_entries_lost, inc.audit_entries_lost),
+        (Some(0), Some(0)),
+        "an upgrade in place keeps the logs"
+    );
     assert_eq!(tb.agent_module(), Some(rec.candidate_hash.clone()));
     assert_eq!(tb.watchdog_status().lkg.unwrap().hash, rec.candidate_hash);
     assert!(tb.digest().same_state(&before));
@@ -617,4 +635,80 @@ fn the_agent_leaves_the_watchdog_alone_inside_an_armed_window_and_repairs_it_aft
     assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
     tb.try_remember("default", "after", "repair")
         .expect("writes resume");
+}
+
+/// A ladder that keeps failing (the watchdog was removed from the agent's controllers while the
+/// agent was stopped, so every rung is refused) keeps one incident whose attempt lines stay
+/// bounded however long it fails; `incidents` answers far under the 2 MiB reply limit. Once an
+/// operator gives the watchdog its control back, the next pass restores the agent.
+#[test]
+fn an_exhausted_ladder_keeps_its_incident_bounded_and_recovers_when_control_is_back() {
+    let tb = seeded();
+    tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some())
+        .expect("the watchdog holds the LKG");
+    tb.sim
+        .stop_canister(tb.agent, Some(operator()))
+        .expect("the operator stops the agent");
+    tb.sim
+        .set_controllers(tb.agent, Some(operator()), vec![operator(), tb.agent])
+        .expect("the operator removes the watchdog");
+    // Half an hour of ticks: about 180 passes over the ladder.
+    tb.run_for(Duration::from_secs(1800));
+    let status = tb.watchdog_status();
+    let restore = status.restore.expect("still restoring");
+    assert!(restore.passes > 100, "{} passes", restore.passes);
+    let incidents = tb.incidents();
+    assert_eq!(incidents.len(), 1, "one incident, however many passes");
+    let inc = &incidents[0];
+    assert!(inc.alert);
+    assert!(inc.restored_at.is_none());
+    assert!(
+        inc.attempts.len() <= 32,
+        "{} attempt lines kept",
+        inc.attempts.len()
+    );
+    assert!(
+        inc.attempts_omitted.unwrap_or(0) > 100,
+        "{:?} attempt lines omitted",
+        inc.attempts_omitted
+    );
+    assert!(inc.attempts.iter().all(|l| l.len() <= 2048));
+    // The first lines (how it started) and the newest ones are kept.
+    assert!(
+        inc.attempts[..4].iter().any(|l| l.starts_with("CodeOnly")),
+        "{:?}",
+        inc.attempts
+    );
+    assert!(
+        inc.attempts
+            .last()
+            .is_some_and(|l| l.starts_with("Reinstall")),
+        "{:?}",
+        inc.attempts
+    );
+    let reply = tb
+        .sim
+        .query_call(
+            tb.watchdog,
+            testbed::stranger(),
+            "incidents",
+            Encode!(&0u64, &100u32).unwrap(),
+        )
+        .expect("incidents answers");
+    assert!(reply.len() < 100_000, "{} bytes", reply.len());
+    assert!(tb.events().len() <= 5_000);
+
+    // The way out: the operator gives the control back and starts the agent.
+    tb.sim
+        .set_controllers(
+            tb.agent,
+            Some(operator()),
+            vec![operator(), tb.agent, tb.watchdog],
+        )
+        .expect("the operator restores the controllers");
+    tb.sim
+        .start_canister(tb.agent, Some(operator()))
+        .expect("start");
+    restored(&tb, 1).expect("the next pass restores the agent");
+    assert!(tb.watchdog_status().restore.is_none());
 }

@@ -48,7 +48,7 @@ fn attempt(incident_id: u64, line: String) {
         format!("incident {incident_id}: {line}"),
     );
     if let Some(mut i) = store::incident(incident_id) {
-        i.attempts.push(line);
+        store::push_attempt(&mut i, line);
         store::put_incident(i);
     }
 }
@@ -79,6 +79,10 @@ fn next_rung(r: &Restore) -> Option<Restore> {
 struct Restored {
     /// The agent's state digest after it.
     after: Option<StateDigest>,
+    /// For a rung that replaces stable memory (a snapshot load, a clean reinstall): the agent's
+    /// digest right before it, whose log counters say what the rung dropped (`None` when the
+    /// agent did not answer; `Some` is only set by those rungs).
+    replaced: Option<Result<StateDigest, String>>,
     /// A new LKG (an operator's target), with its bytes.
     new_lkg: Option<(LkgInfo, Vec<u8>)>,
     /// The module the agent runs now.
@@ -292,6 +296,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
             let after = verify(agent, Some(&info.hash), before.as_ref(), timeout).await?;
             Ok(Restored {
                 after: Some(after),
+                replaced: None,
                 module: info.hash.clone(),
                 new_lkg: Some((info, wasm)),
             })
@@ -323,6 +328,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
             );
             Ok(Restored {
                 after: Some(after),
+                replaced: None,
                 module: info.hash.clone(),
                 new_lkg: Some((info, wasm)),
             })
@@ -336,6 +342,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
             let after = verify(agent, Some(&info.hash), before.as_ref(), timeout).await?;
             Ok(Restored {
                 after: Some(after),
+                replaced: None,
                 new_lkg: None,
                 module: info.hash,
             })
@@ -353,6 +360,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
                     .map(|s| s.id)
                     .ok_or("the agent has no snapshot")?,
             };
+            let replaced = Some(logs_before(agent, timeout).await);
             if let Err(e) = management::stop(agent).await {
                 attempt(
                     r.incident_id,
@@ -378,6 +386,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
                 let new_lkg = adopt(agent, &module, r.incident_id).await;
                 return Ok(Restored {
                     after: Some(after),
+                    replaced,
                     new_lkg,
                     module,
                 });
@@ -398,6 +407,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
             }
             Ok(Restored {
                 after: Some(after),
+                replaced,
                 new_lkg: None,
                 module: info.hash,
             })
@@ -415,6 +425,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
                     autonomy: Autonomy::Manual,
                     sandbox: None,
                 });
+            let replaced = Some(logs_before(agent, timeout).await);
             let _ = management::stop(agent).await;
             let arg = candid::encode_one(&init).map_err(|e| e.to_string())?;
             let installed = install(agent, mgmt::CanisterInstallMode::Reinstall, &wasm, arg).await;
@@ -424,11 +435,30 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
             let after = verify(agent, Some(&info.hash), None, timeout).await?;
             Ok(Restored {
                 after: Some(after),
+                replaced,
                 new_lkg: None,
                 module: info.hash,
             })
         }
     }
+}
+
+/// The agent's digest right before a rung replaces its stable memory: its journal and audit
+/// counters are what the rung is about to drop.
+async fn logs_before(agent: Principal, timeout: u32) -> Result<StateDigest, String> {
+    agent_client::digest(agent, timeout.max(30))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Journal transitions and audit entries that the rung dropped: the counters before it minus
+/// the counters after it (`None` when either is unknown).
+fn logs_lost(before: &StateDigest, after: &StateDigest) -> (Option<u64>, Option<u64>) {
+    let lost = |b: Option<u64>, a: Option<u64>| Some(b?.saturating_sub(a?));
+    (
+        lost(before.journal_transitions, after.journal_transitions),
+        lost(before.audit_next, after.audit_next),
+    )
 }
 
 /// The module `hash` the agent runs after an operator's snapshot, as the new LKG: fetched from
@@ -526,6 +556,7 @@ async fn verify(
 fn finish(r: &Restore, restored: Restored) {
     let Restored {
         after,
+        replaced,
         new_lkg,
         module,
     } = restored;
@@ -540,6 +571,10 @@ fn finish(r: &Restore, restored: Restored) {
     let at = now();
     let mut incident = store::incident(r.incident_id).expect("the incident of a restore");
     let (lost, text) = match (&incident.digest_before, &after) {
+        (Some(b), Some(a)) if a.same_state(b) && replaced.is_some() => (
+            Some(0),
+            "no task or fact: the logical state digest is unchanged".to_string(),
+        ),
         (Some(b), Some(a)) if a.same_state(b) => (
             Some(0),
             "none: the logical state digest is unchanged".to_string(),
@@ -565,14 +600,42 @@ fn finish(r: &Restore, restored: Restored) {
         ),
         (_, None) => (None, "unknown".to_string()),
     };
+    // The rungs that keep stable memory drop no journal or audit entry; a snapshot load or a
+    // clean reinstall drops those written after the state it restores.
+    let (journal_lost, audit_lost, logs_text) = match (&replaced, &after) {
+        (None, _) => (Some(0), Some(0), String::new()),
+        (Some(Ok(b)), Some(a)) => {
+            let (journal, audit) = logs_lost(b, a);
+            let count = |n: Option<u64>| n.map_or("an unknown number of".into(), |n| n.to_string());
+            (
+                journal,
+                audit,
+                format!(
+                    "; dropped with the replaced stable memory: {} journal transitions and {} audit entries",
+                    count(journal),
+                    count(audit)
+                ),
+            )
+        }
+        (Some(Err(e)), _) => (
+            None,
+            None,
+            format!(
+                "; journal and audit entries written after the restored state were dropped (how many is unknown: {e})"
+            ),
+        ),
+        (Some(Ok(_)), None) => (None, None, String::new()),
+    };
     incident.restored_at = Some(at);
     incident.ladder_step = Some(r.step);
     incident.digest_after = after;
     incident.records_lost = lost;
+    incident.journal_entries_lost = journal_lost;
+    incident.audit_entries_lost = audit_lost;
     incident.data_lost = if r.step == LadderStep::Reinstall {
-        format!("clean reinstall: {text}")
+        format!("clean reinstall: {text}{logs_text}")
     } else {
-        text
+        format!("{text}{logs_text}")
     };
     incident.alert = r.step == LadderStep::Reinstall;
     incident.lkg_hash = module.clone();

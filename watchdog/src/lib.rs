@@ -12,10 +12,11 @@
 //!   ([`operator`]); the agent reports its repairs of the watchdog with `note_repair`.
 //!
 //! Layout: [`store`] (stable state), [`supervise`] (the tick), [`ladder`], [`operator`],
-//! [`agent_client`].
+//! [`agent_client`], [`access`] (who may send what as an ingress update).
 //! The interface is `watchdog.did` beside this crate (a test keeps it equal to the code).
 //! Controllers: {agent, operators}; the watchdog must be a controller of the agent.
 
+pub mod access;
 pub mod agent_client;
 pub mod ladder;
 pub mod operator;
@@ -25,8 +26,8 @@ pub mod supervise;
 use candid::Principal;
 use canister_api::agent::RepairNotice;
 use canister_api::watchdog::{
-    ArmPhase, ArmRequest, ArmedUpgrade, Incident, RollbackTarget, WatchdogConfig, WatchdogError,
-    WatchdogEvent, WatchdogInit, WatchdogStatus,
+    ArmPhase, ArmRequest, ArmedUpgrade, EventPage, IncidentPage, RollbackTarget, WatchdogConfig,
+    WatchdogError, WatchdogInit, WatchdogStatus,
 };
 use ic_cdk::{init, post_upgrade, query, update};
 use std::cell::Cell;
@@ -61,13 +62,11 @@ fn init(arg: WatchdogInit) {
         previous_lkg: None,
         armed: None,
         restore: None,
-        verdicts: vec![],
         consecutive_failures: 0,
         last_heartbeat: None,
         last_schema: None,
         last_digest: None,
         lkg_pending: arg.lkg,
-        notices: vec![],
         agent_health: None,
         repairs: 0,
         low_cycles: vec![],
@@ -81,10 +80,27 @@ fn init(arg: WatchdogInit) {
     arm_timer();
 }
 
-/// Timers do not survive an upgrade: the supervision interval is set again.
+/// Moves a state of the single-cell layout into the split one (`store::adopt_legacy`); timers
+/// do not survive an upgrade, so the supervision interval is set again.
 #[post_upgrade]
 fn post_upgrade() {
+    if store::adopt_legacy() {
+        store::event(
+            "store.split",
+            None,
+            "the state moved from one cell into the split layout".into(),
+        );
+    }
     arm_timer();
+}
+
+/// An ingress update from a caller who may not call the method is refused here, before it
+/// executes (`access::ingress_allowed`).
+#[ic_cdk::inspect_message]
+fn inspect_message() {
+    if access::ingress_allowed(&ic_cdk::api::msg_method_name(), ic_cdk::api::msg_caller()) {
+        ic_cdk::api::accept_message();
+    }
 }
 
 fn caller_is_agent(method: &str) -> WatchdogResult<Principal> {
@@ -305,15 +321,17 @@ fn note_repair(notice: RepairNotice) -> WatchdogResult<()> {
     Ok(())
 }
 
-/// Public: incidents with id >= `from`, at most `limit` (capped at 100).
+/// Public: a page of incidents with id >= `from`: at most `limit` (capped at 10,000) and 1 MiB
+/// of candid; `next_from` continues it.
 #[query]
-fn incidents(from: u64, limit: u32) -> Vec<Incident> {
-    store::incidents(from, limit.min(100) as usize)
+fn incidents(from: u64, limit: u32) -> IncidentPage {
+    store::incidents(from, limit)
 }
 
-/// Public: events with `from <= seq < to` (at most 200).
+/// Public: events with `from <= seq < to`: at most 200 and 1 MiB of candid per page;
+/// `next_from` continues it.
 #[query]
-fn events(from: u64, to: u64) -> Vec<WatchdogEvent> {
+fn events(from: u64, to: u64) -> EventPage {
     store::events(from, to)
 }
 
@@ -329,6 +347,33 @@ fn detection_bound_secs() -> u64 {
 mod candid_export {
     use super::*;
     ic_cdk::export_candid!();
+
+    /// `access::METHODS` names every method of the service with its kind, and nothing else.
+    #[test]
+    fn the_access_table_covers_the_exported_service() {
+        let did = __export_service();
+        let mut exported: Vec<(String, access::Kind)> = did
+            .lines()
+            .map(str::trim)
+            .filter_map(|l| l.split_once(" : ("))
+            .filter(|(name, _)| *name != "service")
+            .map(|(name, sig)| {
+                let kind = if sig.trim_end().ends_with("query;") {
+                    access::Kind::Query
+                } else {
+                    access::Kind::Update
+                };
+                (name.to_string(), kind)
+            })
+            .collect();
+        let mut table: Vec<(String, access::Kind)> = access::METHODS
+            .iter()
+            .map(|(name, kind, _)| (name.to_string(), *kind))
+            .collect();
+        exported.sort_by(|a, b| a.0.cmp(&b.0));
+        table.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(table, exported);
+    }
 
     /// The checked-in `watchdog.did` is the interface the code exports.
     #[test]

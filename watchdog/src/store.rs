@@ -1,19 +1,38 @@
 //! Repository: everything the watchdog keeps in stable memory.
 //!
+//! The state is split by how often it changes, so that a heartbeat re-encodes a few hundred
+//! bytes, not the whole state; it is cached on the heap (the IC runs one message at a time and
+//! a trap rolls back heap and stable memory together, so the cache never disagrees with the
+//! cells), and [`update`] writes back only the parts that changed. Every list is bounded.
+//!
 //! | MemoryId | store |
 //! | --- | --- |
+<<<<<<< HEAD
 //! | 0 | `State` cell (candid): agent, operators, settings, LKG record, armed upgrade, restore in progress, verdicts to deliver (with their attempts), heartbeat counters, the agent's condition and whether the watchdog still controls it |
+=======
+//! | 0 | retired: the whole state in one cell (`legacy::State`, before the split); moved into 5-10 by the first `post_upgrade` of this layout ([`adopt_legacy`]) and left empty |
+>>>>>>> main
 //! | 1 | LKG module bytes, in 1 MiB pieces (`piece index -> bytes`) |
-//! | 2 | incidents (`id -> Incident`) |
+//! | 2 | incidents (`id -> Incident`), the newest [`MAX_INCIDENTS`] kept, each with at most [`MAX_ATTEMPTS`] attempt lines |
 //! | 3 | event log (`seq -> WatchdogEvent`), the newest [`MAX_EVENTS`] kept |
 //! | 4 | the previous LKG's module bytes (the LKG before the last commit), in 1 MiB pieces |
+//! | 5 | settings cell (candid [`Settings`]): agent, operators, config, paused |
+//! | 6 | modules cell (candid [`Modules`]): LKG, previous LKG and pending LKG records |
+//! | 7 | work cell (candid [`Work`]): the armed upgrade, the restore in progress |
+//! | 8 | observations cell (candid [`Observations`]): heartbeats, the agent's health and digest, repairs, low balances |
+//! | 9 | verdicts to deliver (`upgrade id -> UpgradeOutcome`), at most [`MAX_QUEUED`] |
+//! | 10 | repair notices to deliver (`seq -> RepairNotice`), at most [`MAX_QUEUED`] |
+//!
+//! Every text the watchdog stores from elsewhere (an event's detail, an attempt line) is cut
+//! at [`MAX_TEXT`] bytes.
 
 use candid::{CandidType, Deserialize, Principal};
 use canister_api::agent::{Health, RepairNotice, StateDigest, UpgradeOutcome};
+use canister_api::page;
 use canister_api::stable::Candid;
 use canister_api::watchdog::{
-    ArmedUpgrade, Heartbeat, Incident, LadderStep, LkgInfo, RollbackTarget, WatchdogConfig,
-    WatchdogEvent,
+    ArmedUpgrade, EventPage, Heartbeat, Incident, IncidentPage, LadderStep, LkgInfo,
+    RollbackTarget, WatchdogConfig, WatchdogEvent,
 };
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::{Cell as StableCell, DefaultMemoryImpl, StableBTreeMap};
@@ -24,6 +43,16 @@ type Mem = VirtualMemory<DefaultMemoryImpl>;
 
 /// Events kept.
 pub const MAX_EVENTS: u64 = 5_000;
+/// Incidents kept (ids are never reused; `incidents` reports the oldest kept).
+pub const MAX_INCIDENTS: u64 = 1_000;
+/// Attempt lines kept per incident: the first half and the newest half; the ones between are
+/// counted in `Incident::attempts_omitted`.
+pub const MAX_ATTEMPTS: usize = 32;
+/// Verdicts and repair notices queued for the agent at most (the oldest is dropped, with an
+/// event, when the agent has not taken them).
+pub const MAX_QUEUED: u64 = 64;
+/// Longest text stored from elsewhere (an event's detail, an attempt line), in bytes.
+pub const MAX_TEXT: usize = 2048;
 const PIECE: usize = 1024 * 1024;
 
 /// A restore in progress: which rung is next.
@@ -49,8 +78,8 @@ pub struct Restore {
     pub digest_tried: bool,
 }
 
-/// The watchdog's state.
-#[derive(CandidType, Deserialize, Clone, Debug)]
+/// The watchdog's state, as its code reads it (assembled from the cells 5-8).
+#[derive(Clone, Debug, PartialEq)]
 pub struct State {
     /// The agent.
     pub agent: Principal,
@@ -69,8 +98,6 @@ pub struct State {
     pub armed: Option<ArmedUpgrade>,
     /// The restore in progress.
     pub restore: Option<Restore>,
-    /// Verdicts the agent has not acknowledged yet (retried every tick).
-    pub verdicts: Vec<(u64, UpgradeOutcome)>,
     /// Failed heartbeats in a row.
     pub consecutive_failures: u32,
     /// The last heartbeat.
@@ -82,8 +109,6 @@ pub struct State {
     /// An LKG record to restore, whose bytes are still to be fetched from the agent (after
     /// the agent reinstalled the watchdog).
     pub lkg_pending: Option<LkgInfo>,
-    /// Repair notices the agent has not acknowledged yet (retried every tick).
-    pub notices: Vec<RepairNotice>,
     /// The agent as the last healthy heartbeat saw it.
     pub agent_health: Option<Health>,
     /// Repairs of the watchdog by the agent, as the agent reported them.
@@ -108,13 +133,135 @@ pub struct State {
     pub foreign_module: Option<Vec<u8>>,
 }
 
+<<<<<<< HEAD
 /// Undelivered verdicts and notices kept for the alerts.
 pub const MAX_UNDELIVERED: usize = 10;
+=======
+/// Cell 5: who and how (changes when an operator acts).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// The agent.
+    pub agent: Principal,
+    /// Operators.
+    pub operators: Vec<Principal>,
+    /// Settings.
+    pub config: WatchdogConfig,
+    /// Supervision paused by an operator.
+    pub paused: bool,
+}
+
+/// Cell 6: the module records (changes at a commit, a restore or an LKG copy).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
+pub struct Modules {
+    /// See [`State::lkg`].
+    pub lkg: Option<LkgInfo>,
+    /// See [`State::previous_lkg`].
+    pub previous_lkg: Option<LkgInfo>,
+    /// See [`State::lkg_pending`].
+    pub lkg_pending: Option<LkgInfo>,
+}
+
+/// Cell 7: the work in progress (changes at every phase of an upgrade or a restore).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
+pub struct Work {
+    /// See [`State::armed`].
+    pub armed: Option<ArmedUpgrade>,
+    /// See [`State::restore`].
+    pub restore: Option<Restore>,
+}
+
+/// Cell 8: what the heartbeats saw (changes at every heartbeat).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
+pub struct Observations {
+    /// See [`State::consecutive_failures`].
+    pub consecutive_failures: u32,
+    /// See [`State::last_heartbeat`].
+    pub last_heartbeat: Option<Heartbeat>,
+    /// See [`State::last_schema`].
+    pub last_schema: Option<u32>,
+    /// See [`State::last_digest`].
+    pub last_digest: Option<StateDigest>,
+    /// See [`State::agent_health`].
+    pub agent_health: Option<Health>,
+    /// See [`State::repairs`].
+    pub repairs: u64,
+    /// See [`State::low_cycles`].
+    pub low_cycles: Vec<String>,
+}
+
+impl State {
+    fn settings(&self) -> Settings {
+        Settings {
+            agent: self.agent,
+            operators: self.operators.clone(),
+            config: self.config,
+            paused: self.paused,
+        }
+    }
+
+    fn modules(&self) -> Modules {
+        Modules {
+            lkg: self.lkg.clone(),
+            previous_lkg: self.previous_lkg.clone(),
+            lkg_pending: self.lkg_pending.clone(),
+        }
+    }
+
+    fn work(&self) -> Work {
+        Work {
+            armed: self.armed.clone(),
+            restore: self.restore.clone(),
+        }
+    }
+
+    fn observations(&self) -> Observations {
+        Observations {
+            consecutive_failures: self.consecutive_failures,
+            last_heartbeat: self.last_heartbeat.clone(),
+            last_schema: self.last_schema,
+            last_digest: self.last_digest.clone(),
+            agent_health: self.agent_health.clone(),
+            repairs: self.repairs,
+            low_cycles: self.low_cycles.clone(),
+        }
+    }
+
+    fn from_parts(s: Settings, m: Modules, w: Work, o: Observations) -> State {
+        State {
+            agent: s.agent,
+            operators: s.operators,
+            config: s.config,
+            paused: s.paused,
+            lkg: m.lkg,
+            previous_lkg: m.previous_lkg,
+            lkg_pending: m.lkg_pending,
+            armed: w.armed,
+            restore: w.restore,
+            consecutive_failures: o.consecutive_failures,
+            last_heartbeat: o.last_heartbeat,
+            last_schema: o.last_schema,
+            last_digest: o.last_digest,
+            agent_health: o.agent_health,
+            repairs: o.repairs,
+            low_cycles: o.low_cycles,
+        }
+    }
+}
+
+type Part<T> = RefCell<StableCell<Candid<Option<T>>, Mem>>;
+
+fn part<T: CandidType + for<'de> Deserialize<'de>>(id: u8) -> Part<T> {
+    RefCell::new(StableCell::init(
+        MANAGER.with(|m| m.get(MemoryId::new(id))),
+        Candid(None),
+    ))
+}
+>>>>>>> main
 
 thread_local! {
     static MANAGER: MemoryManager<DefaultMemoryImpl> =
         MemoryManager::init(DefaultMemoryImpl::default());
-    static STATE: RefCell<StableCell<Candid<Option<State>>, Mem>> = RefCell::new(
+    static LEGACY: RefCell<StableCell<Candid<Option<legacy::State>>, Mem>> = RefCell::new(
         StableCell::init(MANAGER.with(|m| m.get(MemoryId::new(0))), Candid(None)));
     static LKG: RefCell<StableBTreeMap<u32, Vec<u8>, Mem>> = RefCell::new(
         StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(1)))));
@@ -124,6 +271,73 @@ thread_local! {
         StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(3)))));
     static PREVIOUS: RefCell<StableBTreeMap<u32, Vec<u8>, Mem>> = RefCell::new(
         StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(4)))));
+    static SETTINGS: Part<Settings> = part(5);
+    static MODULES: Part<Modules> = part(6);
+    static WORK: Part<Work> = part(7);
+    static OBSERVATIONS: Part<Observations> = part(8);
+    static VERDICTS: RefCell<StableBTreeMap<u64, Candid<UpgradeOutcome>, Mem>> = RefCell::new(
+        StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(9)))));
+    static NOTICES: RefCell<StableBTreeMap<u64, Candid<RepairNotice>, Mem>> = RefCell::new(
+        StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(10)))));
+    /// The state as the cells hold it (see the module doc).
+    static CACHE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+fn read<T: Clone + CandidType + for<'de> Deserialize<'de>>(
+    cell: &'static std::thread::LocalKey<Part<T>>,
+) -> Option<T> {
+    cell.with(|c| c.borrow().get().0.clone())
+}
+
+fn write<T: Clone + CandidType + for<'de> Deserialize<'de>>(
+    cell: &'static std::thread::LocalKey<Part<T>>,
+    value: T,
+) {
+    cell.with(|c| c.borrow_mut().set(Candid(Some(value))));
+}
+
+/// Writes the parts of `new` that differ from `old` (all of them when `old` is `None`).
+fn persist(old: Option<&State>, new: &State) {
+    if old.is_none_or(|o| o.settings() != new.settings()) {
+        write(&SETTINGS, new.settings());
+    }
+    if old.is_none_or(|o| o.modules() != new.modules()) {
+        write(&MODULES, new.modules());
+    }
+    if old.is_none_or(|o| o.work() != new.work()) {
+        write(&WORK, new.work());
+    }
+    if old.is_none_or(|o| o.observations() != new.observations()) {
+        write(&OBSERVATIONS, new.observations());
+    }
+}
+
+fn load() -> State {
+    match (
+        read(&SETTINGS),
+        read(&MODULES),
+        read(&WORK),
+        read(&OBSERVATIONS),
+    ) {
+        (Some(s), Some(m), Some(w), Some(o)) => State::from_parts(s, m, w, o),
+        _ => ic_cdk::trap(
+            "the watchdog's state is missing: it was neither initialised nor moved from the \
+             single-cell layout",
+        ),
+    }
+}
+
+/// Cuts `text` at [`MAX_TEXT`] bytes (on a character boundary), saying so.
+pub fn bounded(mut text: String) -> String {
+    if text.len() > MAX_TEXT {
+        let mut at = MAX_TEXT - 16;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        text.truncate(at);
+        text.push_str(" ... (cut)");
+    }
+    text
 }
 
 type Pieces = std::thread::LocalKey<RefCell<StableBTreeMap<u32, Vec<u8>, Mem>>>;
@@ -157,33 +371,120 @@ fn read_checked(slot: &'static Pieces, info: &LkgInfo, what: &str) -> Result<Vec
 
 /// Writes the state of a fresh install.
 pub fn init(state: State) {
-    STATE.with(|s| s.borrow_mut().set(Candid(Some(state))));
+    persist(None, &state);
+    CACHE.with(|c| *c.borrow_mut() = Some(state));
+}
+
+/// In `post_upgrade`: moves a state kept in the single cell of the old layout (MemoryId 0) into
+/// the cells and queues of this one, and empties the old cell. Answers whether there was one.
+pub fn adopt_legacy() -> bool {
+    let Some(old) = LEGACY.with(|l| l.borrow().get().0.clone()) else {
+        return false;
+    };
+    let (state, verdicts, notices) = old.split();
+    init(state);
+    for (id, outcome) in verdicts {
+        queue_verdict(id, outcome);
+    }
+    for notice in notices {
+        queue_notice(notice);
+    }
+    LEGACY.with(|l| l.borrow_mut().set(Candid(None)));
+    true
 }
 
 /// The state.
 pub fn get() -> State {
-    STATE.with(|s| {
-        s.borrow()
-            .get()
-            .0
-            .clone()
-            .expect("the watchdog is initialised")
+    CACHE.with(|c| c.borrow_mut().get_or_insert_with(load).clone())
+}
+
+/// Changes the state; only the parts that changed are written.
+pub fn update<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let old = get();
+    let mut new = old.clone();
+    let r = f(&mut new);
+    persist(Some(&old), &new);
+    CACHE.with(|c| *c.borrow_mut() = Some(new));
+    r
+}
+
+/// Queues `outcome` for upgrade `id` (replacing one queued for it); drops the oldest beyond
+/// [`MAX_QUEUED`].
+pub fn queue_verdict(id: u64, outcome: UpgradeOutcome) {
+    let dropped = VERDICTS.with(|v| {
+        let mut map = v.borrow_mut();
+        map.insert(id, Candid(outcome));
+        let mut dropped = vec![];
+        while map.len() > MAX_QUEUED {
+            dropped.extend(map.pop_first().map(|(id, _)| id));
+        }
+        dropped
+    });
+    for id in dropped {
+        event(
+            "verdict.dropped",
+            Some(id),
+            format!("more than {MAX_QUEUED} verdicts were waiting for the agent"),
+        );
+    }
+}
+
+/// The verdicts waiting for the agent, oldest upgrade first.
+pub fn verdicts() -> Vec<(u64, UpgradeOutcome)> {
+    VERDICTS.with(|v| {
+        v.borrow()
+            .iter()
+            .map(|e| {
+                let (id, o) = e.into_pair();
+                (id, o.0)
+            })
+            .collect()
     })
 }
 
-/// Changes the state.
-pub fn update<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    STATE.with(|s| {
-        let mut state = s
-            .borrow()
-            .get()
-            .0
-            .clone()
-            .expect("the watchdog is initialised");
-        let r = f(&mut state);
-        s.borrow_mut().set(Candid(Some(state)));
-        r
+/// The agent took the verdict on upgrade `id`.
+pub fn verdict_delivered(id: u64) {
+    VERDICTS.with(|v| v.borrow_mut().remove(&id));
+}
+
+/// Queues a repair notice for the agent; drops the oldest beyond [`MAX_QUEUED`].
+pub fn queue_notice(notice: RepairNotice) {
+    let dropped = NOTICES.with(|n| {
+        let mut map = n.borrow_mut();
+        let seq = map.last_key_value().map_or(0, |(k, _)| k + 1);
+        map.insert(seq, Candid(notice));
+        let mut dropped = 0;
+        while map.len() > MAX_QUEUED {
+            map.pop_first();
+            dropped += 1;
+        }
+        dropped
+    });
+    if dropped > 0 {
+        event(
+            "notice.dropped",
+            None,
+            format!("more than {MAX_QUEUED} repair notices were waiting for the agent"),
+        );
+    }
+}
+
+/// The repair notices waiting for the agent, oldest first, with their sequence numbers.
+pub fn notices() -> Vec<(u64, RepairNotice)> {
+    NOTICES.with(|n| {
+        n.borrow()
+            .iter()
+            .map(|e| {
+                let (seq, o) = e.into_pair();
+                (seq, o.0)
+            })
+            .collect()
     })
+}
+
+/// The agent took notice `seq`.
+pub fn notice_delivered(seq: u64) {
+    NOTICES.with(|n| n.borrow_mut().remove(&seq));
 }
 
 /// Stores `bytes` as the LKG module with `info` (the caller checked the hash). The LKG it
@@ -224,13 +525,16 @@ pub fn previous_bytes() -> Result<(LkgInfo, Vec<u8>), String> {
     Ok((info, bytes))
 }
 
-/// Records a new incident; returns its id.
+/// Records a new incident; returns its id. The oldest beyond [`MAX_INCIDENTS`] are evicted.
 pub fn add_incident(mut incident: Incident) -> u64 {
     INCIDENTS.with(|i| {
         let mut map = i.borrow_mut();
         let id = map.last_key_value().map_or(1, |(k, _)| k + 1);
         incident.id = id;
         map.insert(id, Candid(incident));
+        while map.len() > MAX_INCIDENTS {
+            map.pop_first();
+        }
         id
     })
 }
@@ -245,24 +549,42 @@ pub fn put_incident(incident: Incident) {
     INCIDENTS.with(|i| i.borrow_mut().insert(incident.id, Candid(incident)));
 }
 
-/// Incidents with id >= `from`, at most `limit`.
-pub fn incidents(from: u64, limit: usize) -> Vec<Incident> {
+/// Adds an attempt line to `incident`, keeping the first and the newest lines within
+/// [`MAX_ATTEMPTS`] and counting the ones dropped between them.
+pub fn push_attempt(incident: &mut Incident, line: String) {
+    incident.attempts.push(bounded(line));
+    if incident.attempts.len() > MAX_ATTEMPTS {
+        incident.attempts.remove(MAX_ATTEMPTS / 2);
+        *incident.attempts_omitted.get_or_insert(0) += 1;
+    }
+}
+
+/// A page of incidents with id >= `from` (at most `limit`, see `canister_api::page`).
+pub fn incidents(from: u64, limit: u32) -> IncidentPage {
     INCIDENTS.with(|i| {
-        i.borrow()
-            .range(from..)
-            .take(limit)
-            .map(|e| e.value().0)
-            .collect()
+        let map = i.borrow();
+        let oldest = map.first_key_value().map_or(0, |(k, _)| k);
+        let items = map.range(from..).map(|e| {
+            let (id, incident) = e.into_pair();
+            (id, incident.0)
+        });
+        let (incidents, next_from) = page::collect(items, limit, page::PAGE_BYTES);
+        IncidentPage {
+            incidents,
+            next_from,
+            oldest,
+        }
     })
 }
 
-/// How many incidents there are.
+/// How many incidents there are (ids are never reused: the newest id).
 pub fn incident_count() -> u64 {
-    INCIDENTS.with(|i| i.borrow().len())
+    INCIDENTS.with(|i| i.borrow().last_key_value().map_or(0, |(k, _)| k))
 }
 
 /// Appends to the event log (and prints it to the canister log).
 pub fn event(action: &str, upgrade_id: Option<u64>, detail: String) {
+    let detail = bounded(detail);
     ic_cdk::println!("watchdog {action} {upgrade_id:?}: {detail}");
     EVENTS.with(|e| {
         let mut map = e.borrow_mut();
@@ -277,19 +599,79 @@ pub fn event(action: &str, upgrade_id: Option<u64>, detail: String) {
                 detail,
             }),
         );
-        if seq >= MAX_EVENTS {
-            map.remove(&(seq - MAX_EVENTS));
+        while map.len() > MAX_EVENTS {
+            map.pop_first();
         }
     });
 }
 
-/// Events with `from <= seq < to`, at most 200.
-pub fn events(from: u64, to: u64) -> Vec<WatchdogEvent> {
+/// Events with `from <= seq < to`: a page of at most 200 (see `canister_api::page`).
+pub fn events(from: u64, to: u64) -> EventPage {
     EVENTS.with(|e| {
-        e.borrow()
-            .range(from..to.max(from))
-            .take(200)
-            .map(|e| e.value().0)
-            .collect()
+        let map = e.borrow();
+        let oldest = map.first_key_value().map_or(0, |(k, _)| k);
+        let items = map.range(from..to.max(from)).map(|e| {
+            let (seq, event) = e.into_pair();
+            (seq, event.0)
+        });
+        let (events, next_from) = page::collect(items, 200, page::PAGE_BYTES);
+        EventPage {
+            events,
+            next_from,
+            oldest,
+        }
     })
+}
+
+/// The single-cell layout the watchdog kept before the split (MemoryId 0): its state is read
+/// once, by [`adopt_legacy`]. Field for field the old `State`.
+mod legacy {
+    use super::*;
+
+    #[derive(CandidType, Deserialize, Clone, Debug)]
+    pub struct State {
+        pub agent: Principal,
+        pub operators: Vec<Principal>,
+        pub config: WatchdogConfig,
+        pub paused: bool,
+        pub lkg: Option<LkgInfo>,
+        pub previous_lkg: Option<LkgInfo>,
+        pub armed: Option<ArmedUpgrade>,
+        pub restore: Option<Restore>,
+        pub verdicts: Vec<(u64, UpgradeOutcome)>,
+        pub consecutive_failures: u32,
+        pub last_heartbeat: Option<Heartbeat>,
+        pub last_schema: Option<u32>,
+        pub last_digest: Option<StateDigest>,
+        pub lkg_pending: Option<LkgInfo>,
+        pub notices: Vec<RepairNotice>,
+        pub agent_health: Option<Health>,
+        pub repairs: u64,
+        pub low_cycles: Vec<String>,
+    }
+
+    impl State {
+        /// The state of this layout, and the queues.
+        pub fn split(self) -> (super::State, Vec<(u64, UpgradeOutcome)>, Vec<RepairNotice>) {
+            let state = super::State {
+                agent: self.agent,
+                operators: self.operators,
+                config: self.config,
+                paused: self.paused,
+                lkg: self.lkg,
+                previous_lkg: self.previous_lkg,
+                armed: self.armed,
+                restore: self.restore,
+                consecutive_failures: self.consecutive_failures,
+                last_heartbeat: self.last_heartbeat,
+                last_schema: self.last_schema,
+                last_digest: self.last_digest,
+                lkg_pending: self.lkg_pending,
+                agent_health: self.agent_health,
+                repairs: self.repairs,
+                low_cycles: self.low_cycles,
+            };
+            (state, self.verdicts, self.notices)
+        }
+    }
 }

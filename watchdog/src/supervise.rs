@@ -205,29 +205,31 @@ fn set_armed(f: impl FnOnce(&mut ArmedUpgrade)) {
 
 /// Queues a verdict for the agent.
 pub fn queue_verdict(id: u64, outcome: UpgradeOutcome) {
-    store::update(|s| {
-        s.verdicts.retain(|(v, _)| *v != id);
-        s.verdicts.push((id, outcome));
-    });
+    store::queue_verdict(id, outcome);
 }
 
 async fn deliver_verdicts() {
-    let st = store::get();
-    for (id, outcome) in st.verdicts {
-        match agent_client::complete_upgrade(st.agent, id, &outcome).await {
+    let agent = store::get().agent;
+    for (id, outcome) in store::verdicts() {
+        match agent_client::complete_upgrade(agent, id, &outcome).await {
             Ok(answer) => {
+<<<<<<< HEAD
                 store::update(|s| {
                     s.verdicts.retain(|(v, _)| *v != id);
                     if let Some(a) = s.verdict_attempts.as_mut() {
                         a.retain(|(v, _)| *v != id);
                     }
                 });
+=======
+                store::verdict_delivered(id);
+>>>>>>> main
                 store::event(
                     "verdict.delivered",
                     Some(id),
                     format!("{outcome:?}: agent answered {:?}", answer.map(|r| r.state)),
                 );
             }
+<<<<<<< HEAD
             Err(e) => {
                 let attempts = store::update(|s| {
                     let a = s.verdict_attempts.get_or_insert_with(Vec::new);
@@ -261,6 +263,15 @@ async fn deliver_verdicts() {
                     store::event("verdict.retry", Some(id), format!("attempt {attempts}: {e}"));
                 }
             }
+=======
+            Err(e) => store::event("verdict.retry", Some(id), e.to_string()),
+        }
+    }
+    for (seq, notice) in store::notices() {
+        match agent_client::note_repair(agent, &notice).await {
+            Ok(_) => store::notice_delivered(seq),
+            Err(e) => store::event("notice.retry", None, e.to_string()),
+>>>>>>> main
         }
     }
     let Some(notice) = store::get().notices.first().cloned() else {
@@ -310,7 +321,7 @@ fn give_up(action: &str, upgrade_id: Option<u64>, detail: String) {
 
 /// Queues a notice of a restore for the agent's journal.
 pub fn queue_notice(notice: RepairNotice) {
-    store::update(|s| s.notices.push(notice));
+    store::queue_notice(notice);
 }
 
 fn record_heartbeat(healthy: bool, detail: String, schema: Option<u32>) -> u32 {
@@ -612,6 +623,7 @@ pub fn start_restore(
         restored_at: None,
         ladder_step: None,
         attempts: vec![],
+        attempts_omitted: None,
         lkg_hash: version
             .as_ref()
             .or(st.lkg.as_ref())
@@ -620,6 +632,8 @@ pub fn start_restore(
         digest_after: None,
         records_lost: None,
         data_lost: "unknown until restored".into(),
+        journal_entries_lost: None,
+        audit_entries_lost: None,
         alert: false,
     });
     let (step, snapshot_id) = match &target {

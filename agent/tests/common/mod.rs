@@ -124,6 +124,37 @@ impl Env {
         .expect("remember");
     }
 
+    /// `state_digest`.
+    pub fn digest(&self) -> StateDigest {
+        self.query(stranger(), "state_digest", Encode!().unwrap())
+    }
+
+    /// The digest of the records `list_tasks` and `list_facts` answer, computed here as
+    /// `canister_api::digest` says: what the agent's kept digest must equal.
+    pub fn digest_of_records(&self) -> (u64, u64, Vec<u8>) {
+        let mut sum = canister_api::digest::RecordSum::default();
+        let tasks = self.tasks();
+        let facts = self.facts();
+        for t in &tasks {
+            sum.add_task(t);
+        }
+        for f in &facts {
+            sum.add_fact(&f.namespace, &f.key, &f.value);
+        }
+        let (t, f) = (tasks.len() as u64, facts.len() as u64);
+        (t, f, sum.sha256(t, f))
+    }
+
+    /// Asserts that the kept digest agrees with the records.
+    pub fn assert_digest_matches_records(&self) {
+        let d = self.digest();
+        assert_eq!(
+            (d.tasks, d.facts, d.sha256.clone()),
+            self.digest_of_records(),
+            "the kept digest disagrees with the records"
+        );
+    }
+
     /// Recalls a fact as the operator.
     pub fn recall(&self, namespace: Option<&str>, key: &str) -> Option<String> {
         let ns = namespace.map(str::to_string);
@@ -135,24 +166,46 @@ impl Env {
         .expect("recall")
     }
 
-    /// Every task (up to 500).
+    /// Every task (every page of `list_tasks`).
     pub fn tasks(&self) -> Vec<Task> {
-        self.query::<Result<Vec<Task>, AgentError>>(
-            operator(),
-            "list_tasks",
-            Encode!(&0u64, &500u32).unwrap(),
-        )
-        .expect("list_tasks")
+        let mut all = vec![];
+        let mut from = Some(0u64);
+        while let Some(at) = from {
+            let page = self
+                .query::<Result<TaskPage, AgentError>>(
+                    operator(),
+                    "list_tasks",
+                    Encode!(&at, &u32::MAX).unwrap(),
+                )
+                .expect("list_tasks");
+            all.extend(page.tasks);
+            from = page.next_from;
+        }
+        all
     }
 
-    /// Every fact (up to 500).
-    pub fn facts(&self) -> Vec<Fact> {
-        self.query::<Result<Vec<Fact>, AgentError>>(
+    /// One page of `list_facts(namespace, from)`.
+    pub fn facts_page(&self, namespace: Option<&str>, from: Option<FactCursor>) -> FactPage {
+        self.query::<Result<FactPage, AgentError>>(
             operator(),
             "list_facts",
-            Encode!(&None::<String>).unwrap(),
+            Encode!(&namespace.map(str::to_string), &from).unwrap(),
         )
         .expect("list_facts")
+    }
+
+    /// Every fact (every page of `list_facts`).
+    pub fn facts(&self) -> Vec<Fact> {
+        let mut all = vec![];
+        let mut from = None;
+        loop {
+            let page = self.facts_page(None, from);
+            all.extend(page.facts);
+            match page.next_from {
+                None => return all,
+                next => from = next,
+            }
+        }
     }
 
     /// Uploads `bytes` as `kind` in 1 MiB chunks.
@@ -194,14 +247,26 @@ impl Env {
         )
     }
 
-    /// `list_versions`.
+    /// Every stored version (every page of `list_versions`), oldest first.
     pub fn versions(&self) -> Vec<VersionInfo> {
-        self.query::<Result<Vec<VersionInfo>, AgentError>>(
-            operator(),
-            "list_versions",
-            Encode!().unwrap(),
-        )
-        .expect("list_versions")
+        let mut all: Vec<VersionInfo> = vec![];
+        let mut from: Option<serde_bytes::ByteBuf> = None;
+        loop {
+            let page = self
+                .query::<Result<VersionPage, AgentError>>(
+                    operator(),
+                    "list_versions",
+                    Encode!(&from).unwrap(),
+                )
+                .expect("list_versions");
+            all.extend(page.versions);
+            match page.next_from {
+                None => break,
+                Some(next) => from = Some(serde_bytes::ByteBuf::from(next)),
+            }
+        }
+        all.sort_by_key(|v| v.created_at);
+        all
     }
 
     /// The whole audit log (first page).
