@@ -90,6 +90,8 @@ pub enum AgentMethod {
     SetOperators,
     /// `set_supervision`.
     SetSupervision,
+    /// `set_version_retention`.
+    SetVersionRetention,
     /// `upload_wasm_chunk`.
     UploadWasmChunk,
     /// `commit_wasm`.
@@ -102,7 +104,7 @@ pub enum AgentMethod {
 
 impl AgentMethod {
     /// Every method of the control plane.
-    pub const ALL: [AgentMethod; 31] = [
+    pub const ALL: [AgentMethod; 32] = [
         AgentMethod::Health,
         AgentMethod::StateDigest,
         AgentMethod::ExportModule,
@@ -130,6 +132,7 @@ impl AgentMethod {
         AgentMethod::SetGateLimits,
         AgentMethod::SetOperators,
         AgentMethod::SetSupervision,
+        AgentMethod::SetVersionRetention,
         AgentMethod::UploadWasmChunk,
         AgentMethod::CommitWasm,
         AgentMethod::DiscardUpload,
@@ -167,6 +170,7 @@ impl AgentMethod {
             SetGateLimits => "set_gate_limits",
             SetOperators => "set_operators",
             SetSupervision => "set_supervision",
+            SetVersionRetention => "set_version_retention",
             UploadWasmChunk => "upload_wasm_chunk",
             CommitWasm => "commit_wasm",
             DiscardUpload => "discard_upload",
@@ -207,7 +211,7 @@ impl AgentMethod {
             // runbook's `self_upgrade`).
             CallTool => &[Agent, Operators],
             ApproveUpgrade | RejectUpgrade | SetAutonomy | SetGateLimits | SetOperators
-            | SetSupervision | UploadWasmChunk | CommitWasm | DiscardUpload | ProposeRelease => {
+            | SetSupervision | SetVersionRetention | UploadWasmChunk | CommitWasm | DiscardUpload | ProposeRelease => {
                 &[Operators]
             }
         }

@@ -16,9 +16,10 @@
 use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
 use canister_api::agent::{
-    AgentError, AgentMethod, AuditPage, Autonomy, CommittedWasm, Config, Fact, GateLimits, Health,
-    ModuleChunk, ProposeRelease, RepairNotice, StateChunk, StateDigest, SubmitTask, Supervision,
-    Task, TaskStatus, UpgradeOutcome, UpgradeRecord, UploadProgress, VersionInfo, WasmKind,
+    AgentError, AgentMethod, AuditPage, Autonomy, CommittedWasm, Config, FactCursor, FactPage,
+    GateLimits, Health, ModuleChunk, ProposeRelease, RepairNotice, StateChunk, StateDigest,
+    SubmitTask, Supervision, TaskPage, TaskStatus, UpgradeOutcome, UpgradePage, UpgradeRecord,
+    Task, UploadProgress, VersionInfo, VersionPage, WasmKind,
 };
 use canister_api::failure::not_a_controller;
 use canister_api::ic::{self, management};
@@ -119,17 +120,25 @@ async fn call_one(sandbox: Principal, method: AgentMethod, current: &[u8]) -> Re
         }
         M::CanaryWrite => said(answer::<_, Result<String, AgentError>>(sandbox, method, &none).await),
         M::ListVersions => {
-            said(answer::<_, Result<Vec<VersionInfo>, AgentError>>(sandbox, method, &none).await)
+            said(
+                answer::<_, Result<VersionPage, AgentError>>(sandbox, method, &(None::<ByteBuf>,))
+                    .await,
+            )
         }
         M::ListTasks => {
-            said(answer::<_, Result<Vec<Task>, AgentError>>(sandbox, method, &(0u64, 1u32)).await)
+            said(answer::<_, Result<TaskPage, AgentError>>(sandbox, method, &(0u64, 1u32)).await)
         }
         M::ListFacts => said(
-            answer::<_, Result<Vec<Fact>, AgentError>>(sandbox, method, &(None::<String>,)).await,
+            answer::<_, Result<FactPage, AgentError>>(
+                sandbox,
+                method,
+                &(None::<String>, None::<FactCursor>),
+            )
+            .await,
         ),
         M::GetConfig => said(answer::<_, Result<Config, AgentError>>(sandbox, method, &none).await),
         M::UpgradeHistory => said(
-            answer::<_, Result<Vec<UpgradeRecord>, AgentError>>(sandbox, method, &(0u64, 1u32))
+            answer::<_, Result<UpgradePage, AgentError>>(sandbox, method, &(0u64, 1u32))
                 .await,
         ),
         M::UpgradeStatus => said(
@@ -200,6 +209,9 @@ async fn call_one(sandbox: Principal, method: AgentMethod, current: &[u8]) -> Re
         ),
         M::DiscardUpload => said(
             answer::<_, Result<(), AgentError>>(sandbox, method, &(WasmKind::Release,)).await,
+        ),
+        M::SetVersionRetention => said(
+            answer::<_, Result<Vec<VersionInfo>, AgentError>>(sandbox, method, &(3u32,)).await,
         ),
         M::ProposeRelease => {
             let arg = ProposeRelease {

@@ -131,9 +131,12 @@ pub async fn note_repair(
     ic::agent_call(agent, AgentMethod::NoteRepair, &(notice,), Some(60)).await
 }
 
-/// `list_versions` (an operator's rollback to a stored version).
+/// A page of `list_versions` from the version `from` (an operator's rollback to a stored
+/// version).
 pub async fn list_versions(
     agent: Principal,
-) -> Result<Result<Vec<canister_api::agent::VersionInfo>, AgentError>, CallError> {
-    ic::agent_call(agent, AgentMethod::ListVersions, &(), Some(30)).await
+    from: Option<Vec<u8>>,
+) -> Result<Result<canister_api::agent::VersionPage, AgentError>, CallError> {
+    let from = from.map(serde_bytes::ByteBuf::from);
+    ic::agent_call(agent, AgentMethod::ListVersions, &(from,), Some(30)).await
 }

@@ -7,13 +7,8 @@
 use crate::store;
 use crate::supervise;
 use candid::Principal;
-<<<<<<< HEAD
-use canister_api::agent::{AgentError, RepairNotice, VersionInfo};
-use canister_api::ic::{CallError, management};
-=======
 use canister_api::agent::{AgentError, RepairNotice, VersionPage};
-use canister_api::ic::{self, CallError, management};
->>>>>>> main
+use canister_api::ic::{CallError, management};
 use canister_api::watchdog::{
     ArmPhase, LkgInfo, RestoreView, RollbackTarget, WatchdogConfig, WatchdogError, WatchdogStatus,
 };
@@ -258,25 +253,14 @@ async fn stored_version(
             "a version is named by its 32-byte SHA-256".into(),
         ));
     }
-<<<<<<< HEAD
-    let answer: Result<Result<Vec<VersionInfo>, AgentError>, CallError> =
-        crate::agent_client::list_versions(agent).await;
-    let versions = match answer {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => return Err(WatchdogError::Refused(format!("list_versions: {e}"))),
-        Err(e) => {
-            return Err(WatchdogError::Refused(format!(
-=======
     // A page starting at the hash holds the version first, if it is stored.
     let page = |from: Option<Vec<u8>>| async move {
-        let from = from.map(serde_bytes::ByteBuf::from);
         let answer: Result<Result<VersionPage, AgentError>, CallError> =
-            ic::call(agent, "list_versions", &from, Some(30)).await;
+            crate::agent_client::list_versions(agent, from).await;
         match answer {
             Ok(Ok(page)) => Ok(page.versions),
             Ok(Err(e)) => Err(WatchdogError::Refused(format!("list_versions: {e}"))),
             Err(e) => Err(WatchdogError::Refused(format!(
->>>>>>> main
                 "the agent does not answer list_versions ({e}); roll back to the LKG or a \
                  snapshot instead"
             ))),

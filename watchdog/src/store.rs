@@ -7,11 +7,7 @@
 //!
 //! | MemoryId | store |
 //! | --- | --- |
-<<<<<<< HEAD
-//! | 0 | `State` cell (candid): agent, operators, settings, LKG record, armed upgrade, restore in progress, verdicts to deliver (with their attempts), heartbeat counters, the agent's condition and whether the watchdog still controls it |
-=======
 //! | 0 | retired: the whole state in one cell (`legacy::State`, before the split); moved into 5-10 by the first `post_upgrade` of this layout ([`adopt_legacy`]) and left empty |
->>>>>>> main
 //! | 1 | LKG module bytes, in 1 MiB pieces (`piece index -> bytes`) |
 //! | 2 | incidents (`id -> Incident`), the newest [`MAX_INCIDENTS`] kept, each with at most [`MAX_ATTEMPTS`] attempt lines |
 //! | 3 | event log (`seq -> WatchdogEvent`), the newest [`MAX_EVENTS`] kept |
@@ -19,7 +15,7 @@
 //! | 5 | settings cell (candid [`Settings`]): agent, operators, config, paused |
 //! | 6 | modules cell (candid [`Modules`]): LKG, previous LKG and pending LKG records |
 //! | 7 | work cell (candid [`Work`]): the armed upgrade, the restore in progress |
-//! | 8 | observations cell (candid [`Observations`]): heartbeats, the agent's health and digest, repairs, low balances |
+//! | 8 | observations cell (candid [`Observations`]): heartbeats, the agent's health and digest, repairs, low balances, delivery attempts and undelivered alerts, the agent's condition, whether the watchdog still controls it, a module installed out of band |
 //! | 9 | verdicts to deliver (`upgrade id -> UpgradeOutcome`), at most [`MAX_QUEUED`] |
 //! | 10 | repair notices to deliver (`seq -> RepairNotice`), at most [`MAX_QUEUED`] |
 //!
@@ -133,10 +129,9 @@ pub struct State {
     pub foreign_module: Option<Vec<u8>>,
 }
 
-<<<<<<< HEAD
 /// Undelivered verdicts and notices kept for the alerts.
 pub const MAX_UNDELIVERED: usize = 10;
-=======
+
 /// Cell 5: who and how (changes when an operator acts).
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -187,6 +182,18 @@ pub struct Observations {
     pub repairs: u64,
     /// See [`State::low_cycles`].
     pub low_cycles: Vec<String>,
+    /// See [`State::verdict_attempts`].
+    pub verdict_attempts: Option<Vec<(u64, u32)>>,
+    /// See [`State::notice_attempts`].
+    pub notice_attempts: Option<u32>,
+    /// See [`State::undelivered`].
+    pub undelivered: Option<Vec<String>>,
+    /// See [`State::condition`].
+    pub condition: Option<String>,
+    /// See [`State::control_lost`].
+    pub control_lost: Option<(u64, String)>,
+    /// See [`State::foreign_module`].
+    pub foreign_module: Option<Vec<u8>>,
 }
 
 impl State {
@@ -223,6 +230,12 @@ impl State {
             agent_health: self.agent_health.clone(),
             repairs: self.repairs,
             low_cycles: self.low_cycles.clone(),
+            verdict_attempts: self.verdict_attempts.clone(),
+            notice_attempts: self.notice_attempts,
+            undelivered: self.undelivered.clone(),
+            condition: self.condition.clone(),
+            control_lost: self.control_lost.clone(),
+            foreign_module: self.foreign_module.clone(),
         }
     }
 
@@ -244,6 +257,12 @@ impl State {
             agent_health: o.agent_health,
             repairs: o.repairs,
             low_cycles: o.low_cycles,
+            verdict_attempts: o.verdict_attempts,
+            notice_attempts: o.notice_attempts,
+            undelivered: o.undelivered,
+            condition: o.condition,
+            control_lost: o.control_lost,
+            foreign_module: o.foreign_module,
         }
     }
 }
@@ -256,7 +275,6 @@ fn part<T: CandidType + for<'de> Deserialize<'de>>(id: u8) -> Part<T> {
         Candid(None),
     ))
 }
->>>>>>> main
 
 thread_local! {
     static MANAGER: MemoryManager<DefaultMemoryImpl> =
@@ -670,6 +688,12 @@ mod legacy {
                 agent_health: self.agent_health,
                 repairs: self.repairs,
                 low_cycles: self.low_cycles,
+                verdict_attempts: None,
+                notice_attempts: None,
+                undelivered: None,
+                condition: None,
+                control_lost: None,
+                foreign_module: None,
             };
             (state, self.verdicts, self.notices)
         }

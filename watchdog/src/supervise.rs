@@ -213,23 +213,18 @@ async fn deliver_verdicts() {
     for (id, outcome) in store::verdicts() {
         match agent_client::complete_upgrade(agent, id, &outcome).await {
             Ok(answer) => {
-<<<<<<< HEAD
+                store::verdict_delivered(id);
                 store::update(|s| {
-                    s.verdicts.retain(|(v, _)| *v != id);
                     if let Some(a) = s.verdict_attempts.as_mut() {
                         a.retain(|(v, _)| *v != id);
                     }
                 });
-=======
-                store::verdict_delivered(id);
->>>>>>> main
                 store::event(
                     "verdict.delivered",
                     Some(id),
                     format!("{outcome:?}: agent answered {:?}", answer.map(|r| r.state)),
                 );
             }
-<<<<<<< HEAD
             Err(e) => {
                 let attempts = store::update(|s| {
                     let a = s.verdict_attempts.get_or_insert_with(Vec::new);
@@ -244,12 +239,12 @@ async fn deliver_verdicts() {
                         }
                     };
                     if n >= MAX_DELIVERIES {
-                        s.verdicts.retain(|(v, _)| *v != id);
                         a.retain(|(v, _)| *v != id);
                     }
                     n
                 });
                 if attempts >= MAX_DELIVERIES {
+                    store::verdict_delivered(id);
                     give_up(
                         "verdict.undeliverable",
                         Some(id),
@@ -263,36 +258,24 @@ async fn deliver_verdicts() {
                     store::event("verdict.retry", Some(id), format!("attempt {attempts}: {e}"));
                 }
             }
-=======
-            Err(e) => store::event("verdict.retry", Some(id), e.to_string()),
         }
     }
-    for (seq, notice) in store::notices() {
-        match agent_client::note_repair(agent, &notice).await {
-            Ok(_) => store::notice_delivered(seq),
-            Err(e) => store::event("notice.retry", None, e.to_string()),
->>>>>>> main
-        }
-    }
-    let Some(notice) = store::get().notices.first().cloned() else {
+    let Some((seq, notice)) = store::notices().into_iter().next() else {
         return;
     };
-    match agent_client::note_repair(st.agent, &notice).await {
-        Ok(_) => store::update(|s| {
-            s.notices.retain(|n| n != &notice);
-            s.notice_attempts = None;
-        }),
+    match agent_client::note_repair(agent, &notice).await {
+        Ok(_) => {
+            store::notice_delivered(seq);
+            store::update(|s| s.notice_attempts = None);
+        }
         Err(e) => {
             let attempts = store::update(|s| {
                 let n = s.notice_attempts.unwrap_or(0) + 1;
-                s.notice_attempts = Some(n);
-                if n >= MAX_DELIVERIES {
-                    s.notices.retain(|x| x != &notice);
-                    s.notice_attempts = None;
-                }
+                s.notice_attempts = if n >= MAX_DELIVERIES { None } else { Some(n) };
                 n
             });
             if attempts >= MAX_DELIVERIES {
+                store::notice_delivered(seq);
                 give_up(
                     "notice.undeliverable",
                     notice.incident_id,
