@@ -27,6 +27,7 @@ use candid::Principal;
 use canister_api::agent::AgentMethod;
 use canister_api::failure::Failure;
 use canister_api::ic::{self, CallError, management};
+use std::cell::Cell;
 use std::time::Duration;
 
 /// Seconds after a boot before the first test (post_upgrade cannot make calls).
@@ -61,7 +62,22 @@ pub fn start() {
     ic_cdk_timers::set_timer(Duration::from_secs(AFTER_BOOT_SECS), async {
         run().await;
     });
-    ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(EVERY_SECS), async || run().await);
+    // A plain interval (see supervision::start for why not a serial one); `run` returns at once
+    // while another test is under way.
+    ic_cdk_timers::set_timer_interval(Duration::from_secs(EVERY_SECS), run);
+}
+
+thread_local! {
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Clears [`RUNNING`] when a test ends, also when a callback of it traps.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(false));
+    }
 }
 
 /// The tools that failed in the last test (empty when it passed).
@@ -80,6 +96,10 @@ pub async fn run() {
     if pipeline::quiet().is_some() {
         return;
     }
+    if RUNNING.with(|r| r.replace(true)) {
+        return;
+    }
+    let _running = Running;
     let mut failed = vec![];
     for (tool, args) in TOOLS {
         let answer = self_call(AgentMethod::CallTool, &(tool.to_string(), args.to_string())).await;

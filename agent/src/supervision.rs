@@ -55,6 +55,15 @@ impl Drop for Busy {
     }
 }
 
+/// Fires the global timer now, so the timer queue runs and sets the timer again. A snapshot load
+/// keeps the live global timer (the replica restores it only for uploaded snapshots), which an
+/// uninstall before the load leaves disarmed, and it brings back ic-cdk-timers' record of the
+/// deadline it set last, so scheduling a timer would not set it again either: without this an
+/// agent restored from a snapshot never runs its timers (heartbeats, pipeline) again.
+pub fn rearm_timers() {
+    ic_cdk::api::global_timer_set(now());
+}
+
 /// (Re)starts the heartbeat interval (init, post_upgrade, `set_supervision`).
 pub fn start() {
     if let Some(old) = TIMER.with(|t| t.take()) {
@@ -64,9 +73,12 @@ pub fn start() {
         return;
     }
     let interval = config::supervision().heartbeat_interval_secs.max(1);
-    let id = ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(interval), async || {
-        tick().await
-    });
+    // A plain interval, not `set_timer_interval_serial`: after a long gap in time (a stalled
+    // subnet) ic-cdk-timers dispatches a serial interval once per missed period, each a
+    // self-call (8,640 after a day at 10 s, some 19 G cycles on a 13-node subnet), a burst the
+    // watchdog would bill a candidate on probation; a plain interval dispatches at most 5 and
+    // skips ahead. `tick` returns at once while another run is under way.
+    let id = ic_cdk_timers::set_timer_interval(Duration::from_secs(interval), tick);
     TIMER.with(|t| t.set(Some(id)));
 }
 
@@ -383,15 +395,11 @@ async fn reinstall(watchdog: Principal, wasm: &[u8], mode: UpgradeMode) -> Resul
     };
     // A stop that fails leaves it stopping; the install goes ahead and the start cancels it.
     let _ = management::stop(watchdog).await;
-    let installed = management::install_code(&mgmt::InstallCodeArgs {
-        mode,
-        canister_id: watchdog,
-        wasm_module: wasm.to_vec(),
-        arg,
-        sender_canister_version: None,
-    })
-    .await
-    .map_err(|e| e.to_string());
+    // The watchdog may live on another subnet (2 MiB per request there): large modules go in
+    // chunks.
+    let installed = management::install_anywhere(watchdog, mode, wasm, arg)
+        .await
+        .map_err(|e| e.to_string());
     let started = management::start(watchdog).await.map_err(|e| e.to_string());
     installed.and(started)
 }
@@ -464,9 +472,11 @@ async fn repaired(
     audit::append(now(), me(), "watchdog.note_repair_failed", None, failed);
 }
 
-/// The watchdog restored the agent: journal it, end the upgrade the restored journal shows in
-/// flight (`pipeline::end_after_restore`), and follow the module it restored.
+/// The watchdog restored the agent: run the timers again ([`rearm_timers`]), journal it, end
+/// the upgrade the restored journal shows in flight (`pipeline::end_after_restore`), and follow
+/// the module it restored.
 pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
+    rearm_timers();
     audit::append(
         now(),
         watchdog,

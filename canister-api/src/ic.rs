@@ -248,6 +248,65 @@ pub mod management {
         unit("install_code", args).await
     }
 
+    /// Largest module (with its argument) sent inline in one install_code request: a request
+    /// to a canister on another subnet may carry at most 2 MiB (the stream builder rejects
+    /// more), so larger modules go through the target's chunk store.
+    pub const INLINE_INSTALL_LIMIT: usize = 1_900_000;
+    /// Largest chunk upload_chunk accepts.
+    pub const CHUNK_SIZE: usize = 1024 * 1024;
+
+    /// install_code of `wasm` on `canister` in `mode`, wherever it lives: inline when small,
+    /// otherwise uploaded in chunks of 1 MiB to the target's own chunk store and installed
+    /// with install_chunked_code (the caller must control the target). The chunk store is
+    /// cleared before (a stale chunk cannot mix in) and after (best effort).
+    pub async fn install_anywhere(
+        canister: Principal,
+        mode: mgmt::CanisterInstallMode,
+        wasm: &[u8],
+        arg: Vec<u8>,
+    ) -> Result<(), CallError> {
+        if wasm.len() + arg.len() <= INLINE_INSTALL_LIMIT {
+            return install_code(&mgmt::InstallCodeArgs {
+                mode,
+                canister_id: canister,
+                wasm_module: wasm.to_vec(),
+                arg,
+                sender_canister_version: None,
+            })
+            .await;
+        }
+        unit("clear_chunk_store", &id(canister)).await?;
+        let mut hashes = Vec::new();
+        for chunk in wasm.chunks(CHUNK_SIZE) {
+            let hash: mgmt::ChunkHash = call(
+                Principal::management_canister(),
+                "upload_chunk",
+                &mgmt::UploadChunkArgs {
+                    canister_id: canister,
+                    chunk: chunk.to_vec(),
+                },
+                None,
+            )
+            .await?;
+            hashes.push(hash);
+        }
+        let installed = unit(
+            "install_chunked_code",
+            &mgmt::InstallChunkedCodeArgs {
+                mode,
+                target_canister: canister,
+                store_canister: None,
+                chunk_hashes_list: hashes,
+                wasm_module_hash: <sha2::Sha256 as sha2::Digest>::digest(wasm).to_vec(),
+                arg,
+                sender_canister_version: None,
+            },
+        )
+        .await;
+        let _ = unit("clear_chunk_store", &id(canister)).await;
+        installed
+    }
+
     /// install_code as a one-way call: no response, no callback. The only safe way for a
     /// canister to upgrade itself (a callback would resume in the new module).
     pub fn install_code_oneway(args: &mgmt::InstallCodeArgs) -> Result<(), CallError> {

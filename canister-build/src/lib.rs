@@ -67,6 +67,13 @@ pub const CANISTERS: &[Canister] = &[
         features: &[],
         did: None,
     },
+    // The test canister of ic-sim's port of the pocket-ic crate's test suite.
+    Canister {
+        name: "ic-sim-pocket-test",
+        package: "ic-sim-pocket-test",
+        features: &[],
+        did: None,
+    },
     // The agent at the latest schema, and the builds its upgrade tests need: older schemas (for
     // fixtures and vN -> latest upgrades) and a v2 -> v3 migration that traps half-way.
     Canister {

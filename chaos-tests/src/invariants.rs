@@ -197,6 +197,7 @@ pub fn check(scenario: &Scenario, seed: u64, run: &Run) -> Report {
         passed,
         notes,
         wall_ms: 0,
+        trace: run.tb.sim.trace_digest(),
     }
 }
 

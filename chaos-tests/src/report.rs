@@ -68,6 +68,9 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Wall-clock milliseconds of the run.
     pub wall_ms: u64,
+    /// The simulator's digest of every execution of the run, in order (`Sim::trace_digest`):
+    /// equal for runs that executed the same messages in the same order.
+    pub trace: String,
 }
 
 impl Report {
@@ -184,6 +187,7 @@ mod tests {
             passed: seed != 3,
             notes: vec![],
             wall_ms: 0,
+            trace: String::new(),
         }
     }
 

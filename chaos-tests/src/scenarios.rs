@@ -71,9 +71,13 @@ fn good_release() -> Vec<u8> {
     chaos_release("none")
 }
 
-/// Marks the fault as taking effect when the upgrade boots.
+/// Marks the fault as taking effect when the upgrade boots; the seed picks the round it strikes
+/// in (up to three rounds after the boot), as a real fault comes when it comes.
 fn fault_at_boot(run: &mut Run) {
     run.until_state(UpgradeState::Booted);
+    for _ in 0..run.rng.below(4) {
+        run.tb.sim.tick();
+    }
     if let Some(id) = run.upgrade {
         run.fault_at = run
             .tb
@@ -526,7 +530,12 @@ pub fn all() -> Vec<Scenario> {
                     from: run.tb.agent,
                     probability: 0.2,
                 });
+                // A minute of it, and on until a response was dropped: a minute holds some 20
+                // best-effort responses, which a seed now and then lets through.
                 run.tb.run_for(Duration::from_secs(60));
+                run.tb.run_until(Duration::from_secs(600), |tb| {
+                    tb.sim.faults_fired().responses_dropped > 0
+                });
                 run.tb.sim.clear_faults();
                 run.tb.sim.release_held_responses();
                 run.expect_fired("responses dropped", |f| f.responses_dropped);

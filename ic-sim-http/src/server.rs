@@ -68,7 +68,7 @@ impl ServerConfig {
     pub fn sim_config(&self) -> SimConfig {
         SimConfig {
             seed: self.seed,
-            subnet_id: self.keys().subnet_id(),
+            subnet_id: Some(self.keys().subnet_id()),
             initial_time_nanos: wall_clock_nanos(),
             ..SimConfig::default()
         }

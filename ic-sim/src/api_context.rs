@@ -182,6 +182,11 @@ pub(crate) struct ExecCtx {
     pub(crate) kind: ApiKind,
     pub(crate) canister_id: Principal,
     pub(crate) subnet_id: Principal,
+    /// Index and size of the subnet hosting the canister.
+    pub(crate) subnet_index: usize,
+    pub(crate) subnet_nodes: u32,
+    /// The canister's environment variables, in name order.
+    pub(crate) env_vars: Vec<(String, String)>,
     pub(crate) caller: Principal,
     pub(crate) arg: Vec<u8>,
     pub(crate) method_name: String,
@@ -230,6 +235,9 @@ impl ExecCtx {
             kind,
             canister_id,
             subnet_id,
+            subnet_index: 0,
+            subnet_nodes: 13,
+            env_vars: Vec::new(),
             caller: Principal::management_canister(),
             arg: Vec::new(),
             method_name: String::new(),

@@ -86,26 +86,95 @@ pub(crate) struct ExecState {
     pub(crate) stable: Vec<u8>,
 }
 
-/// A snapshot: code, heap, stable memory, certified data and chunk store.
+/// A snapshot: code, heap, stable memory, certified data and chunk store, and what
+/// `read_canister_snapshot_metadata` reports of the canister when it was taken.
 #[derive(Clone)]
 pub(crate) struct SnapshotData {
     pub(crate) taken_at: u64,
-    pub(crate) module: Arc<CompiledModule>,
+    /// Taken from the canister, or created by `upload_canister_snapshot_metadata` (then its
+    /// data arrives by `upload_canister_snapshot_data` and it can be changed).
+    pub(crate) uploaded: bool,
+    /// The module as uploaded (gzip included).
+    pub(crate) wasm: Arc<Vec<u8>>,
+    /// The compiled module, for snapshots taken from a canister.
+    pub(crate) module: Option<Arc<CompiledModule>>,
     pub(crate) heap: HeapImage,
     pub(crate) stable: Vec<u8>,
     pub(crate) certified_data: Vec<u8>,
     pub(crate) chunk_store: BTreeMap<[u8; 32], Vec<u8>>,
+    pub(crate) canister_version: u64,
+    /// The global timer when taken (0 = inactive); restored on load only for uploaded
+    /// snapshots, as the replica does.
+    pub(crate) global_timer: u64,
 }
 
 impl SnapshotData {
     pub(crate) fn total_size(&self) -> u64 {
-        (self.module.uploaded_size + self.heap.size() + self.stable.len()) as u64
+        (self.wasm.len() + self.heap.size() + self.stable.len()) as u64
             + self.certified_data.len() as u64
             + self
                 .chunk_store
                 .values()
                 .map(|c| c.len() as u64)
                 .sum::<u64>()
+    }
+}
+
+/// The canister log's default capacity in bytes (the replica's 4 KiB).
+pub(crate) const DEFAULT_LOG_MEMORY_LIMIT: u64 = 4096;
+/// Changes a canister's history keeps (the replica's `MAX_CANISTER_HISTORY_CHANGES`).
+pub(crate) const MAX_HISTORY_CHANGES: usize = 20;
+
+/// The canister's log: what it printed with `ic0.debug_print` and its traps, the oldest records
+/// dropped once their contents exceed the log memory limit.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CanisterLog {
+    pub(crate) records: std::collections::VecDeque<ic_management_canister_types::CanisterLogRecord>,
+    pub(crate) next_idx: u64,
+    pub(crate) bytes: u64,
+}
+
+impl CanisterLog {
+    pub(crate) fn append(&mut self, time: u64, content: Vec<u8>, limit: u64) {
+        self.bytes += content.len() as u64;
+        self.records
+            .push_back(ic_management_canister_types::CanisterLogRecord {
+                idx: self.next_idx,
+                timestamp_nanos: time,
+                content,
+            });
+        self.next_idx += 1;
+        while self.bytes > limit {
+            match self.records.pop_front() {
+                Some(old) => self.bytes -= old.content.len() as u64,
+                None => break,
+            }
+        }
+    }
+}
+
+/// The canister's history (`canister_info`): the last changes and how many there were.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct History {
+    pub(crate) changes: std::collections::VecDeque<ic_management_canister_types::Change>,
+    pub(crate) total: u64,
+}
+
+impl History {
+    pub(crate) fn push(&mut self, change: ic_management_canister_types::Change) {
+        self.changes.push_back(change);
+        self.total += 1;
+        while self.changes.len() > MAX_HISTORY_CHANGES {
+            self.changes.pop_front();
+        }
+    }
+
+    /// Bytes the history takes (its changes, candid-encoded).
+    pub(crate) fn size(&self) -> u64 {
+        self.changes
+            .iter()
+            .map(|c| candid::encode_one(c).map_or(0, |b| b.len() as u64))
+            .sum()
     }
 }
 
@@ -119,6 +188,10 @@ pub(crate) struct Settings {
     pub(crate) wasm_memory_limit: u64,
     pub(crate) wasm_memory_threshold: u64,
     pub(crate) log_visibility: ic_management_canister_types::LogVisibility,
+    pub(crate) log_memory_limit: u64,
+    pub(crate) snapshot_visibility: ic_management_canister_types::SnapshotVisibility,
+    /// Environment variables by name (the `ic0.env_var_*` functions index them in name order).
+    pub(crate) environment_variables: BTreeMap<String, String>,
 }
 
 impl Default for Settings {
@@ -131,6 +204,9 @@ impl Default for Settings {
             wasm_memory_limit: 3 * 1024 * 1024 * 1024,
             wasm_memory_threshold: 0,
             log_visibility: ic_management_canister_types::LogVisibility::Controllers,
+            log_memory_limit: DEFAULT_LOG_MEMORY_LIMIT,
+            snapshot_visibility: ic_management_canister_types::SnapshotVisibility::Controllers,
+            environment_variables: BTreeMap::new(),
         }
     }
 }
@@ -149,6 +225,8 @@ pub struct ExecutionStats {
 /// A canister on the simulated subnet.
 pub(crate) struct Canister {
     pub(crate) id: Principal,
+    /// Index of the subnet hosting it.
+    pub(crate) subnet: usize,
     pub(crate) controllers: Vec<Principal>,
     pub(crate) settings: Settings,
     pub(crate) cycles: u128,
@@ -164,6 +242,8 @@ pub(crate) struct Canister {
     pub(crate) snapshots: BTreeMap<Vec<u8>, SnapshotData>,
     pub(crate) next_snapshot: u64,
     pub(crate) debug_log: Vec<String>,
+    pub(crate) log: CanisterLog,
+    pub(crate) history: History,
     pub(crate) stats: ExecutionStats,
 }
 
@@ -171,6 +251,7 @@ impl Canister {
     pub(crate) fn new(id: Principal, controllers: Vec<Principal>, cycles: u128) -> Self {
         Self {
             id,
+            subnet: 0,
             controllers,
             settings: Settings::default(),
             cycles,
@@ -186,6 +267,8 @@ impl Canister {
             snapshots: BTreeMap::new(),
             next_snapshot: 0,
             debug_log: Vec::new(),
+            log: CanisterLog::default(),
+            history: History::default(),
             stats: ExecutionStats::default(),
         }
     }
@@ -214,6 +297,7 @@ impl Canister {
                 + e.stable.len() as u64
                 + e.instance.module.uploaded_size as u64
         });
+        let exec = exec + self.history.size() + self.log.bytes;
         exec + self
             .chunk_store
             .values()

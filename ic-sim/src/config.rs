@@ -3,14 +3,45 @@
 //! Defaults are the IC's own numbers (an application subnet of 13 nodes). Tests may lower a limit
 //! to reach it quickly (a lower limit is harsher than the IC, never kinder); raising one hides bugs.
 
+use crate::subnet::SubnetKind;
 use candid::Principal;
 
-/// The settings of one simulated subnet.
+/// How the simulator picks among the message orders the IC allows.
+///
+/// The IC guarantees FIFO order only per pair of canisters: a canister's input queues (one per
+/// sender, plus ingress) are served in an order the scheduler chooses, and a message between
+/// canisters of one subnet is inducted within the round only while the round's limits allow.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MessageOrder {
+    /// Serve each canister's input queues round-robin in sender order and induct every
+    /// same-subnet message within the round (the replica's deterministic choice when nothing is
+    /// under pressure; what PocketIC shows).
+    RoundRobin,
+    /// The seed chooses which sender's queue a canister serves next, and each same-subnet
+    /// message is delayed to the next round with probability `delay` (as when the IC's round
+    /// limits are reached). FIFO per pair of canisters always holds.
+    Seeded {
+        /// Probability (0.0..=1.0) that a same-subnet message waits for the next round.
+        delay: f64,
+    },
+}
+
+/// The settings of one simulated IC (one or more subnets).
 #[derive(Clone, Debug)]
 pub struct SimConfig {
-    /// Seeds every random choice (fault injection, dropped responses); same seed and inputs give
-    /// the same outcome.
+    /// Seeds every random choice (message orders, fault injection, dropped responses); same seed
+    /// and inputs give the same outcome.
     pub seed: u64,
+    /// The subnets, in creation order; canisters go to the first application subnet unless
+    /// placed elsewhere (PocketIC's default).
+    pub subnets: Vec<SubnetKind>,
+    /// How message orders are chosen.
+    pub message_order: MessageOrder,
+    /// Unnamed subnets take canister ranges from the top of the id space downwards, as
+    /// PocketIC's do (its first application subnet starts at `lxzze-o7777-77777-aaaaa-cai`);
+    /// by default they take the lowest free block (the first canister is
+    /// `rwlgt-iiaaa-aaaaa-aaaaa-cai`).
+    pub pocket_ic_ranges: bool,
     /// Start time in nanoseconds since the UNIX epoch.
     pub initial_time_nanos: u64,
     /// Instructions per update call, callback, timer or heartbeat (IC: 40 B).
@@ -25,6 +56,14 @@ pub struct SimConfig {
     pub max_ingress_payload: usize,
     /// Largest inter-canister request payload on one subnet (IC: 10 MiB).
     pub max_request_payload: usize,
+    /// Largest inter-canister request payload to another subnet (IC: 2 MiB).
+    pub max_xnet_request_payload: usize,
+    /// Instructions a subnet executes in canister messages per round before further messages
+    /// wait for the next round (IC: 4 B on application subnets).
+    pub max_instructions_per_round: u64,
+    /// Inner iterations of a round (execute, then induct same-subnet messages) at most; a
+    /// bound of the simulator's own against message ping-pong of tiny canisters.
+    pub max_inner_iterations: u32,
     /// Largest response payload (IC: 2 MiB).
     pub max_response_payload: usize,
     /// Rounds an ingress message may stay pending in `await_call` while the subnet still has work,
@@ -35,16 +74,20 @@ pub struct SimConfig {
     pub default_canister_cycles: u128,
     /// The fee schedule.
     pub fees: Fees,
-    /// The subnet's id, as `ic0.subnet_self` and certificates name it. A server that signs
-    /// certificates with its own root key sets the id derived from that key (the IC derives a
-    /// root subnet's id from its public key too).
-    pub subnet_id: Principal,
+    /// The default subnet's id (where canisters go unless placed elsewhere), as `ic0.subnet_self`
+    /// and certificates name it; `None` derives it, as every other subnet's, from its position.
+    /// A server that signs certificates with its own root key sets the id derived from that key
+    /// (the IC derives a root subnet's id from its public key too).
+    pub subnet_id: Option<Principal>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
             seed: 0,
+            subnets: vec![SubnetKind::Application],
+            message_order: MessageOrder::Seeded { delay: 0.05 },
+            pocket_ic_ranges: false,
             // 2026-01-01T00:00:00Z: a fixed, realistic epoch so that runs are reproducible.
             initial_time_nanos: 1_767_225_600_000_000_000,
             instruction_limit_update: 40_000_000_000,
@@ -53,11 +96,14 @@ impl Default for SimConfig {
             instruction_limit_inspect: 200_000_000,
             max_ingress_payload: 2 * 1024 * 1024,
             max_request_payload: 10 * 1024 * 1024,
+            max_xnet_request_payload: 2 * 1024 * 1024,
+            max_instructions_per_round: 4_000_000_000,
+            max_inner_iterations: 1_000,
             max_response_payload: 2 * 1024 * 1024,
             max_rounds_per_ingress: 10_000,
             default_canister_cycles: 0,
             fees: Fees::default(),
-            subnet_id: Principal::from_slice(&[0x5e, 0x1f, 0x0d, 0x00, 0x02]),
+            subnet_id: None,
         }
     }
 }
@@ -97,6 +143,21 @@ impl Default for Fees {
 }
 
 impl Fees {
+    /// The fees of a subnet with `nodes` replicas: the IC scales every fee linearly with the
+    /// subnet size (the schedule above is for 13 nodes).
+    pub fn scaled(&self, nodes: u32) -> Fees {
+        let scale = |fee: u128| fee * u128::from(nodes) / 13;
+        Fees {
+            update_message_execution: scale(self.update_message_execution),
+            ten_update_instructions: scale(self.ten_update_instructions),
+            xnet_call: scale(self.xnet_call),
+            xnet_byte_transmission: scale(self.xnet_byte_transmission),
+            ingress_message_reception: scale(self.ingress_message_reception),
+            ingress_byte_reception: scale(self.ingress_byte_reception),
+            canister_creation: scale(self.canister_creation),
+        }
+    }
+
     /// What `ic0.cost_call` reports: the fixed call fee plus transmission of name and payload.
     pub fn call_cost(&self, method_name_size: u64, payload_size: u64) -> u128 {
         self.xnet_call

@@ -113,6 +113,22 @@ pub(crate) fn trap(id: Principal, trap: &TrapKind, limit: u64) -> RejectResponse
     }
 }
 
+/// A trapping callback whose cleanup trapped too (`HypervisorError::Cleanup` in
+/// rs/interfaces execution_environment/errors.rs): the callback's error code, then both texts
+/// joined by "call_on_cleanup also failed".
+pub(crate) fn cleanup_also_failed(
+    callback: RejectResponse,
+    cleanup: &RejectResponse,
+) -> RejectResponse {
+    RejectResponse {
+        reject_message: format!(
+            "{}\n\ncall_on_cleanup also failed:\n\n{}",
+            callback.reject_message, cleanup.reject_message
+        ),
+        ..callback
+    }
+}
+
 /// What a calling canister sees of a rejection: failed executions carry the `ICxxxx: ` prefix,
 /// an unanswered call becomes "No response" (interface: `Payload::from(user_error)`).
 pub(crate) fn for_reply_to(reply_to: &ReplyTo, reject: RejectResponse) -> RejectResponse {
@@ -403,6 +419,93 @@ pub(crate) fn chunked_hash_mismatch(actual: &[u8; 32], expected: &[u8]) -> Rejec
     chunk_store_error(format!(
         "Wasm module hash {actual:?} does not match given hash {expected:?}."
     ))
+}
+
+pub(crate) fn canister_id_exists(id: Principal) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterIdAlreadyExists,
+        format!("Unsuccessful canister creation: canister id {id} already exists."),
+    )
+}
+
+/// canister_manager/types.rs `InvalidSpecifiedId`, with its suggestion (no documentation link).
+pub(crate) fn invalid_specified_id(id: Principal) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::InvalidManagementPayload,
+        format!(
+            "The `specified_id` {id} is invalid because it belongs to the canister allocation ranges of the test environment.\nUse a `specified_id` that matches a canister ID on the ICP mainnet and a test environment that supports canister creation with `specified_id` (e.g., PocketIC)."
+        ),
+    )
+}
+
+pub(crate) fn snapshot_not_controller(
+    sender: Principal,
+    id: Principal,
+    snapshot: &[u8],
+) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterRejectedMessage,
+        format!(
+            "Only a controller of the canister that snapshot {} belongs to can load it on canister {id}. Sender: {sender}.\nMake sure you are a controller of the canister that the snapshot belongs to. See documentation: canister-snapshot-not-controller",
+            hex::encode(snapshot)
+        ),
+    )
+}
+
+pub(crate) fn snapshot_immutable() -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterSnapshotImmutable,
+        "Only canister snapshots created by metadata upload can be mutated.",
+    )
+}
+
+pub(crate) fn invalid_slice(offset: u64, size: u64) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::InvalidManagementPayload,
+        format!(
+            "Invalid subslice into wasm module / main memory / stable memory: offset: {offset}, size: {size}"
+        ),
+    )
+}
+
+/// Methods only canisters may call (canister_info), refused to ingress.
+pub(crate) fn only_canisters_can_call(method: &str) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterRejectedMessage,
+        format!("Only canisters can call ic00 method {method}"),
+    )
+}
+
+/// fetch_canister_logs in replicated execution.
+pub(crate) fn fetch_logs_replicated() -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::CanisterRejectedMessage,
+        "fetch_canister_logs API is only accessible in non-replicated mode",
+    )
+}
+
+/// A specified id in the NNS or II range of mainnet while no such subnet exists (PocketIC's
+/// message: it creates these subnets only when asked to up front).
+pub(crate) fn named_subnet_missing(
+    id: Principal,
+    kind: crate::subnet::SubnetKind,
+) -> RejectResponse {
+    RejectResponse::new(
+        ErrorCode::InvalidManagementPayload,
+        format!(
+            "The effective canister ID {id} belongs to the NNS or II subnet on the IC mainnet for which PocketIC provides a `SubnetKind`: please set up your PocketIC instance with a subnet of that `SubnetKind`. ({kind:?})"
+        ),
+    )
+}
+
+/// The threshold-key methods: the simulator holds no keys, as a subnet without keys answers.
+pub(crate) fn unknown_threshold_key(method: &str, key: &str) -> RejectResponse {
+    let text = if method.starts_with("sign_with") || method.ends_with("derive_key") {
+        format!("Requested unknown or disabled threshold key: {key}, existing enabled keys: []")
+    } else {
+        format!("Requested unknown threshold key: {key}, existing keys: []")
+    };
+    RejectResponse::new(ErrorCode::CanisterRejectedMessage, text)
 }
 
 pub(crate) fn unknown_management_method(method: &str) -> RejectResponse {

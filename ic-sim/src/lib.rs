@@ -18,11 +18,20 @@
 //!
 //! # Layout
 //! - [`sim`]: the public [`Sim`] API (PocketIC-compatible).
-//! - `state`: the subnet's round loop, message routing, call contexts, callbacks, timers, stops.
-//! - `management`: the management canister (install_code, stop/start, snapshots, chunks, status).
+//! - [`pocket_ic`]: the same simulator behind pocket-ic 16's interface (`PocketIc`,
+//!   `PocketIcBuilder`, `update_candid`...), for tests written for PocketIC.
+//! - `state`: the IC's state and the execution of one message: call contexts, callbacks, timers,
+//!   stops.
+//! - `scheduler`: the round loop, input queues, routing and same-subnet induction, message orders.
+//! - [`subnet`]: subnet kinds, ids, canister ranges and routing.
+//! - `trace`: the digest of what a run executed.
+//! - `management`: the management canister: `mod.rs` (dispatch, create, stop/start, delete,
+//!   cycles), `settings`, `install` (install_code, chunks), `snapshots` (take, load, download,
+//!   upload), `info` (canister_status, canister_info, canister_metadata, logs).
 //! - `execution`: one execution on a live wasmtime instance, with rollback on trap.
 //! - `system_api` and `api_context`: the `ic0` imports and where each may be called.
 //! - `module`: the IC's install-time checks, instrumentation and the compiled-module cache.
+//! - `instruction_costs`: the replica's instruction weights as wasmtime fuel costs.
 //! - `errors`: the replica's reject messages, verbatim.
 //! - [`config`], [`faults`], [`types`]: settings, fault injection, public value types.
 
@@ -33,20 +42,27 @@ pub mod config;
 mod errors;
 mod execution;
 pub mod faults;
-mod management;
+mod instruction_costs;
+pub(crate) mod management;
 mod module;
+#[cfg(feature = "pocket-ic")]
+pub mod pocket_ic;
+mod scheduler;
 pub mod sim;
 mod state;
+pub mod subnet;
 mod system_api;
+mod trace;
 pub mod types;
 
 pub use candid::Principal;
 pub use canister::ExecutionStats;
-pub use config::{Fees, SimConfig};
+pub use config::{Fees, MessageOrder, SimConfig};
 pub use faults::{Fault, FaultsFired};
 pub use ic_management_canister_types::{
     CanisterInstallMode, CanisterSettings, CanisterStatusResult, CanisterStatusType, Snapshot,
 };
 pub use module::compilations;
 pub use sim::{MetadataSection, Sim};
+pub use subnet::{SubnetInfo, SubnetKind};
 pub use types::{ErrorCode, RawMessageId, RejectCode, RejectResponse, Time};

@@ -49,6 +49,8 @@ pub(crate) struct CompiledModule {
     pub(crate) hash: [u8; 32],
     /// Length of the uploaded bytes.
     pub(crate) uploaded_size: usize,
+    /// The bytes as uploaded (what a snapshot's `WasmModule` data reads back).
+    pub(crate) bytes: Arc<Vec<u8>>,
     pub(crate) instance_pre: InstancePre<HostState>,
     /// Exported function names of the original module (`canister_update foo`, ...).
     pub(crate) exports: BTreeSet<String>,
@@ -66,14 +68,15 @@ impl CompiledModule {
     }
 }
 
-/// The engine every canister runs on: fuel for instruction counting, NaN canonicalisation for
-/// determinism, and the IC's Wasm feature set.
+/// The engine every canister runs on: fuel for instruction counting (with the replica's weights,
+/// see `instruction_costs`), NaN canonicalisation for determinism, and the IC's Wasm feature set.
 pub(crate) fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let mut config = Config::new();
         config
             .consume_fuel(true)
+            .operator_cost(crate::instruction_costs::replica_operator_cost())
             .cranelift_nan_canonicalization(true)
             .max_wasm_stack(limits::MAX_WASM_STACK)
             .wasm_bulk_memory(true)
@@ -508,6 +511,7 @@ fn compile(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, InvalidModule
     Ok(CompiledModule {
         hash,
         uploaded_size: bytes.len(),
+        bytes: Arc::new(bytes.to_vec()),
         instance_pre,
         exports,
         custom_sections,

@@ -14,15 +14,20 @@ use crate::config::SimConfig;
 use crate::errors;
 use crate::faults::Fault;
 use crate::management::DEFAULT_PROVISIONAL_CYCLES;
+use crate::scheduler::{Destination, Source};
 use crate::state::{Message, Request, SimState};
+use crate::subnet::{SubnetInfo, SubnetKind};
 use crate::types::{ErrorCode, RawMessageId, RejectResponse, Time};
+use sha2::Digest;
 
 /// An in-process Internet Computer subnet running real canister Wasm.
 ///
 /// All methods take `&self`, as `PocketIc`'s do. Time moves only when the test says so:
-/// [`Sim::advance_time`], and one nanosecond per round ([`Sim::tick`]).
+/// [`Sim::advance_time`] and [`Sim::set_time`] set the next round's time; otherwise each round
+/// ([`Sim::tick`]) runs one nanosecond after the previous one. [`Sim::get_time`] is the last
+/// round's time (or the time set since), as in PocketIC.
 pub struct Sim {
-    state: RefCell<SimState>,
+    pub(crate) state: RefCell<SimState>,
 }
 
 impl Default for Sim {
@@ -71,10 +76,13 @@ impl Sim {
         if state.has_work() {
             return false;
         }
+        let next = state.next_round_time();
         let limit = state.time + at_most.as_nanos() as u64;
         let to = state.next_event_time().map_or(limit, |t| t.min(limit));
-        let moved = to > state.time;
-        state.time = state.time.max(to);
+        let moved = to > next;
+        if moved {
+            state.set_next_round_time(to);
+        }
         moved
     }
 
@@ -96,20 +104,20 @@ impl Sim {
             let mut state = self.state.borrow_mut();
             match state.next_event_time() {
                 Some(t) if t <= end => {
-                    state.time = state.time.max(t);
+                    state.set_next_round_time(t);
                     drop(state);
                     self.tick();
                     rounds += 1;
                 }
                 _ => {
-                    state.time = state.time.max(end);
+                    state.set_next_round_time(end);
                     return rounds;
                 }
             }
         }
     }
 
-    /// The current time.
+    /// The current time: the last round's, or the time set for the next round.
     pub fn get_time(&self) -> Time {
         Time::from_nanos_since_unix_epoch(self.state.borrow().time)
     }
@@ -123,15 +131,17 @@ impl Sim {
         let nanos = time.as_nanos_since_unix_epoch();
         assert!(
             nanos >= state.time,
-            "set_time: time cannot go backwards on the IC"
+            "set_time: SettingTimeIntoPast: time cannot go backwards on the IC"
         );
-        state.time = nanos;
+        state.set_next_round_time(nanos);
     }
 
     /// Moves time forward (no round is executed: call [`Sim::tick`] for due timers to fire).
     pub fn advance_time(&self, duration: Duration) {
         let mut state = self.state.borrow_mut();
-        state.time += u64::try_from(duration.as_nanos()).expect("duration fits in u64 nanoseconds");
+        let to = state.time
+            + u64::try_from(duration.as_nanos()).expect("duration fits in u64 nanoseconds");
+        state.set_next_round_time(to);
     }
 
     // --- canisters --------------------------------------------------------------------------------
@@ -159,6 +169,98 @@ impl Sim {
         candid::decode_one::<mgmt::CanisterIdRecord>(&reply)
             .expect("create_canister replies a canister id")
             .canister_id
+    }
+
+    /// Creates a canister on the subnet `subnet_id` (as `create_canister_with_settings` does on
+    /// the default subnet).
+    ///
+    /// # Panics
+    /// If there is no such subnet or the creation is rejected.
+    pub fn create_canister_on_subnet(
+        &self,
+        sender: Option<Principal>,
+        settings: Option<mgmt::CanisterSettings>,
+        subnet_id: Principal,
+    ) -> Principal {
+        let subnet = self
+            .state
+            .borrow()
+            .subnets
+            .by_id(subnet_id)
+            .unwrap_or_else(|| panic!("create_canister_on_subnet: no subnet {subnet_id}"));
+        let args = mgmt::ProvisionalCreateCanisterWithCyclesArgs {
+            amount: Some(DEFAULT_PROVISIONAL_CYCLES.into()),
+            settings,
+            specified_id: None,
+            sender_canister_version: None,
+        };
+        let reply = self
+            .management_call_on(
+                Some(subnet),
+                sender,
+                "provisional_create_canister_with_cycles",
+                &args,
+            )
+            .unwrap_or_else(|e| panic!("create_canister_on_subnet failed: {e}"));
+        decode::<mgmt::CanisterIdRecord>(&reply).canister_id
+    }
+
+    /// Creates a canister with the given id (`specified_id` of provisional creation); an id
+    /// outside every subnet gets a new application subnet, as PocketIC does. Errors as the
+    /// replica words them (id taken, id in an allocation range).
+    pub fn create_canister_with_id(
+        &self,
+        sender: Option<Principal>,
+        settings: Option<mgmt::CanisterSettings>,
+        canister_id: Principal,
+    ) -> Result<Principal, String> {
+        let args = mgmt::ProvisionalCreateCanisterWithCyclesArgs {
+            amount: Some(DEFAULT_PROVISIONAL_CYCLES.into()),
+            settings,
+            specified_id: Some(canister_id),
+            sender_canister_version: None,
+        };
+        self.management_call(sender, "provisional_create_canister_with_cycles", &args)
+            .map(|reply| decode::<mgmt::CanisterIdRecord>(&reply).canister_id)
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    // --- subnets ---------------------------------------------------------------------------------
+
+    /// The subnets, in creation order.
+    pub fn subnets(&self) -> Vec<SubnetInfo> {
+        self.state
+            .borrow()
+            .subnets
+            .all
+            .iter()
+            .map(|s| s.info())
+            .collect()
+    }
+
+    /// Adds a subnet of `kind`; returns its id.
+    pub fn add_subnet(&self, kind: SubnetKind) -> Principal {
+        let mut state = self.state.borrow_mut();
+        let index = state.add_subnet(kind, None);
+        state.subnets.all[index].id
+    }
+
+    /// The subnet hosting an existing canister.
+    pub fn get_subnet(&self, canister_id: Principal) -> Option<Principal> {
+        let state = self.state.borrow();
+        let canister = state.canisters.get(&canister_id)?;
+        Some(state.subnets.all[canister.subnet].id)
+    }
+
+    /// A digest of every execution so far (canister, entry point, time, trapped or not), in
+    /// order: equal digests mean the same messages ran in the same order. Not in PocketIC's API.
+    pub fn trace_digest(&self) -> String {
+        self.state.borrow().trace.digest()
+    }
+
+    /// How many executions ran so far. Not in PocketIC's API.
+    pub fn executions(&self) -> u64 {
+        self.state.borrow().trace.executions
     }
 
     /// Whether the canister exists.
@@ -200,7 +302,8 @@ impl Sim {
 
     // --- code ---------------------------------------------------------------------------------------
 
-    /// Installs code, panicking on failure (as `PocketIc::install_canister` does).
+    /// Installs code, panicking on failure (as `PocketIc::install_canister` does). A module of
+    /// 2 MB or more goes through the chunk store (upload_chunk, install_chunked_code).
     ///
     /// # Panics
     /// If the install is rejected.
@@ -265,6 +368,26 @@ impl Sim {
         arg: Vec<u8>,
         sender: Option<Principal>,
     ) -> Result<(), RejectResponse> {
+        // A module too large for one ingress message goes in chunks through the canister's own
+        // chunk store, as the pocket-ic client does (its INSTALL_CHUNKED_CODE_THRESHOLD).
+        const CHUNKED_THRESHOLD: usize = 2_000_000;
+        if wasm_module.len() + arg.len() >= CHUNKED_THRESHOLD {
+            self.clear_chunk_store(canister_id, sender)?;
+            let mut hashes = Vec::new();
+            for chunk in wasm_module.chunks(crate::management::MAX_CHUNK_SIZE) {
+                hashes.push(self.upload_chunk(canister_id, sender, chunk.to_vec())?);
+            }
+            let hash = sha2::Sha256::digest(&wasm_module).to_vec();
+            return self.install_chunked_canister(
+                canister_id,
+                sender,
+                mode,
+                canister_id,
+                hashes,
+                hash,
+                arg,
+            );
+        }
         let args = mgmt::InstallCodeArgs {
             mode,
             canister_id,
@@ -544,6 +667,19 @@ impl Sim {
         method: &str,
         payload: Vec<u8>,
     ) -> Result<RawMessageId, RejectResponse> {
+        self.submit_call_on(canister_id, None, sender, method, payload)
+    }
+
+    /// Submits an ingress message; a management call executes on `subnet_hint`'s subnet (the
+    /// subnet of its effective principal).
+    pub(crate) fn submit_call_on(
+        &self,
+        canister_id: Principal,
+        subnet_hint: Option<usize>,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<RawMessageId, RejectResponse> {
         let mut state = self.state.borrow_mut();
         let max = state.config.max_ingress_payload;
         if payload.len() > max {
@@ -551,11 +687,14 @@ impl Sim {
             return Err(errors::ingress_too_large(&id, payload.len(), max));
         }
         if canister_id != Principal::management_canister() {
-            state.admit_ingress(canister_id, sender, method, &payload)?;
+            // The ingress filter's refusals are not certified (no round executed them).
+            state
+                .admit_ingress(canister_id, sender, method, &payload)
+                .map_err(uncertified)?;
         }
         let id = state.fresh_message_id(canister_id);
         state.ingress.insert(id.clone(), None);
-        state.queue.push_back(Message::Request(Request {
+        let request = Message::Request(Request {
             sender,
             receiver: canister_id,
             method: method.to_string(),
@@ -563,7 +702,10 @@ impl Sim {
             cycles: 0,
             reply_to: ReplyTo::Ingress(id.clone()),
             deadline: 0,
-        }));
+            subnet_hint,
+        });
+        let destination = state.destination_of(Source::Ingress, &request);
+        state.queues.enqueue(Source::Ingress, destination, request);
         Ok(id)
     }
 
@@ -619,9 +761,70 @@ impl Sim {
         method: &str,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, RejectResponse> {
+        // A query's answer is not certified.
         self.state
             .borrow_mut()
             .query(canister_id, sender, method, payload)
+            .map_err(uncertified)
+    }
+
+    /// An update call whose routing names an effective principal (a canister id or a subnet
+    /// id): a management call then executes on that subnet (provisional creation creates the
+    /// canister there), as PocketIC's `update_call_with_effective_principal` does.
+    pub fn update_call_with_effective_principal(
+        &self,
+        canister_id: Principal,
+        effective_principal: Option<Principal>,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, RejectResponse> {
+        let id = self.submit_call_with_effective_principal(
+            canister_id,
+            effective_principal,
+            sender,
+            method,
+            payload,
+        )?;
+        self.await_call(id)
+    }
+
+    /// Submits an update call routed by an effective principal (see
+    /// [`Sim::update_call_with_effective_principal`]).
+    pub fn submit_call_with_effective_principal(
+        &self,
+        canister_id: Principal,
+        effective_principal: Option<Principal>,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<RawMessageId, RejectResponse> {
+        let hint = effective_principal.and_then(|p| {
+            let state = self.state.borrow();
+            state.subnets.by_id(p).or_else(|| state.subnets.route(p))
+        });
+        self.submit_call_on(canister_id, hint, sender, method, payload)
+    }
+
+    /// The canister's log records that `sender` may see (a query of the management canister,
+    /// as PocketIC's `fetch_canister_logs`).
+    pub fn fetch_canister_logs(
+        &self,
+        canister_id: Principal,
+        sender: Principal,
+    ) -> Result<Vec<mgmt::CanisterLogRecord>, RejectResponse> {
+        let args = mgmt::FetchCanisterLogsArgs {
+            canister_id,
+            filter: None,
+        };
+        let arg = candid::encode_one(&args).expect("encodes");
+        let reply = self.query_call(
+            Principal::management_canister(),
+            sender,
+            "fetch_canister_logs",
+            arg,
+        )?;
+        Ok(decode::<mgmt::FetchCanisterLogsResult>(&reply).canister_log_records)
     }
 
     fn management_call<T: CandidType>(
@@ -630,13 +833,25 @@ impl Sim {
         method: &str,
         args: &T,
     ) -> Result<Vec<u8>, RejectResponse> {
+        self.management_call_on(None, sender, method, args)
+    }
+
+    fn management_call_on<T: CandidType>(
+        &self,
+        subnet: Option<usize>,
+        sender: Option<Principal>,
+        method: &str,
+        args: &T,
+    ) -> Result<Vec<u8>, RejectResponse> {
         let arg = candid::encode_one(args).expect("management arguments encode");
-        self.update_call(
+        let id = self.submit_call_on(
             Principal::management_canister(),
+            subnet,
             sender.unwrap_or(Principal::anonymous()),
             method,
             arg,
-        )
+        )?;
+        self.await_call(id)
     }
 
     // --- introspection (simulator only) --------------------------------------------------------------
@@ -724,20 +939,21 @@ impl Sim {
             })
     }
 
-    /// The subnet's id ([`SimConfig::subnet_id`]).
+    /// The default subnet's id ([`SimConfig::subnet_id`], or the one derived from its position).
     pub fn subnet_id(&self) -> Principal {
-        self.state.borrow().subnet_id
+        let state = self.state.borrow();
+        state.subnets.all[state.subnets.default_subnet()].id
     }
 
-    /// The canister id ranges this subnet allocates from, inclusive, as the state tree's
+    /// The canister id ranges the default subnet hosts, inclusive, as the state tree's
     /// `subnet/<id>/canister_ranges` lists them. Not in PocketIC's API.
     pub fn canister_ranges(&self) -> Vec<(Principal, Principal)> {
-        let id = |index: u64| {
-            let mut bytes = index.to_be_bytes().to_vec();
-            bytes.extend_from_slice(&[0x01, 0x01]);
-            Principal::from_slice(&bytes)
-        };
-        vec![(id(0), id(crate::state::MAX_CANISTER_INDEX))]
+        let state = self.state.borrow();
+        state.subnets.all[state.subnets.default_subnet()]
+            .ranges
+            .iter()
+            .map(|&(a, z)| (crate::subnet::canister_id(a), crate::subnet::canister_id(z)))
+            .collect()
     }
 
     /// The canister's `icp:public NAME` or `icp:private NAME` metadata section, as the state
@@ -788,7 +1004,15 @@ impl Sim {
     pub fn release_held_responses(&self) {
         let mut state = self.state.borrow_mut();
         let held = std::mem::take(&mut state.held);
-        state.queue.extend(held.into_iter().map(Message::Response));
+        for response in held {
+            let (source, destination) = (
+                Source::Canister(response.responder),
+                Destination::Canister(response.originator),
+            );
+            state
+                .queues
+                .route_next_round(source, destination, Message::Response(response));
+        }
     }
 
     /// How often each kind of fault struck so far (clearing faults keeps the counts).
@@ -799,6 +1023,13 @@ impl Sim {
     /// Number of responses currently held by faults.
     pub fn held_responses(&self) -> usize {
         self.state.borrow().held.len()
+    }
+}
+
+fn uncertified(reject: RejectResponse) -> RejectResponse {
+    RejectResponse {
+        certified: false,
+        ..reject
     }
 }
 
@@ -831,7 +1062,7 @@ impl SimState {
                 errors::ingress_no_wasm_module(),
             ));
         }
-        let fees = &self.config.fees;
+        let fees = &self.fees_of(canister);
         let fee = fees.ingress_message_reception
             + fees.ingress_byte_reception * (method.len() + payload.len()) as u128;
         if canister.cycles < fee + fees.update_message_execution {

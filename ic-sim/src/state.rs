@@ -1,12 +1,11 @@
-//! The simulated subnet: canisters, the message queue, ingress history, time, and the round loop
-//! that executes messages, callbacks, timers and heartbeats with the IC's call-context rules.
+//! The simulated IC's state: subnets, canisters, ingress history and time, and the execution of
+//! one message, callback, timer or heartbeat with the IC's call-context rules.
 //!
-//! A round (`tick`) delivers the messages queued before it began (responses sent during a round
-//! are delivered in the next one), runs due global timers and heartbeats, expires best-effort
-//! deadlines, completes stops and then advances time by one nanosecond, so time is constant
-//! within an execution and strictly increasing across rounds.
+//! The round loop and message routing live in `scheduler`. A round executes at one time; time
+//! advances by one nanosecond per round, so it is constant within an execution and strictly
+//! increasing across rounds.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use candid::Principal;
@@ -18,13 +17,13 @@ use crate::config::SimConfig;
 use crate::errors;
 use crate::execution::{Invocation, TrapKind};
 use crate::faults::Faults;
+use crate::scheduler::{Destination, Queues, Source};
+use crate::subnet::{SubnetKind, Subnets};
+use crate::trace::Trace;
 use crate::types::{ErrorCode, RawMessageId, RejectResponse};
 
 /// What a call ends with: reply bytes or a rejection.
 pub(crate) type Outcome = Result<Vec<u8>, RejectResponse>;
-
-/// The last canister index of the subnet's id range ([`crate::Sim::canister_ranges`]).
-pub(crate) const MAX_CANISTER_INDEX: u64 = 0xF_FFFF;
 
 /// The IC's stop timeout: a stop_canister call is rejected after 5 minutes.
 pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -39,11 +38,15 @@ pub(crate) struct Request {
     pub(crate) cycles: u128,
     pub(crate) reply_to: ReplyTo,
     pub(crate) deadline: u64,
+    /// For ingress to the management canister: the subnet its effective principal names.
+    pub(crate) subnet_hint: Option<usize>,
 }
 
 /// A response on its way to the caller's callback.
 #[derive(Clone, Debug)]
 pub(crate) struct ResponseMsg {
+    /// Who answered (the management canister for its own responses).
+    pub(crate) responder: Principal,
     pub(crate) originator: Principal,
     pub(crate) callback_id: u64,
     pub(crate) outcome: Outcome,
@@ -56,90 +59,99 @@ pub(crate) enum Message {
     Response(ResponseMsg),
 }
 
-/// Everything the simulated subnet holds.
+/// Everything the simulated IC holds.
 pub(crate) struct SimState {
     pub(crate) config: SimConfig,
+    /// The time of the last round, or the time the test set for the next one.
     pub(crate) time: u64,
+    /// Whether the test set the time since the last round (the next round runs at `time`).
+    pub(crate) time_set: bool,
+    pub(crate) last_round: Option<u64>,
+    pub(crate) subnets: Subnets,
     pub(crate) canisters: BTreeMap<Principal, Canister>,
-    pub(crate) next_canister: u64,
-    pub(crate) queue: VecDeque<Message>,
+    pub(crate) queues: Queues,
     pub(crate) held: Vec<ResponseMsg>,
     pub(crate) ingress: BTreeMap<RawMessageId, Option<Outcome>>,
     pub(crate) next_message: u64,
     pub(crate) rng: SmallRng,
     pub(crate) faults: Faults,
-    pub(crate) subnet_id: Principal,
+    pub(crate) trace: Trace,
 }
 
 impl SimState {
     pub(crate) fn new(config: SimConfig) -> Self {
+        let mut subnets = Subnets {
+            from_top: config.pocket_ic_ranges,
+            ..Subnets::default()
+        };
+        let kinds = if config.subnets.is_empty() {
+            vec![SubnetKind::Application]
+        } else {
+            config.subnets.clone()
+        };
+        for kind in kinds {
+            subnets.add(kind, None);
+        }
+        if let Some(id) = config.subnet_id {
+            let default = subnets.default_subnet();
+            subnets.all[default].id = id;
+        }
         Self {
             time: config.initial_time_nanos,
+            time_set: true,
+            last_round: None,
             rng: SmallRng::seed_from_u64(config.seed),
-            subnet_id: config.subnet_id,
             config,
+            subnets,
             canisters: BTreeMap::new(),
-            next_canister: 0,
-            queue: VecDeque::new(),
+            queues: Queues::default(),
             held: Vec::new(),
             ingress: BTreeMap::new(),
             next_message: 0,
             faults: Faults::default(),
+            trace: Trace::default(),
         }
     }
 
-    /// Creates an empty canister with the next id of the subnet's range.
-    pub(crate) fn new_canister(&mut self, controllers: Vec<Principal>, cycles: u128) -> Principal {
-        let index = self.next_canister;
-        assert!(
-            index <= MAX_CANISTER_INDEX,
-            "the subnet's canister id range is exhausted"
-        );
-        self.next_canister += 1;
-        // Canister ids: 8-byte big-endian index followed by 0x01 0x01, as the IC allocates them.
-        let mut bytes = index.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&[0x01, 0x01]);
-        let id = Principal::from_slice(&bytes);
-        self.canisters
-            .insert(id, Canister::new(id, controllers, cycles));
-        id
+    /// Adds a subnet and returns its index.
+    pub(crate) fn add_subnet(&mut self, kind: SubnetKind, containing: Option<u64>) -> usize {
+        self.subnets.add(kind, containing)
     }
 
-    // --- rounds -----------------------------------------------------------------------------------
-
-    /// One round of the subnet.
-    pub(crate) fn tick(&mut self) {
-        self.run_system_tasks();
-        let batch: Vec<Message> = self.queue.drain(..).collect();
-        for message in batch {
-            match message {
-                Message::Request(req) if req.receiver == Principal::management_canister() => {
-                    self.management(req)
-                }
-                Message::Request(req) => self.deliver_request(req),
-                Message::Response(resp) => self.deliver_response(resp),
-            }
-        }
-        self.expire_deadlines();
-        self.check_stops();
-        self.time += 1;
+    /// Creates an empty canister with the next id of `subnet`'s allocation range.
+    pub(crate) fn new_canister(
+        &mut self,
+        subnet: usize,
+        controllers: Vec<Principal>,
+        cycles: u128,
+    ) -> Result<Principal, RejectResponse> {
+        let id = self.subnets.allocate(subnet).ok_or_else(|| {
+            RejectResponse::new(
+                ErrorCode::SubnetOversubscribed,
+                "Could not create canister. Subnet has surpassed its canister ID allocation.",
+            )
+        })?;
+        self.insert_canister(id, subnet, controllers, cycles);
+        Ok(id)
     }
 
-    /// Whether another round could change anything right now.
-    pub(crate) fn has_work(&self) -> bool {
-        !self.queue.is_empty()
-            || self.canisters.values().any(|c| {
-                c.status == RunStatus::Running
-                    && c.exec.is_some()
-                    && ((c.global_timer != 0 && c.global_timer <= self.time)
-                        || c.module()
-                            .is_some_and(|m| m.exports_function("canister_heartbeat")))
-            })
-            || self.canisters.values().any(|c| {
-                c.callbacks
-                    .values()
-                    .any(|cb| cb.deadline != 0 && !cb.expired && cb.deadline <= self.time)
-            })
+    /// Puts a new empty canister with id `id` on `subnet`.
+    pub(crate) fn insert_canister(
+        &mut self,
+        id: Principal,
+        subnet: usize,
+        controllers: Vec<Principal>,
+        cycles: u128,
+    ) {
+        let mut canister = Canister::new(id, controllers, cycles);
+        canister.subnet = subnet;
+        self.canisters.insert(id, canister);
+    }
+
+    /// The fee schedule of the subnet hosting `canister` (fees scale with the subnet size).
+    pub(crate) fn fees_of(&self, canister: &Canister) -> crate::config::Fees {
+        let nodes = self.subnets.all[canister.subnet].kind.nodes();
+        self.config.fees.scaled(nodes)
     }
 
     /// The earliest time after now at which something becomes due without any new message: a
@@ -185,6 +197,7 @@ impl SimState {
                 deadline,
             } => {
                 let msg = ResponseMsg {
+                    responder,
                     originator: caller,
                     callback_id,
                     outcome,
@@ -198,10 +211,13 @@ impl SimState {
                             ErrorCode::ResponseDropped,
                             errors::response_dropped(),
                         );
-                        self.queue.push_back(Message::Response(ResponseMsg {
-                            outcome: Err(dropped),
-                            ..msg
-                        }));
+                        self.send(
+                            Source::Canister(responder),
+                            Message::Response(ResponseMsg {
+                                outcome: Err(dropped),
+                                ..msg
+                            }),
+                        );
                     } else {
                         self.faults.fired.responses_held += 1;
                         self.held.push(msg);
@@ -210,7 +226,7 @@ impl SimState {
                     self.faults.fired.responses_held += 1;
                     self.held.push(msg);
                 } else {
-                    self.queue.push_back(Message::Response(msg));
+                    self.send(Source::Canister(responder), Message::Response(msg));
                 }
             }
         }
@@ -220,7 +236,16 @@ impl SimState {
 
     /// A context with the canister's system state filled in.
     pub(crate) fn base_ctx(&self, canister: &Canister, kind: ApiKind) -> ExecCtx {
-        let mut ctx = ExecCtx::new(kind, canister.id, self.subnet_id);
+        let subnet = &self.subnets.all[canister.subnet];
+        let mut ctx = ExecCtx::new(kind, canister.id, subnet.id);
+        ctx.subnet_index = canister.subnet;
+        ctx.subnet_nodes = subnet.kind.nodes();
+        ctx.env_vars = canister
+            .settings
+            .environment_variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         ctx.time = self.time;
         ctx.canister_status = canister.status.code();
         ctx.canister_version = canister.version;
@@ -268,6 +293,25 @@ impl SimState {
             exec.instance.invoke(ctx, entry, limit, keep)
         };
         exec.stable = std::mem::take(&mut inv.ctx.stable);
+        self.trace
+            .record(self.time, canister.id, kind, entry, &inv.result);
+        if !matches!(kind, ApiKind::Init | ApiKind::PreUpgrade | ApiKind::Start) {
+            self.queues.round_instructions += inv.instructions;
+        }
+        // The canister log keeps what a trapped execution printed, and the trap itself.
+        let log_limit = canister.settings.log_memory_limit;
+        for line in &inv.ctx.debug_prints {
+            canister
+                .log
+                .append(self.time, line.clone().into_bytes(), log_limit);
+        }
+        if let Err(TrapKind::Explicit(message)) = &inv.result {
+            canister.log.append(
+                self.time,
+                format!("[TRAP]: {message}").into_bytes(),
+                log_limit,
+            );
+        }
         canister.debug_log.append(&mut inv.ctx.debug_prints);
         canister.stats.last_instructions = inv.instructions;
         canister.stats.total_instructions += inv.instructions;
@@ -277,8 +321,10 @@ impl SimState {
             canister.certified_data = inv.ctx.certified_data.clone();
             canister.global_timer = inv.ctx.global_timer;
         }
-        if kind.replicated() {
-            let fee = self.config.fees.execution_cost(inv.instructions);
+        // install_code is charged once for the whole message (management/install.rs).
+        let install_hook = matches!(kind, ApiKind::Init | ApiKind::PreUpgrade | ApiKind::Start);
+        if kind.replicated() && !install_hook {
+            let fee = self.fees_of(canister).execution_cost(inv.instructions);
             canister.cycles = canister.cycles.saturating_sub(fee);
         }
         inv
@@ -353,15 +399,25 @@ impl SimState {
                     deadline,
                 },
                 deadline,
+                subnet_hint: None,
             });
         }
-        self.queue
-            .extend(requests.into_iter().map(Message::Request));
         let cc = canister
             .call_contexts
             .get_mut(&cc_id)
             .expect("call context exists");
         cc.cycles_available = inv.ctx.cycles_available;
+        for request in requests {
+            self.send(Source::Canister(canister_id), Message::Request(request));
+        }
+        let canister = self
+            .canisters
+            .get_mut(&canister_id)
+            .expect("canister exists");
+        let cc = canister
+            .call_contexts
+            .get_mut(&cc_id)
+            .expect("call context exists");
         if let Some(response) = inv.ctx.response.take() {
             cc.responded = true;
             let refund = std::mem::take(&mut cc.cycles_available);
@@ -377,8 +433,13 @@ impl SimState {
         }
     }
 
-    /// Answers a call context with the trap that ended its execution, if it was not answered.
-    fn fail_call_context(&mut self, canister_id: Principal, cc_id: u64, trap: &TrapKind) {
+    /// After an execution of call context `cc_id` trapped: the context fails with `reject` only
+    /// if it was not answered and no other callback of it is outstanding. While other calls are
+    /// outstanding the context stays open and the trap is not reported; the last execution
+    /// decides (replica: `CallContextManager::on_canister_result`, rs/replicated_state
+    /// call_context_manager.rs: `(Err(_), Responded::No, OutstandingCalls::Yes) =>
+    /// NotYetResponded`, and `(Err(error), Responded::No, OutstandingCalls::No) => Fail`).
+    fn fail_call_context(&mut self, canister_id: Principal, cc_id: u64, reject: RejectResponse) {
         let canister = self
             .canisters
             .get_mut(&canister_id)
@@ -387,13 +448,12 @@ impl SimState {
             .call_contexts
             .get_mut(&cc_id)
             .expect("call context exists");
-        if cc.responded {
+        if cc.responded || cc.outstanding_callbacks > 0 {
             return;
         }
         cc.responded = true;
         let refund = std::mem::take(&mut cc.cycles_available);
         let reply_to = cc.reply_to.clone();
-        let reject = errors::trap(canister_id, trap, self.config.instruction_limit_update);
         let reject = errors::for_reply_to(&reply_to, reject);
         self.respond(canister_id, reply_to, Err(reject), refund);
     }
@@ -479,7 +539,7 @@ impl SimState {
                 errors::method_not_found(id, "update", &req.method),
             ));
         };
-        if canister.cycles < self.config.fees.update_message_execution {
+        if canister.cycles < self.fees_of(canister).update_message_execution {
             return Err(RejectResponse::new(
                 ErrorCode::CanisterOutOfCycles,
                 errors::out_of_cycles(id),
@@ -488,7 +548,7 @@ impl SimState {
         Ok(kind)
     }
 
-    fn deliver_request(&mut self, req: Request) {
+    pub(crate) fn deliver_request(&mut self, req: Request) {
         let kind = match self.admit(&req) {
             Ok(kind) => kind,
             Err(reject) => {
@@ -539,7 +599,10 @@ impl SimState {
         self.record_instructions(id, cc_id, inv.instructions);
         match inv.result.clone() {
             Ok(()) => self.commit_effects(id, cc_id, &mut inv),
-            Err(trap) => self.fail_call_context(id, cc_id, &trap),
+            Err(trap) => {
+                let reject = errors::trap(id, &trap, self.config.instruction_limit_update);
+                self.fail_call_context(id, cc_id, reject);
+            }
         }
         self.finish_call_context(id, cc_id);
     }
@@ -556,7 +619,7 @@ impl SimState {
 
     // --- responses ----------------------------------------------------------------------------------
 
-    fn deliver_response(&mut self, resp: ResponseMsg) {
+    pub(crate) fn deliver_response(&mut self, resp: ResponseMsg) {
         let id = resp.originator;
         let Some(canister) = self.canisters.get_mut(&id) else {
             return;
@@ -596,13 +659,20 @@ impl SimState {
         match inv.result.clone() {
             Ok(()) => self.commit_effects(id, cc_id, &mut inv),
             Err(trap) => {
+                let limit_for_message = self.config.instruction_limit_update;
+                let mut reject = errors::trap(id, &trap, limit_for_message);
                 if let Some((fun, env)) = callback.cleanup {
                     let mut ctx = self.base_ctx(&self.canisters[&id], ApiKind::Cleanup);
                     ctx.caller = cc.caller;
                     let inv = self.run_installed(id, ctx, &Entry::Table { fun, env }, limit);
                     self.record_instructions(id, cc_id, inv.instructions);
+                    if let Err(cleanup_trap) = &inv.result {
+                        // HypervisorError::Cleanup: both traps, the callback's error code.
+                        let cleanup = errors::trap(id, cleanup_trap, limit_for_message);
+                        reject = errors::cleanup_also_failed(reject, &cleanup);
+                    }
                 }
-                self.fail_call_context(id, cc_id, &trap);
+                self.fail_call_context(id, cc_id, reject);
             }
         }
         self.finish_call_context(id, cc_id);
@@ -610,14 +680,22 @@ impl SimState {
 
     // --- system tasks, deadlines, stops -------------------------------------------------------------
 
-    fn run_system_tasks(&mut self) {
-        let ids: Vec<Principal> = self.canisters.keys().copied().collect();
+    /// Runs the due global timers and the heartbeats of `subnet`'s running canisters; returns
+    /// how many ran.
+    pub(crate) fn run_system_tasks(&mut self, subnet: usize) -> u64 {
+        let ids: Vec<Principal> = self
+            .canisters
+            .values()
+            .filter(|c| c.subnet == subnet)
+            .map(|c| c.id)
+            .collect();
+        let mut ran = 0;
         for id in ids {
             let canister = &self.canisters[&id];
             if canister.status != RunStatus::Running || canister.exec.is_none() {
                 continue;
             }
-            if canister.cycles < self.config.fees.update_message_execution {
+            if canister.cycles < self.fees_of(canister).update_message_execution {
                 continue;
             }
             let module = canister.module().expect("installed").clone();
@@ -626,6 +704,7 @@ impl SimState {
                 self.canisters.get_mut(&id).expect("exists").global_timer = 0;
                 if module.exports_function("canister_global_timer") {
                     self.run_system_task(id, ApiKind::GlobalTimer, "canister_global_timer");
+                    ran += 1;
                 }
             }
             if module.exports_function("canister_heartbeat")
@@ -633,8 +712,10 @@ impl SimState {
                 && self.canisters[&id].exec.is_some()
             {
                 self.run_system_task(id, ApiKind::Heartbeat, "canister_heartbeat");
+                ran += 1;
             }
         }
+        ran
     }
 
     fn run_system_task(&mut self, id: Principal, kind: ApiKind, export: &str) {
@@ -662,7 +743,9 @@ impl SimState {
         self.finish_call_context(id, cc_id);
     }
 
-    fn expire_deadlines(&mut self) {
+    /// Answers best-effort calls whose deadline passed with SYS_UNKNOWN (IC0601); the answers
+    /// run in the next round.
+    pub(crate) fn expire_deadlines(&mut self) {
         let now = self.time;
         let mut expired = Vec::new();
         for canister in self.canisters.values_mut() {
@@ -670,6 +753,7 @@ impl SimState {
                 if callback.deadline != 0 && !callback.expired && callback.deadline <= now {
                     callback.expired = true;
                     expired.push(ResponseMsg {
+                        responder: Principal::management_canister(),
                         originator: canister.id,
                         callback_id: *callback_id,
                         outcome: Err(RejectResponse::new(
@@ -681,8 +765,11 @@ impl SimState {
                 }
             }
         }
-        self.queue
-            .extend(expired.into_iter().map(Message::Response));
+        for response in expired {
+            let destination = Destination::Canister(response.originator);
+            self.queues
+                .enqueue(Source::System, destination, Message::Response(response));
+        }
     }
 
     /// Completes stops of canisters without open call contexts; times out old stop requests.
@@ -778,6 +865,13 @@ impl SimState {
         method: &str,
         arg: Vec<u8>,
     ) -> Outcome {
+        if canister_id == Principal::management_canister() {
+            // The management canister answers one query: fetch_canister_logs.
+            return match method {
+                "fetch_canister_logs" => self.fetch_canister_logs(sender, &arg),
+                other => Err(errors::unknown_management_method(other)),
+            };
+        }
         let canister = self.running_canister(canister_id)?;
         let Some(module) = canister.module() else {
             return Err(RejectResponse::new(

@@ -22,7 +22,7 @@ const MAX_STABLE_PAGES: u64 = 500 * 1024 * 1024 / 64;
 /// Best-effort call timeouts are capped at 300 seconds.
 const MAX_CALL_TIMEOUT_SECS: u32 = 300;
 /// A deterministic stand-in for the IC's root key (DER-encoded BLS key length).
-const ROOT_KEY: [u8; 133] = [0x30; 133];
+pub(crate) const ROOT_KEY: [u8; 133] = [0x30; 133];
 
 /// What a canister's store carries between the host functions.
 pub(crate) struct HostState {
@@ -277,6 +277,78 @@ fn pending_call<'a>(
     }
 }
 
+/// The name of environment variable `index` (in name order), or a trap.
+fn env_var_at(x: &ExecCtx, index: u32, api: &str) -> HostResult<String> {
+    match x.env_vars.get(index as usize) {
+        Some((name, _)) => Ok(name.clone()),
+        None => violation(format!(
+            "{api}: environment variable index out of bounds: {index} (the canister has {} environment variables).",
+            x.env_vars.len()
+        )),
+    }
+}
+
+/// The longest environment variable name (the replica's `MAX_ENVIRONMENT_VARIABLE_NAME_LENGTH`).
+const MAX_ENV_VAR_NAME_LENGTH: u32 = 128;
+
+/// Reads an environment variable name from the heap.
+fn env_var_name(
+    c: &mut Caller<'_, HostState>,
+    src: u32,
+    size: u32,
+    api: &str,
+) -> HostResult<String> {
+    if size > MAX_ENV_VAR_NAME_LENGTH {
+        return violation(format!(
+            "{api}: environment variable name length {size} exceeds the maximum of {MAX_ENV_VAR_NAME_LENGTH}."
+        ));
+    }
+    let bytes = read_heap(c, src as u64, size as u64, api)?;
+    match String::from_utf8(bytes) {
+        Ok(name) => Ok(name),
+        Err(_) => violation(format!(
+            "{api}: environment variable name is not valid UTF-8."
+        )),
+    }
+}
+
+/// The value of the environment variable named at `src`, or a trap when there is none.
+fn env_var_value(
+    c: &mut Caller<'_, HostState>,
+    src: u32,
+    size: u32,
+    api: &str,
+) -> HostResult<String> {
+    let name = env_var_name(c, src, size, api)?;
+    match ctx(c).env_vars.iter().find(|(n, _)| *n == name) {
+        Some((_, value)) => Ok(value.clone()),
+        None => violation(format!("{api}: environment variable \"{name}\" not found.")),
+    }
+}
+
+/// Copies `data[offset..offset + size]` to the heap at `dst`.
+fn copy_slice(
+    c: &mut Caller<'_, HostState>,
+    data: &[u8],
+    dst: u32,
+    offset: u32,
+    size: u32,
+    api: &str,
+) -> HostResult<()> {
+    let (offset, size) = (offset as usize, size as usize);
+    let Some(slice) = offset
+        .checked_add(size)
+        .and_then(|end| data.get(offset..end))
+    else {
+        return violation(format!(
+            "{api}: src={offset} + length={size} exceeds the slice size={}",
+            data.len()
+        ));
+    };
+    let slice = slice.to_vec();
+    write_heap(c, dst as u64, &slice, api)
+}
+
 /// The linker that provides module `ic0`, shared by every canister.
 pub(crate) fn linker(engine: &Engine) -> &'static Linker<HostState> {
     static LINKER: OnceLock<Linker<HostState>> = OnceLock::new();
@@ -455,7 +527,7 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "subnet_self_node_count",
         |mut c: Caller<'_, HostState>| -> HostResult<i32> {
             enter(&mut c, "subnet_self_node_count", 0)?;
-            Ok(13)
+            Ok(ctx(&mut c).subnet_nodes as i32)
         },
     )?;
 
@@ -803,13 +875,13 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         )?;
     }
 
-    // --- environment variables (none are set in the simulator) -----------------------------------
+    // --- environment variables (settings.environment_variables, in name order) -----------------
     l.func_wrap(
         "ic0",
         "env_var_count",
         |mut c: Caller<'_, HostState>| -> HostResult<i32> {
             enter(&mut c, "env_var_count", 0)?;
-            Ok(0)
+            Ok(ctx(&mut c).env_vars.len() as i32)
         },
     )?;
     l.func_wrap(
@@ -817,49 +889,64 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env_var_name_size",
         |mut c: Caller<'_, HostState>, index: u32| -> HostResult<i32> {
             enter(&mut c, "env_var_name_size", 0)?;
-            violation(format!(
-                "ic0.env_var_name_size: index {index} out of bounds (0 variables)"
-            ))
+            let name = env_var_at(ctx(&mut c), index, "ic0_env_var_name_size")?;
+            Ok(name.len() as i32)
         },
     )?;
     l.func_wrap(
         "ic0",
         "env_var_name_copy",
-        |mut c: Caller<'_, HostState>, index: u32, _d: u32, _o: u32, _s: u32| -> HostResult<()> {
-            enter(&mut c, "env_var_name_copy", 0)?;
-            violation(format!(
-                "ic0.env_var_name_copy: index {index} out of bounds (0 variables)"
-            ))
+        |mut c: Caller<'_, HostState>, index: u32, dst: u32, offset: u32, size: u32| {
+            enter(&mut c, "env_var_name_copy", size as u64)?;
+            let name = env_var_at(ctx(&mut c), index, "ic0_env_var_name_copy")?;
+            copy_slice(
+                &mut c,
+                name.as_bytes(),
+                dst,
+                offset,
+                size,
+                "ic0.env_var_name_copy",
+            )
         },
     )?;
     l.func_wrap(
         "ic0",
         "env_var_name_exists",
-        |mut c: Caller<'_, HostState>, _src: u32, size: u32| -> HostResult<i32> {
+        |mut c: Caller<'_, HostState>, src: u32, size: u32| -> HostResult<i32> {
             enter(&mut c, "env_var_name_exists", size as u64)?;
-            Ok(0)
+            let name = env_var_name(&mut c, src, size, "ic0_env_var_name_exists")?;
+            Ok(ctx(&mut c).env_vars.iter().any(|(n, _)| *n == name) as i32)
         },
     )?;
     l.func_wrap(
         "ic0",
         "env_var_value_size",
-        |mut c: Caller<'_, HostState>, _src: u32, size: u32| -> HostResult<i32> {
+        |mut c: Caller<'_, HostState>, src: u32, size: u32| -> HostResult<i32> {
             enter(&mut c, "env_var_value_size", size as u64)?;
-            violation("ic0.env_var_value_size: no environment variable with that name")
+            let value = env_var_value(&mut c, src, size, "ic0_env_var_value_size")?;
+            Ok(value.len() as i32)
         },
     )?;
     l.func_wrap(
         "ic0",
         "env_var_value_copy",
         |mut c: Caller<'_, HostState>,
-         _s: u32,
-         _n: u32,
-         _d: u32,
-         _o: u32,
-         _z: u32|
+         src: u32,
+         name_size: u32,
+         dst: u32,
+         offset: u32,
+         size: u32|
          -> HostResult<()> {
-            enter(&mut c, "env_var_value_copy", 0)?;
-            violation("ic0.env_var_value_copy: no environment variable with that name")
+            enter(&mut c, "env_var_value_copy", name_size as u64 + size as u64)?;
+            let value = env_var_value(&mut c, src, name_size, "ic0_env_var_value_copy")?;
+            copy_slice(
+                &mut c,
+                value.as_bytes(),
+                dst,
+                offset,
+                size,
+                "ic0.env_var_value_copy",
+            )
         },
     )?;
     Ok(())

@@ -200,6 +200,15 @@ impl std::ops::Add<Duration> for Time {
     }
 }
 
+impl From<SystemTime> for Time {
+    fn from(time: SystemTime) -> Time {
+        Time(
+            time.duration_since(SystemTime::UNIX_EPOCH)
+                .expect("times before the UNIX epoch are not supported"),
+        )
+    }
+}
+
 impl From<Time> for SystemTime {
     fn from(time: Time) -> SystemTime {
         SystemTime::UNIX_EPOCH + time.0

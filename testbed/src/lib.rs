@@ -21,7 +21,7 @@ use canister_api::watchdog::{
     EventPage, Incident, IncidentPage, RollbackTarget, WatchdogConfig, WatchdogError,
     WatchdogEvent, WatchdogInit, WatchdogStatus,
 };
-use ic_sim::{RejectResponse, Sim, SimConfig};
+use ic_sim::{RejectResponse, Sim, SimConfig, SubnetKind};
 use sha2::Digest;
 use std::time::Duration;
 
@@ -179,10 +179,14 @@ pub struct Options {
     /// Instruction limit of an install or upgrade (the IC's is 300 B; a scenario may scale it
     /// down so that a runaway `post_upgrade` hits it in seconds of wall time).
     pub install_instruction_limit: Option<u64>,
+    /// The watchdog on a subnet of its own (two application subnets): requests between it and
+    /// the agent carry at most 2 MiB, as between subnets on mainnet.
+    pub watchdog_on_other_subnet: bool,
     /// The operator: the trio's operators list and a controller of all three.
     pub operator: Principal,
-    /// The simulator's settings (`seed` and `install_instruction_limit` above still apply); the
-    /// IC's defaults when absent. A server sets its subnet id and the wall-clock start here.
+    /// The simulator's settings (`seed`, `install_instruction_limit` and
+    /// `watchdog_on_other_subnet` above still apply); the IC's defaults when absent. A server
+    /// sets its subnet id and the wall-clock start here.
     pub sim_config: Option<SimConfig>,
 }
 
@@ -195,13 +199,14 @@ impl Default for Options {
             seed: 0,
             agent_wasm: None,
             install_instruction_limit: None,
+            watchdog_on_other_subnet: false,
             operator: operator(),
             sim_config: None,
         }
     }
 }
 
-/// The three canisters on one simulated subnet.
+/// The three canisters on a simulated IC (one subnet, or the watchdog on a second one).
 pub struct Testbed {
     /// The simulator.
     pub sim: Sim,
@@ -223,8 +228,14 @@ impl Testbed {
     /// Deploys and wires the three canisters.
     pub fn deploy(opts: Options) -> Testbed {
         let defaults = opts.sim_config.clone().unwrap_or_default();
+        let subnets = if opts.watchdog_on_other_subnet {
+            vec![SubnetKind::Application, SubnetKind::Application]
+        } else {
+            defaults.subnets.clone()
+        };
         let sim = Sim::with_config(SimConfig {
             seed: opts.seed,
+            subnets,
             instruction_limit_install: opts
                 .install_instruction_limit
                 .unwrap_or(defaults.instruction_limit_install),
@@ -235,7 +246,11 @@ impl Testbed {
             None => installable(opts.agent_build),
         };
         let agent = sim.create_canister();
-        let watchdog = sim.create_canister();
+        let watchdog = if opts.watchdog_on_other_subnet {
+            sim.create_canister_on_subnet(None, None, sim.subnets()[1].id)
+        } else {
+            sim.create_canister()
+        };
         let staging = sim.create_canister();
         for c in [agent, watchdog, staging] {
             sim.add_cycles(c, CYCLES);

@@ -368,6 +368,74 @@ fn a_second_upgrade_while_one_is_in_flight_is_refused() {
     assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
 }
 
+/// The watchdog on another subnet than the agent, where a request carries at most 2 MiB (issue
+/// "ic-sim against suites written by others", item 6): a raw release of about 4 MB commits and
+/// becomes the LKG; a release whose health traps is rolled back by the code-only rung, which
+/// installs the 4 MB LKG into the agent across the subnets (in chunks: one request could not
+/// carry it); the agent repairs a killed watchdog across the subnets.
+#[test]
+fn the_pipeline_and_the_ladder_work_with_the_watchdog_on_another_subnet() {
+    let tb = seeded(Options {
+        watchdog_on_other_subnet: true,
+        ..Options::default()
+    });
+    assert_ne!(tb.sim.get_subnet(tb.agent), tb.sim.get_subnet(tb.watchdog));
+    assert_eq!(tb.sim.get_subnet(tb.agent), tb.sim.get_subnet(tb.staging));
+    let big = testbed::release(&testbed::wasm("agent"), "big-1", (1, 3));
+    assert!(big.len() > 2 * 1024 * 1024, "{} bytes", big.len());
+    let rec = tb
+        .propose_release(&big, "a 4 MB release")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+    let lkg = testbed::sha256(&big);
+    assert_eq!(tb.agent_module(), Some(lkg.clone()));
+    tb.run_until(Duration::from_secs(600), |tb| {
+        tb.watchdog_status().lkg.is_some_and(|l| l.hash == lkg)
+    })
+    .expect("the watchdog keeps the 4 MB LKG");
+
+    tb.run_for(Duration::from_secs(600)); // the gate's cooldown between proposals
+    let before = tb.digest();
+    let bad = tb
+        .propose_release(&chaos_release("health_trap_live"), "health traps live")
+        .expect("propose_release");
+    let bad = terminal(&tb, bad.id);
+    assert!(
+        matches!(bad.state, UpgradeState::RolledBack(_)),
+        "{:?}",
+        bad.history
+    );
+    let inc = tb.incidents().remove(0);
+    assert_eq!(
+        inc.ladder_step,
+        Some(LadderStep::CodeOnly),
+        "{:?}",
+        inc.attempts
+    );
+    assert_eq!(
+        tb.agent_module(),
+        Some(lkg.clone()),
+        "the 4 MB LKG runs again"
+    );
+    assert!(tb.digest().same_state(&before), "nothing lost");
+
+    tb.sim
+        .uninstall_canister(tb.watchdog, Some(testbed::operator()))
+        .expect("uninstall the watchdog");
+    tb.run_until(Duration::from_secs(600), |tb| {
+        tb.audit()
+            .entries
+            .iter()
+            .any(|e| e.action == "watchdog.repaired")
+    })
+    .expect("the agent repairs the watchdog across the subnets");
+    assert_eq!(
+        tb.sim.module_hash(tb.watchdog).map(|h| h.to_vec()),
+        Some(testbed::sha256(&testbed::wasm("watchdog")))
+    );
+}
+
 /// A state larger than one reply (40 facts of 60 KiB) still upgrades: the rehearsal replays
 /// `list_facts` page by page instead of in one reply over the 2 MiB limit.
 #[test]

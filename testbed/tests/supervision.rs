@@ -637,6 +637,43 @@ fn the_agent_leaves_the_watchdog_alone_inside_an_armed_window_and_repairs_it_aft
         .expect("writes resume");
 }
 
+/// A snapshot load keeps the agent's live global timer (the replica restores it only for
+/// uploaded snapshots) and brings back ic-cdk-timers' record of the deadline it set last, so an
+/// agent restored from a snapshot after an uninstall (global timer 0) would never run its
+/// timers again: no heartbeats of the watchdog, no pipeline. The watchdog's notice of the
+/// restore makes the agent fire its timer at once (issue "ic-sim against suites written by
+/// others", item 8).
+#[test]
+fn an_agent_restored_from_a_snapshot_runs_its_timers_again() {
+    let tb = Testbed::deploy(Options::default());
+    let seen = |tb: &Testbed| tb.health().watchdog.and_then(|w| w.last_seen);
+    tb.run_until(LIMIT, |tb| seen(tb).is_some())
+        .expect("the agent heartbeats the watchdog");
+    tb.sim
+        .take_canister_snapshot(tb.agent, Some(operator()), None)
+        .expect("snapshot");
+    // The agent loses its code: the watchdog's ladder finds no LKG to upgrade an empty canister
+    // with in place and loads the latest snapshot.
+    tb.sim
+        .uninstall_canister(tb.agent, Some(operator()))
+        .expect("uninstall");
+    restored(&tb, 1).expect("the watchdog restores the agent");
+    let incident = tb.incidents().remove(0);
+    assert_eq!(
+        incident.ladder_step,
+        Some(LadderStep::Snapshot),
+        "{incident:?}"
+    );
+    let restored_at = incident.restored_at.unwrap();
+    tb.run_for(Duration::from_secs(120));
+    let last = seen(&tb).unwrap_or(0);
+    assert!(
+        last > restored_at,
+        "the restored agent never heartbeat the watchdog again (last seen {} s before the restore)",
+        secs(restored_at.saturating_sub(last))
+    );
+}
+
 /// A ladder that keeps failing (the watchdog was removed from the agent's controllers while the
 /// agent was stopped, so every rung is refused) keeps one incident whose attempt lines stay
 /// bounded however long it fails; `incidents` answers far under the 2 MiB reply limit. Once an

@@ -507,15 +507,11 @@ async fn install(
     wasm: &[u8],
     arg: Vec<u8>,
 ) -> Result<(), String> {
-    management::install_code(&mgmt::InstallCodeArgs {
-        mode,
-        canister_id: agent,
-        wasm_module: wasm.to_vec(),
-        arg,
-        sender_canister_version: None,
-    })
-    .await
-    .map_err(|e| e.to_string())
+    // The agent may live on another subnet (2 MiB per request there): large modules go in
+    // chunks.
+    management::install_anywhere(agent, mode, wasm, arg)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The agent runs `expected` (any module when `None`), answers `health`, and (when `before` is

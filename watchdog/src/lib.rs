@@ -45,9 +45,10 @@ fn arm_timer() {
         ic_cdk_timers::clear_timer(old);
     }
     let interval = store::get().config.heartbeat_interval_secs.max(1);
-    let id = ic_cdk_timers::set_timer_interval_serial(Duration::from_secs(interval), async || {
-        supervise::tick().await
-    });
+    // A plain interval, not `set_timer_interval_serial`, which after a long gap in time
+    // dispatches one self-call per missed period (see the agent's supervision::start); `tick`
+    // returns at once while another run is under way.
+    let id = ic_cdk_timers::set_timer_interval(Duration::from_secs(interval), supervise::tick);
     TIMER.with(|t| t.set(Some(id)));
 }
 

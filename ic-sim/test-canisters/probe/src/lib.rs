@@ -174,6 +174,17 @@ fn oneway(args: CallArgs) -> Result<(), String> {
     calls::oneway(&args)
 }
 
+/// Makes a one-way call, then awaits another call. The one-way call's callback traps when its
+/// response arrives (ic-cdk registers index usize::MAX); while the awaited call is outstanding
+/// that trap must not fail this call context.
+#[update]
+async fn oneway_while_awaiting(oneway: CallArgs, awaited: CallArgs) -> CallOutcome {
+    if let Err(e) = calls::oneway(&oneway) {
+        return CallOutcome::PerformFailed(e);
+    }
+    calls::call(&awaited).await
+}
+
 /// `ic0.canister_status` as seen by the last response callback of `call` (0 = none yet).
 #[query]
 fn last_callback_status() -> u32 {
@@ -329,6 +340,37 @@ fn stable_grow(pages: u64) -> i64 {
 #[update]
 fn certified_data_set(data: serde_bytes::ByteBuf) {
     ic_cdk::api::certified_data_set(data);
+}
+
+/// `ic0.subnet_self_copy`: the id of the subnet hosting this canister.
+#[query]
+fn subnet_self() -> Principal {
+    ic_cdk::api::subnet_self()
+}
+
+/// `ic0.subnet_self_node_count`.
+#[query]
+fn subnet_node_count() -> u32 {
+    ic_cdk::api::subnet_self_node_count()
+}
+
+/// Every environment variable, through `ic0.env_var_count` / `env_var_name_*` /
+/// `env_var_value_*`, in index order.
+#[query]
+fn env_vars() -> Vec<(String, String)> {
+    (0..ic_cdk::api::env_var_count())
+        .map(|i| {
+            let name = ic_cdk::api::env_var_name(i);
+            let value = ic_cdk::api::env_var_value(&name);
+            (name, value)
+        })
+        .collect()
+}
+
+/// One environment variable through `ic0.env_var_name_exists` and `env_var_value_*`.
+#[query]
+fn env_var(name: String) -> Option<String> {
+    ic_cdk::api::env_var_name_exists(&name).then(|| ic_cdk::api::env_var_value(&name))
 }
 
 #[update]
