@@ -85,6 +85,8 @@ fn take_legacy(namespace: &str, key: &str) -> Option<String> {
 
 /// Stores a fact, replacing any value under the same key; returns the old value.
 pub fn remember(namespace: &str, key: &str, value: String) -> Result<Option<String>, FactError> {
+    #[cfg(feature = "chaos")]
+    crate::chaos::on_write("remember");
     check(namespace, key)?;
     if value.len() > MAX_VALUE {
         return Err(FactError::Invalid(format!(

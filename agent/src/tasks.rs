@@ -64,6 +64,8 @@ fn decode(id: u64, bytes: &[u8]) -> Task {
 
 /// Adds a pending task; returns it.
 pub fn submit(description: String, priority: Priority, now: u64) -> Task {
+    #[cfg(feature = "chaos")]
+    crate::chaos::on_write("submit_task");
     TASKS.with(|t| {
         let mut map = t.borrow_mut();
         let id = map.last_key_value().map_or(1, |(k, _)| k + 1);
@@ -122,6 +124,15 @@ pub fn set_status(id: u64, status: TaskStatus, now: u64) -> Option<Task> {
     TASKS.with(|t| t.borrow_mut().insert(id, to_record(&task).encode(SCHEMA)));
     digest::task_changed(Some(&old), &task);
     Some(task)
+}
+
+/// Removes task `id` (the canary's own task only: tasks are otherwise never deleted); the
+/// digest forgets it.
+pub fn remove(id: u64) {
+    if let Some(old) = get(id) {
+        TASKS.with(|t| t.borrow_mut().remove(&id));
+        digest::task_removed(&old);
+    }
 }
 
 /// Calls `f` with every task, in id order (a scan: for recounting the digest).

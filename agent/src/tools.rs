@@ -251,8 +251,14 @@ fn fact_error(e: facts::FactError) -> ToolError {
     ToolError::Failed(AgentError::InvalidArgument(e.to_string()))
 }
 
-/// Runs tool `name` with JSON `args` on behalf of `caller`.
-pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolError> {
+/// Runs tool `name` with JSON `args` on behalf of `caller`. `ic_running` is the module hash the
+/// IC reports for the agent (asked for `self_upgrade` only: a patch is built on that module).
+pub fn call(
+    caller: Principal,
+    name: &str,
+    args: &str,
+    ic_running: Option<Vec<u8>>,
+) -> Result<String, ToolError> {
     #[cfg(feature = "chaos")]
     crate::chaos::on_tool(name);
     let out = match name {
@@ -282,7 +288,7 @@ pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolErr
         }
         "self_upgrade" => {
             let a: UpgradeArgs = parse("self_upgrade", args)?;
-            let rec = upgrade::propose_self_patch(caller, a.ops, a.reason)
+            let rec = upgrade::propose_self_patch(caller, a.ops, a.reason, ic_running)
                 .map_err(|e| ToolError::Failed(e.into()))?;
             record_json(&rec)
         }

@@ -22,14 +22,12 @@ use crate::{audit, config, journal, uploads, versions};
 use candid::Principal;
 use wasm_patch::{PatchOp, Stamp, ValidationPolicy};
 
-/// Exports every candidate must keep (shared with `agentctl inspect`).
-pub use canister_api::agent::REQUIRED_EXPORTS;
-
-/// How a candidate module is validated: the IC's rules, [`REQUIRED_EXPORTS`], and a schema
+/// How a candidate module is validated: the IC's rules, the control plane's exports
+/// (`canister_api::agent::required_exports`, shared with `agentctl inspect`), and a schema
 /// range that covers the schema the state is at now.
 fn candidate_policy() -> ValidationPolicy {
     ValidationPolicy {
-        required_exports: REQUIRED_EXPORTS.iter().map(|s| s.to_string()).collect(),
+        required_exports: canister_api::agent::required_exports(),
         current_schema: Some(schema::stored_version()),
         ..ValidationPolicy::default()
     }
@@ -50,6 +48,9 @@ pub enum UpgradeError {
     /// The module is not fit.
     #[error(transparent)]
     Validation(#[from] wasm_patch::ValidationError),
+    /// The candidate's Candid interface would break clients of the running one.
+    #[error("{0}")]
+    Interface(#[from] wasm_patch::InterfaceError),
     /// Hashes differ.
     #[error("hash mismatch for {what}")]
     Hash {
@@ -76,6 +77,20 @@ pub enum UpgradeError {
     /// An `add_tool` spec that does not check, or whose examples fail in the interpreter.
     #[error("{0}")]
     Tool(String),
+    /// The module the IC runs is not the one the agent stores as running (installed out of
+    /// band): a patch would be built on the wrong parent and undo that install.
+    #[error(
+        "the agent runs {ic}, but its stored running module is {stored}: the module was \
+         installed outside the upgrade pipeline. Upload the module it runs (upload_wasm_chunk(\
+         Running, ...), then commit_wasm(Running, sha256)) and propose again; no patch is built \
+         on the old module"
+    )]
+    StaleParent {
+        /// What the IC reports (hex, or `no module`).
+        ic: String,
+        /// What the agent stores as running (hex).
+        stored: String,
+    },
 }
 
 impl From<UpgradeError> for AgentError {
@@ -85,6 +100,7 @@ impl From<UpgradeError> for AgentError {
             UpgradeError::Missing(m) => AgentError::NotFound(m),
             UpgradeError::Patch(p) => AgentError::Patch(p.to_string()),
             UpgradeError::Validation(v) => AgentError::Validation(v.to_string()),
+            UpgradeError::Interface(i) => AgentError::Validation(i.to_string()),
             UpgradeError::Hash {
                 what,
                 expected,
@@ -101,6 +117,7 @@ impl From<UpgradeError> for AgentError {
             },
             UpgradeError::Invalid(m) => AgentError::InvalidArgument(m),
             UpgradeError::Tool(m) => AgentError::Patch(m),
+            e @ UpgradeError::StaleParent { .. } => AgentError::Validation(e.to_string()),
         }
     }
 }
@@ -362,10 +379,13 @@ thread_local! {
 }
 
 /// The `self_upgrade` tool: patch the running Wasm, validate, record up to `Validated`.
+/// `ic_running` is the module hash canister_status reports: the stored running module must be
+/// that module, or the patch is refused ([`UpgradeError::StaleParent`]).
 pub fn propose_self_patch(
     caller: Principal,
     ops: Vec<PatchOp>,
     reason: String,
+    ic_running: Option<Vec<u8>>,
 ) -> Result<UpgradeRecord, UpgradeError> {
     if reason.trim().is_empty() {
         return Err(UpgradeError::Invalid("a reason is required".into()));
@@ -374,6 +394,12 @@ pub fn propose_self_patch(
     crate::synth::check_proposal(&ops).map_err(UpgradeError::Tool)?;
     let auto = pass_gate(caller, UpgradeSource::SelfPatch)?;
     let running = running_hash()?;
+    if ic_running.as_deref() != Some(running.as_slice()) {
+        return Err(UpgradeError::StaleParent {
+            ic: ic_running.map_or("no module".into(), hex::encode),
+            stored: hex::encode(running),
+        });
+    }
     let parent_wasm = versions::blob(&running)
         .ok_or_else(|| UpgradeError::Missing("the running Wasm's bytes are missing".into()))?;
     let parent_version = versions::get(&running).map_or_else(build_version, |v| v.version);
@@ -409,6 +435,10 @@ pub fn propose_self_patch(
     drop(parent);
     wasm_patch::profile::set_hook(None);
     let report = report?;
+    let after_validate = ic_cdk::api::performance_counter(0);
+    // A self-patch never breaks the interface: only an operator release may, on purpose.
+    let candidate_service = metadata_text(&report, wasm_patch::interface::CANDID_SERVICE);
+    check_interface(&parent_wasm, candidate_service, false)?;
     let instructions = ic_cdk::api::performance_counter(0) - start;
     let mut last = start;
     let steps: Vec<String> = STEPS.with(|s| {
@@ -422,12 +452,13 @@ pub fn propose_self_patch(
     });
     ic_cdk::println!("self_upgrade {id} steps: {}", steps.join(", "));
     ic_cdk::println!(
-        "self_upgrade {id}: apply_patch ({}; incl. gunzip, emit, hashes) {} instructions, validate {} instructions ({} of {} bodies); heap {} bytes",
+        "self_upgrade {id}: apply_patch ({}; incl. gunzip, emit, hashes) {} instructions, validate {} instructions ({} of {} bodies), candid interface check {} instructions; heap {} bytes",
         if patched.rebuilt { "walrus" } else { "sections" },
         after_patch - start,
-        instructions - (after_patch - start),
+        after_validate - after_patch,
         report.bodies_validated,
         report.functions,
+        instructions - (after_validate - start),
         crate::heap_bytes()
     );
 
@@ -448,14 +479,51 @@ pub fn propose_self_patch(
     ))
 }
 
-/// An operator release: the committed `Release` upload becomes a proposal.
-pub fn propose_release(caller: Principal, reason: String) -> Result<UpgradeRecord, UpgradeError> {
+/// DESIGN.md step 3's candid compatibility: the candidate's `candid:service` must be a subtype
+/// of the running module's (candid's own check), unless `breaks_on_purpose`. A running module
+/// without an interface leaves nothing to compare; a candidate without one is refused unless
+/// it breaks on purpose (its clients could not know what it serves).
+fn check_interface(
+    parent_wasm: &[u8],
+    candidate: Option<String>,
+    breaks_on_purpose: bool,
+) -> Result<(), UpgradeError> {
+    if breaks_on_purpose {
+        return Ok(());
+    }
+    let Some(old) = wasm_patch::interface::service_text(parent_wasm)? else {
+        return Ok(());
+    };
+    let new = candidate.ok_or_else(|| {
+        UpgradeError::Invalid(
+            "the candidate declares no Candid interface (no candid:service metadata), so it \
+             cannot be checked against the running one; propose it with breaks_interface = opt \
+             true if that is intended"
+                .into(),
+        )
+    })?;
+    Ok(wasm_patch::interface::check_subtype(&new, &old)?)
+}
+
+/// An operator release: the committed `Release` upload becomes a proposal. Its Candid
+/// interface must be a subtype of the running one unless `breaks_interface`.
+pub fn propose_release(
+    caller: Principal,
+    reason: String,
+    breaks_interface: bool,
+) -> Result<UpgradeRecord, UpgradeError> {
     let hash = config::markers().release.ok_or_else(|| {
         UpgradeError::Missing(
             "no committed release: upload_wasm_chunk(Release, ...) then commit_wasm(Release, sha256)"
                 .into(),
         )
     })?;
+    if let Some(parent) = config::markers().running.and_then(|r| versions::blob(&r)) {
+        let release = versions::blob(&hash)
+            .ok_or_else(|| UpgradeError::Missing("the release's bytes".into()))?;
+        let service = wasm_patch::interface::service_text(&release)?;
+        check_interface(&parent, service, breaks_interface)?;
+    }
     pass_gate(caller, UpgradeSource::Release)?;
     let info = versions::get(&hash)
         .ok_or_else(|| UpgradeError::Missing("the release's version record".into()))?;

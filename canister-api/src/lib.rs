@@ -7,6 +7,8 @@
 //! - [`agent`]: everything `agent/agent.did` names.
 //! - [`staging`]: everything `staging/staging.did` names.
 //! - [`watchdog`]: everything `watchdog/watchdog.did` names.
+//! - [`failure`]: the classes of a failed call (code, stopped, stopping, out of cycles, network).
+//! - `ic` (feature `cdk`): typed calls, and the management canister.
 //! - [`page`]: how every list endpoint pages by bytes with a cursor.
 //! - [`digest`]: the agent's logical state digest (an order-independent hash of its records).
 //!
@@ -14,6 +16,7 @@
 //! nanoseconds since the UNIX epoch; instruction counts are the IC's.
 
 pub mod agent;
+pub mod failure;
 pub mod digest;
 pub mod page;
 pub mod staging;

@@ -4,7 +4,7 @@
 //! `patch` applies a JSON list of operations and stamps the result as the agent does.
 
 use anyhow::{Context, bail};
-use canister_api::agent::REQUIRED_EXPORTS;
+use canister_api::agent::required_exports;
 use serde::Serialize;
 use std::path::Path;
 use wasm_patch::tool_spec;
@@ -17,7 +17,7 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// The agent's validation policy for a candidate, at schema `schema` when given.
 pub fn agent_policy(schema: Option<u32>) -> ValidationPolicy {
     ValidationPolicy {
-        required_exports: REQUIRED_EXPORTS.iter().map(|s| s.to_string()).collect(),
+        required_exports: required_exports(),
         current_schema: schema,
         ..ValidationPolicy::default()
     }

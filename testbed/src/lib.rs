@@ -523,7 +523,7 @@ impl Testbed {
             .map_err(|e| format!("upload_wasm_chunk: {e}"))?;
         self.commit(WasmKind::Release, &sha256(bytes))
             .map_err(|e| format!("commit_wasm: {e}"))?;
-        self.propose_committed(reason)
+        self.propose_committed(reason, false)
             .map_err(|e| format!("propose_release: {e}"))
     }
 
@@ -531,16 +531,29 @@ impl Testbed {
     pub fn propose_release(&self, bytes: &[u8], reason: &str) -> Result<UpgradeRecord, AgentError> {
         self.upload(WasmKind::Release, bytes);
         self.commit(WasmKind::Release, &sha256(bytes))?;
-        self.propose_committed(reason)
+        self.propose_committed(reason, false)
+    }
+
+    /// [`Testbed::propose_release`] of a release that breaks the Candid interface on purpose
+    /// (`breaks_interface = opt true`).
+    pub fn propose_breaking_release(
+        &self,
+        bytes: &[u8],
+        reason: &str,
+    ) -> Result<UpgradeRecord, AgentError> {
+        self.upload(WasmKind::Release, bytes);
+        self.commit(WasmKind::Release, &sha256(bytes))?;
+        self.propose_committed(reason, true)
     }
 
     /// `propose_release` of the committed release upload, as the operator.
-    fn propose_committed(&self, reason: &str) -> Result<UpgradeRecord, AgentError> {
+    fn propose_committed(&self, reason: &str, breaks: bool) -> Result<UpgradeRecord, AgentError> {
         self.agent_update(
             self.operator,
             "propose_release",
             Encode!(&ProposeRelease {
-                reason: reason.into()
+                reason: reason.into(),
+                breaks_interface: breaks.then_some(true),
             })
             .expect("encode"),
         )

@@ -170,12 +170,19 @@ fn one_lost_heartbeat_response_does_not_roll_back() {
         from: tb.agent,
         probability: 1.0,
     });
-    tb.run_until(LIMIT, |tb| tb.watchdog_status().consecutive_failures == 1)
-        .expect("one heartbeat fails");
+    tb.run_until(LIMIT, |tb| {
+        tb.watchdog_status()
+            .last_heartbeat
+            .is_some_and(|h| !h.healthy)
+    })
+    .expect("one heartbeat fails");
     tb.sim.clear_faults();
     let status = tb.watchdog_status();
     let hb = status.last_heartbeat.unwrap();
     assert!(!hb.healthy);
+    // Lost on the network: the agent's code is not at fault, so it does not count.
+    assert!(hb.detail.contains("network"), "{}", hb.detail);
+    assert_eq!(status.consecutive_failures, 0);
     tb.run_for(Duration::from_secs(120));
     let status = tb.watchdog_status();
     assert_eq!(status.consecutive_failures, 0);

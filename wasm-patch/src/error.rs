@@ -362,6 +362,16 @@ pub enum PatchError {
         /// The function's signature.
         found: String,
     },
+    /// The module's `candid:service` could not follow an operation.
+    #[error("op {op_index} ({op}): {source}")]
+    Interface {
+        /// Index of the operation in the list.
+        op_index: usize,
+        /// The operation's JSON tag.
+        op: &'static str,
+        /// What went wrong.
+        source: InterfaceError,
+    },
     /// The module already imports an `ic0` function the patch needs, but with the wrong type.
     #[error(
         "import `ic0.{name}` is {found}, but the System API defines {expected}; fix the import \
@@ -411,6 +421,34 @@ pub enum PatchError {
         /// Why.
         error: tool_spec::registry::RegistryError,
     },
+}
+
+/// Why a module's Candid interface (`candid:service`) cannot be edited or is not compatible.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterfaceError {
+    /// The service text does not parse or type-check.
+    #[error("the candid:service metadata is not a valid Candid service: {0}")]
+    Parse(String),
+    /// The text declares types but no service.
+    #[error("the candid:service metadata declares no service")]
+    NoService,
+    /// An added query's reply is not a Candid message, so its type cannot be declared.
+    #[error(
+        "the reply of `{method}` is not a Candid message ({reason}): the module declares a Candid \
+         interface, so the method's reply type must be readable from its reply"
+    )]
+    Reply {
+        /// The method.
+        method: String,
+        /// candid's message.
+        reason: String,
+    },
+    /// The new interface would break clients of the old one.
+    #[error(
+        "the candidate's Candid interface is not a subtype of the running one, so clients of the \
+         running interface would break:\n{0}"
+    )]
+    NotSubtype(String),
 }
 
 /// `a, b, c`, or `(nothing)` for an empty list.

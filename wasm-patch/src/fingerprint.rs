@@ -38,6 +38,27 @@ pub struct Fingerprint {
     pub tools: Vec<String>,
 }
 
+/// The `icp:` sections of `wasm` (raw or gzip), by full section name, read from the section
+/// structure only (a duplicated section: the first one).
+pub(crate) fn icp_sections(
+    wasm: &[u8],
+) -> Result<std::collections::BTreeMap<String, Vec<u8>>, ValidationError> {
+    let limits = Limits::IC;
+    let (bytes, _) = scan::decode(wasm, &limits)?;
+    let unlimited = Limits {
+        max_code_section_bytes: u64::MAX,
+        max_functions: u64::MAX,
+        max_globals: u64::MAX,
+        ..limits
+    };
+    let info = scan::scan(&bytes, Depth::Structure, &unlimited)?;
+    let mut sections = std::collections::BTreeMap::new();
+    for (name, content) in info.icp_sections {
+        sections.entry(name).or_insert(content);
+    }
+    Ok(sections)
+}
+
 /// Fingerprints `wasm` (raw or gzip).
 pub fn fingerprint(wasm: &[u8]) -> Result<Fingerprint, ValidationError> {
     let limits = Limits::IC;

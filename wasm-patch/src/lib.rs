@@ -22,6 +22,9 @@
 //!   validation, [`tool_registry`]); the language itself is the [`tool_spec`] crate.
 //! - [`metadata`]: `icp:` section naming, the [`Stamp`] written by every patch and the format of
 //!   each stamp section.
+//! - [`interface`]: the module's Candid interface (`candid:service`): kept in step with the
+//!   methods a patch adds or removes, and the subtype check of a candidate against the running
+//!   interface.
 //! - [`validate`](mod@validate): [`validate()`] and [`validate_patched`] against a
 //!   [`ValidationPolicy`]; the IC's feature set.
 //! - [`limits`]: the IC's module limits as one [`Limits`] value.
@@ -41,6 +44,7 @@ pub mod error;
 pub mod fingerprint;
 mod hex_serde;
 pub mod ic0;
+pub mod interface;
 pub mod limits;
 pub mod metadata;
 pub mod ops;
@@ -50,7 +54,7 @@ mod scan;
 mod tools;
 pub mod validate;
 
-pub use error::{PatchError, ValidationError};
+pub use error::{InterfaceError, PatchError, ValidationError};
 pub use fingerprint::{Fingerprint, fingerprint};
 pub use limits::Limits;
 pub use metadata::{Stamp, Visibility};

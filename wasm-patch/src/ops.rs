@@ -53,12 +53,11 @@
 //!
 //! # Candid metadata
 //!
-//! The `candid:service` section (canister-build writes the checked-in `.did` there) passes
-//! through a patch unchanged, even when `add_query_method` or `remove_method` changes the
-//! methods it describes. Editing it would mean parsing and re-printing a service text (comments,
-//! init arguments, named types) and deriving a Candid type from a reply that the operation takes
-//! as opaque bytes, inside the canister. A patch that changes the interface sets the new text
-//! itself, with a `set_metadata` op for `candid:service` in the same list.
+//! When the module has a `candid:service` section (canister-build writes the checked-in `.did`
+//! there), `add_query_method` and `remove_method` update it: the method is declared or dropped
+//! ([`crate::interface`]; the reply of an added query must then be a Candid message, whose types
+//! become the method's return types). The text is re-printed by candid's printer, so its
+//! comments go. A `set_metadata` op for `candid:service` later in the list replaces the text.
 //!
 //! # Injected code
 //!
@@ -325,9 +324,17 @@ fn walrus_phase(bytes: &[u8], ops: &[PatchOp], unlimited: &Limits) -> Result<Vec
                 content,
             } => set_metadata(&mut module, op_index, *visibility, name, content)?,
             PatchOp::AddQueryMethod { name, reply } => {
-                query::add_query_method(&mut module, &mut runtime, op_index, name, reply)?
+                query::add_query_method(&mut module, &mut runtime, op_index, name, reply)?;
+                edit_interface(&mut module, op_index, op.kind(), |text| {
+                    crate::interface::add_query(text, name, reply)
+                })?;
             }
-            PatchOp::RemoveMethod { name } => remove_method(&mut module, op_index, name)?,
+            PatchOp::RemoveMethod { name } => {
+                remove_method(&mut module, op_index, name)?;
+                edit_interface(&mut module, op_index, op.kind(), |text| {
+                    crate::interface::remove_method(text, name)
+                })?;
+            }
             PatchOp::GuardControllerOnly { name } => {
                 guard::guard_controller_only(&mut module, &mut runtime, op_index, name)?
             }
@@ -442,6 +449,37 @@ fn set_metadata(
 ) -> Result<(), PatchError> {
     check_metadata_name(op_index, name)?;
     put_section(module, visibility, name, content.to_vec());
+    Ok(())
+}
+
+/// Rewrites the module's `candid:service` section (under its visibility) with `edit`, if it
+/// has one.
+fn edit_interface(
+    module: &mut Module,
+    op_index: usize,
+    op: &'static str,
+    edit: impl FnOnce(&str) -> Result<String, crate::InterfaceError>,
+) -> Result<(), PatchError> {
+    let name = crate::interface::CANDID_SERVICE;
+    let Some((visibility, text)) = [Visibility::Public, Visibility::Private]
+        .into_iter()
+        .find_map(|vis| {
+            let section = metadata::section_name(vis, name);
+            module
+                .customs
+                .iter()
+                .find_map(|(_, c)| (c.name() == section).then(|| c.data(&Default::default())))
+                .map(|data| (vis, String::from_utf8_lossy(&data).into_owned()))
+        })
+    else {
+        return Ok(());
+    };
+    let text = edit(&text).map_err(|source| PatchError::Interface {
+        op_index,
+        op,
+        source,
+    })?;
+    put_section(module, visibility, name, text.into_bytes());
     Ok(())
 }
 
