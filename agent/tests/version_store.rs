@@ -428,7 +428,8 @@ fn propose(env: &Env, bytes: &[u8], reason: &str) -> UpgradeRecord {
         operator(),
         "propose_release",
         Encode!(&ProposeRelease {
-            reason: reason.into()
+            reason: reason.into(),
+            breaks_interface: None,
         })
         .unwrap(),
     );

@@ -16,7 +16,7 @@
 use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
 use canister_api::agent::{
-    AgentError, AgentMethod, AuditPage, Autonomy, CommittedWasm, Config, FactCursor, FactPage,
+    AgentError, AgentMethod, AuditPage, Autonomy, CommittedWasm, Config, Fact, FactCursor, FactPage,
     GateLimits, Health, ModuleChunk, ProposeRelease, RepairNotice, StateChunk, StateDigest,
     SubmitTask, Supervision, TaskPage, TaskStatus, UpgradeOutcome, UpgradePage, UpgradeRecord,
     Task, UploadProgress, VersionInfo, VersionPage, WasmKind,
