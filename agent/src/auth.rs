@@ -7,7 +7,7 @@
 //! them, and they reveal nothing a controller could not see with canister_status).
 
 use crate::api::AgentError;
-use crate::config;
+use crate::{config, sandbox};
 use candid::Principal;
 
 /// A kind of caller.
@@ -21,6 +21,9 @@ pub enum Role {
     Watchdog,
     /// The configured staging canister.
     Staging,
+    /// The staging canister calling a sandbox copy (never the live agent): it replays writes
+    /// there to probe the candidate's write paths.
+    StagingInSandbox,
 }
 
 /// Operators only.
@@ -39,6 +42,10 @@ pub const READERS: &[Role] = &[
 pub const WATCHDOG: &[Role] = &[Role::Watchdog];
 /// The agent itself only (the turn loop's own calls).
 pub const SELF: &[Role] = &[Role::SelfCanister];
+/// The watchdog and the agent itself (the canary write).
+pub const WATCHDOG_SELF: &[Role] = &[Role::Watchdog, Role::SelfCanister];
+/// Domain writes (tasks, facts): operators, the agent itself, and staging in a sandbox copy.
+pub const WRITERS: &[Role] = &[Role::Operator, Role::SelfCanister, Role::StagingInSandbox];
 /// The staging canister only (`import_state` into a sandbox, `export_state` for a rehearsal).
 pub const STAGING: &[Role] = &[Role::Staging];
 /// Anyone (the public queries).
@@ -61,13 +68,13 @@ pub const METHODS: &[(&str, Kind, &[Role])] = &[
     ("state_digest", Kind::Query, PUBLIC),
     ("metrics", Kind::Query, PUBLIC),
     ("tools", Kind::Query, PUBLIC),
-    ("submit_task", Kind::Update, OPERATORS_SELF),
-    ("set_task_status", Kind::Update, OPERATORS_SELF),
+    ("submit_task", Kind::Update, WRITERS),
+    ("set_task_status", Kind::Update, WRITERS),
     ("get_task", Kind::Query, READERS),
     ("list_tasks", Kind::Query, READERS),
-    ("remember", Kind::Update, OPERATORS_SELF),
+    ("remember", Kind::Update, WRITERS),
     ("recall", Kind::Query, READERS),
-    ("forget", Kind::Update, OPERATORS_SELF),
+    ("forget", Kind::Update, WRITERS),
     ("list_facts", Kind::Query, READERS),
     ("call_tool", Kind::Update, OPERATORS_SELF),
     ("set_loop_enabled", Kind::Update, OPERATORS),
@@ -94,11 +101,13 @@ pub const METHODS: &[(&str, Kind, &[Role])] = &[
     ("export_module", Kind::Query, READERS),
     ("export_state", Kind::Query, STAGING),
     ("import_state", Kind::Update, STAGING),
+    ("canary_write", Kind::Update, WATCHDOG_SELF),
     ("get_config", Kind::Query, READERS),
     ("upgrade_status", Kind::Query, READERS),
     ("upgrade_history", Kind::Query, READERS),
     ("list_versions", Kind::Query, READERS),
     ("audit_log", Kind::Query, READERS),
+    ("tool_examples", Kind::Query, READERS),
 ];
 
 /// `health` is a query, except in the chaos build, where it is an update (it may await).
@@ -130,6 +139,7 @@ fn has(caller: Principal, role: Role) -> bool {
         Role::SelfCanister => caller == ic_cdk::api::canister_self(),
         Role::Watchdog => config::get().watchdog == Some(caller),
         Role::Staging => config::get().staging == Some(caller),
+        Role::StagingInSandbox => config::get().staging == Some(caller) && sandbox::is_copy(),
     }
 }
 
@@ -146,6 +156,7 @@ pub fn require(method: &str, roles: &[Role]) -> Result<Principal, AgentError> {
             Role::SelfCanister => "the agent itself",
             Role::Watchdog => "the watchdog",
             Role::Staging => "the staging canister",
+            Role::StagingInSandbox => "the staging canister in a sandbox copy",
         })
         .collect::<Vec<_>>()
         .join(", ");

@@ -21,7 +21,18 @@
 //! | `burn_cycles` | burns 0.5 T cycles a second from boot on (not in a sandbox copy) |
 //! | `dies_after_5` | `health` traps from its 6th call in this module instance on (not in a sandbox copy) |
 //! | `reports_unhealthy` | `health` answers, with status `unhealthy`, but not in a sandbox copy |
+//! | `miscompile_tools` | the tool-spec compiler emits every integer literal off by one (feature `tool-spec/fault-miscompile`), in `self_upgrade`'s `add_tool` and when a module's registry is verified, as a real compiler bug would: the candidate's tools disagree with their examples |
 //! | `health_calls_out` | `health` awaits a call to the staging canister's `sandbox` query before it answers: if that call never returns, `health` hangs |
+//! | `writes_trap` | every task or fact write traps (a rehearsal's write probes catch it) |
+//! | `writes_trap_live` | every task or fact write traps, but not in a sandbox copy (probation's canary catches it) |
+//! | `verdict_trap` | `complete_upgrade` traps, in any canister (a rehearsal's control-plane probe catches it) |
+//! | `verdict_trap_live` | `complete_upgrade` traps, but not in a sandbox copy: the candidate cannot take its verdict |
+//! | `reports_unhealthy_all` | `health` answers with status `unhealthy`, in a sandbox copy too |
+//! | `starves_late` | burns its whole balance [`LATE_SECS`] after boot (not in a sandbox copy): it is out of cycles, its code is fine |
+//! | `drops_operators` | soon after boot, the agent keeps only itself and the watchdog as controllers (not in a sandbox copy) |
+//! | `seizes_control` | soon after boot, the agent makes itself its only controller, in any canister, and its self-test repairs nothing (a rehearsal sees it) |
+//! | `seizes_control_live` | as `seizes_control`, but not in a sandbox copy: nobody but the agent controls it any more |
+//! | `burn_all` | post_upgrade burns the whole balance, in any canister (it leaves a sandbox frozen) |
 //!
 //! In the chaos build `health` is an update (it may await a call); in the real build it is a
 //! query.
@@ -45,6 +56,13 @@ pub fn mode() -> String {
         .to_string()
 }
 
+/// Turns the tool-spec compiler's test fault on or off as the mode says; called before every
+/// use of the compiler (patching, and verifying a module's registry), so that the build is
+/// consistently wrong.
+pub fn set_compiler_fault() {
+    tool_spec::fault::set_miscompile(mode() == "miscompile_tools");
+}
+
 /// At the end of post_upgrade.
 pub fn on_boot() {
     BOOTED_AT.with(|b| b.set(ic_cdk::api::time()));
@@ -60,6 +78,29 @@ pub fn on_boot() {
         "boot_trap_live" if live => ic_cdk::trap("chaos boot_trap_live: post_upgrade traps"),
         "drops_watchdog" if live => {
             ic_cdk_timers::set_timer(std::time::Duration::ZERO, drop_watchdog());
+        }
+        "drops_operators" if live => {
+            let keep = vec![ic_cdk::api::canister_self()]
+                .into_iter()
+                .chain(crate::config::get().watchdog)
+                .collect();
+            ic_cdk_timers::set_timer(std::time::Duration::ZERO, set_own_controllers(keep));
+        }
+        "seizes_control" => {
+            let keep = vec![ic_cdk::api::canister_self()];
+            ic_cdk_timers::set_timer(std::time::Duration::ZERO, set_own_controllers(keep));
+        }
+        "seizes_control_live" if live => {
+            let keep = vec![ic_cdk::api::canister_self()];
+            ic_cdk_timers::set_timer(std::time::Duration::ZERO, set_own_controllers(keep));
+        }
+        "burn_all" => {
+            ic_cdk::api::cycles_burn(ic_cdk::api::canister_cycle_balance());
+        }
+        "starves_late" if live => {
+            ic_cdk_timers::set_timer(std::time::Duration::from_secs(LATE_SECS), async {
+                ic_cdk::api::cycles_burn(ic_cdk::api::canister_cycle_balance());
+            });
         }
         "burn_cycles" if live => {
             ic_cdk_timers::set_timer_interval(std::time::Duration::from_secs(1), async || {
@@ -90,6 +131,38 @@ async fn drop_watchdog() {
     let mut keep = vec![me];
     keep.extend(crate::config::get().operators);
     let _ = canister_api::ic::management::set_controllers(me, keep).await;
+}
+
+/// Sets the canister's own controllers to `keep` (from a timer: post_upgrade cannot call).
+async fn set_own_controllers(keep: Vec<candid::Principal>) {
+    let me = ic_cdk::api::canister_self();
+    let _ = canister_api::ic::management::set_controllers(me, keep).await;
+}
+
+/// Whether the self-test leaves the controllers alone (a module that took control keeps it).
+pub fn skips_control_repair() -> bool {
+    mode().starts_with("seizes_control")
+}
+
+/// At the start of every task or fact write (`what` names it).
+pub fn on_write(what: &str) {
+    let live = !crate::sandbox::is_copy();
+    match mode().as_str() {
+        "writes_trap" => ic_cdk::trap(format!("chaos writes_trap: {what} traps")),
+        "writes_trap_live" if live => ic_cdk::trap(format!("chaos writes_trap_live: {what} traps")),
+        _ => {}
+    }
+}
+
+/// At the start of `complete_upgrade`.
+pub fn on_complete() {
+    match mode().as_str() {
+        "verdict_trap" => ic_cdk::trap("chaos verdict_trap: complete_upgrade traps"),
+        "verdict_trap_live" if !crate::sandbox::is_copy() => {
+            ic_cdk::trap("chaos verdict_trap_live: complete_upgrade traps")
+        }
+        _ => {}
+    }
 }
 
 /// In `pre_upgrade` (the chaos build's only).

@@ -39,6 +39,9 @@ pub struct Markers {
     pub control_alert: Option<String>,
     /// The snapshot the watchdog took for the upgrade in flight (from its receipt).
     pub armed_snapshot: Option<Vec<u8>>,
+    /// The agent's controllers as the last self-test found (and repaired) them: one of them
+    /// missing later is a failure of the version running.
+    pub controllers_seen: Option<Vec<candid::Principal>>,
     /// The LKG before the last commit (what the watchdog demotes a failing LKG to): kept in
     /// the version store.
     pub previous_lkg: Option<[u8; 32]>,

@@ -158,6 +158,17 @@ pub fn task_changed(old: Option<&Task>, new: &Task) {
     });
 }
 
+/// A task was removed (the canary's own).
+pub fn task_removed(old: &Task) {
+    update(|s| {
+        s.sum.remove(&task_hash(old));
+        s.tasks = s.tasks.saturating_sub(1);
+        if old.status == TaskStatus::Pending {
+            s.pending = s.pending.saturating_sub(1);
+        }
+    });
+}
+
 /// Tasks in `Pending`.
 pub fn pending() -> u64 {
     get().pending

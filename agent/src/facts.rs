@@ -85,6 +85,8 @@ fn take_legacy(namespace: &str, key: &str) -> Option<String> {
 
 /// Stores a fact, replacing any value under the same key; returns the old value.
 pub fn remember(namespace: &str, key: &str, value: String) -> Result<Option<String>, FactError> {
+    #[cfg(feature = "chaos")]
+    crate::chaos::on_write("remember");
     check(namespace, key)?;
     if value.len() > MAX_VALUE {
         return Err(FactError::Invalid(format!(
@@ -250,6 +252,34 @@ pub fn corrupt_first_behind_the_digest() {
             }
         })
     }
+}
+
+/// The first `limit` keys of `namespace` that start with `prefix`, in order (namespaces other
+/// than `default` need schema 3).
+pub fn keys(namespace: &str, prefix: &str, limit: usize) -> Vec<String> {
+    let Some(start) = FactKey::new(namespace, prefix) else {
+        return vec![];
+    };
+    scan(&start, |items| {
+        items
+            .take_while(|(k, _)| k.namespace == namespace && k.key.starts_with(prefix))
+            .take(limit)
+            .map(|(k, _)| k.key)
+            .collect()
+    })
+}
+
+/// Bytes the facts of `namespace` hold: keys plus values.
+pub fn namespace_bytes(namespace: &str) -> u64 {
+    let Some(start) = FactKey::new(namespace, "") else {
+        return 0;
+    };
+    scan(&start, |items| {
+        items
+            .take_while(|(k, _)| k.namespace == namespace)
+            .map(|(k, v)| (k.key.len() + v.len()) as u64)
+            .sum()
+    })
 }
 
 /// Calls `f` with every fact as `(namespace, key, value)`, in key order (a scan: for

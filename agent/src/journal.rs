@@ -1,9 +1,11 @@
 //! Repository: the upgrade journal (MemoryId `JOURNAL`): one [`UpgradeRecord`] per upgrade.
 //! Every state change goes through [`transition`], which appends to the record's history and to
-//! the audit log.
+//! the audit log. Storing a finished record ([`put`]) lifts its write pause: whatever path ends
+//! an upgrade (a verdict, a failure, an operator's rejection), domain writes resume with it.
 
 use crate::api::{Transition, UpgradePage, UpgradeRecord, UpgradeState};
 use crate::memory::{self, Candid, Mem};
+use crate::writes;
 use crate::{audit, digest};
 use candid::Principal;
 use canister_api::page;
@@ -20,9 +22,13 @@ pub fn next_id() -> u64 {
     JOURNAL.with(|j| j.borrow().last_key_value().map_or(1, |(k, _)| k + 1))
 }
 
-/// Stores a record as it is (its history already holds its transitions).
+/// Stores a record as it is (its history already holds its transitions); a finished record's
+/// write pause is lifted.
 pub fn put(record: &UpgradeRecord) {
     JOURNAL.with(|j| j.borrow_mut().insert(record.id, Candid(record.clone())));
+    if record.state.is_terminal() {
+        writes::lift(record.id);
+    }
 }
 
 /// The record `id`.

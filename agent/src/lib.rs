@@ -15,7 +15,9 @@
 //! - Repositories, one per noun: [`tasks`], [`facts`], [`config`], [`uploads`], [`versions`],
 //!   [`journal`], [`audit`].
 //! - Services: [`auth`], [`gate`], [`upgrade`] (proposal to `Validated`), [`pipeline`]
-//!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause),
+//!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause), [`canary`]
+//!   (a write that leaves no trace, for probation and the self-test),
+//!   [`synth`] (synthesized tools and the host ABI their code calls),
 //!   [`sandbox`] (state export/import for rehearsals), [`digest`] (kept up to date on every
 //!   write) and [`recount`] (at boot, when it cannot be trusted), [`tools`], [`metrics`].
 //! - The turn loop: [`turn`] (the loop, its state machine and log), [`llm`] (the LLM canister
@@ -24,13 +26,15 @@
 //! # Operational limits
 //!
 //! - Metrics are on the heap and restart at every upgrade; all other state is in stable memory.
-//! - Chunks are at most 1 MiB, modules at most 10 MiB (as uploaded).
+//! - Chunks are at most 1 MiB, modules at most [`uploads::MAX_WASM`] (10 MiB less room for the
+//!   envelope of the `install_code` message that carries one).
 //! - The `Running` upload is checked against canister_status: the agent must be one of its
 //!   own controllers (DESIGN.md, Controllers).
 
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod canary;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod config;
@@ -49,6 +53,7 @@ pub mod schema;
 pub mod selftest;
 pub mod supervision;
 pub mod survival;
+pub mod synth;
 pub mod tasks;
 pub mod text;
 pub mod tools;
@@ -62,11 +67,10 @@ use api::{
     AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, AuditPage, Autonomy, CommittedWasm, Config,
     Fact, FactCursor, FactPage, GateLimits, Health, LlmSettings, LoopStatus, MethodMetrics,
     ModuleChunk, Priority, PromptLayer, ProposeRelease, RepairNotice, StateChunk, StateDigest,
-    SubmitTask, Supervision, SurvivalSettings, Task, TaskPage, TaskStatus, TurnPage,
-    UpgradeOutcome, UpgradePage, UpgradeRecord, UploadProgress, VersionInfo, VersionPage,
-    WasmKind,
+    SubmitTask, Supervision, SurvivalSettings, Task, TaskPage, TaskStatus, ToolExamples, TurnPage,
+    UpgradeOutcome, UpgradePage, UpgradeRecord, UploadProgress, VersionInfo, VersionPage, WasmKind,
 };
-use auth::{OPERATORS, OPERATORS_SELF, READERS, SELF, WATCHDOG};
+use auth::{OPERATORS, OPERATORS_SELF, READERS, SELF, WATCHDOG, WATCHDOG_SELF, WRITERS};
 use candid::Principal;
 use ic_cdk::{init, post_upgrade, query, update};
 use metrics::track;
@@ -164,7 +168,9 @@ fn health() -> Health {
 async fn health() -> Health {
     chaos::on_health().await;
     let mut health = health_now();
-    if chaos::mode() == "reports_unhealthy" && !sandbox::is_copy() {
+    if (chaos::mode() == "reports_unhealthy" && !sandbox::is_copy())
+        || chaos::mode() == "reports_unhealthy_all"
+    {
         health.status = api::HEALTH_UNHEALTHY.into();
     }
     health
@@ -217,13 +223,14 @@ fn health_now() -> Health {
     }
 }
 
+/// The Wasm heap's size: its high-water mark, since a Wasm memory never shrinks.
 #[cfg(target_arch = "wasm32")]
-fn heap_bytes() -> u64 {
+pub(crate) fn heap_bytes() -> u64 {
     core::arch::wasm32::memory_size(0) as u64 * 65536
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn heap_bytes() -> u64 {
+pub(crate) fn heap_bytes() -> u64 {
     0
 }
 
@@ -240,10 +247,20 @@ fn metrics() -> Vec<MethodMetrics> {
     metrics::all()
 }
 
-/// Public: the tools' JSON schemas (OpenAI function-calling format).
+/// Public: the tools' JSON schemas (OpenAI function-calling format): the built-in tools, then
+/// the synthesized ones.
 #[query]
 fn tools() -> String {
     tools::schemas()
+}
+
+/// Runs every example of every synthesized tool on the compiled code and on the interpreter
+/// (staging's rehearsal probe; state changes of a query are discarded, and examples use their
+/// own facts anyway).
+#[query]
+fn tool_examples() -> AgentResult<ToolExamples> {
+    auth::require("tool_examples", READERS)?;
+    synth::examples()
 }
 
 // ---- tasks and facts ---------------------------------------------------------------------------
@@ -262,7 +279,7 @@ pub(crate) fn submit_task_checked(description: String, priority: Priority) -> Ag
 #[update]
 fn submit_task(arg: SubmitTask) -> AgentResult<Task> {
     track("submit_task", || {
-        auth::require("submit_task", OPERATORS_SELF)?;
+        auth::require("submit_task", WRITERS)?;
         writes::check()?;
         let task = submit_task_checked(arg.description, arg.priority.unwrap_or(Priority::Normal))?;
         turn::poke();
@@ -273,7 +290,7 @@ fn submit_task(arg: SubmitTask) -> AgentResult<Task> {
 #[update]
 fn set_task_status(id: u64, status: TaskStatus) -> AgentResult<Task> {
     track("set_task_status", || {
-        auth::require("set_task_status", OPERATORS_SELF)?;
+        auth::require("set_task_status", WRITERS)?;
         writes::check()?;
         tasks::set_status(id, status, ic_cdk::api::time())
             .ok_or_else(|| AgentError::NotFound(format!("task {id}")))
@@ -306,7 +323,7 @@ fn ns(namespace: Option<String>) -> String {
 #[update]
 fn remember(fact: Fact) -> AgentResult<Option<String>> {
     track("remember", || {
-        auth::require("remember", OPERATORS_SELF)?;
+        auth::require("remember", WRITERS)?;
         writes::check()?;
         facts::remember(&fact.namespace, &fact.key, fact.value).map_err(fact_err)
     })
@@ -322,7 +339,7 @@ fn recall(namespace: Option<String>, key: String) -> AgentResult<Option<String>>
 #[update]
 fn forget(namespace: Option<String>, key: String) -> AgentResult<Option<String>> {
     track("forget", || {
-        auth::require("forget", OPERATORS_SELF)?;
+        auth::require("forget", WRITERS)?;
         writes::check()?;
         facts::forget(&ns(namespace), &key).map_err(fact_err)
     })
@@ -343,7 +360,8 @@ fn list_facts(namespace: Option<String>, from: Option<FactCursor>) -> AgentResul
 
 // ---- tools ---------------------------------------------------------------------------------
 
-/// Runs one tool with JSON arguments; answers JSON.
+/// Runs one tool with JSON arguments; answers JSON. `self_upgrade` first asks the IC which
+/// module the agent runs: a patch is built only on that module.
 #[update]
 async fn call_tool(name: String, json_args: String) -> AgentResult<String> {
     let result = async {
@@ -353,6 +371,17 @@ async fn call_tool(name: String, json_args: String) -> AgentResult<String> {
     .await;
     metrics::record("call_tool", &result);
     result
+}
+
+/// The watchdog (on probation) and the self-test: a write of a fact and a task that is undone
+/// in the same message (`canary`); not refused by the write pause, which it does not disturb.
+#[update]
+fn canary_write() -> AgentResult<String> {
+    track("canary_write", || {
+        auth::require("canary_write", WATCHDOG_SELF)?;
+        canary::run(ic_cdk::api::time())
+            .map_err(|e| AgentError::InvalidArgument(format!("the canary write failed: {e}")))
+    })
 }
 
 // ---- the turn loop -------------------------------------------------------------------------
@@ -430,7 +459,6 @@ async fn run_tool_call(turn_id: u64, index: u32) -> AgentResult<()> {
 fn upload_wasm_chunk(kind: WasmKind, chunk: serde_bytes::ByteBuf) -> AgentResult<UploadProgress> {
     track("upload_wasm_chunk", || {
         auth::require("upload_wasm_chunk", OPERATORS)?;
-        writes::check()?;
         let chunk = chunk.into_vec();
         let size = chunk.len() as u64;
         if size == 0 {
@@ -466,29 +494,37 @@ fn upload_wasm_chunk(kind: WasmKind, chunk: serde_bytes::ByteBuf) -> AgentResult
 fn discard_upload(kind: WasmKind) -> AgentResult<()> {
     track("discard_upload", || {
         auth::require("discard_upload", OPERATORS)?;
-        writes::check()?;
         uploads::clear(kind);
         Ok(())
     })
 }
 
-async fn own_module_hash() -> AgentResult<Option<Vec<u8>>> {
-    use ic_management_canister_types::{CanisterIdRecord, CanisterStatusResult};
-    let response =
-        ic_cdk::call::Call::unbounded_wait(Principal::management_canister(), "canister_status")
-            .with_arg(CanisterIdRecord {
-                canister_id: ic_cdk::api::canister_self(),
-            })
-            .await
-            .map_err(|e| {
-                AgentError::ManagementCall(format!(
-                    "canister_status of the agent itself: {e} (is the agent its own controller?)"
-                ))
-            })?;
-    let status: CanisterStatusResult = response
-        .candid()
-        .map_err(|e| AgentError::ManagementCall(e.to_string()))?;
-    Ok(status.module_hash)
+/// The module hash the IC reports for the agent itself (canister_status: the agent must be its
+/// own controller).
+pub(crate) async fn own_module_hash() -> AgentResult<Option<Vec<u8>>> {
+    canister_api::ic::management::status(ic_cdk::api::canister_self())
+        .await
+        .map(|s| s.module_hash)
+        .map_err(|e| {
+            AgentError::ManagementCall(format!(
+                "canister_status of the agent itself: {e} (is the agent its own controller?)"
+            ))
+        })
+}
+
+/// Refuses an endpoint that would make an outgoing call while the agent drains its calls
+/// before installing an upgrade (`pipeline::quiet`).
+pub(crate) fn refuse_calls_while_quiet() -> AgentResult<()> {
+    match pipeline::quiet() {
+        None => Ok(()),
+        Some(id) => Err(AgentError::WrongState {
+            id,
+            state: "armed".into(),
+            reason: "the agent is about to install this upgrade and makes no outgoing call \
+                     until it runs: retry in a minute"
+                .into(),
+        }),
+    }
 }
 
 /// Verifies and stores the upload of `kind`: its SHA-256 must be `expected_sha256`; a
@@ -501,9 +537,11 @@ async fn commit_wasm(
 ) -> AgentResult<CommittedWasm> {
     let result = async {
         let caller = auth::require("commit_wasm", OPERATORS)?;
-        writes::check()?;
         let module_hash = match kind {
-            WasmKind::Running => own_module_hash().await?,
+            WasmKind::Running => {
+                refuse_calls_while_quiet()?;
+                own_module_hash().await?
+            }
             _ => None,
         };
         Ok(upgrade::commit(
@@ -525,7 +563,11 @@ async fn commit_wasm(
 fn propose_release(arg: ProposeRelease) -> AgentResult<UpgradeRecord> {
     track("propose_release", || {
         let caller = auth::require("propose_release", OPERATORS)?;
-        Ok(upgrade::propose_release(caller, arg.reason)?)
+        Ok(upgrade::propose_release(
+            caller,
+            arg.reason,
+            arg.breaks_interface == Some(true),
+        )?)
     })
 }
 
@@ -549,7 +591,6 @@ fn reject_upgrade(id: u64, reason: String) -> AgentResult<UpgradeRecord> {
 fn set_autonomy(autonomy: Autonomy) -> AgentResult<()> {
     track("set_autonomy", || {
         let caller = auth::require("set_autonomy", OPERATORS)?;
-        writes::check()?;
         upgrade::set_autonomy(caller, autonomy);
         Ok(())
     })
@@ -559,7 +600,6 @@ fn set_autonomy(autonomy: Autonomy) -> AgentResult<()> {
 fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
     track("set_gate_limits", || {
         let caller = auth::require("set_gate_limits", OPERATORS)?;
-        writes::check()?;
         if limits.max_per_day == 0 {
             return Err(AgentError::InvalidArgument(
                 "max_per_day must be at least 1".into(),
@@ -614,7 +654,6 @@ fn set_version_retention(keep: u32) -> AgentResult<Vec<VersionInfo>> {
 fn set_operators(operators: Vec<Principal>) -> AgentResult<Vec<Principal>> {
     track("set_operators", || {
         let caller = auth::require("set_operators", OPERATORS)?;
-        writes::check()?;
         auth::check_operators(&operators).map_err(AgentError::InvalidArgument)?;
         let mut cfg = config::get();
         let before = std::mem::replace(&mut cfg.operators, operators.clone());
@@ -636,7 +675,6 @@ fn set_operators(operators: Vec<Principal>) -> AgentResult<Vec<Principal>> {
 fn set_supervision(settings: Supervision) -> AgentResult<Supervision> {
     track("set_supervision", || {
         let caller = auth::require("set_supervision", OPERATORS)?;
-        writes::check()?;
         settings.check().map_err(AgentError::InvalidArgument)?;
         let mut cfg = config::get();
         cfg.supervision = Some(settings);
@@ -677,6 +715,8 @@ fn upgrade_armed(receipt: ArmReceipt) -> AgentResult<UpgradeRecord> {
 /// The watchdog's verdict on an armed upgrade: committed, rolled back or failed.
 #[update]
 fn complete_upgrade(id: u64, outcome: UpgradeOutcome) -> AgentResult<UpgradeRecord> {
+    #[cfg(feature = "chaos")]
+    chaos::on_complete();
     track("complete_upgrade", || {
         let caller = auth::require("complete_upgrade", WATCHDOG)?;
         let rec = pipeline::complete(caller, id, outcome)?;
@@ -712,7 +752,8 @@ fn export_module(hash: serde_bytes::ByteBuf, offset: u64) -> AgentResult<ModuleC
 /// Staging only, while writes are paused for its rehearsal: a piece of stable memory.
 #[query]
 fn export_state(offset: u64, max_len: u64) -> AgentResult<StateChunk> {
-    sandbox::export(ic_cdk::api::msg_caller(), offset, max_len)
+    let copying = writes::current().is_some_and(|p| p.reason == "rehearsal");
+    sandbox::export(ic_cdk::api::msg_caller(), offset, max_len, copying)
 }
 
 /// A sandbox only (installed with `sandbox = opt true`), from the staging canister that

@@ -81,7 +81,9 @@ pub enum LlmError {
         message: String,
     },
     /// The answer is not a `v1_chat` response.
-    #[error("the LLM canister {canister} answered something that is not a chat response: {message}")]
+    #[error(
+        "the LLM canister {canister} answered something that is not a chat response: {message}"
+    )]
     Undecodable {
         /// The LLM canister.
         canister: Principal,
@@ -199,7 +201,10 @@ mod tests {
         let theirs: ic_llm::Response = candid::decode_one(&bytes).unwrap();
         assert_eq!(theirs.message.tool_calls[0].function.name, "self_upgrade");
         assert_eq!(
-            theirs.message.tool_calls[0].function.get("reason").as_deref(),
+            theirs.message.tool_calls[0]
+                .function
+                .get("reason")
+                .as_deref(),
             Some("greet")
         );
     }

@@ -2,7 +2,9 @@
 //!
 //! Metrics live on the heap: they restart from zero at every upgrade, which is acceptable for
 //! counters (the watchdog samples them) and keeps every call free of stable writes. The last
-//! error, which health reports and which must outlive an upgrade, goes to the markers cell.
+//! error, which health reports and which must outlive an upgrade, goes to the markers cell;
+//! a refusal of an unauthorised caller is counted but is not the agent's error, so it never
+//! makes `health` degraded.
 
 use crate::api::{AgentError, MethodMetrics};
 use std::cell::RefCell;
@@ -29,7 +31,11 @@ pub fn record<T>(method: &'static str, result: &Result<T, AgentError>) {
         entry.instructions_total += instructions;
         entry.instructions_last = instructions;
     });
-    if let Err(e) = result {
+    // A refused stranger says nothing about the agent's own health: only the errors of
+    // callers that may call the method degrade `health` (else anyone could flip it).
+    if let Err(e) = result
+        && !matches!(e, AgentError::Unauthorized { .. })
+    {
         let text = format!("{method}: {e}");
         crate::config::update_markers(|m| m.last_error = Some(text));
     }

@@ -8,13 +8,26 @@
 //! ```
 //!
 //! - [`schedule`] runs [`advance`] in a fresh timer message; proposals, approvals and
-//!   post_upgrade call it.
+//!   post_upgrade call it. [`advance`] is single-flight: while one runs (a rehearsal awaits
+//!   staging), another returns at once, and the running one re-reads the record after every
+//!   await, so an approval that arrives mid-rehearsal is taken up by it.
 //! - Writes are paused while staging copies the state and from the arm request to the verdict
-//!   (`writes`), so the watchdog's snapshot holds every write.
+//!   (`writes`), so the watchdog's snapshot holds every write. Each pause is a lease with an end;
+//!   a finished record lifts its pause wherever it ends (`journal::put`).
+//! - Before the install, the agent drains its outgoing calls: once the watchdog armed the
+//!   upgrade ([`quiet`]), its heartbeats and self-tests start no call, and the install is issued
+//!   only when no call is in flight (a callback that ran after the upgrade would run in the new
+//!   module), or the upgrade fails after [`DRAIN_LIMIT_SECS`].
 //! - The install is a one-way call (a callback would resume in the new module). If it fails,
 //!   the IC keeps the old module, whose [`INSTALL_CHECK_SECS`] timer survives (timers are lost
 //!   only by a successful upgrade) and journals `Failed`. The watchdog sees the same from its
 //!   side at its deadline.
+//! - A verdict that meets a record another path already ended (an operator rejected it while
+//!   it was being armed) is reconciled: the record keeps its state, the markers follow what the
+//!   watchdog says runs, and the verdict is acknowledged, so the watchdog stops sending it.
+//! - A restore by the watchdog ends the upgrade the restored journal shows in flight
+//!   ([`end_after_restore`]): a snapshot of an armed upgrade would otherwise keep it in flight,
+//!   and writes paused, for good.
 //! - A sandbox copy ([`sandbox::is_copy`]) never drives the pipeline.
 
 use crate::api::{
@@ -33,6 +46,34 @@ use std::time::Duration;
 /// Seconds after issuing install_code at which the old module, if it still runs, records the
 /// install as failed.
 pub const INSTALL_CHECK_SECS: u64 = 60;
+/// Attempts of that check (canister_status may fail) before the install is journaled failed
+/// anyway: the old module still running is proof enough.
+pub const INSTALL_CHECKS: u32 = 5;
+/// Longest the install waits for outgoing calls to end: the longest bounded wait (300 s) and a
+/// minute.
+pub const DRAIN_LIMIT_SECS: u64 = 360;
+/// Retries of a rehearsal that staging refuses as busy, a minute apart.
+pub const STAGING_BUSY_RETRIES: u32 = 10;
+/// A running [`advance`] older than this is considered dead (its message trapped after an
+/// await without running the cleanup).
+const ADVANCE_EXPIRY_NS: u64 = 30 * 60 * 1_000_000_000;
+
+thread_local! {
+    /// Since when an [`advance`] runs, if one does.
+    static ADVANCING: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Staging's `Busy` answers to the upgrade in flight: (upgrade id, how many).
+    static BUSY_ANSWERS: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+}
+
+/// Clears [`ADVANCING`] when an advance ends, also when a callback of it traps (ic-cdk drops
+/// the future in the cleanup callback).
+struct Advancing;
+
+impl Drop for Advancing {
+    fn drop(&mut self) {
+        ADVANCING.with(|a| a.set(None));
+    }
+}
 
 fn now() -> u64 {
     ic_cdk::api::time()
@@ -53,31 +94,30 @@ pub fn schedule() {
     }
 }
 
-thread_local! {
-    /// An [`advance`] is running (heap: a new module instance starts with none).
-    static ADVANCING: Cell<bool> = const { Cell::new(false) };
+/// Whether the agent is about to install itself (the upgrade in flight is `Armed` or
+/// `Installing`): then it starts no outgoing call.
+pub fn quiet() -> Option<u64> {
+    journal::in_flight()
+        .and_then(journal::get)
+        .filter(|r| matches!(r.state, UpgradeState::Armed | UpgradeState::Installing))
+        .map(|r| r.id)
 }
 
-/// Clears [`ADVANCING`] when an advance ends, also when one of its callbacks traps (ic-cdk
-/// drops the future in the cleanup callback, which runs this destructor).
-struct Advancing;
-
-impl Drop for Advancing {
-    fn drop(&mut self) {
-        ADVANCING.with(|a| a.set(false));
-    }
-}
-
-/// Moves the upgrade in flight as far as it can go without waiting for someone else.
-/// Single-flight: two timers firing in one round (a proposal right after post_upgrade
-/// scheduled one) would otherwise both rehearse it, and staging's refusal of the second would
-/// fail the upgrade. The one running re-reads the journal after every await, so a request made
-/// meanwhile is not lost.
+/// Moves the upgrade in flight as far as it can go without waiting for someone else. One at a
+/// time: a second call while one runs returns at once.
 pub async fn advance() {
-    if sandbox::is_copy() || ADVANCING.with(|a| a.replace(true)) {
+    if sandbox::is_copy() {
         return;
     }
-    let _running = Advancing;
+    let t = now();
+    if ADVANCING
+        .with(|a| a.get())
+        .is_some_and(|since| t < since + ADVANCE_EXPIRY_NS)
+    {
+        return;
+    }
+    ADVANCING.with(|a| a.set(Some(t)));
+    let _advancing = Advancing;
     loop {
         let Some(rec) = journal::in_flight().and_then(journal::get) else {
             return;
@@ -100,13 +140,12 @@ pub async fn advance() {
     }
 }
 
-/// Ends the record with `state` (terminal), lifts its pause and records the outcome on its
-/// version.
+/// Ends the record with `state` (terminal; storing it lifts its pause) and records the outcome
+/// on its version.
 fn finish(mut rec: UpgradeRecord, state: UpgradeState, actor: Principal, reason: String) {
     let outcome = journal::state_name(&state).to_string();
     journal::transition(&mut rec, state, now(), actor, reason);
     journal::put(&rec);
-    writes::lift(rec.id);
     if let Some(hash) = hash32(&rec.candidate_hash)
         && let Some(mut v) = versions::get(&hash)
     {
@@ -139,7 +178,7 @@ async fn rehearse(rec: UpgradeRecord) -> bool {
         fail(rec, "the running module is not stored".into());
         return true;
     };
-    writes::pause(id, "rehearsal", Some(now() + writes::REHEARSAL_PAUSE_NS));
+    writes::pause(id, "rehearsal", writes::REHEARSAL_PAUSE_NS);
     audit::append(
         now(),
         me(),
@@ -156,11 +195,30 @@ async fn rehearse(rec: UpgradeRecord) -> bool {
     };
     let answer: Result<Result<RehearsalReport, StagingError>, CallError> =
         ic::call(staging, "rehearse", &request, None).await;
-    writes::lift(id);
+    writes::lift_kind(id, "rehearsal");
     // Re-read: an operator may have rejected it meanwhile.
     let Some(mut rec) = journal::get(id).filter(|r| r.state == UpgradeState::Validated) else {
         return true;
     };
+    if let Ok(Err(StagingError::Busy { upgrade_id, since })) = &answer {
+        let (seen_for, count) = BUSY_ANSWERS.with(|b| b.get());
+        let count = if seen_for == id { count + 1 } else { 1 };
+        BUSY_ANSWERS.with(|b| b.set((id, count)));
+        if count <= STAGING_BUSY_RETRIES {
+            audit::append(
+                now(),
+                staging,
+                "upgrade.rehearsal_retry",
+                Some(id),
+                format!(
+                    "staging is busy with upgrade {upgrade_id} since {since}: retry {count} of \
+                     {STAGING_BUSY_RETRIES} in 60 s"
+                ),
+            );
+            ic_cdk_timers::set_timer(Duration::from_secs(60), advance());
+            return false;
+        }
+    }
     match answer {
         Ok(Ok(report)) if report.passed => {
             let summary = format!(
@@ -274,9 +332,20 @@ async fn request_arm(rec: UpgradeRecord) {
     let Some(request) = arm_request(&rec, watchdog, None) else {
         return fail(rec, "the running module is not stored".into());
     };
-    writes::pause(id, "upgrade", None);
+    writes::pause(id, "upgrade", writes::UPGRADE_LEASE_NS);
+    // The controllers of this moment are what the candidate must keep: its self-test fails it
+    // if one of them is gone (`selftest`).
+    if let Ok(status) = management::status(me()).await {
+        config::update_markers(|m| m.controllers_seen = Some(status.settings.controllers));
+    }
+    // Re-read: an operator may have rejected it meanwhile (which lifted the pause).
+    if journal::get(id).is_none_or(|r| r.state != UpgradeState::Approved) {
+        return;
+    }
     let answer: Result<Result<u64, WatchdogError>, CallError> =
         ic::call(watchdog, "arm", &request, None).await;
+    // Re-read: an operator may have rejected it meanwhile (which lifted the pause), or the
+    // watchdog's go-ahead may have arrived already.
     let Some(rec) = journal::get(id).filter(|r| r.state == UpgradeState::Approved) else {
         return;
     };
@@ -295,8 +364,8 @@ async fn request_arm(rec: UpgradeRecord) {
     }
 }
 
-/// The watchdog armed upgrade `receipt.upgrade_id`: journal `Armed`, then `Installing`, and
-/// issue the one-way install_code on the agent itself.
+/// The watchdog armed upgrade `receipt.upgrade_id`: journal `Armed`, renew the write pause, and
+/// install the candidate once no outgoing call is in flight ([`drain_then_install`]).
 pub fn armed(caller: Principal, receipt: ArmReceipt) -> Result<UpgradeRecord, AgentError> {
     let id = receipt.upgrade_id;
     let mut rec = journal::get(id).ok_or_else(|| AgentError::NotFound(format!("upgrade {id}")))?;
@@ -307,9 +376,14 @@ pub fn armed(caller: Principal, receipt: ArmReceipt) -> Result<UpgradeRecord, Ag
             reason: "only an approved upgrade can be armed".into(),
         });
     }
-    let wasm = hash32(&rec.candidate_hash)
-        .and_then(|h| versions::blob(&h))
-        .ok_or_else(|| AgentError::NotFound(format!("the candidate module of upgrade {id}")))?;
+    if hash32(&rec.candidate_hash)
+        .and_then(|h| versions::get(&h))
+        .is_none()
+    {
+        return Err(AgentError::NotFound(format!(
+            "the candidate module of upgrade {id}"
+        )));
+    }
     config::update_markers(|m| m.armed_snapshot = Some(receipt.snapshot_id.clone()));
     journal::transition(
         &mut rec,
@@ -323,6 +397,61 @@ pub fn armed(caller: Principal, receipt: ArmReceipt) -> Result<UpgradeRecord, Ag
             receipt.deadline
         ),
     );
+    journal::put(&rec);
+    writes::pause(id, "upgrade", writes::UPGRADE_LEASE_NS);
+    let since = now();
+    ic_cdk_timers::set_timer(Duration::ZERO, async move {
+        drain_then_install(id, since, false)
+    });
+    Ok(rec)
+}
+
+/// Issues the install of upgrade `id` (still `Armed`) once no outgoing call is in flight;
+/// checks again every second until [`DRAIN_LIMIT_SECS`] after `since`, then fails the upgrade.
+/// The first wait is audited (`announced` afterwards).
+fn drain_then_install(id: u64, since: u64, announced: bool) {
+    let Some(rec) = journal::get(id).filter(|r| r.state == UpgradeState::Armed) else {
+        return;
+    };
+    let in_flight = ic::calls_in_flight();
+    if in_flight == 0 {
+        return install(rec);
+    }
+    let waited = now().saturating_sub(since);
+    if waited >= DRAIN_LIMIT_SECS * 1_000_000_000 {
+        let reason = format!(
+            "{in_flight} outgoing call(s) were still in flight {DRAIN_LIMIT_SECS} s after the \
+             watchdog armed the upgrade; the install was not issued (their callbacks would run \
+             in the new module)"
+        );
+        fail(rec, reason.clone());
+        ic_cdk_timers::set_timer(Duration::ZERO, tell_disarm(id, reason));
+        return;
+    }
+    if !announced {
+        audit::append(
+            now(),
+            me(),
+            "upgrade.draining",
+            Some(id),
+            format!("{in_flight} outgoing call(s) in flight: the install waits for them to end"),
+        );
+    }
+    ic_cdk_timers::set_timer(Duration::from_secs(1), async move {
+        drain_then_install(id, since, true)
+    });
+}
+
+/// Issues the one-way install_code of `rec`'s candidate on the agent itself and journals
+/// `Installing`.
+fn install(mut rec: UpgradeRecord) {
+    let id = rec.id;
+    let Some(wasm) = hash32(&rec.candidate_hash).and_then(|h| versions::blob(&h)) else {
+        return fail(
+            rec,
+            format!("the candidate module of upgrade {id} is missing"),
+        );
+    };
     let args = mgmt::InstallCodeArgs {
         mode: management::upgrade_mode(),
         canister_id: me(),
@@ -334,58 +463,25 @@ pub fn armed(caller: Principal, receipt: ArmReceipt) -> Result<UpgradeRecord, Ag
         sender_canister_version: None,
     };
     if let Err(e) = management::install_code_oneway(&args) {
-        let reason = format!("install_code could not be sent: {e}");
-        journal::put(&rec);
-        fail(rec, reason.clone());
-        return Err(AgentError::CallFailed {
-            canister: e.canister,
-            method: e.method,
-            message: e.message,
-        });
+        return fail(rec, format!("install_code could not be sent: {e}"));
     }
     journal::transition(
         &mut rec,
         UpgradeState::Installing,
         now(),
         me(),
-        "one-way install_code(upgrade) issued on the agent itself".into(),
+        "one-way install_code(upgrade) issued on the agent itself; no call in flight".into(),
     );
     journal::put(&rec);
-    ic_cdk_timers::set_timer(Duration::from_secs(INSTALL_CHECK_SECS), install_check(id));
-    Ok(rec)
+    ic_cdk_timers::set_timer(
+        Duration::from_secs(INSTALL_CHECK_SECS),
+        install_check(id, 1),
+    );
 }
 
-/// Runs in the old module only: a successful upgrade drops this timer.
-async fn install_check(id: u64) {
-    if journal::get(id).is_none_or(|r| r.state != UpgradeState::Installing) {
-        return;
-    }
-    let running = match management::status(me()).await {
-        Ok(status) => status.module_hash,
-        Err(e) => {
-            audit::append(
-                now(),
-                me(),
-                "upgrade.install_check",
-                Some(id),
-                e.to_string(),
-            );
-            ic_cdk_timers::set_timer(Duration::from_secs(INSTALL_CHECK_SECS), install_check(id));
-            return;
-        }
-    };
-    let Some(rec) = journal::get(id).filter(|r| r.state == UpgradeState::Installing) else {
-        return;
-    };
-    if running.as_deref() == Some(rec.candidate_hash.as_slice()) {
-        return; // the candidate runs (this timer outlived it only in theory)
-    }
-    let reason = format!(
-        "install_code did not take effect: the agent still runs {} (the candidate's install \
-         trapped or was refused, and the IC kept the old module and its state)",
-        running.map_or("no module".into(), hex::encode)
-    );
-    fail(rec, reason.clone());
+/// Tells the watchdog that upgrade `id` will not be installed (it checks that the parent still
+/// runs, and stops supervising).
+async fn tell_disarm(id: u64, reason: String) {
     if let Some(watchdog) = config::get().watchdog {
         let told: Result<Result<(), WatchdogError>, CallError> =
             ic::call_args(watchdog, "disarm", &(id, reason), Some(60)).await;
@@ -393,6 +489,53 @@ async fn install_check(id: u64) {
             audit::append(now(), me(), "upgrade.disarm", Some(id), e.to_string());
         }
     }
+}
+
+/// Runs in the old module only: a successful upgrade drops this timer. Attempt `attempt` of
+/// [`INSTALL_CHECKS`].
+async fn install_check(id: u64, attempt: u32) {
+    if journal::get(id).is_none_or(|r| r.state != UpgradeState::Installing) {
+        return;
+    }
+    let running = match management::status(me()).await {
+        Ok(status) => Some(status.module_hash),
+        Err(e) if attempt < INSTALL_CHECKS => {
+            audit::append(
+                now(),
+                me(),
+                "upgrade.install_check",
+                Some(id),
+                format!("attempt {attempt} of {INSTALL_CHECKS}: {e}"),
+            );
+            ic_cdk_timers::set_timer(
+                Duration::from_secs(INSTALL_CHECK_SECS),
+                install_check(id, attempt + 1),
+            );
+            return;
+        }
+        // This timer survives only if the install did not take effect: the old module runs.
+        Err(_) => None,
+    };
+    let Some(rec) = journal::get(id).filter(|r| r.state == UpgradeState::Installing) else {
+        return;
+    };
+    if running
+        .as_ref()
+        .is_some_and(|r| r.as_deref() == Some(rec.candidate_hash.as_slice()))
+    {
+        return; // the candidate runs (this timer outlived it only in theory)
+    }
+    let reason = format!(
+        "install_code did not take effect: the agent still runs {} (the candidate's install \
+         trapped or was refused, and the IC kept the old module and its state)",
+        match running {
+            Some(Some(h)) => hex::encode(h),
+            Some(None) => "no module".into(),
+            None => "its old module (canister_status kept failing)".into(),
+        }
+    );
+    fail(rec, reason.clone());
+    tell_disarm(id, reason).await;
 }
 
 /// In post_upgrade: if this install is the journal's `Installing` upgrade, it booted.
@@ -432,16 +575,28 @@ pub fn complete(
         } => UpgradeState::RolledBack(format!("{reason} (incident {incident_id})")),
         UpgradeOutcome::Failed(reason) => UpgradeState::Failed(reason.clone()),
     };
+    let candidate = hash32(&rec.candidate_hash);
+    let parent = rec.parent_hash.as_deref().and_then(hash32);
     if rec.state.is_terminal() {
-        if journal::state_name(&rec.state) == journal::state_name(&state) {
-            writes::lift(id);
-            return Ok(rec);
+        writes::lift(id);
+        if journal::state_name(&rec.state) != journal::state_name(&state) {
+            // Another path ended it first (an operator's rejection while it was being armed):
+            // the record keeps its state; the markers follow what the watchdog says runs.
+            reconcile_markers(&state, candidate, parent);
+            audit::append(
+                now(),
+                caller,
+                "upgrade.verdict_reconciled",
+                Some(id),
+                format!(
+                    "the watchdog's verdict {} met the record {}: acknowledged, the record \
+                     keeps its state",
+                    journal::state_name(&state),
+                    journal::state_name(&rec.state)
+                ),
+            );
         }
-        return Err(AgentError::WrongState {
-            id,
-            state: journal::state_name(&rec.state).into(),
-            reason: "the upgrade already ended".into(),
-        });
+        return Ok(rec);
     }
     if outcome == UpgradeOutcome::Committed && rec.state != UpgradeState::Booted {
         return Err(AgentError::WrongState {
@@ -450,26 +605,64 @@ pub fn complete(
             reason: "only a booted upgrade can be committed".into(),
         });
     }
-    let candidate = hash32(&rec.candidate_hash);
-    let parent = rec.parent_hash.as_deref().and_then(hash32);
     let reason = match &state {
         UpgradeState::Committed => "probation passed: the candidate is the LKG".to_string(),
         UpgradeState::RolledBack(r) | UpgradeState::Failed(r) => r.clone(),
         _ => unreachable!("outcomes map to terminal states"),
     };
-    let committed = state == UpgradeState::Committed;
-    let rolled_back = matches!(state, UpgradeState::RolledBack(_));
+    reconcile_markers(&state, candidate, parent);
     finish(rec, state, caller, reason);
-    config::update_markers(|m| {
-        if committed {
+    journal::get(id).ok_or_else(|| AgentError::NotFound(format!("upgrade {id}")))
+}
+
+/// The watchdog restored the agent at `restored_at` (a ladder rung or an operator's rollback):
+/// an upgrade that the journal shows in flight and that began before the restore cannot go on.
+/// A snapshot taken when an upgrade was armed holds that upgrade in flight with writes paused,
+/// even when the upgrade was committed since; the calls and the arm it waited for were not
+/// restored with it, so nothing would ever end it. It ends here: `RolledBack` once it had
+/// reached approval (the candidate may have run; the restore undid it), `Failed` before
+/// (propose it again). Ending it lifts its write pause (`journal::put`); a pause left by an
+/// upgrade that is not in flight is lifted too. Returns the upgrade ended, if any.
+pub fn end_after_restore(watchdog: Principal, restored_at: u64, what: &str) -> Option<u64> {
+    let ended = journal::in_flight()
+        .and_then(journal::get)
+        .filter(|rec| rec.created_at <= restored_at)
+        .map(|rec| {
+            let id = rec.id;
+            let reason = format!(
+                "the watchdog restored the agent ({what}) to a module and state from before this \
+                 upgrade could finish; propose it again if it is still wanted"
+            );
+            let state = match rec.state {
+                UpgradeState::Approved
+                | UpgradeState::Armed
+                | UpgradeState::Installing
+                | UpgradeState::Booted => UpgradeState::RolledBack(reason.clone()),
+                _ => UpgradeState::Failed(reason.clone()),
+            };
+            finish(rec, state, watchdog, reason);
+            id
+        });
+    if let Some(pause) = config::markers().writes_paused
+        && journal::get(pause.upgrade_id).is_none_or(|r| r.state.is_terminal())
+    {
+        writes::lift(pause.upgrade_id);
+    }
+    ended
+}
+
+/// The running module (and LKG) after a verdict: the candidate when committed, the parent when
+/// rolled back, unchanged when the candidate never ran.
+fn reconcile_markers(state: &UpgradeState, candidate: Option<[u8; 32]>, parent: Option<[u8; 32]>) {
+    config::update_markers(|m| match state {
+        UpgradeState::Committed => {
             if m.lkg != candidate {
                 m.previous_lkg = m.lkg;
             }
             m.running = candidate;
             m.lkg = candidate;
-        } else if rolled_back && parent.is_some() {
-            m.running = parent;
         }
+        UpgradeState::RolledBack(_) if parent.is_some() => m.running = parent,
+        _ => {}
     });
-    journal::get(id).ok_or_else(|| AgentError::NotFound(format!("upgrade {id}")))
 }

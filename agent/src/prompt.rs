@@ -244,7 +244,11 @@ mod tests {
         let four: Vec<(String, String)> =
             (0..4).map(|i| (format!("l{i}"), "x".to_string())).collect();
         assert_eq!(check_layer(&four, "l5", "x"), Err(PromptError::TooMany));
-        assert_eq!(check_layer(&four, "l1", "y"), Ok(()), "replacing one is fine");
+        assert_eq!(
+            check_layer(&four, "l1", "y"),
+            Ok(()),
+            "replacing one is fine"
+        );
     }
 
     #[test]

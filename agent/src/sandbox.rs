@@ -14,7 +14,7 @@
 //! staging upgrades the sandbox before reading anything from it.
 
 use crate::api::{AgentError, StateChunk};
-use crate::{config, writes};
+use crate::config;
 use candid::Principal;
 use std::cell::Cell;
 
@@ -50,8 +50,14 @@ pub fn is_copy() -> bool {
             .is_some_and(|id| id != ic_cdk::api::canister_self())
 }
 
-/// A piece of stable memory for the staging canister's copy.
-pub fn export(caller: Principal, offset: u64, max_len: u64) -> Result<StateChunk, AgentError> {
+/// A piece of stable memory for the staging canister's copy; `copying` says whether writes are
+/// paused for a rehearsal now (the endpoint asks `writes`).
+pub fn export(
+    caller: Principal,
+    offset: u64,
+    max_len: u64,
+    copying: bool,
+) -> Result<StateChunk, AgentError> {
     if config::get().staging != Some(caller) {
         return Err(AgentError::Unauthorized {
             caller,
@@ -59,7 +65,7 @@ pub fn export(caller: Principal, offset: u64, max_len: u64) -> Result<StateChunk
             allowed: "the staging canister".into(),
         });
     }
-    if writes::current().is_none_or(|p| p.reason != "rehearsal") {
+    if !copying {
         return Err(AgentError::InvalidArgument(
             "no rehearsal is copying the state: export_state answers only while writes are \
              paused for a rehearsal"

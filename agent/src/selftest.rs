@@ -3,18 +3,29 @@
 //!
 //! - tools: each read-only tool (`recall`, `upgrade_status`, `list_versions`) is called through
 //!   a self-call, so a tool that traps shows up as a reject instead of taking the test down;
-//! - mutual control: canister_status of the agent itself must list the agent and the
-//!   watchdog as controllers; a missing one is added back (the agent controls itself) and the
-//!   repair is audited.
+//! - writes: the canary write (`canary_write`, a fact and a task written and undone), through a
+//!   self-call too;
+//! - controllers: canister_status of the agent itself must list the expected controllers (the
+//!   agent, the watchdog and the operators). A missing one is added back (the agent controls
+//!   itself) and the repair is audited. One that the last test had seen and that is gone now
+//!   is a failure: a version that drops its operators or its watchdog is not kept. (An
+//!   operator added with `set_operators` is made a controller without failing anything.) A
+//!   controller nobody expects is an alert only.
 //!
-//! A failed tool makes `health` answer `unhealthy` until a later test passes, so the watchdog
-//! rolls back a version whose tools are broken even though it boots and answers. Controllers
-//! that cannot be checked or repaired (the agent is not its own controller) are an alert in
-//! `health.alerts` instead: another version would not fix them.
+//! Only the code's own failures count ([`Failure::Code`]: a trap, an error answer): a call
+//! refused because the agent is stopping (the watchdog's snapshot stops it), stopped, out of
+//! cycles, or lost on the network is inconclusive, and the last verdict stands. A failure
+//! makes `health` answer `unhealthy` until a later test passes, so the watchdog rolls back a
+//! version whose tools or writes are broken even though it boots and answers. Controllers that
+//! cannot be checked or repaired (the agent is not its own controller) are an alert in
+//! `health.alerts` instead: another version would not fix them. No test starts while the agent
+//! drains its calls before an install (`pipeline::quiet`).
 
 use crate::api::AgentError;
-use crate::{audit, config, sandbox};
+use crate::{audit, config, pipeline, sandbox};
 use candid::Principal;
+use canister_api::agent::AgentMethod;
+use canister_api::failure::Failure;
 use canister_api::ic::{self, CallError, management};
 use std::cell::Cell;
 use std::time::Duration;
@@ -24,7 +35,7 @@ pub const AFTER_BOOT_SECS: u64 = 5;
 /// Seconds between two tests.
 pub const EVERY_SECS: u64 = 600;
 
-/// Read-only tools and the arguments they are tested with.
+/// Read-only tools and the arguments they are tested with (the writes are the canary's).
 const TOOLS: &[(&str, &str)] = &[
     ("recall", r#"{"key":"__selftest__"}"#),
     ("upgrade_status", "{}"),
@@ -82,23 +93,40 @@ pub fn control_alert() -> Option<String> {
 
 /// Runs the test once.
 pub async fn run() {
+    if pipeline::quiet().is_some() {
+        return;
+    }
     if RUNNING.with(|r| r.replace(true)) {
         return;
     }
     let _running = Running;
     let mut failed = vec![];
     for (tool, args) in TOOLS {
-        match call_tool(tool, args).await {
+        let answer = self_call(AgentMethod::CallTool, &(tool.to_string(), args.to_string())).await;
+        match answer {
             Some(Ok(())) => {}
             Some(Err(e)) => failed.push(format!("tool `{tool}`: {e}")),
-            // Its response was lost on every attempt: inconclusive, the last verdict stands.
+            // Inconclusive (see the module docs): the last verdict stands.
             None => return,
         }
     }
-    let control = check_controllers().await.err();
+    match self_call(AgentMethod::CanaryWrite, &()).await {
+        Some(Ok(())) => {}
+        Some(Err(e)) => failed.push(format!("writes: {e}")),
+        None => return,
+    }
+    let control = match check_controllers().await {
+        Ok(changed) => {
+            if let Some(change) = changed {
+                failed.push(format!("controllers: {change}"));
+            }
+            None
+        }
+        Err(e) => Some(e),
+    };
     if control != config::markers().control_alert {
         if let Some(e) = &control {
-            audit::append(now(), me(), "controllers.unrepaired", None, e.clone());
+            audit::append(now(), me(), "controllers.alert", None, e.clone());
         }
         config::update_markers(|m| m.control_alert = control);
     }
@@ -119,52 +147,99 @@ pub async fn run() {
     config::update_markers(|m| m.self_test_failures = Some(failed));
 }
 
-/// One tool through a self-call: `None` when the outcome stayed unknown (the response was
-/// dropped on every attempt), so a lossy network does not fail the test.
-async fn call_tool(tool: &str, args: &str) -> Option<Result<(), String>> {
+/// One self-call of a method answering `Result<_, AgentError>`: `Some(Ok)`, `Some(Err)` for a
+/// failure of the code, `None` when the outcome says nothing about the code (the response was
+/// lost on every attempt, the agent is stopping or stopped, out of cycles).
+async fn self_call<A: candid::utils::ArgumentEncoder>(
+    method: AgentMethod,
+    args: &A,
+) -> Option<Result<(), String>> {
     for _ in 0..ic::HEARTBEAT_ATTEMPTS {
-        let answer: Result<Result<String, AgentError>, CallError> = ic::call_args(
-            me(),
-            "call_tool",
-            &(tool.to_string(), args.to_string()),
-            Some(30),
-        )
-        .await;
+        let answer: Result<Result<String, AgentError>, CallError> =
+            ic::agent_call(me(), method, args, Some(30)).await;
         match answer {
             Ok(Ok(_)) => return Some(Ok(())),
             Ok(Err(e)) => return Some(Err(e.to_string())),
-            Err(e) if e.outcome_unknown => continue,
-            Err(e) => return Some(Err(e.to_string())),
+            Err(e) if e.outcome_unknown && !e.late => continue,
+            Err(e) => {
+                return match e.failure() {
+                    Failure::Code => Some(Err(e.to_string())),
+                    _ => None,
+                };
+            }
         }
     }
     None
 }
 
-/// The agent and the watchdog control the agent; a missing one is added back.
-async fn check_controllers() -> Result<(), String> {
+/// The controllers the agent must have: itself, the watchdog, the operators.
+fn expected_controllers() -> Vec<Principal> {
+    let cfg = config::get();
+    std::iter::once(me())
+        .chain(cfg.watchdog)
+        .chain(cfg.operators)
+        .collect()
+}
+
+/// Checks the agent's controllers against [`expected_controllers`]; a missing one is added
+/// back. `Ok(Some(change))` when one that the last test had seen was removed (a failure of this
+/// version), `Err` when they could not be read or repaired, or someone unexpected controls the
+/// agent (an alert).
+async fn check_controllers() -> Result<Option<String>, String> {
     let status = management::status(me())
         .await
         .map_err(|e| format!("canister_status of the agent itself: {e}"))?;
     let mut controllers = status.settings.controllers.clone();
-    let mut missing = vec![];
-    for needed in std::iter::once(me()).chain(config::get().watchdog) {
-        if !controllers.contains(&needed) {
-            controllers.push(needed);
-            missing.push(needed);
+    let expected = expected_controllers();
+    let seen = config::markers().controllers_seen.unwrap_or_default();
+    let extra: Vec<Principal> = controllers
+        .iter()
+        .filter(|c| !expected.contains(c))
+        .copied()
+        .collect();
+    let missing: Vec<Principal> = expected
+        .iter()
+        .filter(|c| !controllers.contains(c))
+        .copied()
+        .collect();
+    let removed: Vec<Principal> = missing
+        .iter()
+        .filter(|c| seen.contains(c))
+        .copied()
+        .collect();
+    let change = (!removed.is_empty())
+        .then(|| format!("{removed:?} were removed from the agent's controllers"));
+    if !missing.is_empty() {
+        #[cfg(feature = "chaos")]
+        if crate::chaos::skips_control_repair() {
+            return Ok(change);
         }
+        controllers.extend(missing.iter().copied());
+        if controllers.len() > 10 {
+            return Err(format!(
+                "{missing:?} should control the agent and cannot be added: the IC allows 10 \
+                 controllers and it has {}",
+                controllers.len() - missing.len()
+            ));
+        }
+        management::set_controllers(me(), controllers.clone())
+            .await
+            .map_err(|e| format!("adding the controllers {missing:?}: {e}"))?;
+        audit::append(
+            now(),
+            me(),
+            "controllers.repaired",
+            None,
+            format!("{missing:?} did not control the agent and were added"),
+        );
     }
-    if missing.is_empty() {
-        return Ok(());
+    config::update_markers(|m| m.controllers_seen = Some(controllers));
+    if change.is_none() && !extra.is_empty() {
+        return Err(format!(
+            "{extra:?} control the agent but are neither the agent, the watchdog nor an \
+             operator: remove them (dfx canister update-settings agent --remove-controller) or \
+             make them operators"
+        ));
     }
-    management::set_controllers(me(), controllers)
-        .await
-        .map_err(|e| format!("adding back the controllers {missing:?}: {e}"))?;
-    audit::append(
-        now(),
-        me(),
-        "controllers.repaired",
-        None,
-        format!("{missing:?} had been removed from the agent's controllers and are back"),
-    );
-    Ok(())
+    Ok(change.map(|c| format!("{c} (added back)")))
 }

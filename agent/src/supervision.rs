@@ -14,7 +14,8 @@
 //! Every repair is journaled in the audit log (`watchdog.repaired`) and reported to the
 //! repaired watchdog (`note_repair`), which journals it too. No heartbeat is sent while the
 //! agent's own balance is under `Supervision::cycles_reserve`; balances under the floor appear
-//! in `health.alerts`. A sandbox copy never supervises.
+//! in `health.alerts`. A sandbox copy never supervises, and no heartbeat starts while the agent
+//! drains its calls before installing an upgrade (`pipeline::quiet`).
 
 use crate::api::{RepairNotice, WatchdogView};
 use crate::config::{self, PeerState};
@@ -136,7 +137,8 @@ pub fn alerts() -> Vec<String> {
 
 /// One heartbeat of the watchdog; a repair after N failures in a row.
 pub async fn tick() {
-    if sandbox::is_copy() || BUSY.with(|b| b.get()) {
+    // No call starts while the agent drains its calls before installing an upgrade.
+    if sandbox::is_copy() || BUSY.with(|b| b.get()) || crate::pipeline::quiet().is_some() {
         return;
     }
     let Some(watchdog) = config::get().watchdog else {
@@ -470,8 +472,9 @@ async fn repaired(
     audit::append(now(), me(), "watchdog.note_repair_failed", None, failed);
 }
 
-/// The watchdog restored the agent: run the timers again ([`rearm_timers`]), journal it, and
-/// follow the module it restored.
+/// The watchdog restored the agent: run the timers again ([`rearm_timers`]), journal it, end
+/// the upgrade the restored journal shows in flight (`pipeline::end_after_restore`), and follow
+/// the module it restored.
 pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
     rearm_timers();
     audit::append(
@@ -486,6 +489,7 @@ pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
             notice.detail
         ),
     );
+    crate::pipeline::end_after_restore(watchdog, notice.at, &notice.action);
     let Some(hash) = notice
         .module_hash
         .as_deref()

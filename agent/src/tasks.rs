@@ -39,7 +39,10 @@ fn answer_of(id: u64) -> Option<TaskAnswer> {
 /// Records turn `turn_id`'s answer for task `id` (`None` while it runs), cut to [`MAX_ANSWER`].
 pub fn set_answer(id: u64, turn_id: u64, text: Option<String>) {
     let text = text.map(|t| crate::text::cut(&t, MAX_ANSWER));
-    ANSWERS.with(|a| a.borrow_mut().insert(id, Candid(TaskAnswer { turn_id, text })));
+    ANSWERS.with(|a| {
+        a.borrow_mut()
+            .insert(id, Candid(TaskAnswer { turn_id, text }))
+    });
 }
 
 /// The pending task to work on next: the highest priority, then the oldest (lowest id).
@@ -115,6 +118,8 @@ fn decode(id: u64, bytes: &[u8]) -> Task {
 
 /// Adds a pending task; returns it.
 pub fn submit(description: String, priority: Priority, now: u64) -> Task {
+    #[cfg(feature = "chaos")]
+    crate::chaos::on_write("submit_task");
     TASKS.with(|t| {
         let mut map = t.borrow_mut();
         let id = map.last_key_value().map_or(1, |(k, _)| k + 1);
@@ -175,6 +180,15 @@ pub fn set_status(id: u64, status: TaskStatus, now: u64) -> Option<Task> {
     TASKS.with(|t| t.borrow_mut().insert(id, to_record(&task).encode(SCHEMA)));
     digest::task_changed(Some(&old), &task);
     Some(task)
+}
+
+/// Removes task `id` (the canary's own task only: tasks are otherwise never deleted); the
+/// digest forgets it.
+pub fn remove(id: u64) {
+    if let Some(old) = get(id) {
+        TASKS.with(|t| t.borrow_mut().remove(&id));
+        digest::task_removed(&old);
+    }
 }
 
 /// Calls `f` with every task, in id order (a scan: for recounting the digest).

@@ -3,9 +3,11 @@
 //! [`schemas`] lists the tools in the OpenAI function-calling format (`{"type": "function",
 //! "function": {"name", "description", "parameters": <JSON Schema>}}`); [`call`] runs one with
 //! JSON arguments and answers JSON. Arguments are parsed strictly (unknown fields refused), so a
-//! model's mistake comes back as `InvalidArgument` naming the tool and the field.
-//! [`call_async`] also runs `call_own_method`, which calls one of the query methods the agent
-//! added to itself (so the model can use what it learned).
+//! model's mistake comes back as `InvalidArgument` naming the tool and the field. After the
+//! built-ins come the synthesized tools ([`crate::synth`]), which a `self_upgrade` with
+//! `add_tool` adds. [`call_async`] runs the tools that await: `self_upgrade` (which first asks
+//! the IC which module the agent runs) and `call_own_method`, which calls one of the query
+//! methods the agent added to itself (so the model can use what it learned).
 
 use crate::api::{AgentError, Priority, UpgradeRecord, VersionInfo};
 use crate::{facts, journal, upgrade, versions};
@@ -63,19 +65,20 @@ pub fn schemas() -> String {
         ),
         function(
             "self_upgrade",
-            "Propose a change of the agent's own code: patch operations applied to the running Wasm, then validated. The upgrade then waits for rehearsal and approval.",
+            "Propose a change of the agent's own code: patch operations applied to the running Wasm, then validated. The upgrade then waits for rehearsal and approval. `add_tool` gives the agent a new tool from a spec: after the upgrade commits, `call_tool` runs it.",
             json!({
             "type": "object",
             "properties": {
-                "ops": {"type": "array", "description": "wasm-patch operations", "items": {
+                "ops": {"type": "array", "description": "wasm-patch operations, applied in order", "items": {
                     "type": "object",
                     "properties": {
-                        "op": {"type": "string", "enum": ["set_metadata", "add_query_method", "remove_method", "guard_controller_only"]},
-                        "name": {"type": "string"},
+                        "op": {"type": "string", "enum": ["set_metadata", "add_query_method", "remove_method", "guard_controller_only", "add_tool", "remove_tool"]},
+                        "name": {"type": "string", "description": "the method (add_query_method, remove_method, guard_controller_only), metadata name (set_metadata) or tool (remove_tool)"},
                         "visibility": {"type": "string", "enum": ["public", "private"]},
                         "content": {"type": "string"},
-                        "reply_hex": {"type": "string"}},
-                    "required": ["op", "name"]}},
+                        "reply_hex": {"type": "string"},
+                        "spec": {"type": "object", "description": spec_format()}},
+                    "required": ["op"]}},
                 "reason": {"type": "string"}},
             "required": ["ops", "reason"], "additionalProperties": false})
         ),
@@ -100,7 +103,34 @@ pub fn schemas() -> String {
             "required": ["method"], "additionalProperties": false})
         ),
     ]);
+    let mut tools = tools;
+    if let Value::Array(list) = &mut tools {
+        list.extend(crate::synth::schemas());
+    }
     tools.to_string()
+}
+
+/// What the model reads about `add_tool`'s `spec`: the format in brief and one example.
+fn spec_format() -> String {
+    let example: Value =
+        serde_json::from_str(tool_spec::samples::TALLY_VOTE).expect("the sample is JSON");
+    format!(
+        "for add_tool: a tool spec {{name, description, parameters, body, examples, quota?}}. \
+         `parameters` is a JSON Schema object whose properties are string (maxLength), integer \
+         (minimum, maximum), boolean or array of strings (maxItems required, at most 100); a \
+         property that is not required needs a `default`. `body` is an expression: an integer, \
+         boolean or string literal, null, or an object with one operator: arg, var, \
+         let {{let, value, in}}, if {{if, then, else}}, do [..], eq ne lt le gt ge [a, b], \
+         add sub mul div rem [a, b] (checked), and or [..], not, concat [..], length, \
+         slice [s, from, to], format {{format: \"{{}} and {{}}\", with: [..]}}, to_string, \
+         parse_int {{parse_int, default}}, object {{..}}, array [..], fact_get {{fact_get, default}}, \
+         fact_put {{fact_put, value}}, fact_delete, fact_keys {{fact_keys, limit}}, \
+         for_each {{for_each, as, acc, init, step}} (a fold over a list), map {{map, as, to}}. \
+         Facts are the tool's own (namespace tool:NAME). `examples` (1-16) are tests: \
+         {{args, result or error, facts_before?, facts_after?}}; they run before any code is \
+         built, and a failing one refuses the proposal with what it got. `quota`: \
+         {{fact_bytes, instructions}} per call. Errors name the JSON path at fault. Example: {example}"
+    )
 }
 
 /// Why a tool call failed.
@@ -127,7 +157,12 @@ impl From<ToolError> for AgentError {
         match e {
             ToolError::Unknown(name) => AgentError::UnknownTool {
                 name,
-                known: NAMES.join(", "),
+                known: NAMES
+                    .iter()
+                    .map(|n| n.to_string())
+                    .chain(crate::synth::names())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             },
             ToolError::Arguments { .. } => AgentError::InvalidArgument(e.to_string()),
             ToolError::Failed(e) => e,
@@ -235,8 +270,14 @@ fn fact_error(e: facts::FactError) -> ToolError {
     ToolError::Failed(AgentError::InvalidArgument(e.to_string()))
 }
 
-/// Runs tool `name` with JSON `args` on behalf of `caller`.
-pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolError> {
+/// Runs tool `name` with JSON `args` on behalf of `caller`. `ic_running` is the module hash the
+/// IC reports for the agent (asked for `self_upgrade` only: a patch is built on that module).
+pub fn call(
+    caller: Principal,
+    name: &str,
+    args: &str,
+    ic_running: Option<Vec<u8>>,
+) -> Result<String, ToolError> {
     #[cfg(feature = "chaos")]
     crate::chaos::on_tool(name);
     let out = match name {
@@ -266,7 +307,7 @@ pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolErr
         }
         "self_upgrade" => {
             let a: UpgradeArgs = parse("self_upgrade", args)?;
-            let rec = upgrade::propose_self_patch(caller, a.ops, a.reason)
+            let rec = upgrade::propose_self_patch(caller, a.ops, a.reason, ic_running)
                 .map_err(|e| ToolError::Failed(e.into()))?;
             record_json(&rec)
         }
@@ -289,15 +330,27 @@ pub fn call(caller: Principal, name: &str, args: &str) -> Result<String, ToolErr
                 "call_own_method awaits a call: run it with call_async".into(),
             )));
         }
-        other => return Err(ToolError::Unknown(other.to_string())),
+        other => {
+            return match crate::synth::call(other, args) {
+                Some(result) => result.map_err(ToolError::Failed),
+                None => Err(ToolError::Unknown(other.to_string())),
+            };
+        }
     };
     Ok(out.to_string())
 }
 
-/// Runs tool `name` like [`call`]; `call_own_method` awaits a call to the agent itself.
+/// Runs tool `name` like [`call`]; `self_upgrade` first asks the IC which module the agent
+/// runs (a patch is built only on that module), `call_own_method` awaits a call to the agent
+/// itself.
 pub async fn call_async(caller: Principal, name: &str, args: &str) -> Result<String, ToolError> {
+    if name == "self_upgrade" {
+        crate::refuse_calls_while_quiet().map_err(ToolError::Failed)?;
+        let running = crate::own_module_hash().await.map_err(ToolError::Failed)?;
+        return call(caller, name, args, running);
+    }
     if name != "call_own_method" {
-        return call(caller, name, args);
+        return call(caller, name, args, None);
     }
     let a: OwnMethodArgs = parse("call_own_method", args)?;
     let learned = upgrade::own_methods();
@@ -329,4 +382,26 @@ pub async fn call_async(caller: Principal, name: &str, args: &str) -> Result<Str
         Err(_) => json!({"method": a.method, "reply_candid_hex": hex::encode(&reply)}),
     }
     .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn synthesized_tools_cannot_take_a_built_in_name() {
+        for name in super::NAMES {
+            assert!(
+                tool_spec::RESERVED_TOOL_NAMES.contains(&name),
+                "`{name}` is a built-in tool: add it to tool_spec::RESERVED_TOOL_NAMES"
+            );
+        }
+    }
+
+    #[test]
+    fn the_self_upgrade_schema_shows_a_spec_that_checks() {
+        let text = super::spec_format();
+        let example = &text[text.find("Example: ").unwrap() + 9..];
+        let spec: serde_json::Value = serde_json::from_str(example).unwrap();
+        let spec = tool_spec::check(&spec, &|_| None).unwrap();
+        tool_spec::examples::check_all_steps(&spec).unwrap();
+    }
 }

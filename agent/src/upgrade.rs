@@ -22,14 +22,12 @@ use crate::{audit, config, journal, uploads, versions};
 use candid::Principal;
 use wasm_patch::{PatchOp, Stamp, ValidationPolicy};
 
-/// Exports every candidate must keep (shared with `agentctl inspect`).
-pub use canister_api::agent::REQUIRED_EXPORTS;
-
-/// How a candidate module is validated: the IC's rules, [`REQUIRED_EXPORTS`], and a schema
+/// How a candidate module is validated: the IC's rules, the control plane's exports
+/// (`canister_api::agent::required_exports`, shared with `agentctl inspect`), and a schema
 /// range that covers the schema the state is at now.
 fn candidate_policy() -> ValidationPolicy {
     ValidationPolicy {
-        required_exports: REQUIRED_EXPORTS.iter().map(|s| s.to_string()).collect(),
+        required_exports: canister_api::agent::required_exports(),
         current_schema: Some(schema::stored_version()),
         ..ValidationPolicy::default()
     }
@@ -50,6 +48,9 @@ pub enum UpgradeError {
     /// The module is not fit.
     #[error(transparent)]
     Validation(#[from] wasm_patch::ValidationError),
+    /// The candidate's Candid interface would break clients of the running one.
+    #[error("{0}")]
+    Interface(#[from] wasm_patch::InterfaceError),
     /// Hashes differ.
     #[error("hash mismatch for {what}")]
     Hash {
@@ -73,6 +74,23 @@ pub enum UpgradeError {
     /// Bad input.
     #[error("{0}")]
     Invalid(String),
+    /// An `add_tool` spec that does not check, or whose examples fail in the interpreter.
+    #[error("{0}")]
+    Tool(String),
+    /// The module the IC runs is not the one the agent stores as running (installed out of
+    /// band): a patch would be built on the wrong parent and undo that install.
+    #[error(
+        "the agent runs {ic}, but its stored running module is {stored}: the module was \
+         installed outside the upgrade pipeline. Upload the module it runs (upload_wasm_chunk(\
+         Running, ...), then commit_wasm(Running, sha256)) and propose again; no patch is built \
+         on the old module"
+    )]
+    StaleParent {
+        /// What the IC reports (hex, or `no module`).
+        ic: String,
+        /// What the agent stores as running (hex).
+        stored: String,
+    },
 }
 
 impl From<UpgradeError> for AgentError {
@@ -82,6 +100,7 @@ impl From<UpgradeError> for AgentError {
             UpgradeError::Missing(m) => AgentError::NotFound(m),
             UpgradeError::Patch(p) => AgentError::Patch(p.to_string()),
             UpgradeError::Validation(v) => AgentError::Validation(v.to_string()),
+            UpgradeError::Interface(i) => AgentError::Validation(i.to_string()),
             UpgradeError::Hash {
                 what,
                 expected,
@@ -97,6 +116,8 @@ impl From<UpgradeError> for AgentError {
                 reason,
             },
             UpgradeError::Invalid(m) => AgentError::InvalidArgument(m),
+            UpgradeError::Tool(m) => AgentError::Patch(m),
+            e @ UpgradeError::StaleParent { .. } => AgentError::Validation(e.to_string()),
         }
     }
 }
@@ -351,17 +372,34 @@ fn approval_note(source: UpgradeSource) -> String {
     }
 }
 
+thread_local! {
+    /// Checkpoints of the last self-patch (`wasm_patch::profile`): step and instruction count.
+    static STEPS: std::cell::RefCell<Vec<(&'static str, u64)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The `self_upgrade` tool: patch the running Wasm, validate, record up to `Validated`.
+/// `ic_running` is the module hash canister_status reports: the stored running module must be
+/// that module, or the patch is refused ([`UpgradeError::StaleParent`]).
 pub fn propose_self_patch(
     caller: Principal,
     ops: Vec<PatchOp>,
     reason: String,
+    ic_running: Option<Vec<u8>>,
 ) -> Result<UpgradeRecord, UpgradeError> {
     if reason.trim().is_empty() {
         return Err(UpgradeError::Invalid("a reason is required".into()));
     }
+    // Specs and their examples first: the quickest feedback, before the gate counts a proposal.
+    crate::synth::check_proposal(&ops).map_err(UpgradeError::Tool)?;
     let auto = pass_gate(caller, UpgradeSource::SelfPatch)?;
     let running = running_hash()?;
+    if ic_running.as_deref() != Some(running.as_slice()) {
+        return Err(UpgradeError::StaleParent {
+            ic: ic_running.map_or("no module".into(), hex::encode),
+            stored: hex::encode(running),
+        });
+    }
     let parent_wasm = versions::blob(&running)
         .ok_or_else(|| UpgradeError::Missing("the running Wasm's bytes are missing".into()))?;
     let parent_version = versions::get(&running).map_or_else(build_version, |v| v.version);
@@ -369,19 +407,66 @@ pub fn propose_self_patch(
     let stamp =
         Stamp::new(format!("{parent_version}+patch.{id}")).with_schema_range(RANGE.min, RANGE.max);
 
+    #[cfg(feature = "chaos")]
+    crate::chaos::set_compiler_fault();
     let start = ic_cdk::api::performance_counter(0);
-    let patched = wasm_patch::apply_patch(&parent_wasm, &ops, &stamp)?;
+    STEPS.with(|s| s.borrow_mut().clear());
+    wasm_patch::profile::set_hook(Some(|name| {
+        STEPS.with(|s| {
+            s.borrow_mut()
+                .push((name, ic_cdk::api::performance_counter(0)))
+        });
+    }));
+    // The blob store keeps modules under their verified hashes: no need to hash it again.
+    let patched = wasm_patch::Parent::with_hash(&parent_wasm, running)
+        .and_then(|parent| Ok((wasm_patch::apply_patch_to(&parent, &ops, &stamp)?, parent)));
+    let (patched, parent) = match patched {
+        Ok(p) => p,
+        Err(e) => {
+            wasm_patch::profile::set_hook(None);
+            return Err(e.into());
+        }
+    };
     let after_patch = ic_cdk::api::performance_counter(0);
     let policy = ValidationPolicy {
         expected_parent: Some(running),
         ..candidate_policy()
     };
-    wasm_patch::validate(&patched.wasm, &policy)?;
+    // The parent is the running module (stored under its hash): bodies copied from it are not
+    // validated again.
+    let report = wasm_patch::validate_patched(&patched, &parent, &policy);
+    drop(parent);
+    wasm_patch::profile::set_hook(None);
+    let report = report?;
+    let after_validate = ic_cdk::api::performance_counter(0);
+    // A self-patch never breaks the interface: only an operator release may, on purpose.
+    let candidate_service = metadata_text(&report, wasm_patch::interface::CANDID_SERVICE);
+    check_interface(&parent_wasm, candidate_service, false)?;
     let instructions = ic_cdk::api::performance_counter(0) - start;
+    let mut last = start;
+    let steps: Vec<String> = STEPS.with(|s| {
+        s.borrow()
+            .iter()
+            .map(|(name, at)| {
+                let used = at - std::mem::replace(&mut last, *at);
+                format!("{name} {}M", used / 1_000_000)
+            })
+            .collect()
+    });
+    ic_cdk::println!("self_upgrade {id} steps: {}", steps.join(", "));
     ic_cdk::println!(
-        "self_upgrade {id}: apply_patch (incl. gunzip, parse, emit, hashes) {} instructions, validate {} instructions",
+        "self_upgrade {id}: apply_patch ({}; incl. gunzip, emit, hashes) {} instructions, validate {} instructions ({} of {} bodies), candid interface check {} instructions; heap {} bytes",
+        if patched.rebuilt {
+            "walrus"
+        } else {
+            "sections"
+        },
         after_patch - start,
-        instructions - (after_patch - start)
+        after_validate - after_patch,
+        report.bodies_validated,
+        report.functions,
+        instructions - (after_validate - start),
+        crate::heap_bytes()
     );
 
     Ok(record(
@@ -401,14 +486,51 @@ pub fn propose_self_patch(
     ))
 }
 
-/// An operator release: the committed `Release` upload becomes a proposal.
-pub fn propose_release(caller: Principal, reason: String) -> Result<UpgradeRecord, UpgradeError> {
+/// DESIGN.md step 3's candid compatibility: the candidate's `candid:service` must be a subtype
+/// of the running module's (candid's own check), unless `breaks_on_purpose`. A running module
+/// without an interface leaves nothing to compare; a candidate without one is refused unless
+/// it breaks on purpose (its clients could not know what it serves).
+fn check_interface(
+    parent_wasm: &[u8],
+    candidate: Option<String>,
+    breaks_on_purpose: bool,
+) -> Result<(), UpgradeError> {
+    if breaks_on_purpose {
+        return Ok(());
+    }
+    let Some(old) = wasm_patch::interface::service_text(parent_wasm)? else {
+        return Ok(());
+    };
+    let new = candidate.ok_or_else(|| {
+        UpgradeError::Invalid(
+            "the candidate declares no Candid interface (no candid:service metadata), so it \
+             cannot be checked against the running one; propose it with breaks_interface = opt \
+             true if that is intended"
+                .into(),
+        )
+    })?;
+    Ok(wasm_patch::interface::check_subtype(&new, &old)?)
+}
+
+/// An operator release: the committed `Release` upload becomes a proposal. Its Candid
+/// interface must be a subtype of the running one unless `breaks_interface`.
+pub fn propose_release(
+    caller: Principal,
+    reason: String,
+    breaks_interface: bool,
+) -> Result<UpgradeRecord, UpgradeError> {
     let hash = config::markers().release.ok_or_else(|| {
         UpgradeError::Missing(
             "no committed release: upload_wasm_chunk(Release, ...) then commit_wasm(Release, sha256)"
                 .into(),
         )
     })?;
+    if let Some(parent) = config::markers().running.and_then(|r| versions::blob(&r)) {
+        let release = versions::blob(&hash)
+            .ok_or_else(|| UpgradeError::Missing("the release's bytes".into()))?;
+        let service = wasm_patch::interface::service_text(&release)?;
+        check_interface(&parent, service, breaks_interface)?;
+    }
     pass_gate(caller, UpgradeSource::Release)?;
     let info = versions::get(&hash)
         .ok_or_else(|| UpgradeError::Missing("the release's version record".into()))?;
@@ -548,4 +670,3 @@ pub fn own_methods() -> Vec<String> {
     }
     methods
 }
-

@@ -10,9 +10,15 @@ use std::cell::RefCell;
 
 /// Largest chunk, like the management canister's `upload_chunk`.
 pub const MAX_CHUNK: u64 = 1024 * 1024;
-/// Largest module (the bytes as uploaded, gzip or not): the IC's same-subnet request limit,
-/// since the agent installs the module on itself with one `install_code` call.
-pub const MAX_WASM: u64 = 10 * 1024 * 1024;
+/// The IC's limit on an inter-canister request within a subnet: the `install_code` message
+/// that carries a module (the agent's own install, staging's on its sandbox) must fit in it.
+pub const MAX_REQUEST: u64 = 10 * 1024 * 1024;
+/// Room left in that message for everything but the module: the candid envelope of
+/// `install_code`'s argument (canister id, mode, the upgrade argument) with a wide margin.
+pub const ENVELOPE: u64 = 64 * 1024;
+/// Largest module (the bytes as uploaded, gzip or not), so that the `install_code` message
+/// carrying it stays within [`MAX_REQUEST`].
+pub const MAX_WASM: u64 = MAX_REQUEST - ENVELOPE;
 
 thread_local! {
     static UPLOADS: RefCell<StableBTreeMap<(u8, u32), Vec<u8>, Mem>> =

@@ -51,7 +51,11 @@ fn methods() -> Vec<Call> {
         ),
         (
             "propose_release",
-            Encode!(&ProposeRelease { reason: "r".into() }).unwrap(),
+            Encode!(&ProposeRelease {
+                reason: "r".into(),
+                breaks_interface: None
+            })
+            .unwrap(),
             true,
         ),
         ("approve_upgrade", Encode!(&1u64).unwrap(), true),
@@ -119,6 +123,7 @@ fn methods() -> Vec<Call> {
         ("run_tool_call", Encode!(&1u64, &0u32).unwrap(), true),
         ("loop_status", Encode!().unwrap(), false),
         ("turns", Encode!(&0u64, &10u32).unwrap(), false),
+        ("canary_write", Encode!().unwrap(), true),
         (
             "export_module",
             Encode!(&serde_bytes::ByteBuf::from(vec![0u8; 32]), &0u64).unwrap(),
@@ -145,8 +150,13 @@ fn state_chunk() -> StateChunk {
     }
 }
 
-/// Only the watchdog may deliver its verdicts.
-const WATCHDOG_ONLY: &[&str] = &["upgrade_armed", "complete_upgrade", "note_repair"];
+/// Only the watchdog may deliver its verdicts (and make the canary write of probation).
+const WATCHDOG_ONLY: &[&str] = &[
+    "upgrade_armed",
+    "complete_upgrade",
+    "note_repair",
+    "canary_write",
+];
 
 /// Decodes any `Result<_, AgentError>` reply far enough to see the error.
 fn error_of(bytes: &[u8]) -> Option<AgentError> {
@@ -229,6 +239,9 @@ fn every_update_method_and_data_query_refuses_an_unauthorised_caller() {
     // wrote nothing into its stable memory (the header is intact).
     assert!(env.tasks().is_empty());
     assert_eq!(env.health().schema_version, 3);
+    // A stranger's refusals are not the agent's errors: health stays `ok`.
+    assert_eq!(env.health().status, "ok", "{:?}", env.health().last_error);
+    assert_eq!(env.health().last_error, None);
     assert_eq!(env.health().autonomy, Autonomy::Auto);
     let config: Result<Config, AgentError> =
         env.query(operator(), "get_config", Encode!().unwrap());

@@ -122,9 +122,10 @@ fn oversized_and_malformed_chunks_are_refused_and_change_nothing() {
 #[test]
 fn an_upload_over_the_maximum_is_refused() {
     let env = Env::latest(Autonomy::Manual);
+    let max = agent::uploads::MAX_WASM;
     let mut first = b"\0asm\x01\0\0\0".to_vec();
     first.resize(CHUNK, 0);
-    for i in 0..10 {
+    for i in 0..9 {
         let p = chunk(
             &env,
             WasmKind::Release,
@@ -137,21 +138,60 @@ fn an_upload_over_the_maximum_is_refused() {
         .unwrap();
         assert_eq!(p.chunks, i + 1);
     }
+    // A tenth full chunk (10 MiB in all) leaves no room for the install message's envelope.
     assert_eq!(
-        chunk(&env, WasmKind::Release, vec![0; 1]),
+        chunk(&env, WasmKind::Release, vec![0; CHUNK]),
         Err(AgentError::UploadTooLarge {
-            size: 10 * CHUNK as u64 + 1,
-            max: 10 * CHUNK as u64
+            size: 10 * CHUNK as u64,
+            max
         })
     );
+    let last = max as usize - 9 * CHUNK;
+    chunk(&env, WasmKind::Release, vec![0; last]).expect("up to the maximum");
+    assert_eq!(
+        chunk(&env, WasmKind::Release, vec![0; 1]),
+        Err(AgentError::UploadTooLarge { size: max + 1, max })
+    );
     // A malformed module (a Wasm header then zeros) fails validation at commit, typed.
-    let all: Vec<u8> = [first, vec![0; 9 * CHUNK]].concat();
+    let all: Vec<u8> = [first, vec![0; 8 * CHUNK + last]].concat();
     let before = snapshot(&env);
     assert!(matches!(
         env.commit(WasmKind::Release, &sha256(&all)),
         Err(AgentError::Validation(_))
     ));
     assert_eq!(snapshot(&env), before);
+}
+
+/// The largest module the agent accepts still fits, with its `install_code` envelope, in the
+/// IC's 10 MiB limit on a request between canisters of one subnet (issue 12, item 6).
+#[test]
+fn the_largest_upload_fits_in_an_install_message() {
+    use ic_management_canister_types as mgmt;
+    let args = mgmt::InstallCodeArgs {
+        mode: canister_api_upgrade_mode(),
+        canister_id: Principal::management_canister(),
+        wasm_module: vec![0xff; agent::uploads::MAX_WASM as usize],
+        arg: Encode!(&Some(AgentUpgradeArg {
+            upgrade_id: Some(u64::MAX)
+        }))
+        .unwrap(),
+        sender_canister_version: Some(u64::MAX),
+    };
+    let message = candid::encode_args((args,)).unwrap();
+    assert!(
+        message.len() as u64 + "install_code".len() as u64 <= agent::uploads::MAX_REQUEST,
+        "{} bytes",
+        message.len()
+    );
+}
+
+fn canister_api_upgrade_mode() -> ic_management_canister_types::CanisterInstallMode {
+    ic_management_canister_types::CanisterInstallMode::Upgrade(Some(
+        ic_management_canister_types::UpgradeFlags {
+            skip_pre_upgrade: Some(true),
+            wasm_memory_persistence: None,
+        },
+    ))
 }
 
 #[test]
@@ -326,6 +366,7 @@ fn an_operator_release_is_uploaded_checked_and_proposed() {
         operator(),
         "propose_release",
         Encode!(&ProposeRelease {
+            breaks_interface: None,
             reason: "v0.2.0".into()
         })
         .unwrap(),
@@ -384,7 +425,8 @@ fn propose(env: &Env, bytes: &[u8], reason: &str) -> UpgradeRecord {
         operator(),
         "propose_release",
         Encode!(&ProposeRelease {
-            reason: reason.into()
+            reason: reason.into(),
+            breaks_interface: None,
         })
         .unwrap(),
     );

@@ -9,30 +9,237 @@ use serde::Serialize;
 
 pub use crate::turns::*;
 
-/// Exports every candidate module of the agent must keep: what the watchdog, operators and
-/// the pipeline rely on (`canister_method NAME` is a method of any kind).
-pub const REQUIRED_EXPORTS: &[&str] = &[
-    "canister_init",
-    "canister_post_upgrade",
-    // Any kind of method: the watchdog calls it (the chaos build's is an update).
-    "canister_method health",
-    "canister_update call_tool",
-    "canister_update approve_upgrade",
-    "canister_update reject_upgrade",
-    "canister_update set_autonomy",
-    "canister_update upload_wasm_chunk",
-    "canister_update commit_wasm",
-    // Supervision: the watchdog arms, judges and restores through these, and staging copies
-    // the state through `export_state`. A candidate without them would have disabled its own
-    // supervision (a safety rule of the turn loop's system prompt, enforced here).
-    "canister_update upgrade_armed",
-    "canister_update complete_upgrade",
-    "canister_update note_repair",
-    "canister_update set_supervision",
-    "canister_query export_module",
-    "canister_query export_state",
-    "canister_query state_digest",
-];
+/// Who calls a method of the agent's control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// The watchdog: heartbeats, arming, verdicts, its LKG copy, restores.
+    Watchdog,
+    /// Staging: the rehearsal on a sandbox copy (state copy, probes, replays, write probes).
+    Staging,
+    /// Operators, with dfx or icp (the README's runbook).
+    Operators,
+    /// The agent itself: its self-test and the pipeline's self-calls.
+    Agent,
+}
+
+/// Whether a method is a query or an update in `agent.did`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    /// `query`.
+    Query,
+    /// An update.
+    Update,
+}
+
+/// The agent's methods that the watchdog, staging, operators and the agent itself call: its
+/// control plane. A candidate module must export every one of them ([`required_exports`]), the
+/// rehearsal calls every one of them on the sandboxed candidate, and the watchdog and staging
+/// name the agent's methods only through this enum (`canister-api/tests/control_plane.rs`
+/// fails when a call site, the runbook or `agent.did` disagrees with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AgentMethod {
+    /// `health`.
+    Health,
+    /// `state_digest`.
+    StateDigest,
+    /// `export_module`.
+    ExportModule,
+    /// `export_state`.
+    ExportState,
+    /// `import_state`.
+    ImportState,
+    /// `upgrade_armed`.
+    UpgradeArmed,
+    /// `complete_upgrade`.
+    CompleteUpgrade,
+    /// `note_repair`.
+    NoteRepair,
+    /// `canary_write`.
+    CanaryWrite,
+    /// `list_versions`.
+    ListVersions,
+    /// `list_tasks`.
+    ListTasks,
+    /// `list_facts`.
+    ListFacts,
+    /// `get_config`.
+    GetConfig,
+    /// `upgrade_history`.
+    UpgradeHistory,
+    /// `upgrade_status`.
+    UpgradeStatus,
+    /// `audit_log`.
+    AuditLog,
+    /// `submit_task`.
+    SubmitTask,
+    /// `set_task_status`.
+    SetTaskStatus,
+    /// `remember`.
+    Remember,
+    /// `forget`.
+    Forget,
+    /// `call_tool`.
+    CallTool,
+    /// `approve_upgrade`.
+    ApproveUpgrade,
+    /// `reject_upgrade`.
+    RejectUpgrade,
+    /// `set_autonomy`.
+    SetAutonomy,
+    /// `set_gate_limits`.
+    SetGateLimits,
+    /// `set_operators`.
+    SetOperators,
+    /// `set_supervision`.
+    SetSupervision,
+    /// `set_version_retention`.
+    SetVersionRetention,
+    /// `upload_wasm_chunk`.
+    UploadWasmChunk,
+    /// `commit_wasm`.
+    CommitWasm,
+    /// `discard_upload`.
+    DiscardUpload,
+    /// `propose_release`.
+    ProposeRelease,
+}
+
+impl AgentMethod {
+    /// Every method of the control plane.
+    pub const ALL: [AgentMethod; 32] = [
+        AgentMethod::Health,
+        AgentMethod::StateDigest,
+        AgentMethod::ExportModule,
+        AgentMethod::ExportState,
+        AgentMethod::ImportState,
+        AgentMethod::UpgradeArmed,
+        AgentMethod::CompleteUpgrade,
+        AgentMethod::NoteRepair,
+        AgentMethod::CanaryWrite,
+        AgentMethod::ListVersions,
+        AgentMethod::ListTasks,
+        AgentMethod::ListFacts,
+        AgentMethod::GetConfig,
+        AgentMethod::UpgradeHistory,
+        AgentMethod::UpgradeStatus,
+        AgentMethod::AuditLog,
+        AgentMethod::SubmitTask,
+        AgentMethod::SetTaskStatus,
+        AgentMethod::Remember,
+        AgentMethod::Forget,
+        AgentMethod::CallTool,
+        AgentMethod::ApproveUpgrade,
+        AgentMethod::RejectUpgrade,
+        AgentMethod::SetAutonomy,
+        AgentMethod::SetGateLimits,
+        AgentMethod::SetOperators,
+        AgentMethod::SetSupervision,
+        AgentMethod::SetVersionRetention,
+        AgentMethod::UploadWasmChunk,
+        AgentMethod::CommitWasm,
+        AgentMethod::DiscardUpload,
+        AgentMethod::ProposeRelease,
+    ];
+
+    /// The method's name in `agent.did`.
+    pub fn name(self) -> &'static str {
+        use AgentMethod::*;
+        match self {
+            Health => "health",
+            StateDigest => "state_digest",
+            ExportModule => "export_module",
+            ExportState => "export_state",
+            ImportState => "import_state",
+            UpgradeArmed => "upgrade_armed",
+            CompleteUpgrade => "complete_upgrade",
+            NoteRepair => "note_repair",
+            CanaryWrite => "canary_write",
+            ListVersions => "list_versions",
+            ListTasks => "list_tasks",
+            ListFacts => "list_facts",
+            GetConfig => "get_config",
+            UpgradeHistory => "upgrade_history",
+            UpgradeStatus => "upgrade_status",
+            AuditLog => "audit_log",
+            SubmitTask => "submit_task",
+            SetTaskStatus => "set_task_status",
+            Remember => "remember",
+            Forget => "forget",
+            CallTool => "call_tool",
+            ApproveUpgrade => "approve_upgrade",
+            RejectUpgrade => "reject_upgrade",
+            SetAutonomy => "set_autonomy",
+            SetGateLimits => "set_gate_limits",
+            SetOperators => "set_operators",
+            SetSupervision => "set_supervision",
+            SetVersionRetention => "set_version_retention",
+            UploadWasmChunk => "upload_wasm_chunk",
+            CommitWasm => "commit_wasm",
+            DiscardUpload => "discard_upload",
+            ProposeRelease => "propose_release",
+        }
+    }
+
+    /// Query or update, as `agent.did` declares it (the chaos build's `health` is an update;
+    /// callers from other canisters do not care, and [`required_exports`] accepts either).
+    pub fn kind(self) -> MethodKind {
+        use AgentMethod::*;
+        match self {
+            Health | StateDigest | ExportModule | ExportState | ListVersions | ListTasks
+            | ListFacts | GetConfig | UpgradeHistory | UpgradeStatus | AuditLog => {
+                MethodKind::Query
+            }
+            _ => MethodKind::Update,
+        }
+    }
+
+    /// Who calls it.
+    pub fn callers(self) -> &'static [Caller] {
+        use AgentMethod::*;
+        use Caller::*;
+        match self {
+            Health => &[Watchdog, Staging, Operators],
+            StateDigest => &[Watchdog, Staging],
+            ExportModule => &[Watchdog, Staging],
+            ExportState | ImportState => &[Staging],
+            UpgradeArmed | CompleteUpgrade | NoteRepair => &[Watchdog],
+            CanaryWrite => &[Watchdog, Agent],
+            ListVersions => &[Watchdog, Staging, Operators],
+            ListTasks | ListFacts => &[Staging],
+            GetConfig | UpgradeHistory => &[Staging, Operators],
+            UpgradeStatus | AuditLog => &[Operators],
+            SubmitTask | SetTaskStatus | Remember | Forget => &[Staging],
+            // The agent's self-test runs its read-only tools; operators run any tool (the
+            // runbook's `self_upgrade`).
+            CallTool => &[Agent, Operators],
+            ApproveUpgrade | RejectUpgrade | SetAutonomy | SetGateLimits | SetOperators
+            | SetSupervision | SetVersionRetention | UploadWasmChunk | CommitWasm
+            | DiscardUpload | ProposeRelease => &[Operators],
+        }
+    }
+}
+
+/// Exports every candidate module of the agent must keep: `canister_init`,
+/// `canister_post_upgrade`, and every method of [`AgentMethod::ALL`], of any kind
+/// (`canister_method NAME`: what another canister needs to call it).
+pub fn required_exports() -> Vec<String> {
+    ["canister_init", "canister_post_upgrade"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(
+            AgentMethod::ALL
+                .iter()
+                .map(|m| format!("canister_method {}", m.name())),
+        )
+        .collect()
+}
+
+/// `health.status` values of an agent that serves: `ok`, or `degraded` (the last call returned
+/// an error; informational). Anything else, [`HEALTH_UNHEALTHY`] included, is a failed
+/// heartbeat and a failed rehearsal probe.
+pub fn is_healthy_status(status: &str) -> bool {
+    status == "ok" || status == "degraded"
+}
 
 /// How far the agent may upgrade itself without an operator.
 #[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +413,53 @@ pub struct Fact {
     pub value: String,
 }
 
+/// One example of a synthesized tool, run by `tool_examples` on the compiled code and on the
+/// interpreter.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ToolExampleRun {
+    /// The tool.
+    pub tool: String,
+    /// The example's index in its spec.
+    pub example: u32,
+    /// Whether the compiled code gave what the example expects.
+    pub passed: bool,
+    /// Whether the compiled code and the interpreter gave the same result and writes.
+    pub agree: bool,
+    /// What went wrong, if anything.
+    pub detail: String,
+    /// Instructions of the compiled call.
+    pub compiled_instructions: u64,
+    /// Instructions of the interpreted call.
+    pub interpreted_instructions: u64,
+}
+
+/// What `tool_examples` answers: every example of every synthesized tool of the module.
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ToolExamples {
+    /// The synthesized tools, in registry order.
+    pub tools: Vec<String>,
+    /// Every example's run.
+    pub runs: Vec<ToolExampleRun>,
+}
+
+impl ToolExamples {
+    /// The first run that failed or disagreed, in words.
+    pub fn first_failure(&self) -> Option<String> {
+        self.runs.iter().find(|r| !r.passed || !r.agree).map(|r| {
+            format!(
+                "tool `{}` example {}: {}",
+                r.tool,
+                r.example,
+                if r.detail.is_empty() {
+                    "the compiled code and the interpreter disagree".into()
+                } else {
+                    r.detail.clone()
+                }
+            )
+        })
+    }
+}
+
 /// Where a page of facts starts: the first fact at or after `(namespace, key)` in key order.
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct FactCursor {
@@ -271,6 +525,10 @@ pub struct CommittedWasm {
 pub struct ProposeRelease {
     /// Why (shown in the journal and audit log).
     pub reason: String,
+    /// The release changes the Candid interface in a way clients of the running one notice
+    /// (its `candid:service` is not a subtype of the running module's), on purpose. Without it
+    /// such a release is refused.
+    pub breaks_interface: Option<bool>,
 }
 
 /// Where a journal entry came from.
@@ -767,6 +1025,18 @@ pub enum AgentError {
         /// The method.
         method: String,
         /// Its reject or error.
+        message: String,
+    },
+    /// A synthesized tool failed while it ran; none of its fact writes were kept.
+    #[error("tool `{tool}` failed at {path}: {message} ({code})")]
+    ToolFailed {
+        /// The tool.
+        tool: String,
+        /// The fault's code (`overflow`, `fact_quota`, `instruction_budget`, ...).
+        code: String,
+        /// Where in its spec (a JSON path like `body.do[1]`).
+        path: String,
+        /// The fault in words.
         message: String,
     },
 }

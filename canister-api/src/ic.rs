@@ -2,13 +2,45 @@
 //! canisters enable it, so tests and the CLI do not link ic-cdk's System API imports).
 //!
 //! Every failure is a [`CallError`] naming the canister and method, so the caller can wrap it in
-//! its own typed error without losing where it came from.
+//! its own typed error without losing where it came from, with the reject code that
+//! [`crate::failure::classify`] sorts into the classes an operator acts on.
+//!
+//! Every awaited call is counted while it is outstanding ([`calls_in_flight`]): a canister that
+//! upgrades itself waits until none is, because a callback that runs after the upgrade runs in
+//! the new module.
 
 use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
 use ic_cdk::call::Call;
 use ic_management_canister_types as mgmt;
 use serde::de::DeserializeOwned;
+use std::cell::Cell;
+
+thread_local! {
+    static IN_FLIGHT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Awaited calls of this module instance whose response (or reject) has not been handled yet.
+pub fn calls_in_flight() -> u32 {
+    IN_FLIGHT.with(|c| c.get())
+}
+
+/// Counts one outstanding call from its creation until it is dropped: when its response was
+/// handled, or when ic-cdk drops the future in the cleanup of a trapped callback.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        IN_FLIGHT.with(|c| c.set(c.get() + 1));
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
 
 /// A call that was rejected, failed, or answered something undecodable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +55,18 @@ pub struct CallError {
     /// The reject was SYS_UNKNOWN: a bounded-wait call whose response was dropped or whose
     /// deadline passed, so whether the call ran is unknown.
     pub outcome_unknown: bool,
+    /// The IC's reject code; `None` when the call was answered but the answer did not decode.
+    /// A call that could not be sent counts as SYS_TRANSIENT.
+    pub reject_code: Option<u32>,
+    /// A bounded-wait call that ran out of time (SYS_UNKNOWN at its deadline): the callee hung.
+    pub late: bool,
+}
+
+impl CallError {
+    /// Whose fault it is (see [`crate::failure`]).
+    pub fn failure(&self) -> crate::failure::Failure {
+        crate::failure::classify(self.reject_code, &self.message, self.late)
+    }
 }
 
 fn err(canister: Principal, method: &str, message: impl ToString) -> CallError {
@@ -31,17 +75,21 @@ fn err(canister: Principal, method: &str, message: impl ToString) -> CallError {
         method: method.to_string(),
         message: message.to_string(),
         outcome_unknown: false,
+        reject_code: None,
+        late: false,
     }
 }
 
 fn call_err(canister: Principal, method: &str, e: ic_cdk::call::CallFailed) -> CallError {
-    let outcome_unknown = matches!(
-        &e,
-        ic_cdk::call::CallFailed::CallRejected(r)
-            if r.reject_code() == Ok(ic_cdk::call::RejectCode::SysUnknown)
-    );
+    use ic_cdk::call::CallFailed;
+    let reject_code = match &e {
+        CallFailed::CallRejected(r) => r.raw_reject_code(),
+        // Not sent (queue full, or the caller cannot pay): the IC's SYS_TRANSIENT.
+        _ => crate::failure::SYS_TRANSIENT,
+    };
     CallError {
-        outcome_unknown,
+        outcome_unknown: reject_code == crate::failure::SYS_UNKNOWN,
+        reject_code: Some(reject_code),
         ..err(canister, method, e)
     }
 }
@@ -70,12 +118,8 @@ pub async fn heartbeat_call<R: CandidType + DeserializeOwned>(
     let mut tries = 0;
     loop {
         tries += 1;
-        let sent = ic_cdk::api::time();
         match call(canister, method, &(), Some(timeout_secs)).await {
-            Err(e)
-                if e.outcome_unknown
-                    && tries < attempts
-                    && ic_cdk::api::time() < sent + u64::from(timeout_secs) * 1_000_000_000 => {}
+            Err(e) if e.outcome_unknown && !e.late && tries < attempts => {}
             other => return other,
         }
     }
@@ -95,11 +139,27 @@ pub async fn call_args<A: ArgumentEncoder, R: CandidType + DeserializeOwned>(
         Some(secs) => Call::bounded_wait(canister, method).change_timeout(secs),
         None => Call::unbounded_wait(canister, method),
     };
-    let response = call
-        .with_args(args)
-        .await
-        .map_err(|e| call_err(canister, method, e))?;
+    let sent = ic_cdk::api::time();
+    let _outstanding = InFlight::start();
+    let response = call.with_args(args).await.map_err(|e| {
+        let mut e = call_err(canister, method, e);
+        e.late = e.outcome_unknown
+            && timeout
+                .is_some_and(|secs| ic_cdk::api::time() >= sent + u64::from(secs) * 1_000_000_000);
+        e
+    })?;
     response.candid().map_err(|e| err(canister, method, e))
+}
+
+/// [`call_args`] of a method of the agent's control plane (the watchdog and staging name the
+/// agent's methods only this way).
+pub async fn agent_call<A: ArgumentEncoder, R: CandidType + DeserializeOwned>(
+    agent: Principal,
+    method: crate::agent::AgentMethod,
+    args: &A,
+    timeout: Option<u32>,
+) -> Result<R, CallError> {
+    call_args(agent, method.name(), args, timeout).await
 }
 
 /// A module stored by the agent (`export_module`), fetched in pieces and checked against
@@ -109,9 +169,9 @@ pub async fn agent_module(agent: Principal, hash: &[u8]) -> Result<Vec<u8>, Stri
     use sha2::Digest;
     let mut bytes = Vec::new();
     loop {
-        let chunk: Result<ModuleChunk, AgentError> = call_args(
+        let chunk: Result<ModuleChunk, AgentError> = agent_call(
             agent,
-            "export_module",
+            crate::agent::AgentMethod::ExportModule,
             &(
                 serde_bytes::ByteBuf::from(hash.to_vec()),
                 bytes.len() as u64,
@@ -339,12 +399,25 @@ pub mod management {
         .await
     }
 
+    /// deposit_cycles: `cycles` from the caller's balance to `canister`.
+    pub async fn deposit_cycles(canister: Principal, cycles: u128) -> Result<(), CallError> {
+        let method = "deposit_cycles";
+        let _outstanding = InFlight::start();
+        Call::unbounded_wait(Principal::management_canister(), method)
+            .with_arg(id(canister))
+            .with_cycles(cycles)
+            .await
+            .map(|_| ())
+            .map_err(|e| call_err(Principal::management_canister(), method, e))
+    }
+
     /// create_canister with `cycles` attached and the given controllers.
     pub async fn create_canister(
         controllers: Vec<Principal>,
         cycles: u128,
     ) -> Result<Principal, CallError> {
         let method = "create_canister";
+        let _outstanding = InFlight::start();
         let response = Call::unbounded_wait(Principal::management_canister(), method)
             .with_arg(mgmt::CreateCanisterArgs {
                 settings: Some(mgmt::CanisterSettings {
@@ -355,7 +428,7 @@ pub mod management {
             })
             .with_cycles(cycles)
             .await
-            .map_err(|e| err(Principal::management_canister(), method, e))?;
+            .map_err(|e| call_err(Principal::management_canister(), method, e))?;
         let record: mgmt::CanisterIdRecord = response
             .candid()
             .map_err(|e| err(Principal::management_canister(), method, e))?;

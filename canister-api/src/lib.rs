@@ -10,6 +10,8 @@
 //! - [`turns`]: the agent's turn loop (re-exported by [`agent`]).
 //! - [`llm`]: the IC's LLM canister (`v1_chat`), which the agent calls, and the scripts of
 //!   `llm-standin`, its test double on ic-sim.
+//! - [`failure`]: the classes of a failed call (code, stopped, stopping, out of cycles, network).
+//! - `ic` (feature `cdk`): typed calls, and the management canister.
 //! - [`page`]: how every list endpoint pages by bytes with a cursor.
 //! - [`digest`]: the agent's logical state digest (an order-independent hash of its records).
 //!
@@ -18,6 +20,7 @@
 
 pub mod agent;
 pub mod digest;
+pub mod failure;
 pub mod llm;
 pub mod page;
 pub mod staging;

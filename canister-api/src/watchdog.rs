@@ -207,6 +207,9 @@ pub struct ArmedUpgrade {
     pub incident_id: Option<u64>,
     /// The init argument for a clean reinstall.
     pub restore_init: AgentInit,
+    /// The agent's controllers when the upgrade was armed (canister_status): a candidate that
+    /// changes them fails its probation.
+    pub controllers_before: Option<Vec<Principal>>,
 }
 
 /// The LKG module the watchdog holds.

@@ -147,7 +147,10 @@ fn icp_yaml_canisters() -> Vec<(String, String)> {
         .expect("icp.yaml has a top-level `canisters:`")
         .1;
     let mut canisters: Vec<(String, String)> = Vec::new();
-    for line in section.lines().take_while(|l| l.is_empty() || l.starts_with(' ')) {
+    for line in section
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with(' '))
+    {
         let line = line.trim();
         if let Some(name) = line.strip_prefix("- name: ") {
             canisters.push((name.to_string(), String::new()));
@@ -165,7 +168,11 @@ fn icp_yaml_installs_the_same_files_as_dfx_json() {
     let dfx = dfx_json();
     let icp = icp_yaml_canisters();
     let names: BTreeSet<&str> = icp.iter().map(|(name, _)| name.as_str()).collect();
-    assert_eq!(names, BTreeSet::from(DEPLOYED), "icp.yaml and dfx.json list different canisters");
+    assert_eq!(
+        names,
+        BTreeSet::from(DEPLOYED),
+        "icp.yaml and dfx.json list different canisters"
+    );
     for (name, path) in &icp {
         assert_eq!(
             path,

@@ -169,7 +169,9 @@ pub fn all() -> Vec<Scenario> {
                     on_tool_result("error", say("My patch was refused; I keep my code.")),
                 ];
                 let turns = model_turns(run, steps, &["improve yourself"]);
-                let Some((task, turn)) = turns.first() else { return };
+                let Some((task, turn)) = turns.first() else {
+                    return;
+                };
                 match self_upgrade_result(turn) {
                     Some(ToolCallStatus::Failed(why)) => run.refused = Some(why.clone()),
                     other => run.expect(false, || {
@@ -265,7 +267,9 @@ pub fn all() -> Vec<Scenario> {
                     1 => run.tb.sim.faults_fired().calls_failed > 0,
                     _ => run.tb.sim.faults_fired().responses_held > 0,
                 };
-                let Some((task, turn)) = turns.first() else { return };
+                let Some((task, turn)) = turns.first() else {
+                    return;
+                };
                 let failed = task.status == TaskStatus::Failed
                     && turn.model_failures == 3
                     && task
@@ -273,7 +277,10 @@ pub fn all() -> Vec<Scenario> {
                         .as_deref()
                         .is_some_and(|a| a.contains("could not be reached"));
                 run.expect(struck && failed, || {
-                    format!("the outage did not fail the turn cleanly: {task:?}, {} failures", turn.model_failures)
+                    format!(
+                        "the outage did not fail the turn cleanly: {task:?}, {} failures",
+                        turn.model_failures
+                    )
                 });
                 run.refused = task.answer.clone();
             },
@@ -289,12 +296,17 @@ pub fn all() -> Vec<Scenario> {
                         "learn to greet people",
                         call(&[("self_upgrade", &[("ops", &ops), ("reason", "greet")])]),
                     ),
-                    on_tool_result("Committed", call(&[("call_own_method", &[("method", "hello")])])),
+                    on_tool_result(
+                        "Committed",
+                        call(&[("call_own_method", &[("method", "hello")])]),
+                    ),
                     on_tool_result("\"reply\":\"hi\"", say("I can greet now.")),
                 ];
                 let parent = run.parent.clone();
                 let turns = model_turns(run, steps, &["learn to greet people"]);
-                let Some((task, turn)) = turns.first() else { return };
+                let Some((task, turn)) = turns.first() else {
+                    return;
+                };
                 run.upgrade = turn.tool_calls.iter().find_map(|c| c.upgrade_id);
                 let candidate = run
                     .upgrade
@@ -309,7 +321,12 @@ pub fn all() -> Vec<Scenario> {
                     task.status == TaskStatus::Done
                         && turn.started_module.as_ref() == Some(&parent)
                         && resumed,
-                    || format!("the turn did not resume in the new module: {task:?}, events {:?}", turn.events),
+                    || {
+                        format!(
+                            "the turn did not resume in the new module: {task:?}, events {:?}",
+                            turn.events
+                        )
+                    },
                 );
             },
         ),

@@ -121,6 +121,123 @@ fn hang_on_probation(run: &mut Run, reason: &str) {
     run.expect_fired("responses held", |f| f.responses_held);
 }
 
+/// A tool that stores `text` under `key` (64-byte fact quota) and counts `n` for every triple
+/// of `words` (a budget of 2 M instructions per call). Its examples pass; large enough
+/// arguments break one quota or the other.
+fn bounded_tool(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "description": "Store a note, then count n for every triple of words.",
+        "parameters": {"type": "object", "properties": {
+            "key": {"type": "string", "maxLength": 16, "default": "note"},
+            "text": {"type": "string", "maxLength": 512, "default": ""},
+            "n": {"type": "integer", "default": 1},
+            "words": {"type": "array", "items": {"type": "string"}, "maxItems": 100, "default": []}}},
+        "body": {"do": [
+            {"fact_put": {"arg": "key"}, "value": {"arg": "text"}},
+            {"for_each": {"arg": "words"}, "as": "a", "acc": "x", "init": 0,
+             "step": {"for_each": {"arg": "words"}, "as": "b", "acc": "y", "init": {"var": "x"},
+                      "step": {"for_each": {"arg": "words"}, "as": "c", "acc": "z", "init": {"var": "y"},
+                               "step": {"add": [{"var": "z"}, {"arg": "n"}]}}}}]},
+        "examples": [
+            {"args": {"text": "hi", "words": ["a", "b"]}, "result": 8, "facts_after": {"note": "hi"}},
+            {"args": {"text": "x".repeat(80)}, "error": "fact_quota"}],
+        "quota": {"fact_bytes": 64, "instructions": 2_000_000}
+    })
+}
+
+/// `self_upgrade` adding `spec`: the upgrade, or the refusal.
+fn add_tool(run: &mut Run, spec: serde_json::Value, reason: &str) {
+    match run.tb.self_upgrade_add_tool(spec, reason) {
+        Ok(out) => {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            run.upgrade = v["id"].as_u64();
+        }
+        Err(e) => run.refused = Some(e.to_string()),
+    }
+}
+
+/// Calls tool `name` after its upgrade committed: it must fail with fault `code`.
+fn call_must_fail(run: &mut Run, name: &str, args: serde_json::Value, code: &str) {
+    run.until_terminal();
+    match run.tb.tool(name, &args.to_string()) {
+        Err(AgentError::ToolFailed {
+            code: c, message, ..
+        }) if c == code => run.notes.push(format!("`{name}` stopped: {message}")),
+        other => run.expect(false, || {
+            format!("the call of `{name}` was not stopped by `{code}`: {other:?}")
+        }),
+    }
+}
+
+/// A good release with tool `tally_vote` compiled in, and one bit flipped in a `call` of the
+/// tool's code (the target of a host ABI call), chosen so that the call goes to another function
+/// of the same type: the module stays valid Wasm, and only the check of the tool's code against
+/// its registry can find the flip. The byte offset and bit, described.
+fn tool_with_flipped_abi_call(run: &mut Run) -> (Vec<u8>, String) {
+    let ops = [wasm_patch::PatchOp::AddTool {
+        spec: wasm_patch::tool_spec::samples::json("tally_vote").expect("a sample"),
+    }];
+    let stamp = wasm_patch::Stamp::new("chaos-tool").with_schema_range(1, 3);
+    let mut bytes = wasm_patch::apply_patch(&chaos_candidate("none"), &ops, &stamp)
+        .expect("the patch applies")
+        .wasm;
+    // The type of every function (imports first), and the calls of the module's last function
+    // (the tool; its calls all go to the host ABI): the offset of the index and the index.
+    let mut types: Vec<u32> = vec![];
+    let mut calls: Vec<(usize, u32)> = vec![];
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(imports)) => {
+                for import in imports.into_imports().flatten() {
+                    if let wasmparser::TypeRef::Func(t) = import.ty {
+                        types.push(t);
+                    }
+                }
+            }
+            Ok(wasmparser::Payload::FunctionSection(funcs)) => {
+                types.extend(funcs.into_iter().flatten())
+            }
+            Ok(wasmparser::Payload::CodeSectionEntry(body)) => {
+                calls.clear();
+                let Ok(mut ops) = body.get_operators_reader() else {
+                    continue;
+                };
+                while let Ok((op, offset)) = ops.read_with_offset() {
+                    if let wasmparser::Operator::Call { function_index } = op {
+                        calls.push((offset + 1, function_index)); // the index's first LEB byte
+                    }
+                    if ops.eof() {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // Flipping one of the low 7 bits of the first LEB byte keeps the encoding's length.
+    let ty = |f: u32| types.get(f as usize).copied();
+    let same_type: Vec<(usize, u32, u32)> = calls
+        .iter()
+        .flat_map(|&(at, f)| (0..7).map(move |bit| (at, f, bit)))
+        .filter(|&(_, f, bit)| ty(f).is_some() && ty(f ^ (1 << bit)) == ty(f))
+        .collect();
+    assert!(
+        !same_type.is_empty(),
+        "no flip of a host call of the tool keeps the callee's type: the scenario needs another sample"
+    );
+    let (at, _, bit) = same_type[run.rng.below(same_type.len() as u64) as usize];
+    bytes[at] ^= 1 << bit;
+    (
+        bytes,
+        format!(
+            "bit {bit} of byte {at}, in the function index of one of the tool's {} host calls (one of {} flips that call another function of the same type)",
+            calls.len(),
+            same_type.len()
+        ),
+    )
+}
+
 /// Every scenario, in the order of the table.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -276,8 +393,8 @@ pub fn all() -> Vec<Scenario> {
         ),
         scenario(
             "candidate_drops_watchdog_controller",
-            "soon after boot the candidate drops the watchdog from its controllers",
-            &[Outcome::Committed, Outcome::RolledBack],
+            "soon after boot the candidate drops the watchdog from its controllers: the self-test adds it back and fails the version, which is rolled back",
+            ROLLED_BACK,
             |run| {
                 run.propose(&chaos_release("drops_watchdog"), "drops the watchdog");
                 fault_at_boot(run);
@@ -543,6 +660,63 @@ pub fn all() -> Vec<Scenario> {
                 run.tb.sim.release_held_responses();
                 run.expect_fired("responses dropped", |f| f.responses_dropped);
                 run.fault_at = None;
+            },
+        ),
+        scenario(
+            "tool_exceeds_fact_quota",
+            "a committed synthesized tool is called with a note bigger than its 64-byte fact quota: the call fails and writes nothing",
+            COMMITTED,
+            |run| {
+                add_tool(run, bounded_tool("note_keeper"), "keep notes");
+                let size = 70 + run.rng.below(400) as usize;
+                run.notes.push(format!("a note of {size} bytes"));
+                let args = serde_json::json!({"text": "n".repeat(size)});
+                call_must_fail(run, "note_keeper", args, "fact_quota");
+            },
+        ),
+        scenario(
+            "tool_loops_to_its_budget",
+            "a committed synthesized tool is called with enough words that its triple loop runs into its 2 M instruction budget",
+            COMMITTED,
+            |run| {
+                add_tool(run, bounded_tool("triples"), "count triples");
+                let words = 60 + run.rng.below(41) as usize;
+                run.notes
+                    .push(format!("{words} words: {} iterations", words.pow(3)));
+                let args = serde_json::json!({"words": vec!["w"; words]});
+                call_must_fail(run, "triples", args, "instruction_budget");
+            },
+        ),
+        scenario(
+            "tool_shadows_a_builtin",
+            "self_upgrade adds a tool named like a built-in tool: refused at proposal",
+            REJECTED,
+            |run| {
+                let names = wasm_patch::tool_spec::RESERVED_TOOL_NAMES;
+                let name = names[run.rng.below(names.len() as u64) as usize];
+                let mut spec =
+                    wasm_patch::tool_spec::samples::json("tally_vote").expect("a sample");
+                spec["name"] = serde_json::json!(name);
+                add_tool(run, spec, "shadow a built-in");
+                let refused = run.refused.clone().unwrap_or_default();
+                run.expect(refused.contains("collides with a built-in tool"), || {
+                    format!("`{name}` was not refused as a built-in's name: {refused:?}")
+                });
+            },
+        ),
+        scenario(
+            "tool_abi_bit_flip",
+            "a release whose synthesized tool has one bit flipped in a host ABI call (to another function of the same type, so the Wasm stays valid): validation finds the code is not what its spec compiles to",
+            REJECTED,
+            |run| {
+                let (bytes, flip) = tool_with_flipped_abi_call(run);
+                run.notes.push(flip);
+                run.propose(&bytes, "tool with a flipped bit");
+                let refused = run.refused.clone().unwrap_or_default();
+                run.expect(
+                    refused.contains("synthesized tools: tool `tally_vote`"),
+                    || format!("the flip was not caught by the registry check: {refused:?}"),
+                );
             },
         ),
         scenario(

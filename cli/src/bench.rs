@@ -77,12 +77,18 @@ fn turn_figures() -> Result<TurnFigures> {
                 "remember my name",
                 call(&[("remember", &[("key", "name"), ("value", "Ada")])]),
             ),
-            on_tool_result("\"previous\":null", say("I will remember that you are Ada.")),
+            on_tool_result(
+                "\"previous\":null",
+                say("I will remember that you are Ada."),
+            ),
             on_task(
                 "learn to greet",
                 call(&[("self_upgrade", &[("ops", &ops), ("reason", "greet")])]),
             ),
-            on_tool_result("Committed", call(&[("call_own_method", &[("method", "hello")])])),
+            on_tool_result(
+                "Committed",
+                call(&[("call_own_method", &[("method", "hello")])]),
+            ),
             on_tool_result("\"reply\":\"hi\"", say("I can greet.")),
         ],
     );

@@ -239,9 +239,8 @@ fn think(d: &mut Demo, before: &canister_api::agent::StateDigest) -> Result<Opti
     })
     .map_err(|e| anyhow::anyhow!("set_llm: {e}"))?;
     // The demo's task goes first (High); the loop answers the seeded ones after it.
-    let task = d
-        .tb
-        .agent_update::<Result<canister_api::agent::Task, canister_api::agent::AgentError>>(
+    let task =
+        d.tb.agent_update::<Result<canister_api::agent::Task, canister_api::agent::AgentError>>(
             d.tb.operator,
             "submit_task",
             Encode!(&canister_api::agent::SubmitTask {
@@ -317,7 +316,10 @@ fn think(d: &mut Demo, before: &canister_api::agent::StateDigest) -> Result<Opti
                 ),
             )
         }
-        _ => (false, format!("the turn did not upgrade the agent: {done:?}")),
+        _ => (
+            false,
+            format!("the turn did not upgrade the agent: {done:?}"),
+        ),
     };
     d.step(
         "the model decides to upgrade: self_upgrade adds a method, commits, and the same turn uses it",
@@ -377,7 +379,10 @@ fn timeline(
             ));
         }
     }
-    for e in turn.iter().flat_map(|t| t.events.iter().map(move |e| (t.id, e))) {
+    for e in turn
+        .iter()
+        .flat_map(|t| t.events.iter().map(move |e| (t.id, e)))
+    {
         let (id, e) = e;
         lines.push((
             e.at,

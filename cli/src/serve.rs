@@ -76,7 +76,11 @@ pub fn serve_testbed(tb: Testbed, config: &ServerConfig) -> Result<bool> {
         llm,
     } = tb;
     let server = Server::bind(sim, config)?;
-    let mut canisters = vec![("agent", agent), ("watchdog", watchdog), ("staging", staging)];
+    let mut canisters = vec![
+        ("agent", agent),
+        ("watchdog", watchdog),
+        ("staging", staging),
+    ];
     // The test double of the LLM canister, where the demo deployed it (llm-standin/README.md).
     canisters.extend(llm.map(|standin| ("llm-standin", standin)));
     announce(&server, Some(&canisters));
@@ -109,7 +113,10 @@ pub fn add_operator(tb: &Testbed, operator: Principal) -> Result<()> {
             )
             .with_context(|| format!("set_operators on {canister}"))?;
     }
-    for canister in [tb.agent, tb.watchdog, tb.staging].into_iter().chain(tb.llm) {
+    for canister in [tb.agent, tb.watchdog, tb.staging]
+        .into_iter()
+        .chain(tb.llm)
+    {
         let mut controllers = tb.sim.get_controllers(canister);
         controllers.push(operator);
         tb.sim

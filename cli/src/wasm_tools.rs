@@ -4,9 +4,10 @@
 //! `patch` applies a JSON list of operations and stamps the result as the agent does.
 
 use anyhow::{Context, bail};
-use canister_api::agent::REQUIRED_EXPORTS;
+use canister_api::agent::required_exports;
 use serde::Serialize;
 use std::path::Path;
+use wasm_patch::tool_spec;
 use wasm_patch::{PatchOp, Stamp, ValidationPolicy};
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -16,7 +17,7 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// The agent's validation policy for a candidate, at schema `schema` when given.
 pub fn agent_policy(schema: Option<u32>) -> ValidationPolicy {
     ValidationPolicy {
-        required_exports: REQUIRED_EXPORTS.iter().map(|s| s.to_string()).collect(),
+        required_exports: required_exports(),
         current_schema: schema,
         ..ValidationPolicy::default()
     }
@@ -34,6 +35,41 @@ struct Inspection {
     patch_digest: Option<String>,
     schema_range: Option<(u32, u32)>,
     exported_methods: Vec<String>,
+    /// The synthesized tools the module's registry lists.
+    tools: Vec<InspectedTool>,
+}
+
+/// A synthesized tool, as `inspect` shows it.
+#[derive(serde::Serialize)]
+struct InspectedTool {
+    name: String,
+    description: String,
+    parameters: Vec<String>,
+    examples: usize,
+    code_sha256: String,
+}
+
+fn inspected_tools(bytes: &[u8]) -> Vec<InspectedTool> {
+    let Ok(Some(registry)) = wasm_patch::tool_registry(bytes) else {
+        return vec![];
+    };
+    registry
+        .tools
+        .iter()
+        .map(|t| {
+            let f = &t.schema["function"];
+            InspectedTool {
+                name: t.name.clone(),
+                description: f["description"].as_str().unwrap_or_default().to_string(),
+                parameters: f["parameters"]["properties"]
+                    .as_object()
+                    .map(|p| p.keys().cloned().collect())
+                    .unwrap_or_default(),
+                examples: t.spec["examples"].as_array().map_or(0, Vec::len),
+                code_sha256: t.code_sha256.clone(),
+            }
+        })
+        .collect()
 }
 
 /// `agentctl inspect`: `Ok(true)` when the module is valid under the agent's policy.
@@ -55,6 +91,7 @@ pub fn inspect(file: &Path, schema: Option<u32>, json: bool) -> anyhow::Result<b
         patch_digest: print.as_ref().and_then(|p| p.patch_digest.map(hex::encode)),
         schema_range: print.as_ref().and_then(|p| p.schema_range),
         exported_methods: print.map(|p| p.exported_methods).unwrap_or_default(),
+        tools: inspected_tools(&bytes),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -82,6 +119,17 @@ pub fn inspect(file: &Path, schema: Option<u32>, json: bool) -> anyhow::Result<b
                 .map_or("(not declared)".into(), |(a, b)| format!("{a}..={b}"))
         );
         println!("  methods       {}", report.exported_methods.join(", "));
+        println!("  tools         {}", report.tools.len());
+        for t in &report.tools {
+            println!(
+                "    {}({}): {} [{} examples, code {}]",
+                t.name,
+                t.parameters.join(", "),
+                t.description,
+                t.examples,
+                &t.code_sha256[..12.min(t.code_sha256.len())]
+            );
+        }
         println!("  verdict       {}", report.verdict);
     }
     Ok(report.valid)
@@ -120,6 +168,21 @@ pub fn patch(
         std::fs::read_to_string(ops).with_context(|| format!("reading {}", ops.display()))?;
     let ops: Vec<PatchOp> = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a JSON list of patch operations", ops.display()))?;
+    // As the agent does at proposal: specs checked and their examples run in the interpreter
+    // before any Wasm is built.
+    for (i, op) in ops.iter().enumerate() {
+        if let PatchOp::AddTool { spec } = op {
+            let spec = tool_spec::check(spec, &|_| None)
+                .map_err(|e| anyhow::anyhow!("op {i} (add_tool): the spec does not check: {e}"))?;
+            tool_spec::examples::check_all_steps(&spec)
+                .map_err(|e| anyhow::anyhow!("op {i} (add_tool): {e}"))?;
+            println!(
+                "op {i}: tool `{}` checks; its {} examples pass in the interpreter",
+                spec.name,
+                spec.examples.len()
+            );
+        }
+    }
     let mut stamp = Stamp::new(version);
     if let Some((a, b)) = schema {
         stamp = stamp.with_schema_range(a, b);

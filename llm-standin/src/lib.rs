@@ -76,8 +76,8 @@ fn v1_chat(request: ChatRequest) -> PhantomData<ChatResponse> {
             ..
         }) => {
             ic_cdk::api::msg_cycles_accept(charge.min(attached));
-            let bytes = candid::encode_one(ChatResponse { message })
-                .expect("encoding a chat response");
+            let bytes =
+                candid::encode_one(ChatResponse { message }).expect("encoding a chat response");
             ic_cdk::api::msg_reply(bytes);
         }
         Ok(script::Answer {

@@ -320,10 +320,7 @@ mod tests {
             name: "e".into(),
             steps: vec![],
         };
-        assert!(matches!(
-            s.load(empty),
-            Err(StandinError::InvalidScript(_))
-        ));
+        assert!(matches!(s.load(empty), Err(StandinError::InvalidScript(_))));
         let unnamed = Script {
             name: " ".into(),
             steps: vec![step(Expect::default(), "x", None)],

@@ -1,17 +1,22 @@
 //! The staging canister: rehearses an upgrade of the agent on a sandbox canister it controls,
 //! on a copy of the agent's real state, and reports every probe (see [`rehearsal`]).
 //!
-//! Controllers: staging is controlled by the agent and the operators; the sandbox by staging.
-//! `rehearse` admits the agent only, one rehearsal at a time; reports are readable by the agent
+//! Controllers: staging is controlled by the agent and the operators; the sandbox by staging and
+//! itself (like the live agent, so a candidate that changes its controllers shows it).
+//! `rehearse` admits the agent only, one rehearsal at a time (a rehearsal whose message traps
+//! frees the slot and leaves no copy behind: [`sandbox`]); reports are readable by the agent
 //! and the operators. The interface is `staging.did` beside this crate (a test keeps it equal to
 //! the code).
 
+pub mod probes;
 pub mod rehearsal;
+pub mod sandbox;
 pub mod store;
+pub mod tool_probe;
 
 use candid::Principal;
 use canister_api::staging::{RehearsalReport, RehearsalRequest, StagingError, StagingInit};
-use ic_cdk::{init, query, update};
+use ic_cdk::{init, post_upgrade, query, update};
 use std::cell::Cell;
 
 /// A rehearsal older than this is considered dead (its message trapped mid-way).
@@ -28,6 +33,22 @@ fn init(arg: StagingInit) {
         s.agent = Some(arg.agent);
         s.operators = arg.operators;
     });
+}
+
+/// A rehearsal cut short by an upgrade of staging may have left a copy in the sandbox.
+#[post_upgrade]
+fn post_upgrade() {
+    ic_cdk_timers::set_timer(std::time::Duration::ZERO, sandbox::clean_if_dirty());
+}
+
+/// Frees the rehearsal slot when a rehearsal ends, also when a callback of it traps (ic-cdk
+/// drops the future in the cleanup callback, which runs this destructor).
+struct Busy;
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY.with(|b| b.set(None));
+    }
 }
 
 fn unauthorized(method: &str, allowed: &str) -> StagingError {
@@ -71,8 +92,8 @@ async fn rehearse(req: RehearsalRequest) -> Result<RehearsalReport, StagingError
         return Err(StagingError::Busy { upgrade_id, since });
     }
     BUSY.with(|b| b.set(Some((req.upgrade_id, now))));
+    let _busy = Busy;
     let result = rehearsal::run(agent, req).await;
-    BUSY.with(|b| b.set(None));
     if let Ok(report) = &result {
         store::update(|s| {
             s.last_report = Some(report.clone());

@@ -1,29 +1,35 @@
 //! Service: one rehearsal, step by step, on the sandbox canister.
 //!
 //! 1. Fetch the agent's current module and the candidate (`export_module`), check both hashes.
-//! 2. Reinstall the sandbox with the current module as a sandbox (`AgentInit.sandbox`).
+//! 2. Make the sandbox ready (`sandbox::ensure`: it exists, staging controls it, it controls
+//!    itself, it has cycles), then reinstall it with the current module as a sandbox
+//!    (`AgentInit.sandbox`).
 //! 3. Copy the agent's stable memory into it (`export_state` -> `import_state`), then upgrade
 //!    it to the current module again so that it reads the copy (the "reload").
 //! 4. Baseline: `health`, `state_digest`, and the read-only calls of [`REPLAYS`] (each list
 //!    read page by page to its end).
 //! 5. Upgrade the sandbox to the candidate: the real pre_upgrade/post_upgrade/migration path
 //!    on a copy of the real data.
-//! 6. Probes: health answers; the schema is the candidate's; post_upgrade within budget; the
-//!    digest is unchanged and within budget, and agrees with the records the replay reads;
-//!    every replayed call answers the same.
-//! 7. Uninstall the sandbox (the copy of the agent's data does not linger).
+//! 6. Probes: health answers `healthy`; the schema is the candidate's; post_upgrade within
+//!    budget; the digest is unchanged and within budget, and agrees with the records the replay
+//!    reads; every replayed call answers the same; every control-plane method answers; real
+//!    writes succeed; the controllers are unchanged (`probes`); every synthesized tool passes
+//!    its examples on the compiled code ([`crate::tool_probe`]).
+//! 7. Uninstall the sandbox (the copy of the agent's data does not linger), whatever happened
+//!    in steps 2-6: also after a setup error, and, from a timer, after a trap half-way
+//!    (`sandbox::CleanupGuard`). A failed uninstall is a failed `cleanup` probe.
 //!
 //! A failure in steps 1-3 that is not the candidate's fault is [`StagingError::Setup`]; every
 //! verdict on the candidate is a probe in the report.
 
-use crate::store;
+use crate::{probes, sandbox as sandbox_canister};
 use candid::{CandidType, Principal};
 use canister_api::agent::{
-    AgentError, AgentInit, Autonomy, Config, Fact, FactCursor, FactPage, Health, StateChunk,
-    StateDigest, Task, TaskPage, UpgradePage, UpgradeRecord, VersionInfo, VersionPage,
+    AgentError, AgentInit, AgentMethod, Autonomy, Config, Fact, FactCursor, FactPage, Health,
+    StateChunk, StateDigest, Task, TaskPage, UpgradePage, UpgradeRecord, VersionInfo, VersionPage,
 };
 use canister_api::digest::RecordSum;
-use canister_api::ic::{self, CallError, management};
+use canister_api::ic::{self, CallError};
 use canister_api::staging::{
     ProbeResult, RehearsalBudgets, RehearsalReport, RehearsalRequest, StagingError,
 };
@@ -31,16 +37,13 @@ use ic_management_canister_types as mgmt;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-/// Cycles a new sandbox starts with.
-pub const SANDBOX_CYCLES: u128 = 2_000_000_000_000;
-
 /// The read-only calls replayed before and after the upgrade.
-pub const REPLAYS: &[&str] = &[
-    "list_tasks",
-    "list_facts",
-    "get_config",
-    "upgrade_history",
-    "list_versions",
+pub const REPLAYS: &[AgentMethod] = &[
+    AgentMethod::ListTasks,
+    AgentMethod::ListFacts,
+    AgentMethod::GetConfig,
+    AgentMethod::UpgradeHistory,
+    AgentMethod::ListVersions,
 ];
 
 fn setup(what: &str, e: impl std::fmt::Display) -> StagingError {
@@ -62,24 +65,13 @@ async fn fetch_module(agent: Principal, hash: &[u8]) -> Result<Vec<u8>, StagingE
         .map_err(|e| setup("fetching a module from the agent", e))
 }
 
-async fn ensure_sandbox() -> Result<Principal, StagingError> {
-    if let Some(id) = store::get().sandbox {
-        return Ok(id);
-    }
-    let id = management::create_canister(vec![ic_cdk::api::canister_self()], SANDBOX_CYCLES)
-        .await
-        .map_err(|e| setup("creating the sandbox canister", e))?;
-    store::update(|s| s.sandbox = Some(id));
-    Ok(id)
-}
-
 async fn install(
     sandbox: Principal,
     mode: mgmt::CanisterInstallMode,
     wasm: &[u8],
     arg: Vec<u8>,
 ) -> Result<(), CallError> {
-    management::install_code(&mgmt::InstallCodeArgs {
+    canister_api::ic::management::install_code(&mgmt::InstallCodeArgs {
         mode,
         canister_id: sandbox,
         wasm_module: wasm.to_vec(),
@@ -93,9 +85,9 @@ async fn copy_state(agent: Principal, sandbox: Principal) -> Result<(u64, u32), 
     let mut offset = 0u64;
     let mut chunks = 0u32;
     loop {
-        let chunk: Result<StateChunk, AgentError> = ic::call_args(
+        let chunk: Result<StateChunk, AgentError> = ic::agent_call(
             agent,
-            "export_state",
+            AgentMethod::ExportState,
             &(offset, canister_api::TRANSFER_CHUNK),
             None,
         )
@@ -104,9 +96,10 @@ async fn copy_state(agent: Principal, sandbox: Principal) -> Result<(u64, u32), 
         let chunk = chunk.map_err(|e| setup("the agent refused export_state", e))?;
         let total = chunk.total;
         let len = chunk.bytes.len() as u64;
-        let imported: Result<(), AgentError> = ic::call(sandbox, "import_state", &chunk, None)
-            .await
-            .map_err(|e| setup("import_state", e))?;
+        let imported: Result<(), AgentError> =
+            ic::agent_call(sandbox, AgentMethod::ImportState, &(&chunk,), None)
+                .await
+                .map_err(|e| setup("import_state", e))?;
         imported.map_err(|e| setup("the sandbox refused import_state", e))?;
         offset += len;
         chunks += 1;
@@ -118,10 +111,10 @@ async fn copy_state(agent: Principal, sandbox: Principal) -> Result<(u64, u32), 
 
 async fn query<A: candid::utils::ArgumentEncoder, R: CandidType + DeserializeOwned>(
     sandbox: Principal,
-    method: &str,
+    method: AgentMethod,
     args: &A,
 ) -> Result<R, String> {
-    ic::call_args(sandbox, method, args, None)
+    ic::agent_call(sandbox, method, args, None)
         .await
         .map_err(|e| e.to_string())
 }
@@ -247,35 +240,46 @@ async fn list_all<P: Listed>(
 
 /// Answers of the read-only calls of [`REPLAYS`], in order.
 async fn replay(sandbox: Principal) -> Vec<Result<Answer, String>> {
-    let config = match query::<_, Result<Config, AgentError>>(sandbox, "get_config", &()).await {
-        Err(e) => Err(e),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(c)) => candid::encode_one(&c)
-            .map(|bytes| Answer {
-                items: 1,
-                pages: 1,
-                sha256: Sha256::digest(bytes).into(),
-                sum: RecordSum::default(),
-            })
-            .map_err(|e| e.to_string()),
-    };
+    let config =
+        match query::<_, Result<Config, AgentError>>(sandbox, AgentMethod::GetConfig, &()).await {
+            Err(e) => Err(e),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(c)) => candid::encode_one(&c)
+                .map(|bytes| Answer {
+                    items: 1,
+                    pages: 1,
+                    sha256: Sha256::digest(bytes).into(),
+                    sum: RecordSum::default(),
+                })
+                .map_err(|e| e.to_string()),
+        };
     vec![
         list_all::<TaskPage>(async |from| {
-            query(sandbox, "list_tasks", &(from.unwrap_or(0), u32::MAX)).await
+            query(
+                sandbox,
+                AgentMethod::ListTasks,
+                &(from.unwrap_or(0), u32::MAX),
+            )
+            .await
         })
         .await,
         list_all::<FactPage>(async |from| {
-            query(sandbox, "list_facts", &(None::<String>, from)).await
+            query(sandbox, AgentMethod::ListFacts, &(None::<String>, from)).await
         })
         .await,
         config,
         list_all::<UpgradePage>(async |from| {
-            query(sandbox, "upgrade_history", &(from.unwrap_or(0), u32::MAX)).await
+            query(
+                sandbox,
+                AgentMethod::UpgradeHistory,
+                &(from.unwrap_or(0), u32::MAX),
+            )
+            .await
         })
         .await,
         list_all::<VersionPage>(async |from| {
             let from = from.map(serde_bytes::ByteBuf::from);
-            query(sandbox, "list_versions", &(from,)).await
+            query(sandbox, AgentMethod::ListVersions, &(from,)).await
         })
         .await,
     ]
@@ -293,20 +297,60 @@ fn describe(r: &Result<Answer, String>) -> String {
     }
 }
 
-/// Runs one rehearsal for `agent`.
+/// Runs one rehearsal for `agent`; the sandbox is uninstalled afterwards whatever happened.
 pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalReport, StagingError> {
     if req.current_hash.len() != 32 || req.candidate_hash.len() != 32 {
         return Err(StagingError::InvalidArgument(
             "module hashes are 32 bytes".into(),
         ));
     }
+    // A copy left by a rehearsal that did not end goes first.
+    sandbox_canister::clean_if_dirty().await;
+    let current = fetch_module(agent, &req.current_hash).await?;
+    let candidate = fetch_module(agent, &req.candidate_hash).await?;
+    let mut notes = vec![];
+    let sandbox = sandbox_canister::ensure(&mut notes).await?;
+    sandbox_canister::mark_dirty();
+    let mut guard = sandbox_canister::CleanupGuard::default();
+    let result = rehearse_on(agent, sandbox, &req, &current, &candidate).await;
+    let cleaned = sandbox_canister::clean(sandbox).await;
+    guard.disarm();
+    let mut report = match result {
+        Ok(report) => report,
+        Err(StagingError::Setup(why)) => {
+            return Err(StagingError::Setup(match cleaned {
+                Ok(()) => why,
+                Err(e) => format!("{why}; {e}"),
+            }));
+        }
+        Err(e) => return Err(e),
+    };
+    if !notes.is_empty() {
+        report
+            .probes
+            .insert(0, probe("sandbox", true, notes.join("; "), None));
+    }
+    report.probes.push(match cleaned {
+        Ok(()) => probe("cleanup", true, "sandbox uninstalled".into(), None),
+        Err(e) => probe("cleanup", false, e, None),
+    });
+    report.passed = report.probes.iter().all(|p| p.ok);
+    report.finished_at = ic_cdk::api::time();
+    report.staging_instructions = ic_cdk::api::performance_counter(1);
+    Ok(report)
+}
+
+/// Steps 2-6 on a ready sandbox.
+async fn rehearse_on(
+    agent: Principal,
+    sandbox: Principal,
+    req: &RehearsalRequest,
+    current: &[u8],
+    candidate: &[u8],
+) -> Result<RehearsalReport, StagingError> {
     let budgets = req.budgets.unwrap_or_default();
     let started_at = ic_cdk::api::time();
     let mut probes = Vec::new();
-
-    let current = fetch_module(agent, &req.current_hash).await?;
-    let candidate = fetch_module(agent, &req.candidate_hash).await?;
-    let sandbox = ensure_sandbox().await?;
 
     let init = candid::encode_one(AgentInit {
         operators: vec![],
@@ -317,14 +361,9 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
         turn_loop: None,
     })
     .expect("encoding the sandbox's init argument");
-    install(
-        sandbox,
-        mgmt::CanisterInstallMode::Reinstall,
-        &current,
-        init,
-    )
-    .await
-    .map_err(|e| setup("installing the current module on the sandbox", e))?;
+    install(sandbox, mgmt::CanisterInstallMode::Reinstall, current, init)
+        .await
+        .map_err(|e| setup("installing the current module on the sandbox", e))?;
     probes.push(probe(
         "install_current",
         true,
@@ -345,7 +384,7 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
     ));
     let upgrade = canister_api::ic::management::upgrade_mode();
     let empty = candid::encode_args(()).expect("encoding ()");
-    if let Err(e) = install(sandbox, upgrade.clone(), &current, empty.clone()).await {
+    if let Err(e) = install(sandbox, upgrade.clone(), current, empty.clone()).await {
         // The current module cannot reload its own state: not the candidate's fault.
         return Err(setup(
             "reloading the copied state with the current module",
@@ -353,8 +392,9 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
         ));
     }
 
-    let health_before: Result<Health, String> = query(sandbox, "health", &()).await;
-    let digest_before: Result<StateDigest, String> = query(sandbox, "state_digest", &()).await;
+    let health_before: Result<Health, String> = query(sandbox, AgentMethod::Health, &()).await;
+    let digest_before: Result<StateDigest, String> =
+        query(sandbox, AgentMethod::StateDigest, &()).await;
     let (health_before, digest_before) = match (health_before, digest_before) {
         (Ok(h), Ok(d)) => (h, d),
         (h, d) => {
@@ -379,7 +419,7 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
         finished_at: 0,
     };
 
-    match install(sandbox, upgrade, &candidate, empty).await {
+    match install(sandbox, upgrade, candidate, empty).await {
         Err(e) => probes.push(probe("upgrade", false, e.message, None)),
         Ok(()) => {
             probes.push(probe(
@@ -395,7 +435,7 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
             ));
             after_upgrade(
                 sandbox,
-                &req,
+                req,
                 budgets,
                 &digest_before,
                 &replay_before,
@@ -403,21 +443,23 @@ pub async fn run(agent: Principal, req: RehearsalRequest) -> Result<RehearsalRep
                 &mut report,
             )
             .await;
+            probes.push(crate::tool_probe::probe(sandbox, &candidate).await);
+            probes.push(probes::control_plane(sandbox, &req.current_hash).await);
+            probes.extend(probes::writes(sandbox).await);
+            match probes::controllers(sandbox).await {
+                Ok(p) => probes.push(p),
+                Err(p) => {
+                    probes.push(p);
+                    crate::store::update(|s| {
+                        s.sandbox = None;
+                        s.sandbox_dirty = None;
+                        s.lost_sandboxes.get_or_insert_with(Vec::new).push(sandbox);
+                    });
+                }
+            }
         }
     }
-
-    if let Err(e) = management::uninstall_code(sandbox).await {
-        probes.push(probe(
-            "cleanup",
-            true,
-            format!("sandbox not uninstalled: {e}"),
-            None,
-        ));
-    }
-    report.passed = probes.iter().all(|p| p.ok);
     report.probes = probes;
-    report.finished_at = ic_cdk::api::time();
-    report.staging_instructions = ic_cdk::api::performance_counter(1);
     Ok(report)
 }
 
@@ -461,12 +503,12 @@ async fn after_upgrade(
     probes: &mut Vec<ProbeResult>,
     report: &mut RehearsalReport,
 ) {
-    match query::<_, Health>(sandbox, "health", &()).await {
+    match query::<_, Health>(sandbox, AgentMethod::Health, &()).await {
         Err(e) => probes.push(probe("health", false, e, None)),
         Ok(h) => {
             probes.push(probe(
                 "health",
-                true,
+                canister_api::agent::is_healthy_status(&h.status),
                 format!("status {}, build {}", h.status, h.build),
                 None,
             ));
@@ -501,7 +543,7 @@ async fn after_upgrade(
             ));
         }
     }
-    let digest_after = query::<_, StateDigest>(sandbox, "state_digest", &()).await;
+    let digest_after = query::<_, StateDigest>(sandbox, AgentMethod::StateDigest, &()).await;
     match &digest_after {
         Err(e) => probes.push(probe("state_digest", false, e.clone(), None)),
         Ok(after) => {
@@ -536,7 +578,7 @@ async fn after_upgrade(
     }
     for ((name, before), after) in REPLAYS.iter().zip(replay_before).zip(&replay_after) {
         probes.push(probe(
-            &format!("replay {name}"),
+            &format!("replay {}", name.name()),
             before.is_ok() && before == after,
             format!("before {}; after {}", describe(before), describe(after)),
             None,

@@ -1,5 +1,5 @@
-//! Repository: the staging canister's stable state: its configuration, its sandbox canister and
-//! the last report (stable cells, candid-encoded, so they survive upgrades of staging).
+//! Repository: the staging canister's stable state: its configuration, its sandbox canister
+//! (and whether it may hold a copy of the agent's state), and the last report (stable cells, candid-encoded, so they survive upgrades of staging).
 
 use candid::{CandidType, Deserialize, Principal};
 use canister_api::stable::Candid;
@@ -23,6 +23,12 @@ pub struct State {
     pub last_report: Option<RehearsalReport>,
     /// Rehearsals run.
     pub rehearsals: u64,
+    /// The sandbox may hold a copy of the agent's state (set before the copy, cleared when the
+    /// sandbox is uninstalled).
+    pub sandbox_dirty: Option<bool>,
+    /// Sandboxes staging lost control of (a candidate changed their controllers); each may
+    /// still hold a copy of the agent's state, for operators to see.
+    pub lost_sandboxes: Option<Vec<Principal>>,
 }
 
 thread_local! {

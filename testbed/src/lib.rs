@@ -556,7 +556,7 @@ impl Testbed {
             .map_err(|e| format!("upload_wasm_chunk: {e}"))?;
         self.commit(WasmKind::Release, &sha256(bytes))
             .map_err(|e| format!("commit_wasm: {e}"))?;
-        self.propose_committed(reason)
+        self.propose_committed(reason, false)
             .map_err(|e| format!("propose_release: {e}"))
     }
 
@@ -564,16 +564,29 @@ impl Testbed {
     pub fn propose_release(&self, bytes: &[u8], reason: &str) -> Result<UpgradeRecord, AgentError> {
         self.upload(WasmKind::Release, bytes);
         self.commit(WasmKind::Release, &sha256(bytes))?;
-        self.propose_committed(reason)
+        self.propose_committed(reason, false)
+    }
+
+    /// [`Testbed::propose_release`] of a release that breaks the Candid interface on purpose
+    /// (`breaks_interface = opt true`).
+    pub fn propose_breaking_release(
+        &self,
+        bytes: &[u8],
+        reason: &str,
+    ) -> Result<UpgradeRecord, AgentError> {
+        self.upload(WasmKind::Release, bytes);
+        self.commit(WasmKind::Release, &sha256(bytes))?;
+        self.propose_committed(reason, true)
     }
 
     /// `propose_release` of the committed release upload, as the operator.
-    fn propose_committed(&self, reason: &str) -> Result<UpgradeRecord, AgentError> {
+    fn propose_committed(&self, reason: &str, breaks: bool) -> Result<UpgradeRecord, AgentError> {
         self.agent_update(
             self.operator,
             "propose_release",
             Encode!(&ProposeRelease {
-                reason: reason.into()
+                reason: reason.into(),
+                breaks_interface: breaks.then_some(true),
             })
             .expect("encode"),
         )
@@ -588,6 +601,42 @@ impl Testbed {
             "reason": reason,
         });
         self.tool("self_upgrade", &args.to_string())
+    }
+
+    /// The agent's `self_upgrade` tool with `ops` (JSON patch operations). Answers the tool's
+    /// JSON output.
+    pub fn self_upgrade(&self, ops: serde_json::Value, reason: &str) -> Result<String, AgentError> {
+        let args = serde_json::json!({"ops": ops, "reason": reason});
+        self.tool("self_upgrade", &args.to_string())
+    }
+
+    /// `self_upgrade` adding the tool `spec` (see `tool_spec::samples`).
+    pub fn self_upgrade_add_tool(
+        &self,
+        spec: serde_json::Value,
+        reason: &str,
+    ) -> Result<String, AgentError> {
+        self.self_upgrade(
+            serde_json::json!([{"op": "add_tool", "spec": spec}]),
+            reason,
+        )
+    }
+
+    /// The names `tools` lists, built-in and synthesized.
+    pub fn tool_names(&self) -> Vec<String> {
+        let text: String = self.query(self.agent, stranger(), "tools", Encode!().expect("encode"));
+        let tools: serde_json::Value = serde_json::from_str(&text).expect("tools answers JSON");
+        tools
+            .as_array()
+            .expect("tools answers an array")
+            .iter()
+            .map(|t| {
+                t["function"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
     }
 
     /// `approve_upgrade(id)` as the operator.

@@ -8,8 +8,7 @@
 use crate::{Testbed, stranger};
 use candid::{Encode, Principal};
 use canister_api::agent::{
-    AgentError, LlmSettings, LoopStatus, PromptLayer, SurvivalSettings, Task, TurnPage,
-    TurnRecord,
+    AgentError, LlmSettings, LoopStatus, PromptLayer, SurvivalSettings, Task, TurnPage, TurnRecord,
 };
 use canister_api::llm::{
     AssistantMessage, Expect, FunctionCall, Reply, Script, ScriptStep, StandinError,
@@ -186,8 +185,11 @@ impl Testbed {
 
     /// `loop_status`.
     pub fn loop_status(&self) -> LoopStatus {
-        self.agent_query::<Result<LoopStatus, AgentError>>("loop_status", Encode!().expect("encode"))
-            .expect("loop_status")
+        self.agent_query::<Result<LoopStatus, AgentError>>(
+            "loop_status",
+            Encode!().expect("encode"),
+        )
+        .expect("loop_status")
     }
 
     /// A page of the turn log from turn `from`.
@@ -220,7 +222,12 @@ impl Testbed {
         self.run_until(limit, |tb| {
             // The agent answers no query while it is stopped for a snapshot.
             tb.sim
-                .query_call(tb.agent, tb.operator, "get_task", Encode!(&id).expect("encode"))
+                .query_call(
+                    tb.agent,
+                    tb.operator,
+                    "get_task",
+                    Encode!(&id).expect("encode"),
+                )
                 .ok()
                 .and_then(|b| candid::decode_one::<Result<Task, AgentError>>(&b).ok())
                 .and_then(Result::ok)

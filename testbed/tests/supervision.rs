@@ -170,12 +170,19 @@ fn one_lost_heartbeat_response_does_not_roll_back() {
         from: tb.agent,
         probability: 1.0,
     });
-    tb.run_until(LIMIT, |tb| tb.watchdog_status().consecutive_failures == 1)
-        .expect("one heartbeat fails");
+    tb.run_until(LIMIT, |tb| {
+        tb.watchdog_status()
+            .last_heartbeat
+            .is_some_and(|h| !h.healthy)
+    })
+    .expect("one heartbeat fails");
     tb.sim.clear_faults();
     let status = tb.watchdog_status();
     let hb = status.last_heartbeat.unwrap();
     assert!(!hb.healthy);
+    // Lost on the network: the agent's code is not at fault, so it does not count.
+    assert!(hb.detail.contains("network"), "{}", hb.detail);
+    assert_eq!(status.consecutive_failures, 0);
     tb.run_for(Duration::from_secs(120));
     let status = tb.watchdog_status();
     assert_eq!(status.consecutive_failures, 0);
@@ -673,49 +680,43 @@ fn an_agent_restored_from_a_snapshot_runs_its_timers_again() {
 /// operator gives the watchdog its control back, the next pass restores the agent.
 #[test]
 fn an_exhausted_ladder_keeps_its_incident_bounded_and_recovers_when_control_is_back() {
+    // A restore that cannot act (the watchdog is no longer a controller of the agent) waits,
+    // and however long it waits its incident stays small and readable; the bound on attempt
+    // lines of a ladder that fails pass after pass is `store::push_attempt`'s (its unit test
+    // `an_incident_keeps_the_first_and_newest_attempt_lines`).
     let tb = seeded();
     tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some())
         .expect("the watchdog holds the LKG");
     tb.sim
-        .stop_canister(tb.agent, Some(operator()))
-        .expect("the operator stops the agent");
-    tb.sim
         .set_controllers(tb.agent, Some(operator()), vec![operator(), tb.agent])
         .expect("the operator removes the watchdog");
-    // Half an hour of ticks: about 180 passes over the ladder.
+    tb.sim
+        .uninstall_canister(tb.agent, Some(operator()))
+        .expect("the operator uninstalls the agent's code");
+    // Half an hour of ticks: about 180 heartbeats and ladder ticks.
     tb.run_for(Duration::from_secs(1800));
     let status = tb.watchdog_status();
     let restore = status.restore.expect("still restoring");
-    assert!(restore.passes > 100, "{} passes", restore.passes);
+    assert_eq!(restore.passes, 0, "no rung is tried without control");
     let incidents = tb.incidents();
-    assert_eq!(incidents.len(), 1, "one incident, however many passes");
+    assert_eq!(incidents.len(), 1, "one incident, however many ticks");
     let inc = &incidents[0];
-    assert!(inc.alert);
     assert!(inc.restored_at.is_none());
     assert!(
         inc.attempts.len() <= 32,
         "{} attempt lines kept",
         inc.attempts.len()
     );
-    assert!(
-        inc.attempts_omitted.unwrap_or(0) > 100,
-        "{:?} attempt lines omitted",
-        inc.attempts_omitted
+    assert_eq!(
+        inc.attempts
+            .iter()
+            .filter(|l| l.starts_with("waiting"))
+            .count(),
+        1,
+        "the wait is noted once: {:?}",
+        inc.attempts
     );
     assert!(inc.attempts.iter().all(|l| l.len() <= 2048));
-    // The first lines (how it started) and the newest ones are kept.
-    assert!(
-        inc.attempts[..4].iter().any(|l| l.starts_with("CodeOnly")),
-        "{:?}",
-        inc.attempts
-    );
-    assert!(
-        inc.attempts
-            .last()
-            .is_some_and(|l| l.starts_with("Reinstall")),
-        "{:?}",
-        inc.attempts
-    );
     let reply = tb
         .sim
         .query_call(
@@ -736,9 +737,6 @@ fn an_exhausted_ladder_keeps_its_incident_bounded_and_recovers_when_control_is_b
             vec![operator(), tb.agent, tb.watchdog],
         )
         .expect("the operator restores the controllers");
-    tb.sim
-        .start_canister(tb.agent, Some(operator()))
-        .expect("start");
     restored(&tb, 1).expect("the next pass restores the agent");
     assert!(tb.watchdog_status().restore.is_none());
 }

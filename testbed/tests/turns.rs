@@ -112,11 +112,24 @@ fn the_model_decides_to_upgrade_and_the_same_turn_uses_the_new_method() {
     // The model's decision went the whole way: rehearsal, arm, install, probation, commit.
     let turn = turn_of(&tb, &task);
     let proposed = call_named(&turn, "self_upgrade");
-    let id = proposed.upgrade_id.expect("self_upgrade proposed an upgrade");
+    let id = proposed
+        .upgrade_id
+        .expect("self_upgrade proposed an upgrade");
     let rec = upgrade(&tb, id);
     assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
-    let states: Vec<String> = rec.history.iter().map(|t| format!("{:?}", t.state)).collect();
-    for s in ["Rehearsed", "Approved", "Armed", "Installing", "Booted", "Committed"] {
+    let states: Vec<String> = rec
+        .history
+        .iter()
+        .map(|t| format!("{:?}", t.state))
+        .collect();
+    for s in [
+        "Rehearsed",
+        "Approved",
+        "Armed",
+        "Installing",
+        "Booted",
+        "Committed",
+    ] {
         assert!(states.iter().any(|x| x == s), "{s} missing from {states:?}");
     }
     assert!(rec.reason.contains("learn to greet people"));
@@ -128,17 +141,17 @@ fn the_model_decides_to_upgrade_and_the_same_turn_uses_the_new_method() {
     assert_eq!(turn.state, TurnState::Done);
     assert_eq!(turn.started_module, Some(parent));
     assert!(
-        proposed
-            .upgrade_outcome
-            .as_deref()
-            .is_some_and(|o| o.starts_with(&format!("upgrade {id} Committed"))
-                && o.contains("hello")),
+        proposed.upgrade_outcome.as_deref().is_some_and(|o| o
+            .starts_with(&format!("upgrade {id} Committed"))
+            && o.contains("hello")),
         "{:?}",
         proposed.upgrade_outcome
     );
     assert!(
-        turn.events.iter().any(|e| e.what.contains("the turn resumes in module")
-            && e.what.contains(&hex::encode(&rec.candidate_hash[..6]))),
+        turn.events
+            .iter()
+            .any(|e| e.what.contains("the turn resumes in module")
+                && e.what.contains(&hex::encode(&rec.candidate_hash[..6]))),
         "{:#?}",
         turn.events
     );
@@ -190,7 +203,10 @@ fn the_model_decides_to_upgrade_and_the_same_turn_uses_the_new_method() {
         bytes,
         (balance_before - tb.sim.cycle_balance(tb.agent)) as f64 / 1e12
     );
-    assert!(bytes < 64 * 1024, "a turn's record stays small: {bytes} bytes");
+    assert!(
+        bytes < 64 * 1024,
+        "a turn's record stays small: {bytes} bytes"
+    );
 }
 
 #[test]
@@ -203,7 +219,10 @@ fn a_plain_turn_costs_little_and_leaves_a_small_log() {
                 "remember my name",
                 call(&[("remember", &[("key", "name"), ("value", "Ada")])]),
             ),
-            on_tool_result("\"previous\":null", say("I will remember that you are Ada.")),
+            on_tool_result(
+                "\"previous\":null",
+                say("I will remember that you are Ada."),
+            ),
         ],
     );
     // Let the first heartbeats and the self-test pass, so that the turn runs alone.
@@ -224,7 +243,9 @@ fn a_plain_turn_costs_little_and_leaves_a_small_log() {
         "list_tasks carries the answer"
     );
     assert_eq!(
-        tb.try_remember("default", "name", "Ada").unwrap().as_deref(),
+        tb.try_remember("default", "name", "Ada")
+            .unwrap()
+            .as_deref(),
         Some("Ada"),
         "the tool ran"
     );
@@ -267,10 +288,20 @@ fn tasks_are_taken_by_priority_then_age() {
     ];
     tb.set_loop_enabled(true).expect("on");
     for t in &order {
-        assert_eq!(tb.run_until_task_ends(t.id, LIMIT).answer.as_deref(), Some("ok"));
+        assert_eq!(
+            tb.run_until_task_ends(t.id, LIMIT).answer.as_deref(),
+            Some("ok")
+        );
     }
-    let turn_ids: Vec<u64> = order.iter().map(|t| tb.task(t.id).turn_id.unwrap()).collect();
-    assert_eq!(turn_ids, [4, 2, 1, 3], "high, then the normal ones by age, then low");
+    let turn_ids: Vec<u64> = order
+        .iter()
+        .map(|t| tb.task(t.id).turn_id.unwrap())
+        .collect();
+    assert_eq!(
+        turn_ids,
+        [4, 2, 1, 3],
+        "high, then the normal ones by age, then low"
+    );
 }
 
 #[test]
@@ -325,16 +356,25 @@ fn after_three_rollbacks_the_breaker_refuses_the_models_upgrade() {
         tb.run_until(LIMIT, |tb| tb.record(rec.id).state.is_terminal())
             .expect("the bad release ends");
         let state = tb.record(rec.id).state;
-        assert!(matches!(state, UpgradeState::RolledBack(_)), "release {i}: {state:?}");
+        assert!(
+            matches!(state, UpgradeState::RolledBack(_)),
+            "release {i}: {state:?}"
+        );
         tb.run_for(Duration::from_secs(601)); // the gate's cooldown
     }
-    assert_eq!(tb.health().autonomy, Autonomy::Auto, "the breaker trips at the next request");
+    assert_eq!(
+        tb.health().autonomy,
+        Autonomy::Auto,
+        "the breaker trips at the next request"
+    );
 
     let task = submit(&tb, "learn to greet people");
     let done = tb.run_until_task_ends(task.id, LIMIT);
     assert_eq!(done.status, TaskStatus::Done, "{done:?}");
     assert!(
-        done.answer.as_deref().is_some_and(|a| a.contains("autonomy Manual")),
+        done.answer
+            .as_deref()
+            .is_some_and(|a| a.contains("autonomy Manual")),
         "{done:?}"
     );
     let turn = turn_of(&tb, &task);
@@ -346,7 +386,10 @@ fn after_three_rollbacks_the_breaker_refuses_the_models_upgrade() {
     assert_eq!(refused.upgrade_id, None, "nothing entered the journal");
     assert_eq!(tb.health().autonomy, Autonomy::Manual);
     assert!(
-        tb.audit().entries.iter().any(|e| e.action == "config.breaker"),
+        tb.audit()
+            .entries
+            .iter()
+            .any(|e| e.action == "config.breaker"),
         "the trip is audited"
     );
 }
@@ -411,7 +454,11 @@ fn the_safety_layer_holds_against_the_model_and_the_task() {
     let done = tb.run_until_task_ends(task.id, LIMIT);
     assert_eq!(done.status, TaskStatus::Done, "{done:?}");
     let turn = turn_of(&tb, &task);
-    for (call, method) in turn.tool_calls.iter().zip(["complete_upgrade", "note_repair"]) {
+    for (call, method) in turn
+        .tool_calls
+        .iter()
+        .zip(["complete_upgrade", "note_repair"])
+    {
         assert!(
             matches!(&call.status, ToolCallStatus::Failed(why)
                 if why.contains("validation failed") && why.contains(method)),
@@ -430,9 +477,18 @@ fn the_safety_layer_holds_against_the_model_and_the_task() {
         answer.contains("refused") && answer.contains("`safety`"),
         "{answer}"
     );
-    assert_eq!(tb.all_standin_requests().len(), seen, "the model was not asked");
+    assert_eq!(
+        tb.all_standin_requests().len(),
+        seen,
+        "the model was not asked"
+    );
     assert!(matches!(turn_of(&tb, &task).state, TurnState::Failed(_)));
-    assert!(tb.audit().entries.iter().any(|e| e.action == "turn.refused"));
+    assert!(
+        tb.audit()
+            .entries
+            .iter()
+            .any(|e| e.action == "turn.refused")
+    );
 }
 
 #[test]
@@ -487,7 +543,11 @@ fn a_model_that_is_down_slow_or_talking_garbage_fails_its_turn_and_nothing_else(
     fails_with("fine (while down)", "could not be reached");
     let waiting = submit(&tb, "fine (after the outage)");
     tb.run_for(Duration::from_secs(30));
-    assert_eq!(tb.task(waiting.id).status, TaskStatus::Pending, "backing off");
+    assert_eq!(
+        tb.task(waiting.id).status,
+        TaskStatus::Pending,
+        "backing off"
+    );
     assert!(tb.loop_status().backoff_until.is_some());
     tb.sim
         .start_canister(standin, Some(testbed::operator()))
@@ -659,7 +719,12 @@ fn survival_tiers_slow_the_loop_then_stop_it_calling_the_model() {
         health.turn_loop.as_ref().map(|l| l.tier),
         Some(SurvivalTier::Critical)
     );
-    assert!(health.alerts.iter().any(|a| a.contains("does not call the model")));
+    assert!(
+        health
+            .alerts
+            .iter()
+            .any(|a| a.contains("does not call the model"))
+    );
     let task = submit(&tb, "count 1");
     tb.run_for(Duration::from_secs(120));
     assert_eq!(tb.task(task.id).status, TaskStatus::Pending);
@@ -678,7 +743,11 @@ fn survival_tiers_slow_the_loop_then_stop_it_calling_the_model() {
     let t1 = tb.turn(tb.task(task.id).turn_id.unwrap()).started_at;
     tb.run_until_task_ends(second.id, LIMIT);
     let t2 = tb.turn(tb.task(second.id).turn_id.unwrap()).started_at;
-    assert!(t2 - t1 >= 30_000_000_000, "{} s apart", (t2 - t1) / 1_000_000_000);
+    assert!(
+        t2 - t1 >= 30_000_000_000,
+        "{} s apart",
+        (t2 - t1) / 1_000_000_000
+    );
 
     // Normal again: the next turn starts at once.
     tb.set_survival(SurvivalSettings::default())
@@ -775,10 +844,12 @@ fn without_a_canister_in_the_settings_the_environment_variable_names_the_llm_can
             tb.agent,
             Some(tb.operator),
             ic_sim::CanisterSettings {
-                environment_variables: Some(vec![ic_management_canister_types::EnvironmentVariable {
-                    name: LLM_CANISTER_ENV.into(),
-                    value: standin.to_text(),
-                }]),
+                environment_variables: Some(vec![
+                    ic_management_canister_types::EnvironmentVariable {
+                        name: LLM_CANISTER_ENV.into(),
+                        value: standin.to_text(),
+                    },
+                ]),
                 ..Default::default()
             },
         )
@@ -791,7 +862,10 @@ fn without_a_canister_in_the_settings_the_environment_variable_names_the_llm_can
         })
         .expect("set_llm without a canister");
     assert_eq!(status.llm_canister, standin, "{status:?}");
-    assert_eq!(status.llm_canister_source, format!("env {LLM_CANISTER_ENV}"));
+    assert_eq!(
+        status.llm_canister_source,
+        format!("env {LLM_CANISTER_ENV}")
+    );
 
     tb.load_script("hi", vec![on_task("say hi", say("hi"))]);
     let task = submit(&tb, "say hi");

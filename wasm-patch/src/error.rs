@@ -256,6 +256,13 @@ pub enum ValidationError {
         /// The module's highest supported version.
         max: u32,
     },
+    /// The module's synthesized tools (`icp:public agent:tools` and the code generated from
+    /// it) are not what their registry says.
+    #[error("synthesized tools: {reason}")]
+    ToolCode {
+        /// What does not match, naming the tool.
+        reason: String,
+    },
 }
 
 /// Why [`crate::apply_patch`] refused. The input is never modified; nothing is emitted.
@@ -355,6 +362,16 @@ pub enum PatchError {
         /// The function's signature.
         found: String,
     },
+    /// The module's `candid:service` could not follow an operation.
+    #[error("op {op_index} ({op}): {source}")]
+    Interface {
+        /// Index of the operation in the list.
+        op_index: usize,
+        /// The operation's JSON tag.
+        op: &'static str,
+        /// What went wrong.
+        source: InterfaceError,
+    },
     /// The module already imports an `ic0` function the patch needs, but with the wrong type.
     #[error(
         "import `ic0.{name}` is {found}, but the System API defines {expected}; fix the import \
@@ -368,6 +385,70 @@ pub enum PatchError {
         /// What the module imports.
         found: String,
     },
+    /// The module lacks the tool host ABI (only agent builds carry it).
+    #[error(
+        "the module does not export `{export}`: only an agent build carries the tool host ABI \
+         ({prefix}*), so synthesized tools live in agent modules alone",
+        prefix = tool_spec::abi::PREFIX
+    )]
+    NoToolAbi {
+        /// The first ABI export that is missing.
+        export: String,
+    },
+    /// An ABI export with the wrong type.
+    #[error("tool host ABI export `{export}` has signature {found}; ABI v1 defines {expected}")]
+    ToolAbiSignature {
+        /// The export.
+        export: String,
+        /// ABI v1's signature.
+        expected: String,
+        /// The module's.
+        found: String,
+    },
+    /// An `add_tool` spec that does not check.
+    #[error("op {op_index} (add_tool): the spec does not check: {error}")]
+    ToolSpec {
+        /// Index of the operation in the list.
+        op_index: usize,
+        /// What is wrong, with its JSON path.
+        error: tool_spec::SpecError,
+    },
+    /// A registry edit that is refused, or a registry in the module that does not read.
+    #[error("{}{error}", op_index.map_or_else(|| "the module's tool registry: ".to_string(), |i| format!("op {i}: ")))]
+    ToolRegistry {
+        /// Index of the operation in the list (`None`: the module's own registry).
+        op_index: Option<usize>,
+        /// Why.
+        error: tool_spec::registry::RegistryError,
+    },
+}
+
+/// Why a module's Candid interface (`candid:service`) cannot be edited or is not compatible.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterfaceError {
+    /// The service text does not parse or type-check.
+    #[error("the candid:service metadata is not a valid Candid service: {0}")]
+    Parse(String),
+    /// The text declares types but no service.
+    #[error("the candid:service metadata declares no service")]
+    NoService,
+    /// An added query's reply is not a Candid message, so its type cannot be declared.
+    #[error(
+        "the reply of `{method}` is not a Candid message ({reason}): the module declares a Candid \
+         interface, so the method's reply type must be readable from its reply"
+    )]
+    Reply {
+        /// The method.
+        method: String,
+        /// candid's message.
+        reason: String,
+    },
+    /// The new interface would break clients of the old one.
+    #[error(
+        "the candidate's Candid interface is not a subtype of the running one, so clients of the \
+         running interface would break:\n{0}"
+    )]
+    NotSubtype(String),
 }
 
 /// `a, b, c`, or `(nothing)` for an empty list.

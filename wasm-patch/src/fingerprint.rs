@@ -33,6 +33,30 @@ pub struct Fingerprint {
     pub patch_digest: Option<[u8; 32]>,
     /// `agent:schema_range` as `(min, max)`.
     pub schema_range: Option<(u32, u32)>,
+    /// Synthesized tools named by the registry (`icp:public agent:tools`), unverified.
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
+/// The `icp:` sections of `wasm` (raw or gzip), by full section name, read from the section
+/// structure only (a duplicated section: the first one).
+pub(crate) fn icp_sections(
+    wasm: &[u8],
+) -> Result<std::collections::BTreeMap<String, Vec<u8>>, ValidationError> {
+    let limits = Limits::IC;
+    let (bytes, _) = scan::decode(wasm, &limits)?;
+    let unlimited = Limits {
+        max_code_section_bytes: u64::MAX,
+        max_functions: u64::MAX,
+        max_globals: u64::MAX,
+        ..limits
+    };
+    let info = scan::scan(&bytes, Depth::Structure, &unlimited)?;
+    let mut sections = std::collections::BTreeMap::new();
+    for (name, content) in info.icp_sections {
+        sections.entry(name).or_insert(content);
+    }
+    Ok(sections)
 }
 
 /// Fingerprints `wasm` (raw or gzip).
@@ -60,6 +84,17 @@ pub fn fingerprint(wasm: &[u8]) -> Result<Fingerprint, ValidationError> {
         sections.entry(name).or_insert(content);
     }
     let stamp = crate::metadata::read_stamp(&sections)?;
+    let tools = match sections.get(tool_spec::registry::SECTION) {
+        Some(bytes) => tool_spec::registry::Registry::parse(bytes)
+            .map_err(|e| ValidationError::ToolCode {
+                reason: e.to_string(),
+            })?
+            .names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
+        None => vec![],
+    };
     Ok(Fingerprint {
         module_hash: crate::sha256(wasm),
         size: bytes.len() as u64,
@@ -68,6 +103,7 @@ pub fn fingerprint(wasm: &[u8]) -> Result<Fingerprint, ValidationError> {
         parent_hash: stamp.parent_hash,
         patch_digest: stamp.patch_digest,
         schema_range: stamp.schema_range,
+        tools,
     })
 }
 
@@ -95,6 +131,10 @@ impl fmt::Display for Fingerprint {
         write!(f, "methods       {}", self.exported_methods.len())?;
         for method in &self.exported_methods {
             write!(f, "\n  {method}")?;
+        }
+        write!(f, "\ntools         {}", self.tools.len())?;
+        for tool in &self.tools {
+            write!(f, "\n  {tool}")?;
         }
         Ok(())
     }

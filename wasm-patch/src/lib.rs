@@ -15,9 +15,18 @@
 //!
 //! - [`ops`]: the [`PatchOp`] operations, [`apply_patch`] and the code it injects (the scratch
 //!   page, the controller guard, the fixed-reply query).
+//! - [`profile`]: step checkpoints for in-canister cost breakdowns.
+//! - `raw` (private): the section-level module of the fast path, and the parent's bodies that
+//!   [`validate_patched`] need not validate again.
+//! - `tools` (private): synthesized tools in a module (`add_tool`, `remove_tool`, their check in
+//!   validation, [`tool_registry`]); the language itself is the [`tool_spec`] crate.
 //! - [`metadata`]: `icp:` section naming, the [`Stamp`] written by every patch and the format of
 //!   each stamp section.
-//! - [`validate`](mod@validate): [`validate()`] against a [`ValidationPolicy`]; the IC's feature set.
+//! - [`interface`]: the module's Candid interface (`candid:service`): kept in step with the
+//!   methods a patch adds or removes, and the subtype check of a candidate against the running
+//!   interface.
+//! - [`validate`](mod@validate): [`validate()`] and [`validate_patched`] against a
+//!   [`ValidationPolicy`]; the IC's feature set.
 //! - [`limits`]: the IC's module limits as one [`Limits`] value.
 //! - [`fingerprint`](mod@fingerprint): [`fingerprint()`], the cheap summary `agentctl inspect` prints.
 //! - [`ic0`]: the table of every `ic0` System API function with its exact signature.
@@ -35,18 +44,26 @@ pub mod error;
 pub mod fingerprint;
 mod hex_serde;
 pub mod ic0;
+pub mod interface;
 pub mod limits;
 pub mod metadata;
 pub mod ops;
+pub mod profile;
+mod raw;
 mod scan;
+mod tools;
 pub mod validate;
 
-pub use error::{PatchError, ValidationError};
+pub use error::{InterfaceError, PatchError, ValidationError};
 pub use fingerprint::{Fingerprint, fingerprint};
 pub use limits::Limits;
 pub use metadata::{Stamp, Visibility};
-pub use ops::{PatchOp, PatchedModule, apply_patch, canonical_ops_json, patch_digest};
-pub use validate::{ValidationPolicy, ValidationReport, ic_features, validate};
+pub use ops::{
+    Parent, PatchOp, PatchedModule, apply_patch, apply_patch_to, canonical_ops_json, patch_digest,
+};
+pub use tool_spec;
+pub use tools::tool_registry;
+pub use validate::{ValidationPolicy, ValidationReport, ic_features, validate, validate_patched};
 
 /// SHA-256 of `bytes`: the hash used for modules, parents and patch digests alike.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -60,6 +60,14 @@ pub enum Visibility {
 }
 
 impl Visibility {
+    /// The other visibility.
+    pub fn other(self) -> Self {
+        match self {
+            Visibility::Public => Visibility::Private,
+            Visibility::Private => Visibility::Public,
+        }
+    }
+
     /// The section-name prefix, including the trailing space: `icp:public ` or `icp:private `.
     pub fn prefix(self) -> &'static str {
         match self {

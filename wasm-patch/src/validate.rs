@@ -15,7 +15,9 @@
 //!    the limits;
 //! 7. the stamp, when the policy asks: `agent:parent_hash` equals
 //!    [`ValidationPolicy::expected_parent`] and `agent:schema_range` covers
-//!    [`ValidationPolicy::current_schema`].
+//!    [`ValidationPolicy::current_schema`];
+//! 8. synthesized tools: the registry's specs check, and the tool functions and both hooks are
+//!    exactly what the registry compiles to; a module without a registry carries no tool code.
 //!
 //! The IC's own install-time checks go further (instruction counts per function, among others);
 //! this is the subset that a patch can break. Candid compatibility is not checked here.
@@ -23,6 +25,7 @@
 use crate::error::signature;
 use crate::ic0::{self, Ic0Function, Ic0Type};
 use crate::metadata::{self, PARENT_HASH, SCHEMA_RANGE};
+use crate::profile::step;
 use crate::scan::{self, Depth, ModuleInfo};
 use crate::{Limits, ValidationError};
 use serde::{Deserialize, Serialize, Serializer};
@@ -112,6 +115,11 @@ pub struct ValidationReport {
     pub metadata: BTreeMap<String, Vec<u8>>,
     /// Imported `ic0` functions, sorted.
     pub ic0_imports: Vec<String>,
+    /// Synthesized tools (checked against their registry), in dispatch order.
+    pub tools: Vec<String>,
+    /// Function bodies validated (the others were byte-identical to the parent's, see
+    /// [`validate_patched`]).
+    pub bodies_validated: u64,
 }
 
 /// Validates `wasm` (raw or gzip) for installation on the IC under `policy`.
@@ -120,23 +128,82 @@ pub fn validate(
     policy: &ValidationPolicy,
 ) -> Result<ValidationReport, ValidationError> {
     let (bytes, gzipped) = scan::decode(wasm, &policy.limits)?;
-    let info = scan::scan(&bytes, Depth::Full, &policy.limits)?;
+    let validated = std::cell::Cell::new(0u64);
+    let info = scan::scan_skipping(&bytes, Depth::Full, &policy.limits, &|_, _| {
+        validated.set(validated.get() + 1);
+        false
+    })?;
+    finish(
+        crate::sha256(wasm),
+        &bytes,
+        gzipped,
+        info,
+        policy,
+        validated.get(),
+    )
+}
+
+/// [`validate`] of a module that [`crate::apply_patch_to`] made from `parent`, the module the
+/// IC runs now: the IC validated `parent` when it was installed, so a function body that is
+/// byte-for-byte the parent's, at the same index, with the same type, in a module whose
+/// imports, tables, memories, globals, elements, start, data count and tags are the parent's
+/// and whose types and function exports extend the parent's, is as valid as it was there and
+/// is not validated again. Everything else is, and the verdict is [`validate`]'s. The report's
+/// `module_hash` is the one `candidate` carries (apply_patch hashed the bytes it emitted).
+pub fn validate_patched(
+    candidate: &crate::PatchedModule,
+    parent: &crate::Parent<'_>,
+    policy: &ValidationPolicy,
+) -> Result<ValidationReport, ValidationError> {
+    let (bytes, gzipped) = scan::decode(&candidate.wasm, &policy.limits)?;
+    let trusted = crate::raw::TrustedBodies::new(parent.wasm(), &bytes);
+    step("validate: parent's bodies");
+    let validated = std::cell::Cell::new(0u64);
+    let info = scan::scan_skipping(&bytes, Depth::Full, &policy.limits, &|index, body| {
+        let skip = trusted.as_ref().is_some_and(|t| t.covers(index, body));
+        validated.set(validated.get() + u64::from(!skip));
+        skip
+    })?;
+    step("validate: wasmparser");
+    finish(
+        candidate.module_hash,
+        &bytes,
+        gzipped,
+        info,
+        policy,
+        validated.get(),
+    )
+}
+
+fn finish(
+    module_hash: [u8; 32],
+    bytes: &[u8],
+    gzipped: bool,
+    info: ModuleInfo,
+    policy: &ValidationPolicy,
+    bodies_validated: u64,
+) -> Result<ValidationReport, ValidationError> {
     check_imports(&info)?;
     let exported_methods = check_exports(&info, &policy.limits)?;
     check_required(&info, &policy.required_exports)?;
     let metadata = check_icp_sections(&info, &policy.limits)?;
     check_stamp(&metadata, policy)?;
+    step("validate: IC rules");
+    let tools = crate::tools::verify(bytes)?;
+    step("validate: tools");
 
     let mut ic0_imports: Vec<String> = info.imports.iter().map(|i| i.name.clone()).collect();
     ic0_imports.sort();
     Ok(ValidationReport {
-        module_hash: crate::sha256(wasm),
+        module_hash,
         size: bytes.len() as u64,
         gzipped,
         functions: info.defined_functions,
         exported_methods,
         metadata,
         ic0_imports,
+        tools,
+        bodies_validated,
     })
 }
 

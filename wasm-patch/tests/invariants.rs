@@ -295,7 +295,13 @@ fn patched_output_validates_repatches_and_is_deterministic() {
         assert_eq!(result, apply_patch(input, &ops, &stamp), "round {round}");
         let out = match result {
             Ok(out) => out,
-            Err(PatchError::MethodNotFound { .. } | PatchError::MethodExists { .. }) => {
+            // An interface that does not parse, or a non-Candid reply added to a module that
+            // declares one, is refused too (`interface`).
+            Err(
+                PatchError::MethodNotFound { .. }
+                | PatchError::MethodExists { .. }
+                | PatchError::Interface { .. },
+            ) => {
                 refused += 1;
                 continue;
             }

@@ -21,12 +21,18 @@
 //! while stopping at rung 1, and uninstalled (which rejects its open contexts) before rung 2
 //! loads the snapshot. Progress is stored after every rung, so a restore interrupted by a trap
 //! resumes at the next tick; a ladder that runs out of rungs raises the alert and starts over.
+//!
+//! Every rung needs control of the agent. A watchdog that is no longer one of its controllers
+//! (a candidate removed it) does not try: the incident says it waits, `status.alerts` says why,
+//! and the restore resumes at the first tick after an operator gave control back. A restore of
+//! an armed upgrade also puts back the controllers the agent had when it was armed.
 
 use crate::agent_client;
 use crate::store::{self, Restore};
-use crate::supervise::{queue_notice, queue_verdict};
+use crate::supervise::{lost_control, queue_notice, queue_verdict, regained_control};
 use candid::Principal;
 use canister_api::agent::{AgentInit, Autonomy, RepairNotice, StateDigest, UpgradeOutcome};
+use canister_api::failure::not_a_controller;
 use canister_api::ic::management;
 use canister_api::watchdog::{LadderStep, LkgInfo, RollbackTarget};
 use ic_management_canister_types as mgmt;
@@ -121,16 +127,38 @@ async fn digest_before(r: &Restore, agent: Principal, timeout: u32) {
 
 /// Runs the ladder from the stored rung until a rung holds or all failed.
 pub async fn run() {
-    if let Some(r) = store::get().restore {
-        let st = store::get();
-        digest_before(&r, st.agent, st.config.heartbeat_timeout_secs).await;
+    let Some(r) = store::get().restore else {
+        return;
+    };
+    let st = store::get();
+    match management::status(st.agent).await {
+        Err(e) if not_a_controller(&e.message) => {
+            let noted = store::incident(r.incident_id)
+                .is_some_and(|i| i.attempts.iter().any(|a| a.starts_with("waiting")));
+            if !noted {
+                attempt(
+                    r.incident_id,
+                    format!(
+                        "waiting: the watchdog is not a controller of the agent ({e}); the \
+                         restore resumes once an operator gives control back"
+                    ),
+                );
+            }
+            return lost_control(e.to_string());
+        }
+        Ok(_) => regained_control(),
+        Err(_) => {}
     }
+    digest_before(&r, st.agent, st.config.heartbeat_timeout_secs).await;
     loop {
         let Some(r) = store::get().restore else {
             return;
         };
         match try_rung(&r).await {
-            Ok(restored) => return finish(&r, restored),
+            Ok(restored) => {
+                restore_controllers(r.incident_id, r.upgrade_id).await;
+                return finish(&r, restored);
+            }
             Err(why) => {
                 attempt(r.incident_id, format!("{:?}: {why}", r.step));
                 match next_rung(&r) {
@@ -164,6 +192,31 @@ pub async fn run() {
             }
         }
     }
+}
+
+/// Puts back the agent's controllers of the moment upgrade `upgrade_id` was armed, if the
+/// candidate changed them.
+async fn restore_controllers(incident_id: u64, upgrade_id: Option<u64>) {
+    let st = store::get();
+    let Some(before) = st
+        .armed
+        .filter(|a| Some(a.upgrade_id) == upgrade_id)
+        .and_then(|a| a.controllers_before)
+    else {
+        return;
+    };
+    let Ok(status) = management::status(st.agent).await else {
+        return;
+    };
+    let now_set = status.settings.controllers;
+    if before.len() == now_set.len() && before.iter().all(|c| now_set.contains(c)) {
+        return;
+    }
+    let line = match management::set_controllers(st.agent, before.clone()).await {
+        Ok(()) => format!("controllers {now_set:?} put back to {before:?}"),
+        Err(e) => format!("controllers {now_set:?} could not be put back to {before:?}: {e}"),
+    };
+    attempt(incident_id, line);
 }
 
 /// The LKG bytes, repaired from the agent's own copy when the watchdog's is corrupted.

@@ -71,6 +71,12 @@ fn init(arg: WatchdogInit) {
         agent_health: None,
         repairs: 0,
         low_cycles: vec![],
+        verdict_attempts: None,
+        notice_attempts: None,
+        undelivered: None,
+        condition: None,
+        control_lost: None,
+        foreign_module: None,
     });
     arm_timer();
 }
@@ -206,6 +212,7 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
             probation_start: None,
             incident_id: None,
             restore_init: req.restore_init.clone(),
+            controllers_before: None,
         })
     });
     store::event(

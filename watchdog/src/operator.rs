@@ -8,7 +8,7 @@ use crate::store;
 use crate::supervise;
 use candid::Principal;
 use canister_api::agent::{AgentError, RepairNotice, VersionPage};
-use canister_api::ic::{self, CallError, management};
+use canister_api::ic::{CallError, management};
 use canister_api::watchdog::{
     ArmPhase, LkgInfo, RestoreView, RollbackTarget, WatchdogConfig, WatchdogError, WatchdogStatus,
 };
@@ -72,6 +72,27 @@ pub fn alerts(st: &store::State, own_cycles: u128) -> Vec<String> {
         out.push(
             "no LKG module held yet: it is copied when the agent first answers healthy".into(),
         );
+    }
+    if let Some((since, why)) = &st.control_lost {
+        out.push(format!(
+            "the watchdog is not a controller of the agent since {since} ({why}): it cannot \
+             snapshot, restore or roll it back; add it back with dfx canister update-settings \
+             agent --add-controller {} (README: Controller loss)",
+            ic_cdk::api::canister_self()
+        ));
+    }
+    if let Some(c) = &st.condition {
+        out.push(c.clone());
+    }
+    for u in st.undelivered.iter().flatten() {
+        out.push(format!("undelivered: {u}"));
+    }
+    if let Some(m) = &st.foreign_module {
+        out.push(format!(
+            "the agent runs {}, installed outside the pipeline: commit it on the agent as its \
+             running module (commit_wasm Running) so the watchdog adopts it as the LKG",
+            hex::encode(m)
+        ));
     }
     if let Some(r) = &st.restore
         && r.passes > 0
@@ -234,9 +255,8 @@ async fn stored_version(
     }
     // A page starting at the hash holds the version first, if it is stored.
     let page = |from: Option<Vec<u8>>| async move {
-        let from = from.map(serde_bytes::ByteBuf::from);
         let answer: Result<Result<VersionPage, AgentError>, CallError> =
-            ic::call(agent, "list_versions", &from, Some(30)).await;
+            crate::agent_client::list_versions(agent, from).await;
         match answer {
             Ok(Ok(page)) => Ok(page.versions),
             Ok(Err(e)) => Err(WatchdogError::Refused(format!("list_versions: {e}"))),

@@ -15,7 +15,7 @@
 //! | 5 | settings cell (candid [`Settings`]): agent, operators, config, paused |
 //! | 6 | modules cell (candid [`Modules`]): LKG, previous LKG and pending LKG records |
 //! | 7 | work cell (candid [`Work`]): the armed upgrade, the restore in progress |
-//! | 8 | observations cell (candid [`Observations`]): heartbeats, the agent's health and digest, repairs, low balances |
+//! | 8 | observations cell (candid [`Observations`]): heartbeats, the agent's health and digest, repairs, low balances, delivery attempts and undelivered alerts, the agent's condition, whether the watchdog still controls it, a module installed out of band |
 //! | 9 | verdicts to deliver (`upgrade id -> UpgradeOutcome`), at most [`MAX_QUEUED`] |
 //! | 10 | repair notices to deliver (`seq -> RepairNotice`), at most [`MAX_QUEUED`] |
 //!
@@ -111,7 +111,26 @@ pub struct State {
     pub repairs: u64,
     /// Balances found below the floor (`watchdog`, `agent`), so each crossing is logged once.
     pub low_cycles: Vec<String>,
+    /// Delivery attempts of each queued verdict (upgrade id, attempts).
+    pub verdict_attempts: Option<Vec<(u64, u32)>>,
+    /// Delivery attempts of the first queued notice.
+    pub notice_attempts: Option<u32>,
+    /// Verdicts and notices given up after [`crate::supervise::MAX_DELIVERIES`] attempts, for
+    /// `status.alerts` (the newest [`MAX_UNDELIVERED`]).
+    pub undelivered: Option<Vec<String>>,
+    /// Why the agent's last heartbeat failed through no fault of its code (stopped, stopping,
+    /// out of cycles, the network), while that lasts: an alert, not a rollback.
+    pub condition: Option<String>,
+    /// Since when and why the watchdog is not a controller of the agent any more: it cannot
+    /// snapshot, restore or roll back until an operator gives control back.
+    pub control_lost: Option<(u64, String)>,
+    /// A module the agent runs that is not the LKG, installed outside the pipeline (logged
+    /// once; adopted as the LKG once the agent stores it as its running module).
+    pub foreign_module: Option<Vec<u8>>,
 }
+
+/// Undelivered verdicts and notices kept for the alerts.
+pub const MAX_UNDELIVERED: usize = 10;
 
 /// Cell 5: who and how (changes when an operator acts).
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq)]
@@ -163,6 +182,18 @@ pub struct Observations {
     pub repairs: u64,
     /// See [`State::low_cycles`].
     pub low_cycles: Vec<String>,
+    /// See [`State::verdict_attempts`].
+    pub verdict_attempts: Option<Vec<(u64, u32)>>,
+    /// See [`State::notice_attempts`].
+    pub notice_attempts: Option<u32>,
+    /// See [`State::undelivered`].
+    pub undelivered: Option<Vec<String>>,
+    /// See [`State::condition`].
+    pub condition: Option<String>,
+    /// See [`State::control_lost`].
+    pub control_lost: Option<(u64, String)>,
+    /// See [`State::foreign_module`].
+    pub foreign_module: Option<Vec<u8>>,
 }
 
 impl State {
@@ -199,6 +230,12 @@ impl State {
             agent_health: self.agent_health.clone(),
             repairs: self.repairs,
             low_cycles: self.low_cycles.clone(),
+            verdict_attempts: self.verdict_attempts.clone(),
+            notice_attempts: self.notice_attempts,
+            undelivered: self.undelivered.clone(),
+            condition: self.condition.clone(),
+            control_lost: self.control_lost.clone(),
+            foreign_module: self.foreign_module.clone(),
         }
     }
 
@@ -220,6 +257,12 @@ impl State {
             agent_health: o.agent_health,
             repairs: o.repairs,
             low_cycles: o.low_cycles,
+            verdict_attempts: o.verdict_attempts,
+            notice_attempts: o.notice_attempts,
+            undelivered: o.undelivered,
+            condition: o.condition,
+            control_lost: o.control_lost,
+            foreign_module: o.foreign_module,
         }
     }
 }
@@ -645,8 +688,56 @@ mod legacy {
                 agent_health: self.agent_health,
                 repairs: self.repairs,
                 low_cycles: self.low_cycles,
+                verdict_attempts: None,
+                notice_attempts: None,
+                undelivered: None,
+                condition: None,
+                control_lost: None,
+                foreign_module: None,
             };
             (state, self.verdicts, self.notices)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incident_keeps_the_first_and_newest_attempt_lines() {
+        let mut incident = Incident {
+            id: 1,
+            upgrade_id: None,
+            cause: "test".into(),
+            detected_at: 0,
+            restored_at: None,
+            ladder_step: None,
+            attempts: vec![],
+            attempts_omitted: None,
+            lkg_hash: vec![],
+            digest_before: None,
+            digest_after: None,
+            records_lost: None,
+            data_lost: String::new(),
+            journal_entries_lost: None,
+            audit_entries_lost: None,
+            alert: false,
+        };
+        for i in 0..500 {
+            push_attempt(
+                &mut incident,
+                format!("line {i} {}", "x".repeat(if i == 7 { 5000 } else { 0 })),
+            );
+        }
+        assert_eq!(incident.attempts.len(), MAX_ATTEMPTS);
+        assert_eq!(incident.attempts_omitted, Some(500 - MAX_ATTEMPTS as u64));
+        assert!(incident.attempts[0].starts_with("line 0 "));
+        assert!(
+            incident.attempts[MAX_ATTEMPTS / 2 - 1]
+                .starts_with(&format!("line {} ", MAX_ATTEMPTS / 2 - 1))
+        );
+        assert!(incident.attempts.last().unwrap().starts_with("line 499 "));
+        assert!(incident.attempts.iter().all(|l| l.len() <= MAX_TEXT));
     }
 }

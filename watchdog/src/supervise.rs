@@ -3,33 +3,54 @@
 //! after every await, so a step that traps half-way is resumed by the next tick.
 //!
 //! ```text
-//! no upgrade armed:  heartbeat -> N failures in a row -> restore ladder
-//! Arming:            LKG copy (hash-checked) -> digest -> stop -> snapshot -> start -> upgrade_armed
+//! no upgrade armed:  heartbeat (health, canister_status) -> N code failures in a row -> ladder
+//! Arming:            running = parent (canister_status) -> LKG copy (hash-checked) -> digest
+//!                    -> stop -> snapshot -> start -> upgrade_armed
 //! AwaitingInstall:   module hash = candidate -> Probation; = parent after the deadline -> Failed
-//! Probation:         K healthy heartbeats (module, version, health) -> Committing;
-//!                    N failed heartbeats in a row -> restore ladder
-//! Committing:        candidate fetched and hash-checked -> new LKG -> verdict to the agent
+//! Probation:         K healthy heartbeats (module, controllers, version, health, canary write)
+//!                    -> Committing; N code failures in a row -> restore ladder
+//! Committing:        candidate fetched and hash-checked -> verdict accepted by the agent
+//!                    -> new LKG; N code failures in a row -> restore ladder
 //! ```
 //!
+//! Failures are classified (`canister_api::failure`): only the code's own (a trap, a reject, a
+//! hang, an unhealthy answer, a broken write, changed controllers) count towards the ladder. A
+//! stopped or stopping agent, one out of cycles, and the network raise `status.alerts` (the
+//! agent's `condition`) and are never rolled back: canister_status says whether the agent is
+//! stopped, so an operator's stop is told apart from a trap. A watchdog that is no longer a
+//! controller of the agent says so (`control_lost`), and a restore waits for control.
+//!
+//! In steady state each tick also reads canister_status: a module the IC runs that is not the
+//! LKG was installed outside the pipeline (`agent.out_of_band`); the watchdog adopts it as the
+//! LKG once the agent stores it as its running module, so a later restore does not undo it.
+//!
 //! Verdicts to the agent (`complete_upgrade`) and notices of restores (`note_repair`) are
-//! queued and retried every tick until the agent acknowledges them.
+//! queued and retried every tick, at most [`MAX_DELIVERIES`] times each; one given up is an
+//! event and an alert. The commit's own verdict is not queued: the candidate becomes the LKG
+//! only once it accepted it, and a candidate that cannot take it is rolled back.
 //!
 //! The watchdog copies its LKG module from the agent when it has none: the record it was
 //! installed with (`WatchdogInit.lkg`, after the agent repaired it), or else the agent's running
 //! module once the agent answers healthy. No heartbeat is sent while the watchdog's balance is
 //! under `cycles_reserve`; balances under `cycles_floor` are logged once and shown in `status`.
 
+use crate::agent_client::BeatFailure;
 use crate::store::{self, Restore, State};
 use crate::{agent_client, ladder};
-use canister_api::agent::{RepairNotice, StateDigest, UpgradeOutcome};
+use candid::Principal;
+use canister_api::agent::{Health, RepairNotice, StateDigest, UpgradeOutcome};
+use canister_api::failure::{Failure, not_a_controller};
 use canister_api::ic::management;
 use canister_api::watchdog::{
     ArmPhase, ArmReceipt, ArmedUpgrade, Heartbeat, Incident, LadderStep, LkgInfo, RollbackTarget,
 };
+use ic_management_canister_types::CanisterStatusType;
 use std::cell::Cell;
 
 /// A tick older than this is considered dead (it trapped after an await).
 const BUSY_EXPIRY_NS: u64 = 10 * 60 * 1_000_000_000;
+/// Attempts to deliver one verdict or notice (one per tick) before it is given up.
+pub const MAX_DELIVERIES: u32 = 60;
 
 thread_local! {
     static BUSY_SINCE: Cell<Option<u64>> = const { Cell::new(None) };
@@ -193,21 +214,96 @@ async fn deliver_verdicts() {
         match agent_client::complete_upgrade(agent, id, &outcome).await {
             Ok(answer) => {
                 store::verdict_delivered(id);
+                store::update(|s| {
+                    if let Some(a) = s.verdict_attempts.as_mut() {
+                        a.retain(|(v, _)| *v != id);
+                    }
+                });
                 store::event(
                     "verdict.delivered",
                     Some(id),
                     format!("{outcome:?}: agent answered {:?}", answer.map(|r| r.state)),
                 );
             }
-            Err(e) => store::event("verdict.retry", Some(id), e.to_string()),
+            Err(e) => {
+                let attempts = store::update(|s| {
+                    let a = s.verdict_attempts.get_or_insert_with(Vec::new);
+                    let n = match a.iter_mut().find(|(v, _)| *v == id) {
+                        Some((_, n)) => {
+                            *n += 1;
+                            *n
+                        }
+                        None => {
+                            a.push((id, 1));
+                            1
+                        }
+                    };
+                    if n >= MAX_DELIVERIES {
+                        a.retain(|(v, _)| *v != id);
+                    }
+                    n
+                });
+                if attempts >= MAX_DELIVERIES {
+                    store::verdict_delivered(id);
+                    give_up(
+                        "verdict.undeliverable",
+                        Some(id),
+                        format!(
+                            "the verdict {outcome:?} on upgrade {id} was not delivered in \
+                             {attempts} attempts (last: {e}); the agent's journal may still show \
+                             it in flight"
+                        ),
+                    );
+                } else {
+                    store::event(
+                        "verdict.retry",
+                        Some(id),
+                        format!("attempt {attempts}: {e}"),
+                    );
+                }
+            }
         }
     }
-    for (seq, notice) in store::notices() {
-        match agent_client::note_repair(agent, &notice).await {
-            Ok(_) => store::notice_delivered(seq),
-            Err(e) => store::event("notice.retry", None, e.to_string()),
+    let Some((seq, notice)) = store::notices().into_iter().next() else {
+        return;
+    };
+    match agent_client::note_repair(agent, &notice).await {
+        Ok(_) => {
+            store::notice_delivered(seq);
+            store::update(|s| s.notice_attempts = None);
+        }
+        Err(e) => {
+            let attempts = store::update(|s| {
+                let n = s.notice_attempts.unwrap_or(0) + 1;
+                s.notice_attempts = if n >= MAX_DELIVERIES { None } else { Some(n) };
+                n
+            });
+            if attempts >= MAX_DELIVERIES {
+                store::notice_delivered(seq);
+                give_up(
+                    "notice.undeliverable",
+                    notice.incident_id,
+                    format!(
+                        "the notice of {} was not delivered in {attempts} attempts (last: {e})",
+                        notice.action
+                    ),
+                );
+            } else {
+                store::event("notice.retry", None, e.to_string());
+            }
         }
     }
+}
+
+/// Records a delivery given up: an event, and an alert in `status` (the newest few).
+fn give_up(action: &str, upgrade_id: Option<u64>, detail: String) {
+    store::event(action, upgrade_id, detail.clone());
+    store::update(|s| {
+        let list = s.undelivered.get_or_insert_with(Vec::new);
+        list.push(detail);
+        let excess = list.len().saturating_sub(store::MAX_UNDELIVERED);
+        list.drain(..excess);
+    });
 }
 
 /// Queues a notice of a restore for the agent's journal.
@@ -279,14 +375,18 @@ async fn heartbeat(st: &State) {
     let failures = match agent_client::heartbeat(st.agent, timeout).await {
         Ok(h) => {
             watch_cycles("agent", h.cycles);
-            record_heartbeat_of(
+            let n = record_heartbeat_of(
                 true,
                 format!("{} ({})", h.version, h.status),
                 Some(h.schema_version),
-                Some(h),
-            )
+                Some(h.clone()),
+            );
+            set_condition(None);
+            watch_agent(st, &h).await;
+            n
         }
-        Err(e) => record_heartbeat(false, e, None),
+        Err(f) if f.class == Failure::Code => record_heartbeat(false, f.detail, None),
+        Err(f) => return note_condition(st.agent, None, f).await,
     };
     if failures >= st.config.failure_threshold {
         let cause = format!(
@@ -305,6 +405,176 @@ async fn heartbeat(st: &State) {
                 r.step = LadderStep::Previous;
             }
         });
+    }
+}
+
+/// The agent's condition (see [`State::condition`]); `None` clears it. Logged when it changes.
+fn set_condition(condition: Option<String>) {
+    if store::get().condition != condition {
+        store::event(
+            if condition.is_some() {
+                "agent.condition"
+            } else {
+                "agent.condition_cleared"
+            },
+            None,
+            condition.clone().unwrap_or_default(),
+        );
+        store::update(|s| s.condition = condition);
+    }
+}
+
+/// A heartbeat that failed through no fault of the agent's code (`f.class` is not `Code`):
+/// the IC's canister_status decides whether the agent is stopped or stopping (an operator's
+/// stop; the watchdog's own stops happen only inside arming and the ladder, which send no
+/// heartbeat). Recorded as an unhealthy heartbeat and the agent's condition, never counted
+/// towards the ladder.
+async fn note_condition(agent: Principal, upgrade_id: Option<u64>, f: BeatFailure) {
+    let status = management::status(agent).await;
+    let what = match &status {
+        Ok(s) if s.status == CanisterStatusType::Stopped => Some(
+            "stopped: the watchdog does not restore a stopped agent; start it (dfx canister start \
+             agent) and heartbeats resume",
+        ),
+        Ok(s) if s.status == CanisterStatusType::Stopping => Some(
+            "stopping: the watchdog waits; a stop that cannot finish times out after 5 minutes \
+             and the agent runs again",
+        ),
+        _ => None,
+    };
+    let condition = match (what, f.class) {
+        (Some(what), _) => format!("the agent is {what}"),
+        (None, Failure::OutOfCycles) => format!(
+            "the agent is out of cycles or frozen: top it up (dfx canister deposit-cycles agent \
+             ...); another version would not help ({})",
+            f.detail
+        ),
+        (None, class) => format!(
+            "the agent was unreachable ({}): {}; not counted towards a rollback",
+            class.name(),
+            f.detail
+        ),
+    };
+    if let Err(e) = &status
+        && not_a_controller(&e.message)
+    {
+        lost_control(e.to_string());
+    }
+    store::update(|s| {
+        s.last_heartbeat = Some(Heartbeat {
+            at: now(),
+            healthy: false,
+            detail: condition.clone(),
+        })
+    });
+    if let Some(id) = upgrade_id {
+        store::event("verify.waiting", Some(id), condition.clone());
+    }
+    set_condition(Some(condition));
+}
+
+/// The watchdog is not a controller of the agent any more (a canister_status was refused).
+pub fn lost_control(detail: String) {
+    if store::get().control_lost.is_none() {
+        store::event(
+            "control.lost",
+            None,
+            format!(
+                "ALERT: the watchdog is no longer a controller of the agent ({detail}): it cannot \
+                 snapshot, restore or roll it back until an operator adds it back \
+                 (dfx canister update-settings agent --add-controller WATCHDOG)"
+            ),
+        );
+        store::update(|s| s.control_lost = Some((now(), detail)));
+    }
+}
+
+/// The watchdog controls the agent again.
+pub fn regained_control() {
+    if let Some((since, _)) = store::get().control_lost {
+        store::event(
+            "control.regained",
+            None,
+            format!("the watchdog controls the agent again (lost since {since})"),
+        );
+        store::update(|s| s.control_lost = None);
+    }
+}
+
+/// After a healthy heartbeat in steady state: canister_status tells whether the watchdog still
+/// controls the agent, and whether the agent runs a module installed outside the pipeline.
+async fn watch_agent(st: &State, h: &Health) {
+    let status = match management::status(st.agent).await {
+        Ok(s) => s,
+        Err(e) => {
+            if not_a_controller(&e.message) {
+                lost_control(e.to_string());
+            }
+            return;
+        }
+    };
+    regained_control();
+    // The module the pipeline last put there: the LKG, or before the watchdog holds one, the
+    // module the agent stores as running.
+    let lkg = store::get().lkg;
+    let expected = lkg
+        .as_ref()
+        .map(|l| l.hash.clone())
+        .or(h.running_module_hash.clone());
+    let (Some(expected), Some(module)) = (expected, status.module_hash) else {
+        return;
+    };
+    if module == expected {
+        if store::get().foreign_module.is_some() {
+            store::update(|s| s.foreign_module = None);
+        }
+        return;
+    }
+    if store::get().foreign_module.as_ref() != Some(&module) {
+        store::event(
+            "agent.out_of_band",
+            None,
+            format!(
+                "the agent runs {}, installed outside the upgrade pipeline; it was {}. It \
+                 becomes the LKG once the agent stores it as its running module (commit_wasm \
+                 Running); until then a restore would install the LKG over it",
+                hex::encode(&module),
+                hex::encode(&expected)
+            ),
+        );
+        store::update(|s| s.foreign_module = Some(module.clone()));
+    }
+    // Adopted once the agent stores it (without an LKG yet, `ensure_lkg` copies it).
+    if lkg.is_none() || h.running_module_hash.as_ref() != Some(&module) {
+        return;
+    }
+    match agent_client::module(st.agent, &module).await {
+        Ok(bytes) => {
+            let info = LkgInfo {
+                hash: module.clone(),
+                version: h.version.clone(),
+                schema_range: Some(h.schema_range),
+                size: bytes.len() as u64,
+                since: now(),
+            };
+            // Re-read: the state may have moved on during the fetch.
+            let now_st = store::get();
+            if now_st.armed.is_some() || now_st.restore.is_some() {
+                return;
+            }
+            store::set_lkg(info, &bytes, true);
+            store::update(|s| s.foreign_module = None);
+            store::event(
+                "lkg.adopted",
+                None,
+                format!(
+                    "{} ({}), installed outside the pipeline and stored by the agent, is the LKG",
+                    h.version,
+                    hex::encode(&module)
+                ),
+            );
+        }
+        Err(e) => store::event("lkg.adopt_failed", None, e),
     }
 }
 
@@ -405,22 +675,35 @@ async fn arm(st: &State) {
     let a = st.armed.clone().expect("arming");
     let id = a.upgrade_id;
     let agent = st.agent;
-    // 1. The LKG copy: the parent, checked against the hash the IC reports for the agent.
-    if st.lkg.as_ref().map(|l| &l.hash) != Some(&a.parent_hash) {
-        let running = match management::status(agent).await {
-            Ok(s) => s.module_hash,
-            Err(e) => return abandon(id, format!("canister_status of the agent failed: {e}")),
-        };
-        if running.as_ref() != Some(&a.parent_hash) {
-            return abandon(
-                id,
-                format!(
-                    "the agent runs {}, not the parent {} named in the arm request",
-                    running.map_or("no module".into(), hex::encode),
-                    hex::encode(&a.parent_hash)
-                ),
-            );
+    // 1. The parent must be what the IC runs (never only what the agent says or what the LKG
+    //    was: a module installed out of band would be undone), and the controllers of this
+    //    moment are what the candidate must keep.
+    let status = match management::status(agent).await {
+        Ok(s) => s,
+        Err(e) => {
+            if not_a_controller(&e.message) {
+                lost_control(e.to_string());
+            }
+            return abandon(id, format!("canister_status of the agent failed: {e}"));
         }
+    };
+    if status.module_hash.as_ref() != Some(&a.parent_hash) {
+        return abandon(
+            id,
+            format!(
+                "the agent runs {}, not the parent {} named in the arm request (a module \
+                 installed outside the pipeline: upload it to the agent as its running module \
+                 and propose again)",
+                status.module_hash.map_or("no module".into(), hex::encode),
+                hex::encode(&a.parent_hash)
+            ),
+        );
+    }
+    if a.controllers_before.is_none() {
+        set_armed(|x| x.controllers_before = Some(status.settings.controllers.clone()));
+    }
+    // 2. The LKG copy: the parent, checked against the hash the IC reports for the agent.
+    if st.lkg.as_ref().map(|l| &l.hash) != Some(&a.parent_hash) {
         let bytes = match agent_client::module(agent, &a.parent_hash).await {
             Ok(b) => b,
             Err(e) => return abandon(id, format!("fetching the LKG module failed: {e}")),
@@ -443,7 +726,7 @@ async fn arm(st: &State) {
             ),
         );
     }
-    // 2. The logical state before.
+    // 3. The logical state before.
     if a.digest_before.is_none() {
         match agent_client::digest(agent, st.config.heartbeat_timeout_secs.max(30)).await {
             Ok(d) => {
@@ -453,7 +736,7 @@ async fn arm(st: &State) {
             Err(e) => return abandon(id, format!("state_digest of the agent failed: {e}")),
         }
     }
-    // 3. Stop, snapshot (rotating), start.
+    // 4. Stop, snapshot (rotating), start.
     if a.snapshot_id.is_none() {
         if let Err(e) = management::stop(agent).await {
             let _ = management::start(agent).await;
@@ -500,7 +783,7 @@ async fn arm(st: &State) {
         store::event("arm.start_retry", Some(id), e.to_string());
         return;
     }
-    // 4. Tell the agent: it installs the candidate.
+    // 5. Tell the agent: it installs the candidate.
     let a = store::get().armed.expect("arming");
     let receipt = ArmReceipt {
         upgrade_id: id,
@@ -525,9 +808,12 @@ async fn arm(st: &State) {
 async fn verify(st: &State) {
     let a = st.armed.clone().expect("armed");
     let id = a.upgrade_id;
-    let module = match management::status(st.agent).await {
-        Ok(s) => s.module_hash,
+    let status = match management::status(st.agent).await {
+        Ok(s) => s,
         Err(e) => {
+            if not_a_controller(&e.message) {
+                lost_control(e.to_string());
+            }
             let failures = record_heartbeat(false, format!("canister_status failed: {e}"), None);
             if failures >= st.config.failure_threshold {
                 start_restore(
@@ -540,6 +826,8 @@ async fn verify(st: &State) {
             return;
         }
     };
+    regained_control();
+    let module = status.module_hash.clone();
     if module.as_ref() == Some(&a.parent_hash) {
         if now() > a.deadline {
             abandon(
@@ -569,24 +857,7 @@ async fn verify(st: &State) {
             "the candidate's module hash is running".into(),
         );
     }
-    let check = match agent_client::heartbeat(st.agent, st.config.heartbeat_timeout_secs).await {
-        Err(e) => Err(e),
-        Ok(h) if h.version != a.candidate_version => Err(format!(
-            "health reports version {}, expected {}",
-            h.version, a.candidate_version
-        )),
-        Ok(h) if h.running_module_hash.as_ref() != Some(&a.candidate_hash) => Err(
-            "health does not report the candidate as its running module (no Booted record)".into(),
-        ),
-        Ok(h) => match burn_per_day(&a, &h, now()) {
-            Some(rate) if rate > st.config.max_cycles_per_day => Err(format!(
-                "the candidate burns {:.1} T cycles per day (limit {:.1} T)",
-                rate as f64 / 1e12,
-                st.config.max_cycles_per_day as f64 / 1e12
-            )),
-            _ => Ok(h),
-        },
-    };
+    let check = probation_check(st, &a, &status.settings.controllers).await;
     if a.probation_start.is_none()
         && let Ok(h) = &check
     {
@@ -595,6 +866,7 @@ async fn verify(st: &State) {
     }
     match check {
         Ok(h) => {
+            set_condition(None);
             record_heartbeat_of(
                 true,
                 format!("{} on probation", h.version),
@@ -613,7 +885,10 @@ async fn verify(st: &State) {
                 commit(&store::get()).await;
             }
         }
-        Err(why) => {
+        // Stopped, stopping, out of cycles, the network: probation waits, nothing counts.
+        Err(f) if f.class != Failure::Code => note_condition(st.agent, Some(id), f).await,
+        Err(f) => {
+            let why = f.detail;
             let failures = record_heartbeat(false, why.clone(), None);
             store::event(
                 "verify.unhealthy",
@@ -634,6 +909,49 @@ async fn verify(st: &State) {
     }
 }
 
+/// One probation heartbeat of the running candidate: its controllers are those of the arm,
+/// `health` answers healthy with the candidate's version and module, its cycle burn is within
+/// the limit, and a canary write succeeds.
+async fn probation_check(
+    st: &State,
+    a: &ArmedUpgrade,
+    controllers: &[Principal],
+) -> Result<Health, BeatFailure> {
+    if let Some(before) = &a.controllers_before {
+        let removed: Vec<&Principal> = before.iter().filter(|c| !controllers.contains(c)).collect();
+        let added: Vec<&Principal> = controllers.iter().filter(|c| !before.contains(c)).collect();
+        if !removed.is_empty() || !added.is_empty() {
+            return Err(BeatFailure::code(format!(
+                "the candidate changed the agent's controllers: removed {removed:?}, added {added:?}"
+            )));
+        }
+    }
+    let timeout = st.config.heartbeat_timeout_secs;
+    let h = agent_client::heartbeat(st.agent, timeout).await?;
+    if h.version != a.candidate_version {
+        return Err(BeatFailure::code(format!(
+            "health reports version {}, expected {}",
+            h.version, a.candidate_version
+        )));
+    }
+    if h.running_module_hash.as_ref() != Some(&a.candidate_hash) {
+        return Err(BeatFailure::code(
+            "health does not report the candidate as its running module (no Booted record)".into(),
+        ));
+    }
+    if let Some(rate) = burn_per_day(a, &h, now())
+        && rate > st.config.max_cycles_per_day
+    {
+        return Err(BeatFailure::code(format!(
+            "the candidate burns {:.1} T cycles per day (limit {:.1} T)",
+            rate as f64 / 1e12,
+            st.config.max_cycles_per_day as f64 / 1e12
+        )));
+    }
+    agent_client::canary(st.agent, timeout.max(30)).await?;
+    Ok(h)
+}
+
 /// The candidate's cycle burn per day since its first probation heartbeat (`None` until a
 /// second heartbeat, or when the balance grew).
 fn burn_per_day(a: &ArmedUpgrade, h: &canister_api::agent::Health, at: u64) -> Option<u128> {
@@ -643,36 +961,82 @@ fn burn_per_day(a: &ArmedUpgrade, h: &canister_api::agent::Health, at: u64) -> O
     Some(spent * 86_400_000_000_000 / elapsed)
 }
 
+/// Committing: the candidate's bytes are fetched and hash-checked, the agent accepts its
+/// verdict, and only then the candidate becomes the LKG. A candidate that cannot take its
+/// verdict (`complete_upgrade` traps) fails like a heartbeat, and N such failures roll it back.
 async fn commit(st: &State) {
     let a = st.armed.clone().expect("committing");
     let id = a.upgrade_id;
-    if st.lkg.as_ref().map(|l| &l.hash) != Some(&a.candidate_hash) {
+    let bytes = if st.lkg.as_ref().map(|l| &l.hash) == Some(&a.candidate_hash) {
+        None
+    } else {
         match agent_client::module(st.agent, &a.candidate_hash).await {
-            Ok(bytes) => {
-                let info = LkgInfo {
-                    hash: a.candidate_hash.clone(),
-                    version: a.candidate_version.clone(),
-                    schema_range: a.candidate_schema_range,
-                    size: bytes.len() as u64,
-                    since: now(),
-                };
-                store::set_lkg(info, &bytes, true);
-            }
+            Ok(bytes) => Some(bytes),
             Err(e) => {
-                store::event(
-                    "commit.retry",
-                    Some(id),
-                    format!("fetching the new LKG failed: {e}"),
-                );
-                return;
+                return commit_failed(st, id, format!("fetching the new LKG failed: {e}"));
             }
         }
+    };
+    match agent_client::complete_upgrade(st.agent, id, &UpgradeOutcome::Committed).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return commit_failed(
+                st,
+                id,
+                format!("the agent refused its Committed verdict: {e}"),
+            );
+        }
+        Err(e) if e.failure() == Failure::Code => {
+            return commit_failed(
+                st,
+                id,
+                format!("the candidate cannot take its Committed verdict: {e}"),
+            );
+        }
+        Err(e) => return note_condition(st.agent, Some(id), BeatFailure::from(e)).await,
     }
-    store::update(|s| s.armed = None);
+    if let Some(bytes) = bytes {
+        let info = LkgInfo {
+            hash: a.candidate_hash.clone(),
+            version: a.candidate_version.clone(),
+            schema_range: a.candidate_schema_range,
+            size: bytes.len() as u64,
+            since: now(),
+        };
+        store::set_lkg(info, &bytes, true);
+    }
+    store::update(|s| {
+        s.armed = None;
+        s.consecutive_failures = 0;
+    });
     store::event(
         "commit",
         Some(id),
         format!("{} is the LKG", hex::encode(&a.candidate_hash)),
     );
-    queue_verdict(id, UpgradeOutcome::Committed);
+    store::event(
+        "verdict.delivered",
+        Some(id),
+        "Committed: the agent accepted it".into(),
+    );
+}
+
+/// A failed step of the commit, counted like a failed heartbeat.
+fn commit_failed(st: &State, id: u64, why: String) {
+    let failures = record_heartbeat(false, why.clone(), None);
+    store::event(
+        "commit.failed",
+        Some(id),
+        format!("{failures} in a row: {why}"),
+    );
+    if failures >= st.config.failure_threshold {
+        start_restore(
+            format!(
+                "the candidate passed probation but failed its commit {failures} times in a row (last: {why})"
+            ),
+            Some(id),
+            RollbackTarget::Lkg,
+            None,
+        );
+    }
 }

@@ -13,8 +13,8 @@ use super::{
     settings::LoopState, transcript,
 };
 use crate::api::{
-    AgentError, SurvivalTier, TaskStatus, ToolCallRecord, ToolCallStatus, TurnMessage,
-    TurnRecord, TurnRole, TurnState,
+    AgentError, SurvivalTier, TaskStatus, ToolCallRecord, ToolCallStatus, TurnMessage, TurnRecord,
+    TurnRole, TurnState,
 };
 use crate::llm::{self, LlmError};
 use crate::{audit, config, journal, prompt, sandbox, survival, tasks, tools, writes};
@@ -333,7 +333,11 @@ async fn ask_model(state: &LoopState, mut turn: TurnRecord) -> Next {
             attach: CYCLES_PER_CALL,
             floor: state.survival.stop_below,
         };
-        if turn.events.last().is_none_or(|e| !e.what.starts_with("waiting")) {
+        if turn
+            .events
+            .last()
+            .is_none_or(|e| !e.what.starts_with("waiting"))
+        {
             log::event(&mut turn, at, format!("waiting: {why}"));
             save(turn);
         }
@@ -381,8 +385,7 @@ async fn ask_model(state: &LoopState, mut turn: TurnRecord) -> Next {
         return Next::Idle;
     }
     let _ = spent; // this callback's instructions are counted when it saves the turn
-    let Some(turn) =
-        log::get(id).filter(|t| t.state == TurnState::Model && t.model_calls == asked)
+    let Some(turn) = log::get(id).filter(|t| t.state == TurnState::Model && t.model_calls == asked)
     else {
         return Next::Now; // the turn moved on meanwhile
     };
@@ -394,10 +397,8 @@ async fn ask_model(state: &LoopState, mut turn: TurnRecord) -> Next {
 
 fn backoff() {
     settings::update(|s| {
-        s.backoff_secs = (s.backoff_secs * 2).clamp(
-            settings::FIRST_BACKOFF_SECS,
-            settings::MAX_BACKOFF_SECS,
-        );
+        s.backoff_secs =
+            (s.backoff_secs * 2).clamp(settings::FIRST_BACKOFF_SECS, settings::MAX_BACKOFF_SECS);
         s.backoff_until = Some(now() + s.backoff_secs * SEC);
     });
 }
@@ -572,7 +573,11 @@ async fn run_tools(mut turn: TurnRecord) -> Next {
         .position(|c| c.status == ToolCallStatus::Pending)
     {
         turn.tool_calls[i].status = ToolCallStatus::Claimed;
-        let (id, call_id, name) = (turn.id, turn.tool_calls[i].id.clone(), turn.tool_calls[i].name.clone());
+        let (id, call_id, name) = (
+            turn.id,
+            turn.tool_calls[i].id.clone(),
+            turn.tool_calls[i].name.clone(),
+        );
         log::event(&mut turn, at, format!("running {name}"));
         save(turn);
         return invoke(id, i, call_id).await;
@@ -620,7 +625,9 @@ async fn invoke(turn: u64, index: usize, call_id: String) -> Next {
 fn await_upgrade(mut turn: TurnRecord, upgrade_id: u64, since: u64) -> Next {
     let at = now();
     let outcome = match journal::get(upgrade_id) {
-        None => Some(format!("upgrade {upgrade_id} is not in the journal any more")),
+        None => Some(format!(
+            "upgrade {upgrade_id} is not in the journal any more"
+        )),
         Some(r) if r.state.is_terminal() => Some(describe_outcome(&r)),
         Some(r) if at.saturating_sub(since) > UPGRADE_WAIT_SECS * SEC => Some(format!(
             "upgrade {upgrade_id} is still {} after {} h (it may wait for an operator); the turn \

@@ -69,7 +69,9 @@ pub fn prune(now: u64, active: Option<u64>) -> u64 {
         let mut map = t.borrow_mut();
         let mut dropped = 0;
         while map.len() > KEEP_TURNS {
-            let Some((id, _)) = map.first_key_value() else { break };
+            let Some((id, _)) = map.first_key_value() else {
+                break;
+            };
             if Some(id) == active {
                 break;
             }

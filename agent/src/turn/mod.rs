@@ -76,9 +76,9 @@ pub fn describe_outcome(rec: &UpgradeRecord) -> String {
                 }
             )
         }
-        UpgradeState::RolledBack(why) => format!(
-            "upgrade {id} RolledBack: {why}. The watchdog restored your previous version."
-        ),
+        UpgradeState::RolledBack(why) => {
+            format!("upgrade {id} RolledBack: {why}. The watchdog restored your previous version.")
+        }
         UpgradeState::Failed(why) => {
             format!("upgrade {id} Failed: {why}. Your code did not change.")
         }
@@ -204,7 +204,13 @@ pub fn set_survival(
 ) -> Result<LoopStatus, AgentError> {
     survival.check().map_err(AgentError::InvalidArgument)?;
     settings::update(|s| s.survival = survival);
-    audit::append(now(), caller, "loop.survival", None, format!("{survival:?}"));
+    audit::append(
+        now(),
+        caller,
+        "loop.survival",
+        None,
+        format!("{survival:?}"),
+    );
     start();
     Ok(status())
 }

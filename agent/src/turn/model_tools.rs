@@ -177,7 +177,10 @@ pub fn arguments_json(
                     _ => v.is_object(),
                 };
                 if !fits {
-                    return Err(bad(t, format!("got `{}`", crate::text::cut(&arg.value, 80))));
+                    return Err(bad(
+                        t,
+                        format!("got `{}`", crate::text::cut(&arg.value, 80)),
+                    ));
                 }
                 v
             }

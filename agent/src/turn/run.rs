@@ -17,9 +17,11 @@ pub async fn run_tool_call(turn_id: u64, index: u32) -> Result<(), AgentError> {
     writes::check()?;
     let turn = log::get(turn_id).ok_or_else(|| AgentError::NotFound(format!("turn {turn_id}")))?;
     let i = index as usize;
-    let call = turn.tool_calls.get(i).cloned().ok_or_else(|| {
-        AgentError::NotFound(format!("tool call {index} of turn {turn_id}"))
-    })?;
+    let call = turn
+        .tool_calls
+        .get(i)
+        .cloned()
+        .ok_or_else(|| AgentError::NotFound(format!("tool call {index} of turn {turn_id}")))?;
     if call.status != ToolCallStatus::Claimed {
         return Err(AgentError::InvalidArgument(format!(
             "tool call {index} of turn {turn_id} is {:?}, not claimed: a call runs at most once",

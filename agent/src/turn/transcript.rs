@@ -14,8 +14,8 @@
 
 use crate::api::{ToolCallRecord, ToolCallStatus, TurnRecord, TurnRole};
 use canister_api::llm::{
-    AssistantMessage, ChatMessage, ChatRequest, FunctionCall, MAX_MESSAGES, MAX_PROMPT_BYTES,
-    Tool, ToolCall, ToolCallArgument, prompt_bytes,
+    AssistantMessage, ChatMessage, ChatRequest, FunctionCall, MAX_MESSAGES, MAX_PROMPT_BYTES, Tool,
+    ToolCall, ToolCallArgument, prompt_bytes,
 };
 use serde_json::Value;
 
@@ -298,7 +298,11 @@ mod tests {
     fn big_results_are_cut_and_old_rounds_dropped_to_stay_within_10_kib() {
         let t = turn(4, 2, &"r".repeat(5000));
         let req = build_for(&t, &"s".repeat(4000)).unwrap();
-        assert!(prompt_bytes(&req) <= MAX_PROMPT_BYTES, "{}", prompt_bytes(&req));
+        assert!(
+            prompt_bytes(&req) <= MAX_PROMPT_BYTES,
+            "{}",
+            prompt_bytes(&req)
+        );
         assert!(req.messages.len() >= 5, "the newest round is kept");
     }
 

@@ -8,7 +8,7 @@ pub use ic_sim::{RejectResponse, Sim};
 
 // Shared with the three-canister testbed: the principals, builds and hashing.
 #[allow(unused_imports)] // each test file uses a different subset
-pub use testbed::{CHUNK, CYCLES, installable, operator, sha256, stranger, wasm};
+pub use testbed::{CHUNK, CYCLES, gzip, installable, operator, sha256, stranger, wasm};
 
 /// The watchdog principal configured in test agents (no canister behind it).
 pub fn watchdog() -> Principal {
@@ -39,10 +39,16 @@ pub fn init_arg(autonomy: Autonomy) -> Vec<u8> {
 impl Env {
     /// An agent running build `name`, controlled by the operator and by itself.
     pub fn new(name: &str, autonomy: Autonomy) -> Env {
+        Env::with_module(installable(name), autonomy)
+    }
+
+    /// An agent running `module` (the bytes as installed), controlled by the operator and by
+    /// itself.
+    pub fn with_module(module: Vec<u8>, autonomy: Autonomy) -> Env {
         let sim = Sim::new();
         let agent = sim.create_canister();
         sim.add_cycles(agent, CYCLES);
-        sim.install_canister(agent, installable(name), init_arg(autonomy), None);
+        sim.install_canister(agent, module, init_arg(autonomy), None);
         sim.set_controllers(agent, None, vec![operator(), agent])
             .expect("the creator may set controllers");
         Env { sim, agent }
