@@ -60,8 +60,16 @@ fn measure(tasks: u64, facts: u64, untrusted: bool) -> u64 {
     let env = Env::new("agent-schema-v1", Autonomy::Manual);
     let image = v1_image(&env, tasks, facts, untrusted);
     env.sim.set_stable_memory(env.agent, image);
+    // Upgraded while stopped, so that no timer the new code sets runs before the figure is read:
+    // the last execution is then post_upgrade's.
+    env.sim
+        .stop_canister(env.agent, Some(operator()))
+        .expect("stop");
     env.upgrade_to("agent").expect("v1 -> latest");
     let instructions = env.sim.last_instructions(env.agent);
+    env.sim
+        .start_canister(env.agent, Some(operator()))
+        .expect("start");
     assert_eq!(env.health().schema_version, migrations::LATEST);
     let listed = env.tasks();
     assert_eq!(listed.len() as u64, tasks);
