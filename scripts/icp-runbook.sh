@@ -137,14 +137,15 @@ step() {
       [ -z "$answer" ] && break
       fail "icp $command: expected no output, got: $answer"
     fi
-    if grep -Eq -- "$pattern" <<<"$answer"; then break; fi
+    # Matched against the answer on one line, so that a pattern can span a record's fields.
+    if grep -Eq -- "$pattern" <<<"$(tr '\n' ' ' <<<"$answer")"; then break; fi
     if [[ $kind == wait* ]] && [ $SECONDS -lt $deadline ]; then sleep 2; continue; fi
     fail "icp $command: expected /$pattern/, got: $answer"
   done
   if [[ $kind == capture* ]]; then
     name=${kind#capture }
     local value
-    value=$(grep -Eo -- "$pattern" <<<"$answer" | head -1 | sed -E "s/$pattern/\\1/")
+    value=$(tr '\n' ' ' <<<"$answer" | grep -Eo -- "$pattern" | head -1 | sed -E "s/$pattern/\\1/")
     printf -v "$name" '%s' "$value"
     # A snapshot id as a candid blob, for the watchdog's rollback.
     if [ "$name" = SNAPSHOT ]; then SNAPSHOT_BLOB=$(sed 's/../\\&/g' <<<"$value"); fi

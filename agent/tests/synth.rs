@@ -54,7 +54,7 @@ fn compiled_tools_run_on_the_agents_host_abi() {
     );
     let listed = names(&env);
     assert_eq!(
-        &listed[6..],
+        &listed[7..],
         ["tally_vote", "word_stats", "inventory"],
         "{listed:?}"
     );

@@ -102,11 +102,25 @@ pub enum AgentMethod {
     DiscardUpload,
     /// `propose_release`.
     ProposeRelease,
+    /// `tool_examples`.
+    ToolExamples,
+    /// `set_loop_enabled`.
+    SetLoopEnabled,
+    /// `set_llm`.
+    SetLlm,
+    /// `set_survival`.
+    SetSurvival,
+    /// `set_prompt_layer`.
+    SetPromptLayer,
+    /// `loop_status`.
+    LoopStatus,
+    /// `turns`.
+    Turns,
 }
 
 impl AgentMethod {
     /// Every method of the control plane.
-    pub const ALL: [AgentMethod; 32] = [
+    pub const ALL: [AgentMethod; 39] = [
         AgentMethod::Health,
         AgentMethod::StateDigest,
         AgentMethod::ExportModule,
@@ -139,6 +153,13 @@ impl AgentMethod {
         AgentMethod::CommitWasm,
         AgentMethod::DiscardUpload,
         AgentMethod::ProposeRelease,
+        AgentMethod::ToolExamples,
+        AgentMethod::SetLoopEnabled,
+        AgentMethod::SetLlm,
+        AgentMethod::SetSurvival,
+        AgentMethod::SetPromptLayer,
+        AgentMethod::LoopStatus,
+        AgentMethod::Turns,
     ];
 
     /// The method's name in `agent.did`.
@@ -177,6 +198,13 @@ impl AgentMethod {
             CommitWasm => "commit_wasm",
             DiscardUpload => "discard_upload",
             ProposeRelease => "propose_release",
+            ToolExamples => "tool_examples",
+            SetLoopEnabled => "set_loop_enabled",
+            SetLlm => "set_llm",
+            SetSurvival => "set_survival",
+            SetPromptLayer => "set_prompt_layer",
+            LoopStatus => "loop_status",
+            Turns => "turns",
         }
     }
 
@@ -186,9 +214,8 @@ impl AgentMethod {
         use AgentMethod::*;
         match self {
             Health | StateDigest | ExportModule | ExportState | ListVersions | ListTasks
-            | ListFacts | GetConfig | UpgradeHistory | UpgradeStatus | AuditLog => {
-                MethodKind::Query
-            }
+            | ListFacts | GetConfig | UpgradeHistory | UpgradeStatus | AuditLog | ToolExamples
+            | LoopStatus | Turns => MethodKind::Query,
             _ => MethodKind::Update,
         }
     }
@@ -208,7 +235,15 @@ impl AgentMethod {
             ListTasks | ListFacts => &[Staging],
             GetConfig | UpgradeHistory => &[Staging, Operators],
             UpgradeStatus | AuditLog => &[Operators],
-            SubmitTask | SetTaskStatus | Remember | Forget => &[Staging],
+            // Staging runs the synthesized tools' examples on the sandbox; operators check them.
+            ToolExamples => &[Staging, Operators],
+            // The turn loop's operator surface.
+            SetLoopEnabled | SetLlm | SetSurvival | SetPromptLayer | LoopStatus | Turns => {
+                &[Operators]
+            }
+            // Operators give the turn loop its tasks (the README's `submit_task`).
+            SubmitTask => &[Staging, Operators],
+            SetTaskStatus | Remember | Forget => &[Staging],
             // The agent's self-test runs its read-only tools; operators run any tool (the
             // runbook's `self_upgrade`).
             CallTool => &[Agent, Operators],

@@ -91,12 +91,27 @@ fn the_section_survives_apply_patch() {
         for ops in [vec![], vec![add_query.clone()]] {
             let patched = wasm_patch::apply_patch(input, &ops, &Stamp::new("0.0.0-test"))
                 .unwrap_or_else(|e| panic!("{what} {ops:?}: {e}"));
-            // add_query_method does not edit the service text (see wasm-patch's ops docs).
-            assert_eq!(
-                sections(&patched.wasm, CANDID_SERVICE_SECTION),
-                std::slice::from_ref(&did),
-                "{what} {ops:?}"
-            );
+            // The section is kept once; add_query_method adds its method to the service text
+            // (so that the candidate's interface is a subtype of the running one) and keeps
+            // every method the service had.
+            let kept = sections(&patched.wasm, CANDID_SERVICE_SECTION);
+            assert_eq!(kept.len(), 1, "{what} {ops:?}");
+            if ops.is_empty() {
+                assert_eq!(kept[0], did, "{what}");
+            } else {
+                let text = String::from_utf8(kept[0].clone()).expect("utf-8");
+                assert!(
+                    text.contains("candid_metadata_test : () -> (text) query"),
+                    "{what}: {text}"
+                );
+                let old = String::from_utf8(did.clone()).expect("utf-8");
+                for method in ["health :", "call_tool :", "export_module :", "turns :"] {
+                    assert!(
+                        old.contains(method) && text.contains(method),
+                        "{what}: {method}"
+                    );
+                }
+            }
             wasm_patch::validate(&patched.wasm, &ValidationPolicy::default())
                 .unwrap_or_else(|e| panic!("{what} {ops:?}: {e}"));
         }

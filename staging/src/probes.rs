@@ -21,6 +21,9 @@ use canister_api::agent::{
     StateDigest, SubmitTask, Supervision, Task, TaskPage, TaskStatus, UpgradeOutcome, UpgradePage,
     UpgradeRecord, UploadProgress, VersionInfo, VersionPage, WasmKind,
 };
+use canister_api::agent::{
+    LlmSettings, LoopStatus, PromptLayer, SurvivalSettings, ToolExamples, TurnPage,
+};
 use canister_api::failure::not_a_controller;
 use canister_api::ic::{self, management};
 use canister_api::staging::ProbeResult;
@@ -225,6 +228,42 @@ async fn call_one(
         ),
         M::DiscardUpload => {
             said(answer::<_, Result<(), AgentError>>(sandbox, method, &(WasmKind::Release,)).await)
+        }
+        M::ToolExamples => {
+            said(answer::<_, Result<ToolExamples, AgentError>>(sandbox, method, &none).await)
+        }
+        M::SetLoopEnabled => {
+            said(answer::<_, Result<LoopStatus, AgentError>>(sandbox, method, &(false,)).await)
+        }
+        M::SetLlm => said(
+            answer::<_, Result<LoopStatus, AgentError>>(
+                sandbox,
+                method,
+                &(LlmSettings::default(),),
+            )
+            .await,
+        ),
+        M::SetSurvival => said(
+            answer::<_, Result<LoopStatus, AgentError>>(
+                sandbox,
+                method,
+                &(SurvivalSettings::default(),),
+            )
+            .await,
+        ),
+        M::SetPromptLayer => said(
+            answer::<_, Result<Vec<PromptLayer>, AgentError>>(
+                sandbox,
+                method,
+                &("rehearsal".to_string(), None::<String>),
+            )
+            .await,
+        ),
+        M::LoopStatus => {
+            said(answer::<_, Result<LoopStatus, AgentError>>(sandbox, method, &none).await)
+        }
+        M::Turns => {
+            said(answer::<_, Result<TurnPage, AgentError>>(sandbox, method, &(0u64, 1u32)).await)
         }
         M::SetVersionRetention => {
             said(answer::<_, Result<Vec<VersionInfo>, AgentError>>(sandbox, method, &(3u32,)).await)

@@ -8,7 +8,7 @@
 //! (it may be a build from before the probe existed).
 
 use candid::Principal;
-use canister_api::agent::{AgentError, ToolExamples};
+use canister_api::agent::{AgentError, AgentMethod, ToolExamples};
 use canister_api::ic;
 use canister_api::staging::ProbeResult;
 use std::io::Read;
@@ -61,7 +61,7 @@ pub async fn probe(sandbox: Principal, candidate: &[u8]) -> ProbeResult {
         return result(true, "the candidate has no synthesized tools".into(), None);
     }
     let answer: Result<Result<ToolExamples, AgentError>, _> =
-        ic::call_args(sandbox, "tool_examples", &(), None).await;
+        ic::agent_call(sandbox, AgentMethod::ToolExamples, &(), None).await;
     let report = match answer {
         Err(e) => return result(false, format!("tool_examples: {e}"), None),
         Ok(Err(e)) => return result(false, format!("tool_examples: {e}"), None),

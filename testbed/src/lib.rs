@@ -547,6 +547,18 @@ impl Testbed {
     /// Uploads, commits and proposes `bytes` as an operator release; any refusal on the way
     /// (an upload, the commit, the proposal) is the error, in words.
     pub fn try_propose_release(&self, bytes: &[u8], reason: &str) -> Result<UpgradeRecord, String> {
+        self.try_propose_release_as(bytes, reason, false)
+    }
+
+    /// [`Testbed::try_propose_release`], saying whether the release breaks the Candid
+    /// interface on purpose (`breaks_interface = opt true`: it drops methods the agent added to
+    /// itself).
+    pub fn try_propose_release_as(
+        &self,
+        bytes: &[u8],
+        reason: &str,
+        breaks_interface: bool,
+    ) -> Result<UpgradeRecord, String> {
         let _ = self.agent_update::<Result<(), AgentError>>(
             self.operator,
             "discard_upload",
@@ -556,7 +568,7 @@ impl Testbed {
             .map_err(|e| format!("upload_wasm_chunk: {e}"))?;
         self.commit(WasmKind::Release, &sha256(bytes))
             .map_err(|e| format!("commit_wasm: {e}"))?;
-        self.propose_committed(reason, false)
+        self.propose_committed(reason, breaks_interface)
             .map_err(|e| format!("propose_release: {e}"))
     }
 

@@ -118,6 +118,7 @@ pub const RESERVED_TOOL_NAMES: &[&str] = &[
     "self_upgrade",
     "upgrade_status",
     "list_versions",
+    "call_own_method",
 ];
 
 /// The facts namespace of tool `name`.

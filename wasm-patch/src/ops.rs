@@ -278,7 +278,12 @@ pub fn apply_patch_to(
                     check_metadata_name(op_index, name)?;
                     put_raw(&mut module, *visibility, name, content);
                 }
-                PatchOp::RemoveMethod { name } => remove_method_raw(&mut module, op_index, name)?,
+                PatchOp::RemoveMethod { name } => {
+                    remove_method_raw(&mut module, op_index, name)?;
+                    edit_interface_raw(&mut module, op_index, op.kind(), |text| {
+                        crate::interface::remove_method(text, name)
+                    })?;
+                }
                 _ => {}
             }
         }
@@ -500,6 +505,33 @@ fn edit_interface(
         source,
     })?;
     put_section(module, visibility, name, text.into_bytes());
+    Ok(())
+}
+
+/// [`edit_interface`] on the section-level path.
+fn edit_interface_raw(
+    module: &mut RawModule,
+    op_index: usize,
+    op: &'static str,
+    edit: impl FnOnce(&str) -> Result<String, crate::InterfaceError>,
+) -> Result<(), PatchError> {
+    let name = crate::interface::CANDID_SERVICE;
+    let Some((visibility, text)) = [Visibility::Public, Visibility::Private]
+        .into_iter()
+        .find_map(|vis| {
+            module
+                .custom(&metadata::section_name(vis, name))
+                .map(|data| (vis, String::from_utf8_lossy(data).into_owned()))
+        })
+    else {
+        return Ok(());
+    };
+    let text = edit(&text).map_err(|source| PatchError::Interface {
+        op_index,
+        op,
+        source,
+    })?;
+    put_raw(module, visibility, name, text.as_bytes());
     Ok(())
 }
 
