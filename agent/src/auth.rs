@@ -51,14 +51,8 @@ pub const STAGING: &[Role] = &[Role::Staging];
 /// Anyone (the public queries).
 pub const PUBLIC: &[Role] = &[];
 
-/// How a method is exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `canister_update`.
-    Update,
-    /// `canister_query`.
-    Query,
-}
+/// How a method is exported (`canister_update` or `canister_query`).
+pub use canister_api::service::MethodKind as Kind;
 
 /// Every method the agent exports, its kind and who may call it: what `inspect_message` goes
 /// by (a test keeps it equal to `agent.did`). The endpoints check the same roles themselves,

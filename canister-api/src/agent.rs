@@ -22,14 +22,7 @@ pub enum Caller {
     Agent,
 }
 
-/// Whether a method is a query or an update in `agent.did`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MethodKind {
-    /// `query`.
-    Query,
-    /// An update.
-    Update,
-}
+pub use crate::service::MethodKind;
 
 /// The agent's methods that the watchdog, staging, operators and the agent itself call: its
 /// control plane. A candidate module must export every one of them ([`required_exports`]), the

@@ -14,6 +14,7 @@
 //! - `ic` (feature `cdk`): typed calls, and the management canister.
 //! - [`page`]: how every list endpoint pages by bytes with a cursor.
 //! - [`digest`]: the agent's logical state digest (an order-independent hash of its records).
+//! - [`service`]: the kinds of a service's methods, and the methods a service text declares.
 //!
 //! Hashes are `blob`s of 32 bytes in records and lowercase hex in messages; times are
 //! nanoseconds since the UNIX epoch; instruction counts are the IC's.
@@ -23,6 +24,7 @@ pub mod digest;
 pub mod failure;
 pub mod llm;
 pub mod page;
+pub mod service;
 pub mod staging;
 pub mod turns;
 pub mod watchdog;

@@ -17,14 +17,8 @@ pub enum Callers {
     Public,
 }
 
-/// How a method is exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `canister_update`.
-    Update,
-    /// `canister_query`.
-    Query,
-}
+/// How a method is exported (`canister_update` or `canister_query`).
+pub use canister_api::service::MethodKind as Kind;
 
 /// Every method the watchdog exports (a test keeps it equal to `watchdog.did`).
 pub const METHODS: &[(&str, Kind, Callers)] = &[

@@ -30,8 +30,10 @@ pub async fn run_tool_call(turn_id: u64, index: u32) -> Result<(), AgentError> {
     }
     let me = ic_cdk::api::canister_self();
     let result = tools::call_async(me, &call.name, &call.arguments).await;
-    // Only `call_own_method` awaits, and it changes nothing: if the world moved meanwhile,
-    // the driver runs it again later.
+    // `call_own_method` awaits and changes nothing; `self_upgrade` awaits canister_status
+    // before it changes anything, and its proposal is refused by the gate while another
+    // upgrade (the only cause of a write pause) is in flight. So if the world moved meanwhile,
+    // nothing happened and the driver runs the call again later.
     writes::check()?;
     let mut turn =
         log::get(turn_id).ok_or_else(|| AgentError::NotFound(format!("turn {turn_id}")))?;
