@@ -13,7 +13,7 @@
 //! - [`memory`]: every MemoryId; [`schema`]: the schema version of this build and the
 //!   migrations run at upgrade (the formats and steps are in the `migrations` crate).
 //! - Repositories, one per noun: [`tasks`], [`facts`], [`config`], [`uploads`], [`versions`],
-//!   [`journal`], [`audit`].
+//!   [`journal`], [`audit`], [`loop_state`] (the turn loop's settings).
 //! - Services: [`auth`], [`gate`], [`upgrade`] (proposal to `Validated`), [`pipeline`]
 //!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause), [`canary`]
 //!   (a write that leaves no trace, for probation and the self-test),
@@ -43,6 +43,7 @@ pub mod facts;
 pub mod gate;
 pub mod journal;
 pub mod llm;
+pub mod loop_state;
 pub mod memory;
 pub mod metrics;
 pub mod pipeline;
@@ -128,6 +129,8 @@ fn post_upgrade() {
     pipeline::on_boot(arg);
     #[cfg(feature = "chaos")]
     chaos::on_boot();
+    #[cfg(feature = "chaos")]
+    facts::on_chaos_boot();
     pipeline::schedule();
     supervision::start();
     selftest::start();
@@ -181,7 +184,7 @@ fn health_now() -> Health {
     let version = markers
         .running
         .and_then(|h| versions::get(&h))
-        .map_or_else(upgrade::build_version, |v| v.version);
+        .map_or_else(schema::build_version, |v| v.version);
     Health {
         status: if schema::stored_version() != schema::RANGE.max || !selftest::failures().is_empty()
         {
@@ -192,7 +195,7 @@ fn health_now() -> Health {
             "ok".into()
         },
         version,
-        build: upgrade::build_version(),
+        build: schema::build_version(),
         boot_instructions: BOOT_INSTRUCTIONS.with(|b| b.get()),
         version_store_bytes: Some(versions::stored_bytes()),
         writes_paused: writes::describe(),

@@ -34,7 +34,7 @@ use crate::api::{
     AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, ArmRequest, Autonomy, RehearsalReport,
     RehearsalRequest, UpgradeOutcome, UpgradeRecord, UpgradeState,
 };
-use crate::{audit, config, journal, sandbox, schema, upgrade, versions, writes};
+use crate::{audit, config, journal, sandbox, schema, versions, writes};
 use candid::Principal;
 use canister_api::ic::{self, CallError, management};
 use canister_api::staging::StagingError;
@@ -279,7 +279,7 @@ fn arm_request(
         parent_hash: parent.to_vec(),
         parent_version: parent_info
             .as_ref()
-            .map_or_else(upgrade::build_version, |v| v.version.clone()),
+            .map_or_else(schema::build_version, |v| v.version.clone()),
         parent_schema_range: parent_info.and_then(|v| v.schema_range),
         restore_init: AgentInit {
             operators: cfg.operators.clone(),
@@ -287,7 +287,7 @@ fn arm_request(
             staging: cfg.staging,
             autonomy: Autonomy::Manual,
             sandbox: None,
-            turn_loop: Some(crate::turn::restore_init()),
+            turn_loop: Some(crate::loop_state::restore_init()),
         },
         resume,
     })

@@ -137,11 +137,6 @@ pub fn running_hash() -> Result<[u8; 32], UpgradeError> {
     })
 }
 
-/// This build's version label.
-pub fn build_version() -> String {
-    format!("{}-schema{}", env!("CARGO_PKG_VERSION"), schema::SCHEMA)
-}
-
 fn metadata_text(report: &wasm_patch::ValidationReport, name: &str) -> Option<String> {
     [
         wasm_patch::Visibility::Public,
@@ -194,7 +189,7 @@ pub fn commit(
                     actual: actual.to_vec(),
                 });
             }
-            (build_version(), Some(RANGE))
+            (schema::build_version(), Some(RANGE))
         }
         WasmKind::Watchdog => {
             wasm_patch::validate(&bytes, &ValidationPolicy::default())?;
@@ -402,7 +397,7 @@ pub fn propose_self_patch(
     }
     let parent_wasm = versions::blob(&running)
         .ok_or_else(|| UpgradeError::Missing("the running Wasm's bytes are missing".into()))?;
-    let parent_version = versions::get(&running).map_or_else(build_version, |v| v.version);
+    let parent_version = versions::get(&running).map_or_else(schema::build_version, |v| v.version);
     let id = journal::next_id();
     let stamp =
         Stamp::new(format!("{parent_version}+patch.{id}")).with_schema_range(RANGE.min, RANGE.max);

@@ -13,6 +13,7 @@
 //! - [`failure`]: the classes of a failed call (code, stopped, stopping, out of cycles, network).
 //! - `ic` (feature `cdk`): typed calls, and the management canister.
 //! - [`page`]: how every list endpoint pages by bytes with a cursor.
+//! - [`schema`]: the schema range a build declares (shared by all three interfaces).
 //! - [`digest`]: the agent's logical state digest (an order-independent hash of its records).
 //! - [`service`]: the kinds of a service's methods, and the methods a service text declares.
 //!
@@ -24,6 +25,7 @@ pub mod digest;
 pub mod failure;
 pub mod llm;
 pub mod page;
+pub mod schema;
 pub mod service;
 pub mod staging;
 pub mod turns;

@@ -183,7 +183,11 @@ fn group_targets(stream: TokenStream, base: &[String]) -> Vec<String> {
 
 /// Calls `found(module, first segment, line)` for every `crate::`/`self::`/`super::` path in
 /// `stream`, which is code of `module`; `mod NAME { .. }` blocks are code of `module::NAME`.
-fn visit_paths(stream: TokenStream, module: &[String], found: &mut dyn FnMut(&[String], String, usize)) {
+fn visit_paths(
+    stream: TokenStream,
+    module: &[String],
+    found: &mut dyn FnMut(&[String], String, usize),
+) {
     let trees: Vec<TokenTree> = stream.into_iter().collect();
     for (i, tree) in trees.iter().enumerate() {
         match tree {
@@ -266,7 +270,10 @@ fn reexports(root: &Source, modules: &BTreeSet<String>) -> BTreeMap<String, Stri
 
 /// The dependencies between the top-level modules of one crate's sources.
 fn module_edges(sources: &[Source]) -> Edges {
-    let modules: BTreeSet<String> = sources.iter().filter_map(|s| s.module.first().cloned()).collect();
+    let modules: BTreeSet<String> = sources
+        .iter()
+        .filter_map(|s| s.module.first().cloned())
+        .collect();
     let reexported = sources
         .iter()
         .find(|s| s.module.is_empty())
@@ -324,7 +331,9 @@ fn cycles(crate_name: &str, edges: &Edges) -> Vec<String> {
     let mut seen: BTreeSet<BTreeSet<String>> = BTreeSet::new();
     let mut reports = Vec::new();
     for node in nodes {
-        let Some(cycle) = cycle_through(edges, node) else { continue };
+        let Some(cycle) = cycle_through(edges, node) else {
+            continue;
+        };
         if !seen.insert(cycle.iter().cloned().collect()) {
             continue;
         }
@@ -357,7 +366,10 @@ fn no_crate_has_a_cycle_between_its_modules() {
         found.extend(cycles(&name, &edges));
     }
     // The scan must see the dependencies that exist, or it would pass by seeing none.
-    assert!(edge_count > 100, "only {edge_count} module dependencies found");
+    assert!(
+        edge_count > 100,
+        "only {edge_count} module dependencies found"
+    );
     assert!(
         found.is_empty(),
         "module cycles (module -> module it names (first place)):\n{}",
@@ -368,7 +380,11 @@ fn no_crate_has_a_cycle_between_its_modules() {
 fn source(module: &str, text: &str) -> Source {
     Source {
         shown: format!("src/{}.rs", if module.is_empty() { "lib" } else { module }),
-        module: module.split('/').filter(|m| !m.is_empty()).map(String::from).collect(),
+        module: module
+            .split('/')
+            .filter(|m| !m.is_empty())
+            .map(String::from)
+            .collect(),
         text: text.into(),
     }
 }
@@ -378,11 +394,17 @@ fn a_cycle_through_use_groups_super_and_reexports_is_found_with_its_path() {
     let sources = [
         source("", "mod a; mod b; mod c; pub use c::Thing;"),
         source("a", "use crate::{x, b::f};\nfn g() {}"),
-        source("b", "fn f() {\n  let _: crate::Thing = crate::Thing::new();\n}"),
+        source(
+            "b",
+            "fn f() {\n  let _: crate::Thing = crate::Thing::new();\n}",
+        ),
         source("c/inner", "fn h() { super::super::a::g() }"),
     ];
     let edges = module_edges(&sources);
-    let pairs: Vec<(&str, &str)> = edges.keys().map(|(f, t)| (f.as_str(), t.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = edges
+        .keys()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect();
     assert_eq!(pairs, [("a", "b"), ("b", "c"), ("c", "a")]);
     assert_eq!(edges[&("b".into(), "c".into())], "src/b.rs:2");
     assert_eq!(
@@ -404,7 +426,10 @@ fn comments_strings_tests_modules_and_macro_crate_paths_are_not_dependencies() {
         source("b", "use crate::a::thing; fn f() {}"),
     ];
     let edges = module_edges(&sources);
-    let pairs: Vec<(&str, &str)> = edges.keys().map(|(f, t)| (f.as_str(), t.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = edges
+        .keys()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect();
     assert_eq!(pairs, [("b", "a")]);
     assert!(cycles("demo", &edges).is_empty());
 }

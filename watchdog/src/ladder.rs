@@ -28,8 +28,9 @@
 //! an armed upgrade also puts back the controllers the agent had when it was armed.
 
 use crate::agent_client;
+use crate::control::{lost_control, regained_control};
 use crate::store::{self, Restore};
-use crate::supervise::{lost_control, queue_notice, queue_verdict, regained_control};
+use crate::store::{queue_notice, queue_verdict};
 use candid::Principal;
 use canister_api::agent::{AgentInit, Autonomy, RepairNotice, StateDigest, UpgradeOutcome};
 use canister_api::failure::not_a_controller;
