@@ -20,6 +20,7 @@ use crate::gate::{self, GateInput};
 use crate::schema::{self, RANGE};
 use crate::{audit, config, journal, uploads, versions};
 use candid::Principal;
+use canister_api::cdk::now;
 use wasm_patch::{PatchOp, Stamp, ValidationPolicy};
 
 /// How a candidate module is validated: the IC's rules, the control plane's exports
@@ -120,10 +121,6 @@ impl From<UpgradeError> for AgentError {
             e @ UpgradeError::StaleParent { .. } => AgentError::Validation(e.to_string()),
         }
     }
-}
-
-fn now() -> u64 {
-    ic_cdk::api::time()
 }
 
 /// The running module's hash, as last verified.
@@ -629,7 +626,7 @@ pub fn reject(caller: Principal, id: u64, reason: String) -> Result<UpgradeRecor
         reason,
     );
     journal::put(&rec);
-    if let Ok(hash) = <[u8; 32]>::try_from(rec.candidate_hash.as_slice())
+    if let Some(hash) = canister_api::hash32(&rec.candidate_hash)
         && let Some(mut v) = versions::get(&hash)
     {
         v.outcome = Some("rejected".into());

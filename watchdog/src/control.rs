@@ -3,10 +3,7 @@
 //! (`crate::supervise`) and the restore ladder (`crate::ladder`) find it out.
 
 use crate::store;
-
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
+use canister_api::cdk::now;
 
 /// The watchdog is not a controller of the agent any more (a canister_status was refused).
 pub fn lost_control(detail: String) {

@@ -40,6 +40,7 @@ use crate::store::{self, Restore, State};
 use crate::{agent_client, ladder};
 use candid::Principal;
 use canister_api::agent::{Health, StateDigest, UpgradeOutcome};
+use canister_api::cdk::{Busy, now};
 use canister_api::failure::{Failure, not_a_controller};
 use canister_api::ic::management;
 use canister_api::watchdog::{
@@ -57,21 +58,6 @@ thread_local! {
     static BUSY_SINCE: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
-
-/// Clears the busy mark when a tick ends, also when one of its callbacks traps: ic-cdk drops
-/// the tick's future in the cleanup callback, which runs this destructor, so the next tick
-/// resumes the work instead of waiting for [`BUSY_EXPIRY_NS`].
-struct Busy;
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        BUSY_SINCE.with(|b| b.set(None));
-    }
-}
-
 /// One supervision step (skipped if the previous one is still running).
 pub async fn tick() {
     let t = now();
@@ -81,8 +67,9 @@ pub async fn tick() {
     {
         return;
     }
-    BUSY_SINCE.with(|b| b.set(Some(t)));
-    let _busy = Busy;
+    // Cleared also when a callback traps, so the next tick resumes the work instead of waiting
+    // for [`BUSY_EXPIRY_NS`].
+    let _busy = Busy::hold(&BUSY_SINCE, Some(t));
     step().await;
     deliver_verdicts().await;
 }

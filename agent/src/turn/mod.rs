@@ -41,6 +41,7 @@ use crate::api::{
 };
 use crate::{audit, digest, journal, prompt, survival, tools, upgrade};
 use candid::Principal;
+use canister_api::cdk::now;
 
 pub use driver::{poke, start};
 
@@ -54,10 +55,6 @@ pub const MAX_INVALID_CALLS: u32 = 3;
 pub const MAX_MODEL_FAILURES: u32 = 3;
 /// Longest a turn waits for its upgrade to end (an operator's approval under ApproveEach).
 pub const UPGRADE_WAIT_SECS: u64 = 24 * 3600;
-
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
 
 /// How an upgrade ended, as the model is told.
 pub fn describe_outcome(rec: &UpgradeRecord) -> String {
