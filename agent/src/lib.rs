@@ -394,7 +394,6 @@ fn canary_write() -> AgentResult<String> {
 fn set_loop_enabled(enabled: bool) -> AgentResult<LoopStatus> {
     track("set_loop_enabled", || {
         let caller = auth::require("set_loop_enabled", OPERATORS)?;
-        writes::check()?;
         Ok(turn::set_enabled(caller, enabled))
     })
 }
@@ -405,7 +404,6 @@ fn set_loop_enabled(enabled: bool) -> AgentResult<LoopStatus> {
 fn set_llm(settings: LlmSettings) -> AgentResult<LoopStatus> {
     track("set_llm", || {
         let caller = auth::require("set_llm", OPERATORS)?;
-        writes::check()?;
         turn::set_llm(caller, settings)
     })
 }
@@ -416,7 +414,6 @@ fn set_llm(settings: LlmSettings) -> AgentResult<LoopStatus> {
 fn set_survival(settings: SurvivalSettings) -> AgentResult<LoopStatus> {
     track("set_survival", || {
         let caller = auth::require("set_survival", OPERATORS)?;
-        writes::check()?;
         turn::set_survival(caller, settings)
     })
 }
@@ -427,7 +424,6 @@ fn set_survival(settings: SurvivalSettings) -> AgentResult<LoopStatus> {
 fn set_prompt_layer(name: String, content: Option<String>) -> AgentResult<Vec<PromptLayer>> {
     track("set_prompt_layer", || {
         let caller = auth::require("set_prompt_layer", OPERATORS)?;
-        writes::check()?;
         turn::set_prompt_layer(caller, name, content)
     })
 }
@@ -629,7 +625,6 @@ fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
 fn set_version_retention(keep: u32) -> AgentResult<Vec<VersionInfo>> {
     track("set_version_retention", || {
         let caller = auth::require("set_version_retention", OPERATORS)?;
-        writes::check()?;
         if keep > api::MAX_KEEP_VERSIONS {
             return Err(AgentError::InvalidArgument(format!(
                 "keep must be 0..={}",

@@ -389,6 +389,14 @@ fn source(module: &str, text: &str) -> Source {
     }
 }
 
+/// The dependencies as (from, to) pairs, in order.
+fn pairs(edges: &Edges) -> Vec<(&str, &str)> {
+    edges
+        .keys()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect()
+}
+
 #[test]
 fn a_cycle_through_use_groups_super_and_reexports_is_found_with_its_path() {
     let sources = [
@@ -401,10 +409,7 @@ fn a_cycle_through_use_groups_super_and_reexports_is_found_with_its_path() {
         source("c/inner", "fn h() { super::super::a::g() }"),
     ];
     let edges = module_edges(&sources);
-    let pairs: Vec<(&str, &str)> = edges
-        .keys()
-        .map(|(f, t)| (f.as_str(), t.as_str()))
-        .collect();
+    let pairs = pairs(&edges);
     assert_eq!(pairs, [("a", "b"), ("b", "c"), ("c", "a")]);
     assert_eq!(edges[&("b".into(), "c".into())], "src/b.rs:2");
     assert_eq!(
@@ -426,10 +431,7 @@ fn comments_strings_tests_modules_and_macro_crate_paths_are_not_dependencies() {
         source("b", "use crate::a::thing; fn f() {}"),
     ];
     let edges = module_edges(&sources);
-    let pairs: Vec<(&str, &str)> = edges
-        .keys()
-        .map(|(f, t)| (f.as_str(), t.as_str()))
-        .collect();
+    let pairs = pairs(&edges);
     assert_eq!(pairs, [("b", "a")]);
     assert!(cycles("demo", &edges).is_empty());
 }
