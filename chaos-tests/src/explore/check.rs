@@ -372,7 +372,10 @@ fn release_commits(w: &mut World) -> Result<(), Violation> {
         let Some(r) = w.records().and_then(|r| r.into_iter().find(|r| r.id == id)) else {
             return false;
         };
-        if matches!(r.state, canister_api::agent::UpgradeState::Rehearsed) {
+        if matches!(
+            r.state,
+            canister_api::agent::UpgradeState::Rehearsed | canister_api::agent::UpgradeState::Validated
+        ) {
             let _ = call::<Result<UpgradeRecord, AgentError>>(
                 &w.tb,
                 w.tb.agent,
