@@ -444,7 +444,11 @@ async fn rehearse_on(
             )
             .await;
             probes.push(crate::tool_probe::probe(sandbox, &candidate).await);
+            // Mutant (issue 12 item 2 reverted): the control plane is not called.
+            #[cfg(not(feature = "mutant-control-plane-probe"))]
             probes.push(probes::control_plane(sandbox, &req.current_hash).await);
+            // Mutant (issue 12 item 8 reverted): no real write on the sandbox.
+            #[cfg(not(feature = "mutant-write-probes"))]
             probes.extend(probes::writes(sandbox).await);
             match probes::controllers(sandbox).await {
                 Ok(p) => probes.push(p),
