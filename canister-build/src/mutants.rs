@@ -75,7 +75,7 @@ pub const MUTANTS: &[Mutant] = &[
         reverts: "a candidate must export only the old short list of methods (no export_module, \
                   complete_upgrade, upgrade_armed, state_digest, import_state, ...)",
         packages: &["agent"],
-        guarded_by: "item2_a_release_without_export_module_is_refused",
+        guarded_by: "item2_an_intended_interface_break_still_keeps_the_control_plane",
     },
     Mutant {
         name: "interface-check",
@@ -148,23 +148,25 @@ pub const MUTANTS: &[Mutant] = &[
     Mutant {
         name: "canary",
         item: "8",
-        reverts: "probation makes no canary write on the live candidate",
-        packages: &["watchdog"],
+        reverts: "neither probation nor the agent's self-test makes a write on the live \
+                  candidate",
+        packages: &["agent", "watchdog"],
         guarded_by: "item8_a_candidate_whose_writes_trap_only_live_is_rolled_back_on_probation",
     },
     Mutant {
         name: "controllers",
         item: "9",
-        reverts: "probation does not check the agent's controllers",
-        packages: &["watchdog"],
+        reverts: "neither probation nor the self-test checks the agent's controllers (the \
+                  self-test re-adds only the agent and the watchdog)",
+        packages: &["agent", "watchdog"],
         guarded_by: "item9_a_candidate_that_drops_the_operators_is_rolled_back",
     },
     Mutant {
         name: "failure-classes",
         item: "10",
-        reverts: "every failed heartbeat counts towards the ladder, whatever its reject code \
-                  (an operator's stop too)",
-        packages: &["watchdog"],
+        reverts: "every failed heartbeat counts towards the ladder, and every reject fails the \
+                  self-test, whatever its code (an operator's stop too)",
+        packages: &["agent", "watchdog"],
         guarded_by: "item10_an_operator_stop_of_a_committed_version_is_never_rolled_back",
     },
     Mutant {
