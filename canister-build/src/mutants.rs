@@ -70,6 +70,13 @@ pub const MUTANTS: &[Mutant] = &[
         guarded_by: "item1_a_rejection_while_the_arm_is_in_flight_lifts_the_pause_and_reconciles_the_verdict",
     },
     Mutant {
+        name: "pause-blocks-operators",
+        item: "1",
+        reverts: "the write pause refuses an operator's set_autonomy as it refuses writes",
+        packages: &["agent"],
+        guarded_by: "item1_a_rejection_while_the_arm_is_in_flight_lifts_the_pause_and_reconciles_the_verdict",
+    },
+    Mutant {
         name: "required-exports",
         item: "2",
         reverts: "a candidate must export only the old short list of methods (no export_module, \
@@ -132,6 +139,13 @@ pub const MUTANTS: &[Mutant] = &[
         guarded_by: "item6_a_sandbox_left_without_cycles_is_refilled",
     },
     Mutant {
+        name: "health-probe",
+        item: "6",
+        reverts: "the rehearsal's health probe passes whatever status the candidate reports",
+        packages: &["staging"],
+        guarded_by: "item6_the_rehearsal_requires_a_healthy_status",
+    },
+    Mutant {
         name: "drain",
         item: "7",
         reverts: "the agent issues its self-install while its own calls are in flight",
@@ -160,6 +174,13 @@ pub const MUTANTS: &[Mutant] = &[
                   self-test re-adds only the agent and the watchdog)",
         packages: &["agent", "watchdog"],
         guarded_by: "item9_a_candidate_that_drops_the_operators_is_rolled_back",
+    },
+    Mutant {
+        name: "controllers-probe",
+        item: "9",
+        reverts: "the rehearsal does not check the sandbox's controllers after the upgrade",
+        packages: &["staging"],
+        guarded_by: "item9_a_candidate_that_seizes_control_is_refused_by_the_rehearsal",
     },
     Mutant {
         name: "failure-classes",
