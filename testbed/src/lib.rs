@@ -236,6 +236,11 @@ pub struct Options {
     pub seed: u64,
     /// A module to install first instead of `agent_build` (raw; gzipped for the install).
     pub agent_wasm: Option<Vec<u8>>,
+    /// The watchdog module instead of the `watchdog` build (raw), e.g. a mutant's; it is also
+    /// the module the agent stores to repair the watchdog with.
+    pub watchdog_wasm: Option<Vec<u8>>,
+    /// The staging module instead of the `staging` build (raw), e.g. a mutant's.
+    pub staging_wasm: Option<Vec<u8>>,
     /// Instruction limit of an install or upgrade (the IC's is 300 B; a scenario may scale it
     /// down so that a runaway `post_upgrade` hits it in seconds of wall time).
     pub install_instruction_limit: Option<u64>,
@@ -261,6 +266,8 @@ impl Default for Options {
             watchdog: WatchdogConfig::default(),
             seed: 0,
             agent_wasm: None,
+            watchdog_wasm: None,
+            staging_wasm: None,
             install_instruction_limit: None,
             llm: false,
             watchdog_on_other_subnet: false,
@@ -311,6 +318,8 @@ impl Testbed {
             Some(raw) => gzip(raw),
             None => installable(opts.agent_build),
         };
+        let watchdog_wasm = opts.watchdog_wasm.clone().unwrap_or_else(|| wasm("watchdog"));
+        let staging_wasm = opts.staging_wasm.clone().unwrap_or_else(|| wasm("staging"));
         let agent = sim.create_canister();
         let watchdog = if opts.watchdog_on_other_subnet {
             sim.create_canister_on_subnet(None, None, sim.subnets()[1].id)
@@ -340,7 +349,7 @@ impl Testbed {
         });
         sim.install_canister(
             watchdog,
-            wasm("watchdog"),
+            watchdog_wasm.clone(),
             Encode!(&WatchdogInit {
                 agent,
                 operators: vec![op],
@@ -352,7 +361,7 @@ impl Testbed {
         );
         sim.install_canister(
             staging,
-            wasm("staging"),
+            staging_wasm,
             Encode!(&StagingInit {
                 agent,
                 operators: vec![op],
@@ -397,9 +406,8 @@ impl Testbed {
         tb.upload(WasmKind::Running, &running);
         tb.commit(WasmKind::Running, &sha256(&running))
             .expect("commit of the running module");
-        let wd = wasm("watchdog");
-        tb.upload(WasmKind::Watchdog, &wd);
-        tb.commit(WasmKind::Watchdog, &sha256(&wd))
+        tb.upload(WasmKind::Watchdog, &watchdog_wasm);
+        tb.commit(WasmKind::Watchdog, &sha256(&watchdog_wasm))
             .expect("commit of the watchdog module");
         tb
     }
