@@ -323,12 +323,17 @@ mod tests {
     use crate::CANISTERS;
 
     /// Every mutant's feature is declared by each package it names and used in its sources,
-    /// and names a test of safety_net.rs: a mutant that drifts from the code fails here
-    /// without building anything.
+    /// names a test of safety_net.rs, and has its row in docs/benchmarks.md's mutation table: a
+    /// mutant that drifts from the code or the docs fails here without building anything.
     #[test]
-    fn every_mutant_is_declared_used_and_guarded() {
+    fn every_mutant_is_declared_used_guarded_and_documented() {
         let root = crate::workspace_root();
         let safety_net = std::fs::read_to_string(root.join("testbed/tests/safety_net.rs")).unwrap();
+        let benchmarks = std::fs::read_to_string(root.join("docs/benchmarks.md")).unwrap();
+        let table = benchmarks
+            .split_once("## Mutants")
+            .expect("docs/benchmarks.md has a Mutants section")
+            .1;
         let mut names = std::collections::HashSet::new();
         for m in MUTANTS {
             assert!(names.insert(m.name), "{} is listed twice", m.name);
@@ -358,6 +363,11 @@ mod tests {
                     "no `{used}` in {package}/src"
                 );
             }
+            assert!(
+                table.contains(&format!("| `{}` | {} |", m.name, m.item)),
+                "docs/benchmarks.md's mutation table has no row for {}",
+                m.name
+            );
             assert!(
                 safety_net.contains(&format!("fn {}()", m.guarded_by)),
                 "{}: no test {} in safety_net.rs",
