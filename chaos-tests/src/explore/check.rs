@@ -9,10 +9,12 @@
 //! | `acked_writes_kept` | safety, at rest | every acknowledged `remember`/`forget` of the explorer's namespace reads back, unless an incident detected after it states lost records |
 //! | `runs_lkg_or_candidate` | safety, at rest | the agent runs the watchdog's LKG (at rest: nothing armed, no restore running, the watchdog not paused, no out-of-band install within the detection bound) |
 //! | `mutual_control` | safety | the agent's controllers hold the agent, the watchdog and the operator; the watchdog's hold the agent and the operator |
+//! | `no_false_rollback` | safety | every incident belongs to an upgrade, was asked for by an operator, or follows a tampered agent (uninstalled, installed out of band) or a committed bad candidate |
 //! | `upgrades_end` | liveness | after healing, every upgrade is terminal and nothing is armed or being restored within [`UPGRADE_BOUND`] |
 //! | `writes_resume` | liveness | a write is accepted within [`WRITE_BOUND`] (the write lease is 60 min) |
 //! | `operator_methods_answer` | liveness | `configure` on the watchdog and `set_autonomy` on the agent answer Ok (no Busy) |
 //! | `heartbeats_resume` | liveness | within the detection bound plus two intervals, the watchdog's last heartbeat is healthy and fresh and the agent has seen the watchdog as recently |
+//! | `release_commits` | liveness, at the end | the operator's healthy release (marked as breaking the interface) commits within [`UPGRADE_BOUND`], the operator waiting out the gate and approving when asked |
 //! | `runs_verified_version` | liveness | the agent runs the LKG and its health is not `unhealthy`; every incident is restored |
 
 use super::coverage::state_name;
@@ -149,6 +151,26 @@ fn journal(
             }
         }
     }
+    // A restore outside an upgrade that nobody asked for needs a reason: the agent's code was
+    // tampered with (uninstalled, installed out of band), or a bad candidate was committed
+    // (one that fails after its probation). An operator's stop, a network fault or a held
+    // call is not one (issue 12 item 10).
+    let bad_committed = records.iter().any(|r| {
+        matches!(r.state, canister_api::agent::UpgradeState::Committed)
+            && w.bad_modules.contains(&r.candidate_hash)
+    });
+    for i in incidents.unwrap_or_default() {
+        let asked = i.cause.starts_with("operator ");
+        if i.upgrade_id.is_none() && !asked && !w.agent_tampered && !bad_committed {
+            return Err(violation(
+                "no_false_rollback",
+                format!(
+                    "incident {} restores a version nobody broke: {} (ladder {:?})",
+                    i.id, i.cause, i.ladder_step
+                ),
+            ));
+        }
+    }
     for i in incidents.unwrap_or_default() {
         if i.restored_at.is_some() && i.ladder_step.is_none() {
             return fail(format!("incident {} restored without a rung", i.id));
@@ -246,6 +268,9 @@ pub fn safety(w: &mut World, result: &str) -> Result<(), Violation> {
     if result.starts_with("UNAUTHORISED CHANGE") {
         return Err(violation("no_unauthorised_change", result));
     }
+    if result.starts_with("STALE PARENT") {
+        return Err(violation("journal_truthful", result));
+    }
     let records = w.records();
     let incidents = incidents(w);
     if let Some(records) = &records {
@@ -299,6 +324,84 @@ fn run_until(w: &mut World, limit: Duration, mut done: impl FnMut(&mut World) ->
         }
         w.tb.run_for(Duration::from_secs(10));
     }
+}
+
+/// The release the final check proposes: the healthy chaos build stamped `explore-final` (a
+/// module no history proposes before).
+fn final_release() -> Vec<u8> {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES
+        .get_or_init(|| {
+            testbed::release(&testbed::chaos_candidate("none"), "explore-final", (1, 3))
+        })
+        .clone()
+}
+
+/// After a history, the operator's release of a healthy module still commits (the operator
+/// waits out the gate's rate limit and approves it if autonomy asks for that). The release says
+/// it breaks the interface, as the agent may have added methods to itself.
+fn release_commits(w: &mut World) -> Result<(), Violation> {
+    let bytes = final_release();
+    let fail = |d: String| Err(violation("release_commits", d));
+    let mut proposed = None;
+    let mut last = String::new();
+    for _ in 0..3 {
+        match w.propose(&bytes, true) {
+            Ok(r) => {
+                proposed = Some(r.id);
+                break;
+            }
+            Err(e) if e.contains("rate limited") || e.contains("in flight") => {
+                let secs = e
+                    .split("retry in ")
+                    .nth(1)
+                    .and_then(|t| t.split(' ').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(600);
+                w.tb.sim.advance_time(Duration::from_secs(secs + 1));
+                w.tb.run_for(Duration::from_secs(10));
+                last = e;
+            }
+            Err(e) => return fail(format!("the healthy release was refused: {e}")),
+        }
+    }
+    let Some(id) = proposed else {
+        return fail(format!("the healthy release was never admitted: {last}"));
+    };
+    let ended = run_until(w, UPGRADE_BOUND, |w| {
+        let Some(r) = w.records().and_then(|r| r.into_iter().find(|r| r.id == id)) else {
+            return false;
+        };
+        if matches!(r.state, canister_api::agent::UpgradeState::Rehearsed) {
+            let _ = call::<Result<UpgradeRecord, AgentError>>(
+                &w.tb,
+                w.tb.agent,
+                operator(),
+                "approve_upgrade",
+                Encode!(&id).expect("encode"),
+                false,
+            );
+        }
+        r.state.is_terminal()
+    });
+    let state = w
+        .records()
+        .and_then(|r| r.into_iter().find(|r| r.id == id))
+        .map(|r| r.state);
+    match state {
+        Some(canister_api::agent::UpgradeState::Committed) if ended => Ok(()),
+        other => fail(format!(
+            "the healthy release (upgrade {id}) did not commit within {} s: {other:?}",
+            UPGRADE_BOUND.as_secs()
+        )),
+    }
+}
+
+/// [`liveness`], then (at the end of a history) the operator's healthy release must commit.
+pub fn final_liveness(w: &mut World) -> Result<(), Violation> {
+    liveness(w)?;
+    release_commits(w)?;
+    liveness(w)
 }
 
 /// Heals (faults off, everything started, the watchdog resumed, pending approvals rejected) and

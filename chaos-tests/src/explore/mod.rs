@@ -206,7 +206,11 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
     let mut failure = None;
     for (index, action) in actions.iter().enumerate() {
         let at_secs = (world.now() - t0) / 1_000_000_000;
+        let wall = Instant::now();
         let result = world.apply(action);
+        if std::env::var_os("EXPLORE_TRACE").is_some() {
+            eprintln!("#{index} {action} -> {result} ({} ms)", wall.elapsed().as_millis());
+        }
         let checked = match action {
             Action::Checkpoint => check::liveness(&mut world),
             _ => check::safety(&mut world, &result),
@@ -226,7 +230,7 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
         }
     }
     if failure.is_none()
-        && let Err(violation) = check::liveness(&mut world)
+        && let Err(violation) = check::final_liveness(&mut world)
     {
         failure = Some(Failure {
             step: actions.len(),

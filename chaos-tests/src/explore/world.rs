@@ -52,6 +52,11 @@ pub struct World {
     pub excused: Vec<String>,
     /// When the operator last installed the agent out of band (simulated nanoseconds).
     pub out_of_band_at: Option<u64>,
+    /// The hashes of the bad candidates released.
+    pub bad_modules: Vec<Vec<u8>>,
+    /// Whether the agent's code may legitimately fail outside an upgrade: it was uninstalled
+    /// or installed out of band.
+    pub agent_tampered: bool,
 }
 
 /// A candid call's answer: the reply decoded, or the reject / decoding failure in words.
@@ -117,6 +122,8 @@ impl World {
             coverage: Coverage::default(),
             excused: vec![],
             out_of_band_at: None,
+            bad_modules: vec![],
+            agent_tampered: false,
         }
     }
 
@@ -345,23 +352,40 @@ impl World {
             Action::SelfUpgrade(ops) => {
                 let ops: Vec<serde_json::Value> = ops.iter().map(patch_json).collect();
                 let args = serde_json::json!({"ops": ops, "reason": "explore"});
+                let running = self.tb.agent_module();
                 let out: Result<String, String> = self.agent(
                     operator(),
                     "call_tool",
                     Encode!(&"self_upgrade", &args.to_string()).expect("encode"),
                 );
-                short(&out)
+                // The patch must be built on the module the IC runs (issue 12 item 4).
+                let id = out
+                    .as_ref()
+                    .ok()
+                    .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+                    .and_then(|v| v["id"].as_u64());
+                let parent = id.and_then(|id| {
+                    self.records()?.into_iter().find(|r| r.id == id)?.parent_hash
+                });
+                match (id, parent, running) {
+                    (Some(id), Some(parent), Some(running)) if parent != running => format!(
+                        "STALE PARENT: self-patch upgrade {id} was built on {}, the IC runs {}",
+                        hex::encode(&parent[..6]),
+                        hex::encode(&running[..6])
+                    ),
+                    _ => short(&out),
+                }
             }
             Action::Release(kind) => {
                 let bytes = release_bytes(*kind);
                 if !bytes.is_empty() {
                     self.modules.insert(testbed::sha256(&bytes), bytes.clone());
                 }
-                let out = self.tb.try_propose_release(&bytes, "explore");
-                if let Err(e) = &out {
-                    let what = e.split(':').next().unwrap_or_default();
-                    self.coverage.errors.insert(format!("release refused at {what}"));
+                if matches!(kind, ReleaseKind::Bad(_)) {
+                    self.bad_modules.push(testbed::sha256(&bytes));
                 }
+                // The operator says the release may drop methods the agent added to itself.
+                let out = self.propose(&bytes, true);
                 short(&out.map(|r| r.id))
             }
             Action::Approve => {
@@ -472,6 +496,7 @@ impl World {
                 };
                 self.modules.insert(testbed::sha256(&bytes), bytes.clone());
                 self.out_of_band_at = Some(self.now());
+                self.agent_tampered = true;
                 let tb = &self.tb;
                 let out = tb
                     .sim
@@ -508,12 +533,55 @@ impl World {
                 if !self.is_running(partner) {
                     return format!("skipped: {partner:?} is not running to repair it");
                 }
+                self.agent_tampered |= *who == Who::Agent;
                 let out = tb.sim.uninstall_canister(self.id(*who), Some(operator()));
                 short(&out.map_err(|e| e.reject_message))
             }
             Action::Intrude(what) => self.intrude(*what),
             Action::Checkpoint => String::new(),
         }
+    }
+
+    /// Uploads (1 MiB chunks), commits and proposes `bytes` as the operator, as
+    /// `Testbed::try_propose_release` does, but answering a reject (a stopped or uninstalled
+    /// agent) as an error instead of panicking.
+    pub fn propose(&mut self, bytes: &[u8], breaks: bool) -> Result<UpgradeRecord, String> {
+        let op = operator();
+        let _ = self.agent::<()>(op, "discard_upload", enc(&WasmKind::Release));
+        let empty: &[u8] = &[];
+        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+            vec![empty]
+        } else {
+            bytes.chunks(testbed::CHUNK).collect()
+        };
+        for chunk in chunks {
+            self.agent::<candid::Reserved>(
+                op,
+                "upload_wasm_chunk",
+                Encode!(&WasmKind::Release, &serde_bytes::ByteBuf::from(chunk.to_vec()))
+                    .expect("encode"),
+            )
+            .map_err(|e| format!("upload_wasm_chunk: {e}"))?;
+        }
+        self.agent::<candid::Reserved>(
+            op,
+            "commit_wasm",
+            Encode!(
+                &WasmKind::Release,
+                &serde_bytes::ByteBuf::from(testbed::sha256(bytes))
+            )
+            .expect("encode"),
+        )
+        .map_err(|e| format!("commit_wasm: {e}"))?;
+        self.agent(
+            op,
+            "propose_release",
+            enc(&canister_api::agent::ProposeRelease {
+                reason: "explore".into(),
+                breaks_interface: breaks.then_some(true),
+            }),
+        )
+        .map_err(|e| format!("propose_release: {e}"))
     }
 
     fn rollback_target(&self, kind: RollbackKind) -> RollbackTarget {
