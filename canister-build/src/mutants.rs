@@ -74,7 +74,7 @@ pub const MUTANTS: &[Mutant] = &[
         item: "1",
         reverts: "the write pause refuses an operator's set_autonomy as it refuses writes",
         packages: &["agent"],
-        guarded_by: "item1_a_rejection_while_the_arm_is_in_flight_lifts_the_pause_and_reconciles_the_verdict",
+        guarded_by: "item1_no_operator_method_is_refused_by_the_write_pause",
     },
     Mutant {
         name: "required-exports",

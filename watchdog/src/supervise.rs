@@ -945,7 +945,7 @@ async fn commit(st: &State) {
     // and its verdict is queued and retried.
     #[cfg(feature = "mutant-verdict-bound")]
     if !matches!(answer, Ok(Ok(_))) {
-        queue_verdict(id, UpgradeOutcome::Committed);
+        store::queue_verdict(id, UpgradeOutcome::Committed);
     }
     #[cfg(not(feature = "mutant-verdict-bound"))]
     match answer {
