@@ -51,9 +51,17 @@ pub struct Trio {
 pub fn trio(mutant: Option<&str>) -> Result<Trio, String> {
     match mutant {
         None => Ok(Trio::default()),
-        Some(name) => Err(format!(
-            "mutant `{name}`: this build of the explorer has no mutant trios (the `mutants` branch's canister-build API supplies them)"
-        )),
+        // The whole process runs the mutant (testbed::use_mutant): the trio, and the chaos
+        // build bad candidates are made from, which carries the mutation too. Built here, so
+        // a build failure is reported before the first history.
+        Some(name) => {
+            testbed::use_mutant(name)?;
+            canister_build::mutant_trio(name).map_err(|e| e.to_string())?;
+            Ok(Trio {
+                mutant: Some(name.to_string()),
+                ..Trio::default()
+            })
+        }
     }
 }
 
