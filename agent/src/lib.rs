@@ -223,6 +223,7 @@ fn health_now() -> Health {
             .collect(),
         watchdog: supervision::view(),
         turn_loop: Some(turn::health()),
+        staging: config::get().staging,
     }
 }
 

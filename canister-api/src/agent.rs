@@ -909,6 +909,10 @@ pub struct Health {
     pub watchdog: Option<WatchdogView>,
     /// The turn loop: on or off, its survival tier, the turn under way.
     pub turn_loop: Option<LoopHealth>,
+    /// The staging canister the agent rehearses its upgrades in. The watchdog keeps it from the
+    /// last healthy heartbeat, so that a clean reinstall (the ladder's last rung) with no upgrade
+    /// armed gives it back: without it every later upgrade would wait at Validated.
+    pub staging: Option<Principal>,
 }
 
 /// Per-method metrics (heap only: reset by every upgrade).

@@ -21,9 +21,7 @@ fn a_few_short_histories_keep_every_invariant() {
         shrink_runs: env("EXPLORE_SHRINK_RUNS", 6) as usize,
         ..Config::default()
     };
-    // Seed 1 finds an open bug (`open_finding_a_release_after_the_agent_was_reinstalled_stays_validated`):
-    // the budget runs from seed 2 until it is fixed.
-    let first = env("EXPLORE_FIRST_SEED", 2);
+    let first = env("EXPLORE_FIRST_SEED", 1);
     let seeds = first..first + env("EXPLORE_SEEDS", 2);
     let summary = explore::explore(seeds, None, &config, |h, f| {
         println!(
@@ -99,13 +97,12 @@ fn a_broken_invariant_is_found_and_shrunk() {
     );
 }
 
-/// Found by the explorer (seed 1, shrunk from 16 steps to 2), not fixed yet: the agent is
-/// uninstalled, the watchdog restores it (Reinstall rung), and the operator's healthy release then
-/// stays `Validated` for the whole 2 h bound, although the operator approves it. Ignored until
-/// fixed (`cargo test -p chaos-tests --test explore open_finding -- --ignored`).
+/// Found by the explorer (seed 1, shrunk from 16 steps to 2): the agent is uninstalled, the
+/// watchdog restores it (Reinstall rung) with no upgrade armed, and the operator's healthy release
+/// then stayed `Validated` for good: the reinstall's init argument named no staging canister. The
+/// watchdog now takes it from the agent's last healthy heartbeat (`Health::staging`).
 #[test]
-#[ignore = "open finding of the explorer: a release after a reinstall never leaves Validated"]
-fn open_finding_a_release_after_the_agent_was_reinstalled_stays_validated() {
+fn a_release_after_the_agent_was_reinstalled_commits() {
     use chaos_tests::explore::action::Who;
     let h = explore::run(1, &[Action::Kill(Who::Agent), Action::Forget(7)], &trio(None).expect("trio"));
     println!("{}", h.timeline());

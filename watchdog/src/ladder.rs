@@ -419,7 +419,10 @@ async fn try_rung(r: &Restore) -> Result<Restored, String> {
                 .unwrap_or(AgentInit {
                     operators: st.operators.clone(),
                     watchdog: Some(ic_cdk::api::canister_self()),
-                    staging: None,
+                    // No upgrade armed: the staging canister the last healthy heartbeat named
+                    // (found by the explorer: with `None` every later upgrade waited at
+                    // Validated for good).
+                    staging: st.agent_health.as_ref().and_then(|h| h.staging),
                     autonomy: Autonomy::Manual,
                     sandbox: None,
                     turn_loop: None,
