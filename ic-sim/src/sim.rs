@@ -1024,6 +1024,18 @@ impl Sim {
     pub fn held_responses(&self) -> usize {
         self.state.borrow().held.len()
     }
+
+    /// Callbacks of `canister_id` still waiting for their response (its calls in flight, held
+    /// ones included). A response that finds its callback removes it, so the count going down
+    /// after [`Sim::release_held_responses`] counts what the release delivered. Not in
+    /// PocketIC's API.
+    pub fn outstanding_callbacks(&self, canister_id: Principal) -> usize {
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .map_or(0, |c| c.callbacks.len())
+    }
 }
 
 fn uncertified(reject: RejectResponse) -> RejectResponse {
