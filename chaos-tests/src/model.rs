@@ -133,27 +133,27 @@ const BAD_PATCHES: &[(&str, &str, &str)] = &[
     (
         "removes health",
         r#"[{"op":"remove_method","name":"health"}]"#,
-        "REASON-HEALTH",
+        "required export `canister_method health` is missing",
     ),
     (
         "removes complete_upgrade (disables supervision)",
         r#"[{"op":"remove_method","name":"complete_upgrade"}]"#,
-        "REASON-COMPLETE",
+        "required export `canister_method complete_upgrade` is missing",
     ),
     (
         "adds a method named like an existing one",
         r#"[{"op":"add_query_method","name":"health","reply_hex":"4449444c0000"}]"#,
-        "REASON-DUP",
+        "method `health` already exists",
     ),
     (
         "overwrites the version stamp",
         r#"[{"op":"set_metadata","visibility":"public","name":"agent:version","content":"fake"}]"#,
-        "REASON-STAMP",
+        "is written by the stamp of every patch",
     ),
     (
         "a reply that is not hex",
         r#"[{"op":"add_query_method","name":"hello","reply_hex":"zz"}]"#,
-        "REASON-HEX",
+        "invalid hex `zz`",
     ),
 ];
 

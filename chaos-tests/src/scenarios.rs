@@ -171,29 +171,27 @@ fn kill_watchdog_mid_upgrade(run: &mut Run, bytes: &[u8], reason: &str) {
 fn hang_on_probation(run: &mut Run, reason: &str, delivered: bool) {
     run.propose(&chaos_release("health_calls_out"), reason);
     fault_at_boot(run);
-    let (staging, agent) = (run.tb.staging, run.tb.agent);
+    let staging = run.tb.staging;
     run.tb.sim.inject(Fault::HoldResponses { from: staging });
     run.until_terminal();
     run.until_restored();
     run.tb.sim.clear_faults();
     run.expect_fired("responses held", |f| f.responses_held);
     let held = run.tb.sim.held_responses();
-    let waiting = run.tb.sim.outstanding_callbacks(agent);
+    let awaited = run.tb.sim.awaited_held_responses();
     run.tb.sim.release_held_responses();
     run.tb.run_for(Duration::from_secs(5));
-    let found = waiting.saturating_sub(run.tb.sim.outstanding_callbacks(agent));
+    let left = run.tb.sim.held_responses();
     run.notes.push(format!(
-        "released {held} held responses after the restore; {found} of the agent's {waiting} waiting callbacks took theirs"
+        "released {held} held responses after the restore; {awaited} reached the callback waiting for them"
     ));
     if delivered {
-        run.expect(held > 0 && found > 0, || {
-            format!("the release delivered nothing: {held} held, {found} callbacks reached")
+        run.expect(awaited > 0 && left == 0, || {
+            format!("the release delivered nothing to a callback: {held} held, {awaited} awaited, {left} still held")
         });
     } else {
-        run.expect(held > 0 && waiting == 0 && found == 0, || {
-            format!(
-                "after the uninstall, {waiting} callbacks were still waiting and {found} took a released response ({held} held)"
-            )
+        run.expect(held > 0 && awaited == 0, || {
+            format!("after the uninstall, {awaited} of {held} held responses still had a callback waiting")
         });
     }
 }
@@ -333,7 +331,7 @@ pub fn all() -> Vec<Scenario> {
                 run.notes
                     .push(format!("cut at byte {cut} of {}", full.len()));
                 run.propose(&full[..cut], "truncated");
-                run.expect_refusal("as invalid Wasm", |r| r.is_validation(""));
+                run.expect_refusal("as invalid Wasm", |r| r.is_validation("invalid Wasm"));
             },
         )
         .proving("the refusal is a Validation error: the cut module is not valid Wasm"),
@@ -353,9 +351,11 @@ pub fn all() -> Vec<Scenario> {
         .proving("refused for the module itself, or the journal's candidate hash is the flipped module's"),
         scenario("empty_wasm", "an empty release", REJECTED, |run| {
             run.propose(&[], "empty");
-            run.expect_refusal("as an empty module", |r| r.refuses_the_module());
+            run.expect_refusal("as an empty upload (InvalidArgument)", |r| {
+                matches!(r.error(), Some(AgentError::InvalidArgument(m)) if m.contains("empty"))
+            });
         })
-        .proving("the refusal refuses the module itself (an empty module)"),
+        .proving("the refusal is InvalidArgument: an empty upload"),
         scenario(
             "gzip_garbage_wasm",
             "gzip magic followed by random bytes",
@@ -365,11 +365,11 @@ pub fn all() -> Vec<Scenario> {
                 bytes.extend((0..4096).map(|_| run.rng.next_u64() as u8));
                 run.propose(&bytes, "gzip garbage");
                 run.expect_refusal("as a gzip stream that does not inflate", |r| {
-                    r.refuses_the_module()
+                    r.is_validation("cannot be decompressed")
                 });
             },
         )
-        .proving("the refusal refuses the module itself (the gzip stream does not inflate)"),
+        .proving("the refusal is a Validation error: the gzip stream cannot be decompressed"),
         scenario(
             "forbidden_import",
             "a stamped module importing a System API function that does not exist",
@@ -475,7 +475,7 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&chaos_release("health_trap_live"), "health traps");
                 fault_at_boot(run);
                 run.until_terminal();
-                run.expect_incident("XXX-TRAP", true);
+                run.expect_incident("health traps", true);
             },
         )
         .proving("a restored incident of the upgrade whose cause is the trapping health"),
@@ -487,7 +487,7 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&chaos_release("reports_unhealthy"), "unhealthy");
                 fault_at_boot(run);
                 run.until_terminal();
-                run.expect_incident("XXX-UNHEALTHY", true);
+                run.expect_incident("health answered `unhealthy`", true);
             },
         )
         .proving("a restored incident of the upgrade whose cause is the unhealthy status"),
@@ -499,7 +499,7 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&chaos_release("tool_broken"), "broken tool");
                 fault_at_boot(run);
                 run.until_terminal();
-                run.expect_incident("XXX-RECALL", true);
+                run.expect_incident("self-test: tool `recall`", true);
             },
         )
         .proving("a restored incident of the upgrade whose cause is the broken tool"),
@@ -539,7 +539,7 @@ pub fn all() -> Vec<Scenario> {
                 run.until_restored();
                 // It passed probation, then died: committed first, restored after.
                 run.expect_transition(UpgradeState::Committed, 0);
-                run.expect_incident("XXX-DIES", false);
+                run.expect_incident("health traps from its 6th call on", false);
             },
         )
         .proving("the upgrade committed, then a restored incident of failed heartbeats"),
@@ -554,7 +554,7 @@ pub fn all() -> Vec<Scenario> {
                 run.until_terminal();
                 run.until_restored();
                 run.expect_transition(UpgradeState::Committed, 0);
-                run.expect_incident("XXX-LATE", false);
+                run.expect_incident("health traps (late)", false);
             },
         )
         .proving("the upgrade committed, then a restored incident of failed heartbeats"),

@@ -1,7 +1,8 @@
 //! The write probes of the `writes_resumed` invariant: one call of every kind of write the agent
 //! refuses while an upgrade pauses writes (`agent/src/writes.rs`), made as the operator after
 //! the verdict. Each changes something real and, where it can, puts it back (a setting is
-//! written with the value it has).
+//! written with the value it has). Facts go to the `default` namespace, the only one a
+//! schema-v2 build knows.
 //!
 //! A test (`tests/writes_cover_the_agent.rs`) keeps [`PROBES`] and [`NOT_PROBED`] equal to the
 //! update methods of `agent/src/lib.rs` that check the pause: a new kind of write fails it until
@@ -34,7 +35,7 @@ pub const PROBES: &[(&str, Probe)] = &[
     }),
     ("remember", |tb| {
         let fact = Fact {
-            namespace: "chaos".into(),
+            namespace: "default".into(),
             key: "after-the-verdict".into(),
             value: "written".into(),
         };
@@ -44,14 +45,14 @@ pub const PROBES: &[(&str, Probe)] = &[
         let forgotten: Option<String> = update(
             tb,
             "forget",
-            Encode!(&Some("chaos"), &"after-the-verdict").expect("encode"),
+            Encode!(&Some("default"), &"after-the-verdict").expect("encode"),
         )?;
         expect(forgotten.is_some(), || {
             "forget: the fact `remember` wrote is not there".into()
         })
     }),
     ("call_tool remember", |tb| {
-        let args = r#"{"namespace":"chaos","key":"by-tool","value":"written"}"#;
+        let args = r#"{"key":"written-by-tool-after-the-verdict","value":"written"}"#;
         update::<String>(
             tb,
             "call_tool",

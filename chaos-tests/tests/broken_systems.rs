@@ -16,7 +16,7 @@ use canister_api::watchdog::WatchdogError;
 use chaos_tests::scenarios::{FORBIDDEN_IMPORT, scenario, with_import};
 use chaos_tests::{Check, Outcome, Report, run};
 use std::time::Duration;
-use testbed::{Options, Testbed, chaos_release, operator};
+use testbed::{Options, Testbed, operator};
 
 const ANY: &[Outcome] = &[
     Outcome::Committed,
@@ -39,7 +39,8 @@ fn failed(r: &Report) -> Vec<&'static str> {
 #[test]
 fn a_panicking_injection_is_that_runs_failure_and_the_invariants_are_still_checked() {
     let s = scenario("panics", "the injection panics", ANY, |run| {
-        run.saw("about to panic");
+        run.propose(&[], "empty");
+        run.expect_refusal("as empty", |r| r.refuses_the_module());
         panic!("boom in the injection");
     });
     let r = run(&s, 1);
@@ -145,11 +146,6 @@ fn weakened_controllers_pause_journal_and_writes_each_fail_their_invariant() {
             let paused: Result<(), WatchdogError> =
                 tb.watchdog_update(op, "pause", Encode!().expect("encode"));
             paused.expect("pause");
-            let set: Result<(), AgentError> =
-                tb.agent_update(op, "set_autonomy", Encode!(&Autonomy::ApproveEach).unwrap());
-            set.expect("set_autonomy");
-            tb.propose_release(&chaos_release("none"), "waits for approval")
-                .expect("proposed");
             for i in 0..4 {
                 let layers: Result<Vec<PromptLayer>, AgentError> = tb.agent_update(
                     op,
@@ -158,10 +154,16 @@ fn weakened_controllers_pause_journal_and_writes_each_fail_their_invariant() {
                 );
                 layers.expect("set_prompt_layer");
             }
-            run.saw("weakened");
+            // Under ApproveEach the agent's own upgrade waits for an operator who never comes.
+            let set: Result<(), AgentError> =
+                tb.agent_update(op, "set_autonomy", Encode!(&Autonomy::ApproveEach).unwrap());
+            set.expect("set_autonomy");
+            let waiting = tb.self_upgrade_greeting("waits for approval");
+            run.saw(format!("weakened; the self_upgrade answered {waiting:?}"));
         },
     );
     let r = run(&s, 5);
+    assert!(check(&r, "ran_to_the_end").ok, "{:#?}", r.checks);
     let detail = |name| check(&r, name).detail.clone();
     assert!(!check(&r, "controllers_intact").ok, "{:#?}", r.checks);
     assert!(

@@ -1025,16 +1025,22 @@ impl Sim {
         self.state.borrow().held.len()
     }
 
-    /// Callbacks of `canister_id` still waiting for their response (its calls in flight, held
-    /// ones included). A response that finds its callback removes it, so the count going down
-    /// after [`Sim::release_held_responses`] counts what the release delivered. Not in
-    /// PocketIC's API.
-    pub fn outstanding_callbacks(&self, canister_id: Principal) -> usize {
-        self.state
-            .borrow()
-            .canisters
-            .get(&canister_id)
-            .map_or(0, |c| c.callbacks.len())
+    /// Held responses whose callback still waits for them at the canister that made the call
+    /// (its module installed): what [`Sim::release_held_responses`] would deliver to a
+    /// callback. The others (their caller was uninstalled meanwhile) are dropped on release.
+    /// Not in PocketIC's API.
+    pub fn awaited_held_responses(&self) -> usize {
+        let state = self.state.borrow();
+        state
+            .held
+            .iter()
+            .filter(|r| {
+                state
+                    .canisters
+                    .get(&r.originator)
+                    .is_some_and(|c| c.exec.is_some() && c.callbacks.contains_key(&r.callback_id))
+            })
+            .count()
     }
 }
 
