@@ -1,12 +1,12 @@
 //! The write probes of the `writes_resumed` invariant: one call of every kind of write the agent
-//! refuses while an upgrade pauses writes (`agent/src/writes.rs`), made as the operator after
-//! the verdict. Each changes something real and, where it can, puts it back (a setting is
+//! refuses while an upgrade pauses writes (`agent/src/writes.rs`), and of the operator's loop
+//! settings and version retention (never paused), made as the operator after the verdict. Each changes something real and, where it can, puts it back (a setting is
 //! written with the value it has). Facts go to the `default` namespace, the only one a
 //! schema-v2 build knows.
 //!
-//! A test (`tests/writes_cover_the_agent.rs`) keeps [`PROBES`] and [`NOT_PROBED`] equal to the
-//! update methods of `agent/src/lib.rs` that check the pause: a new kind of write fails it until
-//! it has its probe here.
+//! A test (`tests/writes_cover_the_agent.rs`) checks that [`PROBES`] and [`NOT_PROBED`] cover
+//! every update method of `agent/src/lib.rs` that checks the pause: a new kind of paused write
+//! fails it until it has its probe here.
 
 use candid::Encode;
 use canister_api::agent::{
