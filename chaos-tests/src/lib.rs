@@ -13,6 +13,7 @@
 //!   report that names what broke.
 //! - [`writes`]: the write probes of the `writes_resumed` invariant.
 
+pub mod explore;
 pub mod invariants;
 pub mod report;
 pub mod rng;
