@@ -22,9 +22,18 @@ fn paused_methods(lib: &str) -> BTreeSet<String> {
         .filter_map(|item| {
             let body = item.split("\n#[").next().unwrap_or(item);
             let name = body.split("fn ").nth(1)?.split('(').next()?.trim();
-            body.contains("writes::check()").then(|| name.to_string())
+            checks_pause(body).then(|| name.to_string())
         })
         .collect()
+}
+
+/// Whether `body` checks the pause in the real build: a check under a mutant's
+/// `#[cfg(feature = "mutant-...")]` (a deliberately broken build) does not count.
+fn checks_pause(body: &str) -> bool {
+    let lines: Vec<&str> = body.lines().collect();
+    lines.iter().enumerate().any(|(i, l)| {
+        l.contains("writes::check()") && !(i > 0 && lines[i - 1].contains("feature = \"mutant-"))
+    })
 }
 
 /// `"NAME" => {` arms of the tool dispatch whose block (up to the next arm) checks the pause.
@@ -36,7 +45,7 @@ fn paused_tools(tools: &str) -> BTreeSet<String> {
             continue;
         };
         let block = rest.split("\n        }").next().unwrap_or(rest);
-        if block.contains("writes::check()") && !name.contains(' ') {
+        if checks_pause(block) && !name.contains(' ') {
             found.insert(format!("call_tool {name}"));
         }
     }
