@@ -85,6 +85,30 @@ impl Report {
     }
 }
 
+/// The report of a run that could not be checked (its setup or its invariant checks
+/// panicked): one failed check, `ran_to_the_end`, that says what broke.
+pub fn broken(scenario: &str, seed: u64, what: String) -> Report {
+    Report {
+        scenario: scenario.to_string(),
+        seed,
+        outcome: Outcome::Failed,
+        data_lost: 0,
+        detect_secs: None,
+        restore_secs: None,
+        final_module_hash: String::new(),
+        expected_module_hash: String::new(),
+        checks: vec![Check {
+            name: "ran_to_the_end",
+            ok: false,
+            detail: what,
+        }],
+        passed: false,
+        notes: vec![],
+        wall_ms: 0,
+        trace: String::new(),
+    }
+}
+
 /// Simulated nanoseconds as seconds, to the millisecond (a round takes 1 ns).
 pub fn secs(ns: u64) -> f64 {
     (ns as f64 / 1e6).round() / 1e3

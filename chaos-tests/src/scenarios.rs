@@ -7,7 +7,7 @@
 pub mod model;
 
 use crate::report::Outcome;
-use crate::{Run, SETTLE_LIMIT};
+use crate::{Refusal, Run, SETTLE_LIMIT};
 use canister_api::agent::{AgentError, UpgradeState};
 use canister_api::watchdog::LadderStep;
 use ic_sim::{CanisterStatusType, Fault};
@@ -39,6 +39,16 @@ pub struct Scenario {
     pub llm: bool,
     /// The fault.
     pub inject: Inject,
+    /// The trace of the fault the injection checks (`Run::expect` and its helpers), in words:
+    /// every scenario declares one, and a run that checked none fails `fault_took_effect`.
+    pub trace: &'static str,
+}
+
+impl Scenario {
+    /// This scenario, declaring the trace its injection checks.
+    pub fn proving(self, trace: &'static str) -> Self {
+        Self { trace, ..self }
+    }
 }
 
 const ANY: &[Outcome] = &[
@@ -52,7 +62,8 @@ const FAILED: &[Outcome] = &[Outcome::Failed];
 const ROLLED_BACK: &[Outcome] = &[Outcome::RolledBack];
 const COMMITTED: &[Outcome] = &[Outcome::Committed];
 
-pub(crate) fn scenario(
+/// A scenario on the default build with the given fault (the other fields at their defaults).
+pub fn scenario(
     name: &'static str,
     about: &'static str,
     allowed: &'static [Outcome],
@@ -68,12 +79,53 @@ pub(crate) fn scenario(
         loss_allowed: false,
         llm: false,
         inject: Arc::new(inject),
+        trace: "",
     }
 }
 
 /// A healthy release (the chaos build without a misbehaviour).
 fn good_release() -> Vec<u8> {
     chaos_release("none")
+}
+
+/// Proposes `bytes`; then either the refusal must refuse the module itself, or the journal's
+/// candidate must be exactly these bytes (its hash is theirs): the offered module is what the
+/// system judged.
+fn propose_and_trace(run: &mut Run, bytes: &[u8], reason: &str) {
+    run.propose(bytes, reason);
+    if run.refused.is_some() {
+        run.expect_refusal("for the module itself", |r| r.refuses_the_module());
+        return;
+    }
+    let want = testbed::sha256(bytes);
+    let got = run
+        .upgrade
+        .and_then(|id| run.tb.try_record(id))
+        .map(|r| r.candidate_hash);
+    run.expect(got.as_ref() == Some(&want), || {
+        format!(
+            "the journal's candidate is not the offered module: {:?} vs {}",
+            got.map(hex::encode),
+            hex::encode(&want)
+        )
+    });
+}
+
+/// The System API function `forbidden_import` imports: none of that name exists.
+pub const FORBIDDEN_IMPORT: (&str, &str) = ("ic0", "steal_cycles");
+
+/// The healthy release (the chaos build without a misbehaviour) taken apart and put back
+/// together with walrus, with `import` added as a function import of type `(i64) -> ()`, then
+/// stamped: wrong in that one way only. Without an import it is the same module through the
+/// same steps (a test proves that one commits).
+pub fn with_import(import: Option<(&str, &str)>) -> Vec<u8> {
+    let mut module =
+        walrus::Module::from_buffer(&chaos_candidate("none")).expect("the chaos build parses");
+    if let Some((from, name)) = import {
+        let ty = module.types.add(&[walrus::ValType::I64], &[]);
+        module.add_import_func(from, name, ty);
+    }
+    release(&module.emit_wasm(), "one-import", (1, 3))
 }
 
 /// Marks the fault as taking effect when the upgrade boots; the seed picks the round it strikes
@@ -113,14 +165,37 @@ fn kill_watchdog_mid_upgrade(run: &mut Run, bytes: &[u8], reason: &str) {
 
 /// Proposes a release whose `health` awaits a call to staging, and holds staging's responses
 /// from the boot until the upgrade ends: the agent keeps an open call context and cannot stop.
-fn hang_on_probation(run: &mut Run, reason: &str) {
+/// After the restore the held responses are released. Where the restore kept the agent's call
+/// contexts (the code-only rung upgrades the stopping canister), they find the candidate's
+/// callbacks and run in the LKG's code (`delivered`: the responses must reach their callbacks,
+/// and the invariants must still hold); where it uninstalled the agent first (the snapshot
+/// rung), the uninstall closed those contexts, and the responses must find nothing.
+fn hang_on_probation(run: &mut Run, reason: &str, delivered: bool) {
     run.propose(&chaos_release("health_calls_out"), reason);
     fault_at_boot(run);
     let staging = run.tb.staging;
     run.tb.sim.inject(Fault::HoldResponses { from: staging });
     run.until_terminal();
+    run.until_restored();
     run.tb.sim.clear_faults();
     run.expect_fired("responses held", |f| f.responses_held);
+    let held = run.tb.sim.held_responses();
+    let awaited = run.tb.sim.awaited_held_responses();
+    run.tb.sim.release_held_responses();
+    run.tb.run_for(Duration::from_secs(5));
+    let left = run.tb.sim.held_responses();
+    run.notes.push(format!(
+        "released {held} held responses after the restore; {awaited} reached the callback waiting for them"
+    ));
+    if delivered {
+        run.expect(awaited > 0 && left == 0, || {
+            format!("the release delivered nothing to a callback: {held} held, {awaited} awaited, {left} still held")
+        });
+    } else {
+        run.expect(held > 0 && awaited == 0, || {
+            format!("after the uninstall, {awaited} of {held} held responses still had a callback waiting")
+        });
+    }
 }
 
 /// A tool that stores `text` under `key` (64-byte fact quota) and counts `n` for every triple
@@ -155,7 +230,12 @@ fn add_tool(run: &mut Run, spec: serde_json::Value, reason: &str) {
             let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
             run.upgrade = v["id"].as_u64();
         }
-        Err(e) => run.refused = Some(e.to_string()),
+        Err(error) => {
+            run.refused = Some(Refusal::Agent {
+                step: "self_upgrade",
+                error,
+            })
+        }
     }
 }
 
@@ -165,7 +245,7 @@ fn call_must_fail(run: &mut Run, name: &str, args: serde_json::Value, code: &str
     match run.tb.tool(name, &args.to_string()) {
         Err(AgentError::ToolFailed {
             code: c, message, ..
-        }) if c == code => run.notes.push(format!("`{name}` stopped: {message}")),
+        }) if c == code => run.saw(format!("`{name}` stopped: {message}")),
         other => run.expect(false, || {
             format!("the call of `{name}` was not stopped by `{code}`: {other:?}")
         }),
@@ -253,8 +333,10 @@ pub fn all() -> Vec<Scenario> {
                 run.notes
                     .push(format!("cut at byte {cut} of {}", full.len()));
                 run.propose(&full[..cut], "truncated");
+                run.expect_refusal("as invalid Wasm", |r| r.is_validation("invalid Wasm"));
             },
-        ),
+        )
+        .proving("the refusal is a Validation error: the cut module is not valid Wasm"),
         scenario(
             "bit_flipped_wasm",
             "a release with one random bit flipped (it may still be valid: any outcome, no loss)",
@@ -265,12 +347,17 @@ pub fn all() -> Vec<Scenario> {
                 let bit = run.rng.below(8);
                 bytes[at] ^= 1 << bit;
                 run.notes.push(format!("flipped bit {bit} of byte {at}"));
-                run.propose(&bytes, "bit flip");
+                propose_and_trace(run, &bytes, "bit flip");
             },
-        ),
+        )
+        .proving("refused for the module itself, or the journal's candidate hash is the flipped module's"),
         scenario("empty_wasm", "an empty release", REJECTED, |run| {
-            run.propose(&[], "empty")
-        }),
+            run.propose(&[], "empty");
+            run.expect_refusal("as an empty upload (InvalidArgument)", |r| {
+                matches!(r.error(), Some(AgentError::InvalidArgument(m)) if m.contains("empty"))
+            });
+        })
+        .proving("the refusal is InvalidArgument: an empty upload"),
         scenario(
             "gzip_garbage_wasm",
             "gzip magic followed by random bytes",
@@ -279,26 +366,24 @@ pub fn all() -> Vec<Scenario> {
                 let mut bytes = vec![0x1f, 0x8b, 0x08];
                 bytes.extend((0..4096).map(|_| run.rng.next_u64() as u8));
                 run.propose(&bytes, "gzip garbage");
+                run.expect_refusal("as a gzip stream that does not inflate", |r| {
+                    r.is_validation("cannot be decompressed")
+                });
             },
-        ),
+        )
+        .proving("the refusal is a Validation error: the gzip stream cannot be decompressed"),
         scenario(
             "forbidden_import",
             "a stamped module importing a System API function that does not exist",
             REJECTED,
             |run| {
-                let module = wat::parse_str(
-                    r#"(module
-                        (import "ic0" "steal_cycles" (func (param i64)))
-                        (memory 1)
-                        (func $m)
-                        (export "canister_init" (func $m))
-                        (export "canister_post_upgrade" (func $m))
-                        (export "canister_query health" (func $m)))"#,
-                )
-                .expect("the WAT parses");
-                run.propose(&release(&module, "forbidden-import", (1, 3)), "import");
+                run.propose(&with_import(Some(FORBIDDEN_IMPORT)), "import");
+                run.expect_refusal("for its import `ic0.steal_cycles`", |r| {
+                    r.is_validation("steal_cycles")
+                });
             },
-        ),
+        )
+        .proving("the refusal is a Validation error naming `ic0.steal_cycles`"),
         scenario(
             "missing_required_export",
             "a release without `call_tool`, which operators and the agent loop need",
@@ -312,8 +397,12 @@ pub fn all() -> Vec<Scenario> {
                     .expect("the patch applies")
                     .wasm;
                 run.propose(&bytes, "missing export");
+                run.expect_refusal("for the missing `call_tool` export", |r| {
+                    r.is_validation("call_tool")
+                });
             },
-        ),
+        )
+        .proving("the refusal is a Validation error naming `call_tool`"),
         scenario(
             "post_upgrade_trap",
             "the candidate's post_upgrade traps",
@@ -322,7 +411,8 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&chaos_release("boot_trap"), "boot trap");
                 run.expect_reason("post_upgrade traps");
             },
-        ),
+        )
+        .proving("the journal's reason: post_upgrade traps"),
         Scenario {
             build: "agent-schema-v2",
             ..scenario(
@@ -335,6 +425,7 @@ pub fn all() -> Vec<Scenario> {
                     run.expect_reason("migration trapped");
                 },
             )
+        .proving("the journal's reason: the migration trapped")
         },
         Scenario {
             install_limit: Some(2_000_000_000),
@@ -347,6 +438,7 @@ pub fn all() -> Vec<Scenario> {
                     run.expect_reason("instruction");
                 },
             )
+        .proving("the journal's reason names the instruction limit")
         },
         Scenario {
             running: Some(|| chaos_candidate("pre_upgrade_trap")),
@@ -354,8 +446,18 @@ pub fn all() -> Vec<Scenario> {
                 "current_pre_upgrade_traps",
                 "the running module's pre_upgrade traps; upgrades skip it, so a good release commits",
                 COMMITTED,
-                |run| run.propose(&good_release(), "replace a module whose pre_upgrade traps"),
+                |run| {
+                    // The module running is the one whose pre_upgrade traps; the release replaced it.
+                    let trapping = testbed::sha256(&testbed::gzip(&chaos_candidate("pre_upgrade_trap")));
+                    run.expect(run.parent == trapping, || {
+                        "the running module is not the one whose pre_upgrade traps".into()
+                    });
+                    run.propose(&good_release(), "replace a module whose pre_upgrade traps");
+                    run.until_terminal();
+                    run.expect_transition(UpgradeState::Committed, 0);
+                }
             )
+        .proving("the running module is the one whose pre_upgrade traps, and the release committed")
         },
         scenario(
             "migration_drops_records",
@@ -365,7 +467,8 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&chaos_release("corrupt_state"), "drops a record");
                 run.expect_reason("state_digest");
             },
-        ),
+        )
+        .proving("the journal's reason names the state_digest probe"),
         scenario(
             "boots_but_health_traps",
             "the candidate boots, then every health call traps",
@@ -373,8 +476,11 @@ pub fn all() -> Vec<Scenario> {
             |run| {
                 run.propose(&chaos_release("health_trap_live"), "health traps");
                 fault_at_boot(run);
+                run.until_terminal();
+                run.expect_incident("health traps", true);
             },
-        ),
+        )
+        .proving("a restored incident of the upgrade whose cause is the trapping health"),
         scenario(
             "boots_but_reports_unhealthy",
             "the candidate answers health with status unhealthy",
@@ -382,8 +488,11 @@ pub fn all() -> Vec<Scenario> {
             |run| {
                 run.propose(&chaos_release("reports_unhealthy"), "unhealthy");
                 fault_at_boot(run);
+                run.until_terminal();
+                run.expect_incident("health answered `unhealthy`", true);
             },
-        ),
+        )
+        .proving("a restored incident of the upgrade whose cause is the unhealthy status"),
         scenario(
             "boots_healthy_but_a_tool_is_broken",
             "the candidate boots and answers health, but its `recall` tool traps",
@@ -391,8 +500,11 @@ pub fn all() -> Vec<Scenario> {
             |run| {
                 run.propose(&chaos_release("tool_broken"), "broken tool");
                 fault_at_boot(run);
+                run.until_terminal();
+                run.expect_incident("self-test: tool `recall`", true);
             },
-        ),
+        )
+        .proving("a restored incident of the upgrade whose cause is the broken tool"),
         scenario(
             "candidate_drops_watchdog_controller",
             "soon after boot the candidate drops the watchdog from its controllers: the self-test adds it back and fails the version, which is rolled back",
@@ -406,7 +518,8 @@ pub fn all() -> Vec<Scenario> {
                     "the agent never added the watchdog back",
                 );
             },
-        ),
+        )
+        .proving("the audit log's controllers.repaired"),
         scenario(
             "candidate_burns_cycles",
             "the candidate burns 0.5 T cycles a second; probation measures the burn rate",
@@ -416,7 +529,8 @@ pub fn all() -> Vec<Scenario> {
                 fault_at_boot(run);
                 run.expect_reason("cycles per day");
             },
-        ),
+        )
+        .proving("the journal's reason names the cycles per day"),
         scenario(
             "dies_after_n_calls",
             "the candidate's health traps from its 6th call on (after its commit)",
@@ -425,8 +539,12 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&chaos_release("dies_after_5"), "dies after 5 calls");
                 run.until_terminal();
                 run.until_restored();
+                // It passed probation, then died: committed first, restored after.
+                run.expect_transition(UpgradeState::Committed, 0);
+                run.expect_incident("health traps from its 6th call on", false);
             },
-        ),
+        )
+        .proving("the upgrade committed, then a restored incident of failed heartbeats"),
         scenario(
             "health_trap_after_commit",
             "the candidate commits, then its health traps from 120 s after boot",
@@ -437,14 +555,18 @@ pub fn all() -> Vec<Scenario> {
                 run.fault_at = run.fault_at.map(|t| t + 120_000_000_000);
                 run.until_terminal();
                 run.until_restored();
+                run.expect_transition(UpgradeState::Committed, 0);
+                run.expect_incident("health traps (late)", false);
             },
-        ),
+        )
+        .proving("the upgrade committed, then a restored incident of failed heartbeats"),
         scenario(
             "hangs_on_probation",
             "the candidate's health awaits a call that never returns (the agent cannot stop)",
             ROLLED_BACK,
-            |run| hang_on_probation(run, "hangs"),
-        ),
+            |run| hang_on_probation(run, "hangs", true),
+        )
+        .proving("responses held; after the restore, released responses reached the agent's waiting callbacks"),
         Scenario {
             build: "agent-schema-v2",
             ..scenario(
@@ -452,7 +574,7 @@ pub fn all() -> Vec<Scenario> {
                 "at schema 2, a candidate migrates to 3 and its health hangs: the LKG cannot read schema 3, so the snapshot rung must uninstall the stuck agent to stop it",
                 ROLLED_BACK,
                 |run| {
-                    hang_on_probation(run, "hangs after migrating");
+                    hang_on_probation(run, "hangs after migrating", false);
                     let incident = run.tb.incidents().into_iter().next();
                     let uninstalled = incident.as_ref().is_some_and(|i| {
                         i.ladder_step == Some(LadderStep::Snapshot)
@@ -466,6 +588,7 @@ pub fn all() -> Vec<Scenario> {
                     });
                 },
             )
+        .proving("responses held; the snapshot rung uninstalled the stuck agent, so released responses found no callback")
         },
         scenario(
             "watchdog_killed_in_steady_state",
@@ -493,19 +616,22 @@ pub fn all() -> Vec<Scenario> {
                 });
                 run.propose(&good_release(), "after the repair");
             },
-        ),
+        )
+        .proving("the audit log's watchdog.repaired"),
         scenario(
             "watchdog_killed_mid_upgrade",
             "the watchdog is uninstalled while a release is on probation; the agent reinstalls it after the armed window and the new watchdog adopts the upgrade",
             COMMITTED,
             |run| kill_watchdog_mid_upgrade(run, &good_release(), "release"),
-        ),
+        )
+        .proving("the reinstalled watchdog's arm.adopted event"),
         scenario(
             "watchdog_killed_mid_bad_upgrade",
             "as watchdog_killed_mid_upgrade, but the release's health traps: the adopting watchdog rolls it back",
             ROLLED_BACK,
             |run| kill_watchdog_mid_upgrade(run, &chaos_release("health_trap_live"), "bad release"),
-        ),
+        )
+        .proving("the reinstalled watchdog's arm.adopted event"),
         scenario(
             "rollback_interrupted",
             "the watchdog traps mid-ladder while the agent is stopped",
@@ -538,7 +664,8 @@ pub fn all() -> Vec<Scenario> {
                     )
                 });
             },
-        ),
+        )
+        .proving("a trapped watchdog message left the agent stopped and unrestored 5 s later"),
         scenario(
             "lkg_copy_corrupted",
             "a byte of the watchdog's LKG copy is flipped in its stable memory; then a bad release",
@@ -567,7 +694,8 @@ pub fn all() -> Vec<Scenario> {
                     "the corrupted LKG copy was never repaired",
                 );
             },
-        ),
+        )
+        .proving("the watchdog's ladder.lkg_repaired event"),
         scenario(
             "circuit_breaker",
             "three bad releases in a day trip the breaker; the next self_upgrade is refused",
@@ -579,16 +707,28 @@ pub fn all() -> Vec<Scenario> {
                     run.upgrade = None;
                     run.tb.run_for(Duration::from_secs(601)); // the gate's cooldown
                 }
+                let rolled_back = run
+                    .tb
+                    .try_incidents()
+                    .map_or(0, |i| i.iter().filter(|i| i.restored_at.is_some()).count());
+                run.expect(rolled_back >= 3, || {
+                    format!("the three bad releases left {rolled_back} restored incidents")
+                });
                 match run.tb.self_upgrade_greeting("after the breaker") {
-                    Err(e @ AgentError::AutonomyForbids { .. }) => {
-                        run.refused = Some(e.to_string())
+                    Err(error) => {
+                        run.refused = Some(Refusal::Agent {
+                            step: "self_upgrade",
+                            error,
+                        })
                     }
-                    other => run
-                        .notes
-                        .push(format!("self_upgrade was not refused: {other:?}")),
+                    Ok(out) => run.notes.push(format!("self_upgrade was not refused: {out}")),
                 }
+                run.expect_refusal("by the breaker (AutonomyForbids)", |r| {
+                    matches!(r.error(), Some(AgentError::AutonomyForbids { .. }))
+                });
             },
-        ),
+        )
+        .proving("three restored incidents, then a self_upgrade refused with AutonomyForbids"),
         scenario(
             "concurrent_upgrade_requests",
             "a self_upgrade while a release is in flight is refused; the release commits",
@@ -597,15 +737,15 @@ pub fn all() -> Vec<Scenario> {
                 run.propose(&good_release(), "first");
                 match run.tb.self_upgrade_greeting("second") {
                     Err(AgentError::UpgradeInFlight { id }) if Some(id) == run.upgrade => {
-                        run.notes.push("the second request was refused".into())
+                        run.saw("the second request was refused (UpgradeInFlight)")
                     }
-                    other => {
-                        run.not_shown =
-                            Some(format!("the second request was not refused: {other:?}"))
-                    }
+                    other => run.expect(false, || {
+                        format!("the second request was not refused: {other:?}")
+                    }),
                 }
             },
-        ),
+        )
+        .proving("the second request refused with UpgradeInFlight"),
         scenario(
             "snapshot_limit_reached",
             "the agent already holds the IC's 10 snapshots when a release is armed",
@@ -632,7 +772,7 @@ pub fn all() -> Vec<Scenario> {
                     .list_canister_snapshots(run.tb.agent, Some(operator()))
                     .map(|l| l.len());
                 match replaced {
-                    Some(e) if held == Ok(10) => run.notes.push(e.detail),
+                    Some(e) if held == Ok(10) => run.saw(e.detail),
                     other => run.expect(false, || {
                         format!(
                             "the arm did not replace a snapshot at the limit: {other:?}, the agent holds {held:?}"
@@ -640,7 +780,8 @@ pub fn all() -> Vec<Scenario> {
                     }),
                 }
             },
-        ),
+        )
+        .proving("the arm's snapshot event says it replaced one, and the agent holds 10"),
         scenario(
             "responses_dropped_at_random",
             "on probation, 20 % of the agent's responses are dropped: no false rollback",
@@ -663,7 +804,8 @@ pub fn all() -> Vec<Scenario> {
                 run.expect_fired("responses dropped", |f| f.responses_dropped);
                 run.fault_at = None;
             },
-        ),
+        )
+        .proving("the simulator dropped at least one response"),
         scenario(
             "tool_exceeds_fact_quota",
             "a committed synthesized tool is called with a note bigger than its 64-byte fact quota: the call fails and writes nothing",
@@ -675,7 +817,8 @@ pub fn all() -> Vec<Scenario> {
                 let args = serde_json::json!({"text": "n".repeat(size)});
                 call_must_fail(run, "note_keeper", args, "fact_quota");
             },
-        ),
+        )
+        .proving("the tool call failed with fact_quota"),
         scenario(
             "tool_loops_to_its_budget",
             "a committed synthesized tool is called with enough words that its triple loop runs into its 2 M instruction budget",
@@ -688,7 +831,8 @@ pub fn all() -> Vec<Scenario> {
                 let args = serde_json::json!({"words": vec!["w"; words]});
                 call_must_fail(run, "triples", args, "instruction_budget");
             },
-        ),
+        )
+        .proving("the tool call failed with instruction_budget"),
         scenario(
             "tool_shadows_a_builtin",
             "self_upgrade adds a tool named like a built-in tool: refused at proposal",
@@ -700,12 +844,12 @@ pub fn all() -> Vec<Scenario> {
                     wasm_patch::tool_spec::samples::json("tally_vote").expect("a sample");
                 spec["name"] = serde_json::json!(name);
                 add_tool(run, spec, "shadow a built-in");
-                let refused = run.refused.clone().unwrap_or_default();
-                run.expect(refused.contains("collides with a built-in tool"), || {
-                    format!("`{name}` was not refused as a built-in's name: {refused:?}")
+                run.expect_refusal(&format!("as `{name}`, a built-in's name"), |r| {
+                    r.refuses_the_module() && r.to_string().contains("collides with a built-in tool")
                 });
             },
-        ),
+        )
+        .proving("self_upgrade refused the tool: it collides with a built-in tool"),
         scenario(
             "tool_abi_bit_flip",
             "a release whose synthesized tool has one bit flipped in a host ABI call (to another function of the same type, so the Wasm stays valid): validation finds the code is not what its spec compiles to",
@@ -714,13 +858,12 @@ pub fn all() -> Vec<Scenario> {
                 let (bytes, flip) = tool_with_flipped_abi_call(run);
                 run.notes.push(flip);
                 run.propose(&bytes, "tool with a flipped bit");
-                let refused = run.refused.clone().unwrap_or_default();
-                run.expect(
-                    refused.contains("synthesized tools: tool `tally_vote`"),
-                    || format!("the flip was not caught by the registry check: {refused:?}"),
-                );
+                run.expect_refusal("by the check of the tool's code against its registry", |r| {
+                    r.is_validation("synthesized tools: tool `tally_vote`")
+                });
             },
-        ),
+        )
+        .proving("the refusal is a Validation error naming the tool `tally_vote`"),
         scenario(
             "time_jumps_a_day",
             "simulated time jumps a day while the candidate is on probation",
@@ -728,10 +871,19 @@ pub fn all() -> Vec<Scenario> {
             |run| {
                 run.propose(&good_release(), "time jump");
                 fault_at_boot(run);
+                let before = run.tb.now_nanos();
                 run.tb.sim.advance_time(Duration::from_secs(86_400));
+                let jumped = run.tb.now_nanos();
                 run.fault_at = None;
+                run.until_terminal();
+                // The jump came while the candidate was on probation: it committed after it.
+                run.expect(jumped >= before + 86_400_000_000_000, || {
+                    format!("time moved {} s, not a day", (jumped - before) / 1_000_000_000)
+                });
+                run.expect_transition(UpgradeState::Committed, jumped);
             },
-        ),
+        )
+        .proving("time moved a day, and the upgrade committed after the jump"),
     ]
     .into_iter()
     .chain(model::all())
@@ -761,9 +913,10 @@ pub fn candidate(bytes: Vec<u8>) -> Scenario {
             "the given module, offered as an operator release",
             ANY,
             move |run| {
-                run.propose(&offered, "candidate from agentctl");
+                propose_and_trace(run, &offered, "candidate from agentctl");
                 fault_at_boot(run);
             },
         )
+        .proving("refused for the module itself, or the journal's candidate hash is the offered module's")
     }
 }

@@ -83,6 +83,17 @@ chaos!(
     upgrade_mid_turn,
 );
 
+/// Every scenario declares the trace of its fault it checks; that it checks one is the
+/// `fault_took_effect` invariant of each run above (a run that checked none fails it, see
+/// `broken_systems.rs`).
+#[test]
+fn every_scenario_declares_the_trace_it_checks() {
+    let candidate = chaos_tests::scenarios::candidate(vec![]);
+    for s in all().iter().chain([&candidate]) {
+        assert!(!s.trace.is_empty(), "scenario {} declares no trace", s.name);
+    }
+}
+
 /// A seed replays exactly: the same scenario and seed give the same report (but the wall time),
 /// and another seed makes other choices.
 #[test]

@@ -104,7 +104,11 @@ fn a_broken_invariant_is_found_and_shrunk() {
 #[test]
 fn a_release_after_the_agent_was_reinstalled_commits() {
     use chaos_tests::explore::action::Who;
-    let h = explore::run(1, &[Action::Kill(Who::Agent), Action::Forget(7)], &trio(None).expect("trio"));
+    let h = explore::run(
+        1,
+        &[Action::Kill(Who::Agent), Action::Forget(7)],
+        &trio(None).expect("trio"),
+    );
     println!("{}", h.timeline());
     assert_eq!(h.broken(), None, "{}", h.timeline());
 }

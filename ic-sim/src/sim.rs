@@ -1024,6 +1024,24 @@ impl Sim {
     pub fn held_responses(&self) -> usize {
         self.state.borrow().held.len()
     }
+
+    /// Held responses whose callback still waits for them at the canister that made the call
+    /// (its module installed): what [`Sim::release_held_responses`] would deliver to a
+    /// callback. The others (their caller was uninstalled meanwhile) are dropped on release.
+    /// Not in PocketIC's API.
+    pub fn awaited_held_responses(&self) -> usize {
+        let state = self.state.borrow();
+        state
+            .held
+            .iter()
+            .filter(|r| {
+                state
+                    .canisters
+                    .get(&r.originator)
+                    .is_some_and(|c| c.exec.is_some() && c.callbacks.contains_key(&r.callback_id))
+            })
+            .count()
+    }
 }
 
 fn uncertified(reject: RejectResponse) -> RejectResponse {

@@ -5,7 +5,9 @@
 //!   controllers agent {operator, agent, watchdog}, watchdog {operator, agent}, staging
 //!   {operator, agent}; the agent's own module and the watchdog's module uploaded to the agent.
 //! - Calls: `agent_update`/`agent_query` (candid in, candid out, panics on a reject) and
-//!   shorthands for the methods tests use most.
+//!   shorthands for the methods tests use most. Each reading helper the chaos suite's
+//!   invariants use has a `try_` form that answers a [`CallError`] instead of panicking: a
+//!   broken system is what those checks exist to report.
 //! - Time: [`Testbed::run_until`] advances simulated time event by event and reports how long
 //!   (in simulated time) a condition took.
 //! - Candidates: [`chaos_candidate`] makes a bad module from the `agent-chaos` build.
@@ -21,8 +23,8 @@ pub mod llm;
 use candid::{CandidType, Decode, Deserialize, Encode, Principal};
 use canister_api::agent::{
     AgentError, AgentInit, AuditPage, Autonomy, CommittedWasm, Fact, FactCursor, FactPage, Health,
-    LoopInit, ProposeRelease, StateDigest, SubmitTask, Supervision, Task, TaskPage, UpgradeRecord,
-    UploadProgress, VersionInfo, VersionPage, WasmKind,
+    LoopInit, ProposeRelease, StateDigest, SubmitTask, Supervision, Task, TaskPage, UpgradePage,
+    UpgradeRecord, UploadProgress, VersionInfo, VersionPage, WasmKind,
 };
 use canister_api::llm::StandinInit;
 use canister_api::staging::StagingInit;
@@ -294,7 +296,56 @@ pub struct Testbed {
 }
 
 fn decode<R: CandidType + for<'de> Deserialize<'de>>(method: &str, bytes: &[u8]) -> R {
-    Decode!(bytes, R).unwrap_or_else(|e| panic!("{method}: bad candid: {e}"))
+    try_decode(method, bytes).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_decode<R: CandidType + for<'de> Deserialize<'de>>(
+    method: &str,
+    bytes: &[u8],
+) -> Result<R, CallError> {
+    Decode!(bytes, R).map_err(|e| CallError::BadCandid {
+        method: method.to_string(),
+        error: e.to_string(),
+    })
+}
+
+/// Why a call of a `try_` helper got no usable answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The IC rejected the call (the canister is stopped, uninstalled, trapped...).
+    #[error("{method}: rejected: {reject}")]
+    Rejected {
+        /// The method called.
+        method: String,
+        /// The reject.
+        reject: RejectResponse,
+    },
+    /// The reply does not decode as the type the interface promises.
+    #[error("{method}: bad candid: {error}")]
+    BadCandid {
+        /// The method called.
+        method: String,
+        /// The decoder's error.
+        error: String,
+    },
+    /// The canister answered with its own error (`Err` of the method's result).
+    #[error("{method}: {error}")]
+    Refused {
+        /// The method called.
+        method: String,
+        /// The error, in words.
+        error: String,
+    },
+}
+
+/// Why an operator release was refused: the step that refused it and the agent's typed error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{step}: {error}")]
+pub struct ReleaseRefused {
+    /// `upload_wasm_chunk`, `commit_wasm` or `propose_release`.
+    pub step: &'static str,
+    /// What the agent answered.
+    pub error: AgentError,
 }
 
 impl Testbed {
@@ -421,11 +472,25 @@ impl Testbed {
         method: &str,
         arg: Vec<u8>,
     ) -> R {
+        self.try_agent_update(caller, method, arg)
+            .unwrap_or_else(|e| panic!("agent {e}"))
+    }
+
+    /// [`Testbed::agent_update`], answering a reject or a reply that does not decode.
+    pub fn try_agent_update<R: CandidType + for<'de> Deserialize<'de>>(
+        &self,
+        caller: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<R, CallError> {
         let bytes = self
             .sim
             .update_call(self.agent, caller, method, arg)
-            .unwrap_or_else(|e| panic!("agent {method}: rejected: {e}"));
-        decode(method, &bytes)
+            .map_err(|reject| CallError::Rejected {
+                method: method.to_string(),
+                reject,
+            })?;
+        try_decode(method, &bytes)
     }
 
     /// A raw update call to any canister.
@@ -447,11 +512,40 @@ impl Testbed {
         method: &str,
         arg: Vec<u8>,
     ) -> R {
+        self.try_query(canister, caller, method, arg)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Testbed::query`], answering a reject or a reply that does not decode.
+    pub fn try_query<R: CandidType + for<'de> Deserialize<'de>>(
+        &self,
+        canister: Principal,
+        caller: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<R, CallError> {
         let bytes = self
             .sim
             .query_call(canister, caller, method, arg)
-            .unwrap_or_else(|e| panic!("{method}: rejected: {e}"));
-        decode(method, &bytes)
+            .map_err(|reject| CallError::Rejected {
+                method: method.to_string(),
+                reject,
+            })?;
+        try_decode(method, &bytes)
+    }
+
+    /// A query to the agent as the operator of a method answering `Result<R, AgentError>`:
+    /// a reject, bad candid or the agent's error are all the error.
+    pub fn try_agent_read<R: CandidType + for<'de> Deserialize<'de>>(
+        &self,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<R, CallError> {
+        self.try_query::<Result<R, AgentError>>(self.agent, self.operator, method, arg)?
+            .map_err(|e| CallError::Refused {
+                method: method.to_string(),
+                error: e.to_string(),
+            })
     }
 
     /// A query to the agent as the operator.
@@ -466,8 +560,22 @@ impl Testbed {
     /// The agent's `health`, or the reject. A query; the chaos build's `health` is an update,
     /// which is then called as one.
     pub fn try_health(&self) -> Result<Health, RejectResponse> {
+        self.health_reply().map(|b| decode("health", &b))
+    }
+
+    /// The agent's `health`, or why it did not answer (a reject, or a reply that does not
+    /// decode).
+    pub fn try_health_call(&self) -> Result<Health, CallError> {
+        let bytes = self.health_reply().map_err(|reject| CallError::Rejected {
+            method: "health".into(),
+            reject,
+        })?;
+        try_decode("health", &bytes)
+    }
+
+    fn health_reply(&self) -> Result<Vec<u8>, RejectResponse> {
         let arg = Encode!().expect("encode");
-        let answer = match self
+        match self
             .sim
             .query_call(self.agent, stranger(), "health", arg.clone())
         {
@@ -475,8 +583,7 @@ impl Testbed {
                 self.sim.update_call(self.agent, stranger(), "health", arg)
             }
             other => other,
-        };
-        answer.map(|b| decode("health", &b))
+        }
     }
 
     /// The agent's `health`.
@@ -486,7 +593,12 @@ impl Testbed {
 
     /// The agent's logical state digest.
     pub fn digest(&self) -> StateDigest {
-        self.query(
+        self.try_digest().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Testbed::digest`], or why the agent did not answer.
+    pub fn try_digest(&self) -> Result<StateDigest, CallError> {
+        self.try_query(
             self.agent,
             stranger(),
             "state_digest",
@@ -622,17 +734,30 @@ impl Testbed {
         reason: &str,
         breaks_interface: bool,
     ) -> Result<UpgradeRecord, String> {
+        self.try_release(bytes, reason, breaks_interface)
+            .map_err(|e| e.to_string())
+    }
+
+    /// [`Testbed::try_propose_release_as`] with the refusal typed: the step that refused and
+    /// the agent's error.
+    pub fn try_release(
+        &self,
+        bytes: &[u8],
+        reason: &str,
+        breaks_interface: bool,
+    ) -> Result<UpgradeRecord, ReleaseRefused> {
         let _ = self.agent_update::<Result<(), AgentError>>(
             self.operator,
             "discard_upload",
             Encode!(&WasmKind::Release).expect("encode"),
         );
+        let refused = |step| move |error| ReleaseRefused { step, error };
         self.try_upload(WasmKind::Release, bytes)
-            .map_err(|e| format!("upload_wasm_chunk: {e}"))?;
+            .map_err(refused("upload_wasm_chunk"))?;
         self.commit(WasmKind::Release, &sha256(bytes))
-            .map_err(|e| format!("commit_wasm: {e}"))?;
+            .map_err(refused("commit_wasm"))?;
         self.propose_committed(reason, breaks_interface)
-            .map_err(|e| format!("propose_release: {e}"))
+            .map_err(refused("propose_release"))
     }
 
     /// Uploads, commits and proposes `bytes` as an operator release.
@@ -723,6 +848,19 @@ impl Testbed {
         )
     }
 
+    /// Every record of the journal (every page of `upgrade_history`), oldest first.
+    pub fn try_journal(&self) -> Result<Vec<UpgradeRecord>, CallError> {
+        let mut all = vec![];
+        let mut from = Some(0u64);
+        while let Some(at) = from {
+            let page: UpgradePage =
+                self.try_agent_read("upgrade_history", Encode!(&at, &u32::MAX).expect("encode"))?;
+            all.extend(page.records);
+            from = page.next_from;
+        }
+        Ok(all)
+    }
+
     /// Upgrade `id` of the journal.
     pub fn record(&self, id: u64) -> UpgradeRecord {
         self.agent_query::<Result<Option<UpgradeRecord>, AgentError>>(
@@ -779,28 +917,30 @@ impl Testbed {
 
     /// The agent's whole audit log (every page of `audit_log`, in one page).
     pub fn audit(&self) -> AuditPage {
-        let mut all = self
-            .agent_query::<Result<AuditPage, AgentError>>(
-                "audit_log",
-                Encode!(&0u64, &u64::MAX).expect("encode"),
-            )
-            .expect("audit_log");
+        self.try_audit().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Testbed::audit`], or why the agent did not answer.
+    pub fn try_audit(&self) -> Result<AuditPage, CallError> {
+        let mut all: AuditPage =
+            self.try_agent_read("audit_log", Encode!(&0u64, &u64::MAX).expect("encode"))?;
         while let Some(from) = all.next_from.take() {
-            let page = self
-                .agent_query::<Result<AuditPage, AgentError>>(
-                    "audit_log",
-                    Encode!(&from, &u64::MAX).expect("encode"),
-                )
-                .expect("audit_log");
+            let page: AuditPage =
+                self.try_agent_read("audit_log", Encode!(&from, &u64::MAX).expect("encode"))?;
             all.entries.extend(page.entries);
             all.next_from = page.next_from;
         }
-        all
+        Ok(all)
     }
 
     /// The watchdog's `status`.
     pub fn watchdog_status(&self) -> WatchdogStatus {
-        self.query(
+        self.try_watchdog_status().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Testbed::watchdog_status`], or why the watchdog did not answer.
+    pub fn try_watchdog_status(&self) -> Result<WatchdogStatus, CallError> {
+        self.try_query(
             self.watchdog,
             stranger(),
             "status",
@@ -810,36 +950,46 @@ impl Testbed {
 
     /// The watchdog's incidents (every page).
     pub fn incidents(&self) -> Vec<Incident> {
+        self.try_incidents().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Testbed::incidents`], or why the watchdog did not answer.
+    pub fn try_incidents(&self) -> Result<Vec<Incident>, CallError> {
         let mut all = vec![];
         let mut from = Some(0u64);
         while let Some(at) = from {
-            let page: IncidentPage = self.query(
+            let page: IncidentPage = self.try_query(
                 self.watchdog,
                 stranger(),
                 "incidents",
                 Encode!(&at, &u32::MAX).expect("encode"),
-            );
+            )?;
             all.extend(page.incidents);
             from = page.next_from;
         }
-        all
+        Ok(all)
     }
 
     /// The watchdog's events (every page).
     pub fn events(&self) -> Vec<WatchdogEvent> {
+        self.try_events().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Testbed::events`], or why the watchdog did not answer.
+    pub fn try_events(&self) -> Result<Vec<WatchdogEvent>, CallError> {
         let mut all = vec![];
         let mut from = Some(0u64);
         while let Some(at) = from {
-            let page: EventPage = self.query(
+            let page: EventPage = self.try_query(
                 self.watchdog,
                 stranger(),
                 "events",
                 Encode!(&at, &u64::MAX).expect("encode"),
-            );
+            )?;
             all.extend(page.events);
             from = page.next_from;
         }
-        all
+        Ok(all)
     }
 
     /// An update call to the watchdog, decoded as `R`; panics on a reject.

@@ -282,7 +282,11 @@ impl fmt::Display for Action {
             Action::OutOfBandInstall(other) => write!(
                 f,
                 "operator: out-of-band upgrade install of {}",
-                if *other { "the healthy chaos build" } else { "the LKG" }
+                if *other {
+                    "the healthy chaos build"
+                } else {
+                    "the LKG"
+                }
             ),
             Action::Fault(k) => write!(f, "fault: {k:?}"),
             Action::ClearFaults => write!(f, "faults cleared, held responses released"),
@@ -427,9 +431,30 @@ mod tests {
             .map(|a| a.kind().split('_').next().unwrap_or_default().to_string())
             .collect();
         for k in [
-            "wait", "ticks", "time", "remember", "forget", "submit", "recall", "self", "release",
-            "approve", "reject", "set", "rollback", "pause", "resume", "configure", "stop",
-            "start", "out", "fault", "clear", "kill", "intrude", "checkpoint",
+            "wait",
+            "ticks",
+            "time",
+            "remember",
+            "forget",
+            "submit",
+            "recall",
+            "self",
+            "release",
+            "approve",
+            "reject",
+            "set",
+            "rollback",
+            "pause",
+            "resume",
+            "configure",
+            "stop",
+            "start",
+            "out",
+            "fault",
+            "clear",
+            "kill",
+            "intrude",
+            "checkpoint",
         ] {
             assert!(kinds.contains(k), "no {k} in {kinds:?}");
         }

@@ -19,9 +19,9 @@
 
 use super::coverage::state_name;
 use super::world::{NAMESPACE, World, call};
-use canister_api::agent::{AgentError, Autonomy, Health, HEALTH_UNHEALTHY, UpgradeRecord};
-use canister_api::watchdog::{Incident, IncidentPage, WatchdogConfig, WatchdogError};
 use candid::Encode;
+use canister_api::agent::{AgentError, Autonomy, HEALTH_UNHEALTHY, Health, UpgradeRecord};
+use canister_api::watchdog::{Incident, IncidentPage, WatchdogConfig, WatchdogError};
 use serde::Serialize;
 use std::time::Duration;
 use testbed::{operator, stranger};
@@ -116,7 +116,9 @@ fn journal(
         let now = state_name(&r.state);
         let names: Vec<String> = r.history.iter().map(|t| state_name(&t.state)).collect();
         if names.first().map(String::as_str) != Some("Proposed") {
-            return fail(format!("upgrade {id}'s history does not start at Proposed: {names:?}"));
+            return fail(format!(
+                "upgrade {id}'s history does not start at Proposed: {names:?}"
+            ));
         }
         if r.history.last().map(|t| &t.state) != Some(&r.state) {
             return fail(format!("upgrade {id} is {now}, its history ends {names:?}"));
@@ -147,7 +149,9 @@ fn journal(
                 i.upgrade_id == Some(id) && reason.contains(&format!("incident {}", i.id))
             });
             if !named {
-                return fail(format!("upgrade {id} RolledBack names no incident of it: {reason}"));
+                return fail(format!(
+                    "upgrade {id} RolledBack names no incident of it: {reason}"
+                ));
             }
         }
     }
@@ -202,9 +206,9 @@ fn acked_writes(w: &mut World, incidents: &[Incident]) -> Result<(), Violation> 
         }
     }
     for (key, acked, now) in diverged {
-        let excuse = incidents.iter().find(|i| {
-            i.detected_at >= acked.at && i.records_lost.is_some_and(|n| n > 0)
-        });
+        let excuse = incidents
+            .iter()
+            .find(|i| i.detected_at >= acked.at && i.records_lost.is_some_and(|n| n > 0));
         match excuse {
             Some(i) => {
                 w.excused.push(format!(
@@ -214,7 +218,13 @@ fn acked_writes(w: &mut World, incidents: &[Incident]) -> Result<(), Violation> 
                     i.records_lost.unwrap_or_default()
                 ));
                 match now {
-                    Some(v) => w.acked.insert(key, super::world::Acked { value: Some(v), at: acked.at }),
+                    Some(v) => w.acked.insert(
+                        key,
+                        super::world::Acked {
+                            value: Some(v),
+                            at: acked.at,
+                        },
+                    ),
                     None => w.acked.remove(&key),
                 };
             }
@@ -258,7 +268,11 @@ fn mutual_control(w: &World) -> Result<(), Violation> {
         };
         Err(violation(
             "mutual_control",
-            format!("agent controllers [{}], watchdog controllers [{}]", names(&agent), names(&wd)),
+            format!(
+                "agent controllers [{}], watchdog controllers [{}]",
+                names(&agent),
+                names(&wd)
+            ),
         ))
     }
 }
@@ -274,7 +288,8 @@ pub fn safety(w: &mut World, result: &str) -> Result<(), Violation> {
     let records = w.records();
     let incidents = incidents(w);
     if let Some(records) = &records {
-        w.coverage.observe(records, incidents.as_deref().unwrap_or_default());
+        w.coverage
+            .observe(records, incidents.as_deref().unwrap_or_default());
         journal(w, records, incidents.as_deref())?;
     }
     let status = w.watchdog_status();
@@ -374,7 +389,8 @@ fn release_commits(w: &mut World) -> Result<(), Violation> {
         };
         if matches!(
             r.state,
-            canister_api::agent::UpgradeState::Rehearsed | canister_api::agent::UpgradeState::Validated
+            canister_api::agent::UpgradeState::Rehearsed
+                | canister_api::agent::UpgradeState::Validated
         ) {
             let _ = call::<Result<UpgradeRecord, AgentError>>(
                 &w.tb,
@@ -416,7 +432,14 @@ pub fn liveness(w: &mut World) -> Result<(), Violation> {
     for c in [tb.agent, tb.watchdog, tb.staging] {
         let _ = tb.sim.start_canister(c, Some(operator()));
     }
-    let _ = call::<Result<(), WatchdogError>>(tb, tb.watchdog, operator(), "resume", Encode!().expect("encode"), false);
+    let _ = call::<Result<(), WatchdogError>>(
+        tb,
+        tb.watchdog,
+        operator(),
+        "resume",
+        Encode!().expect("encode"),
+        false,
+    );
 
     let ended = run_until(w, UPGRADE_BOUND, |w| {
         let Some(records) = w.records() else {
@@ -450,7 +473,9 @@ pub fn liveness(w: &mut World) -> Result<(), Violation> {
             .filter(|r| !r.state.is_terminal())
             .map(|r| format!("upgrade {} {:?}", r.id, r.state))
             .collect();
-        let status = w.watchdog_status().map(|s| (s.armed.map(|a| a.phase), s.restore));
+        let status = w
+            .watchdog_status()
+            .map(|s| (s.armed.map(|a| a.phase), s.restore));
         return Err(violation(
             "upgrades_end",
             format!(
@@ -481,7 +506,13 @@ pub fn liveness(w: &mut World) -> Result<(), Violation> {
         ) {
             Ok(Ok(_)) => {
                 let at = w.now();
-                w.acked.insert(key, super::world::Acked { value: Some(fact.value), at });
+                w.acked.insert(
+                    key,
+                    super::world::Acked {
+                        value: Some(fact.value),
+                        at,
+                    },
+                );
                 true
             }
             other => {
@@ -522,7 +553,8 @@ pub fn liveness(w: &mut World) -> Result<(), Violation> {
         ));
     }
 
-    let bound = Duration::from_secs(config.detection_bound_secs() + 2 * config.heartbeat_interval_secs);
+    let bound =
+        Duration::from_secs(config.detection_bound_secs() + 2 * config.heartbeat_interval_secs);
     let healed_at = w.now();
     let fresh = |w: &mut World| {
         let interval = 3 * config.heartbeat_interval_secs * 1_000_000_000;

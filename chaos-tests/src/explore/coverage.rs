@@ -59,7 +59,10 @@ pub fn state_name(state: &UpgradeState) -> String {
 /// The transitions the journal can make: along the chain (a release skips `Patched`), and from
 /// each non-terminal state to `Failed`; to `Rejected` before install; to `RolledBack` once armed.
 pub fn known_transitions() -> Vec<String> {
-    let mut out: Vec<String> = CHAIN.windows(2).map(|w| format!("{}->{}", w[0], w[1])).collect();
+    let mut out: Vec<String> = CHAIN
+        .windows(2)
+        .map(|w| format!("{}->{}", w[0], w[1]))
+        .collect();
     out.push("Proposed->Validated".into());
     for (i, from) in CHAIN[..CHAIN.len() - 1].iter().enumerate() {
         out.push(format!("{from}->Failed"));

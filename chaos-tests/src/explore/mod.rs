@@ -141,7 +141,10 @@ impl History {
     pub fn timeline(&self) -> String {
         let mut out = format!("seed {} (message delay {}):\n", self.seed, self.delay);
         for s in &self.steps {
-            out.push_str(&format!("  #{:<3} t+{:>6}s  {}", s.index, s.at_secs, s.action));
+            out.push_str(&format!(
+                "  #{:<3} t+{:>6}s  {}",
+                s.index, s.at_secs, s.action
+            ));
             if !s.result.is_empty() {
                 out.push_str(&format!("  -> {}", s.result));
             }
@@ -159,12 +162,19 @@ impl History {
 
     /// The broken invariant's name, if any.
     pub fn broken(&self) -> Option<&str> {
-        self.failure.as_ref().map(|f| f.violation.invariant.as_str())
+        self.failure
+            .as_ref()
+            .map(|f| f.violation.invariant.as_str())
     }
 }
 
 fn fired(f: FaultsFired) -> [u64; 4] {
-    [f.trapped, f.calls_failed, f.responses_held, f.responses_dropped]
+    [
+        f.trapped,
+        f.calls_failed,
+        f.responses_held,
+        f.responses_dropped,
+    ]
 }
 
 /// The message order `seed` picks: how often a same-subnet message waits for the next round.
@@ -209,7 +219,10 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
         let wall = Instant::now();
         let result = world.apply(action);
         if std::env::var_os("EXPLORE_TRACE").is_some() {
-            eprintln!("#{index} {action} -> {result} ({} ms)", wall.elapsed().as_millis());
+            eprintln!(
+                "#{index} {action} -> {result} ({} ms)",
+                wall.elapsed().as_millis()
+            );
         }
         let checked = match action {
             Action::Checkpoint => check::liveness(&mut world),
@@ -267,10 +280,9 @@ pub fn shrink(failing: &History, trio: &Trio, max_runs: usize) -> History {
     };
     let mut best = failing.clone();
     let mut runs = 0;
-    let keep = failing
-        .failure
-        .as_ref()
-        .map_or(failing.actions.len(), |f| (f.step + 1).min(failing.actions.len()));
+    let keep = failing.failure.as_ref().map_or(failing.actions.len(), |f| {
+        (f.step + 1).min(failing.actions.len())
+    });
     let mut actions: Vec<Action> = failing.actions[..keep].to_vec();
     let mut chunks = 2usize;
     while runs < max_runs && !actions.is_empty() {
@@ -283,7 +295,10 @@ pub fn shrink(failing: &History, trio: &Trio, max_runs: usize) -> History {
             runs += 1;
             let h = run(failing.seed, &candidate, trio);
             if h.broken() == Some(invariant.as_str()) {
-                let cut = h.failure.as_ref().map_or(candidate.len(), |f| (f.step + 1).min(candidate.len()));
+                let cut = h
+                    .failure
+                    .as_ref()
+                    .map_or(candidate.len(), |f| (f.step + 1).min(candidate.len()));
                 candidate.truncate(cut);
                 actions = candidate;
                 best = h;

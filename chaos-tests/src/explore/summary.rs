@@ -84,9 +84,14 @@ pub fn explore(
                 *s.faults.entry(a.kind()).or_default() += 1;
             }
         }
-        for (name, n) in ["struck_trap", "struck_call_failed", "struck_response_held", "struck_response_dropped"]
-            .iter()
-            .zip(h.faults_fired)
+        for (name, n) in [
+            "struck_trap",
+            "struck_call_failed",
+            "struck_response_held",
+            "struck_response_dropped",
+        ]
+        .iter()
+        .zip(h.faults_fired)
         {
             *s.faults.entry(name.to_string()).or_default() += n;
         }

@@ -263,7 +263,9 @@ impl World {
         match out {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
-                self.coverage.errors.insert(format!("{side}.{}", variant(&e)));
+                self.coverage
+                    .errors
+                    .insert(format!("{side}.{}", variant(&e)));
                 Err(e.to_string())
             }
             Err(reject) => {
@@ -365,7 +367,10 @@ impl World {
                     .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
                     .and_then(|v| v["id"].as_u64());
                 let parent = id.and_then(|id| {
-                    self.records()?.into_iter().find(|r| r.id == id)?.parent_hash
+                    self.records()?
+                        .into_iter()
+                        .find(|r| r.id == id)?
+                        .parent_hash
                 });
                 match (id, parent, running) {
                     (Some(id), Some(parent), Some(running)) if parent != running => format!(
@@ -469,7 +474,11 @@ impl World {
                     self.agent(operator(), "set_operators", enc(&list));
                 let w: Result<candid::Reserved, String> =
                     self.watchdog(operator(), "set_operators", enc(&list));
-                format!("agent {}; watchdog {}", short(&a.map(|_| ())), short(&w.map(|_| ())))
+                format!(
+                    "agent {}; watchdog {}",
+                    short(&a.map(|_| ())),
+                    short(&w.map(|_| ()))
+                )
             }
             Action::Stop(who) => {
                 let id = self.id(*who);
@@ -558,8 +567,11 @@ impl World {
             self.agent::<candid::Reserved>(
                 op,
                 "upload_wasm_chunk",
-                Encode!(&WasmKind::Release, &serde_bytes::ByteBuf::from(chunk.to_vec()))
-                    .expect("encode"),
+                Encode!(
+                    &WasmKind::Release,
+                    &serde_bytes::ByteBuf::from(chunk.to_vec())
+                )
+                .expect("encode"),
             )
             .map_err(|e| format!("upload_wasm_chunk: {e}"))?;
         }
@@ -663,8 +675,11 @@ impl World {
                 .agent::<candid::Reserved>(
                     s,
                     "upload_wasm_chunk",
-                    Encode!(&WasmKind::Release, &serde_bytes::ByteBuf::from(vec![0u8; 8]))
-                        .expect("encode"),
+                    Encode!(
+                        &WasmKind::Release,
+                        &serde_bytes::ByteBuf::from(vec![0u8; 8])
+                    )
+                    .expect("encode"),
                 )
                 .map(|_| ()),
             Intrusion::Rollback => self
@@ -685,7 +700,9 @@ impl World {
         match answer {
             Ok(()) => format!("UNAUTHORISED CHANGE: the stranger's {what:?} was accepted"),
             Err(e) if !unauthorised(&e) => {
-                format!("UNAUTHORISED CHANGE: the stranger's {what:?} was not refused as unauthorised: {e}")
+                format!(
+                    "UNAUTHORISED CHANGE: the stranger's {what:?} was not refused as unauthorised: {e}"
+                )
             }
             Err(_) if before != after => format!(
                 "UNAUTHORISED CHANGE: the stranger's {what:?} was refused, but the state moved: {before} -> {after}"

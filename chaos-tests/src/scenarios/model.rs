@@ -9,7 +9,7 @@
 
 use crate::report::Outcome;
 use crate::scenarios::{Scenario, scenario};
-use crate::{Run, SETTLE_LIMIT};
+use crate::{Refusal, Run, SETTLE_LIMIT};
 use candid::Encode;
 use canister_api::agent::{
     AgentError, LlmSettings, Priority, SubmitTask, Task, TaskStatus, ToolCallStatus, TurnRecord,
@@ -127,27 +127,33 @@ fn self_upgrade_result(turn: &TurnRecord) -> Option<&ToolCallStatus> {
 }
 
 /// Patches a model might propose that must never run: each is refused by wasm-patch or the
-/// validation (`ops` as the model writes them).
-const BAD_PATCHES: &[(&str, &str)] = &[
+/// validation (`ops` as the model writes them), and the tool result the model gets says why
+/// (the third field: a part of that reason).
+const BAD_PATCHES: &[(&str, &str, &str)] = &[
     (
         "removes health",
         r#"[{"op":"remove_method","name":"health"}]"#,
+        "required export `canister_method health` is missing",
     ),
     (
         "removes complete_upgrade (disables supervision)",
         r#"[{"op":"remove_method","name":"complete_upgrade"}]"#,
+        "required export `canister_method complete_upgrade` is missing",
     ),
     (
         "adds a method named like an existing one",
         r#"[{"op":"add_query_method","name":"health","reply_hex":"4449444c0000"}]"#,
+        "method `health` already exists",
     ),
     (
         "overwrites the version stamp",
         r#"[{"op":"set_metadata","visibility":"public","name":"agent:version","content":"fake"}]"#,
+        "is written by the stamp of every patch",
     ),
     (
         "a reply that is not hex",
         r#"[{"op":"add_query_method","name":"hello","reply_hex":"zz"}]"#,
+        "invalid hex `zz`",
     ),
 ];
 
@@ -159,7 +165,8 @@ pub fn all() -> Vec<Scenario> {
             "the model's self_upgrade is a bad patch (one of five, by seed): refused, the model told",
             REJECTED,
             |run| {
-                let (what, ops) = BAD_PATCHES[run.rng.below(BAD_PATCHES.len() as u64) as usize];
+                let (what, ops, why) =
+                    BAD_PATCHES[run.rng.below(BAD_PATCHES.len() as u64) as usize];
                 run.notes.push(format!("the model's patch {what}"));
                 let steps = vec![
                     on_task(
@@ -173,16 +180,20 @@ pub fn all() -> Vec<Scenario> {
                     return;
                 };
                 match self_upgrade_result(turn) {
-                    Some(ToolCallStatus::Failed(why)) => run.refused = Some(why.clone()),
-                    other => run.expect(false, || {
-                        format!("the bad patch was not refused: {other:?}")
-                    }),
+                    Some(ToolCallStatus::Failed(said)) => {
+                        run.refused = Some(Refusal::Said(said.clone()))
+                    }
+                    other => run.notes.push(format!("the bad patch was not refused: {other:?}")),
                 }
+                run.expect_refusal(&format!("saying `{why}`"), |r| {
+                    matches!(r, Refusal::Said(said) if said.contains(why))
+                });
                 run.expect(task.status == TaskStatus::Done, || {
                     format!("the model was not told and did not answer: {task:?}")
                 });
             },
-        ),
+        )
+        .proving("the self_upgrade tool result the model got says why the patch was refused"),
         with_model(
             "llm_upgrade_storm",
             "the model calls self_upgrade in each of 4 turns: one commits, the gate refuses the rest",
@@ -218,7 +229,8 @@ pub fn all() -> Vec<Scenario> {
                     format!("the rate limit did not hold: proposed {proposed:?}, {refused} refused")
                 });
             },
-        ),
+        )
+        .proving("one upgrade proposed, every other self_upgrade refused as rate limited"),
         with_model(
             "llm_unavailable",
             "the LLM canister is stopped, rejects every call, or never answers (by seed): the turn fails cleanly",
@@ -282,9 +294,13 @@ pub fn all() -> Vec<Scenario> {
                         turn.model_failures
                     )
                 });
-                run.refused = task.answer.clone();
+                run.refused = task.answer.clone().map(Refusal::Said);
+                run.expect_refusal("as a model that could not be reached", |r| {
+                    matches!(r, Refusal::Said(said) if said.contains("could not be reached"))
+                });
             },
-        ),
+        )
+        .proving("the fault struck, and the task failed saying the model could not be reached"),
         with_model(
             "upgrade_mid_turn",
             "the model's self_upgrade installs new code mid-turn; the turn resumes in it and uses the new method",
@@ -329,6 +345,7 @@ pub fn all() -> Vec<Scenario> {
                     },
                 );
             },
-        ),
+        )
+        .proving("the turn resumed in the candidate's module"),
     ]
 }
