@@ -34,6 +34,9 @@
 //! | `seizes_control_live` | as `seizes_control`, but not in a sandbox copy: nobody but the agent controls it any more |
 //! | `burn_all` | post_upgrade burns the whole balance, in any canister (it leaves a sandbox frozen) |
 //!
+//! The repositories call this module's hooks, so it calls none of them: the faults on the facts
+//! (`corrupt_state`, `corrupt_raw`) are run by `facts::on_chaos_boot`.
+//!
 //! In the chaos build `health` is an update (it may await a call); in the real build it is a
 //! query.
 
@@ -109,13 +112,6 @@ pub fn on_boot() {
             ic_cdk_timers::set_timer_interval(std::time::Duration::from_secs(1), async || {
                 ic_cdk::api::cycles_burn(500_000_000_000);
             });
-        }
-        "corrupt_raw" => crate::facts::corrupt_first_behind_the_digest(),
-        "corrupt_state" => {
-            let first = crate::facts::page(None, None, 1).map(|p| p.facts.into_iter().next());
-            if let Ok(Some(f)) = first {
-                let _ = crate::facts::forget(&f.namespace, &f.key);
-            }
         }
         _ => {}
     }

@@ -241,10 +241,26 @@ pub fn page(
     Ok(FactPage { facts, next_from })
 }
 
+/// The chaos build's faults on the facts at the end of post_upgrade (`corrupt_raw`,
+/// `corrupt_state`; see `crate::chaos`).
+#[cfg(feature = "chaos")]
+pub fn on_chaos_boot() {
+    match crate::chaos::mode().as_str() {
+        "corrupt_raw" => corrupt_first_behind_the_digest(),
+        "corrupt_state" => {
+            let first = crate::facts::page(None, None, 1).map(|p| p.facts.into_iter().next());
+            if let Ok(Some(f)) = first {
+                let _ = crate::facts::forget(&f.namespace, &f.key);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The chaos build's `corrupt_raw`: rewrites the first fact's value behind the digest's back,
 /// as a faulty migration writing through the raw stores would.
 #[cfg(feature = "chaos")]
-pub fn corrupt_first_behind_the_digest() {
+fn corrupt_first_behind_the_digest() {
     if SCHEMA >= 3 {
         with_v3(|m| {
             if let Some((k, v)) = m.first_key_value() {

@@ -13,7 +13,7 @@
 //! - [`memory`]: every MemoryId; [`schema`]: the schema version of this build and the
 //!   migrations run at upgrade (the formats and steps are in the `migrations` crate).
 //! - Repositories, one per noun: [`tasks`], [`facts`], [`config`], [`uploads`], [`versions`],
-//!   [`journal`], [`audit`].
+//!   [`journal`], [`audit`], [`loop_state`] (the turn loop's settings).
 //! - Services: [`auth`], [`gate`], [`upgrade`] (proposal to `Validated`), [`pipeline`]
 //!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause), [`canary`]
 //!   (a write that leaves no trace, for probation and the self-test),
@@ -43,6 +43,7 @@ pub mod facts;
 pub mod gate;
 pub mod journal;
 pub mod llm;
+pub mod loop_state;
 pub mod memory;
 pub mod metrics;
 pub mod pipeline;
@@ -128,6 +129,8 @@ fn post_upgrade() {
     pipeline::on_boot(arg);
     #[cfg(feature = "chaos")]
     chaos::on_boot();
+    #[cfg(feature = "chaos")]
+    facts::on_chaos_boot();
     pipeline::schedule();
     supervision::start();
     selftest::start();
@@ -181,7 +184,7 @@ fn health_now() -> Health {
     let version = markers
         .running
         .and_then(|h| versions::get(&h))
-        .map_or_else(upgrade::build_version, |v| v.version);
+        .map_or_else(schema::build_version, |v| v.version);
     Health {
         status: if schema::stored_version() != schema::RANGE.max || !selftest::failures().is_empty()
         {
@@ -192,7 +195,7 @@ fn health_now() -> Health {
             "ok".into()
         },
         version,
-        build: upgrade::build_version(),
+        build: schema::build_version(),
         boot_instructions: BOOT_INSTRUCTIONS.with(|b| b.get()),
         version_store_bytes: Some(versions::stored_bytes()),
         writes_paused: writes::describe(),
@@ -391,7 +394,6 @@ fn canary_write() -> AgentResult<String> {
 fn set_loop_enabled(enabled: bool) -> AgentResult<LoopStatus> {
     track("set_loop_enabled", || {
         let caller = auth::require("set_loop_enabled", OPERATORS)?;
-        writes::check()?;
         Ok(turn::set_enabled(caller, enabled))
     })
 }
@@ -402,7 +404,6 @@ fn set_loop_enabled(enabled: bool) -> AgentResult<LoopStatus> {
 fn set_llm(settings: LlmSettings) -> AgentResult<LoopStatus> {
     track("set_llm", || {
         let caller = auth::require("set_llm", OPERATORS)?;
-        writes::check()?;
         turn::set_llm(caller, settings)
     })
 }
@@ -413,7 +414,6 @@ fn set_llm(settings: LlmSettings) -> AgentResult<LoopStatus> {
 fn set_survival(settings: SurvivalSettings) -> AgentResult<LoopStatus> {
     track("set_survival", || {
         let caller = auth::require("set_survival", OPERATORS)?;
-        writes::check()?;
         turn::set_survival(caller, settings)
     })
 }
@@ -424,7 +424,6 @@ fn set_survival(settings: SurvivalSettings) -> AgentResult<LoopStatus> {
 fn set_prompt_layer(name: String, content: Option<String>) -> AgentResult<Vec<PromptLayer>> {
     track("set_prompt_layer", || {
         let caller = auth::require("set_prompt_layer", OPERATORS)?;
-        writes::check()?;
         turn::set_prompt_layer(caller, name, content)
     })
 }
@@ -626,7 +625,6 @@ fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
 fn set_version_retention(keep: u32) -> AgentResult<Vec<VersionInfo>> {
     track("set_version_retention", || {
         let caller = auth::require("set_version_retention", OPERATORS)?;
-        writes::check()?;
         if keep > api::MAX_KEEP_VERSIONS {
             return Err(AgentError::InvalidArgument(format!(
                 "keep must be 0..={}",

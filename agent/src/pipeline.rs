@@ -34,8 +34,10 @@ use crate::api::{
     AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, ArmRequest, Autonomy, RehearsalReport,
     RehearsalRequest, UpgradeOutcome, UpgradeRecord, UpgradeState,
 };
-use crate::{audit, config, journal, sandbox, schema, upgrade, versions, writes};
+use crate::{audit, config, journal, sandbox, schema, versions, writes};
 use candid::Principal;
+use canister_api::cdk::{Busy, me, now};
+use canister_api::hash32;
 use canister_api::ic::{self, CallError, management};
 use canister_api::staging::StagingError;
 use canister_api::watchdog::WatchdogError;
@@ -63,28 +65,6 @@ thread_local! {
     static ADVANCING: Cell<Option<u64>> = const { Cell::new(None) };
     /// Staging's `Busy` answers to the upgrade in flight: (upgrade id, how many).
     static BUSY_ANSWERS: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
-}
-
-/// Clears [`ADVANCING`] when an advance ends, also when a callback of it traps (ic-cdk drops
-/// the future in the cleanup callback).
-struct Advancing;
-
-impl Drop for Advancing {
-    fn drop(&mut self) {
-        ADVANCING.with(|a| a.set(None));
-    }
-}
-
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
-
-fn me() -> Principal {
-    ic_cdk::api::canister_self()
-}
-
-fn hash32(bytes: &[u8]) -> Option<[u8; 32]> {
-    bytes.try_into().ok()
 }
 
 /// Runs [`advance`] in its own message, soon.
@@ -116,8 +96,7 @@ pub async fn advance() {
     {
         return;
     }
-    ADVANCING.with(|a| a.set(Some(t)));
-    let _advancing = Advancing;
+    let _advancing = Busy::hold(&ADVANCING, Some(t));
     loop {
         let Some(rec) = journal::in_flight().and_then(journal::get) else {
             return;
@@ -279,7 +258,7 @@ fn arm_request(
         parent_hash: parent.to_vec(),
         parent_version: parent_info
             .as_ref()
-            .map_or_else(upgrade::build_version, |v| v.version.clone()),
+            .map_or_else(schema::build_version, |v| v.version.clone()),
         parent_schema_range: parent_info.and_then(|v| v.schema_range),
         restore_init: AgentInit {
             operators: cfg.operators.clone(),
@@ -287,7 +266,7 @@ fn arm_request(
             staging: cfg.staging,
             autonomy: Autonomy::Manual,
             sandbox: None,
-            turn_loop: Some(crate::turn::restore_init()),
+            turn_loop: Some(crate::loop_state::restore_init()),
         },
         resume,
     })

@@ -22,6 +22,11 @@ pub const RANGE: SchemaRange = SchemaRange {
     max: SCHEMA,
 };
 
+/// This build's version label.
+pub fn build_version() -> String {
+    format!("{}-schema{}", env!("CARGO_PKG_VERSION"), SCHEMA)
+}
+
 /// Runs the pending migrations up to [`SCHEMA`], before any other stable-memory access.
 /// Traps with the migration's own message on a downgrade, an unknown version or a bad record:
 /// the IC then keeps the old module and its state.

@@ -25,6 +25,7 @@ use crate::api::AgentError;
 use crate::{audit, config, pipeline, sandbox};
 use candid::Principal;
 use canister_api::agent::AgentMethod;
+use canister_api::cdk::{Busy, me, now};
 use canister_api::failure::Failure;
 use canister_api::ic::{self, CallError, management};
 use std::cell::Cell;
@@ -41,14 +42,6 @@ const TOOLS: &[(&str, &str)] = &[
     ("upgrade_status", "{}"),
     ("list_versions", "{}"),
 ];
-
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
-
-fn me() -> Principal {
-    ic_cdk::api::canister_self()
-}
 
 /// Schedules the tests of this module instance (called in init and post_upgrade). The last
 /// verdict belonged to the module before: it is cleared until this module's first test.
@@ -71,15 +64,6 @@ thread_local! {
     static RUNNING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Clears [`RUNNING`] when a test ends, also when a callback of it traps.
-struct Running;
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        RUNNING.with(|r| r.set(false));
-    }
-}
-
 /// The tools that failed in the last test (empty when it passed).
 pub fn failures() -> Vec<String> {
     config::markers().self_test_failures.unwrap_or_default()
@@ -99,7 +83,7 @@ pub async fn run() {
     if RUNNING.with(|r| r.replace(true)) {
         return;
     }
-    let _running = Running;
+    let _running = Busy::hold(&RUNNING, true);
     let mut failed = vec![];
     for (tool, args) in TOOLS {
         let answer = self_call(AgentMethod::CallTool, &(tool.to_string(), args.to_string())).await;

@@ -21,6 +21,7 @@ use crate::api::{RepairNotice, WatchdogView};
 use crate::config::{self, PeerState};
 use crate::{audit, sandbox, versions, writes};
 use candid::Principal;
+use canister_api::cdk::{Busy, me, now};
 use canister_api::ic::{self, CallError, management};
 use canister_api::watchdog::{
     Heartbeat, LkgInfo, WatchdogConfig, WatchdogError, WatchdogInit, WatchdogStatus,
@@ -35,24 +36,6 @@ pub const DEFAULT_ARM_WINDOW_SECS: u64 = 600;
 thread_local! {
     static TIMER: Cell<Option<ic_cdk_timers::TimerId>> = const { Cell::new(None) };
     static BUSY: Cell<bool> = const { Cell::new(false) };
-}
-
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
-
-fn me() -> Principal {
-    ic_cdk::api::canister_self()
-}
-
-/// Clears the busy flag when a tick ends, also when a callback of it traps (ic-cdk drops the
-/// future in the cleanup callback).
-struct Busy;
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        BUSY.with(|b| b.set(false));
-    }
 }
 
 /// Fires the global timer now, so the timer queue runs and sets the timer again. A snapshot load
@@ -144,8 +127,7 @@ pub async fn tick() {
     let Some(watchdog) = config::get().watchdog else {
         return;
     };
-    BUSY.with(|b| b.set(true));
-    let _busy = Busy;
+    let _busy = Busy::hold(&BUSY, true);
     let sup = config::supervision();
     let own = ic_cdk::api::canister_cycle_balance();
     if own < sup.cycles_reserve {
@@ -490,11 +472,7 @@ pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
         ),
     );
     crate::pipeline::end_after_restore(watchdog, notice.at, &notice.action);
-    let Some(hash) = notice
-        .module_hash
-        .as_deref()
-        .and_then(|h| <[u8; 32]>::try_from(h).ok())
-    else {
+    let Some(hash) = notice.module_hash.as_deref().and_then(canister_api::hash32) else {
         return;
     };
     if versions::get(&hash).is_some() {

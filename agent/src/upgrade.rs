@@ -20,6 +20,7 @@ use crate::gate::{self, GateInput};
 use crate::schema::{self, RANGE};
 use crate::{audit, config, journal, uploads, versions};
 use candid::Principal;
+use canister_api::cdk::now;
 use wasm_patch::{PatchOp, Stamp, ValidationPolicy};
 
 /// How a candidate module is validated: the IC's rules, the control plane's exports
@@ -122,10 +123,6 @@ impl From<UpgradeError> for AgentError {
     }
 }
 
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
-
 /// The running module's hash, as last verified.
 pub fn running_hash() -> Result<[u8; 32], UpgradeError> {
     config::markers().running.ok_or_else(|| {
@@ -135,11 +132,6 @@ pub fn running_hash() -> Result<[u8; 32], UpgradeError> {
                 .into(),
         )
     })
-}
-
-/// This build's version label.
-pub fn build_version() -> String {
-    format!("{}-schema{}", env!("CARGO_PKG_VERSION"), schema::SCHEMA)
 }
 
 fn metadata_text(report: &wasm_patch::ValidationReport, name: &str) -> Option<String> {
@@ -194,7 +186,7 @@ pub fn commit(
                     actual: actual.to_vec(),
                 });
             }
-            (build_version(), Some(RANGE))
+            (schema::build_version(), Some(RANGE))
         }
         WasmKind::Watchdog => {
             wasm_patch::validate(&bytes, &ValidationPolicy::default())?;
@@ -402,7 +394,7 @@ pub fn propose_self_patch(
     }
     let parent_wasm = versions::blob(&running)
         .ok_or_else(|| UpgradeError::Missing("the running Wasm's bytes are missing".into()))?;
-    let parent_version = versions::get(&running).map_or_else(build_version, |v| v.version);
+    let parent_version = versions::get(&running).map_or_else(schema::build_version, |v| v.version);
     let id = journal::next_id();
     let stamp =
         Stamp::new(format!("{parent_version}+patch.{id}")).with_schema_range(RANGE.min, RANGE.max);
@@ -634,7 +626,7 @@ pub fn reject(caller: Principal, id: u64, reason: String) -> Result<UpgradeRecor
         reason,
     );
     journal::put(&rec);
-    if let Ok(hash) = <[u8; 32]>::try_from(rec.candidate_hash.as_slice())
+    if let Some(hash) = canister_api::hash32(&rec.candidate_hash)
         && let Some(mut v) = versions::get(&hash)
     {
         v.outcome = Some("rejected".into());

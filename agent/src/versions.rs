@@ -67,7 +67,7 @@ pub fn get(hash: &[u8; 32]) -> Option<VersionInfo> {
 
 fn flagged(mut info: VersionInfo) -> VersionInfo {
     let markers = config::markers();
-    let hash: Option<[u8; 32]> = info.hash.as_slice().try_into().ok();
+    let hash = canister_api::hash32(&info.hash);
     info.is_running = hash.is_some() && markers.running == hash;
     info.is_lkg = hash.is_some() && markers.lkg == hash;
     info
@@ -110,7 +110,7 @@ fn protected() -> Vec<[u8; 32]> {
             .into_iter()
             .flatten()
         {
-            keep.extend(<[u8; 32]>::try_from(hash.as_slice()).ok());
+            keep.extend(canister_api::hash32(&hash));
         }
     }
     keep

@@ -11,9 +11,11 @@
 //!
 //! Every terminal transition of the upgrade lifts its pause: the journal does it where it
 //! stores a finished record (`journal::put`), so no path can forget it. The pause guards domain
-//! writes only: operator methods (approval, rejection, autonomy, operators, uploads,
-//! supervision settings) are never refused by it, and a sandbox copy (staging's) ignores the
-//! pause its copied state carries. Refusals are [`AgentError::WritesPaused`], which says when
+//! writes only: operator methods (approval, rejection, autonomy, gate limits, operators,
+//! uploads, supervision settings, version retention, the turn loop's settings and prompt
+//! layers) are never refused by it, and a sandbox copy (staging's) ignores the pause its copied
+//! state carries. An operator's change during a rehearsal's copy may make that rehearsal fail
+//! (its copy is then not byte-for-byte one state); it never reaches the live agent's data. Refusals are [`AgentError::WritesPaused`], which says when
 //! to retry.
 
 use crate::api::AgentError;

@@ -3,6 +3,7 @@
 //! The agent re-exports them as `agent::api`. Hashes are `blob`s of 32 bytes in records and
 //! lowercase hex strings in error messages. Times are nanoseconds since the epoch.
 
+pub use crate::schema::SchemaRange;
 use crate::staging::RehearsalReport;
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
@@ -621,15 +622,6 @@ pub struct Transition {
     pub actor: Principal,
     /// Why.
     pub reason: String,
-}
-
-/// A stable-memory schema range `min..=max`.
-#[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SchemaRange {
-    /// Lowest schema version the build runs on (by migrating).
-    pub min: u32,
-    /// Highest schema version (the one it writes).
-    pub max: u32,
 }
 
 /// One entry of the upgrade journal.

@@ -208,7 +208,7 @@ mod tests {
         let mut s = RecordSum::default();
         s.add_task(&task(1, TaskStatus::Done));
         s.add_fact("default", "k", "v");
-        assert_eq!(hex(&s.sha256(1, 1)), GOLDEN);
+        assert_eq!(hex::encode(s.sha256(1, 1)), GOLDEN);
         assert_eq!(RecordSum::from_bytes(&s.to_bytes()), s);
         assert_ne!(s.sha256(1, 1), s.sha256(1, 2), "the counts are part of it");
         assert_ne!(
@@ -220,8 +220,4 @@ mod tests {
 
     /// Computed independently (Python hashlib) from the encoding in the module doc.
     const GOLDEN: &str = "176163b05f3a95eea72dde47328fdea95ba9bbe123c6a0eca510bc70e5e7d091";
-
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
 }

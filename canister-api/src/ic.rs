@@ -193,15 +193,11 @@ pub async fn agent_module(agent: Principal, hash: &[u8]) -> Result<Vec<u8>, Stri
     if actual.as_slice() != hash {
         return Err(format!(
             "module {} from the agent hashes to {}",
-            hex(hash),
-            hex(&actual)
+            hex::encode(hash),
+            hex::encode(actual)
         ));
     }
     Ok(bytes)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The management canister's methods the three canisters use (all unbounded-wait: a stop

@@ -12,7 +12,9 @@
 //!   `llm-standin`, its test double on ic-sim.
 //! - [`failure`]: the classes of a failed call (code, stopped, stopping, out of cycles, network).
 //! - `ic` (feature `cdk`): typed calls, and the management canister.
+//! - `cdk` (feature `cdk`): the time, the canister's own principal, the single-flight guard.
 //! - [`page`]: how every list endpoint pages by bytes with a cursor.
+//! - [`schema`]: the schema range a build declares (shared by all three interfaces).
 //! - [`digest`]: the agent's logical state digest (an order-independent hash of its records).
 //! - [`service`]: the kinds of a service's methods, and the methods a service text declares.
 //!
@@ -24,6 +26,7 @@ pub mod digest;
 pub mod failure;
 pub mod llm;
 pub mod page;
+pub mod schema;
 pub mod service;
 pub mod staging;
 pub mod turns;
@@ -34,9 +37,16 @@ pub mod watchdog;
 pub const TRANSFER_CHUNK: u64 = 1024 * 1024;
 
 #[cfg(feature = "cdk")]
+pub mod cdk;
+#[cfg(feature = "cdk")]
 pub mod ic;
 #[cfg(feature = "cdk")]
 pub mod stable;
+
+/// `bytes` as a 32-byte hash, if it is one (hashes travel as `blob`s).
+pub fn hash32(bytes: &[u8]) -> Option<[u8; 32]> {
+    bytes.try_into().ok()
+}
 
 /// Operators a canister keeps at most.
 pub const MAX_OPERATORS: usize = 20;

@@ -1,6 +1,6 @@
 //! The staging canister's interface: rehearsing a candidate on a sandbox copy of the agent.
 
-use crate::agent::SchemaRange;
+use crate::schema::SchemaRange;
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
 

@@ -4,19 +4,18 @@
 //! simulator's random faults and every choice a scenario makes ([`rng`]), so a failing seed
 //! replays exactly.
 //!
-//! - [`scenarios`]: the registry of fault kinds ([`scenarios::all`]); [`model`]: the kinds
-//!   of the turn loop, whose model is `llm-standin`.
+//! - [`scenarios`]: the registry of fault kinds ([`scenarios::all`]); [`model`]
+//!   (`scenarios::model`): the kinds of the turn loop, whose model is `llm-standin`.
 //! - [`report`]: what a run produced ([`Report`]), as the table and the JSON of `agentctl chaos`.
 //! - [`run`]: one scenario under one seed.
 
 pub mod invariants;
-pub mod model;
 pub mod report;
 pub mod rng;
 pub mod scenarios;
 
 pub use report::{Check, Outcome, Report};
-pub use scenarios::{Scenario, all, find};
+pub use scenarios::{Scenario, all, find, model};
 
 use candid::{Decode, Encode};
 use canister_api::agent::{StateDigest, UpgradeState};

@@ -4,6 +4,8 @@
 //! Bad candidates come from the `agent-chaos` build (`agent/src/chaos.rs`): a mode marker in
 //! its data section picks the misbehaviour, and each mode has a module hash of its own.
 
+pub mod model;
+
 use crate::report::Outcome;
 use crate::{Run, SETTLE_LIMIT};
 use canister_api::agent::{AgentError, UpgradeState};
@@ -732,7 +734,7 @@ pub fn all() -> Vec<Scenario> {
         ),
     ]
     .into_iter()
-    .chain(crate::model::all())
+    .chain(model::all())
     .collect()
 }
 

@@ -94,7 +94,7 @@ pub fn run() -> Result<bool> {
     demo.step(
         "deploy a canister that controls itself; 3 updates",
         count == 3,
-        format!("counter = {count}, module hash {}", hex(&hash[..6])),
+        format!("counter = {count}, module hash {}", hex::encode(&hash[..6])),
     );
 
     // 2. An upgrade whose post_upgrade traps is atomic: old module, old state.
@@ -242,8 +242,4 @@ pub fn run() -> Result<bool> {
         bail!("no step ran");
     }
     Ok(held == all)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -22,7 +22,8 @@
 //!   `PocketIcBuilder`, `update_candid`...), for tests written for PocketIC.
 //! - `state`: the IC's state and the execution of one message: call contexts, callbacks, timers,
 //!   stops.
-//! - `scheduler`: the round loop, input queues, routing and same-subnet induction, message orders.
+//! - `scheduler`: the round loop, routing and same-subnet induction, message orders; `queues`:
+//!   the messages in flight and the input queues (one FIFO per source and destination).
 //! - [`subnet`]: subnet kinds, ids, canister ranges and routing.
 //! - `trace`: the digest of what a run executed.
 //! - `management`: the management canister: `mod.rs` (dispatch, create, stop/start, delete,
@@ -49,6 +50,7 @@ pub(crate) mod management;
 mod module;
 #[cfg(feature = "pocket-ic")]
 pub mod pocket_ic;
+mod queues;
 mod scheduler;
 pub mod sim;
 mod state;

@@ -557,3 +557,22 @@ fn load_cached(engine: &Engine, hash: &[u8; 32], wasm: &[u8]) -> Result<Module, 
     }
     Ok(module)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The linker provides exactly the functions of the shared ic0 table, no more and no less,
+    /// so the install-time import check and the runtime agree.
+    #[test]
+    fn linker_defines_exactly_the_ic0_table() {
+        let mut defined = system_api::defined_names(engine());
+        defined.sort();
+        let mut table: Vec<String> = wasm_patch::ic0::IC0_FUNCTIONS
+            .iter()
+            .map(|f| format!("ic0.{}", f.name))
+            .collect();
+        table.sort();
+        assert_eq!(defined, table);
+    }
+}

@@ -17,82 +17,15 @@
 //! message waits for the next round; FIFO per pair always holds (a pair delayed once stays on
 //! the slow path for the rest of the round).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use candid::Principal;
 use rand::Rng;
 
 use crate::canister::RunStatus;
 use crate::config::MessageOrder;
-use crate::state::{Message, SimState};
-
-/// Where a message was sent from: FIFO order holds per (source, destination).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Source {
-    /// Ingress messages (one queue per destination, as the IC's ingress queue).
-    Ingress,
-    /// A canister, or the management canister (`aaaaa-aa`).
-    Canister(Principal),
-    /// The system itself: expired best-effort deadlines.
-    System,
-}
-
-/// Where a message goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Destination {
-    Canister(Principal),
-    /// The management canister, executed by the given subnet.
-    Management(usize),
-}
-
-/// The messages waiting anywhere in the simulated IC.
-#[derive(Default)]
-pub(crate) struct Queues {
-    /// Per destination: one FIFO queue per source.
-    inputs: BTreeMap<Destination, BTreeMap<Source, VecDeque<Message>>>,
-    /// Routed for induction at the start of the next round, in sending order.
-    in_transit: VecDeque<(Source, Destination, Message)>,
-    /// Same-subnet messages sent during the current inner iteration.
-    outbox: Vec<(Source, Destination, Message)>,
-    /// Pairs that took the slow path in this round: later messages of the pair follow them.
-    slow_pairs: BTreeSet<(Source, Destination)>,
-    /// The subnet whose round is executing.
-    executing: Option<usize>,
-    /// Instructions the executing subnet's canisters used in this round.
-    pub(crate) round_instructions: u64,
-}
-
-impl Queues {
-    /// Whether any message waits anywhere.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.in_transit.is_empty()
-            && self.outbox.is_empty()
-            && self
-                .inputs
-                .values()
-                .all(|sources| sources.values().all(VecDeque::is_empty))
-    }
-
-    /// Puts a message directly into its destination's input queue (ingress, system messages).
-    pub(crate) fn enqueue(&mut self, source: Source, destination: Destination, message: Message) {
-        self.inputs
-            .entry(destination)
-            .or_default()
-            .entry(source)
-            .or_default()
-            .push_back(message);
-    }
-
-    /// Routes a message to be inducted at the start of the next round.
-    pub(crate) fn route_next_round(
-        &mut self,
-        source: Source,
-        destination: Destination,
-        message: Message,
-    ) {
-        self.in_transit.push_back((source, destination, message));
-    }
-}
+use crate::queues::{Destination, Message, Source};
+use crate::state::SimState;
 
 impl SimState {
     /// Sends a message produced now: to the same subnet within the round when both ends are on
@@ -132,7 +65,7 @@ impl SimState {
         &self,
         source: Source,
         message: Message,
-    ) -> Result<Message, Box<crate::state::ResponseMsg>> {
+    ) -> Result<Message, Box<crate::queues::ResponseMsg>> {
         let (Source::Canister(sender), Message::Request(req)) = (source, &message) else {
             return Ok(message);
         };
@@ -161,7 +94,7 @@ impl SimState {
         if to.is_none_or(|to| to == from) {
             return Ok(message);
         }
-        Err(Box::new(crate::state::ResponseMsg {
+        Err(Box::new(crate::queues::ResponseMsg {
             responder: req.receiver,
             originator: caller,
             callback_id,

@@ -15,7 +15,7 @@ use crate::errors;
 use crate::faults::Fault;
 use crate::fees::CyclesCharged;
 use crate::management::DEFAULT_PROVISIONAL_CYCLES;
-use crate::scheduler::{Destination, Source};
+use crate::queues::{Destination, Source};
 use crate::state::{Message, Request, SimState};
 use crate::subnet::{SubnetInfo, SubnetKind};
 use crate::types::{ErrorCode, RawMessageId, RejectResponse, Time};

@@ -1,7 +1,8 @@
 //! The simulated IC's state: subnets, canisters, ingress history and time, and the execution of
 //! one message, callback, timer or heartbeat with the IC's call-context rules.
 //!
-//! The round loop and message routing live in `scheduler`. A round executes at one time; time
+//! The round loop and message routing live in `scheduler`, the messages and their queues in
+//! `queues`. A round executes at one time; time
 //! advances by one nanosecond per round, so it is constant within an execution and strictly
 //! increasing across rounds.
 
@@ -17,47 +18,14 @@ use crate::config::SimConfig;
 use crate::errors;
 use crate::execution::{Invocation, TrapKind};
 use crate::faults::Faults;
-use crate::scheduler::{Destination, Queues, Source};
+use crate::queues::{Destination, Queues, Source};
+pub(crate) use crate::queues::{Message, Outcome, Request, ResponseMsg};
 use crate::subnet::{SubnetKind, Subnets};
 use crate::trace::Trace;
 use crate::types::{ErrorCode, RawMessageId, RejectResponse};
 
-/// What a call ends with: reply bytes or a rejection.
-pub(crate) type Outcome = Result<Vec<u8>, RejectResponse>;
-
 /// The IC's stop timeout: a stop_canister call is rejected after 5 minutes.
 pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// An inter-canister or ingress request in flight.
-#[derive(Clone, Debug)]
-pub(crate) struct Request {
-    pub(crate) sender: Principal,
-    pub(crate) receiver: Principal,
-    pub(crate) method: String,
-    pub(crate) arg: Vec<u8>,
-    pub(crate) cycles: u128,
-    pub(crate) reply_to: ReplyTo,
-    pub(crate) deadline: u64,
-    /// For ingress to the management canister: the subnet its effective principal names.
-    pub(crate) subnet_hint: Option<usize>,
-}
-
-/// A response on its way to the caller's callback.
-#[derive(Clone, Debug)]
-pub(crate) struct ResponseMsg {
-    /// Who answered (the management canister for its own responses).
-    pub(crate) responder: Principal,
-    pub(crate) originator: Principal,
-    pub(crate) callback_id: u64,
-    pub(crate) outcome: Outcome,
-    pub(crate) refund: u128,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) enum Message {
-    Request(Request),
-    Response(ResponseMsg),
-}
 
 /// Everything the simulated IC holds.
 pub(crate) struct SimState {

@@ -991,22 +991,3 @@ pub(crate) fn defined_names(engine: &Engine) -> Vec<String> {
         .map(|(module, name, _)| format!("{module}.{name}"))
         .collect()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The linker provides exactly the functions of the shared ic0 table, no more and no less,
-    /// so the install-time import check and the runtime agree.
-    #[test]
-    fn linker_defines_exactly_the_ic0_table() {
-        let mut defined = defined_names(crate::module::engine());
-        defined.sort();
-        let mut table: Vec<String> = wasm_patch::ic0::IC0_FUNCTIONS
-            .iter()
-            .map(|f| format!("ic0.{}", f.name))
-            .collect();
-        table.sort();
-        assert_eq!(defined, table);
-    }
-}

@@ -15,6 +15,7 @@ pub mod store;
 pub mod tool_probe;
 
 use candid::Principal;
+use canister_api::cdk::Busy;
 use canister_api::staging::{RehearsalReport, RehearsalRequest, StagingError, StagingInit};
 use ic_cdk::{init, post_upgrade, query, update};
 use std::cell::Cell;
@@ -39,16 +40,6 @@ fn init(arg: StagingInit) {
 #[post_upgrade]
 fn post_upgrade() {
     ic_cdk_timers::set_timer(std::time::Duration::ZERO, sandbox::clean_if_dirty());
-}
-
-/// Frees the rehearsal slot when a rehearsal ends, also when a callback of it traps (ic-cdk
-/// drops the future in the cleanup callback, which runs this destructor).
-struct Busy;
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        BUSY.with(|b| b.set(None));
-    }
 }
 
 fn unauthorized(method: &str, allowed: &str) -> StagingError {
@@ -91,8 +82,7 @@ async fn rehearse(req: RehearsalRequest) -> Result<RehearsalReport, StagingError
     {
         return Err(StagingError::Busy { upgrade_id, since });
     }
-    BUSY.with(|b| b.set(Some((req.upgrade_id, now))));
-    let _busy = Busy;
+    let _busy = Busy::hold(&BUSY, Some((req.upgrade_id, now)));
     let result = rehearsal::run(agent, req).await;
     if let Ok(report) = &result {
         store::update(|s| {

@@ -13,6 +13,7 @@
 
 use crate::store;
 use candid::Principal;
+use canister_api::cdk::me;
 use canister_api::failure::not_a_controller;
 use canister_api::ic::management;
 use canister_api::staging::StagingError;
@@ -24,10 +25,6 @@ pub const MIN_CYCLES: u128 = 1_000_000_000_000;
 
 fn setup(what: &str, e: impl std::fmt::Display) -> StagingError {
     StagingError::Setup(format!("{what}: {e}"))
-}
-
-fn me() -> Principal {
-    ic_cdk::api::canister_self()
 }
 
 fn same_set(a: &[Principal], b: &[Principal]) -> bool {

@@ -4,7 +4,8 @@
 
 use candid::{Decode, Encode, Principal};
 use canister_api::agent::{
-    AgentError, Autonomy, ModuleChunk, Supervision, UpgradeRecord, UpgradeState, WasmKind,
+    AgentError, AgentMethod, Autonomy, Caller, Config, LoopStatus, MethodKind, ModuleChunk,
+    ProposeRelease, Supervision, UpgradeRecord, UpgradeState, WasmKind,
 };
 use canister_api::watchdog::{ArmReceipt, WatchdogError};
 use ic_sim::Fault;
@@ -134,18 +135,24 @@ fn item1_a_rejection_while_the_arm_is_in_flight_lifts_the_pause_and_reconciles_t
         .expect("writes resume");
 }
 
-#[test]
-fn item1_a_write_pause_ends_with_its_lease_and_the_operator_can_reject() {
-    let tb = seeded(Options::default());
+/// A release whose arm the watchdog accepted before it died, before its snapshot: no verdict
+/// will ever come, so the upgrade's write pause holds for its whole lease. Its id.
+fn paused_without_a_verdict(tb: &Testbed) -> u64 {
     let id = tb
         .propose_release(&chaos_release("none"), "release")
         .expect("propose_release")
         .id;
     assert!(tb.tick_until(100_000, |tb| audit_count(tb, "upgrade.arm_accepted") == 1));
-    // The watchdog accepted the arm and dies before it snapshots: no verdict will ever come.
     tb.sim
         .uninstall_canister(tb.watchdog, Some(operator()))
         .unwrap();
+    id
+}
+
+#[test]
+fn item1_a_write_pause_ends_with_its_lease_and_the_operator_can_reject() {
+    let tb = seeded(Options::default());
+    let id = paused_without_a_verdict(&tb);
     tb.run_for(Duration::from_secs(50 * 60));
     assert!(
         matches!(
@@ -163,6 +170,86 @@ fn item1_a_write_pause_ends_with_its_lease_and_the_operator_can_reject() {
     reject(&tb, id, "the watchdog never armed it").expect("reject_upgrade");
     tb.self_upgrade_greeting("the next one")
         .expect("a new proposal is admitted");
+}
+
+/// The agent's operator-only update methods, from canister_api's method table. The agent's own
+/// access table (`agent::auth::METHODS`) must name the same ones, so a method added to either is
+/// covered here.
+fn operator_updates() -> Vec<AgentMethod> {
+    let from_api: Vec<AgentMethod> = AgentMethod::ALL
+        .into_iter()
+        .filter(|m| m.kind() == MethodKind::Update && m.callers() == [Caller::Operators])
+        .collect();
+    let mut names: Vec<&str> = from_api.iter().map(|m| m.name()).collect();
+    let mut from_agent: Vec<&str> = agent::auth::METHODS
+        .iter()
+        .filter(|(_, kind, roles)| *kind == MethodKind::Update && *roles == agent::auth::OPERATORS)
+        .map(|(name, ..)| *name)
+        .collect();
+    names.sort();
+    from_agent.sort();
+    assert_eq!(names, from_agent, "canister_api and agent::auth disagree");
+    from_api
+}
+
+/// A harmless argument for operator method `m` (the current settings where it sets some).
+fn operator_arg(tb: &Testbed, m: AgentMethod, upgrade_id: u64) -> Vec<u8> {
+    let config: Config = tb
+        .agent_query::<Result<Config, AgentError>>("get_config", Encode!().unwrap())
+        .expect("get_config");
+    let status: LoopStatus = tb
+        .agent_query::<Result<LoopStatus, AgentError>>("loop_status", Encode!().unwrap())
+        .expect("loop_status");
+    let release = WasmKind::Release;
+    match m {
+        AgentMethod::SetLoopEnabled => Encode!(&false),
+        AgentMethod::SetLlm => Encode!(&status.llm),
+        AgentMethod::SetSurvival => Encode!(&status.survival),
+        AgentMethod::SetPromptLayer => Encode!(&"ops", &Some("be brief".to_string())),
+        AgentMethod::SetAutonomy => Encode!(&config.autonomy),
+        AgentMethod::SetGateLimits => Encode!(&config.limits),
+        AgentMethod::SetOperators => Encode!(&config.operators),
+        AgentMethod::SetSupervision => Encode!(&config.supervision.unwrap_or_default()),
+        AgentMethod::SetVersionRetention => Encode!(&3u32),
+        AgentMethod::UploadWasmChunk => Encode!(&release, &serde_bytes::ByteBuf::from(vec![0; 8])),
+        AgentMethod::CommitWasm => Encode!(&release, &serde_bytes::ByteBuf::from(vec![0; 32])),
+        AgentMethod::DiscardUpload => Encode!(&release),
+        AgentMethod::ProposeRelease => Encode!(&ProposeRelease {
+            reason: "during the pause".into(),
+            breaks_interface: None,
+        }),
+        AgentMethod::ApproveUpgrade => Encode!(&upgrade_id),
+        AgentMethod::RejectUpgrade => Encode!(&upgrade_id, &"the last call".to_string()),
+        other => panic!("no argument for operator method {other:?}: add one"),
+    }
+    .unwrap()
+}
+
+/// Issue 12 item 1 says operator methods are never blocked by the write pause: every
+/// operator-only update of the method table, called during an upgrade's pause, is answered by
+/// its own logic (a success or its own refusal), never `WritesPaused`. The turn loop's setters
+/// and `set_version_retention` were refused.
+#[test]
+fn item1_no_operator_method_is_refused_by_the_write_pause() {
+    let tb = seeded(Options::default());
+    let id = paused_without_a_verdict(&tb);
+    // Rejecting ends the upgrade and its pause: it goes last.
+    let mut methods = operator_updates();
+    methods.sort_by_key(|m| *m == AgentMethod::RejectUpgrade);
+    assert!(methods.len() >= 15, "{methods:?}");
+    let mut refused = Vec::new();
+    for m in methods {
+        assert!(paused_for(&tb, "upgrade"), "paused before {}", m.name());
+        let arg = operator_arg(&tb, m, id);
+        let answer: Result<candid::Reserved, AgentError> =
+            tb.agent_update(operator(), m.name(), arg);
+        if let Err(e @ AgentError::WritesPaused { .. }) = answer {
+            refused.push(format!("{}: {e}", m.name()));
+        }
+    }
+    assert!(refused.is_empty(), "refused by the pause: {refused:#?}");
+    assert!(matches!(tb.record(id).state, UpgradeState::Rejected(_)));
+    assert_eq!(tb.health().writes_paused, None, "the rejection lifted it");
 }
 
 // ---- 2. the control plane comes from one list; candid compatibility ----------------------------

@@ -6,8 +6,8 @@
 //! not a Wasm module and on stamp sections that do not have the documented format (see
 //! [`crate::metadata`]).
 
+use crate::exports::split_method;
 use crate::scan::{self, Depth};
-use crate::validate::split_method;
 use crate::{Limits, ValidationError};
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -26,6 +26,7 @@ pub struct Ic0Function {
     pub results: &'static [Ic0Type],
 }
 
+use crate::error::signature;
 use Ic0Type::{I32, I64};
 
 const fn f(
@@ -148,4 +149,19 @@ mod tests {
             "32-bit stable API is not offered"
         );
     }
+}
+
+fn ic0_type_name(ty: &Ic0Type) -> &'static str {
+    match ty {
+        Ic0Type::I32 => "i32",
+        Ic0Type::I64 => "i64",
+    }
+}
+
+/// `(i32, i32) -> ()` for an `ic0` function.
+pub(crate) fn ic0_signature(func: &Ic0Function) -> String {
+    signature(
+        func.params.iter().map(ic0_type_name),
+        func.results.iter().map(ic0_type_name),
+    )
 }

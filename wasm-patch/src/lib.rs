@@ -18,21 +18,23 @@
 //! - [`profile`]: step checkpoints for in-canister cost breakdowns.
 //! - `raw` (private): the section-level module of the fast path, and the parent's bodies that
 //!   [`validate_patched`] need not validate again.
-//! - `tools` (private): synthesized tools in a module (`add_tool`, `remove_tool`, their check in
-//!   validation, [`tool_registry`]); the language itself is the [`tool_spec`] crate.
+//! - `ops::tools` (crate-private): synthesized tools in a module (`add_tool`, `remove_tool`,
+//!   their check in validation, [`tool_registry`]); the language itself is the [`tool_spec`]
+//!   crate.
 //! - [`metadata`]: `icp:` section naming, the [`Stamp`] written by every patch and the format of
 //!   each stamp section.
 //! - [`interface`]: the module's Candid interface (`candid:service`): kept in step with the
 //!   methods a patch adds or removes, and the subtype check of a candidate against the running
 //!   interface.
 //! - [`validate`](mod@validate): [`validate()`] and [`validate_patched`] against a
-//!   [`ValidationPolicy`]; the IC's feature set.
+//!   [`ValidationPolicy`].
 //! - [`limits`]: the IC's module limits as one [`Limits`] value.
 //! - [`fingerprint`](mod@fingerprint): [`fingerprint()`], the cheap summary `agentctl inspect` prints.
 //! - [`ic0`]: the table of every `ic0` System API function with its exact signature.
 //! - [`error`]: [`PatchError`] and [`ValidationError`].
 //! - `scan` (private): one pass over a module's sections (gzip, size, parse) that validation and
-//!   fingerprinting share; `hex_serde` (private): hashes and bytes as hex strings in JSON.
+//!   fingerprinting share, with the IC's feature set ([`ic_features`]); `exports` (private): how
+//!   export names name methods; `hex_serde` (private): hashes and bytes as hex strings in JSON.
 //!
 //! # Hashes
 //!
@@ -41,6 +43,7 @@
 //! [`apply_patch`] always emits uncompressed Wasm.
 
 pub mod error;
+mod exports;
 pub mod fingerprint;
 mod hex_serde;
 pub mod ic0;
@@ -51,18 +54,17 @@ pub mod ops;
 pub mod profile;
 mod raw;
 mod scan;
-mod tools;
 pub mod validate;
 
 pub use error::{InterfaceError, PatchError, ValidationError};
 pub use fingerprint::{Fingerprint, fingerprint};
 pub use limits::Limits;
 pub use metadata::{Stamp, Visibility};
+pub use ops::tools::tool_registry;
 pub use ops::{
     Parent, PatchOp, PatchedModule, apply_patch, apply_patch_to, canonical_ops_json, patch_digest,
 };
 pub use tool_spec;
-pub use tools::tool_registry;
 pub use validate::{ValidationPolicy, ValidationReport, ic_features, validate, validate_patched};
 
 /// SHA-256 of `bytes`: the hash used for modules, parents and patch digests alike.

@@ -72,12 +72,13 @@
 mod guard;
 mod query;
 mod runtime;
+pub(crate) mod tools;
 
+use crate::exports::split_method;
 use crate::metadata::{self, Stamp, Visibility};
 use crate::profile::step;
 use crate::raw::RawModule;
 use crate::scan::{self, Depth};
-use crate::validate::split_method;
 use crate::{Limits, PatchError};
 use serde::{Deserialize, Serialize};
 use walrus::{ExportItem, Module, RawCustomSection};
@@ -294,7 +295,7 @@ pub fn apply_patch_to(
     } else {
         "patch: sections"
     });
-    crate::tools::apply(&mut module, ops, rebuilt)?;
+    tools::apply(&mut module, ops, rebuilt)?;
     step("patch: tools");
     write_stamp(&mut module, stamp, &parent_hash, &patch_digest);
     let wasm = module.emit();

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::io::Read;
 use wasmparser::{
     BinaryReaderError, CompositeInnerType, Encoding, ExternalKind, FuncType,
-    FuncValidatorAllocations, Parser, Payload, TypeRef, ValidPayload, Validator,
+    FuncValidatorAllocations, Parser, Payload, TypeRef, ValidPayload, Validator, WasmFeatures,
 };
 
 /// The gzip magic the IC recognises.
@@ -140,7 +140,7 @@ pub(crate) fn scan_skipping(
     }
     let mut info = ModuleInfo::default();
     let mut validator =
-        (depth != Depth::Structure).then(|| Validator::new_with_features(crate::ic_features()));
+        (depth != Depth::Structure).then(|| Validator::new_with_features(ic_features()));
     let mut allocations = FuncValidatorAllocations::default();
     let mut defined = 0u32;
 
@@ -268,4 +268,22 @@ fn collect(
         _ => {}
     }
     Ok(())
+}
+
+/// The Wasm features the IC accepts in a wasm32 canister: the MVP with floats, mutable
+/// globals, sign extension, multi-value, bulk memory, reference types (with `externref`),
+/// non-trapping float-to-int and SIMD. Not threads, memory64 (wasm64 only, which this project
+/// does not use), multi-memory, exceptions, GC, tail calls, relaxed SIMD, extended constants
+/// or the component model.
+pub fn ic_features() -> WasmFeatures {
+    WasmFeatures::FLOATS
+        | WasmFeatures::MUTABLE_GLOBAL
+        | WasmFeatures::SIGN_EXTENSION
+        | WasmFeatures::MULTI_VALUE
+        | WasmFeatures::BULK_MEMORY
+        | WasmFeatures::REFERENCE_TYPES
+        // wasmparser gates `externref` behind GC_TYPES as well; the GC proposal stays off.
+        | WasmFeatures::GC_TYPES
+        | WasmFeatures::SATURATING_FLOAT_TO_INT
+        | WasmFeatures::SIMD
 }

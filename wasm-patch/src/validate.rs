@@ -23,58 +23,16 @@
 //! this is the subset that a patch can break. Candid compatibility is not checked here.
 
 use crate::error::signature;
-use crate::ic0::{self, Ic0Function, Ic0Type};
+use crate::ic0::{self, Ic0Function, Ic0Type, ic0_signature};
 use crate::metadata::{self, PARENT_HASH, SCHEMA_RANGE};
 use crate::profile::step;
 use crate::scan::{self, Depth, ModuleInfo};
 use crate::{Limits, ValidationError};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
-use wasmparser::WasmFeatures;
 
-/// Export-name prefixes of the three kinds of method, with their trailing space.
-pub const METHOD_PREFIXES: [&str; 3] = [
-    "canister_update ",
-    "canister_query ",
-    "canister_composite_query ",
-];
-
-/// The `canister_*` exports the IC calls other than methods.
-pub const SYSTEM_EXPORTS: [&str; 7] = [
-    "canister_init",
-    "canister_pre_upgrade",
-    "canister_post_upgrade",
-    "canister_inspect_message",
-    "canister_heartbeat",
-    "canister_global_timer",
-    "canister_on_low_wasm_memory",
-];
-
-/// Splits `canister_query NAME` (and the update and composite query forms) into prefix and
-/// NAME. `None` for any other export name.
-pub fn split_method(export: &str) -> Option<(&'static str, &str)> {
-    METHOD_PREFIXES
-        .iter()
-        .find_map(|prefix| export.strip_prefix(prefix).map(|name| (*prefix, name)))
-}
-
-/// The Wasm features the IC accepts in a wasm32 canister: the MVP with floats, mutable
-/// globals, sign extension, multi-value, bulk memory, reference types (with `externref`),
-/// non-trapping float-to-int and SIMD. Not threads, memory64 (wasm64 only, which this project
-/// does not use), multi-memory, exceptions, GC, tail calls, relaxed SIMD, extended constants
-/// or the component model.
-pub fn ic_features() -> WasmFeatures {
-    WasmFeatures::FLOATS
-        | WasmFeatures::MUTABLE_GLOBAL
-        | WasmFeatures::SIGN_EXTENSION
-        | WasmFeatures::MULTI_VALUE
-        | WasmFeatures::BULK_MEMORY
-        | WasmFeatures::REFERENCE_TYPES
-        // wasmparser gates `externref` behind GC_TYPES as well; the GC proposal stays off.
-        | WasmFeatures::GC_TYPES
-        | WasmFeatures::SATURATING_FLOAT_TO_INT
-        | WasmFeatures::SIMD
-}
+pub use crate::exports::{METHOD_PREFIXES, SYSTEM_EXPORTS, split_method};
+pub use crate::scan::ic_features;
 
 /// What [`validate`] requires beyond the IC's rules.
 ///
@@ -189,7 +147,7 @@ fn finish(
     let metadata = check_icp_sections(&info, &policy.limits)?;
     check_stamp(&metadata, policy)?;
     step("validate: IC rules");
-    let tools = crate::tools::verify(bytes)?;
+    let tools = crate::ops::tools::verify(bytes)?;
     step("validate: tools");
 
     let mut ic0_imports: Vec<String> = info.imports.iter().map(|i| i.name.clone()).collect();
@@ -206,22 +164,6 @@ fn finish(
         bodies_validated,
     })
 }
-
-fn ic0_type_name(ty: &Ic0Type) -> &'static str {
-    match ty {
-        Ic0Type::I32 => "i32",
-        Ic0Type::I64 => "i64",
-    }
-}
-
-/// `(i32, i32) -> ()` for an `ic0` function.
-pub(crate) fn ic0_signature(func: &Ic0Function) -> String {
-    signature(
-        func.params.iter().map(ic0_type_name),
-        func.results.iter().map(ic0_type_name),
-    )
-}
-
 /// Whether a wasmparser function type is exactly `func`'s signature.
 fn matches_ic0(ty: &wasmparser::FuncType, func: &Ic0Function) -> bool {
     let same = |wasm: &[wasmparser::ValType], ic0: &[Ic0Type]| {

@@ -28,18 +28,16 @@
 //! an armed upgrade also puts back the controllers the agent had when it was armed.
 
 use crate::agent_client;
+use crate::control::{lost_control, regained_control};
 use crate::store::{self, Restore};
-use crate::supervise::{lost_control, queue_notice, queue_verdict, regained_control};
+use crate::store::{queue_notice, queue_verdict};
 use candid::Principal;
 use canister_api::agent::{AgentInit, Autonomy, RepairNotice, StateDigest, UpgradeOutcome};
+use canister_api::cdk::now;
 use canister_api::failure::not_a_controller;
 use canister_api::ic::management;
 use canister_api::watchdog::{LadderStep, LkgInfo, RollbackTarget};
 use ic_management_canister_types as mgmt;
-
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
 
 fn attempt(incident_id: u64, line: String) {
     store::event(

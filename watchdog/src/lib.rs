@@ -11,13 +11,15 @@
 //! - Operators steer it with `rollback`, `pause`/`resume`, `configure` and `set_operators`
 //!   ([`operator`]); the agent reports its repairs of the watchdog with `note_repair`.
 //!
-//! Layout: [`store`] (stable state), [`supervise`] (the tick), [`ladder`], [`operator`],
+//! Layout: [`store`] (stable state), [`supervise`] (the tick), [`ladder`], [`control`] (whether
+//! the watchdog still controls the agent), [`operator`],
 //! [`agent_client`], [`access`] (who may send what as an ingress update).
 //! The interface is `watchdog.did` beside this crate (a test keeps it equal to the code).
 //! Controllers: {agent, operators}; the watchdog must be a controller of the agent.
 
 pub mod access;
 pub mod agent_client;
+pub mod control;
 pub mod ladder;
 pub mod operator;
 pub mod store;

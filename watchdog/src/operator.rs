@@ -8,14 +8,11 @@ use crate::store;
 use crate::supervise;
 use candid::Principal;
 use canister_api::agent::{AgentError, RepairNotice, VersionPage};
+use canister_api::cdk::now;
 use canister_api::ic::{CallError, management};
 use canister_api::watchdog::{
     ArmPhase, LkgInfo, RestoreView, RollbackTarget, WatchdogConfig, WatchdogError, WatchdogStatus,
 };
-
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
 
 /// `status`: the state, the agent as last seen, and the alerts.
 pub fn status() -> WatchdogStatus {

@@ -35,10 +35,12 @@
 //! under `cycles_reserve`; balances under `cycles_floor` are logged once and shown in `status`.
 
 use crate::agent_client::BeatFailure;
+use crate::control::{lost_control, regained_control};
 use crate::store::{self, Restore, State};
 use crate::{agent_client, ladder};
 use candid::Principal;
-use canister_api::agent::{Health, RepairNotice, StateDigest, UpgradeOutcome};
+use canister_api::agent::{Health, StateDigest, UpgradeOutcome};
+use canister_api::cdk::{Busy, now};
 use canister_api::failure::{Failure, not_a_controller};
 use canister_api::ic::management;
 use canister_api::watchdog::{
@@ -56,21 +58,6 @@ thread_local! {
     static BUSY_SINCE: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
-
-/// Clears the busy mark when a tick ends, also when one of its callbacks traps: ic-cdk drops
-/// the tick's future in the cleanup callback, which runs this destructor, so the next tick
-/// resumes the work instead of waiting for [`BUSY_EXPIRY_NS`].
-struct Busy;
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        BUSY_SINCE.with(|b| b.set(None));
-    }
-}
-
 /// One supervision step (skipped if the previous one is still running).
 pub async fn tick() {
     let t = now();
@@ -80,8 +67,9 @@ pub async fn tick() {
     {
         return;
     }
-    BUSY_SINCE.with(|b| b.set(Some(t)));
-    let _busy = Busy;
+    // Cleared also when a callback traps, so the next tick resumes the work instead of waiting
+    // for [`BUSY_EXPIRY_NS`].
+    let _busy = Busy::hold(&BUSY_SINCE, Some(t));
     step().await;
     deliver_verdicts().await;
 }
@@ -203,11 +191,6 @@ fn set_armed(f: impl FnOnce(&mut ArmedUpgrade)) {
     });
 }
 
-/// Queues a verdict for the agent.
-pub fn queue_verdict(id: u64, outcome: UpgradeOutcome) {
-    store::queue_verdict(id, outcome);
-}
-
 async fn deliver_verdicts() {
     let agent = store::get().agent;
     for (id, outcome) in store::verdicts() {
@@ -304,11 +287,6 @@ fn give_up(action: &str, upgrade_id: Option<u64>, detail: String) {
         let excess = list.len().saturating_sub(store::MAX_UNDELIVERED);
         list.drain(..excess);
     });
-}
-
-/// Queues a notice of a restore for the agent's journal.
-pub fn queue_notice(notice: RepairNotice) {
-    store::queue_notice(notice);
 }
 
 fn record_heartbeat(healthy: bool, detail: String, schema: Option<u32>) -> u32 {
@@ -471,34 +449,6 @@ async fn note_condition(agent: Principal, upgrade_id: Option<u64>, f: BeatFailur
         store::event("verify.waiting", Some(id), condition.clone());
     }
     set_condition(Some(condition));
-}
-
-/// The watchdog is not a controller of the agent any more (a canister_status was refused).
-pub fn lost_control(detail: String) {
-    if store::get().control_lost.is_none() {
-        store::event(
-            "control.lost",
-            None,
-            format!(
-                "ALERT: the watchdog is no longer a controller of the agent ({detail}): it cannot \
-                 snapshot, restore or roll it back until an operator adds it back \
-                 (dfx canister update-settings agent --add-controller WATCHDOG)"
-            ),
-        );
-        store::update(|s| s.control_lost = Some((now(), detail)));
-    }
-}
-
-/// The watchdog controls the agent again.
-pub fn regained_control() {
-    if let Some((since, _)) = store::get().control_lost {
-        store::event(
-            "control.regained",
-            None,
-            format!("the watchdog controls the agent again (lost since {since})"),
-        );
-        store::update(|s| s.control_lost = None);
-    }
 }
 
 /// After a healthy heartbeat in steady state: canister_status tells whether the watchdog still
@@ -668,7 +618,7 @@ pub fn start_restore(
 fn abandon(id: u64, reason: String) {
     store::update(|s| s.armed = None);
     store::event("arm.abandoned", Some(id), reason.clone());
-    queue_verdict(id, UpgradeOutcome::Failed(reason));
+    store::queue_verdict(id, UpgradeOutcome::Failed(reason));
 }
 
 async fn arm(st: &State) {

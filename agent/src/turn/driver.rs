@@ -18,7 +18,7 @@ use crate::api::{
 };
 use crate::llm::{self, LlmError};
 use crate::{audit, config, journal, prompt, sandbox, survival, tasks, tools, writes};
-use candid::Principal;
+use canister_api::cdk::{Busy, me, now};
 use canister_api::ic::{self, CallError};
 use canister_api::llm::{CYCLES_PER_CALL, prompt_bytes};
 use std::cell::{Cell, RefCell};
@@ -51,16 +51,6 @@ thread_local! {
     static HELD: RefCell<Held> = RefCell::new(Held::default());
 }
 
-/// Clears the busy flag when a step ends, also when a callback of it traps (ic-cdk drops the
-/// future in the cleanup callback).
-struct Busy;
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        BUSY.with(|b| b.set(false));
-    }
-}
-
 /// When to take the next step.
 enum Next {
     /// At once (at the pace of the tier).
@@ -71,18 +61,10 @@ enum Next {
     Idle,
 }
 
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
-
 /// Stores `turn`, adding this execution's instructions (each execution saves a turn once).
 fn save(mut turn: TurnRecord) {
     turn.instructions += ic_cdk::api::performance_counter(0);
     log::put(turn);
-}
-
-fn me() -> Principal {
-    ic_cdk::api::canister_self()
 }
 
 fn schedule(delay: Duration) {
@@ -131,8 +113,7 @@ async fn step() {
     if !state.enabled {
         return;
     }
-    BUSY.with(|b| b.set(true));
-    let _busy = Busy;
+    let _busy = Busy::hold(&BUSY, true);
     // The next step is due even if a callback of this one traps.
     schedule(idle_delay(&state));
     let delay = match advance(&state).await {

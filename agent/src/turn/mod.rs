@@ -24,21 +24,24 @@
 //! - The request is built within the LLM canister's limits ([`transcript`]); the tools are
 //!   offered in its format ([`model_tools`]); the system prompt is layered (`crate::prompt`);
 //!   cycles decide the pace (`crate::survival`).
-//! - [`settings`]: the loop's stored settings; [`log`]: the turn log.
+//! - [`settings`]: the loop's stored settings (the repository `crate::loop_state`, outside this
+//!   module so that the pipeline reads the restore argument without depending on the loop);
+//!   [`log`]: the turn log.
 
 pub mod driver;
 pub mod log;
 pub mod model_tools;
 pub mod run;
-pub mod settings;
+pub use crate::loop_state as settings;
 pub mod transcript;
 
 use crate::api::{
-    AgentError, LlmSettings, LoopHealth, LoopInit, LoopStatus, PromptLayer, SurvivalSettings,
-    SurvivalTier, UpgradeRecord, UpgradeState,
+    AgentError, LlmSettings, LoopHealth, LoopStatus, PromptLayer, SurvivalSettings, SurvivalTier,
+    UpgradeRecord, UpgradeState,
 };
 use crate::{audit, digest, journal, prompt, survival, tools, upgrade};
 use candid::Principal;
+use canister_api::cdk::now;
 
 pub use driver::{poke, start};
 
@@ -52,10 +55,6 @@ pub const MAX_INVALID_CALLS: u32 = 3;
 pub const MAX_MODEL_FAILURES: u32 = 3;
 /// Longest a turn waits for its upgrade to end (an operator's approval under ApproveEach).
 pub const UPGRADE_WAIT_SECS: u64 = 24 * 3600;
-
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
 
 /// How an upgrade ended, as the model is told.
 pub fn describe_outcome(rec: &UpgradeRecord) -> String {
@@ -162,16 +161,6 @@ pub fn alert() -> Option<String> {
             "turn loop: {balance} cycles, under stop_below {}: the loop does not call the model",
             s.survival.stop_below
         )),
-    }
-}
-
-/// The init argument a clean reinstall gives back (the loop off: an operator turns it on).
-pub fn restore_init() -> LoopInit {
-    let s = settings::get();
-    LoopInit {
-        llm_canister: s.llm.canister,
-        model: Some(s.llm.model),
-        enabled: Some(false),
     }
 }
 

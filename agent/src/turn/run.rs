@@ -6,10 +6,7 @@
 use super::log;
 use crate::api::{AgentError, ToolCallStatus};
 use crate::{audit, tools, writes};
-
-fn now() -> u64 {
-    ic_cdk::api::time()
-}
+use canister_api::cdk::now;
 
 /// Runs call `index` of turn `turn_id`, which the driver claimed. Refused while writes are
 /// paused (the driver runs it later) and for a call that is not claimed.

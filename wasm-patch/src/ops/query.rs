@@ -11,7 +11,7 @@
 
 use super::runtime::{self, PAGE, Runtime};
 use crate::PatchError;
-use crate::validate::{METHOD_PREFIXES, split_method};
+use crate::exports::{METHOD_PREFIXES, split_method};
 use walrus::{FunctionBuilder, Module, ValType};
 
 /// The largest response the IC delivers.

@@ -17,8 +17,7 @@
 
 use crate::PatchError;
 use crate::error::signature;
-use crate::ic0::{self, Ic0Type};
-use crate::validate::ic0_signature;
+use crate::ic0::{self, Ic0Type, ic0_signature};
 use walrus::ir::{BinaryOp, UnaryOp, Value};
 use walrus::{
     ConstExpr, DataId, DataKind, FunctionBuilder, FunctionId, ImportKind, InstrSeqBuilder, LocalId,

@@ -16,9 +16,9 @@
 //! a module runs is the code its registry describes. Everything here works on sections
 //! ([`crate::raw`]): no walrus.
 
+use crate::exports::split_method;
 use crate::ops::PatchOp;
 use crate::raw::{self, RawModule, Sig};
-use crate::validate::split_method;
 use crate::{PatchError, ValidationError};
 use std::collections::{BTreeMap, BTreeSet};
 use tool_spec::abi::{self, AbiIndices, Ty};

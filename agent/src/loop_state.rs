@@ -75,3 +75,13 @@ pub fn init(arg: Option<LoopInit>) {
         }
     });
 }
+
+/// The init argument a clean reinstall gives back (the loop off: an operator turns it on).
+pub fn restore_init() -> LoopInit {
+    let s = get();
+    LoopInit {
+        llm_canister: s.llm.canister,
+        model: Some(s.llm.model),
+        enabled: Some(false),
+    }
+}
