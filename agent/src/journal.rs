@@ -26,7 +26,8 @@ pub fn next_id() -> u64 {
 /// write pause is lifted.
 pub fn put(record: &UpgradeRecord) {
     JOURNAL.with(|j| j.borrow_mut().insert(record.id, Candid(record.clone())));
-    if record.state.is_terminal() {
+    // Mutant (issue 12 item 1 reverted): ending an upgrade leaves its pause in force.
+    if record.state.is_terminal() && !cfg!(feature = "mutant-end-lifts-pause") {
         writes::lift(record.id);
     }
 }

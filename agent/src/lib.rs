@@ -590,6 +590,9 @@ fn reject_upgrade(id: u64, reason: String) -> AgentResult<UpgradeRecord> {
 fn set_autonomy(autonomy: Autonomy) -> AgentResult<()> {
     track("set_autonomy", || {
         let caller = auth::require("set_autonomy", OPERATORS)?;
+        // Mutant (issue 12 item 1 reverted): the write pause blocks operator methods too.
+        #[cfg(feature = "mutant-pause-blocks-operators")]
+        writes::check()?;
         upgrade::set_autonomy(caller, autonomy);
         Ok(())
     })

@@ -90,9 +90,11 @@ pub async fn advance() {
         return;
     }
     let t = now();
+    // Mutant (issue 12 item 3 reverted): any number of advances run at once.
     if ADVANCING
         .with(|a| a.get())
         .is_some_and(|since| t < since + ADVANCE_EXPIRY_NS)
+        && !cfg!(feature = "mutant-single-flight")
     {
         return;
     }
@@ -393,7 +395,8 @@ fn drain_then_install(id: u64, since: u64, announced: bool) {
         return;
     };
     let in_flight = ic::calls_in_flight();
-    if in_flight == 0 {
+    // Mutant (issue 12 item 7 reverted): the install goes out with calls in flight.
+    if in_flight == 0 || cfg!(feature = "mutant-drain") {
         return install(rec);
     }
     let waited = now().saturating_sub(since);
@@ -603,6 +606,10 @@ pub fn complete(
 /// (propose it again). Ending it lifts its write pause (`journal::put`); a pause left by an
 /// upgrade that is not in flight is lifted too. Returns the upgrade ended, if any.
 pub fn end_after_restore(watchdog: Principal, restored_at: u64, what: &str) -> Option<u64> {
+    // Mutant (the snapshot-rollback fix reverted): the restored upgrade stays in flight.
+    if cfg!(feature = "mutant-restore-ends-upgrade") {
+        return None;
+    }
     let ended = journal::in_flight()
         .and_then(journal::get)
         .filter(|rec| rec.created_at <= restored_at)

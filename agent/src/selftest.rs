@@ -94,6 +94,8 @@ pub async fn run() {
             None => return,
         }
     }
+    // Mutant (issue 12 item 8 reverted): the self-test makes no write.
+    #[cfg(not(feature = "mutant-canary"))]
     match self_call(AgentMethod::CanaryWrite, &()).await {
         Some(Ok(())) => {}
         Some(Err(e)) => failed.push(format!("writes: {e}")),
@@ -148,6 +150,8 @@ async fn self_call<A: candid::utils::ArgumentEncoder>(
             Err(e) => {
                 return match e.failure() {
                     Failure::Code => Some(Err(e.to_string())),
+                    // Mutant (issue 12 item 10 reverted): every reject fails the test.
+                    _ if cfg!(feature = "mutant-failure-classes") => Some(Err(e.to_string())),
                     _ => None,
                 };
             }
@@ -159,9 +163,14 @@ async fn self_call<A: candid::utils::ArgumentEncoder>(
 /// The controllers the agent must have: itself, the watchdog, the operators.
 fn expected_controllers() -> Vec<Principal> {
     let cfg = config::get();
+    // Mutant (issue 12 item 9 reverted): the operators are not expected.
+    let operators = cfg
+        .operators
+        .into_iter()
+        .filter(|_| !cfg!(feature = "mutant-controllers"));
     std::iter::once(me())
         .chain(cfg.watchdog)
-        .chain(cfg.operators)
+        .chain(operators)
         .collect()
 }
 
@@ -191,7 +200,8 @@ async fn check_controllers() -> Result<Option<String>, String> {
         .filter(|c| seen.contains(c))
         .copied()
         .collect();
-    let change = (!removed.is_empty())
+    // Mutant (issue 12 item 9 reverted): a removed controller is no failure.
+    let change = (!removed.is_empty() && !cfg!(feature = "mutant-controllers"))
         .then(|| format!("{removed:?} were removed from the agent's controllers"));
     if !missing.is_empty() {
         #[cfg(feature = "chaos")]

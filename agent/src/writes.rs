@@ -53,7 +53,12 @@ pub fn pause(upgrade_id: u64, reason: &str, lease_ns: u64) {
             reason: reason.to_string(),
             since,
             until: Some(since.saturating_add(lease_ns)),
-        })
+        });
+        // Mutant (issue 12 item 1 reverted): a pause without an end.
+        #[cfg(feature = "mutant-pause-lease")]
+        if let Some(p) = m.writes_paused.as_mut() {
+            p.until = None;
+        }
     });
 }
 

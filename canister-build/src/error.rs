@@ -25,6 +25,15 @@ pub enum BuildError {
     /// The name is not one of [`crate::CANISTERS`].
     #[error("unknown canister `{0}`; known canisters: {known}", known = known_names())]
     UnknownCanister(String),
+    /// The name is not one of [`crate::mutants::MUTANTS`].
+    #[error("unknown mutant `{0}`; known mutants: {known}", known = known_mutants())]
+    UnknownMutant(String),
+    /// A mutant build was asked for a canister that is not one of the trio's.
+    #[error(
+        "`{0}` is not a canister of a mutant trio; those are: {known}",
+        known = crate::mutants::TRIO.join(", ")
+    )]
+    NotInTrio(String),
     /// A file the build needs (the built Wasm, a `.did`) is missing or unreadable.
     #[error("{path} could not be read: {reason}")]
     Unreadable {
@@ -70,6 +79,14 @@ fn known_names() -> String {
     crate::CANISTERS
         .iter()
         .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn known_mutants() -> String {
+    crate::mutants::MUTANTS
+        .iter()
+        .map(|m| m.name)
         .collect::<Vec<_>>()
         .join(", ")
 }

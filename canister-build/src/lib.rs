@@ -27,13 +27,17 @@
 //! - `output` (private): metadata, validation, gzip and the output files.
 //! - [`custom_section`]: sets a custom section by splicing bytes, and reads custom sections.
 //! - [`error`](mod@error): [`BuildError`].
+//! - [`mutants`]: builds of the trio with one fix of the safety net reverted, on demand only
+//!   ([`mutant_trio`]).
 
 mod cargo;
 pub mod custom_section;
 pub mod error;
+pub mod mutants;
 mod output;
 
 pub use error::BuildError;
+pub use mutants::{MUTANTS, Mutant, MutantTrio, mutant_trio};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -20,16 +20,30 @@ use std::path::Path;
 
 /// Turns cargo's `built` file into the canister's output files.
 pub(crate) fn install(canister: &Canister, built: &Path) -> Result<(), BuildError> {
+    install_at(
+        canister,
+        built,
+        &wasm_path(canister.name),
+        &gz_path(canister.name),
+    )
+}
+
+/// [`install`] to the output files `wasm` and `gz` (a mutant build's).
+pub(crate) fn install_at(
+    canister: &Canister,
+    built: &Path,
+    wasm: &Path,
+    gz: &Path,
+) -> Result<(), BuildError> {
     let mut bytes = read(built)?;
     if let Some(did) = canister.did {
         bytes = with_candid(canister, &bytes, did)?;
     }
-    let (wasm, gz) = (wasm_path(canister.name), gz_path(canister.name));
-    if gz.exists() && std::fs::read(&wasm).is_ok_and(|old| old == bytes) {
+    if gz.exists() && std::fs::read(wasm).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
-    write_atomically(&gz, &gzip(&bytes))?;
-    write_atomically(&wasm, &bytes)
+    write_atomically(gz, &gzip(&bytes))?;
+    write_atomically(wasm, &bytes)
 }
 
 /// `wasm` with the contents of `did` as its `candid:service` metadata, checked against the IC's

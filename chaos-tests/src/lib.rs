@@ -9,6 +9,7 @@
 //! - [`report`]: what a run produced ([`Report`]), as the table and the JSON of `agentctl chaos`.
 //! - [`run`]: one scenario under one seed.
 
+pub mod explore;
 pub mod invariants;
 pub mod report;
 pub mod rng;

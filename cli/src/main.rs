@@ -3,6 +3,7 @@
 //! - `agentctl demo`: the main job: the three canisters on the embedded IC simulator.
 //! - `agentctl ic-rules`: the IC rules a self-upgrading canister lives by, on the probe canister.
 //! - `agentctl chaos`: the chaos scenarios, with a table and JSON reports.
+//! - `agentctl explore`: random histories of the whole trio, checked after every step.
 //! - `agentctl bench`: the figures that matter, measured on the simulator.
 //! - `agentctl patch` / `agentctl inspect`: the wasm-patch operations and validation, offline.
 //! - `agentctl upload-args`: argument files to upload a Wasm module to the agent with dfx or icp.
@@ -12,6 +13,7 @@ mod bench;
 mod bill;
 mod chaos;
 mod demo;
+mod explore;
 mod ic_rules;
 mod serve;
 pub mod upload;
@@ -73,6 +75,32 @@ enum Command {
         /// Offer this Wasm file as an operator release instead of the built-in scenarios.
         #[arg(long)]
         candidate: Option<std::path::PathBuf>,
+    },
+    /// Run random histories of the whole trio (operators, the agent, faults, message orders) on
+    /// the embedded simulator, checking every invariant after every step; exit non-zero if any
+    /// breaks. A failing seed replays exactly (`--seed S`) and is shrunk to a short timeline.
+    Explore {
+        /// Seeds 1..=N (10 when neither this, --minutes nor --seed is given).
+        #[arg(long)]
+        seeds: Option<u64>,
+        /// Seeds from 1 on until this many minutes passed.
+        #[arg(long)]
+        minutes: Option<u64>,
+        /// Only this seed (a replay), with its timeline.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Steps per history.
+        #[arg(long, default_value_t = 30)]
+        steps: usize,
+        /// Write the summary as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+        /// Explore a mutant trio (a build with one safety fix reverted).
+        #[arg(long)]
+        mutant: Option<String>,
+        /// Re-runs allowed to shrink each failing history (0: do not shrink).
+        #[arg(long, default_value_t = 40)]
+        shrink_runs: usize,
     },
     /// Measure the figures that matter on the embedded simulator.
     Bench {
@@ -181,6 +209,23 @@ fn main() -> std::process::ExitCode {
             json.as_deref(),
             candidate.as_deref(),
         ),
+        Command::Explore {
+            seeds,
+            minutes,
+            seed,
+            steps,
+            json,
+            mutant,
+            shrink_runs,
+        } => explore::run(&explore::ExploreArgs {
+            seeds,
+            minutes,
+            seed,
+            steps,
+            json: json.as_deref(),
+            mutant: mutant.as_deref(),
+            shrink_runs,
+        }),
         Command::Bench { json } => bench::run(json.as_deref()),
         Command::Patch {
             wasm,

@@ -11,6 +11,10 @@
 //! - Candidates: [`chaos_candidate`] makes a bad module from the `agent-chaos` build.
 //! - The model: with [`Options::llm`], `llm-standin` answers the agent's turn loop from scripts
 //!   ([`llm`]: building and loading scripts, reading the turn log).
+//! - Mutants: with `TESTBED_MUTANT=NAME` in the environment (or [`use_mutant`]), every trio
+//!   canister this crate hands out ([`wasm`], [`installable`], [`chaos_candidate`]) is the build
+//!   of mutant NAME (`canister_build::mutants`: one fix of the safety net reverted), so any test
+//!   runs unchanged against it: `TESTBED_MUTANT=drain cargo test -p testbed --test safety_net`.
 
 pub mod llm;
 
@@ -47,9 +51,57 @@ pub fn stranger() -> Principal {
     Principal::self_authenticating(b"stranger")
 }
 
-/// A canister Wasm of the workspace, raw (`agent`, `watchdog`, `staging`, `agent-chaos`...).
+/// The environment variable that selects a mutant for the whole process (see [`use_mutant`]).
+pub const MUTANT_ENV: &str = "TESTBED_MUTANT";
+
+static MUTANT: std::sync::OnceLock<Option<&'static str>> = std::sync::OnceLock::new();
+
+/// Makes every trio canister of this process ([`canister_build::mutants::TRIO`]) the build of
+/// mutant `name`. Once per process, before the first deployment: an error if another choice
+/// (this call's, or `TESTBED_MUTANT`'s) was made already, or if `name` is no mutant.
+pub fn use_mutant(name: &str) -> Result<(), String> {
+    let mutant = canister_build::mutants::find_mutant(name).map_err(|e| e.to_string())?;
+    if let Ok(env) = std::env::var(MUTANT_ENV)
+        && !env.is_empty()
+        && env != mutant.name
+    {
+        return Err(format!("{MUTANT_ENV} asks for mutant {env}, not {name}"));
+    }
+    let chosen = *MUTANT.get_or_init(|| Some(mutant.name));
+    if chosen == Some(mutant.name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "this process already runs {}; a mutant is chosen once per process",
+            chosen.map_or("the plain builds".to_string(), |m| format!("mutant {m}"))
+        ))
+    }
+}
+
+/// The mutant this process runs, if any: [`use_mutant`]'s choice, else `TESTBED_MUTANT`'s.
+/// Panics on an unknown name in `TESTBED_MUTANT` (a typo must not test the plain build).
+pub fn mutant() -> Option<&'static str> {
+    *MUTANT.get_or_init(|| {
+        let name = std::env::var(MUTANT_ENV).ok().filter(|n| !n.is_empty())?;
+        let mutant = canister_build::mutants::find_mutant(&name)
+            .unwrap_or_else(|e| panic!("{MUTANT_ENV}: {e}"));
+        Some(mutant.name)
+    })
+}
+
+/// The mutant's build of `name` if this process runs a mutant and `name` is one of its trio.
+fn mutant_for(name: &str) -> Option<&'static str> {
+    mutant().filter(|_| canister_build::mutants::TRIO.contains(&name))
+}
+
+/// A canister Wasm of the workspace, raw (`agent`, `watchdog`, `staging`, `agent-chaos`...);
+/// the mutant's build when this process runs one ([`mutant`]).
 pub fn wasm(name: &str) -> Vec<u8> {
-    canister_build::canister_wasm(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+    match mutant_for(name) {
+        Some(m) => canister_build::mutants::mutant_wasm(m, name),
+        None => canister_build::canister_wasm(name),
+    }
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Gzipped bytes (level 6).
@@ -64,8 +116,11 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// the bytes of canister-build's `target/canisters/wasm/NAME.wasm.gz`, the file dfx and icp
 /// install, so that its SHA-256 is the module hash the IC reports.
 pub fn installable(name: &str) -> Vec<u8> {
-    let path =
-        canister_build::canister_wasm_gz_path(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let path = match mutant_for(name) {
+        Some(m) => canister_build::mutants::mutant_wasm_gz_path(m, name),
+        None => canister_build::canister_wasm_gz_path(name),
+    }
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -181,6 +236,11 @@ pub struct Options {
     pub seed: u64,
     /// A module to install first instead of `agent_build` (raw; gzipped for the install).
     pub agent_wasm: Option<Vec<u8>>,
+    /// The watchdog module instead of the `watchdog` build (raw), e.g. a mutant's; it is also
+    /// the module the agent stores to repair the watchdog with.
+    pub watchdog_wasm: Option<Vec<u8>>,
+    /// The staging module instead of the `staging` build (raw), e.g. a mutant's.
+    pub staging_wasm: Option<Vec<u8>>,
     /// Instruction limit of an install or upgrade (the IC's is 300 B; a scenario may scale it
     /// down so that a runaway `post_upgrade` hits it in seconds of wall time).
     pub install_instruction_limit: Option<u64>,
@@ -206,6 +266,8 @@ impl Default for Options {
             watchdog: WatchdogConfig::default(),
             seed: 0,
             agent_wasm: None,
+            watchdog_wasm: None,
+            staging_wasm: None,
             install_instruction_limit: None,
             llm: false,
             watchdog_on_other_subnet: false,
@@ -256,6 +318,8 @@ impl Testbed {
             Some(raw) => gzip(raw),
             None => installable(opts.agent_build),
         };
+        let watchdog_wasm = opts.watchdog_wasm.clone().unwrap_or_else(|| wasm("watchdog"));
+        let staging_wasm = opts.staging_wasm.clone().unwrap_or_else(|| wasm("staging"));
         let agent = sim.create_canister();
         let watchdog = if opts.watchdog_on_other_subnet {
             sim.create_canister_on_subnet(None, None, sim.subnets()[1].id)
@@ -285,7 +349,7 @@ impl Testbed {
         });
         sim.install_canister(
             watchdog,
-            wasm("watchdog"),
+            watchdog_wasm.clone(),
             Encode!(&WatchdogInit {
                 agent,
                 operators: vec![op],
@@ -297,7 +361,7 @@ impl Testbed {
         );
         sim.install_canister(
             staging,
-            wasm("staging"),
+            staging_wasm,
             Encode!(&StagingInit {
                 agent,
                 operators: vec![op],
@@ -342,9 +406,8 @@ impl Testbed {
         tb.upload(WasmKind::Running, &running);
         tb.commit(WasmKind::Running, &sha256(&running))
             .expect("commit of the running module");
-        let wd = wasm("watchdog");
-        tb.upload(WasmKind::Watchdog, &wd);
-        tb.commit(WasmKind::Watchdog, &sha256(&wd))
+        tb.upload(WasmKind::Watchdog, &watchdog_wasm);
+        tb.commit(WasmKind::Watchdog, &sha256(&watchdog_wasm))
             .expect("commit of the watchdog module");
         tb
     }

@@ -254,20 +254,43 @@ fn item1_no_operator_method_is_refused_by_the_write_pause() {
 
 // ---- 2. the control plane comes from one list; candid compatibility ----------------------------
 
-#[test]
-fn item2_a_release_without_export_module_is_refused() {
-    let tb = seeded(Options::default());
+/// A release without the control plane's `export_module` (removed from its exports and from
+/// its `candid:service`).
+fn release_without_export_module() -> Vec<u8> {
     let stamp = wasm_patch::Stamp::new("no-export-module").with_schema_range(1, 3);
     let ops = [wasm_patch::PatchOp::RemoveMethod {
         name: "export_module".into(),
     }];
-    let bytes = wasm_patch::apply_patch(&chaos_candidate("none"), &ops, &stamp)
+    wasm_patch::apply_patch(&chaos_candidate("none"), &ops, &stamp)
         .unwrap()
-        .wasm;
+        .wasm
+}
+
+#[test]
+fn item2_a_release_without_export_module_is_refused() {
+    let tb = seeded(Options::default());
     let e = tb
-        .try_propose_release(&bytes, "drops export_module")
+        .try_propose_release(&release_without_export_module(), "drops export_module")
         .unwrap_err();
     assert!(e.contains("export_module"), "{e}");
+}
+
+/// The candid check alone would catch the release above (its service lost a method); an
+/// operator who breaks the interface on purpose skips that check, and the control plane's
+/// required exports must still hold. (Guards the required-exports list itself: the mutant
+/// `required-exports` restores the old short list.)
+#[test]
+fn item2_an_intended_interface_break_still_keeps_the_control_plane() {
+    let tb = seeded(Options::default());
+    let e = tb
+        .try_propose_release_as(
+            &release_without_export_module(),
+            "drops export_module on purpose",
+            true,
+        )
+        .unwrap_err();
+    assert!(e.contains("export_module"), "{e}");
+    assert_eq!(tb.health().upgrade_in_flight, None, "nothing was proposed");
 }
 
 #[test]

@@ -52,7 +52,11 @@ use std::cell::Cell;
 /// A tick older than this is considered dead (it trapped after an await).
 const BUSY_EXPIRY_NS: u64 = 10 * 60 * 1_000_000_000;
 /// Attempts to deliver one verdict or notice (one per tick) before it is given up.
+#[cfg(not(feature = "mutant-verdict-bound"))]
 pub const MAX_DELIVERIES: u32 = 60;
+/// Mutant (issue 12 item 5 reverted): deliveries are retried without bound.
+#[cfg(feature = "mutant-verdict-bound")]
+pub const MAX_DELIVERIES: u32 = u32::MAX;
 
 thread_local! {
     static BUSY_SINCE: Cell<Option<u64>> = const { Cell::new(None) };
@@ -363,7 +367,10 @@ async fn heartbeat(st: &State) {
             watch_agent(st, &h).await;
             n
         }
-        Err(f) if f.class == Failure::Code => record_heartbeat(false, f.detail, None),
+        // Mutant (issue 12 item 10 reverted): every failure counts, whatever its class.
+        Err(f) if f.class == Failure::Code || cfg!(feature = "mutant-failure-classes") => {
+            record_heartbeat(false, f.detail, None)
+        }
         Err(f) => return note_condition(st.agent, None, f).await,
     };
     if failures >= st.config.failure_threshold {
@@ -867,6 +874,10 @@ async fn probation_check(
     a: &ArmedUpgrade,
     controllers: &[Principal],
 ) -> Result<Health, BeatFailure> {
+    // Mutant (issue 12 item 9 reverted): the controllers are not checked.
+    #[cfg(feature = "mutant-controllers")]
+    let _ = controllers;
+    #[cfg(not(feature = "mutant-controllers"))]
     if let Some(before) = &a.controllers_before {
         let removed: Vec<&Principal> = before.iter().filter(|c| !controllers.contains(c)).collect();
         let added: Vec<&Principal> = controllers.iter().filter(|c| !before.contains(c)).collect();
@@ -898,6 +909,8 @@ async fn probation_check(
             st.config.max_cycles_per_day as f64 / 1e12
         )));
     }
+    // Mutant (issue 12 item 8 reverted): no canary write on probation.
+    #[cfg(not(feature = "mutant-canary"))]
     agent_client::canary(st.agent, timeout.max(30)).await?;
     Ok(h)
 }
@@ -927,7 +940,15 @@ async fn commit(st: &State) {
             }
         }
     };
-    match agent_client::complete_upgrade(st.agent, id, &UpgradeOutcome::Committed).await {
+    let answer = agent_client::complete_upgrade(st.agent, id, &UpgradeOutcome::Committed).await;
+    // Mutant (issue 12 item 5 reverted): the candidate becomes the LKG whatever it answered,
+    // and its verdict is queued and retried.
+    #[cfg(feature = "mutant-verdict-bound")]
+    if !matches!(answer, Ok(Ok(_))) {
+        store::queue_verdict(id, UpgradeOutcome::Committed);
+    }
+    #[cfg(not(feature = "mutant-verdict-bound"))]
+    match answer {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
             return commit_failed(

@@ -1,0 +1,437 @@
+//! What one step of a history does, and the generator that draws a history from a seed.
+//!
+//! A history is a list of [`Action`]s drawn up front from the seed ([`generate`]); each action
+//! carries its own parameters, so a history replays exactly and a shrunk history (some actions
+//! removed) still means the same thing step by step. Actions that name an upgrade, a version or a
+//! snapshot name it by role ("the newest upgrade in flight", "the second stored version") and
+//! are resolved against the trio when they run.
+
+use crate::rng::Rng;
+use serde::Serialize;
+use std::fmt;
+
+/// One of the three canisters.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Who {
+    /// The agent.
+    Agent,
+    /// The watchdog.
+    Watchdog,
+    /// Staging.
+    Staging,
+}
+
+/// A release the operator uploads and proposes: the healthy chaos build, or one of the chaos
+/// corpus's bad candidates (`agent/src/chaos.rs`), or a module the agent must refuse on upload.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseKind {
+    /// A chaos build in mode `none`.
+    Good,
+    /// A chaos build in this mode (see [`BAD_MODES`]).
+    Bad(&'static str),
+    /// The healthy release cut off half-way.
+    Truncated,
+    /// No bytes at all.
+    Empty,
+}
+
+/// The chaos corpus's bad candidates the generator draws from. Left out: `boot_spin` (runs to
+/// the 300 B install limit: minutes of wall time per history), `seizes_control_live` (nobody but
+/// the agent controls it any more: the README's stated limit, no restore possible),
+/// `starves_late` and `burn_all` (out of cycles: an alert for the operator, not a rollback).
+pub const BAD_MODES: &[&str] = &[
+    "boot_trap",
+    "boot_trap_live",
+    "health_trap_live",
+    "health_trap_late",
+    "corrupt_state",
+    "corrupt_raw",
+    "tool_broken",
+    "drops_watchdog",
+    "drops_operators",
+    "burn_cycles",
+    "dies_after_5",
+    "reports_unhealthy",
+    "reports_unhealthy_all",
+    "writes_trap",
+    "writes_trap_live",
+    "verdict_trap",
+    "verdict_trap_live",
+    "seizes_control",
+    "health_calls_out",
+    "miscompile_tools",
+    "pre_upgrade_trap",
+];
+
+/// The patch operations of a `self_upgrade` the generator draws (one or two per call).
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchKind {
+    /// `add_query_method` of a new method `hello_N`.
+    AddMethod(u32),
+    /// `remove_method` of this method (control-plane methods included).
+    Remove(&'static str),
+    /// `guard_controller_only` of this method.
+    Guard(&'static str),
+    /// `add_tool` of the `tally_vote` sample.
+    AddTool,
+    /// `remove_tool` of `tally_vote`.
+    RemoveTool,
+}
+
+/// Methods a patch may remove or guard: control plane, domain and patch-added ones.
+pub const PATCH_TARGETS: &[&str] = &[
+    "health",
+    "complete_upgrade",
+    "export_module",
+    "state_digest",
+    "metrics",
+    "recall",
+    "remember",
+    "list_facts",
+    "canary_write",
+    "hello_1",
+];
+
+/// An unauthorised call: the stranger tries a method it may not call.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Intrusion {
+    /// Agent `set_autonomy(Auto)`.
+    SetAutonomy,
+    /// Agent `set_operators([stranger])`.
+    AgentSetOperators,
+    /// Agent `approve_upgrade(newest)`.
+    Approve,
+    /// Agent `complete_upgrade(newest, Committed)` (the watchdog's verdict).
+    ForgeVerdict,
+    /// Agent `upload_wasm_chunk(Release, ..)`.
+    Upload,
+    /// Watchdog `rollback(Lkg)`.
+    Rollback,
+    /// Watchdog `pause()`.
+    Pause,
+    /// Watchdog `set_operators([stranger])`.
+    WatchdogSetOperators,
+}
+
+/// Which rollback target an operator asks the watchdog for.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackKind {
+    /// The LKG.
+    Lkg,
+    /// The agent's N-th stored version (mod the number stored), or an unknown hash if none.
+    Version(u8),
+    /// The agent's N-th snapshot (mod the number held), or an unknown id if none.
+    Snapshot(u8),
+}
+
+/// A simulator fault (`ic_sim::Fault`).
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The canister's next message traps.
+    Trap(Who),
+    /// Calls to the canister fail (queue full).
+    FailCallsTo(Who),
+    /// The canister's responses are held until the faults clear.
+    HoldResponses(Who),
+    /// Percent of the canister's responses dropped.
+    DropResponses(Who, u8),
+}
+
+/// One step of a history.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    // ---- time
+    /// Simulated seconds pass.
+    Wait(u64),
+    /// Rounds run one at a time (a fault or call then lands between two particular messages).
+    Ticks(u32),
+    /// The clock jumps (no round runs in between).
+    TimeJump(u64),
+    // ---- domain and the agent's tools (as the operator, who may call them)
+    /// `remember` fact `kN` = `vM` in namespace `explore`.
+    Remember(u8, u32),
+    /// `forget` fact `kN`.
+    Forget(u8),
+    /// `submit_task`.
+    SubmitTask(u32),
+    /// `call_tool("recall", kN)`.
+    RecallTool(u8),
+    /// `call_tool("self_upgrade", ops)`.
+    SelfUpgrade(Vec<PatchKind>),
+    // ---- operator
+    /// Upload, commit and propose a release.
+    Release(ReleaseKind),
+    /// `approve_upgrade` of the newest upgrade.
+    Approve,
+    /// `reject_upgrade` of the newest upgrade.
+    Reject,
+    /// `set_autonomy`: 0 manual, 1 approve each, 2 auto.
+    SetAutonomy(u8),
+    /// The watchdog's `rollback`.
+    Rollback(RollbackKind),
+    /// The watchdog's `pause`.
+    Pause,
+    /// The watchdog's `resume`.
+    Resume,
+    /// The watchdog's `configure`: 0 defaults, 1 fast heartbeats, 2 long probation, 3 invalid.
+    Configure(u8),
+    /// The agent's `set_supervision`: 0 defaults, 1 fast, 2 invalid.
+    SetSupervision(u8),
+    /// `set_operators` on the agent and the watchdog: 0 the operator, 1 with a second, 2 empty.
+    SetOperators(u8),
+    /// `stop_canister` by the operator.
+    Stop(Who),
+    /// `start_canister` by the operator.
+    Start(Who),
+    /// `dfx canister install --mode upgrade` of the agent, out of band: the LKG's module when
+    /// `false`, the healthy chaos build when `true`.
+    OutOfBandInstall(bool),
+    // ---- faults
+    /// A simulator fault, in force until [`Action::ClearFaults`] (a trap fires once).
+    Fault(FaultKind),
+    /// Faults cleared and held responses released.
+    ClearFaults,
+    /// The canister is uninstalled (its partner must repair it); skipped while the partner
+    /// itself is not running.
+    Kill(Who),
+    /// An unauthorised call.
+    Intrude(Intrusion),
+    /// Faults stop, the operator starts what is stopped, resumes the watchdog and rejects what
+    /// awaits approval; then liveness is checked ([`super::check::liveness`]).
+    Checkpoint,
+}
+
+impl Action {
+    /// The action's kind, for the summary.
+    pub fn kind(&self) -> String {
+        match self {
+            Action::Release(ReleaseKind::Bad(m)) => format!("release_bad_{m}"),
+            Action::Fault(f) => format!(
+                "fault_{}",
+                match f {
+                    FaultKind::Trap(_) => "trap",
+                    FaultKind::FailCallsTo(_) => "fail_calls",
+                    FaultKind::HoldResponses(_) => "hold_responses",
+                    FaultKind::DropResponses(..) => "drop_responses",
+                }
+            ),
+            other => {
+                let text = serde_json::to_string(other).unwrap_or_default();
+                // `"pause"` or `{"wait":5}`: the tag, plus the sub-kind of a release or stop.
+                let tag = text
+                    .trim_start_matches(['{', '"'])
+                    .split(['"', ':'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                match other {
+                    Action::Release(k) => format!("release_{}", format!("{k:?}").to_lowercase()),
+                    Action::Stop(w) | Action::Start(w) | Action::Kill(w) => {
+                        format!("{tag}_{}", format!("{w:?}").to_lowercase())
+                    }
+                    _ => tag,
+                }
+            }
+        }
+    }
+
+    /// Whether this action is a fault (for the summary's "faults by kind").
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Action::Fault(_)
+                | Action::Kill(_)
+                | Action::TimeJump(_)
+                | Action::Release(ReleaseKind::Bad(_))
+                | Action::Release(ReleaseKind::Truncated | ReleaseKind::Empty)
+                | Action::Intrude(_)
+        )
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Wait(s) => write!(f, "wait {s} s"),
+            Action::Ticks(n) => write!(f, "run {n} round(s)"),
+            Action::TimeJump(s) => write!(f, "clock jumps {s} s"),
+            Action::Remember(k, v) => write!(f, "operator: remember k{k} = v{v}"),
+            Action::Forget(k) => write!(f, "operator: forget k{k}"),
+            Action::SubmitTask(n) => write!(f, "operator: submit_task \"explore {n}\""),
+            Action::RecallTool(k) => write!(f, "operator: call_tool recall k{k}"),
+            Action::SelfUpgrade(ops) => write!(f, "agent: self_upgrade {ops:?}"),
+            Action::Release(k) => write!(f, "operator: release {k:?}"),
+            Action::Approve => write!(f, "operator: approve the newest upgrade"),
+            Action::Reject => write!(f, "operator: reject the newest upgrade"),
+            Action::SetAutonomy(a) => write!(f, "operator: set_autonomy {:?}", autonomy(*a)),
+            Action::Rollback(k) => write!(f, "operator: watchdog rollback {k:?}"),
+            Action::Pause => write!(f, "operator: watchdog pause"),
+            Action::Resume => write!(f, "operator: watchdog resume"),
+            Action::Configure(v) => write!(f, "operator: watchdog configure #{v}"),
+            Action::SetSupervision(v) => write!(f, "operator: set_supervision #{v}"),
+            Action::SetOperators(v) => write!(f, "operator: set_operators #{v}"),
+            Action::Stop(w) => write!(f, "operator: stop {w:?}"),
+            Action::Start(w) => write!(f, "operator: start {w:?}"),
+            Action::OutOfBandInstall(other) => write!(
+                f,
+                "operator: out-of-band upgrade install of {}",
+                if *other { "the healthy chaos build" } else { "the LKG" }
+            ),
+            Action::Fault(k) => write!(f, "fault: {k:?}"),
+            Action::ClearFaults => write!(f, "faults cleared, held responses released"),
+            Action::Kill(w) => write!(f, "fault: uninstall {w:?}"),
+            Action::Intrude(i) => write!(f, "stranger: {i:?}"),
+            Action::Checkpoint => write!(f, "checkpoint: heal, then check liveness"),
+        }
+    }
+}
+
+/// The autonomy level `n` (mod 3) names.
+pub fn autonomy(n: u8) -> canister_api::agent::Autonomy {
+    use canister_api::agent::Autonomy;
+    [Autonomy::Manual, Autonomy::ApproveEach, Autonomy::Auto][usize::from(n % 3)]
+}
+
+fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
+    items[rng.below(items.len() as u64) as usize]
+}
+
+fn who(rng: &mut Rng) -> Who {
+    pick(rng, &[Who::Agent, Who::Watchdog, Who::Staging])
+}
+
+fn patch(rng: &mut Rng, step: u32) -> PatchKind {
+    match rng.below(10) {
+        0..=3 => PatchKind::AddMethod(step),
+        4 | 5 => PatchKind::Remove(pick(rng, PATCH_TARGETS)),
+        6 | 7 => PatchKind::Guard(pick(rng, PATCH_TARGETS)),
+        8 => PatchKind::AddTool,
+        _ => PatchKind::RemoveTool,
+    }
+}
+
+/// The history of `steps` actions that `seed` picks. Weights favour what moves the system
+/// (releases, self-upgrades, time) over what only probes it; every fifth of the history ends
+/// with the chance of a checkpoint.
+pub fn generate(seed: u64, steps: usize) -> Vec<Action> {
+    let mut rng = Rng::new(seed ^ crate::rng::hash_name("explore"));
+    let mut out = Vec::with_capacity(steps);
+    for i in 0..steps {
+        let step = i as u32;
+        let roll = rng.below(100);
+        let action = match roll {
+            0..=11 => match rng.below(10) {
+                0..=6 => Action::Wait(1 + rng.below(90)),
+                7 | 8 => Action::Ticks(1 + rng.below(12) as u32),
+                _ => Action::Wait(300 + rng.below(900)),
+            },
+            12..=13 => Action::TimeJump(pick(&mut rng, &[600, 3_600, 86_400])),
+            14..=23 => Action::Remember(rng.below(8) as u8, rng.next_u64() as u32 % 1000),
+            24..=25 => Action::Forget(rng.below(8) as u8),
+            26..=27 => Action::SubmitTask(step),
+            28 => Action::RecallTool(rng.below(8) as u8),
+            29..=35 => {
+                let n = 1 + rng.below(2);
+                Action::SelfUpgrade((0..n).map(|_| patch(&mut rng, step)).collect())
+            }
+            36..=45 => Action::Release(match rng.below(10) {
+                0..=2 => ReleaseKind::Good,
+                3 => pick(&mut rng, &[ReleaseKind::Truncated, ReleaseKind::Empty]),
+                _ => ReleaseKind::Bad(pick(&mut rng, BAD_MODES)),
+            }),
+            46..=48 => Action::Approve,
+            49..=50 => Action::Reject,
+            51..=53 => Action::SetAutonomy(rng.below(3) as u8),
+            54..=56 => Action::Rollback(match rng.below(3) {
+                0 => RollbackKind::Lkg,
+                1 => RollbackKind::Version(rng.below(4) as u8),
+                _ => RollbackKind::Snapshot(rng.below(4) as u8),
+            }),
+            57..=58 => Action::Pause,
+            59..=60 => Action::Resume,
+            61 => Action::Configure(rng.below(4) as u8),
+            62 => Action::SetSupervision(rng.below(3) as u8),
+            63 => Action::SetOperators(rng.below(3) as u8),
+            64..=66 => Action::Stop(who(&mut rng)),
+            67..=69 => Action::Start(who(&mut rng)),
+            70..=71 => Action::OutOfBandInstall(rng.below(2) == 1),
+            72..=81 => {
+                let w = who(&mut rng);
+                Action::Fault(match rng.below(4) {
+                    0 => FaultKind::Trap(w),
+                    1 => FaultKind::FailCallsTo(w),
+                    2 => FaultKind::HoldResponses(w),
+                    _ => FaultKind::DropResponses(w, pick(&mut rng, &[10, 30, 100])),
+                })
+            }
+            82..=86 => Action::ClearFaults,
+            87..=89 => Action::Kill(pick(&mut rng, &[Who::Agent, Who::Watchdog])),
+            90..=93 => Action::Intrude(pick(
+                &mut rng,
+                &[
+                    Intrusion::SetAutonomy,
+                    Intrusion::AgentSetOperators,
+                    Intrusion::Approve,
+                    Intrusion::ForgeVerdict,
+                    Intrusion::Upload,
+                    Intrusion::Rollback,
+                    Intrusion::Pause,
+                    Intrusion::WatchdogSetOperators,
+                ],
+            )),
+            _ => Action::Checkpoint,
+        };
+        out.push(action);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_draws_the_same_history_and_another_seed_another() {
+        assert_eq!(generate(5, 40), generate(5, 40));
+        assert_ne!(generate(5, 40), generate(6, 40));
+        assert_eq!(generate(5, 40)[..10], generate(5, 10)[..]);
+    }
+
+    #[test]
+    fn kinds_name_the_tag_and_the_target() {
+        assert_eq!(Action::Wait(3).kind(), "wait");
+        assert_eq!(Action::Pause.kind(), "pause");
+        assert_eq!(Action::Stop(Who::Staging).kind(), "stop_staging");
+        assert_eq!(
+            Action::Release(ReleaseKind::Bad("boot_trap")).kind(),
+            "release_bad_boot_trap"
+        );
+        assert_eq!(
+            Action::Fault(FaultKind::Trap(Who::Agent)).kind(),
+            "fault_trap"
+        );
+        assert_eq!(Action::SelfUpgrade(vec![]).kind(), "self_upgrade");
+    }
+
+    #[test]
+    fn a_long_history_draws_every_kind_of_action() {
+        let kinds: std::collections::BTreeSet<String> = (1..=20)
+            .flat_map(|s| generate(s, 100))
+            .map(|a| a.kind().split('_').next().unwrap_or_default().to_string())
+            .collect();
+        for k in [
+            "wait", "ticks", "time", "remember", "forget", "submit", "recall", "self", "release",
+            "approve", "reject", "set", "rollback", "pause", "resume", "configure", "stop",
+            "start", "out", "fault", "clear", "kill", "intrude", "checkpoint",
+        ] {
+            assert!(kinds.contains(k), "no {k} in {kinds:?}");
+        }
+    }
+}
