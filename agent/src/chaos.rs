@@ -28,7 +28,7 @@
 //! | `verdict_trap` | `complete_upgrade` traps, in any canister (a rehearsal's control-plane probe catches it) |
 //! | `verdict_trap_live` | `complete_upgrade` traps, but not in a sandbox copy: the candidate cannot take its verdict |
 //! | `reports_unhealthy_all` | `health` answers with status `unhealthy`, in a sandbox copy too |
-//! | `starves_late` | burns its whole balance [`LATE_SECS`] after boot (not in a sandbox copy): it is out of cycles, its code is fine |
+//! | `starves_late` | [`LATE_SECS`] after boot (not in a sandbox copy), raises its own freezing threshold to ten years and burns what is above it (the IC lets no canister burn below its threshold): it is frozen, its code is fine |
 //! | `drops_operators` | soon after boot, the agent keeps only itself and the watchdog as controllers (not in a sandbox copy) |
 //! | `seizes_control` | soon after boot, the agent makes itself its only controller, in any canister, and its self-test repairs nothing (a rehearsal sees it) |
 //! | `seizes_control_live` | as `seizes_control`, but not in a sandbox copy: nobody but the agent controls it any more |
@@ -102,6 +102,9 @@ pub fn on_boot() {
         }
         "starves_late" if live => {
             ic_cdk_timers::set_timer(std::time::Duration::from_secs(LATE_SECS), async {
+                let me = ic_cdk::api::canister_self();
+                let _ =
+                    canister_api::ic::management::set_freezing_threshold(me, TEN_YEARS_SECS).await;
                 ic_cdk::api::cycles_burn(ic_cdk::api::canister_cycle_balance());
             });
         }
@@ -170,6 +173,10 @@ pub fn on_pre_upgrade() {
 
 /// Seconds after boot from which `health_trap_late` traps.
 pub const LATE_SECS: u64 = 120;
+
+/// The freezing threshold `starves_late` sets on itself: ten years of its idle burn, more than
+/// any balance it holds in the tests.
+const TEN_YEARS_SECS: u64 = 10 * 365 * 86_400;
 
 thread_local! {
     static BOOTED_AT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };

@@ -330,6 +330,22 @@ pub mod management {
         .await
     }
 
+    /// update_settings of `canister`'s freezing threshold only, in seconds.
+    pub async fn set_freezing_threshold(canister: Principal, secs: u64) -> Result<(), CallError> {
+        unit(
+            "update_settings",
+            &mgmt::UpdateSettingsArgs {
+                canister_id: canister,
+                settings: mgmt::CanisterSettings {
+                    freezing_threshold: Some(secs.into()),
+                    ..Default::default()
+                },
+                sender_canister_version: None,
+            },
+        )
+        .await
+    }
+
     /// uninstall_code (rejects the canister's open call contexts).
     pub async fn uninstall_code(canister: Principal) -> Result<(), CallError> {
         unit(

@@ -1,8 +1,9 @@
 //! `agentctl bench`: the figures that matter, measured on the embedded simulator: the
 //! self-patch's instructions, the agent Wasm's size, the rehearsal's instructions, detection and
 //! restore times, the heartbeat's cost per day, a turn of the loop (instructions, cycles, log
-//! bytes; the model is `llm-standin`, whose own cost is not counted), and the simulator's
-//! throughput. Simulated times are exact; wall-clock figures depend on the machine.
+//! bytes; the model is `llm-standin`, whose own cost is not counted), the bill at the IC's fees
+//! (see [`crate::bill`]), and the simulator's throughput. Simulated times are exact; wall-clock
+//! figures depend on the machine.
 
 use anyhow::{Context, Result, bail};
 use canister_api::agent::{LlmSettings, TaskStatus, UpgradeState};
@@ -11,6 +12,8 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use testbed::{Options, Testbed};
+
+use crate::bill::{self, ByKind, StorageHeld, TrioCharges};
 
 /// Every figure.
 #[derive(Serialize, Debug)]
@@ -51,6 +54,25 @@ pub struct Figures {
     pub upgrade_turn_log_bytes: u64,
     /// Ingress update calls per wall-clock second (`remember` on the agent).
     pub sim_updates_per_sec: f64,
+    /// The idle trio's cycles per day at the IC's fees (one steady-state hour x 24), by kind:
+    /// agent, watchdog, staging.
+    pub idle_per_day: [ByKind; 3],
+    /// The same, all three together.
+    pub idle_trio_cycles_per_day: u128,
+    /// The same in USD per month ([`bill::USD_PER_XDR`]).
+    pub idle_trio_usd_per_month: f64,
+    /// Cycles the trio was charged for one self-upgrade end to end (patch, rehearsal, arm
+    /// snapshot, install, probation; heartbeats during it included).
+    pub self_upgrade_cycles: u128,
+    /// Cycles the trio was charged for one operator release (upload, commit, propose,
+    /// rehearsal, arm snapshot, install, probation; heartbeats during it included).
+    pub release_cycles: u128,
+    /// Storage held after the release and the self-upgrade: agent, watchdog, staging.
+    pub storage: [StorageHeld; 3],
+    /// Bytes of modules in the agent's version store (part of its stable memory).
+    pub version_store_bytes: Option<u64>,
+    /// USD per XDR the USD figures use.
+    pub usd_per_xdr: f64,
 }
 
 /// Figures of one turn of the loop.
@@ -136,9 +158,26 @@ pub fn measure() -> Result<Figures> {
         .with_context(|| format!("{}", gz.display()))?
         .len();
 
-    println!("  ... self-upgrade on a deployed trio (20 tasks, 20 facts)");
     let tb = Testbed::deploy(Options::default());
     tb.seed_state(20, 20);
+    println!("  ... one operator release on a deployed trio (20 tasks, 20 facts)");
+    let before_release = TrioCharges::now(&tb);
+    let release = tb
+        .propose_release(&testbed::chaos_release("none"), "bench release")
+        .map_err(|e| anyhow::anyhow!("propose_release: {e}"))?;
+    tb.run_until(Duration::from_secs(3600), |tb| {
+        tb.record(release.id).state.is_terminal()
+    });
+    let release_state = tb.record(release.id).state;
+    if release_state != UpgradeState::Committed {
+        bail!("the operator release did not commit: {release_state:?}");
+    }
+    let release_cycles = TrioCharges::now(&tb).total_since(&before_release);
+    // Upgrades are rate-limited: wait out the cooldown before the self-upgrade.
+    tb.run_for(Duration::from_secs(601));
+
+    println!("  ... a self-upgrade");
+    let before_upgrade = TrioCharges::now(&tb);
     let out = tb
         .self_upgrade_greeting("bench")
         .map_err(|e| anyhow::anyhow!("self_upgrade: {e}"))?;
@@ -149,6 +188,7 @@ pub fn measure() -> Result<Figures> {
         tb.record(id).state.is_terminal()
     });
     let rec = tb.record(id);
+    let self_upgrade_cycles = TrioCharges::now(&tb).total_since(&before_upgrade);
     let Some(rehearsal) = rec.rehearsal.clone() else {
         bail!("the upgrade has no rehearsal report: {:?}", rec.state);
     };
@@ -164,15 +204,27 @@ pub fn measure() -> Result<Figures> {
         1,
     );
 
+    let storage = [
+        bill::storage_held(&tb, tb.agent)?,
+        bill::storage_held(&tb, tb.watchdog)?,
+        bill::storage_held(&tb, tb.staging)?,
+    ];
+    let version_store_bytes = tb.health().version_store_bytes;
+
     println!("  ... one simulated hour of steady-state heartbeats");
     tb.run_for(Duration::from_secs(60));
     let (wd, ag) = (
         tb.sim.cycle_balance(tb.watchdog),
         tb.sim.cycle_balance(tb.agent),
     );
+    let before_idle = TrioCharges::now(&tb);
     tb.run_for(Duration::from_secs(3600));
     let watchdog_cycles_per_day = (wd - tb.sim.cycle_balance(tb.watchdog)) * 24;
     let agent_cycles_per_day = (ag - tb.sim.cycle_balance(tb.agent)) * 24;
+    let idle_per_day = TrioCharges::now(&tb)
+        .since(&before_idle)
+        .map(|hour| hour.times(24));
+    let idle_trio_cycles_per_day: u128 = idle_per_day.iter().map(ByKind::total).sum();
 
     println!("  ... a turn of the loop, and one whose model upgrades the agent");
     let turn = turn_figures()?;
@@ -203,7 +255,75 @@ pub fn measure() -> Result<Figures> {
         upgrade_turn_instructions: turn.upgrade_instructions,
         upgrade_turn_log_bytes: turn.upgrade_log_bytes,
         sim_updates_per_sec,
+        idle_per_day,
+        idle_trio_cycles_per_day,
+        idle_trio_usd_per_month: bill::usd_per_month(idle_trio_cycles_per_day),
+        self_upgrade_cycles,
+        release_cycles,
+        storage,
+        version_store_bytes,
+        usd_per_xdr: bill::USD_PER_XDR,
     })
+}
+
+/// The bill's rows: what the trio costs at the IC's fees.
+fn bill_rows(f: &Figures) -> Vec<(String, String)> {
+    let t = |c: u128| format!("{:.3} B", c as f64 / 1e9);
+    let mut rows = vec![(
+        "idle trio per day".to_string(),
+        format!(
+            "{} cycles = {:.2} USD/month (1 T cycles = 1 XDR = {} USD)",
+            t(f.idle_trio_cycles_per_day),
+            f.idle_trio_usd_per_month,
+            f.usd_per_xdr
+        ),
+    )];
+    for (name, day, held) in [
+        ("agent", &f.idle_per_day[0], &f.storage[0]),
+        ("watchdog", &f.idle_per_day[1], &f.storage[1]),
+        ("staging", &f.idle_per_day[2], &f.storage[2]),
+    ] {
+        rows.push((
+            format!("  {name} per day"),
+            format!(
+                "{} cycles: execution {}, calls {}, ingress {}, storage {}",
+                t(day.total()),
+                t(day.execution),
+                t(day.calls),
+                t(day.ingress),
+                t(day.storage)
+            ),
+        ));
+        rows.push((
+            format!("  {name} storage held"),
+            format!(
+                "{} bytes: heap {}, stable {}, module {}, snapshots {}, chunk store {}",
+                held.total, held.heap, held.stable, held.module, held.snapshots, held.chunk_store
+            ),
+        ));
+    }
+    rows.push((
+        "  agent version store".to_string(),
+        f.version_store_bytes
+            .map_or("-".into(), |b| format!("{b} bytes (in its stable memory)")),
+    ));
+    rows.push((
+        "self-upgrade, end to end".to_string(),
+        format!(
+            "{} cycles = {:.4} USD",
+            t(f.self_upgrade_cycles),
+            f.self_upgrade_cycles as f64 / bill::CYCLES_PER_XDR * f.usd_per_xdr
+        ),
+    ));
+    rows.push((
+        "operator release, end to end".to_string(),
+        format!(
+            "{} cycles = {:.4} USD",
+            t(f.release_cycles),
+            f.release_cycles as f64 / bill::CYCLES_PER_XDR * f.usd_per_xdr
+        ),
+    ));
+    rows
 }
 
 /// Runs the subcommand.
@@ -242,7 +362,7 @@ pub fn run(json: Option<&Path>) -> Result<bool> {
         (
             "heartbeats per day",
             format!(
-                "watchdog {:.3} T cycles, agent {:.3} T cycles (ic-sim fees)",
+                "watchdog {:.3} T cycles, agent {:.3} T cycles (IC fees)",
                 f.watchdog_cycles_per_day as f64 / 1e12,
                 f.agent_cycles_per_day as f64 / 1e12
             ),
@@ -268,6 +388,10 @@ pub fn run(json: Option<&Path>) -> Result<bool> {
     ];
     println!();
     for (name, value) in rows {
+        println!("{name:<32} {value}");
+    }
+    println!("\nthe bill at the IC's fees (13-node application subnet)");
+    for (name, value) in bill_rows(&f) {
         println!("{name:<32} {value}");
     }
     if let Some(path) = json {

@@ -10,6 +10,7 @@
 //! - `agentctl serve`: the simulator behind the IC's HTTP interface, for icp and other real clients.
 
 mod bench;
+mod bill;
 mod chaos;
 mod demo;
 mod explore;

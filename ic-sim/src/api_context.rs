@@ -209,6 +209,10 @@ pub(crate) struct ExecCtx {
     pub(crate) cycles_refunded: u128,
     /// The canister's balance; calls, accepts and burns move it.
     pub(crate) balance: u128,
+    /// The balance below which the canister is frozen: calls, cycles sent and burns stop there.
+    pub(crate) freezing_threshold: u128,
+    /// Cycles prepaid at `call_perform` for executing the longest callback.
+    pub(crate) callback_prepayment: u128,
     pub(crate) cycles_accepted: u128,
     pub(crate) certified_data: Vec<u8>,
     pub(crate) global_timer: u64,
@@ -253,6 +257,8 @@ impl ExecCtx {
             cycles_available: 0,
             cycles_refunded: 0,
             balance: 0,
+            freezing_threshold: 0,
+            callback_prepayment: 0,
             cycles_accepted: 0,
             certified_data: Vec::new(),
             global_timer: 0,

@@ -78,6 +78,9 @@ pub(crate) struct Callback {
     pub(crate) deadline: u64,
     /// Set once the deadline passed and SYS_UNKNOWN was sent; the real response is then dropped.
     pub(crate) expired: bool,
+    /// Cycles withdrawn at `call_perform` for the largest response's transmission and the
+    /// longest callback; what they do not use is refunded when the response arrives.
+    pub(crate) prepaid: u128,
 }
 
 /// Code and data of an installed canister.
@@ -245,6 +248,10 @@ pub(crate) struct Canister {
     pub(crate) log: CanisterLog,
     pub(crate) history: History,
     pub(crate) stats: ExecutionStats,
+    /// What the canister was charged, by kind.
+    pub(crate) charged: crate::fees::CyclesCharged,
+    /// When storage was last charged (the IC charges every 10 s for the time since).
+    pub(crate) storage_charged_at: u64,
 }
 
 impl Canister {
@@ -270,6 +277,8 @@ impl Canister {
             log: CanisterLog::default(),
             history: History::default(),
             stats: ExecutionStats::default(),
+            charged: crate::fees::CyclesCharged::default(),
+            storage_charged_at: 0,
         }
     }
 

@@ -3,6 +3,7 @@
 //! Defaults are the IC's own numbers (an application subnet of 13 nodes). Tests may lower a limit
 //! to reach it quickly (a lower limit is harsher than the IC, never kinder); raising one hides bugs.
 
+pub use crate::fees::Fees;
 use crate::subnet::SubnetKind;
 use candid::Principal;
 
@@ -72,7 +73,7 @@ pub struct SimConfig {
     /// Cycles a new canister created by `create_canister` starts with (PocketIC gives 0 too;
     /// tests add cycles with `add_cycles`).
     pub default_canister_cycles: u128,
-    /// The fee schedule.
+    /// The fee schedule (the IC's, for 13 nodes; see [`crate::fees`]).
     pub fees: Fees,
     /// The default subnet's id (where canisters go unless placed elsewhere), as `ic0.subnet_self`
     /// and certificates name it; `None` derives it, as every other subnet's, from its position.
@@ -105,67 +106,5 @@ impl Default for SimConfig {
             fees: Fees::default(),
             subnet_id: None,
         }
-    }
-}
-
-/// Cycle fees of an application subnet with 13 nodes (IC defaults, rounded to the published
-/// figures). They make balances move plausibly; they are not a billing-accurate model.
-#[derive(Clone, Debug)]
-pub struct Fees {
-    /// Charged per executed update message, callback, timer and heartbeat.
-    pub update_message_execution: u128,
-    /// Charged per 10 instructions executed in replicated mode.
-    pub ten_update_instructions: u128,
-    /// Charged to the caller per inter-canister call.
-    pub xnet_call: u128,
-    /// Charged to the caller per byte of request (method name + payload).
-    pub xnet_byte_transmission: u128,
-    /// Charged per ingress message received.
-    pub ingress_message_reception: u128,
-    /// Charged per ingress byte received.
-    pub ingress_byte_reception: u128,
-    /// Charged for creating a canister from another canister.
-    pub canister_creation: u128,
-}
-
-impl Default for Fees {
-    fn default() -> Self {
-        Self {
-            update_message_execution: 5_000_000,
-            ten_update_instructions: 10,
-            xnet_call: 260_000,
-            xnet_byte_transmission: 1_000,
-            ingress_message_reception: 1_200_000,
-            ingress_byte_reception: 2_000,
-            canister_creation: 500_000_000_000,
-        }
-    }
-}
-
-impl Fees {
-    /// The fees of a subnet with `nodes` replicas: the IC scales every fee linearly with the
-    /// subnet size (the schedule above is for 13 nodes).
-    pub fn scaled(&self, nodes: u32) -> Fees {
-        let scale = |fee: u128| fee * u128::from(nodes) / 13;
-        Fees {
-            update_message_execution: scale(self.update_message_execution),
-            ten_update_instructions: scale(self.ten_update_instructions),
-            xnet_call: scale(self.xnet_call),
-            xnet_byte_transmission: scale(self.xnet_byte_transmission),
-            ingress_message_reception: scale(self.ingress_message_reception),
-            ingress_byte_reception: scale(self.ingress_byte_reception),
-            canister_creation: scale(self.canister_creation),
-        }
-    }
-
-    /// What `ic0.cost_call` reports: the fixed call fee plus transmission of name and payload.
-    pub fn call_cost(&self, method_name_size: u64, payload_size: u64) -> u128 {
-        self.xnet_call
-            + self.xnet_byte_transmission * (method_name_size as u128 + payload_size as u128)
-    }
-
-    /// Cycles for executing `instructions` in one replicated message.
-    pub fn execution_cost(&self, instructions: u64) -> u128 {
-        self.update_message_execution + self.ten_update_instructions * instructions as u128 / 10
     }
 }

@@ -34,6 +34,7 @@
 //! - `module`: the IC's install-time checks, instrumentation and the compiled-module cache.
 //! - `instruction_costs`: the replica's instruction weights as wasmtime fuel costs.
 //! - `errors`: the replica's reject messages, verbatim.
+//! - [`fees`]: the IC's fee schedule, its formulas, and the charges by kind per canister.
 //! - [`config`], [`faults`], [`types`]: settings, fault injection, public value types.
 
 mod api_context;
@@ -43,6 +44,7 @@ pub mod config;
 mod errors;
 mod execution;
 pub mod faults;
+pub mod fees;
 mod instruction_costs;
 pub(crate) mod management;
 mod module;
@@ -59,8 +61,9 @@ pub mod types;
 
 pub use candid::Principal;
 pub use canister::ExecutionStats;
-pub use config::{Fees, MessageOrder, SimConfig};
+pub use config::{MessageOrder, SimConfig};
 pub use faults::{Fault, FaultsFired};
+pub use fees::{CyclesCharged, Fees};
 pub use ic_management_canister_types::{
     CanisterInstallMode, CanisterSettings, CanisterStatusResult, CanisterStatusType, Snapshot,
 };

@@ -152,6 +152,7 @@ impl SimState {
         }
         self.expire_deadlines();
         self.check_stops();
+        self.charge_storage();
     }
 
     /// Inducts what message routing carried since the last round.
@@ -290,6 +291,8 @@ impl SimState {
                     && ((c.global_timer != 0 && c.global_timer <= next)
                         || c.module()
                             .is_some_and(|m| m.exports_function("canister_heartbeat")))
+                    // A frozen canister cannot prepay its timer or heartbeat: nothing to do.
+                    && self.can_prepay_execution(c)
             })
             || self.canisters.values().any(|c| {
                 c.callbacks

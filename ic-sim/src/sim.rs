@@ -13,6 +13,7 @@ use crate::canister::ReplyTo;
 use crate::config::SimConfig;
 use crate::errors;
 use crate::faults::Fault;
+use crate::fees::CyclesCharged;
 use crate::management::DEFAULT_PROVISIONAL_CYCLES;
 use crate::queues::{Destination, Source};
 use crate::state::{Message, Request, SimState};
@@ -917,6 +918,36 @@ impl Sim {
             .map_or_else(ExecutionStats::default, |c| c.stats)
     }
 
+    /// What a canister was charged so far, by kind (execution, calls, ingress, storage,
+    /// creation), at the IC's fees; zero for a canister that does not exist.
+    pub fn cycles_charged(&self, canister_id: Principal) -> CyclesCharged {
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .map_or_else(CyclesCharged::default, |c| c.charged)
+    }
+
+    /// The balance below which a canister is frozen (its idle burn over its freezing
+    /// threshold), as the IC computes it; 0 for a canister that does not exist.
+    pub fn freezing_threshold_cycles(&self, canister_id: Principal) -> u128 {
+        let state = self.state.borrow();
+        state
+            .canisters
+            .get(&canister_id)
+            .map_or(0, |c| state.freezing_threshold_of(c))
+    }
+
+    /// The memory a canister is charged storage for: heap, stable memory, module, chunk store,
+    /// snapshots, history and log (`canister_status`'s `memory_size`).
+    pub fn memory_size(&self, canister_id: Principal) -> u64 {
+        self.state
+            .borrow()
+            .canisters
+            .get(&canister_id)
+            .map_or(0, |c| c.memory_size())
+    }
+
     /// The certified data the canister last set (empty if none).
     pub fn certified_data(&self, canister_id: Principal) -> Vec<u8> {
         self.state
@@ -1080,10 +1111,12 @@ impl SimState {
                 errors::ingress_no_wasm_module(),
             ));
         }
-        let fees = &self.fees_of(canister);
-        let fee = fees.ingress_message_reception
-            + fees.ingress_byte_reception * (method.len() + payload.len()) as u128;
-        if canister.cycles < fee + fees.update_message_execution {
+        // The receiver pays for the induction above its freezing threshold
+        // (`charge_ingress_induction_cost`); a frozen canister refuses ingress.
+        let fee = self
+            .fees_of(canister)
+            .ingress_cost((method.len() + payload.len()) as u64);
+        if canister.cycles < self.freezing_threshold_of(canister) + fee {
             return Err(RejectResponse::new(
                 ErrorCode::CanisterOutOfCycles,
                 errors::out_of_cycles(canister_id),
@@ -1092,6 +1125,7 @@ impl SimState {
         self.inspect_message(canister_id, sender, method, payload)?;
         let canister = self.canisters.get_mut(&canister_id).expect("checked");
         canister.cycles -= fee;
+        canister.charged.ingress += fee;
         Ok(())
     }
 }

@@ -113,13 +113,73 @@ impl SimState {
     ) {
         let mut canister = Canister::new(id, controllers, cycles);
         canister.subnet = subnet;
+        canister.storage_charged_at = self.time;
         self.canisters.insert(id, canister);
     }
 
     /// The fee schedule of the subnet hosting `canister` (fees scale with the subnet size).
-    pub(crate) fn fees_of(&self, canister: &Canister) -> crate::config::Fees {
+    pub(crate) fn fees_of(&self, canister: &Canister) -> crate::fees::Fees {
         let nodes = self.subnets.all[canister.subnet].kind.nodes();
         self.config.fees.scaled(nodes)
+    }
+
+    /// What `canister` burns per day while idle: its memory and compute allocation.
+    pub(crate) fn idle_burn_per_day(&self, canister: &Canister) -> u128 {
+        self.fees_of(canister).idle_burn_per_day(
+            canister.memory_size(),
+            canister.settings.memory_allocation,
+            canister.settings.compute_allocation,
+        )
+    }
+
+    /// The balance below which `canister` is frozen (`freeze_threshold_cycles`).
+    pub(crate) fn freezing_threshold_of(&self, canister: &Canister) -> u128 {
+        self.fees_of(canister).freezing_threshold(
+            self.idle_burn_per_day(canister),
+            canister.settings.freezing_threshold,
+        )
+    }
+
+    /// Whether `canister` can prepay the execution of a message with the update instruction
+    /// limit and stay above its freezing threshold (`prepay_execution_cycles`); a frozen
+    /// canister cannot.
+    pub(crate) fn can_prepay_execution(&self, canister: &Canister) -> bool {
+        let cost = self
+            .fees_of(canister)
+            .execution_cost(self.config.instruction_limit_update);
+        canister.cycles >= self.freezing_threshold_of(canister) + cost
+    }
+
+    /// Charges every canister for the memory it held since its last charge, once at least the
+    /// charge interval (10 s) has passed, as the replica does at the end of a round
+    /// (`charge_canisters_for_resource_allocation_and_usage`). Storage is charged down to
+    /// zero; a canister that cannot pay is uninstalled and its snapshots deleted.
+    pub(crate) fn charge_storage(&mut self) {
+        let now = self.time;
+        let interval = self.config.fees.storage_charge_interval.as_nanos() as u64;
+        let mut broke = Vec::new();
+        let ids: Vec<Principal> = self.canisters.keys().copied().collect();
+        for id in ids {
+            let canister = &self.canisters[&id];
+            let elapsed = now.saturating_sub(canister.storage_charged_at);
+            if elapsed < interval.max(1) {
+                continue;
+            }
+            let secs = elapsed / 1_000_000_000;
+            let cost =
+                self.idle_burn_per_day(canister) * u128::from(secs) / crate::fees::SECONDS_PER_DAY;
+            let canister = self.canisters.get_mut(&id).expect("listed");
+            canister.storage_charged_at += secs * 1_000_000_000;
+            let paid = cost.min(canister.cycles);
+            canister.cycles -= paid;
+            canister.charged.storage += paid;
+            if paid < cost && canister.exec.is_some() {
+                broke.push(id);
+            }
+        }
+        for id in broke {
+            self.uninstall_out_of_cycles(id);
+        }
     }
 
     /// The earliest time after now at which something becomes due without any new message: a
@@ -127,9 +187,14 @@ impl SimState {
     /// timeout. `None` when nothing is scheduled.
     pub(crate) fn next_event_time(&self) -> Option<u64> {
         let timeout = STOP_TIMEOUT.as_nanos() as u64;
+        // A frozen canister's timer cannot run (it cannot prepay): it is no event until the
+        // canister is topped up.
         let timers = self.canisters.values().filter_map(|c| {
-            (c.status == RunStatus::Running && c.exec.is_some() && c.global_timer != 0)
-                .then_some(c.global_timer)
+            (c.status == RunStatus::Running
+                && c.exec.is_some()
+                && c.global_timer != 0
+                && self.can_prepay_execution(c))
+            .then_some(c.global_timer)
         });
         let deadlines = self.canisters.values().flat_map(|c| {
             c.callbacks
@@ -223,6 +288,10 @@ impl SimState {
         ctx.global_timer = canister.global_timer;
         ctx.max_reply_size = self.config.max_response_payload;
         ctx.max_request_size = self.config.max_request_payload;
+        ctx.freezing_threshold = self.freezing_threshold_of(canister);
+        ctx.callback_prepayment = self
+            .fees_of(canister)
+            .execution_cost(self.config.instruction_limit_update);
         ctx
     }
 
@@ -242,6 +311,17 @@ impl SimState {
             ApiKind::ReplicatedQuery | ApiKind::NonReplicatedQuery | ApiKind::InspectMessage
         );
         ctx.stable = std::mem::take(&mut exec.stable);
+        // install_code is charged once for the whole message (management/install.rs).
+        let install_hook = matches!(kind, ApiKind::Init | ApiKind::PreUpgrade | ApiKind::Start);
+        let fees = self.fees_of(canister);
+        // The execution of the whole instruction limit is prepaid before the message runs
+        // (`prepay_execution_cycles`): the canister sees its balance without it.
+        let prepaid = if kind.replicated() && !install_hook {
+            fees.execution_cost(limit).min(ctx.balance)
+        } else {
+            0
+        };
+        ctx.balance -= prepaid;
         let injected = matches!(
             kind,
             ApiKind::Update
@@ -285,15 +365,15 @@ impl SimState {
         canister.stats.total_instructions += inv.instructions;
         canister.stats.executions += 1;
         if inv.result.is_ok() && keep {
-            canister.cycles = inv.ctx.balance;
+            canister.cycles = inv.ctx.balance + prepaid;
             canister.certified_data = inv.ctx.certified_data.clone();
             canister.global_timer = inv.ctx.global_timer;
         }
-        // install_code is charged once for the whole message (management/install.rs).
-        let install_hook = matches!(kind, ApiKind::Init | ApiKind::PreUpgrade | ApiKind::Start);
         if kind.replicated() && !install_hook {
-            let fee = self.fees_of(canister).execution_cost(inv.instructions);
-            canister.cycles = canister.cycles.saturating_sub(fee);
+            let fee = fees.execution_cost(inv.instructions);
+            let paid = fee.min(canister.cycles);
+            canister.cycles -= paid;
+            canister.charged.execution += paid;
         }
         inv
     }
@@ -323,6 +403,9 @@ impl SimState {
     /// After an execution in call context `cc_id`: registers its calls, sends its response.
     fn commit_effects(&mut self, canister_id: Principal, cc_id: u64, inv: &mut Invocation) {
         let time = self.time;
+        let fees = self.fees_of(&self.canisters[&canister_id]);
+        let prepaid = fees.response_transmission_prepayment()
+            + fees.execution_cost(self.config.instruction_limit_update);
         let canister = self
             .canisters
             .get_mut(&canister_id)
@@ -340,6 +423,8 @@ impl SimState {
                 timeout_secs,
             } = call;
             let callback_id = canister.fresh_id();
+            canister.charged.calls +=
+                fees.request_transmission_cost(method.len() as u64, arg.len() as u64);
             let deadline = timeout_secs.map_or(0, |secs| time + u64::from(secs) * 1_000_000_000);
             canister.callbacks.insert(
                 callback_id,
@@ -350,6 +435,7 @@ impl SimState {
                     cleanup,
                     deadline,
                     expired: false,
+                    prepaid,
                 },
             );
             if let Some(cc) = canister.call_contexts.get_mut(&cc_id) {
@@ -507,7 +593,7 @@ impl SimState {
                 errors::method_not_found(id, "update", &req.method),
             ));
         };
-        if canister.cycles < self.fees_of(canister).update_message_execution {
+        if !self.can_prepay_execution(canister) {
             return Err(RejectResponse::new(
                 ErrorCode::CanisterOutOfCycles,
                 errors::out_of_cycles(id),
@@ -600,6 +686,18 @@ impl SimState {
             return;
         };
         canister.cycles += resp.refund;
+        // Settle what call_perform prepaid: the response's actual transmission is charged, the
+        // rest of the prepayment comes back; the callback's execution is charged as it runs.
+        let response_bytes = match &resp.outcome {
+            Ok(bytes) => bytes.len(),
+            Err(reject) => reject.reject_message.len(),
+        };
+        let fees = self.fees_of(&self.canisters[&id]);
+        let transmission = fees.response_transmission_cost(response_bytes as u64);
+        let canister = self.canisters.get_mut(&id).expect("checked above");
+        let transmission = transmission.min(callback.prepaid);
+        canister.cycles += callback.prepaid - transmission;
+        canister.charged.calls += transmission;
         let cc_id = callback.call_context;
         let Some(cc) = canister.call_contexts.get_mut(&cc_id) else {
             return;
@@ -663,7 +761,9 @@ impl SimState {
             if canister.status != RunStatus::Running || canister.exec.is_none() {
                 continue;
             }
-            if canister.cycles < self.fees_of(canister).update_message_execution {
+            // A frozen canister cannot prepay its timer or heartbeat: it does not run, and a
+            // due global timer stays armed until the canister is topped up.
+            if !self.can_prepay_execution(canister) {
                 continue;
             }
             let module = canister.module().expect("installed").clone();

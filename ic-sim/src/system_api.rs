@@ -470,21 +470,28 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, HostState>, hi: u64, lo: u64, dst: u32| {
             enter(&mut c, "cycles_burn128", 16)?;
             let x = ctx(&mut c);
-            let burned = amount(hi, lo).min(x.balance);
+            // Burning stops at the freezing threshold (the replica's `cycles_burn`).
+            let burned = amount(hi, lo).min(x.balance.saturating_sub(x.freezing_threshold));
             x.balance -= burned;
             write_u128(&mut c, dst, burned, "ic0.cycles_burn128")
         },
     )?;
-    for name in [
-        "canister_cycle_balance128",
-        "canister_liquid_cycle_balance128",
+    for (name, liquid) in [
+        ("canister_cycle_balance128", false),
+        ("canister_liquid_cycle_balance128", true),
     ] {
         l.func_wrap(
             "ic0",
             name,
             move |mut c: Caller<'_, HostState>, dst: u32| {
                 enter(&mut c, name, 16)?;
-                let v = ctx(&mut c).balance;
+                let x = ctx(&mut c);
+                // The liquid balance is what the canister can spend before it freezes.
+                let v = if liquid {
+                    x.balance.saturating_sub(x.freezing_threshold)
+                } else {
+                    x.balance
+                };
                 write_u128(&mut c, dst, v, name)
             },
         )?;
@@ -495,7 +502,10 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, HostState>, hi: u64, lo: u64| {
             enter(&mut c, "call_cycles_add128", 0)?;
             let add = amount(hi, lo);
-            if ctx(&mut c).balance < add {
+            let x = ctx(&mut c);
+            // Cycles sent with a call may not take the balance below the freezing threshold
+            // (`withdraw_cycles_for_transfer`).
+            if x.balance.saturating_sub(x.freezing_threshold) < add {
                 let id = ctx(&mut c).canister_id;
                 return violation(format!("Canister {id} is out of cycles"));
             }
@@ -617,8 +627,14 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(call) = x.pending_call.take() else {
                 return violation("ic0.call_perform called when no call is under construction.");
             };
-            let cost = fees.call_cost(call.method.len() as u64, call.arg.len() as u64);
-            if x.balance < cost {
+            // The request, the largest response and the longest callback are withdrawn now, above
+            // the freezing threshold (`withdraw_request_cycles`); the unused part comes back with
+            // the response.
+            let cost = fees
+                .request_transmission_cost(call.method.len() as u64, call.arg.len() as u64)
+                + fees.response_transmission_prepayment()
+                + x.callback_prepayment;
+            if x.balance < x.freezing_threshold + cost {
                 // The cycles attached to the discarded call go back to the balance.
                 x.balance += call.cycles;
                 return Ok(RejectCode::SysTransient as i32);
@@ -813,7 +829,12 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "cost_call",
         |mut c: Caller<'_, HostState>, name_size: u64, payload_size: u64, dst: u32| {
             enter(&mut c, "cost_call", 16)?;
-            let cost = c.data().fees.call_cost(name_size, payload_size);
+            let x = ctx(&mut c);
+            let prepayment = x.callback_prepayment;
+            let fees = &c.data().fees;
+            let cost = fees.request_transmission_cost(name_size, payload_size)
+                + fees.response_transmission_prepayment()
+                + prepayment;
             write_u128(&mut c, dst, cost, "ic0.cost_call")
         },
     )?;
@@ -831,9 +852,8 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "cost_http_request",
         |mut c: Caller<'_, HostState>, req: u64, max_res: u64, dst: u32| {
             enter(&mut c, "cost_http_request", 16)?;
-            let n: u128 = 13;
-            let cost =
-                (3_000_000 + 60_000 * n) * n + 400 * n * req as u128 + 800 * n * max_res as u128;
+            let nodes = ctx(&mut c).subnet_nodes;
+            let cost = c.data().fees.http_request_cost(nodes, req, max_res);
             write_u128(&mut c, dst, cost, "ic0.cost_http_request")
         },
     )?;
@@ -842,8 +862,11 @@ fn define(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "cost_http_request_v2",
         |mut c: Caller<'_, HostState>, _src: u32, size: u32, dst: u32| {
             enter(&mut c, "cost_http_request_v2", 16)?;
-            let n: u128 = 13;
-            let cost = (3_000_000 + 60_000 * n) * n + 400 * n * size as u128 + 800 * n * 2_000_000;
+            let nodes = ctx(&mut c).subnet_nodes;
+            let cost = c
+                .data()
+                .fees
+                .http_request_cost(nodes, u64::from(size), 2_000_000);
             write_u128(&mut c, dst, cost, "ic0.cost_http_request_v2")
         },
     )?;

@@ -759,8 +759,6 @@ fn item10_an_operator_stop_of_a_committed_version_is_never_rolled_back() {
 }
 
 #[test]
-#[ignore = "does not finish in 10 min of wall time on the shared machine (the simulator ticks a \
-            frozen agent slowly); run with --ignored"]
 fn item10_an_agent_out_of_cycles_raises_the_alert_and_is_not_rolled_back() {
     let tb = seeded(Options::default());
     let rec = tb

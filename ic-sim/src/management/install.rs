@@ -30,7 +30,9 @@ impl SimState {
         // hooks, scaled by the subnet size, whether or not it succeeded.
         let used = canister.stats.total_instructions - before;
         let fee = self.fees_of(&canister).execution_cost(used);
-        canister.cycles = canister.cycles.saturating_sub(fee);
+        let paid = fee.min(canister.cycles);
+        canister.cycles -= paid;
+        canister.charged.execution += paid;
         if result.is_ok() {
             let mode = match mode {
                 mgmt::CanisterInstallMode::Install => mgmt::CodeDeploymentMode::Install,
@@ -218,6 +220,20 @@ impl SimState {
 
     /// uninstall_code: drops code and data; open call contexts are rejected.
     pub(crate) fn uninstall(&mut self, id: Principal, origin: mgmt::ChangeOrigin) {
+        self.uninstall_with(id, Some(origin));
+    }
+
+    /// What the replica does to a canister that cannot pay for its storage: its code, data
+    /// and snapshots go, open call contexts are rejected, and no change is recorded in its
+    /// history (the scheduler's `uninstall_canister` with `AddCanisterChangeToHistory::No`).
+    pub(crate) fn uninstall_out_of_cycles(&mut self, id: Principal) {
+        if let Some(canister) = self.canisters.get_mut(&id) {
+            canister.snapshots.clear();
+        }
+        self.uninstall_with(id, None);
+    }
+
+    fn uninstall_with(&mut self, id: Principal, origin: Option<mgmt::ChangeOrigin>) {
         let time = self.time;
         let Some(canister) = self.canisters.get_mut(&id) else {
             return;
@@ -226,7 +242,9 @@ impl SimState {
         canister.certified_data.clear();
         canister.global_timer = 0;
         canister.version += 1;
-        record_change(canister, time, origin, mgmt::ChangeDetails::CodeUninstall);
+        if let Some(origin) = origin {
+            record_change(canister, time, origin, mgmt::ChangeDetails::CodeUninstall);
+        }
         canister.callbacks.clear();
         let contexts = std::mem::take(&mut canister.call_contexts);
         for cc in contexts.into_values() {

@@ -90,7 +90,8 @@ impl SimState {
             Ok(match method {
                 "create_canister" => {
                     let args: mgmt::CreateCanisterArgs = decode(method, arg)?;
-                    let cycles = if matches!(req.reply_to, ReplyTo::Canister { .. }) {
+                    let (cycles, creation_fee) = if matches!(req.reply_to, ReplyTo::Canister { .. })
+                    {
                         let fee = match &req.reply_to {
                             ReplyTo::Canister { caller, .. } => self
                                 .canisters
@@ -110,9 +111,9 @@ impl SimState {
                             ));
                         }
                         refund = 0;
-                        req.cycles - fee
+                        (req.cycles - fee, fee)
                     } else {
-                        DEFAULT_PROVISIONAL_CYCLES
+                        (DEFAULT_PROVISIONAL_CYCLES, 0)
                     };
                     let subnet = self.origin_subnet(req);
                     let origin = origin_of(req, args.sender_canister_version);
@@ -124,6 +125,9 @@ impl SimState {
                         cycles,
                         origin,
                     )?;
+                    if let Some(created) = self.canisters.get_mut(&id) {
+                        created.charged.creation += creation_fee;
+                    }
                     Handled::Done(Ok(encode(&mgmt::CanisterIdRecord { canister_id: id })))
                 }
                 "provisional_create_canister_with_cycles" => {
@@ -227,7 +231,11 @@ impl SimState {
                             sender,
                         ));
                     }
-                    Handled::Done(Ok(encode(&info::StatusReply::from(status_of(canister)))))
+                    let mut status = status_of(canister);
+                    let canister = &self.canisters[&args.canister_id];
+                    status.idle_cycles_burned_per_day =
+                        candid::Nat::from(self.idle_burn_per_day(canister));
+                    Handled::Done(Ok(encode(&info::StatusReply::from(status))))
                 }
                 "delete_canister" => {
                     let args: mgmt::CanisterIdRecord = decode(method, arg)?;
