@@ -26,14 +26,21 @@ pub enum BuildError {
     #[error("unknown canister `{0}`; known canisters: {known}", known = known_names())]
     UnknownCanister(String),
     /// The name is not one of [`crate::mutants::MUTANTS`].
-    #[error("unknown mutant `{0}`; known mutants: {known}", known = known_mutants())]
-    UnknownMutant(String),
+    #[error("unknown mutant `{name}`; known mutants: {known}")]
+    UnknownMutant {
+        /// The name asked for.
+        name: String,
+        /// The known mutants, comma-separated.
+        known: String,
+    },
     /// A mutant build was asked for a canister that is not one of the trio's.
-    #[error(
-        "`{0}` is not a canister of a mutant trio; those are: {known}",
-        known = crate::mutants::TRIO.join(", ")
-    )]
-    NotInTrio(String),
+    #[error("`{name}` is not a canister of a mutant trio; those are: {known}")]
+    NotInTrio {
+        /// The canister asked for.
+        name: String,
+        /// The trio's canisters, comma-separated.
+        known: String,
+    },
     /// A file the build needs (the built Wasm, a `.did`) is missing or unreadable.
     #[error("{path} could not be read: {reason}")]
     Unreadable {
@@ -79,14 +86,6 @@ fn known_names() -> String {
     crate::CANISTERS
         .iter()
         .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn known_mutants() -> String {
-    crate::mutants::MUTANTS
-        .iter()
-        .map(|m| m.name)
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -205,7 +205,14 @@ pub fn find_mutant(name: &str) -> Result<&'static Mutant, BuildError> {
     MUTANTS
         .iter()
         .find(|m| m.name == name)
-        .ok_or_else(|| BuildError::UnknownMutant(name.to_string()))
+        .ok_or_else(|| BuildError::UnknownMutant {
+            name: name.to_string(),
+            known: MUTANTS
+                .iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// The Wasm of one mutant: raw modules, as [`crate::canister_wasm`] gives the plain ones.
@@ -278,7 +285,10 @@ fn built(mutant: &str, canister: &str) -> Result<(PathBuf, PathBuf), BuildError>
 
 fn trio_member(canister: &str) -> Result<&'static Canister, BuildError> {
     if !TRIO.contains(&canister) {
-        return Err(BuildError::NotInTrio(canister.to_string()));
+        return Err(BuildError::NotInTrio {
+            name: canister.to_string(),
+            known: TRIO.join(", "),
+        });
     }
     crate::find(canister)
 }

@@ -369,7 +369,10 @@ impl Testbed {
             Some(raw) => gzip(raw),
             None => installable(opts.agent_build),
         };
-        let watchdog_wasm = opts.watchdog_wasm.clone().unwrap_or_else(|| wasm("watchdog"));
+        let watchdog_wasm = opts
+            .watchdog_wasm
+            .clone()
+            .unwrap_or_else(|| wasm("watchdog"));
         let staging_wasm = opts.staging_wasm.clone().unwrap_or_else(|| wasm("staging"));
         let agent = sim.create_canister();
         let watchdog = if opts.watchdog_on_other_subnet {
