@@ -740,3 +740,32 @@ fn an_exhausted_ladder_keeps_its_incident_bounded_and_recovers_when_control_is_b
     restored(&tb, 1).expect("the next pass restores the agent");
     assert!(tb.watchdog_status().restore.is_none());
 }
+
+/// Found by the explorer (seed 1): the agent is uninstalled with no upgrade armed and the watchdog
+/// reinstalls it clean (the ladder's last rung). The init argument of that reinstall used to name
+/// no staging canister, so every later upgrade waited at `Validated` for good; the watchdog now
+/// takes it from the agent's last healthy heartbeat (`Health::staging`).
+#[test]
+fn a_clean_reinstall_with_no_upgrade_armed_keeps_the_staging_canister() {
+    let tb = seeded();
+    assert_eq!(tb.health().staging, Some(tb.staging));
+    tb.run_until(LIMIT, |tb| {
+        tb.watchdog_status().lkg.is_some() && tb.watchdog_status().agent_health.is_some()
+    })
+    .expect("the watchdog has an LKG and a healthy heartbeat");
+    tb.sim
+        .uninstall_canister(tb.agent, Some(operator()))
+        .expect("uninstall the agent");
+    tb.run_until(LIMIT, |tb| {
+        tb.incidents()
+            .iter()
+            .any(|i| i.restored_at.is_some() && i.ladder_step == Some(LadderStep::Reinstall))
+    })
+    .unwrap_or_else(|| panic!("no clean reinstall; incidents {:?}", tb.incidents()));
+    let health = tb.health();
+    assert_eq!(
+        health.staging,
+        Some(tb.staging),
+        "the reinstalled agent lost its staging canister"
+    );
+}
