@@ -79,21 +79,14 @@ pub fn incidents(w: &World) -> Option<Vec<Incident>> {
     }
 }
 
-/// The pipeline rank of a state (terminal states rank last).
+/// The pipeline rank of a state (terminal states, `Committed` included, rank last).
 fn rank(state: &str) -> usize {
-    [
-        "Proposed",
-        "Patched",
-        "Validated",
-        "Rehearsed",
-        "Approved",
-        "Armed",
-        "Installing",
-        "Booted",
-    ]
-    .iter()
-    .position(|s| *s == state)
-    .unwrap_or(usize::MAX)
+    let chain = super::coverage::CHAIN;
+    chain
+        .iter()
+        .position(|s| *s == state)
+        .filter(|&i| i + 1 < chain.len())
+        .unwrap_or(usize::MAX)
 }
 
 /// The journal and the incident log tell the truth (and `records` feed the coverage).

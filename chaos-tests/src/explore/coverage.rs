@@ -6,8 +6,8 @@ use canister_api::watchdog::Incident;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
-/// The journal's states in pipeline order (terminal ones last).
-const CHAIN: &[&str] = &[
+/// The journal's states in pipeline order, ending with the one terminal state of success.
+pub(super) const CHAIN: &[&str] = &[
     "Proposed",
     "Patched",
     "Validated",
