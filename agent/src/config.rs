@@ -68,6 +68,9 @@ pub struct PeerState {
     pub skipping: bool,
     /// A repair deferred by an armed window was logged.
     pub deferred_logged: bool,
+    /// Healthy heartbeats in a row with nothing in flight on either side (absent: none);
+    /// the steady cadence starts at `canister_api::cadence::STEADY_AFTER_HEALTHY`.
+    pub calm: Option<u32>,
 }
 
 impl Default for PeerState {
@@ -79,6 +82,7 @@ impl Default for PeerState {
                 last_failure: None,
                 cycles: None,
                 repairs: 0,
+                cadence: None,
             },
             config: None,
             operators: vec![],
@@ -86,6 +90,7 @@ impl Default for PeerState {
             alert: None,
             skipping: false,
             deferred_logged: false,
+            calm: None,
         }
     }
 }

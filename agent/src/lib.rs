@@ -710,7 +710,9 @@ fn note_repair(notice: RepairNotice) -> AgentResult<()> {
 fn upgrade_armed(receipt: ArmReceipt) -> AgentResult<UpgradeRecord> {
     track("upgrade_armed", || {
         let caller = auth::require("upgrade_armed", WATCHDOG)?;
-        pipeline::armed(caller, receipt)
+        let answer = pipeline::armed(caller, receipt);
+        supervision::sync(); // the fast cadence at once for the install and probation
+        answer
     })
 }
 

@@ -15,7 +15,7 @@
 //! | 5 | settings cell (candid [`Settings`]): agent, operators, config, paused |
 //! | 6 | modules cell (candid [`Modules`]): LKG, previous LKG and pending LKG records |
 //! | 7 | work cell (candid [`Work`]): the armed upgrade, the restore in progress |
-//! | 8 | observations cell (candid [`Observations`]): heartbeats, the agent's health and digest, repairs, low balances, delivery attempts and undelivered alerts, the agent's condition, whether the watchdog still controls it, a module installed out of band |
+//! | 8 | observations cell (candid [`Observations`]): heartbeats and the healthy streak, the agent's health and digest, repairs, low balances, delivery attempts and undelivered alerts, the agent's condition, whether the watchdog still controls it, a module installed out of band |
 //! | 9 | verdicts to deliver (`upgrade id -> UpgradeOutcome`), at most [`MAX_QUEUED`] |
 //! | 10 | repair notices to deliver (`seq -> RepairNotice`), at most [`MAX_QUEUED`] |
 //!
@@ -127,6 +127,9 @@ pub struct State {
     /// A module the agent runs that is not the LKG, installed outside the pipeline (logged
     /// once; adopted as the LKG once the agent stores it as its running module).
     pub foreign_module: Option<Vec<u8>>,
+    /// Healthy heartbeats in a row since the last failure, arm or restore: the steady cadence
+    /// starts at `canister_api::cadence::STEADY_AFTER_HEALTHY` (see [`crate::cadence`]).
+    pub healthy_streak: u32,
 }
 
 /// Undelivered verdicts and notices kept for the alerts.
@@ -194,6 +197,8 @@ pub struct Observations {
     pub control_lost: Option<(u64, String)>,
     /// See [`State::foreign_module`].
     pub foreign_module: Option<Vec<u8>>,
+    /// See [`State::healthy_streak`] (absent in cells written before the steady cadence).
+    pub healthy_streak: Option<u32>,
 }
 
 impl State {
@@ -236,6 +241,7 @@ impl State {
             condition: self.condition.clone(),
             control_lost: self.control_lost.clone(),
             foreign_module: self.foreign_module.clone(),
+            healthy_streak: Some(self.healthy_streak).filter(|n| *n > 0),
         }
     }
 
@@ -263,6 +269,7 @@ impl State {
             condition: o.condition,
             control_lost: o.control_lost,
             foreign_module: o.foreign_module,
+            healthy_streak: o.healthy_streak.unwrap_or(0),
         }
     }
 }
@@ -445,6 +452,11 @@ pub fn queue_verdict(id: u64, outcome: UpgradeOutcome) {
             format!("more than {MAX_QUEUED} verdicts were waiting for the agent"),
         );
     }
+}
+
+/// Whether a verdict or a repair notice waits for the agent.
+pub fn has_deliveries() -> bool {
+    !VERDICTS.with(|v| v.borrow().is_empty()) || !NOTICES.with(|n| n.borrow().is_empty())
 }
 
 /// The verdicts waiting for the agent, oldest upgrade first.
@@ -694,6 +706,7 @@ mod legacy {
                 condition: None,
                 control_lost: None,
                 foreign_module: None,
+                healthy_streak: 0,
             };
             (state, self.verdicts, self.notices)
         }
