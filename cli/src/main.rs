@@ -12,6 +12,7 @@
 mod bench;
 mod bill;
 mod chaos;
+mod cost_table;
 mod demo;
 mod explore;
 mod ic_rules;
@@ -107,6 +108,14 @@ enum Command {
         /// Write the figures as JSON to this file.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// Record the figures in docs/bench-figures.json and regenerate the cost tables of
+        /// README.md and docs/benchmarks.md from them.
+        #[arg(long)]
+        record: bool,
+        /// Fail when a cost figure moved more than 20 % from docs/bench-figures.json, or the
+        /// docs' cost tables are not the recorded ones.
+        #[arg(long)]
+        check: bool,
     },
     /// Apply wasm-patch operations (a JSON list) to a module and stamp it, offline.
     Patch {
@@ -226,7 +235,11 @@ fn main() -> std::process::ExitCode {
             mutant: mutant.as_deref(),
             shrink_runs,
         }),
-        Command::Bench { json } => bench::run(json.as_deref()),
+        Command::Bench {
+            json,
+            record,
+            check,
+        } => bench::run(json.as_deref(), record, check),
         Command::Patch {
             wasm,
             ops,
