@@ -35,6 +35,10 @@ pub const DEFAULT_STEADY_INTERVAL_SECS: u64 = 480;
 /// fast cadence to the steady one (one minute at the default 10 s).
 pub const STEADY_AFTER_HEALTHY: u32 = 6;
 
+/// Seconds between two looks of the agent's idle turn loop at its task queue once nothing has
+/// been pending for a while (its `interval_secs` until then; a new task pokes it at once).
+pub const STEADY_IDLE_LOOK_SECS: u64 = 600;
+
 /// Which cadence a supervising canister heartbeats at.
 #[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cadence {
