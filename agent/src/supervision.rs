@@ -35,8 +35,8 @@ use std::time::Duration;
 pub const DEFAULT_ARM_WINDOW_SECS: u64 = 600;
 
 thread_local! {
-    /// The heartbeat interval: its timer, its period and the cadence it was set for.
-    static TIMER: Cell<Option<(ic_cdk_timers::TimerId, u64, Cadence)>> = const { Cell::new(None) };
+    /// The heartbeat interval: its timer and its period.
+    static TIMER: Cell<Option<(ic_cdk_timers::TimerId, u64)>> = const { Cell::new(None) };
     static BUSY: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -52,7 +52,7 @@ pub fn rearm_timers() {
 /// (Re)starts the heartbeat interval (init, post_upgrade, `set_supervision`) at the cadence
 /// the stored state calls for (timers do not survive an upgrade).
 pub fn start() {
-    if let Some((old, _, _)) = TIMER.with(|t| t.take()) {
+    if let Some((old, _)) = TIMER.with(|t| t.take()) {
         ic_cdk_timers::clear_timer(old);
     }
     sync();
@@ -81,38 +81,41 @@ pub fn cadence() -> Cadence {
 /// re-armed starts from now; a heartbeat in flight finishes and finds it re-armed.
 pub fn sync() {
     if sandbox::is_copy() || config::get().watchdog.is_none() {
-        if let Some((old, _, _)) = TIMER.with(|t| t.take()) {
+        if let Some((old, _)) = TIMER.with(|t| t.take()) {
             ic_cdk_timers::clear_timer(old);
         }
         return;
     }
     let cadence = cadence();
-    let interval = config::supervision().beat().interval_of(cadence).max(1);
-    let current = TIMER.with(|t| t.get());
-    if current.is_some_and(|(_, period, _)| period == interval) {
-        return;
-    }
-    if let Some((old, _, before)) = current {
-        ic_cdk_timers::clear_timer(old);
-        if before != cadence {
+    let before = peer().view.cadence;
+    if before != Some(cadence) {
+        if let Some(before) = before {
             audit::append(
                 now(),
                 me(),
                 "watchdog.cadence",
                 None,
-                format!("{before:?} -> {cadence:?}: a heartbeat every {interval} s"),
+                format!("{before:?} -> {cadence:?}"),
             );
         }
+        set_peer(|p| p.view.cadence = Some(cadence));
     }
     selftest::follow(cadence);
-    set_peer(|p| p.view.cadence = Some(cadence));
+    let interval = config::supervision().beat().interval_of(cadence).max(1);
+    let current = TIMER.with(|t| t.get());
+    if current.is_some_and(|(_, period)| period == interval) {
+        return;
+    }
+    if let Some((old, _)) = current {
+        ic_cdk_timers::clear_timer(old);
+    }
     // A plain interval, not `set_timer_interval_serial`: after a long gap in time (a stalled
     // subnet) ic-cdk-timers dispatches a serial interval once per missed period, each a
     // self-call (8,640 after a day at 10 s, some 19 G cycles on a 13-node subnet), a burst the
     // watchdog would bill a candidate on probation; a plain interval dispatches at most 5 and
     // skips ahead. `tick` returns at once while another run is under way.
     let id = ic_cdk_timers::set_timer_interval(Duration::from_secs(interval), tick);
-    TIMER.with(|t| t.set(Some((id, interval, cadence))));
+    TIMER.with(|t| t.set(Some((id, interval))));
 }
 
 fn peer() -> PeerState {
