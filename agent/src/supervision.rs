@@ -20,8 +20,8 @@
 use crate::api::{RepairNotice, WatchdogView};
 use crate::config::{self, PeerState};
 use crate::{audit, sandbox, selftest, versions, writes};
-use canister_api::cadence::{Cadence, STEADY_AFTER_HEALTHY};
 use candid::Principal;
+use canister_api::cadence::{Cadence, STEADY_AFTER_HEALTHY};
 use canister_api::cdk::{Busy, me, now};
 use canister_api::ic::{self, CallError, management};
 use canister_api::watchdog::{
@@ -219,7 +219,11 @@ async fn beat(watchdog: Principal) {
             None => {
                 let quiet = status.armed.is_none() && status.restore.is_none();
                 set_peer(|p| {
-                    p.calm = Some(if quiet { p.calm.unwrap_or(0).saturating_add(1) } else { 0 });
+                    p.calm = Some(if quiet {
+                        p.calm.unwrap_or(0).saturating_add(1)
+                    } else {
+                        0
+                    });
                     p.view.last_seen = Some(now());
                     p.view.consecutive_failures = 0;
                     p.view.last_failure = None;

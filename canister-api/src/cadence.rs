@@ -150,7 +150,10 @@ mod tests {
         let b = defaults().bounds(Cadence::Steady);
         assert_eq!(b.fast_secs, 35);
         assert_eq!(b.steady_secs, 510);
-        assert!(b.steady_secs <= 600, "issue 19: steady detection <= 10 minutes");
+        assert!(
+            b.steady_secs <= 600,
+            "issue 19: steady detection <= 10 minutes"
+        );
         assert_eq!(b.in_force_secs, 510);
         assert_eq!(defaults().bounds(Cadence::Fast).in_force_secs, 35);
     }

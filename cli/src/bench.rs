@@ -7,8 +7,8 @@
 
 use anyhow::{Context, Result, bail};
 use canister_api::agent::{LlmSettings, TaskStatus, UpgradeState};
-use chaos_tests::report::secs;
 use canister_api::cadence::Cadence;
+use chaos_tests::report::secs;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -346,11 +346,9 @@ fn bill_rows(f: &Figures) -> Vec<(String, String)> {
     rows
 }
 
-/// Runs the subcommand; with `record`, writes the figures to `docs/bench-figures.json` and
-/// regenerates the docs' cost tables from them; with `check`, fails when a cost figure moved
-/// more than `cost_table::DRIFT` from the recorded one or the docs' tables are not the
-/// recorded ones ([`crate::cost_table`]).
-pub fn run(json: Option<&Path>, record: bool, check: bool) -> Result<bool> {
+/// Runs the subcommand: measures, prints, writes the JSON when asked, answers the figures
+/// (which the caller may check against, or record as, the docs' cost tables).
+pub fn run(json: Option<&Path>) -> Result<Figures> {
     println!("agentctl bench: measuring on the embedded simulator");
     let f = measure()?;
     let opt = |v: Option<f64>| v.map_or("-".into(), |s| format!("{s:.1} s (simulated)"));
@@ -424,32 +422,5 @@ pub fn run(json: Option<&Path>, record: bool, check: bool) -> Result<bool> {
             .with_context(|| format!("writing {}", path.display()))?;
         println!("\nfigures written to {}", path.display());
     }
-    let root = canister_build::workspace_root();
-    if check {
-        let recorded = crate::cost_table::recorded(&root)?;
-        let moved = crate::cost_table::drift(&f, &recorded);
-        if !moved.is_empty() {
-            bail!(
-                "the cost figures drifted more than {:.0} % from {}: {}; run `cargo run -p \
-                 agentctl -- bench --record` and commit the regenerated tables",
-                crate::cost_table::DRIFT * 100.0,
-                crate::cost_table::FIGURES_PATH,
-                moved.join("; ")
-            );
-        }
-        crate::cost_table::check_docs(&root)?;
-        println!(
-            "\nthe cost figures are within {:.0} % of {} and the docs show them",
-            crate::cost_table::DRIFT * 100.0,
-            crate::cost_table::FIGURES_PATH
-        );
-    }
-    if record {
-        crate::cost_table::record(&f, &root)?;
-        println!(
-            "\nfigures recorded in {} and the cost tables of README.md and docs/benchmarks.md regenerated",
-            crate::cost_table::FIGURES_PATH
-        );
-    }
-    Ok(true)
+    Ok(f)
 }

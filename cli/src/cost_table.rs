@@ -133,7 +133,8 @@ pub fn recorded(root: &Path) -> Result<Figures> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Writes `f` as the recorded figures under `root` and regenerates both tables from them.
+/// `agentctl bench --record`: writes `f` as the recorded figures under `root` and regenerates
+/// both tables from them.
 pub fn record(f: &Figures, root: &Path) -> Result<()> {
     let path = root.join(FIGURES_PATH);
     std::fs::write(&path, serde_json::to_string_pretty(f)? + "\n")
@@ -148,6 +149,30 @@ pub fn record(f: &Figures, root: &Path) -> Result<()> {
         std::fs::write(&path, replace_between(&text, marks, &table)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    println!(
+        "\nfigures recorded in {FIGURES_PATH}; the cost tables of README.md and \
+         docs/benchmarks.md regenerated"
+    );
+    Ok(())
+}
+
+/// `agentctl bench --check`: fails when a cost figure of `f` moved more than [`DRIFT`] from
+/// the recorded one, or the docs' tables are not the recorded ones.
+pub fn check(f: &Figures, root: &Path) -> Result<()> {
+    let moved = drift(f, &recorded(root)?);
+    if !moved.is_empty() {
+        bail!(
+            "the cost figures drifted more than {:.0} % from {FIGURES_PATH}: {}; run `cargo run \
+             -p agentctl -- bench --record` and commit the regenerated tables",
+            DRIFT * 100.0,
+            moved.join("; ")
+        );
+    }
+    check_docs(root)?;
+    println!(
+        "\nthe cost figures are within {:.0} % of {FIGURES_PATH} and the docs show them",
+        DRIFT * 100.0
+    );
     Ok(())
 }
 
@@ -221,7 +246,11 @@ pub fn drift(fresh: &Figures, recorded: &Figures) -> Vec<String> {
             fresh.self_upgrade_cycles,
             recorded.self_upgrade_cycles,
         ),
-        ("release_cycles", fresh.release_cycles, recorded.release_cycles),
+        (
+            "release_cycles",
+            fresh.release_cycles,
+            recorded.release_cycles,
+        ),
         ("turn_cycles", fresh.turn_cycles, recorded.turn_cycles),
     ]
     .into_iter()

@@ -186,6 +186,24 @@ fn demo_then_serve(port: u16, operator: Option<candid::Principal>) -> anyhow::Re
     serve::serve_testbed(tb, &config)
 }
 
+/// `agentctl bench`, then the docs' cost tables checked against (`check`) or regenerated from
+/// (`record`) its figures.
+fn bench_and_docs(
+    json: Option<&std::path::Path>,
+    record: bool,
+    check: bool,
+) -> anyhow::Result<bool> {
+    let figures = bench::run(json)?;
+    let root = canister_build::workspace_root();
+    if check {
+        cost_table::check(&figures, &root)?;
+    }
+    if record {
+        cost_table::record(&figures, &root)?;
+    }
+    Ok(true)
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -239,7 +257,7 @@ fn main() -> std::process::ExitCode {
             json,
             record,
             check,
-        } => bench::run(json.as_deref(), record, check),
+        } => bench_and_docs(json.as_deref(), record, check),
         Command::Patch {
             wasm,
             ops,

@@ -43,7 +43,14 @@ fn bench_prints_and_writes_every_figure() {
     // Issue 19: the idle trio at its steady cadence costs at most 25 B cycles a day, with a
     // steady detection bound of at most 10 minutes.
     let idle = f["idle_trio_cycles_per_day"].as_f64().unwrap();
-    assert!(idle <= 25e9, "the idle trio costs {:.1} B cycles a day", idle / 1e9);
-    assert!(f["idle_detection_bound_secs"].as_u64().unwrap() <= 600, "{f}");
+    assert!(
+        idle <= 25e9,
+        "the idle trio costs {:.1} B cycles a day",
+        idle / 1e9
+    );
+    assert!(
+        f["idle_detection_bound_secs"].as_u64().unwrap() <= 600,
+        "{f}"
+    );
     let _ = std::fs::remove_file(&json);
 }

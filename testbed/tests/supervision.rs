@@ -516,7 +516,10 @@ fn configure_checks_settings_and_moves_the_heartbeat_interval() {
         "detection_bound_secs",
         Encode!().unwrap(),
     );
-    assert_eq!((bounds.fast_secs, bounds.steady_secs), (60 * 3 + 5, 60 * 3 + 5));
+    assert_eq!(
+        (bounds.fast_secs, bounds.steady_secs),
+        (60 * 3 + 5, 60 * 3 + 5)
+    );
     // The agent's own settings are checked too.
     match tb.set_supervision(Supervision {
         failure_threshold: 0,
@@ -802,9 +805,11 @@ fn a_clean_reinstall_with_no_upgrade_armed_keeps_the_staging_canister() {
 fn watchdog_heartbeat_gap(tb: &Testbed) -> u64 {
     let at = |tb: &Testbed| tb.watchdog_status().last_heartbeat.map_or(0, |h| h.at);
     let first = at(tb);
-    tb.run_until(LIMIT, |tb| at(tb) > first).expect("a heartbeat");
+    tb.run_until(LIMIT, |tb| at(tb) > first)
+        .expect("a heartbeat");
     let second = at(tb);
-    tb.run_until(LIMIT, |tb| at(tb) > second).expect("another heartbeat");
+    tb.run_until(LIMIT, |tb| at(tb) > second)
+        .expect("another heartbeat");
     (at(tb) - second) / NS
 }
 
@@ -848,7 +853,10 @@ fn heartbeats_are_fast_on_probation_and_steady_once_the_agent_has_been_healthy_f
             in_force_secs: 510,
         }
     );
-    assert!(bounds.steady_secs <= 600, "issue 19: steady detection <= 10 minutes");
+    assert!(
+        bounds.steady_secs <= 600,
+        "issue 19: steady detection <= 10 minutes"
+    );
 
     // An upgrade armed: fast at once, and its probation heartbeats 10 s apart.
     let rec = tb
@@ -866,7 +874,8 @@ fn heartbeats_are_fast_on_probation_and_steady_once_the_agent_has_been_healthy_f
     };
     tb.run_until(LIMIT, probation(1)).expect("on probation");
     let first = tb.watchdog_status().last_heartbeat.unwrap().at;
-    tb.run_until(LIMIT, probation(2)).expect("a second probation heartbeat");
+    tb.run_until(LIMIT, probation(2))
+        .expect("a second probation heartbeat");
     let second = tb.watchdog_status().last_heartbeat.unwrap().at;
     assert_eq!((second - first) / NS, config.heartbeat_interval_secs);
     // The agent heartbeats the watchdog fast while its upgrade is in flight.
@@ -927,10 +936,20 @@ fn the_cadence_after_an_upgrade_of_the_watchdog_comes_from_its_state() {
         watchdog_heartbeat_gap(&tb),
         WatchdogConfig::default().steady_interval_secs()
     );
-    assert_eq!(cadence_events(&tb).len(), switches, "no switch: {:?}", cadence_events(&tb));
+    assert_eq!(
+        cadence_events(&tb).len(),
+        switches,
+        "no switch: {:?}",
+        cadence_events(&tb)
+    );
     // The agent too: an upgrade that keeps its state keeps its cadence.
     tb.sim
-        .upgrade_canister(tb.agent, wasm("agent"), Encode!().unwrap(), Some(operator()))
+        .upgrade_canister(
+            tb.agent,
+            wasm("agent"),
+            Encode!().unwrap(),
+            Some(operator()),
+        )
         .expect("upgrade the agent");
     assert_eq!(
         tb.health().watchdog.and_then(|w| w.cadence),
@@ -938,9 +957,11 @@ fn the_cadence_after_an_upgrade_of_the_watchdog_comes_from_its_state() {
     );
     let seen = |tb: &Testbed| tb.health().watchdog.and_then(|w| w.last_seen).unwrap_or(0);
     let first = seen(&tb);
-    tb.run_until(LIMIT, |tb| seen(tb) > first).expect("a heartbeat");
+    tb.run_until(LIMIT, |tb| seen(tb) > first)
+        .expect("a heartbeat");
     let second = seen(&tb);
-    tb.run_until(LIMIT, |tb| seen(tb) > second).expect("another heartbeat");
+    tb.run_until(LIMIT, |tb| seen(tb) > second)
+        .expect("another heartbeat");
     assert_eq!(
         (seen(&tb) - second) / NS,
         Supervision::default().beat().steady_interval_secs()
@@ -999,6 +1020,9 @@ fn both_cadences_are_configurable_and_bad_settings_change_nothing() {
         steady_interval_secs: Some(10),
         ..Supervision::default()
     };
-    assert_eq!(off.steady_detection_bound_secs(), off.detection_bound_secs());
+    assert_eq!(
+        off.steady_detection_bound_secs(),
+        off.detection_bound_secs()
+    );
     tb.set_supervision(off).expect("set_supervision");
 }

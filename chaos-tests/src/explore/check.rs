@@ -554,7 +554,9 @@ pub fn liveness(w: &mut World) -> Result<(), Violation> {
         .and_then(|c| c.supervision)
         .unwrap_or_default()
         .beat();
-    let steady = config.steady_interval_secs().max(agent_beat.steady_interval_secs());
+    let steady = config
+        .steady_interval_secs()
+        .max(agent_beat.steady_interval_secs());
     let bound = Duration::from_secs(
         config
             .steady_detection_bound_secs()
