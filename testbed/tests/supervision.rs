@@ -582,6 +582,18 @@ fn below_the_reserve_no_heartbeats_are_sent_and_low_balances_are_reported() {
 #[test]
 fn steady_state_heartbeat_cost() {
     let tb = seeded();
+    // The cost of a tick at the fast cadence: the steady one is turned off on both sides
+    // (`agentctl bench` measures the idle trio at its steady cadence).
+    tb.configure(WatchdogConfig {
+        steady_interval_secs: Some(10),
+        ..WatchdogConfig::default()
+    })
+    .unwrap();
+    tb.set_supervision(Supervision {
+        steady_interval_secs: Some(10),
+        ..Supervision::default()
+    })
+    .unwrap();
     tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some())
         .unwrap();
     tb.run_for(Duration::from_secs(60));
