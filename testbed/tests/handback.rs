@@ -127,6 +127,14 @@ fn a_transfer_that_fails_or_does_not_hash_to_the_module_is_retried_and_changes_n
     );
     assert!(tb.versions().is_empty(), "nothing stored: {:?}", tb.versions());
     assert_eq!(tb.health().running_module_hash, None);
+    // A self-patch needs the module too: it says why it cannot go ahead yet.
+    let refused = tb
+        .self_upgrade_greeting("while the handback runs")
+        .expect_err("no patch without the running module");
+    assert!(
+        refused.to_string().contains("being fetched back from the watchdog"),
+        "{refused}"
+    );
 
     // The watchdog's copy is corrupted (one byte flipped in its stable memory): the next
     // attempt receives bytes that do not hash to the module, and refuses them.
@@ -218,6 +226,8 @@ fn a_module_installed_out_of_band_fails_the_release_with_the_operators_fix_which
     tb.commit(WasmKind::Running, &foreign_hash)
         .expect("commit the running module");
     assert_eq!(version_store_alert(&tb), None);
+    // Past the gate's cooldown since the failed proposal.
+    tb.run_for(Duration::from_secs(601));
     let rec = commits(&tb, &chaos_release("none"));
     assert_eq!(rec.parent_hash.as_ref(), Some(&foreign_hash));
 }
