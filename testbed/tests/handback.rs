@@ -105,49 +105,63 @@ fn a_release_after_a_clean_reinstall_commits_with_the_module_handed_back() {
     assert_eq!(rec.parent_hash.as_ref(), Some(&module));
 }
 
+/// Uninstalls the agent and steps round by round until the clean reinstall made the agent ask
+/// for the handback, before its first piece is fetched.
+fn reinstalled_clean_handback_asked(tb: &Testbed) {
+    tb.sim
+        .uninstall_canister(tb.agent, Some(operator()))
+        .expect("uninstall the agent");
+    assert!(
+        tb.tick_until(1_000_000, |tb| tb.try_audit().is_ok_and(|a| a
+            .entries
+            .iter()
+            .any(|e| e.action == "versions.handback_requested"))),
+        "the reinstalled agent never asked for the handback; incidents {:?}",
+        tb.incidents()
+    );
+    assert!(
+        tb.incidents()
+            .iter()
+            .any(|i| i.ladder_step == Some(LadderStep::Reinstall))
+    );
+}
+
+/// Fails the agent's calls to the watchdog until one attempt of the handback failed (briefly:
+/// the watchdog's own timers are self-calls, which the fault fails too).
+fn one_attempt_fails(tb: &Testbed) {
+    let before = tb.sim.faults_fired().calls_failed;
+    tb.sim.inject(Fault::FailCallsTo {
+        canister: tb.watchdog,
+    });
+    assert!(
+        tb.tick_until(100_000, |tb| {
+            !audit_details(tb, "versions.handback_retry").is_empty()
+        }),
+        "no failed attempt; audit {:?}",
+        tb.audit().entries
+    );
+    tb.sim.clear_faults();
+    assert!(tb.sim.faults_fired().calls_failed > before, "the fault struck");
+}
+
 #[test]
-fn a_transfer_that_fails_or_does_not_hash_to_the_module_is_retried_and_changes_nothing() {
+fn a_transfer_that_does_not_hash_to_the_module_is_refused_and_changes_nothing() {
     let tb = seeded();
     let module = tb.agent_module().expect("a module");
     let installed = testbed::installable("agent");
     assert_eq!(sha256(&installed), module);
-    // The agent cannot reach the watchdog: the first attempt fails.
-    tb.sim.inject(Fault::FailCallsTo {
-        canister: tb.watchdog,
-    });
-    reinstalled_clean(&tb);
-    tb.run_until(LIMIT, |tb| {
-        !audit_details(tb, "versions.handback_retry").is_empty()
-    })
-    .expect("a failed attempt");
-    let alert = version_store_alert(&tb).expect("health says the handback is incomplete");
-    assert!(
-        alert.contains(&hex::encode(&module)) && alert.contains("1 of 5 attempts failed"),
-        "{alert}"
-    );
-    assert!(tb.versions().is_empty(), "nothing stored: {:?}", tb.versions());
-    assert_eq!(tb.health().running_module_hash, None);
-    // A self-patch needs the module too: it says why it cannot go ahead yet.
-    let refused = tb
-        .self_upgrade_greeting("while the handback runs")
-        .expect_err("no patch without the running module");
-    assert!(
-        refused.to_string().contains("being fetched back from the watchdog"),
-        "{refused}"
-    );
-
-    // The watchdog's copy is corrupted (one byte flipped in its stable memory): the next
-    // attempt receives bytes that do not hash to the module, and refuses them.
+    reinstalled_clean_handback_asked(&tb);
+    // The watchdog's copy is corrupted before the first piece goes out (one byte flipped in its
+    // stable memory): the bytes received do not hash to the module, and are refused.
     let memory = tb.sim.get_stable_memory(tb.watchdog);
     let probe = &installed[1000..1064];
     let at = memory
         .windows(probe.len())
         .position(|w| w == probe)
         .expect("the LKG's bytes in the watchdog's stable memory");
-    let mut corrupted = memory.clone();
+    let mut corrupted = memory;
     corrupted[at + 10] ^= 0xff;
     tb.sim.set_stable_memory(tb.watchdog, corrupted);
-    tb.sim.clear_faults();
     tb.run_until(LIMIT, |tb| {
         audit_details(tb, "versions.handback_retry")
             .iter()
@@ -157,9 +171,27 @@ fn a_transfer_that_fails_or_does_not_hash_to_the_module_is_retried_and_changes_n
     assert!(tb.versions().is_empty(), "nothing stored: {:?}", tb.versions());
     assert_eq!(tb.health().running_module_hash, None);
     assert!(audit_details(&tb, "versions.handback").is_empty());
+    let alert = version_store_alert(&tb).expect("health says the handback is incomplete");
+    assert!(
+        alert.contains(&hex::encode(&module)) && alert.contains("1 of 5 attempts failed"),
+        "{alert}"
+    );
+    // A self-patch needs the module too: it says why it cannot go ahead yet.
+    let refused = tb
+        .self_upgrade_greeting("while the handback runs")
+        .expect_err("no patch without the running module");
+    assert!(
+        refused.to_string().contains("being fetched back from the watchdog"),
+        "{refused}"
+    );
 
-    // Repaired, the next attempt stores the module.
-    tb.sim.set_stable_memory(tb.watchdog, memory);
+    // Repaired (the byte flipped back in the memory as it is now), the next attempt stores the
+    // module.
+    let mut repaired = tb.sim.get_stable_memory(tb.watchdog);
+    assert_ne!(&repaired[at..at + probe.len()], probe, "still corrupted");
+    repaired[at + 10] ^= 0xff;
+    assert_eq!(&repaired[at..at + probe.len()], probe);
+    tb.sim.set_stable_memory(tb.watchdog, repaired);
     tb.run_until(LIMIT, running_stored)
         .unwrap_or_else(|| panic!("not handed back; audit {:?}", tb.audit().entries));
     assert_eq!(version_store_alert(&tb), None);
@@ -167,24 +199,29 @@ fn a_transfer_that_fails_or_does_not_hash_to_the_module_is_retried_and_changes_n
 }
 
 #[test]
-fn a_handback_interrupted_by_an_upgrade_of_the_agent_completes_after_it() {
+fn a_handback_interrupted_by_an_upgrade_of_the_agent_resumes_where_it_stopped() {
     let tb = seeded();
     let module = tb.agent_module().expect("a module");
-    tb.sim.inject(Fault::FailCallsTo {
-        canister: tb.watchdog,
-    });
-    reinstalled_clean(&tb);
-    tb.run_until(LIMIT, |tb| {
-        !audit_details(tb, "versions.handback_retry").is_empty()
-    })
-    .expect("a failed attempt");
-    // An operator upgrades the agent to the same module mid-way (its timers are gone; the
-    // handback's record is in stable memory).
+    let total = testbed::installable("agent").len();
+    assert!(total > testbed::CHUNK, "the module takes two pieces");
+    let part = format!("{} of {total} bytes", testbed::CHUNK);
+    reinstalled_clean_handback_asked(&tb);
+    // The first piece arrives; the call for the second fails.
+    assert!(
+        tb.tick_until(100_000, |tb| version_store_alert(tb)
+            .is_some_and(|a| a.contains(&part))),
+        "the first piece never arrived; audit {:?}",
+        tb.audit().entries
+    );
+    one_attempt_fails(&tb);
+    // An operator upgrades the agent (same module) half-way: timers are gone, the pieces and
+    // the handback's record are in stable memory.
     tb.sim
         .upgrade_canister(tb.agent, testbed::installable("agent"), vec![], Some(operator()))
         .expect("upgrade");
     assert_eq!(tb.agent_module().as_ref(), Some(&module));
-    tb.sim.clear_faults();
+    let alert = version_store_alert(&tb).expect("still incomplete");
+    assert!(alert.contains(&part), "the first piece survived the upgrade: {alert}");
     tb.run_until(LIMIT, running_stored)
         .unwrap_or_else(|| panic!("not handed back; audit {:?}", tb.audit().entries));
     commits(&tb, &chaos_release("none"));
