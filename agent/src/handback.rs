@@ -205,27 +205,22 @@ pub async fn running_module(why: &str) -> RunningModule {
     }
 }
 
-/// For `self_upgrade` (which needs the running module to patch): when the store knows no
-/// running module at all (a clean reinstall) and lacks the one the IC runs, the handback is
-/// asked for (unless under way) and the answer says so; `None` when the patch can go ahead
-/// (or fails on its own terms, such as a stale parent).
+/// For `self_upgrade` (which needs the running module to patch): while a handback is under way
+/// (a clean reinstall emptied the store) the answer says so; `None` otherwise, and the patch
+/// goes ahead or fails on its own terms (no running module stored: the deployer's upload; a
+/// stale parent).
 pub fn missing_for_patch(ic_running: Option<&[u8]>) -> Option<String> {
     let module = ic_running.and_then(hash32)?;
     if config::markers().running.is_some() || stored(&module) {
         return None;
     }
-    match current() {
-        Some(h) if h.gave_up.is_none() && h.hash.is_none_or(|x| x == module) => {
-            if !alive() {
-                schedule(Duration::ZERO);
-            }
-        }
-        _ => request("self_upgrade needs the running module"),
+    let h = current().filter(|h| h.gave_up.is_none() && h.hash.is_none_or(|x| x == module))?;
+    if !alive() {
+        schedule(Duration::ZERO);
     }
     Some(format!(
-        "the running module {} is not in the version store yet: it is being fetched back from \
-         the watchdog (see health.alerts); retry in a minute",
-        hex::encode(module)
+        "{}: retry once health.alerts no longer lists it",
+        describe(&h)
     ))
 }
 

@@ -187,7 +187,7 @@ fn a_transfer_that_does_not_hash_to_the_module_is_refused_and_changes_nothing() 
         .self_upgrade_greeting("while the handback runs")
         .expect_err("no patch without the running module");
     assert!(
-        refused.to_string().contains("being fetched back from the watchdog"),
+        refused.to_string().contains("fetching it from the watchdog"),
         "{refused}"
     );
 
