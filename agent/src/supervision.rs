@@ -532,7 +532,8 @@ async fn repaired(
 
 /// The watchdog restored the agent: run the timers again ([`rearm_timers`]), journal it, end
 /// the upgrade the restored journal shows in flight (`pipeline::end_after_restore`), and follow
-/// the module it restored.
+/// the module it restored, or fetch it back from the watchdog when the store lacks it
+/// (`handback`, after a clean reinstall).
 pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
     rearm_timers();
     audit::append(
@@ -551,7 +552,16 @@ pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
     let Some(hash) = notice.module_hash.as_deref().and_then(canister_api::hash32) else {
         return;
     };
-    if versions::get(&hash).is_some() {
+    if versions::get(&hash).is_none() {
+        // A clean reinstall emptied the version store: the module comes back from the
+        // watchdog's copy.
+        return crate::handback::request(&format!(
+            "the watchdog restored the agent ({}) with module {}, which the version store lacks",
+            notice.action,
+            hex::encode(hash)
+        ));
+    }
+    {
         config::update_markers(|m| {
             if m.lkg != Some(hash) {
                 // A failing LKG demoted to the previous one is not kept as "previous".

@@ -341,7 +341,8 @@ impl StateDigest {
     }
 }
 
-/// A piece of a stored module (`export_module`).
+/// A piece of a stored module: the agent's (`export_module`), or the watchdog's LKG copy
+/// (`lkg_chunk`).
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ModuleChunk {
     /// The module's total size.

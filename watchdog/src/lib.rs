@@ -29,7 +29,7 @@ pub mod store;
 pub mod supervise;
 
 use candid::Principal;
-use canister_api::agent::RepairNotice;
+use canister_api::agent::{ModuleChunk, RepairNotice};
 use canister_api::cadence::DetectionBounds;
 use canister_api::watchdog::{
     ArmPhase, ArmRequest, ArmedUpgrade, EventPage, IncidentPage, RollbackTarget, WatchdogConfig,
@@ -314,6 +314,24 @@ fn note_repair(notice: RepairNotice) -> WatchdogResult<()> {
     caller_is_agent("note_repair")?;
     operator::note_repair(notice);
     Ok(())
+}
+
+/// The agent and operators: a piece of a module the watchdog holds (its LKG or previous LKG)
+/// by hash, from `offset` to the end of a 1 MiB piece. The agent takes its running module back
+/// this way when a clean reinstall emptied its version store (the agent's `handback`); an
+/// operator may download the LKG with it.
+#[query]
+fn lkg_chunk(hash: serde_bytes::ByteBuf, offset: u64) -> WatchdogResult<ModuleChunk> {
+    let caller = ic_cdk::api::msg_caller();
+    let st = store::get();
+    if caller != st.agent && !st.operators.contains(&caller) {
+        return Err(WatchdogError::Unauthorized {
+            caller,
+            method: "lkg_chunk".into(),
+            allowed: "the agent and operators".into(),
+        });
+    }
+    store::module_piece(&hash, offset)
 }
 
 /// Public: a page of incidents with id >= `from`: at most `limit` (capped at 10,000) and 1 MiB

@@ -23,12 +23,12 @@
 //! at [`MAX_TEXT`] bytes.
 
 use candid::{CandidType, Deserialize, Principal};
-use canister_api::agent::{Health, RepairNotice, StateDigest, UpgradeOutcome};
+use canister_api::agent::{Health, ModuleChunk, RepairNotice, StateDigest, UpgradeOutcome};
 use canister_api::page;
 use canister_api::stable::Candid;
 use canister_api::watchdog::{
     ArmedUpgrade, EventPage, Heartbeat, Incident, IncidentPage, LadderStep, LkgInfo,
-    RollbackTarget, WatchdogConfig, WatchdogEvent,
+    RollbackTarget, WatchdogConfig, WatchdogError, WatchdogEvent,
 };
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::{Cell as StableCell, DefaultMemoryImpl, StableBTreeMap};
@@ -553,6 +553,52 @@ pub fn previous_bytes() -> Result<(LkgInfo, Vec<u8>), String> {
         .ok_or("the watchdog holds no previous LKG")?;
     let bytes = read_checked(&PREVIOUS, &info, "previous LKG")?;
     Ok((info, bytes))
+}
+
+/// A piece of a module the watchdog holds, its LKG or its previous LKG, by hash: the bytes
+/// from `offset` to the end of the stored 1 MiB piece that holds `offset` (so at most
+/// [`canister_api::TRANSFER_CHUNK`], well under the 2 MiB reply limit), and the module's total
+/// size. Not re-hashed here: the receiver checks the whole against the hash it asked for (the
+/// agent's `handback`), which keeps each piece cheap.
+pub fn module_piece(hash: &[u8], offset: u64) -> Result<ModuleChunk, WatchdogError> {
+    let st = get();
+    let slot: &'static Pieces = match (&st.lkg, &st.previous_lkg) {
+        (Some(l), _) if l.hash == hash => &LKG,
+        (_, Some(p)) if p.hash == hash => &PREVIOUS,
+        _ => {
+            return Err(WatchdogError::NotFound(format!(
+                "module {}: the watchdog keeps only its LKG ({}) and the previous LKG",
+                hex::encode(hash),
+                st.lkg.map_or("not set yet".into(), |l| format!(
+                    "{} {}",
+                    l.version,
+                    hex::encode(l.hash)
+                ))
+            )));
+        }
+    };
+    slot.with(|l| {
+        let map = l.borrow();
+        let total = match map.last_key_value() {
+            Some((last, bytes)) => u64::from(last) * PIECE as u64 + bytes.len() as u64,
+            None => 0,
+        };
+        if offset > total {
+            return Err(WatchdogError::InvalidArgument(format!(
+                "offset {offset} is past the module's {total} bytes"
+            )));
+        }
+        let index = (offset / PIECE as u64) as u32;
+        let within = (offset % PIECE as u64) as usize;
+        let bytes = map
+            .get(&index)
+            .map(|piece| piece.get(within..).unwrap_or_default().to_vec())
+            .unwrap_or_default();
+        Ok(ModuleChunk {
+            total,
+            bytes: serde_bytes::ByteBuf::from(bytes),
+        })
+    })
 }
 
 /// Records a new incident; returns its id. The oldest beyond [`MAX_INCIDENTS`] are evicted.
