@@ -71,7 +71,8 @@ pub const BAD_MODES: &[&str] = &[
 pub enum PatchKind {
     /// `add_query_method` of a new method `hello_N`.
     AddMethod(u32),
-    /// `remove_method` of this method (control-plane methods included).
+    /// `remove_method` of this method (control-plane methods included; `hello_1` stands for
+    /// the newest method a self-patch added, `World::resolve_method`).
     Remove(&'static str),
     /// `guard_controller_only` of this method.
     Guard(&'static str),
