@@ -110,8 +110,16 @@ fn may_reinstall_agent(action: &Action) -> bool {
     )
 }
 
-/// The write pause: bounded, and lifted by every end ([`PAUSE_BOUND`]).
-fn write_pause(w: &mut World, action: &Action, result: &str) -> Result<(), Violation> {
+/// The write pause: bounded, and lifted by every end ([`PAUSE_BOUND`]). `ended_now`: the
+/// upgrades terminal after the step; `restored`: the agent may have been restored during it (a
+/// restored snapshot may hold an ended upgrade in flight again until the watchdog ends it).
+fn write_pause(
+    w: &mut World,
+    action: &Action,
+    result: &str,
+    ended_now: &BTreeSet<u64>,
+    restored: bool,
+) -> Result<(), Violation> {
     let now = w.now();
     if is_operator_call(action)
         && let Some(id) = paused_for(result)
@@ -130,7 +138,7 @@ fn write_pause(w: &mut World, action: &Action, result: &str) -> Result<(), Viola
         }
         return Ok(());
     };
-    if w.net.ended.contains(&id) {
+    if w.net.ended.contains(&id) && ended_now.contains(&id) && !restored {
         return Err(violation(
             "writes_pause_bounded",
             format!("a write was refused for upgrade {id}, which had already ended: {result}"),
@@ -193,12 +201,10 @@ fn rehearsal_catches(w: &World, records: &[UpgradeRecord]) -> Result<(), Violati
 
 /// Reads the audit log from where the last step stopped: a rehearsal starts again only after
 /// staging answered (or the agent lost the call).
-fn rehearsal_single_flight(w: &mut World, action: &Action) -> Result<(), Violation> {
-    let incidents = super::check::incidents(w).map_or(w.net.incidents, |i| i.len());
-    if may_reinstall_agent(action) || incidents != w.net.incidents {
+fn rehearsal_single_flight(w: &mut World, restored: bool) -> Result<(), Violation> {
+    if restored {
         w.net.rehearsing.clear();
     }
-    w.net.incidents = incidents;
     loop {
         let page: Result<AuditPage, String> = call(
             &w.tb,
@@ -317,26 +323,34 @@ pub fn running_service(w: &World) -> Option<String> {
 
 /// The rules of this module after a step (`action`, answered `result`).
 pub fn check(w: &mut World, action: &Action, result: &str) -> Result<(), Violation> {
-    write_pause(w, action, result)?;
-    interface_kept(w, action, result)?;
     let records = w.records();
-    if let Some(records) = &records {
-        rehearsal_catches(w, records)?;
-    }
-    rehearsal_single_flight(w, action)?;
-    let all_ended = records
-        .as_ref()
-        .is_some_and(|r| r.iter().all(|r| r.state.is_terminal()));
-    no_copy_lingers(w, all_ended)?;
-    if let Some(records) = records {
-        w.net.ended = records
-            .iter()
-            .filter(|r| r.state.is_terminal())
-            .map(|r| r.id)
-            .collect();
+    let ended_now: BTreeSet<u64> = records
+        .iter()
+        .flatten()
+        .filter(|r| r.state.is_terminal())
+        .map(|r| r.id)
+        .collect();
+    let incidents = super::check::incidents(w).map_or(w.net.incidents, |i| i.len());
+    let restoring = w.watchdog_status().is_some_and(|s| s.restore.is_some());
+    let restored = may_reinstall_agent(action) || incidents != w.net.incidents || restoring;
+    w.net.incidents = incidents;
+    let outcome = (|| {
+        write_pause(w, action, result, &ended_now, restored)?;
+        interface_kept(w, action, result)?;
+        if let Some(records) = &records {
+            rehearsal_catches(w, records)?;
+        }
+        rehearsal_single_flight(w, restored)?;
+        let all_ended = records
+            .as_ref()
+            .is_some_and(|r| r.iter().all(|r| r.state.is_terminal()));
+        no_copy_lingers(w, all_ended)
+    })();
+    if records.is_some() {
+        w.net.ended = ended_now;
     }
     w.net.service = running_service(w);
-    Ok(())
+    outcome
 }
 
 /// `AgentError`'s pause refusal as the world words it, for the tests.
