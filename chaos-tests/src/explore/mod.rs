@@ -246,7 +246,8 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
         }
     }
     if failure.is_none()
-        && let Err(violation) = check::final_liveness(&mut world)
+        && let Err(violation) =
+            check::final_liveness(&mut world).and_then(|()| safety_net::at_end(&world))
     {
         failure = Some(Failure {
             step: actions.len(),

@@ -321,6 +321,15 @@ pub fn running_service(w: &World) -> Option<String> {
         .and_then(|s| String::from_utf8(s.bytes).ok())
 }
 
+/// The rules of this module that read only the trio's state, at the end of a history (after
+/// the final liveness check: a rehearsal that passed in its last steps is judged too).
+pub fn at_end(w: &World) -> Result<(), Violation> {
+    match w.records() {
+        Some(records) => rehearsal_catches(w, &records),
+        None => Ok(()),
+    }
+}
+
 /// The rules of this module after a step (`action`, answered `result`).
 pub fn check(w: &mut World, action: &Action, result: &str) -> Result<(), Violation> {
     let records = w.records();
