@@ -292,8 +292,11 @@ fn declares(service: &str, name: &str) -> bool {
 
 /// An accepted self-patch removes no method the running interface declared.
 fn interface_kept(w: &World, action: &Action, result: &str) -> Result<(), Violation> {
+    // The interface before the step (before the first step, the deployed one: the IC still
+    // runs it, as a self-patch only proposes).
+    let before = w.net.service.clone().or_else(|| running_service(w));
     let (Action::SelfUpgrade(ops), true, Some(service)) =
-        (action, result.starts_with("ok"), w.net.service.as_deref())
+        (action, result.starts_with("ok"), before.as_deref())
     else {
         return Ok(());
     };
