@@ -6,10 +6,16 @@
 #
 #   scripts/mutants.sh [NAME...]      the named mutants (all without arguments)
 #   scripts/mutants.sh --explore N [NAME...]
-#                                     instead, the explorer (`agentctl explore --seeds N`) on
-#                                     the plain trio and on each mutant: the first seed whose
-#                                     history breaks an invariant under the mutant while the
-#                                     same seed holds on the plain trio ("seeds needed")
+#                                     instead, the explorer (`agentctl explore --seed S`, seeds
+#                                     1..N one process each) on the plain trio and on each
+#                                     mutant: the first seed whose history breaks an invariant
+#                                     under the mutant while the same seed holds on the plain
+#                                     trio ("seeds needed"), and how many of the seeds do.
+#       EXPLORE_STEPS=K        steps per history (default 30)
+#       EXPLORE_SEED_LIST="S…" these seeds instead of 1..N
+#       EXPLORE_FIRST=1        stop at a mutant's first finding (the count is then 1)
+#       EXPLORE_TIMEOUT=SECS   wall bound per history and trio (default 900; "timeout" counts
+#                              as not holding on the plain trio, as not found on a mutant)
 #
 # Each mutant is built on first use into target/canisters/mutants (the agent's mutants take
 # about two minutes each on 2 cores). Logs go to target/mutants-logs/NAME.log. Prints a
@@ -19,7 +25,7 @@ cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 logs=target/mutants-logs
 mkdir -p "$logs"
-list=$(cargo run -q -p canister-build --bin build-canisters -- --mutants) || exit 2
+list_mutants=$(cargo run -q -p canister-build --bin build-canisters -- --mutants) || exit 2
 
 # Whether mutant $1 is among the names that follow (all are, when none follow).
 wanted() {
@@ -38,33 +44,59 @@ explore_outcomes() {
 if [ "${1:-}" = "--explore" ]; then
     seeds="${2:?--explore N}"
     shift 2
+    steps="${EXPLORE_STEPS:-30}"
+    list="${EXPLORE_SEED_LIST:-$(seq 1 "$seeds")}"
     cargo build -q -p agentctl || exit 2
     agentctl=target/debug/agentctl
-    base="$logs/plain.explore.log"
-    "$agentctl" explore --seeds "$seeds" --shrink-runs 0 >"$base" 2>&1
-    explore_outcomes "$base" >"$logs/plain.outcomes"
-    echo "plain trio: $(grep -c FAIL "$logs/plain.outcomes") of $seeds seeds break an invariant"
+    # One seed of one trio ("plain" or a mutant's name), bounded by EXPLORE_TIMEOUT seconds:
+    # prints "ok", "FAIL invariant" or "timeout". The plain trio's outcomes are kept per seed
+    # and step count, so a second table reuses them.
+    outcome() {
+        local trio=$1 seed=$2 file="$logs/$1.s$2.n$steps.outcome"
+        if [ "$trio" != plain ] || [ ! -s "$file" ]; then
+            local mutant=()
+            [ "$trio" = plain ] || mutant=(--mutant "$trio")
+            timeout "${EXPLORE_TIMEOUT:-900}" "$agentctl" explore "${mutant[@]}" --seed "$seed" \
+                --steps "$steps" --shrink-runs 0 >"$logs/$trio.s$seed.n$steps.log" 2>&1
+            if [ $? -eq 124 ]; then
+                echo timeout >"$file"
+            else
+                explore_outcomes "$logs/$trio.s$seed.n$steps.log" | cut -d' ' -f2- >"$file"
+            fi
+        fi
+        cat "$file"
+    }
+    echo "histories of $steps steps; seeds: $(echo $list)"
     echo
-    echo "| mutant | item | seeds needed (first seed that breaks an invariant; the plain trio holds on it) | seeds that find it, of $seeds | wall s |"
+    echo "| mutant | item | first seed that finds it (invariant) | seeds that find it, of those run | wall s |"
     echo "| --- | --- | --- | --- | --- |"
     bad=0
     while IFS=$'\t' read -r name item guard reverts; do
         wanted "$name" "$@" || continue
-        log="$logs/$name.explore.log"
         start=$(date +%s)
-        "$agentctl" explore --mutant "$name" --seeds "$seeds" --shrink-runs 0 >"$log" 2>&1
-        took=$(( $(date +%s) - start ))
-        explore_outcomes "$log" >"$logs/$name.outcomes"
-        found=$(join <(sort "$logs/$name.outcomes") <(sort "$logs/plain.outcomes") |
-            awk '$2 == "FAIL" && $4 != "FAIL" { print $1, $3 }' | sort -n)
-        if [ -z "$found" ]; then
-            first="not found"
-            bad=1
-        else
-            first=$(echo "$found" | head -1 | awk '{ print "seed " $1 " (" $2 ")" }')
-        fi
-        echo "| $name | $item | $first | $(echo -n "$found" | grep -c .) | $took |"
-    done <<<"$list"
+        first="not found"
+        found=0
+        run=0
+        for seed in $list; do
+            plain=$(outcome plain "$seed")
+            if [ "$plain" != ok ]; then
+                # The plain trio does not hold on this seed (or ran out of time): it cannot
+                # tell the mutant apart.
+                continue
+            fi
+            got=$(outcome "$name" "$seed")
+            run=$((run + 1))
+            case "$got" in
+            FAIL*)
+                found=$((found + 1))
+                [ "$first" = "not found" ] && first="seed $seed (${got#FAIL })"
+                [ -n "${EXPLORE_FIRST:-}" ] && break
+                ;;
+            esac
+        done
+        [ "$found" -eq 0 ] && bad=1
+        echo "| $name | $item | $first | $found of $run | $(($(date +%s) - start)) |"
+    done <<<"$list_mutants"
     exit $bad
 fi
 echo "| mutant | item | guarding test (safety_net.rs) | result | wall s |"
@@ -93,5 +125,5 @@ while IFS=$'\t' read -r name item guard reverts; do
         bad=1
     fi
     echo "| $name | $item | $guard | $result | $took |"
-done <<<"$list"
+done <<<"$list_mutants"
 exit $bad

@@ -71,7 +71,8 @@ pub const BAD_MODES: &[&str] = &[
 pub enum PatchKind {
     /// `add_query_method` of a new method `hello_N`.
     AddMethod(u32),
-    /// `remove_method` of this method (control-plane methods included).
+    /// `remove_method` of this method (control-plane methods included; `hello_1` stands for
+    /// the newest method a self-patch added, `World::resolve_method`).
     Remove(&'static str),
     /// `guard_controller_only` of this method.
     Guard(&'static str),
@@ -321,12 +322,28 @@ fn patch(rng: &mut Rng, step: u32) -> PatchKind {
     }
 }
 
+/// The mode of a history's next bad release (`count` of them came before): the first one of
+/// seed `s` is `BAD_MODES[s % len]`, later ones the random `drawn`. So any run of
+/// `BAD_MODES.len()` consecutive seeds releases every mode of the corpus as some history's
+/// first bad release (the one most likely to be admitted and rehearsed): a uniform draw left
+/// some modes to seeds past 50. The draw itself is still made, so the rest of the history is
+/// the same as without this.
+fn stratified_bad_mode(seed: u64, count: &mut usize, drawn: &'static str) -> &'static str {
+    *count += 1;
+    if *count == 1 {
+        BAD_MODES[(seed % BAD_MODES.len() as u64) as usize]
+    } else {
+        drawn
+    }
+}
+
 /// The history of `steps` actions that `seed` picks. Weights favour what moves the system
 /// (releases, self-upgrades, time) over what only probes it; every fifth of the history ends
 /// with the chance of a checkpoint.
 pub fn generate(seed: u64, steps: usize) -> Vec<Action> {
     let mut rng = Rng::new(seed ^ crate::rng::hash_name("explore"));
     let mut out = Vec::with_capacity(steps);
+    let mut bad_releases = 0;
     for i in 0..steps {
         let step = i as u32;
         let roll = rng.below(100);
@@ -348,7 +365,10 @@ pub fn generate(seed: u64, steps: usize) -> Vec<Action> {
             36..=45 => Action::Release(match rng.below(10) {
                 0..=2 => ReleaseKind::Good,
                 3 => pick(&mut rng, &[ReleaseKind::Truncated, ReleaseKind::Empty]),
-                _ => ReleaseKind::Bad(pick(&mut rng, BAD_MODES)),
+                _ => {
+                    let drawn = pick(&mut rng, BAD_MODES);
+                    ReleaseKind::Bad(stratified_bad_mode(seed, &mut bad_releases, drawn))
+                }
             }),
             46..=48 => Action::Approve,
             49..=50 => Action::Reject,
@@ -406,6 +426,22 @@ mod tests {
         assert_eq!(generate(5, 40), generate(5, 40));
         assert_ne!(generate(5, 40), generate(6, 40));
         assert_eq!(generate(5, 40)[..10], generate(5, 10)[..]);
+    }
+
+    #[test]
+    fn consecutive_seeds_release_every_bad_mode_first() {
+        let first_bad = |seed: u64| {
+            generate(seed, 200).into_iter().find_map(|a| match a {
+                Action::Release(ReleaseKind::Bad(m)) => Some(m),
+                _ => None,
+            })
+        };
+        let n = BAD_MODES.len() as u64;
+        for start in [1, 40] {
+            let seen: std::collections::BTreeSet<&str> =
+                (start..start + n).filter_map(first_bad).collect();
+            assert_eq!(seen.len(), BAD_MODES.len(), "seeds {start}..: {seen:?}");
+        }
     }
 
     #[test]

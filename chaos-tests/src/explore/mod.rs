@@ -10,13 +10,15 @@
 //! breaks, and [`History::timeline`] prints what is left for a regression test.
 //!
 //! - [`action`]: the steps and the generator; [`world`]: applying a step to the trio;
-//!   [`check`]: the invariants and their bounds; [`coverage`]: what the histories reached;
+//!   [`check`]: the invariants and their bounds; [`safety_net`]: the invariants that guard the
+//!   safety net's own rules (issue 12); [`coverage`]: what the histories reached;
 //!   [`summary`]: many seeds, as `agentctl explore` reports them.
 //! - [`Trio`]: the three modules a history runs, the one place a mutant build comes in.
 
 pub mod action;
 pub mod check;
 pub mod coverage;
+pub mod safety_net;
 pub mod summary;
 pub mod world;
 
@@ -227,7 +229,8 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
         let checked = match action {
             Action::Checkpoint => check::liveness(&mut world),
             _ => check::safety(&mut world, &result),
-        };
+        }
+        .and_then(|()| safety_net::check(&mut world, action, &result));
         steps.push(Step {
             index,
             at_secs,
@@ -243,7 +246,8 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
         }
     }
     if failure.is_none()
-        && let Err(violation) = check::final_liveness(&mut world)
+        && let Err(violation) =
+            check::final_liveness(&mut world).and_then(|()| safety_net::at_end(&world))
     {
         failure = Some(Failure {
             step: actions.len(),

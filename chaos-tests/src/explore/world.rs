@@ -57,6 +57,8 @@ pub struct World {
     /// Whether the agent's code may legitimately fail outside an upgrade: it was uninstalled
     /// or installed out of band.
     pub agent_tampered: bool,
+    /// What the invariants of [`super::safety_net`] remember between steps.
+    pub net: super::safety_net::Seen,
 }
 
 /// A candid call's answer: the reply decoded, or the reject / decoding failure in words.
@@ -91,7 +93,7 @@ fn variant<E: std::fmt::Debug>(e: &E) -> String {
 }
 
 /// A release module's bytes, built once per process (stamping a 4 MB module costs a second).
-fn release_bytes(kind: ReleaseKind) -> Vec<u8> {
+pub(super) fn release_bytes(kind: ReleaseKind) -> Vec<u8> {
     static CACHE: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
     let mode = match kind {
         ReleaseKind::Good | ReleaseKind::Truncated => "none",
@@ -124,6 +126,7 @@ impl World {
             out_of_band_at: None,
             bad_modules: vec![],
             agent_tampered: false,
+            net: Default::default(),
         }
     }
 
@@ -219,6 +222,24 @@ impl World {
         )
         .ok()?
         .ok()
+    }
+
+    /// The method a patch operation names by role: `hello_1` stands for the newest `hello_N`
+    /// method a self-patch added to the running interface (`hello_1` itself if there is none);
+    /// any other name is itself.
+    pub fn resolve_method(&self, name: &str) -> String {
+        if name != "hello_1" {
+            return name.to_string();
+        }
+        super::safety_net::running_service(self)
+            .and_then(|service| {
+                service
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("hello_"))
+                    .filter_map(|rest| rest.split([' ', ':']).next()?.parse::<u32>().ok())
+                    .max()
+            })
+            .map_or_else(|| name.to_string(), |n| format!("hello_{n}"))
     }
 
     /// The newest upgrade still in flight, else the newest one, else 1.
@@ -352,7 +373,15 @@ impl World {
                 short(&out)
             }
             Action::SelfUpgrade(ops) => {
-                let ops: Vec<serde_json::Value> = ops.iter().map(patch_json).collect();
+                let ops: Vec<serde_json::Value> = ops
+                    .iter()
+                    .map(|op| match op {
+                        PatchKind::Remove(name) => serde_json::json!({
+                            "op": "remove_method", "name": self.resolve_method(name)
+                        }),
+                        op => patch_json(op),
+                    })
+                    .collect();
                 let args = serde_json::json!({"ops": ops, "reason": "explore"});
                 let running = self.tb.agent_module();
                 let out: Result<String, String> = self.agent(
