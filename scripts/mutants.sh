@@ -9,7 +9,9 @@
 #                                     instead, the explorer (`agentctl explore --seeds N`) on
 #                                     the plain trio and on each mutant: the first seed whose
 #                                     history breaks an invariant under the mutant while the
-#                                     same seed holds on the plain trio ("seeds needed")
+#                                     same seed holds on the plain trio ("seeds needed"); a
+#                                     history its wall-time bound stopped (TIMEOUT) counts
+#                                     neither way
 #
 # Each mutant is built on first use into target/canisters/mutants (the agent's mutants take
 # about two minutes each on 2 cores). Logs go to target/mutants-logs/NAME.log. Prints a
@@ -28,10 +30,17 @@ wanted() {
     [ $# -eq 0 ] || printf '%s\n' "$@" | grep -qx "$name"
 }
 
-# The explorer's table: seed -> "FAIL invariant" or "ok", from agentctl explore's progress
-# lines ("[   n] seed S  ... FAIL ...", then "       invariant: detail").
+# The explorer's table: seed -> "FAIL invariant", "timeout" or "ok", from agentctl explore's
+# progress lines ("[   n] seed S  ... FAIL ...", then "       invariant: detail"; "... TIMEOUT
+# ...", then "       timed_out: detail": the history's wall-time bound struck, so the seed
+# neither finds nor misses the mutant).
 explore_outcomes() {
-    awk '/^\[ *[0-9]+\] seed / { seed = $3; if ($0 ~ / FAIL /) { fail = 1 } else { print seed, "ok"; fail = 0 } next }
+    # The seed is the word after "seed" (the counter is padded: "[   1]" is two fields).
+    awk '/^\[ *[0-9]+\] seed / { for (i = 1; i < NF; i++) if ($i == "seed") seed = $(i + 1); fail = 0
+                                 if ($0 ~ / FAIL /) { fail = 1 }
+                                 else if ($0 ~ / TIMEOUT /) { print seed, "timeout" }
+                                 else { print seed, "ok" }
+                                 next }
          fail == 1 { sub(/^ +/, ""); split($0, a, ":"); print seed, "FAIL", a[1]; fail = 0 }' "$1"
 }
 
@@ -44,9 +53,10 @@ if [ "${1:-}" = "--explore" ]; then
     "$agentctl" explore --seeds "$seeds" --shrink-runs 0 >"$base" 2>&1
     explore_outcomes "$base" >"$logs/plain.outcomes"
     echo "plain trio: $(grep -c FAIL "$logs/plain.outcomes") of $seeds seeds break an invariant"
+    echo "plain trio: $(grep -c timeout "$logs/plain.outcomes") of $seeds seeds timed out (see $base)"
     echo
-    echo "| mutant | item | seeds needed (first seed that breaks an invariant; the plain trio holds on it) | seeds that find it, of $seeds | wall s |"
-    echo "| --- | --- | --- | --- | --- |"
+    echo "| mutant | item | seeds needed (first seed that breaks an invariant; the plain trio holds on it) | seeds that find it, of $seeds | seeds timed out | wall s |"
+    echo "| --- | --- | --- | --- | --- | --- |"
     bad=0
     while IFS=$'\t' read -r name item guard reverts; do
         wanted "$name" "$@" || continue
@@ -56,14 +66,14 @@ if [ "${1:-}" = "--explore" ]; then
         took=$(( $(date +%s) - start ))
         explore_outcomes "$log" >"$logs/$name.outcomes"
         found=$(join <(sort "$logs/$name.outcomes") <(sort "$logs/plain.outcomes") |
-            awk '$2 == "FAIL" && $4 != "FAIL" { print $1, $3 }' | sort -n)
+            awk '$2 == "FAIL" && $4 == "ok" { print $1, $3 }' | sort -n)
         if [ -z "$found" ]; then
             first="not found"
             bad=1
         else
             first=$(echo "$found" | head -1 | awk '{ print "seed " $1 " (" $2 ")" }')
         fi
-        echo "| $name | $item | $first | $(echo -n "$found" | grep -c .) | $took |"
+        echo "| $name | $item | $first | $(echo -n "$found" | grep -c .) | $(grep -c timeout "$logs/$name.outcomes") | $took |"
     done <<<"$list"
     exit $bad
 fi

@@ -4,6 +4,7 @@
 
 use chaos_tests::explore::action::{Action, ReleaseKind};
 use chaos_tests::explore::{self, Config, trio};
+use std::time::Duration;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -125,4 +126,61 @@ fn open_finding_a_release_after_the_agent_was_reinstalled_fails() {
 fn a_mutant_the_build_cannot_supply_is_a_clear_error() {
     let e = trio(Some("no-such-mutant")).expect_err("no mutant trios here");
     assert!(e.contains("no-such-mutant"), "{e}");
+}
+
+/// The wall-time bound: a history whose step runs past it (a month of simulated waiting takes
+/// far longer than a second of wall time) stops in that step and is reported as timed out, not
+/// as passed and not as a broken invariant; the simulated wait was cut short.
+#[test]
+fn a_history_past_its_wall_time_bound_is_timed_out_in_the_step_that_ran_long() {
+    let month = 30 * 86_400;
+    let h = explore::run_within(
+        3,
+        &[Action::Wait(month), Action::Remember(1, 1)],
+        &trio(None).expect("trio"),
+        Some(Duration::from_secs(1)),
+    );
+    println!("{}", h.timeline());
+    let t = h.timed_out.as_ref().expect("the bound struck");
+    assert_eq!(t.step, 0, "{}", h.timeline());
+    assert_eq!(h.failure, None, "a timeout is not a failure");
+    assert_eq!(h.steps.len(), 1, "the step after the bound did not run");
+    assert!(
+        h.steps[0].result.contains("cut short"),
+        "{}",
+        h.steps[0].result
+    );
+    assert!(h.steps[0].wall_ms >= 1000, "{:?}", h.steps[0]);
+    assert_eq!(h.final_check_ms, 0, "no final check after a timeout");
+    assert!(
+        h.timeline().contains("TIMED OUT in step 0"),
+        "{}",
+        h.timeline()
+    );
+}
+
+/// Timed-out histories are listed with their seeds and the run goes on with the next seed.
+#[test]
+fn timed_out_histories_are_listed_and_the_run_goes_on() {
+    let config = Config {
+        steps: 4,
+        history_limit: Some(Duration::ZERO),
+        ..Config::default()
+    };
+    let summary = explore::explore(5..7, None, &config, |_, _| {});
+    println!("{}", summary.text());
+    assert_eq!(summary.histories, 2);
+    assert!(summary.failures.is_empty());
+    let seeds: Vec<u64> = summary.timed_out.iter().map(|t| t.seed).collect();
+    assert_eq!(seeds, vec![5, 6]);
+    assert!(
+        summary.text().contains("TIMED OUT seed 5"),
+        "{}",
+        summary.text()
+    );
+    assert!(
+        summary.text().contains("(0 of 2)"),
+        "a timed-out history is not counted as held: {}",
+        summary.text()
+    );
 }
