@@ -184,3 +184,35 @@ fn timed_out_histories_are_listed_and_the_run_goes_on() {
         summary.text()
     );
 }
+
+/// The slow seed (seed 4 of 30 steps ran for more than 17 minutes): with calls to the watchdog
+/// failing (SYS_TRANSIENT), ic-cdk-timers puts the watchdog's timer back for "now" after every
+/// failed self-call, and the simulator ran a round per nanosecond for it: 10^10 rounds per
+/// simulated 10 s. On the IC a round comes once per block (`SimConfig::min_round_interval`,
+/// 600 ms), so the retry costs one round per block. Fails before the fix (thousands of rounds in
+/// 10 µs), passes after; the fault is shown to strike all along.
+#[test]
+fn a_timer_that_retries_every_round_costs_one_round_per_block() {
+    use ic_sim::Fault;
+    let tb = testbed::Testbed::deploy(testbed::Options::default());
+    tb.sim.inject(Fault::FailCallsTo {
+        canister: tb.watchdog,
+    });
+    // Round by round (no pacing) until the watchdog's timer has had a call fail.
+    let struck = tb.tick_until(100_000, |tb| tb.sim.faults_fired().calls_failed > 0);
+    assert!(struck, "no call to the watchdog failed");
+    let rounds = tb.sim.run_for(Duration::from_micros(10));
+    assert!(rounds <= 1, "{rounds} rounds in 10 µs of simulated time");
+    let before = tb.sim.faults_fired().calls_failed;
+    let rounds = tb.sim.run_for(Duration::from_secs(60));
+    let failed = tb.sim.faults_fired().calls_failed - before;
+    println!("60 s with calls to the watchdog failing: {rounds} rounds, {failed} calls failed");
+    assert!(
+        failed >= 50,
+        "the timer stopped retrying ({failed} failed calls in 60 s)"
+    );
+    assert!(
+        rounds <= 3 * 100,
+        "{rounds} rounds in 60 s: more than a few per 600 ms block"
+    );
+}
