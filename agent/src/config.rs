@@ -49,6 +49,29 @@ pub struct Markers {
     /// that does not keep the digest drops this field when it rewrites the markers at boot,
     /// which tells the next build to recompute it.
     pub digest_token: Option<u64>,
+    /// The running module coming back from the watchdog into the version store (see
+    /// `handback`): set while it is wanted, cleared once stored.
+    pub handback: Option<Handback>,
+}
+
+/// The handback of the running module from the watchdog's LKG copy (see `handback`): which
+/// module, how far, how many attempts failed, and why it stopped if it gave up.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Handback {
+    /// The module canister_status reports (`None` until it answered).
+    pub hash: Option<[u8; 32]>,
+    /// Its size as the watchdog reports it (`None` before the first piece).
+    pub total: Option<u64>,
+    /// Attempts that failed since it was last asked for.
+    pub attempts: u32,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Why it stopped, and what an operator does about it (`None` while it goes on).
+    pub gave_up: Option<String>,
+    /// When it was asked for (the last time).
+    pub since: u64,
+    /// Why it was asked for (a repair by the watchdog, a release that needs it).
+    pub why: String,
 }
 
 /// What the agent knows of the watchdog: its heartbeats, and what it needs to reinstall it.
@@ -68,6 +91,9 @@ pub struct PeerState {
     pub skipping: bool,
     /// A repair deferred by an armed window was logged.
     pub deferred_logged: bool,
+    /// Healthy heartbeats in a row with nothing in flight on either side (absent: none);
+    /// the steady cadence starts at `canister_api::cadence::STEADY_AFTER_HEALTHY`.
+    pub calm: Option<u32>,
 }
 
 impl Default for PeerState {
@@ -79,6 +105,7 @@ impl Default for PeerState {
                 last_failure: None,
                 cycles: None,
                 repairs: 0,
+                cadence: None,
             },
             config: None,
             operators: vec![],
@@ -86,6 +113,7 @@ impl Default for PeerState {
             alert: None,
             skipping: false,
             deferred_logged: false,
+            calm: None,
         }
     }
 }

@@ -55,6 +55,15 @@ pub fn page(from: u64, limit: u32) -> UpgradePage {
     })
 }
 
+/// The upgrade in flight when it is `Armed` or `Installing`: the agent is about to install it
+/// and starts no outgoing call (`pipeline::quiet`).
+pub fn installing() -> Option<u64> {
+    in_flight()
+        .and_then(get)
+        .filter(|r| matches!(r.state, UpgradeState::Armed | UpgradeState::Installing))
+        .map(|r| r.id)
+}
+
 /// The record not in a terminal state, if any (at most one by the gate's rule).
 pub fn in_flight() -> Option<u64> {
     JOURNAL.with(|j| {

@@ -15,7 +15,8 @@
 //! - Repositories, one per noun: [`tasks`], [`facts`], [`config`], [`uploads`], [`versions`],
 //!   [`journal`], [`audit`], [`loop_state`] (the turn loop's settings).
 //! - Services: [`auth`], [`gate`], [`upgrade`] (proposal to `Validated`), [`pipeline`]
-//!   (rehearsal, arming, install, boot, verdict), [`writes`] (the write pause), [`canary`]
+//!   (rehearsal, arming, install, boot, verdict), [`handback`] (the running module back into
+//!   the version store from the watchdog's copy), [`writes`] (the write pause), [`canary`]
 //!   (a write that leaves no trace, for probation and the self-test),
 //!   [`synth`] (synthesized tools and the host ABI their code calls),
 //!   [`sandbox`] (state export/import for rehearsals), [`digest`] (kept up to date on every
@@ -41,6 +42,7 @@ pub mod config;
 pub mod digest;
 pub mod facts;
 pub mod gate;
+pub mod handback;
 pub mod journal;
 pub mod llm;
 pub mod loop_state;
@@ -132,6 +134,7 @@ fn post_upgrade() {
     #[cfg(feature = "chaos")]
     facts::on_chaos_boot();
     pipeline::schedule();
+    handback::on_boot();
     supervision::start();
     selftest::start();
     turn::start();
@@ -219,6 +222,7 @@ fn health_now() -> Health {
                     .map(|f| format!("self-test: {f}")),
             )
             .chain(selftest::control_alert().map(|a| format!("controllers: {a}")))
+            .chain(handback::alert().map(|a| format!("version store: {a}")))
             .chain(turn::alert())
             .collect(),
         watchdog: supervision::view(),
@@ -710,7 +714,9 @@ fn note_repair(notice: RepairNotice) -> AgentResult<()> {
 fn upgrade_armed(receipt: ArmReceipt) -> AgentResult<UpgradeRecord> {
     track("upgrade_armed", || {
         let caller = auth::require("upgrade_armed", WATCHDOG)?;
-        pipeline::armed(caller, receipt)
+        let answer = pipeline::armed(caller, receipt);
+        supervision::sync(); // the fast cadence at once for the install and probation
+        answer
     })
 }
 

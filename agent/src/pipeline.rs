@@ -34,6 +34,7 @@ use crate::api::{
     AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, ArmRequest, Autonomy, RehearsalReport,
     RehearsalRequest, UpgradeOutcome, UpgradeRecord, UpgradeState,
 };
+use crate::handback::{self, RunningModule};
 use crate::{audit, config, journal, sandbox, schema, versions, writes};
 use candid::Principal;
 use canister_api::cdk::{Busy, me, now};
@@ -56,6 +57,9 @@ pub const INSTALL_CHECKS: u32 = 5;
 pub const DRAIN_LIMIT_SECS: u64 = 360;
 /// Retries of a rehearsal that staging refuses as busy, a minute apart.
 pub const STAGING_BUSY_RETRIES: u32 = 10;
+/// Seconds between looks at the handback while a rehearsal waits for the running module
+/// (`handback`, which ends within its own bound of attempts).
+pub const HANDBACK_POLL_SECS: u64 = 10;
 /// A running [`advance`] older than this is considered dead (its message trapped after an
 /// await without running the cleanup).
 const ADVANCE_EXPIRY_NS: u64 = 30 * 60 * 1_000_000_000;
@@ -63,6 +67,8 @@ const ADVANCE_EXPIRY_NS: u64 = 30 * 60 * 1_000_000_000;
 thread_local! {
     /// Since when an [`advance`] runs, if one does.
     static ADVANCING: Cell<Option<u64>> = const { Cell::new(None) };
+    /// The upgrade whose wait for the handback is in the audit log already.
+    static WAIT_LOGGED: Cell<u64> = const { Cell::new(0) };
     /// Staging's `Busy` answers to the upgrade in flight: (upgrade id, how many).
     static BUSY_ANSWERS: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
 }
@@ -77,10 +83,7 @@ pub fn schedule() {
 /// Whether the agent is about to install itself (the upgrade in flight is `Armed` or
 /// `Installing`): then it starts no outgoing call.
 pub fn quiet() -> Option<u64> {
-    journal::in_flight()
-        .and_then(journal::get)
-        .filter(|r| matches!(r.state, UpgradeState::Armed | UpgradeState::Installing))
-        .map(|r| r.id)
+    journal::installing()
 }
 
 /// Moves the upgrade in flight as far as it can go without waiting for someone else. One at a
@@ -155,10 +158,35 @@ async fn rehearse(rec: UpgradeRecord) -> bool {
         );
         return false;
     };
-    let Some(current) = config::markers().running else {
-        fail(rec, "the running module is not stored".into());
-        return true;
+    // Staging installs the running module first: its bytes must be stored, and be the module
+    // the IC runs (a clean reinstall empties the store: the handback fetches it back).
+    let current = match handback::running_module("a release needs the running module").await {
+        RunningModule::Stored(hash) => hash,
+        RunningModule::Waiting(why) => {
+            if WAIT_LOGGED.with(|w| w.replace(id)) != id {
+                audit::append(
+                    now(),
+                    me(),
+                    "upgrade.rehearsal_waiting",
+                    Some(id),
+                    format!("{why}; the rehearsal waits for it"),
+                );
+            }
+            ic_cdk_timers::set_timer(Duration::from_secs(HANDBACK_POLL_SECS), advance());
+            return false;
+        }
+        RunningModule::Unavailable(why) => {
+            if let Some(rec) = journal::get(id).filter(|r| r.state == UpgradeState::Validated) {
+                fail(rec, why);
+            }
+            return true;
+        }
     };
+    // Re-read: an operator may have rejected it meanwhile.
+    if journal::get(id).is_none_or(|r| r.state != UpgradeState::Validated || r.rehearsal.is_some())
+    {
+        return true;
+    }
     writes::pause(id, "rehearsal", writes::REHEARSAL_PAUSE_NS);
     audit::append(
         now(),

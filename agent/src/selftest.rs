@@ -1,5 +1,6 @@
 //! Service: the agent's self-test, run by a live agent (never a sandbox copy) shortly after
-//! every boot and then every [`EVERY_SECS`]:
+//! every boot and then every [`EVERY_SECS`], or every [`STEADY_EVERY_SECS`] while the
+//! supervision is at its steady cadence ([`follow`]):
 //!
 //! - tools: each read-only tool (`recall`, `upgrade_status`, `list_versions`) is called through
 //!   a self-call, so a tool that traps shows up as a reject instead of taking the test down;
@@ -25,6 +26,7 @@ use crate::api::AgentError;
 use crate::{audit, config, pipeline, sandbox};
 use candid::Principal;
 use canister_api::agent::AgentMethod;
+use canister_api::cadence::Cadence;
 use canister_api::cdk::{Busy, me, now};
 use canister_api::failure::Failure;
 use canister_api::ic::{self, CallError, management};
@@ -33,8 +35,12 @@ use std::time::Duration;
 
 /// Seconds after a boot before the first test (post_upgrade cannot make calls).
 pub const AFTER_BOOT_SECS: u64 = 5;
-/// Seconds between two tests.
+/// Seconds between two tests at the fast cadence (an upgrade in flight, a repair, a missed
+/// heartbeat: see `supervision::cadence`).
 pub const EVERY_SECS: u64 = 600;
+/// Seconds between two tests at the steady cadence (nothing happens: the code that runs has
+/// passed its tests since its boot).
+pub const STEADY_EVERY_SECS: u64 = 3600;
 
 /// Read-only tools and the arguments they are tested with (the writes are the canary's).
 const TOOLS: &[(&str, &str)] = &[
@@ -55,13 +61,37 @@ pub fn start() {
     ic_cdk_timers::set_timer(Duration::from_secs(AFTER_BOOT_SECS), async {
         run().await;
     });
+    if TIMER.with(|t| t.get()).is_none() {
+        follow(Cadence::Fast);
+    }
+}
+
+/// Runs the tests every [`EVERY_SECS`] at the fast cadence and every [`STEADY_EVERY_SECS`] at
+/// the steady one (the supervision's cadence, which calls this when it changes).
+pub fn follow(cadence: Cadence) {
+    if sandbox::is_copy() {
+        return;
+    }
+    let period = match cadence {
+        Cadence::Fast => EVERY_SECS,
+        Cadence::Steady => STEADY_EVERY_SECS,
+    };
+    if TIMER.with(|t| t.get()).is_some_and(|(_, p)| p == period) {
+        return;
+    }
+    if let Some((old, _)) = TIMER.with(|t| t.take()) {
+        ic_cdk_timers::clear_timer(old);
+    }
     // A plain interval (see supervision::start for why not a serial one); `run` returns at once
     // while another test is under way.
-    ic_cdk_timers::set_timer_interval(Duration::from_secs(EVERY_SECS), run);
+    let id = ic_cdk_timers::set_timer_interval(Duration::from_secs(period), run);
+    TIMER.with(|t| t.set(Some((id, period))));
 }
 
 thread_local! {
     static RUNNING: Cell<bool> = const { Cell::new(false) };
+    /// The interval of the tests and its period.
+    static TIMER: Cell<Option<(ic_cdk_timers::TimerId, u64)>> = const { Cell::new(None) };
 }
 
 /// The tools that failed in the last test (empty when it passed).

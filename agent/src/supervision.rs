@@ -19,8 +19,9 @@
 
 use crate::api::{RepairNotice, WatchdogView};
 use crate::config::{self, PeerState};
-use crate::{audit, sandbox, versions, writes};
+use crate::{audit, sandbox, selftest, versions, writes};
 use candid::Principal;
+use canister_api::cadence::{Cadence, STEADY_AFTER_HEALTHY};
 use canister_api::cdk::{Busy, me, now};
 use canister_api::ic::{self, CallError, management};
 use canister_api::watchdog::{
@@ -34,7 +35,8 @@ use std::time::Duration;
 pub const DEFAULT_ARM_WINDOW_SECS: u64 = 600;
 
 thread_local! {
-    static TIMER: Cell<Option<ic_cdk_timers::TimerId>> = const { Cell::new(None) };
+    /// The heartbeat interval: its timer and its period.
+    static TIMER: Cell<Option<(ic_cdk_timers::TimerId, u64)>> = const { Cell::new(None) };
     static BUSY: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -47,22 +49,73 @@ pub fn rearm_timers() {
     ic_cdk::api::global_timer_set(now());
 }
 
-/// (Re)starts the heartbeat interval (init, post_upgrade, `set_supervision`).
+/// (Re)starts the heartbeat interval (init, post_upgrade, `set_supervision`) at the cadence
+/// the stored state calls for (timers do not survive an upgrade).
 pub fn start() {
-    if let Some(old) = TIMER.with(|t| t.take()) {
+    if let Some((old, _)) = TIMER.with(|t| t.take()) {
         ic_cdk_timers::clear_timer(old);
     }
+    sync();
+}
+
+/// The cadence the state calls for (see `canister_api::cadence`): fast while an upgrade is in
+/// flight here or armed at the watchdog, while the watchdog is restoring the agent, after a
+/// failed heartbeat or a repair, until [`STEADY_AFTER_HEALTHY`] healthy heartbeats in a row
+/// with none of these; steady after that.
+pub fn cadence() -> Cadence {
+    let p = peer();
+    if crate::journal::in_flight().is_some()
+        || writes::current().is_some()
+        || p.view.consecutive_failures > 0
+        || p.calm.unwrap_or(0) < STEADY_AFTER_HEALTHY
+    {
+        Cadence::Fast
+    } else {
+        Cadence::Steady
+    }
+}
+
+/// Re-arms the heartbeat interval (and the self-test's, which follows the same cadence) when
+/// the cadence the state calls for has another period than the one running; called at the end
+/// of every heartbeat, as soon as one fails, and when the watchdog arms an upgrade. An interval
+/// re-armed starts from now; a heartbeat in flight finishes and finds it re-armed.
+pub fn sync() {
     if sandbox::is_copy() || config::get().watchdog.is_none() {
+        if let Some((old, _)) = TIMER.with(|t| t.take()) {
+            ic_cdk_timers::clear_timer(old);
+        }
         return;
     }
-    let interval = config::supervision().heartbeat_interval_secs.max(1);
+    let cadence = cadence();
+    let before = peer().view.cadence;
+    if before != Some(cadence) {
+        if let Some(before) = before {
+            audit::append(
+                now(),
+                me(),
+                "watchdog.cadence",
+                None,
+                format!("{before:?} -> {cadence:?}"),
+            );
+        }
+        set_peer(|p| p.view.cadence = Some(cadence));
+    }
+    selftest::follow(cadence);
+    let interval = config::supervision().beat().interval_of(cadence).max(1);
+    let current = TIMER.with(|t| t.get());
+    if current.is_some_and(|(_, period)| period == interval) {
+        return;
+    }
+    if let Some((old, _)) = current {
+        ic_cdk_timers::clear_timer(old);
+    }
     // A plain interval, not `set_timer_interval_serial`: after a long gap in time (a stalled
     // subnet) ic-cdk-timers dispatches a serial interval once per missed period, each a
     // self-call (8,640 after a day at 10 s, some 19 G cycles on a 13-node subnet), a burst the
     // watchdog would bill a candidate on probation; a plain interval dispatches at most 5 and
     // skips ahead. `tick` returns at once while another run is under way.
     let id = ic_cdk_timers::set_timer_interval(Duration::from_secs(interval), tick);
-    TIMER.with(|t| t.set(Some(id)));
+    TIMER.with(|t| t.set(Some((id, interval))));
 }
 
 fn peer() -> PeerState {
@@ -128,6 +181,11 @@ pub async fn tick() {
         return;
     };
     let _busy = Busy::hold(&BUSY, true);
+    beat(watchdog).await;
+    sync();
+}
+
+async fn beat(watchdog: Principal) {
     let sup = config::supervision();
     let own = ic_cdk::api::canister_cycle_balance();
     if own < sup.cycles_reserve {
@@ -159,7 +217,13 @@ pub async fn tick() {
     let failure = match answer {
         Ok(status) => match stalled(&status) {
             None => {
+                let quiet = status.armed.is_none() && status.restore.is_none();
                 set_peer(|p| {
+                    p.calm = Some(if quiet {
+                        p.calm.unwrap_or(0).saturating_add(1)
+                    } else {
+                        0
+                    });
                     p.view.last_seen = Some(now());
                     p.view.consecutive_failures = 0;
                     p.view.last_failure = None;
@@ -179,11 +243,14 @@ pub async fn tick() {
     };
     let failures = {
         set_peer(|p| {
+            p.calm = Some(0);
             p.view.consecutive_failures += 1;
             p.view.last_failure = Some(failure.clone());
         });
         peer().view.consecutive_failures
     };
+    // A miss in steady state: the next heartbeats come at the fast cadence.
+    sync();
     if failures >= sup.failure_threshold {
         repair(
             watchdog,
@@ -205,6 +272,7 @@ struct WatchdogPulse {
     operators: Vec<Principal>,
     lkg: Option<LkgInfo>,
     cycles: u128,
+    cadence: Option<Cadence>,
 }
 
 /// Why a watchdog that answers is still not supervising: its own heartbeats stopped (its
@@ -215,7 +283,15 @@ fn stalled(status: &WatchdogPulse) -> Option<String> {
     }
     let at = status.last_heartbeat.as_ref()?.at;
     let c = status.config;
-    let bound = (c.heartbeat_interval_secs * (u64::from(c.failure_threshold) + 1)
+    // At the steady cadence the last heartbeat may be a steady interval old, whichever
+    // cadence it reports now (it may have switched since). A watchdog that reports no cadence
+    // does not know the steady one: its interval is the fast one.
+    let steady = match status.cadence {
+        Some(_) => c.steady_interval_secs(),
+        None => c.heartbeat_interval_secs,
+    };
+    let bound = (steady
+        + c.heartbeat_interval_secs * u64::from(c.failure_threshold)
         + u64::from(c.heartbeat_timeout_secs)
         + 60)
         * 1_000_000_000;
@@ -456,7 +532,8 @@ async fn repaired(
 
 /// The watchdog restored the agent: run the timers again ([`rearm_timers`]), journal it, end
 /// the upgrade the restored journal shows in flight (`pipeline::end_after_restore`), and follow
-/// the module it restored.
+/// the module it restored, or fetch it back from the watchdog when the store lacks it
+/// (`handback`, after a clean reinstall).
 pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
     rearm_timers();
     audit::append(
@@ -475,7 +552,16 @@ pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
     let Some(hash) = notice.module_hash.as_deref().and_then(canister_api::hash32) else {
         return;
     };
-    if versions::get(&hash).is_some() {
+    if versions::get(&hash).is_none() {
+        // A clean reinstall emptied the version store: the module comes back from the
+        // watchdog's copy.
+        return crate::handback::request(&format!(
+            "the watchdog restored the agent ({}) with module {}, which the version store lacks",
+            notice.action,
+            hex::encode(hash)
+        ));
+    }
+    {
         config::update_markers(|m| {
             if m.lkg != Some(hash) {
                 // A failing LKG demoted to the previous one is not kept as "previous".

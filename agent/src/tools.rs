@@ -347,6 +347,9 @@ pub async fn call_async(caller: Principal, name: &str, args: &str) -> Result<Str
     if name == "self_upgrade" {
         crate::refuse_calls_while_quiet().map_err(ToolError::Failed)?;
         let running = crate::own_module_hash().await.map_err(ToolError::Failed)?;
+        if let Some(why) = crate::handback::missing_for_patch(running.as_deref()) {
+            return Err(ToolError::Failed(AgentError::NotFound(why)));
+        }
         return call(caller, name, args, running);
     }
     if name != "call_own_method" {

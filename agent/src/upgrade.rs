@@ -240,12 +240,17 @@ pub fn commit(
         WasmKind::Running => {
             m.running = Some(actual);
             m.lkg.get_or_insert(actual);
+            // The operator's upload ends a handback of the running module (`handback`).
+            m.handback = None;
         }
         WasmKind::Watchdog => m.watchdog = Some(actual),
         WasmKind::Release => m.release = Some(actual),
     });
     versions::enforce_retention();
     uploads::clear(kind);
+    if kind == WasmKind::Running {
+        uploads::handback_clear();
+    }
     audit::append(
         at,
         caller,

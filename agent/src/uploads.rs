@@ -1,7 +1,9 @@
-//! Repository: chunks of uploads in progress (MemoryId `UPLOADS`), one upload per [`WasmKind`].
+//! Repository: chunks of uploads in progress (MemoryId `UPLOADS`), one upload per [`WasmKind`],
+//! and one more slot for the running module coming back from the watchdog (`handback`).
 //!
 //! Chunks are appended in arrival order; `commit_wasm` concatenates and checks them, then clears
-//! them whatever the outcome. Kept in stable memory so an upload survives an upgrade.
+//! them whatever the outcome. Kept in stable memory so an upload, and a handback, survive an
+//! upgrade.
 
 use crate::api::{UploadProgress, WasmKind};
 use crate::memory::{self, Mem};
@@ -25,6 +27,10 @@ thread_local! {
         RefCell::new(StableBTreeMap::init(memory::get(memory::UPLOADS)));
 }
 
+/// The slot of the handback's chunks (never a [`WasmKind`]'s: an operator's `Running` upload
+/// and the handback do not mix their chunks).
+const HANDBACK: u8 = 3;
+
 fn tag(kind: WasmKind) -> u8 {
     match kind {
         WasmKind::Running => 0,
@@ -33,35 +39,23 @@ fn tag(kind: WasmKind) -> u8 {
     }
 }
 
-/// Chunks and bytes of the upload of `kind`.
-pub fn progress(kind: WasmKind) -> UploadProgress {
+fn totals(t: u8) -> (u32, u64) {
     UPLOADS.with(|u| {
-        let map = u.borrow();
-        let t = tag(kind);
-        let (chunks, bytes) = map
+        u.borrow()
             .range((t, 0)..=(t, u32::MAX))
             .fold((0u32, 0u64), |(c, b), e| {
                 (c + 1, b + e.value().len() as u64)
-            });
-        UploadProgress {
-            kind,
-            chunks,
-            bytes,
-        }
+            })
     })
 }
 
-/// Appends a chunk (the caller checked the limits).
-pub fn append(kind: WasmKind, chunk: Vec<u8>) -> UploadProgress {
-    let before = progress(kind);
-    UPLOADS.with(|u| u.borrow_mut().insert((tag(kind), before.chunks), chunk));
-    progress(kind)
+fn push(t: u8, chunk: Vec<u8>) {
+    let (chunks, _) = totals(t);
+    UPLOADS.with(|u| u.borrow_mut().insert((t, chunks), chunk));
 }
 
-/// The upload's bytes, concatenated.
-pub fn bytes(kind: WasmKind) -> Vec<u8> {
+fn concat(t: u8) -> Vec<u8> {
     UPLOADS.with(|u| {
-        let t = tag(kind);
         let mut out = Vec::new();
         for e in u.borrow().range((t, 0)..=(t, u32::MAX)) {
             out.extend_from_slice(&e.value());
@@ -70,14 +64,58 @@ pub fn bytes(kind: WasmKind) -> Vec<u8> {
     })
 }
 
-/// Drops the upload of `kind`.
-pub fn clear(kind: WasmKind) {
+fn drop_slot(t: u8) {
     UPLOADS.with(|u| {
-        let t = tag(kind);
         let mut map = u.borrow_mut();
         let keys: Vec<(u8, u32)> = map.keys_range((t, 0)..=(t, u32::MAX)).collect();
         for k in keys {
             map.remove(&k);
         }
     });
+}
+
+/// Chunks and bytes of the upload of `kind`.
+pub fn progress(kind: WasmKind) -> UploadProgress {
+    let (chunks, bytes) = totals(tag(kind));
+    UploadProgress {
+        kind,
+        chunks,
+        bytes,
+    }
+}
+
+/// Appends a chunk (the caller checked the limits).
+pub fn append(kind: WasmKind, chunk: Vec<u8>) -> UploadProgress {
+    push(tag(kind), chunk);
+    progress(kind)
+}
+
+/// The upload's bytes, concatenated.
+pub fn bytes(kind: WasmKind) -> Vec<u8> {
+    concat(tag(kind))
+}
+
+/// Drops the upload of `kind`.
+pub fn clear(kind: WasmKind) {
+    drop_slot(tag(kind));
+}
+
+/// Bytes of the running module the handback has received so far.
+pub fn handback_bytes() -> u64 {
+    totals(HANDBACK).1
+}
+
+/// Appends a piece the watchdog sent (the caller checked it against the offset and the total).
+pub fn handback_append(chunk: Vec<u8>) {
+    push(HANDBACK, chunk);
+}
+
+/// The handback's bytes, concatenated.
+pub fn handback_received() -> Vec<u8> {
+    concat(HANDBACK)
+}
+
+/// Drops the handback's bytes.
+pub fn handback_clear() {
+    drop_slot(HANDBACK);
 }

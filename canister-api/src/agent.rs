@@ -341,7 +341,8 @@ impl StateDigest {
     }
 }
 
-/// A piece of a stored module (`export_module`).
+/// A piece of a stored module: the agent's (`export_module`), or the watchdog's LKG copy
+/// (`lkg_chunk`).
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ModuleChunk {
     /// The module's total size.
@@ -776,8 +777,12 @@ pub const MAX_KEEP_VERSIONS: u32 = 20;
 /// `set_supervision`). The watchdog's own settings for the agent are `WatchdogConfig`.
 #[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Supervision {
-    /// Seconds between two heartbeats of the watchdog.
+    /// Seconds between two heartbeats of the watchdog at the fast cadence (an upgrade in
+    /// flight, a repair, a missed heartbeat; see `canister_api::cadence`).
     pub heartbeat_interval_secs: u64,
+    /// Seconds between two heartbeats at the steady cadence: `heartbeat_interval_secs..=86400`;
+    /// equal to `heartbeat_interval_secs` turns it off. Absent: 480 s.
+    pub steady_interval_secs: Option<u64>,
     /// Consecutive failed heartbeats after which the agent repairs the watchdog.
     pub failure_threshold: u32,
     /// Seconds a heartbeat waits for the watchdog's `status` (a bounded-wait call).
@@ -793,6 +798,7 @@ impl Default for Supervision {
     fn default() -> Self {
         Self {
             heartbeat_interval_secs: 10,
+            steady_interval_secs: None,
             failure_threshold: 3,
             heartbeat_timeout_secs: 5,
             cycles_floor: 1_000_000_000_000,
@@ -802,11 +808,25 @@ impl Default for Supervision {
 }
 
 impl Supervision {
-    /// The longest time from the watchdog's failure to the start of its repair, in seconds:
-    /// `interval x threshold + timeout`.
+    /// The heartbeat settings the cadences and their bounds are computed from.
+    pub fn beat(&self) -> crate::cadence::Beat {
+        crate::cadence::Beat {
+            interval_secs: self.heartbeat_interval_secs,
+            steady_secs: self.steady_interval_secs,
+            failure_threshold: self.failure_threshold,
+            timeout_secs: self.heartbeat_timeout_secs,
+        }
+    }
+
+    /// The longest time from the watchdog's failure to the start of its repair at the fast
+    /// cadence, in seconds: `interval x threshold + timeout`.
     pub fn detection_bound_secs(&self) -> u64 {
-        self.heartbeat_interval_secs * u64::from(self.failure_threshold)
-            + u64::from(self.heartbeat_timeout_secs)
+        self.beat().fast_bound_secs()
+    }
+
+    /// The same at the steady cadence (see `canister_api::cadence`).
+    pub fn steady_detection_bound_secs(&self) -> u64 {
+        self.beat().steady_bound_secs()
     }
 
     /// Why these settings are not acceptable, if they are not.
@@ -817,6 +837,7 @@ impl Supervision {
             self.heartbeat_timeout_secs,
             self.cycles_floor,
             self.cycles_reserve,
+            &self.beat(),
         ))
     }
 }
@@ -834,6 +855,9 @@ pub struct WatchdogView {
     pub cycles: Option<u128>,
     /// Repairs of the watchdog by the agent so far.
     pub repairs: u64,
+    /// The cadence the agent heartbeats the watchdog at now (absent in records kept by
+    /// builds before the steady cadence).
+    pub cadence: Option<crate::cadence::Cadence>,
 }
 
 /// A repair of one canister by the other, journaled on both sides: the repairer records it

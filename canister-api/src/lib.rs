@@ -10,6 +10,7 @@
 //! - [`turns`]: the agent's turn loop (re-exported by [`agent`]).
 //! - [`llm`]: the IC's LLM canister (`v1_chat`), which the agent calls, and the scripts of
 //!   `llm-standin`, its test double on ic-sim.
+//! - [`cadence`]: the fast and steady heartbeat cadences and their detection bounds.
 //! - [`failure`]: the classes of a failed call (code, stopped, stopping, out of cycles, network).
 //! - `ic` (feature `cdk`): typed calls, and the management canister.
 //! - `cdk` (feature `cdk`): the time, the canister's own principal, the single-flight guard.
@@ -22,6 +23,7 @@
 //! nanoseconds since the UNIX epoch; instruction counts are the IC's.
 
 pub mod agent;
+pub mod cadence;
 pub mod digest;
 pub mod failure;
 pub mod llm;
@@ -73,8 +75,12 @@ pub(crate) fn heartbeat_problems(
     timeout_secs: u32,
     cycles_floor: u128,
     cycles_reserve: u128,
+    beat: &cadence::Beat,
 ) -> Vec<&'static str> {
     let mut problems = vec![];
+    if let Some(p) = beat.steady_problem() {
+        problems.push(p);
+    }
     if interval_secs == 0 || interval_secs > 86_400 {
         problems.push("heartbeat_interval_secs must be 1..=86400");
     }

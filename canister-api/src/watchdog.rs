@@ -2,14 +2,20 @@
 //! incidents, and the operator's view.
 
 use crate::agent::{AgentInit, Health, SchemaRange, StateDigest};
+use crate::cadence::{Beat, Cadence};
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
 
 /// Supervision settings (operators change them with `configure`).
 #[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WatchdogConfig {
-    /// Seconds between two heartbeats (and supervision steps).
+    /// Seconds between two heartbeats (and supervision steps) at the fast cadence: on
+    /// probation, during a restore, after a missed heartbeat (see `canister_api::cadence`).
     pub heartbeat_interval_secs: u64,
+    /// Seconds between two heartbeats at the steady cadence (nothing armed, no restore, the
+    /// agent healthy for a while): `heartbeat_interval_secs..=86400`; equal to
+    /// `heartbeat_interval_secs` turns the steady cadence off. Absent: 480 s.
+    pub steady_interval_secs: Option<u64>,
     /// Consecutive failed heartbeats that start the restore ladder.
     pub failure_threshold: u32,
     /// Seconds a heartbeat waits for `health` (a bounded-wait call).
@@ -34,6 +40,7 @@ impl Default for WatchdogConfig {
     fn default() -> Self {
         Self {
             heartbeat_interval_secs: 10,
+            steady_interval_secs: None,
             failure_threshold: 3,
             heartbeat_timeout_secs: 5,
             probation_heartbeats: 3,
@@ -47,11 +54,30 @@ impl Default for WatchdogConfig {
 }
 
 impl WatchdogConfig {
-    /// The longest time from the agent's failure to the start of the restore ladder, in
-    /// seconds: `interval x threshold + timeout`.
+    /// The heartbeat settings the cadences and their bounds are computed from.
+    pub fn beat(&self) -> Beat {
+        Beat {
+            interval_secs: self.heartbeat_interval_secs,
+            steady_secs: self.steady_interval_secs,
+            failure_threshold: self.failure_threshold,
+            timeout_secs: self.heartbeat_timeout_secs,
+        }
+    }
+
+    /// The longest time from the agent's failure to the start of the restore ladder at the
+    /// fast cadence, in seconds: `interval x threshold + timeout`.
     pub fn detection_bound_secs(&self) -> u64 {
-        self.heartbeat_interval_secs * u64::from(self.failure_threshold)
-            + u64::from(self.heartbeat_timeout_secs)
+        self.beat().fast_bound_secs()
+    }
+
+    /// The same at the steady cadence (see `canister_api::cadence`).
+    pub fn steady_detection_bound_secs(&self) -> u64 {
+        self.beat().steady_bound_secs()
+    }
+
+    /// The steady interval in force.
+    pub fn steady_interval_secs(&self) -> u64 {
+        self.beat().steady_interval_secs()
     }
 
     /// Why these settings are not acceptable, if they are not.
@@ -62,6 +88,7 @@ impl WatchdogConfig {
             self.heartbeat_timeout_secs,
             self.cycles_floor,
             self.cycles_reserve,
+            &self.beat(),
         );
         if self.probation_heartbeats == 0 || self.probation_heartbeats > 1_000 {
             problems.push("probation_heartbeats must be 1..=1000");
@@ -350,6 +377,9 @@ pub struct WatchdogStatus {
     pub alerts: Vec<String>,
     /// Repairs of the watchdog by the agent, as the agent reported them.
     pub repairs: u64,
+    /// The cadence the watchdog heartbeats the agent at now (absent from watchdogs built
+    /// before the steady cadence).
+    pub cadence: Option<Cadence>,
 }
 
 /// A restore in progress, as `status` shows it.

@@ -9,7 +9,7 @@
 //! | `state_preserved` | the state digest equals the one before the fault, or the scenario allows a loss and the incidents state exactly that loss |
 //! | `journal_truthful` | the upgrade's record ends in the state the outcome says; every incident is restored, names its rung, and its `records_lost` matches its digests |
 //! | `journal_settled` | every record of the journal is terminal and `health` shows no upgrade in flight |
-//! | `watchdog_alive` | the watchdog runs the module the agent stores for it, answers `status`, and heartbeats the agent healthy |
+//! | `watchdog_alive` | the watchdog runs the module the agent stores for it, answers `status`, and heartbeats the agent healthy (within three intervals of the cadence it reports) |
 //! | `controllers_intact` | every canister has exactly the controllers of DESIGN.md: agent {agent, watchdog, operator}, watchdog {agent, operator}, staging {agent, operator}, staging's sandbox {staging, sandbox}, the stand-in LLM {operator} |
 //! | `no_pause_left` | the agent pauses no writes, the watchdog's supervision is not paused, nothing is armed, no restore runs |
 //! | `writes_resumed` | a write of every kind the agent pauses works again ([`crate::writes`]) |
@@ -21,6 +21,7 @@ use crate::report::{Check, Outcome, Report, secs};
 use crate::{Run, Scenario};
 use candid::{Encode, Principal};
 use canister_api::agent::{HEALTH_UNHEALTHY, Health, UpgradeRecord, UpgradeState};
+use canister_api::cadence::Cadence;
 use canister_api::watchdog::{Incident, WatchdogStatus};
 use testbed::{CallError, Testbed};
 
@@ -316,10 +317,14 @@ fn watchdog_alive(tb: &Testbed, seen: &Seen) -> Check {
         }
     };
     let beat = status.last_heartbeat.clone();
+    // Fresh for the cadence the watchdog reports (at rest, the steady one: a heartbeat every
+    // `steady_interval_secs`).
+    let interval = status
+        .config
+        .beat()
+        .interval_of(status.cadence.unwrap_or(Cadence::Fast));
     let fresh = beat.as_ref().is_some_and(|h| {
-        h.healthy
-            && tb.now_nanos().saturating_sub(h.at)
-                <= 3 * status.config.heartbeat_interval_secs * 1_000_000_000
+        h.healthy && tb.now_nanos().saturating_sub(h.at) <= 3 * interval * 1_000_000_000
     });
     verdict(
         "watchdog_alive",

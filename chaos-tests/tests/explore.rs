@@ -22,9 +22,7 @@ fn a_few_short_histories_keep_every_invariant() {
         shrink_runs: env("EXPLORE_SHRINK_RUNS", 6) as usize,
         ..Config::default()
     };
-    // Seed 1 finds an open bug (`open_finding_a_release_after_the_agent_was_reinstalled_fails`):
-    // the budget runs from seed 2 until it is fixed.
-    let first = env("EXPLORE_FIRST_SEED", 2);
+    let first = env("EXPLORE_FIRST_SEED", 1);
     let seeds = first..first + env("EXPLORE_SEEDS", 2);
     let summary = explore::explore(seeds, None, &config, |h, f| {
         println!(
@@ -102,16 +100,14 @@ fn a_broken_invariant_is_found_and_shrunk() {
 
 /// Found by the explorer (seed 1, shrunk from 16 steps to 2): the agent is uninstalled, the
 /// watchdog reinstalls it clean (Reinstall rung) with no upgrade armed, and the operator's healthy
-/// release then does not commit. Its first cause is fixed: the reinstall named no staging
-/// canister, so the release waited at `Validated` for good (guarded by testbed's
-/// `supervision::a_clean_reinstall_with_no_upgrade_armed_keeps_the_staging_canister`). Still
-/// open: the clean reinstall empties the version store, so the release now fails with "the
-/// running module is not stored" until an operator uploads the running module again; the
-/// watchdog holds those bytes (its LKG) but has no way yet to hand them to the agent. Ignored
-/// until fixed (`cargo test -p chaos-tests --test explore open_finding -- --ignored`).
+/// release then did not commit. Two causes, both fixed: the reinstall named no staging canister,
+/// so the release waited at `Validated` for good (guarded by testbed's
+/// `supervision::a_clean_reinstall_with_no_upgrade_armed_keeps_the_staging_canister`); and the
+/// clean reinstall emptied the version store, so the release failed with "the running module is
+/// not stored". The agent now takes the module it runs back from the watchdog's LKG copy (the
+/// agent's `handback`, the watchdog's `lkg_chunk`; testbed `handback` tests the interleavings).
 #[test]
-#[ignore = "open finding of the explorer: after a clean reinstall the running module is not stored"]
-fn open_finding_a_release_after_the_agent_was_reinstalled_fails() {
+fn a_release_after_the_agent_was_reinstalled_clean_commits() {
     use chaos_tests::explore::action::Who;
     let h = explore::run(
         1,
@@ -120,6 +116,12 @@ fn open_finding_a_release_after_the_agent_was_reinstalled_fails() {
     );
     println!("{}", h.timeline());
     assert_eq!(h.broken(), None, "{}", h.timeline());
+    // The fault struck: the agent was reinstalled clean.
+    assert!(
+        h.coverage.rungs.contains("Reinstall"),
+        "no clean reinstall in the history: {:?}",
+        h.coverage.rungs
+    );
 }
 
 #[test]

@@ -7,16 +7,21 @@
 
 use anyhow::{Context, Result, bail};
 use canister_api::agent::{LlmSettings, TaskStatus, UpgradeState};
+use canister_api::cadence::Cadence;
 use chaos_tests::report::secs;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use testbed::{Options, Testbed};
 
 use crate::bill::{self, ByKind, StorageHeld, TrioCharges};
 
+/// Simulated hours the idle trio is measured over (a divisor of 24; 4 h is a whole number of
+/// steady intervals at the default 480 s and of the self-test's steady period of 1 h).
+const IDLE_HOURS: u64 = 4;
+
 /// Every figure.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Figures {
     /// Instructions of the self_upgrade tool's patch + validation (one added query method).
     pub patch_instructions: u64,
@@ -36,9 +41,10 @@ pub struct Figures {
     pub detect_secs: Option<f64>,
     /// Simulated seconds from detection to the verified restore.
     pub restore_secs: Option<f64>,
-    /// Cycles the watchdog spends per day on steady-state supervision (one hour x 24).
+    /// Cycles the watchdog spends per day on steady-state supervision (4 hours x 6).
     pub watchdog_cycles_per_day: u128,
-    /// Cycles the agent spends per day heartbeating the watchdog (one hour x 24).
+    /// Cycles the agent spends per day heartbeating the watchdog, self-test included (4 hours
+    /// x 6).
     pub agent_cycles_per_day: u128,
     /// A plain turn (2 model calls, 1 tool call): instructions the agent spent on it.
     pub turn_instructions: u64,
@@ -54,11 +60,15 @@ pub struct Figures {
     pub upgrade_turn_log_bytes: u64,
     /// Ingress update calls per wall-clock second (`remember` on the agent).
     pub sim_updates_per_sec: f64,
-    /// The idle trio's cycles per day at the IC's fees (one steady-state hour x 24), by kind:
+    /// The idle trio's cycles per day at the IC's fees (4 steady-state hours x 6), by kind:
     /// agent, watchdog, staging.
     pub idle_per_day: [ByKind; 3],
     /// The same, all three together.
     pub idle_trio_cycles_per_day: u128,
+    /// Seconds between two heartbeats of the idle trio (the watchdog's steady interval).
+    pub idle_interval_secs: u64,
+    /// The watchdog's detection bound at that cadence, in seconds.
+    pub idle_detection_bound_secs: u64,
     /// The same in USD per month ([`bill::USD_PER_XDR`]).
     pub idle_trio_usd_per_month: f64,
     /// Cycles the trio was charged for one self-upgrade end to end (patch, rehearsal, arm
@@ -211,20 +221,28 @@ pub fn measure() -> Result<Figures> {
     ];
     let version_store_bytes = tb.health().version_store_bytes;
 
-    println!("  ... one simulated hour of steady-state heartbeats");
-    tb.run_for(Duration::from_secs(60));
+    println!("  ... {IDLE_HOURS} simulated hours of steady-state supervision");
+    // Idle means both sides at their steady cadence (nothing armed, the peer healthy for a
+    // while); the window is a whole number of steady intervals and self-test periods.
+    tb.run_until(Duration::from_secs(3600), |tb| {
+        tb.watchdog_status().cadence == Some(Cadence::Steady)
+            && tb.health().watchdog.and_then(|w| w.cadence) == Some(Cadence::Steady)
+    })
+    .context("the trio did not reach its steady cadence within an hour")?;
     let (wd, ag) = (
         tb.sim.cycle_balance(tb.watchdog),
         tb.sim.cycle_balance(tb.agent),
     );
     let before_idle = TrioCharges::now(&tb);
-    tb.run_for(Duration::from_secs(3600));
-    let watchdog_cycles_per_day = (wd - tb.sim.cycle_balance(tb.watchdog)) * 24;
-    let agent_cycles_per_day = (ag - tb.sim.cycle_balance(tb.agent)) * 24;
+    tb.run_for(Duration::from_secs(IDLE_HOURS * 3600));
+    let per_day = u128::from(24 / IDLE_HOURS);
+    let watchdog_cycles_per_day = (wd - tb.sim.cycle_balance(tb.watchdog)) * per_day;
+    let agent_cycles_per_day = (ag - tb.sim.cycle_balance(tb.agent)) * per_day;
     let idle_per_day = TrioCharges::now(&tb)
         .since(&before_idle)
-        .map(|hour| hour.times(24));
+        .map(|window| window.times(per_day));
     let idle_trio_cycles_per_day: u128 = idle_per_day.iter().map(ByKind::total).sum();
+    let idle_config = tb.watchdog_status().config;
 
     println!("  ... a turn of the loop, and one whose model upgrades the agent");
     let turn = turn_figures()?;
@@ -257,6 +275,8 @@ pub fn measure() -> Result<Figures> {
         sim_updates_per_sec,
         idle_per_day,
         idle_trio_cycles_per_day,
+        idle_interval_secs: idle_config.steady_interval_secs(),
+        idle_detection_bound_secs: idle_config.steady_detection_bound_secs(),
         idle_trio_usd_per_month: bill::usd_per_month(idle_trio_cycles_per_day),
         self_upgrade_cycles,
         release_cycles,
@@ -326,8 +346,9 @@ fn bill_rows(f: &Figures) -> Vec<(String, String)> {
     rows
 }
 
-/// Runs the subcommand.
-pub fn run(json: Option<&Path>) -> Result<bool> {
+/// Runs the subcommand: measures, prints, writes the JSON when asked, answers the figures
+/// (which the caller may check against, or record as, the docs' cost tables).
+pub fn run(json: Option<&Path>) -> Result<Figures> {
     println!("agentctl bench: measuring on the embedded simulator");
     let f = measure()?;
     let opt = |v: Option<f64>| v.map_or("-".into(), |s| format!("{s:.1} s (simulated)"));
@@ -362,9 +383,11 @@ pub fn run(json: Option<&Path>) -> Result<bool> {
         (
             "heartbeats per day",
             format!(
-                "watchdog {:.3} T cycles, agent {:.3} T cycles (IC fees)",
+                "watchdog {:.3} T cycles, agent {:.3} T cycles (IC fees; steady cadence, a heartbeat every {} s, detection bound {} s)",
                 f.watchdog_cycles_per_day as f64 / 1e12,
-                f.agent_cycles_per_day as f64 / 1e12
+                f.agent_cycles_per_day as f64 / 1e12,
+                f.idle_interval_secs,
+                f.idle_detection_bound_secs
             ),
         ),
         (
@@ -399,5 +422,5 @@ pub fn run(json: Option<&Path>) -> Result<bool> {
             .with_context(|| format!("writing {}", path.display()))?;
         println!("\nfigures written to {}", path.display());
     }
-    Ok(true)
+    Ok(f)
 }

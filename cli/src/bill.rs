@@ -7,7 +7,7 @@
 //! cycles do not.
 
 use ic_sim::CyclesCharged;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use testbed::Testbed;
 
 /// USD per XDR used for the USD figures (ICP docs, "Cycles costs": 22 May 2025).
@@ -23,7 +23,7 @@ pub fn usd_per_month(cycles_per_day: u128) -> f64 {
 }
 
 /// One canister's charges by kind (over whatever period the caller states).
-#[derive(Serialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ByKind {
     /// Executions: messages, callbacks, timers, installs.
     pub execution: u128,
@@ -83,7 +83,7 @@ impl TrioCharges {
 }
 
 /// The memory a canister holds, which it pays storage for (`canister_status`'s metrics).
-#[derive(Serialize, Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct StorageHeld {
     /// Wasm heap.
     pub heap: u64,

@@ -11,6 +11,7 @@
 use anyhow::Result;
 use candid::{Decode, Encode};
 use canister_api::agent::{AgentError, Config, LlmSettings, TaskStatus, TurnRecord, UpgradeState};
+use canister_api::cadence::{Cadence, DetectionBounds};
 use std::time::Duration;
 use testbed::llm::{add_method_ops, always, call, on_task, on_tool_result, say};
 use testbed::{Options, Testbed, chaos_release, stranger};
@@ -88,7 +89,8 @@ pub fn run_on(opts: Options) -> Result<(bool, Testbed)> {
         seen.is_some() && mutual,
         format!(
             "agent {agent} runs {}; the watchdog controls it and it controls the watchdog: {mutual}\n\
-             both heartbeat each other every 10 s; the watchdog copied the LKG: {}",
+             both heartbeat each other every 10 s while anything happens, every 480 s once all is \
+             quiet; the watchdog copied the LKG: {}",
             short(&parent),
             seen.is_some()
         ),
@@ -125,8 +127,10 @@ pub fn run_on(opts: Options) -> Result<(bool, Testbed)> {
         d.progress(
             "a release that boots but whose health traps: rehearsal passes, probation does not",
         );
-        let bound: u64 =
+        // On probation the watchdog heartbeats at its fast cadence.
+        let bounds: DetectionBounds =
             d.tb.query(watchdog, stranger(), "detection_bound_secs", Encode!()?);
+        let bound = bounds.fast_secs;
         d.tb.run_until(LIMIT, |tb| tb.record(rec.id).state.is_terminal());
         let rec = d.tb.record(rec.id);
         let booted = rec
@@ -136,7 +140,11 @@ pub fn run_on(opts: Options) -> Result<(bool, Testbed)> {
             .map(|t| t.at);
         if let (Some(inc), Some(booted)) = (d.tb.incidents().last().cloned(), booted) {
             let detected_after = inc.detected_at.saturating_sub(booted) as f64 / 1e9;
-            let within = within_bound(detected_after, bound, "the watchdog's detection_bound_secs");
+            let within = within_bound(
+                detected_after,
+                bound,
+                "the watchdog's detection_bound_secs (fast cadence, on probation)",
+            );
             held = matches!(rec.state, UpgradeState::RolledBack(_))
                 && d.tb.agent_module().as_ref() == Some(&lkg)
                 && inc.records_lost == Some(0)
@@ -171,6 +179,8 @@ pub fn run_on(opts: Options) -> Result<(bool, Testbed)> {
 
     // 5. Kill the watchdog (its event log goes with it: keep it for the timeline).
     let earlier_events = d.tb.events();
+    // The bound is the one of the cadence the agent heartbeats the watchdog at when it dies.
+    let agent_cadence = d.tb.health().watchdog.and_then(|w| w.cadence);
     let _ = d.tb.sim.uninstall_canister(watchdog, Some(d.tb.operator));
     d.progress("the watchdog is uninstalled");
     let repaired = d.tb.run_until(LIMIT, |tb| {
@@ -182,15 +192,24 @@ pub fn run_on(opts: Options) -> Result<(bool, Testbed)> {
     d.tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some());
     let status = d.tb.watchdog_status();
     let config: Result<Config, AgentError> = d.tb.agent_query("get_config", Encode!()?);
-    let agent_bound = config
+    let supervision = config
         .map_err(|e| anyhow::anyhow!("get_config: {e}"))?
         .supervision
-        .unwrap_or_default()
-        .detection_bound_secs();
+        .unwrap_or_default();
+    let (agent_bound, source) = match agent_cadence {
+        Some(Cadence::Steady) => (
+            supervision.steady_detection_bound_secs(),
+            "the agent's supervision settings, steady cadence",
+        ),
+        _ => (
+            supervision.detection_bound_secs(),
+            "the agent's supervision settings, fast cadence",
+        ),
+    };
     let within = within_bound(
         repaired.map_or(f64::INFINITY, |r| r.as_secs_f64()),
         agent_bound,
-        "the agent's supervision settings",
+        source,
     );
     d.step(
         "the agent repairs its killed watchdog",

@@ -12,6 +12,7 @@
 mod bench;
 mod bill;
 mod chaos;
+mod cost_table;
 mod demo;
 mod explore;
 mod ic_rules;
@@ -112,6 +113,14 @@ enum Command {
         /// Write the figures as JSON to this file.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// Record the figures in docs/bench-figures.json and regenerate the cost tables of
+        /// README.md and docs/benchmarks.md from them.
+        #[arg(long)]
+        record: bool,
+        /// Fail when a cost figure moved more than 20 % from docs/bench-figures.json, or the
+        /// docs' cost tables are not the recorded ones.
+        #[arg(long)]
+        check: bool,
     },
     /// Apply wasm-patch operations (a JSON list) to a module and stamp it, offline.
     Patch {
@@ -182,6 +191,24 @@ fn demo_then_serve(port: u16, operator: Option<candid::Principal>) -> anyhow::Re
     serve::serve_testbed(tb, &config)
 }
 
+/// `agentctl bench`, then the docs' cost tables checked against (`check`) or regenerated from
+/// (`record`) its figures.
+fn bench_and_docs(
+    json: Option<&std::path::Path>,
+    record: bool,
+    check: bool,
+) -> anyhow::Result<bool> {
+    let figures = bench::run(json)?;
+    let root = canister_build::workspace_root();
+    if check {
+        cost_table::check(&figures, &root)?;
+    }
+    if record {
+        cost_table::record(&figures, &root)?;
+    }
+    Ok(true)
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -233,7 +260,11 @@ fn main() -> std::process::ExitCode {
             shrink_runs,
             history_secs,
         }),
-        Command::Bench { json } => bench::run(json.as_deref()),
+        Command::Bench {
+            json,
+            record,
+            check,
+        } => bench_and_docs(json.as_deref(), record, check),
         Command::Patch {
             wasm,
             ops,

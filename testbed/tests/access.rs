@@ -132,6 +132,11 @@ fn watchdog_and_staging_refuse_every_caller_but_the_allowed_one() {
         (tb.watchdog, "incidents", Encode!(&0u64, &10u32).unwrap()),
         (tb.watchdog, "events", Encode!(&0u64, &10u64).unwrap()),
         (tb.watchdog, "detection_bound_secs", Encode!().unwrap()),
+        (
+            tb.watchdog,
+            "lkg_chunk",
+            Encode!(&serde_bytes::ByteBuf::from(vec![0u8; 32]), &0u64).unwrap(),
+        ),
         (tb.staging, "last_report", Encode!().unwrap()),
         (tb.staging, "sandbox", Encode!().unwrap()),
     ];

@@ -1,5 +1,6 @@
 //! Continuous supervision and mutual repair on ic-sim (issue 5): the watchdog restores an agent
-//! that fails after its commit (trapping or hanging `health`) within the detection bound, a
+//! that fails after its commit (trapping or hanging `health`) within the detection bound of the
+//! cadence in force (fast on probation and after a miss, steady once healthy for a while), a
 //! single lost response changes nothing, the agent repairs a killed watchdog with its settings
 //! and LKG record, an interrupted rollback completes on retry, and operators roll back to a
 //! named version or snapshot.
@@ -8,6 +9,7 @@
 
 use candid::{Encode, Principal};
 use canister_api::agent::{AgentError, Supervision, UpgradeRecord, UpgradeState};
+use canister_api::cadence::{Cadence, DetectionBounds, STEADY_AFTER_HEALTHY};
 use canister_api::watchdog::{
     LadderStep, RollbackTarget, WatchdogConfig, WatchdogError, WatchdogStatus,
 };
@@ -76,16 +78,38 @@ fn a_version_whose_health_traps_after_commit_is_demoted_within_the_detection_bou
     let before = tb.digest();
     let rec = commit_release(&tb, &chaos_release("health_trap_late"));
     assert_eq!(tb.watchdog_status().lkg.unwrap().hash, rec.candidate_hash);
-    // From LATE_SECS after its boot, its health traps.
+    // From LATE_SECS after its boot, its health traps: by then the agent has been healthy
+    // for a while and the watchdog heartbeats it at the steady cadence.
     let fails_from = booted_at(&rec) + 120 * NS;
+    tb.run_until(LIMIT, |tb| {
+        tb.watchdog_status().cadence == Some(Cadence::Steady)
+    })
+    .expect("steady after the commit");
+    assert!(tb.now_nanos() < fails_from, "steady before the failure");
     restored(&tb, 1).expect("restored");
     let inc = &tb.incidents()[0];
-    let bound = WatchdogConfig::default().detection_bound_secs();
+    let config = WatchdogConfig::default();
+    let bound = config.steady_detection_bound_secs();
     let detect = inc.detected_at - fails_from;
     assert!(
         detect <= bound * NS,
-        "detected {:.1} s after the failure began; the bound is {bound} s",
+        "detected {:.1} s after the failure began; the steady bound is {bound} s",
         secs(detect)
+    );
+    // The first missed heartbeat switched to the fast cadence: the remaining ones came at
+    // the fast interval.
+    let fast_at = cadence_events(&tb)
+        .into_iter()
+        .filter(|(at, d)| *at >= fails_from && d.starts_with("Steady -> Fast"))
+        .map(|(at, _)| at)
+        .next()
+        .expect("the miss switched to the fast cadence");
+    let fast_part = u64::from(config.failure_threshold - 1) * config.heartbeat_interval_secs
+        + u64::from(config.heartbeat_timeout_secs);
+    assert!(
+        inc.detected_at - fast_at <= fast_part * NS,
+        "detected {:.1} s after the switch (at most {fast_part} s at the fast cadence)",
+        secs(inc.detected_at - fast_at)
     );
     assert_eq!(inc.upgrade_id, None, "a steady-state failure");
     assert_eq!(
@@ -110,15 +134,16 @@ fn a_version_whose_health_traps_after_commit_is_demoted_within_the_detection_bou
     // It stays healthy: no second incident.
     tb.run_for(Duration::from_secs(600));
     assert_eq!(tb.incidents().len(), 1);
-    let detection_bound: u64 = tb.query(
+    let bounds: DetectionBounds = tb.query(
         tb.watchdog,
         testbed::stranger(),
         "detection_bound_secs",
         Encode!().unwrap(),
     );
-    assert_eq!(detection_bound, bound);
+    assert_eq!(bounds.steady_secs, bound);
+    assert_eq!(bounds.fast_secs, config.detection_bound_secs());
     println!(
-        "FIGURE health traps after commit: detected {:.1} s after the failure began (bound {bound} s), restored {:.1} s after detection",
+        "FIGURE health traps after commit (steady cadence): detected {:.1} s after the failure began (steady bound {bound} s), restored {:.1} s after detection",
         secs(detect),
         secs(inc.restored_at.unwrap() - inc.detected_at)
     );
@@ -131,6 +156,8 @@ fn a_hung_health_is_caught_by_the_heartbeat_timeout() {
     let before = tb.digest();
     commit_release(&tb, &chaos_release("health_calls_out"));
     tb.run_for(Duration::from_secs(30));
+    // Just after a commit the watchdog still heartbeats at the fast cadence.
+    assert_eq!(tb.watchdog_status().cadence, Some(Cadence::Fast));
     // From now on `health` awaits a call whose response never comes.
     let hang_from = tb.now_nanos();
     tb.sim.inject(Fault::HoldResponses { from: tb.staging });
@@ -470,6 +497,7 @@ fn configure_checks_settings_and_moves_the_heartbeat_interval() {
     assert_eq!(tb.watchdog_status().config, WatchdogConfig::default());
     let slow = WatchdogConfig {
         heartbeat_interval_secs: 60,
+        steady_interval_secs: Some(60), // one cadence: the steady one turned off
         ..WatchdogConfig::default()
     };
     tb.configure(slow).unwrap();
@@ -482,13 +510,16 @@ fn configure_checks_settings_and_moves_the_heartbeat_interval() {
     .unwrap();
     let second = tb.watchdog_status().last_heartbeat.unwrap().at;
     assert_eq!((second - first) / NS, 60, "heartbeats every 60 s now");
-    let bound: u64 = tb.query(
+    let bounds: DetectionBounds = tb.query(
         tb.watchdog,
         testbed::stranger(),
         "detection_bound_secs",
         Encode!().unwrap(),
     );
-    assert_eq!(bound, 60 * 3 + 5);
+    assert_eq!(
+        (bounds.fast_secs, bounds.steady_secs),
+        (60 * 3 + 5, 60 * 3 + 5)
+    );
     // The agent's own settings are checked too.
     match tb.set_supervision(Supervision {
         failure_threshold: 0,
@@ -551,6 +582,18 @@ fn below_the_reserve_no_heartbeats_are_sent_and_low_balances_are_reported() {
 #[test]
 fn steady_state_heartbeat_cost() {
     let tb = seeded();
+    // The cost of a tick at the fast cadence: the steady one is turned off on both sides
+    // (`agentctl bench` measures the idle trio at its steady cadence).
+    tb.configure(WatchdogConfig {
+        steady_interval_secs: Some(10),
+        ..WatchdogConfig::default()
+    })
+    .unwrap();
+    tb.set_supervision(Supervision {
+        steady_interval_secs: Some(10),
+        ..Supervision::default()
+    })
+    .unwrap();
     tb.run_until(LIMIT, |tb| tb.watchdog_status().lkg.is_some())
         .unwrap();
     tb.run_for(Duration::from_secs(60));
@@ -768,4 +811,230 @@ fn a_clean_reinstall_with_no_upgrade_armed_keeps_the_staging_canister() {
         Some(tb.staging),
         "the reinstalled agent lost its staging canister"
     );
+}
+
+/// Seconds between the watchdog's next two heartbeats.
+fn watchdog_heartbeat_gap(tb: &Testbed) -> u64 {
+    let at = |tb: &Testbed| tb.watchdog_status().last_heartbeat.map_or(0, |h| h.at);
+    let first = at(tb);
+    tb.run_until(LIMIT, |tb| at(tb) > first)
+        .expect("a heartbeat");
+    let second = at(tb);
+    tb.run_until(LIMIT, |tb| at(tb) > second)
+        .expect("another heartbeat");
+    (at(tb) - second) / NS
+}
+
+fn steady_on_both_sides(tb: &Testbed) -> bool {
+    tb.watchdog_status().cadence == Some(Cadence::Steady)
+        && tb.health().watchdog.and_then(|w| w.cadence) == Some(Cadence::Steady)
+}
+
+fn cadence_events(tb: &Testbed) -> Vec<(u64, String)> {
+    tb.events()
+        .into_iter()
+        .filter(|e| e.action == "cadence")
+        .map(|e| (e.at, e.detail))
+        .collect()
+}
+
+#[test]
+fn heartbeats_are_fast_on_probation_and_steady_once_the_agent_has_been_healthy_for_a_while() {
+    let tb = seeded();
+    let config = WatchdogConfig::default();
+    tb.run_until(LIMIT, steady_on_both_sides)
+        .expect("both sides reach the steady cadence");
+    assert_eq!(
+        watchdog_heartbeat_gap(&tb),
+        config.steady_interval_secs(),
+        "a steady heartbeat every {} s",
+        config.steady_interval_secs()
+    );
+    let bounds: DetectionBounds = tb.query(
+        tb.watchdog,
+        testbed::stranger(),
+        "detection_bound_secs",
+        Encode!().unwrap(),
+    );
+    assert_eq!(
+        bounds,
+        DetectionBounds {
+            fast_secs: 35,
+            steady_secs: 510,
+            cadence: Cadence::Steady,
+            in_force_secs: 510,
+        }
+    );
+    assert!(
+        bounds.steady_secs <= 600,
+        "issue 19: steady detection <= 10 minutes"
+    );
+
+    // An upgrade armed: fast at once, and its probation heartbeats 10 s apart.
+    let rec = tb
+        .propose_release(&chaos_release("none"), "release")
+        .expect("propose_release");
+    tb.run_until(LIMIT, |tb| tb.watchdog_status().armed.is_some())
+        .expect("armed");
+    assert_eq!(tb.watchdog_status().cadence, Some(Cadence::Fast));
+    let probation = |n: u32| {
+        move |tb: &Testbed| {
+            tb.watchdog_status()
+                .armed
+                .is_some_and(|a| a.healthy_heartbeats >= n)
+        }
+    };
+    tb.run_until(LIMIT, probation(1)).expect("on probation");
+    let first = tb.watchdog_status().last_heartbeat.unwrap().at;
+    tb.run_until(LIMIT, probation(2))
+        .expect("a second probation heartbeat");
+    let second = tb.watchdog_status().last_heartbeat.unwrap().at;
+    assert_eq!((second - first) / NS, config.heartbeat_interval_secs);
+    // The agent heartbeats the watchdog fast while its upgrade is in flight.
+    assert_eq!(
+        tb.health().watchdog.and_then(|w| w.cadence),
+        Some(Cadence::Fast)
+    );
+    let rec = terminal(&tb, rec.id);
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+    let committed_at = rec.history.last().unwrap().at;
+
+    // Committed and healthy for a while: steady again, on both sides.
+    tb.run_until(LIMIT, steady_on_both_sides)
+        .expect("steady again after the commit");
+    let events = cadence_events(&tb);
+    let (back_at, _) = events
+        .iter()
+        .rev()
+        .find(|(_, d)| d.starts_with("Fast -> Steady"))
+        .unwrap_or_else(|| panic!("no switch back to steady: {events:?}"));
+    let after = (back_at - committed_at) / NS;
+    let at_most = u64::from(STEADY_AFTER_HEALTHY + 1) * config.heartbeat_interval_secs;
+    assert!(
+        after <= at_most,
+        "steady {after} s after the commit (at most {at_most} s)"
+    );
+    assert!(
+        events.iter().any(|(_, d)| d.starts_with("Steady -> Fast")),
+        "{events:?}"
+    );
+    assert!(
+        tb.audit()
+            .entries
+            .iter()
+            .any(|e| e.action == "watchdog.cadence" && e.detail.starts_with("Fast -> Steady")),
+        "the agent journals its switch"
+    );
+    assert!(tb.incidents().is_empty());
+}
+
+#[test]
+fn the_cadence_after_an_upgrade_of_the_watchdog_comes_from_its_state() {
+    let tb = seeded();
+    tb.run_until(LIMIT, steady_on_both_sides)
+        .expect("both sides reach the steady cadence");
+    let switches = cadence_events(&tb).len();
+    // Timers are lost on an upgrade: post_upgrade sets the one the stored state calls for.
+    tb.sim
+        .upgrade_canister(
+            tb.watchdog,
+            wasm("watchdog"),
+            Encode!().unwrap(),
+            Some(operator()),
+        )
+        .expect("upgrade the watchdog");
+    assert_eq!(tb.watchdog_status().cadence, Some(Cadence::Steady));
+    assert_eq!(
+        watchdog_heartbeat_gap(&tb),
+        WatchdogConfig::default().steady_interval_secs()
+    );
+    assert_eq!(
+        cadence_events(&tb).len(),
+        switches,
+        "no switch: {:?}",
+        cadence_events(&tb)
+    );
+    // The agent too: an upgrade that keeps its state keeps its cadence.
+    tb.sim
+        .upgrade_canister(
+            tb.agent,
+            wasm("agent"),
+            Encode!().unwrap(),
+            Some(operator()),
+        )
+        .expect("upgrade the agent");
+    assert_eq!(
+        tb.health().watchdog.and_then(|w| w.cadence),
+        Some(Cadence::Steady)
+    );
+    let seen = |tb: &Testbed| tb.health().watchdog.and_then(|w| w.last_seen).unwrap_or(0);
+    let first = seen(&tb);
+    tb.run_until(LIMIT, |tb| seen(tb) > first)
+        .expect("a heartbeat");
+    let second = seen(&tb);
+    tb.run_until(LIMIT, |tb| seen(tb) > second)
+        .expect("another heartbeat");
+    assert_eq!(
+        (seen(&tb) - second) / NS,
+        Supervision::default().beat().steady_interval_secs()
+    );
+}
+
+#[test]
+fn both_cadences_are_configurable_and_bad_settings_change_nothing() {
+    let tb = seeded();
+    // Shorter than the fast interval, or over a day: refused, nothing changed.
+    for steady in [5, 86_401] {
+        let bad = WatchdogConfig {
+            steady_interval_secs: Some(steady),
+            ..WatchdogConfig::default()
+        };
+        match tb.configure(bad) {
+            Err(WatchdogError::InvalidArgument(m)) => {
+                assert!(m.contains("steady_interval_secs"), "{m}")
+            }
+            other => panic!("{steady}: {other:?}"),
+        }
+        assert_eq!(tb.watchdog_status().config, WatchdogConfig::default());
+        match tb.set_supervision(Supervision {
+            steady_interval_secs: Some(steady),
+            ..Supervision::default()
+        }) {
+            Err(AgentError::InvalidArgument(m)) => {
+                assert!(m.contains("steady_interval_secs"), "{m}")
+            }
+            other => panic!("{steady}: {other:?}"),
+        }
+        let cfg: Result<canister_api::agent::Config, AgentError> =
+            tb.agent_query("get_config", Encode!().unwrap());
+        assert_eq!(cfg.unwrap().supervision, None, "nothing changed");
+    }
+    // A steady cadence of two minutes: its bound is 120 + 5 + 2 x 10 + 5 s.
+    let two_minutes = WatchdogConfig {
+        steady_interval_secs: Some(120),
+        ..WatchdogConfig::default()
+    };
+    tb.configure(two_minutes).expect("configure");
+    let bounds: DetectionBounds = tb.query(
+        tb.watchdog,
+        testbed::stranger(),
+        "detection_bound_secs",
+        Encode!().unwrap(),
+    );
+    assert_eq!((bounds.fast_secs, bounds.steady_secs), (35, 150));
+    tb.run_until(LIMIT, |tb| {
+        tb.watchdog_status().cadence == Some(Cadence::Steady)
+    })
+    .expect("steady");
+    assert_eq!(watchdog_heartbeat_gap(&tb), 120);
+    // The steady interval equal to the fast one turns the steady cadence off.
+    let off = Supervision {
+        steady_interval_secs: Some(10),
+        ..Supervision::default()
+    };
+    assert_eq!(
+        off.steady_detection_bound_secs(),
+        off.detection_bound_secs()
+    );
+    tb.set_supervision(off).expect("set_supervision");
 }

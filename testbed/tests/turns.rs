@@ -13,6 +13,7 @@ use canister_api::agent::{
     SurvivalTier, Task, TaskStatus, ToolCallStatus, TurnRecord, TurnState, UpgradeRecord,
     UpgradeState,
 };
+use canister_api::cadence::{Cadence, STEADY_IDLE_LOOK_SECS as STEADY_IDLE_SECS};
 use canister_api::llm::{ChatMessage, LLM_CANISTER_ENV, MAX_MESSAGES, MAX_PROMPT_BYTES};
 use canister_api::watchdog::WatchdogConfig;
 use ic_sim::Fault;
@@ -872,4 +873,38 @@ fn without_a_canister_in_the_settings_the_environment_variable_names_the_llm_can
     let done = tb.run_until_task_ends(task.id, LIMIT);
     assert_eq!(done.status, TaskStatus::Done, "{done:?}");
     assert_eq!(done.answer.as_deref(), Some("hi"));
+}
+
+#[test]
+fn an_idle_loop_looks_at_the_queue_rarely_and_still_takes_a_new_task_at_once() {
+    let tb = deploy(Autonomy::Auto);
+    tb.load_script("ok", vec![always(on_task("count", say("ok")))]);
+    // Nothing pending, and the supervision at its steady cadence: all is quiet.
+    tb.run_until(LIMIT, |tb| {
+        tb.health().watchdog.and_then(|w| w.cadence) == Some(Cadence::Steady)
+    })
+    .expect("the supervision reaches its steady cadence");
+    tb.run_for(Duration::from_secs(STEADY_IDLE_SECS));
+    let before = tb.sim.cycles_charged(tb.agent);
+    tb.run_for(Duration::from_secs(3600));
+    let hour = tb.sim.cycles_charged(tb.agent).since(&before);
+    // At the loop's 5 s interval an idle hour is 720 looks, at least 5 M cycles each (the
+    // IC's fee per executed message): 3.6 B. At the steady idle cadence it is 6 looks, beside
+    // 7 or 8 steady heartbeats and one self-test.
+    assert!(
+        hour.execution < 1_000_000_000,
+        "the idle agent executed {:.2} B cycles in an hour",
+        hour.execution as f64 / 1e9
+    );
+    // A task submitted pokes the loop: taken at once, not at the next idle look.
+    let submitted = tb.now_nanos();
+    let task = submit(&tb, "count 1");
+    let done = tb.run_until_task_ends(task.id, LIMIT);
+    assert_eq!(done.status, TaskStatus::Done, "{done:?}");
+    let started = turn_of(&tb, &task).started_at;
+    assert!(
+        started - submitted < 5_000_000_000,
+        "taken {} s after its submission",
+        (started - submitted) / 1_000_000_000
+    );
 }

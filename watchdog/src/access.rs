@@ -13,6 +13,8 @@ pub enum Callers {
     Agent,
     /// The operators.
     Operators,
+    /// The agent and the operators.
+    AgentAndOperators,
     /// Anyone (the public queries).
     Public,
 }
@@ -34,6 +36,7 @@ pub const METHODS: &[(&str, Kind, Callers)] = &[
     ("incidents", Kind::Query, Callers::Public),
     ("events", Kind::Query, Callers::Public),
     ("detection_bound_secs", Kind::Query, Callers::Public),
+    ("lkg_chunk", Kind::Query, Callers::AgentAndOperators),
 ];
 
 /// Whether `caller` may send `method` as an ingress update: an update method to its callers; a
@@ -47,6 +50,7 @@ pub fn ingress_allowed(method: &str, caller: Principal) -> bool {
     match (kind, callers) {
         (Kind::Query, _) | (Kind::Update, Callers::Operators) => is_operator,
         (Kind::Update, Callers::Agent) => caller == st.agent,
+        (Kind::Update, Callers::AgentAndOperators) => is_operator || caller == st.agent,
         (Kind::Update, Callers::Public) => true,
     }
 }

@@ -642,6 +642,7 @@ fn finish(r: &Restore, restored: Restored) {
         s.restore = None;
         s.armed = None;
         s.consecutive_failures = 0;
+        s.healthy_streak = 0;
     });
     store::event(
         "ladder.restored",

@@ -6,12 +6,14 @@
 //!   the candidate on probation for K healthy heartbeats and commits it as the new LKG, or rolls
 //!   back through the restore ladder ([`ladder`]) and records an incident.
 //! - Without an upgrade it heartbeats the agent's `health` (bounded-wait) every interval; N
-//!   failures in a row start the ladder.
+//!   failures in a row start the ladder. The interval is the fast one while anything happens
+//!   and the steady one once the agent has been healthy for a while ([`cadence`]).
 //!
 //! - Operators steer it with `rollback`, `pause`/`resume`, `configure` and `set_operators`
 //!   ([`operator`]); the agent reports its repairs of the watchdog with `note_repair`.
 //!
-//! Layout: [`store`] (stable state), [`supervise`] (the tick), [`ladder`], [`control`] (whether
+//! Layout: [`store`] (stable state), [`supervise`] (the tick and its timer), [`cadence`]
+//! (which interval the state calls for), [`ladder`], [`control`] (whether
 //! the watchdog still controls the agent), [`operator`],
 //! [`agent_client`], [`access`] (who may send what as an ingress update).
 //! The interface is `watchdog.did` beside this crate (a test keeps it equal to the code).
@@ -19,6 +21,7 @@
 
 pub mod access;
 pub mod agent_client;
+pub mod cadence;
 pub mod control;
 pub mod ladder;
 pub mod operator;
@@ -26,33 +29,16 @@ pub mod store;
 pub mod supervise;
 
 use candid::Principal;
-use canister_api::agent::RepairNotice;
+use canister_api::agent::{ModuleChunk, RepairNotice};
+use canister_api::cadence::DetectionBounds;
 use canister_api::watchdog::{
     ArmPhase, ArmRequest, ArmedUpgrade, EventPage, IncidentPage, RollbackTarget, WatchdogConfig,
     WatchdogError, WatchdogInit, WatchdogStatus,
 };
 use ic_cdk::{init, post_upgrade, query, update};
-use std::cell::Cell;
 use std::time::Duration;
 
 type WatchdogResult<T> = Result<T, WatchdogError>;
-
-thread_local! {
-    static TIMER: Cell<Option<ic_cdk_timers::TimerId>> = const { Cell::new(None) };
-}
-
-/// (Re)starts the supervision interval with the configured period.
-fn arm_timer() {
-    if let Some(old) = TIMER.with(|t| t.take()) {
-        ic_cdk_timers::clear_timer(old);
-    }
-    let interval = store::get().config.heartbeat_interval_secs.max(1);
-    // A plain interval, not `set_timer_interval_serial`, which after a long gap in time
-    // dispatches one self-call per missed period (see the agent's supervision::start); `tick`
-    // returns at once while another run is under way.
-    let id = ic_cdk_timers::set_timer_interval(Duration::from_secs(interval), supervise::tick);
-    TIMER.with(|t| t.set(Some(id)));
-}
 
 #[init]
 fn init(arg: WatchdogInit) {
@@ -79,12 +65,14 @@ fn init(arg: WatchdogInit) {
         condition: None,
         control_lost: None,
         foreign_module: None,
+        healthy_streak: 0,
     });
-    arm_timer();
+    supervise::sync_timer();
 }
 
 /// Moves a state of the single-cell layout into the split one (`store::adopt_legacy`); timers
-/// do not survive an upgrade, so the supervision interval is set again.
+/// do not survive an upgrade, so the supervision interval is set again, at the cadence the
+/// stored state calls for.
 #[post_upgrade]
 fn post_upgrade() {
     if store::adopt_legacy() {
@@ -94,7 +82,7 @@ fn post_upgrade() {
             "the state moved from one cell into the split layout".into(),
         );
     }
-    arm_timer();
+    supervise::sync_timer();
 }
 
 /// An ingress update from a caller who may not call the method is refused here, before it
@@ -197,6 +185,7 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
     };
     store::update(|s| {
         s.consecutive_failures = 0;
+        s.healthy_streak = 0;
         s.armed = Some(ArmedUpgrade {
             upgrade_id: req.upgrade_id,
             phase,
@@ -228,6 +217,8 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
         ),
     );
     ic_cdk_timers::set_timer(Duration::ZERO, supervise::tick());
+    // Fast at once: the probation that follows is heartbeat by heartbeat.
+    supervise::sync_timer();
     Ok(deadline)
 }
 
@@ -279,7 +270,9 @@ fn status() -> WatchdogStatus {
 #[update]
 async fn rollback(target: RollbackTarget) -> WatchdogResult<u64> {
     let caller = caller_is_operator("rollback")?;
-    operator::rollback(caller, target).await
+    let answer = operator::rollback(caller, target).await;
+    supervise::sync_timer();
+    answer
 }
 
 /// Operators: stop heartbeats, arming and restores until `resume` (an armed upgrade waits).
@@ -295,6 +288,7 @@ fn pause() -> WatchdogResult<()> {
 fn resume() -> WatchdogResult<()> {
     let caller = caller_is_operator("resume")?;
     operator::set_paused(caller, false);
+    supervise::sync_timer();
     Ok(())
 }
 
@@ -302,10 +296,8 @@ fn resume() -> WatchdogResult<()> {
 #[update]
 fn configure(config: WatchdogConfig) -> WatchdogResult<WatchdogConfig> {
     let caller = caller_is_operator("configure")?;
-    let interval_changed = operator::configure(caller, config)?;
-    if interval_changed {
-        arm_timer();
-    }
+    operator::configure(caller, config)?;
+    supervise::sync_timer();
     Ok(store::get().config)
 }
 
@@ -324,6 +316,24 @@ fn note_repair(notice: RepairNotice) -> WatchdogResult<()> {
     Ok(())
 }
 
+/// The agent and operators: a piece of a module the watchdog holds (its LKG or previous LKG)
+/// by hash, from `offset` to the end of a 1 MiB piece. The agent takes its running module back
+/// this way when a clean reinstall emptied its version store (the agent's `handback`); an
+/// operator may download the LKG with it.
+#[query]
+fn lkg_chunk(hash: serde_bytes::ByteBuf, offset: u64) -> WatchdogResult<ModuleChunk> {
+    let caller = ic_cdk::api::msg_caller();
+    let st = store::get();
+    if caller != st.agent && !st.operators.contains(&caller) {
+        return Err(WatchdogError::Unauthorized {
+            caller,
+            method: "lkg_chunk".into(),
+            allowed: "the agent and operators".into(),
+        });
+    }
+    store::module_piece(&hash, offset)
+}
+
 /// Public: a page of incidents with id >= `from`: at most `limit` (capped at 10,000) and 1 MiB
 /// of candid; `next_from` continues it.
 #[query]
@@ -338,11 +348,12 @@ fn events(from: u64, to: u64) -> EventPage {
     store::events(from, to)
 }
 
-/// Public: the detection bound of the current settings, in seconds.
+/// Public: the detection bound of each cadence with the current settings, in seconds, and the
+/// cadence in force (see `canister_api::cadence`).
 #[query]
-fn detection_bound_secs() -> u64 {
-    let c: WatchdogConfig = store::get().config;
-    c.detection_bound_secs()
+fn detection_bound_secs() -> DetectionBounds {
+    let st = store::get();
+    st.config.beat().bounds(cadence::of(&st))
 }
 
 /// The generated candid service (`__export_service`, and `get_candid_pointer` for dfx).

@@ -40,6 +40,7 @@ pub fn status() -> WatchdogStatus {
         cycles,
         alerts: alerts(&st, cycles),
         repairs: st.repairs,
+        cadence: Some(crate::cadence::of(&st)),
     }
 }
 
@@ -117,8 +118,8 @@ pub fn set_paused(caller: Principal, paused: bool) {
     );
 }
 
-/// Replaces the settings; answers whether the interval changed (the timer is then re-armed).
-pub fn configure(caller: Principal, config: WatchdogConfig) -> Result<bool, WatchdogError> {
+/// Replaces the settings (the endpoint then re-arms the timer at the cadence they call for).
+pub fn configure(caller: Principal, config: WatchdogConfig) -> Result<(), WatchdogError> {
     config.check().map_err(WatchdogError::InvalidArgument)?;
     let before = store::get().config;
     store::update(|s| s.config = config);
@@ -127,7 +128,7 @@ pub fn configure(caller: Principal, config: WatchdogConfig) -> Result<bool, Watc
         None,
         format!("by {caller}: {before:?} -> {config:?}"),
     );
-    Ok(before.heartbeat_interval_secs != config.heartbeat_interval_secs)
+    Ok(())
 }
 
 /// Replaces the operator list.

@@ -15,7 +15,7 @@
 //! | 5 | settings cell (candid [`Settings`]): agent, operators, config, paused |
 //! | 6 | modules cell (candid [`Modules`]): LKG, previous LKG and pending LKG records |
 //! | 7 | work cell (candid [`Work`]): the armed upgrade, the restore in progress |
-//! | 8 | observations cell (candid [`Observations`]): heartbeats, the agent's health and digest, repairs, low balances, delivery attempts and undelivered alerts, the agent's condition, whether the watchdog still controls it, a module installed out of band |
+//! | 8 | observations cell (candid [`Observations`]): heartbeats and the healthy streak, the agent's health and digest, repairs, low balances, delivery attempts and undelivered alerts, the agent's condition, whether the watchdog still controls it, a module installed out of band |
 //! | 9 | verdicts to deliver (`upgrade id -> UpgradeOutcome`), at most [`MAX_QUEUED`] |
 //! | 10 | repair notices to deliver (`seq -> RepairNotice`), at most [`MAX_QUEUED`] |
 //!
@@ -23,12 +23,12 @@
 //! at [`MAX_TEXT`] bytes.
 
 use candid::{CandidType, Deserialize, Principal};
-use canister_api::agent::{Health, RepairNotice, StateDigest, UpgradeOutcome};
+use canister_api::agent::{Health, ModuleChunk, RepairNotice, StateDigest, UpgradeOutcome};
 use canister_api::page;
 use canister_api::stable::Candid;
 use canister_api::watchdog::{
     ArmedUpgrade, EventPage, Heartbeat, Incident, IncidentPage, LadderStep, LkgInfo,
-    RollbackTarget, WatchdogConfig, WatchdogEvent,
+    RollbackTarget, WatchdogConfig, WatchdogError, WatchdogEvent,
 };
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::{Cell as StableCell, DefaultMemoryImpl, StableBTreeMap};
@@ -127,6 +127,9 @@ pub struct State {
     /// A module the agent runs that is not the LKG, installed outside the pipeline (logged
     /// once; adopted as the LKG once the agent stores it as its running module).
     pub foreign_module: Option<Vec<u8>>,
+    /// Healthy heartbeats in a row since the last failure, arm or restore: the steady cadence
+    /// starts at `canister_api::cadence::STEADY_AFTER_HEALTHY` (see [`crate::cadence`]).
+    pub healthy_streak: u32,
 }
 
 /// Undelivered verdicts and notices kept for the alerts.
@@ -194,6 +197,8 @@ pub struct Observations {
     pub control_lost: Option<(u64, String)>,
     /// See [`State::foreign_module`].
     pub foreign_module: Option<Vec<u8>>,
+    /// See [`State::healthy_streak`] (absent in cells written before the steady cadence).
+    pub healthy_streak: Option<u32>,
 }
 
 impl State {
@@ -236,6 +241,7 @@ impl State {
             condition: self.condition.clone(),
             control_lost: self.control_lost.clone(),
             foreign_module: self.foreign_module.clone(),
+            healthy_streak: Some(self.healthy_streak).filter(|n| *n > 0),
         }
     }
 
@@ -263,6 +269,7 @@ impl State {
             condition: o.condition,
             control_lost: o.control_lost,
             foreign_module: o.foreign_module,
+            healthy_streak: o.healthy_streak.unwrap_or(0),
         }
     }
 }
@@ -447,6 +454,11 @@ pub fn queue_verdict(id: u64, outcome: UpgradeOutcome) {
     }
 }
 
+/// Whether a verdict or a repair notice waits for the agent.
+pub fn has_deliveries() -> bool {
+    !VERDICTS.with(|v| v.borrow().is_empty()) || !NOTICES.with(|n| n.borrow().is_empty())
+}
+
 /// The verdicts waiting for the agent, oldest upgrade first.
 pub fn verdicts() -> Vec<(u64, UpgradeOutcome)> {
     VERDICTS.with(|v| {
@@ -541,6 +553,52 @@ pub fn previous_bytes() -> Result<(LkgInfo, Vec<u8>), String> {
         .ok_or("the watchdog holds no previous LKG")?;
     let bytes = read_checked(&PREVIOUS, &info, "previous LKG")?;
     Ok((info, bytes))
+}
+
+/// A piece of a module the watchdog holds, its LKG or its previous LKG, by hash: the bytes
+/// from `offset` to the end of the stored 1 MiB piece that holds `offset` (so at most
+/// [`canister_api::TRANSFER_CHUNK`], well under the 2 MiB reply limit), and the module's total
+/// size. Not re-hashed here: the receiver checks the whole against the hash it asked for (the
+/// agent's `handback`), which keeps each piece cheap.
+pub fn module_piece(hash: &[u8], offset: u64) -> Result<ModuleChunk, WatchdogError> {
+    let st = get();
+    let slot: &'static Pieces = match (&st.lkg, &st.previous_lkg) {
+        (Some(l), _) if l.hash == hash => &LKG,
+        (_, Some(p)) if p.hash == hash => &PREVIOUS,
+        _ => {
+            return Err(WatchdogError::NotFound(format!(
+                "module {}: the watchdog keeps only its LKG ({}) and the previous LKG",
+                hex::encode(hash),
+                st.lkg.map_or("not set yet".into(), |l| format!(
+                    "{} {}",
+                    l.version,
+                    hex::encode(l.hash)
+                ))
+            )));
+        }
+    };
+    slot.with(|l| {
+        let map = l.borrow();
+        let total = match map.last_key_value() {
+            Some((last, bytes)) => u64::from(last) * PIECE as u64 + bytes.len() as u64,
+            None => 0,
+        };
+        if offset > total {
+            return Err(WatchdogError::InvalidArgument(format!(
+                "offset {offset} is past the module's {total} bytes"
+            )));
+        }
+        let index = (offset / PIECE as u64) as u32;
+        let within = (offset % PIECE as u64) as usize;
+        let bytes = map
+            .get(&index)
+            .map(|piece| piece.get(within..).unwrap_or_default().to_vec())
+            .unwrap_or_default();
+        Ok(ModuleChunk {
+            total,
+            bytes: serde_bytes::ByteBuf::from(bytes),
+        })
+    })
 }
 
 /// Records a new incident; returns its id. The oldest beyond [`MAX_INCIDENTS`] are evicted.
@@ -694,6 +752,7 @@ mod legacy {
                 condition: None,
                 control_lost: None,
                 foreign_module: None,
+                healthy_streak: 0,
             };
             (state, self.verdicts, self.notices)
         }

@@ -1,5 +1,5 @@
-//! Service: one supervision step per tick (an ic-cdk-timers interval, re-armed in
-//! post_upgrade). Each step reads the state, does one phase's work and writes its progress
+//! Service: one supervision step per tick (an ic-cdk-timers interval at the cadence the state
+//! calls for, [`sync_timer`], re-armed in post_upgrade). Each step reads the state, does one phase's work and writes its progress
 //! after every await, so a step that traps half-way is resumed by the next tick.
 //!
 //! ```text
@@ -40,6 +40,7 @@ use crate::store::{self, Restore, State};
 use crate::{agent_client, ladder};
 use candid::Principal;
 use canister_api::agent::{Health, StateDigest, UpgradeOutcome};
+use canister_api::cadence::Cadence;
 use canister_api::cdk::{Busy, now};
 use canister_api::failure::{Failure, not_a_controller};
 use canister_api::ic::management;
@@ -60,6 +61,40 @@ pub const MAX_DELIVERIES: u32 = u32::MAX;
 
 thread_local! {
     static BUSY_SINCE: Cell<Option<u64>> = const { Cell::new(None) };
+    /// The supervision interval: its timer, its period and the cadence it was set for.
+    static TIMER: Cell<Option<(ic_cdk_timers::TimerId, u64, Cadence)>> = const { Cell::new(None) };
+}
+
+/// (Re)arms the supervision interval at the cadence the stored state calls for
+/// ([`crate::cadence`]); does nothing while the timer already runs at that period. Called in
+/// init and post_upgrade (timers are lost on an upgrade), by the endpoints that change the
+/// cadence (`arm`, `rollback`, `resume`, `configure`), as soon as a heartbeat is recorded (a
+/// miss in steady state switches to the fast cadence at once) and at the end of every tick.
+/// An interval re-armed starts from now: a tick in flight finishes, and its end finds the
+/// timer already at the period the state calls for.
+pub fn sync_timer() {
+    let st = store::get();
+    let cadence = crate::cadence::of(&st);
+    let interval = st.config.beat().interval_of(cadence).max(1);
+    let current = TIMER.with(|t| t.get());
+    if current.is_some_and(|(_, period, _)| period == interval) {
+        return;
+    }
+    if let Some((old, _, before)) = current {
+        ic_cdk_timers::clear_timer(old);
+        if before != cadence {
+            store::event(
+                "cadence",
+                None,
+                format!("{before:?} -> {cadence:?}: a heartbeat every {interval} s"),
+            );
+        }
+    }
+    // A plain interval, not `set_timer_interval_serial`, which after a long gap in time
+    // dispatches one self-call per missed period (see the agent's supervision::start); `tick`
+    // returns at once while another run is under way.
+    let id = ic_cdk_timers::set_timer_interval(std::time::Duration::from_secs(interval), tick);
+    TIMER.with(|t| t.set(Some((id, interval, cadence))));
 }
 
 /// One supervision step (skipped if the previous one is still running).
@@ -76,6 +111,7 @@ pub async fn tick() {
     let _busy = Busy::hold(&BUSY_SINCE, Some(t));
     step().await;
     deliver_verdicts().await;
+    sync_timer();
 }
 
 async fn step() {
@@ -304,7 +340,7 @@ fn record_heartbeat_of(
     schema: Option<u32>,
     health: Option<canister_api::agent::Health>,
 ) -> u32 {
-    store::update(|s| {
+    let failures = store::update(|s| {
         if health.is_some() {
             s.agent_health = health;
         }
@@ -315,14 +351,18 @@ fn record_heartbeat_of(
         });
         if healthy {
             s.consecutive_failures = 0;
+            s.healthy_streak = s.healthy_streak.saturating_add(1);
             if schema.is_some() {
                 s.last_schema = schema;
             }
         } else {
             s.consecutive_failures += 1;
+            s.healthy_streak = 0;
         }
         s.consecutive_failures
-    })
+    });
+    sync_timer();
+    failures
 }
 
 /// Steady state: one heartbeat; N failures in a row start the ladder.
@@ -446,6 +486,7 @@ async fn note_condition(agent: Principal, upgrade_id: Option<u64>, f: BeatFailur
         lost_control(e.to_string());
     }
     store::update(|s| {
+        s.healthy_streak = 0;
         s.last_heartbeat = Some(Heartbeat {
             at: now(),
             healthy: false,
@@ -456,6 +497,7 @@ async fn note_condition(agent: Principal, upgrade_id: Option<u64>, f: BeatFailur
         store::event("verify.waiting", Some(id), condition.clone());
     }
     set_condition(Some(condition));
+    sync_timer();
 }
 
 /// After a healthy heartbeat in steady state: canister_status tells whether the watchdog still
@@ -592,6 +634,7 @@ pub fn start_restore(
         RollbackTarget::Snapshot(id) => (LadderStep::Snapshot, Some(id.clone())),
     };
     store::update(|s| {
+        s.healthy_streak = 0;
         s.restore = Some(Restore {
             incident_id,
             step,
@@ -979,6 +1022,7 @@ async fn commit(st: &State) {
     store::update(|s| {
         s.armed = None;
         s.consecutive_failures = 0;
+        s.healthy_streak = 0;
     });
     store::event(
         "commit",

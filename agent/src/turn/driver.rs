@@ -1,6 +1,7 @@
 //! The turn loop's steps: each step is one timer message that moves the active turn by one
 //! state (or starts one), then schedules the next step: at once while there is work, at the
-//! loop's interval when idle, slower in the `Low` survival tier.
+//! loop's interval when idle, every [`STEADY_IDLE_SECS`] once idle for a while (a new task
+//! pokes it at once), slower in the `Low` survival tier.
 //!
 //! A step may await one call: the model (`v1_chat`) or a tool run (`run_tool_call` on the agent
 //! itself). It writes before the await and re-reads after it; what comes back while writes are
@@ -98,10 +99,34 @@ fn interval(state: &LoopState) -> Duration {
     Duration::from_secs(state.llm.interval_secs)
 }
 
+/// Seconds between two idle looks at the queue once the loop has been idle for a while (see
+/// `canister_api::cadence`): a task submitted pokes the loop at once (`submit_task` ->
+/// [`poke`]), and an operator's setter restarts it, so only the end of a backoff waits on an
+/// idle look, and it is looked for on time.
+pub const STEADY_IDLE_SECS: u64 = canister_api::cadence::STEADY_IDLE_LOOK_SECS;
+/// Idle looks (no task pending), counted from the last turn's start, after which the loop
+/// looks at [`STEADY_IDLE_SECS`] instead of `interval_secs`.
+pub const STEADY_IDLE_AFTER_LOOKS: u64 = 10;
+
 fn idle_delay(state: &LoopState) -> Duration {
-    match tier(state) {
+    let base = match tier(state) {
         SurvivalTier::Low => interval(state) * state.survival.slow_factor,
         _ => interval(state),
+    };
+    let at = now();
+    let quiet_for = STEADY_IDLE_AFTER_LOOKS * state.llm.interval_secs * SEC;
+    // A pending task that waits (a backoff, a survival tier) is not idleness.
+    let quiet = crate::digest::pending() == 0
+        && state
+            .last_turn_started
+            .is_none_or(|t| at >= t.saturating_add(quiet_for));
+    if !quiet {
+        return base;
+    }
+    let steady = base.max(Duration::from_secs(STEADY_IDLE_SECS));
+    match state.backoff_until.filter(|until| *until > at) {
+        Some(until) => steady.min(base.max(Duration::from_nanos(until - at))),
+        None => steady,
     }
 }
 
@@ -171,6 +196,10 @@ fn start_turn(state: &LoopState) -> Next {
             return Next::Idle;
         }
         _ => {}
+    }
+    // The kept count first: an idle look does not scan the task table.
+    if crate::digest::pending() == 0 {
+        return Next::Idle;
     }
     let Some(task) = tasks::next_pending() else {
         return Next::Idle;

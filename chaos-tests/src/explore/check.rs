@@ -13,7 +13,7 @@
 //! | `upgrades_end` | liveness | after healing, every upgrade is terminal and nothing is armed or being restored within [`UPGRADE_BOUND`] |
 //! | `writes_resume` | liveness | a write is accepted within [`WRITE_BOUND`] (the write lease is 60 min) |
 //! | `operator_methods_answer` | liveness | `configure` on the watchdog and `set_autonomy` on the agent answer Ok (no Busy) |
-//! | `heartbeats_resume` | liveness | within the detection bound plus two intervals, the watchdog's last heartbeat is healthy and fresh and the agent has seen the watchdog as recently |
+//! | `heartbeats_resume` | liveness | within the steady cadence's detection bound plus two steady intervals (either side's, the longer), the watchdog's last heartbeat is healthy and fresh and the agent has seen the watchdog as recently |
 //! | `release_commits` | liveness, at the end | the operator's healthy release (marked as breaking the interface) commits within [`UPGRADE_BOUND`], the operator waiting out the gate and approving when asked |
 //! | `runs_verified_version` | liveness | the agent runs the LKG and its health is not `unhealthy`; every incident is restored |
 
@@ -548,11 +548,26 @@ pub fn liveness(w: &mut World) -> Result<(), Violation> {
         ));
     }
 
-    let bound =
-        Duration::from_secs(config.detection_bound_secs() + 2 * config.heartbeat_interval_secs);
+    // Healed, the watchdog may be at either cadence (a steady one once the agent has been
+    // healthy for a while): the bound and the freshness are those of the steady cadence,
+    // whose interval is never shorter than the fast one.
+    let agent_beat = w
+        .config()
+        .and_then(|c| c.supervision)
+        .unwrap_or_default()
+        .beat();
+    let steady = config
+        .steady_interval_secs()
+        .max(agent_beat.steady_interval_secs());
+    let bound = Duration::from_secs(
+        config
+            .steady_detection_bound_secs()
+            .max(agent_beat.steady_bound_secs())
+            + 2 * steady,
+    );
     let healed_at = w.now();
     let fresh = |w: &mut World| {
-        let interval = 3 * config.heartbeat_interval_secs * 1_000_000_000;
+        let interval = 3 * steady * 1_000_000_000;
         let wd = w.watchdog_status().and_then(|s| s.last_heartbeat);
         let health: Option<Health> = w.tb.try_health().ok();
         let seen = health.and_then(|h| h.watchdog).and_then(|v| v.last_seen);
