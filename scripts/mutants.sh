@@ -15,7 +15,8 @@
 #       EXPLORE_SEED_LIST="S…" these seeds instead of 1..N
 #       EXPLORE_FIRST=1        stop at a mutant's first finding (the count is then 1)
 #       EXPLORE_TIMEOUT=SECS   wall bound per history and trio (default 900; "timeout" counts
-#                              as not holding on the plain trio, as not found on a mutant)
+#                              as not holding on the plain trio, as not found on a mutant; a
+#                              history agentctl's own bound stopped (TIMEOUT) counts the same)
 #
 # Each mutant is built on first use into target/canisters/mutants (the agent's mutants take
 # about two minutes each on 2 cores). Logs go to target/mutants-logs/NAME.log. Prints a
@@ -37,7 +38,12 @@ wanted() {
 # The explorer's table: seed -> "FAIL invariant" or "ok", from agentctl explore's progress
 # lines ("[   n] seed S  ... FAIL ...", then "       invariant: detail").
 explore_outcomes() {
-    awk '/^\[ *[0-9]+\] seed / { seed = $3; if ($0 ~ / FAIL /) { fail = 1 } else { print seed, "ok"; fail = 0 } next }
+    # The seed is the word after "seed" (the counter is padded: "[   1]" is two fields).
+    awk '/^\[ *[0-9]+\] seed / { for (i = 1; i < NF; i++) if ($i == "seed") seed = $(i + 1); fail = 0
+                                 if ($0 ~ / FAIL /) { fail = 1 }
+                                 else if ($0 ~ / TIMEOUT /) { print seed, "timeout" }
+                                 else { print seed, "ok" }
+                                 next }
          fail == 1 { sub(/^ +/, ""); split($0, a, ":"); print seed, "FAIL", a[1]; fail = 0 }' "$1"
 }
 

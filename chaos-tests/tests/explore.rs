@@ -4,6 +4,7 @@
 
 use chaos_tests::explore::action::{Action, ReleaseKind};
 use chaos_tests::explore::{self, Config, trio};
+use std::time::Duration;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -127,4 +128,93 @@ fn a_release_after_the_agent_was_reinstalled_clean_commits() {
 fn a_mutant_the_build_cannot_supply_is_a_clear_error() {
     let e = trio(Some("no-such-mutant")).expect_err("no mutant trios here");
     assert!(e.contains("no-such-mutant"), "{e}");
+}
+
+/// The wall-time bound: a history whose step runs past it (a month of simulated waiting takes
+/// far longer than a second of wall time) stops in that step and is reported as timed out, not
+/// as passed and not as a broken invariant; the simulated wait was cut short.
+#[test]
+fn a_history_past_its_wall_time_bound_is_timed_out_in_the_step_that_ran_long() {
+    let month = 30 * 86_400;
+    let h = explore::run_within(
+        3,
+        &[Action::Wait(month), Action::Remember(1, 1)],
+        &trio(None).expect("trio"),
+        Some(Duration::from_secs(1)),
+    );
+    println!("{}", h.timeline());
+    let t = h.timed_out.as_ref().expect("the bound struck");
+    assert_eq!(t.step, 0, "{}", h.timeline());
+    assert_eq!(h.failure, None, "a timeout is not a failure");
+    assert_eq!(h.steps.len(), 1, "the step after the bound did not run");
+    assert!(
+        h.steps[0].result.contains("cut short"),
+        "{}",
+        h.steps[0].result
+    );
+    assert!(h.steps[0].wall_ms >= 1000, "{:?}", h.steps[0]);
+    assert_eq!(h.final_check_ms, 0, "no final check after a timeout");
+    assert!(
+        h.timeline().contains("TIMED OUT in step 0"),
+        "{}",
+        h.timeline()
+    );
+}
+
+/// Timed-out histories are listed with their seeds and the run goes on with the next seed.
+#[test]
+fn timed_out_histories_are_listed_and_the_run_goes_on() {
+    let config = Config {
+        steps: 4,
+        history_limit: Some(Duration::ZERO),
+        ..Config::default()
+    };
+    let summary = explore::explore(5..7, None, &config, |_, _| {});
+    println!("{}", summary.text());
+    assert_eq!(summary.histories, 2);
+    assert!(summary.failures.is_empty());
+    let seeds: Vec<u64> = summary.timed_out.iter().map(|t| t.seed).collect();
+    assert_eq!(seeds, vec![5, 6]);
+    assert!(
+        summary.text().contains("TIMED OUT seed 5"),
+        "{}",
+        summary.text()
+    );
+    assert!(
+        summary.text().contains("(0 of 2)"),
+        "a timed-out history is not counted as held: {}",
+        summary.text()
+    );
+}
+
+/// The slow seed (seed 4 of 30 steps ran for more than 17 minutes): with calls to the watchdog
+/// failing (SYS_TRANSIENT), ic-cdk-timers puts the watchdog's timer back for "now" after every
+/// failed self-call, and the simulator ran a round per nanosecond for it: 10^10 rounds per
+/// simulated 10 s. On the IC a round comes once per block (`SimConfig::min_round_interval`,
+/// 600 ms), so the retry costs one round per block. Fails before the fix (thousands of rounds in
+/// 10 µs), passes after; the fault is shown to strike all along.
+#[test]
+fn a_timer_that_retries_every_round_costs_one_round_per_block() {
+    use ic_sim::Fault;
+    let tb = testbed::Testbed::deploy(testbed::Options::default());
+    tb.sim.inject(Fault::FailCallsTo {
+        canister: tb.watchdog,
+    });
+    // Round by round (no pacing) until the watchdog's timer has had a call fail.
+    let struck = tb.tick_until(100_000, |tb| tb.sim.faults_fired().calls_failed > 0);
+    assert!(struck, "no call to the watchdog failed");
+    let rounds = tb.sim.run_for(Duration::from_micros(10));
+    assert!(rounds <= 1, "{rounds} rounds in 10 µs of simulated time");
+    let before = tb.sim.faults_fired().calls_failed;
+    let rounds = tb.sim.run_for(Duration::from_secs(60));
+    let failed = tb.sim.faults_fired().calls_failed - before;
+    println!("60 s with calls to the watchdog failing: {rounds} rounds, {failed} calls failed");
+    assert!(
+        failed >= 50,
+        "the timer stopped retrying ({failed} failed calls in 60 s)"
+    );
+    assert!(
+        rounds <= 3 * 100,
+        "{rounds} rounds in 60 s: more than a few per 600 ms block"
+    );
 }

@@ -102,6 +102,11 @@ enum Command {
         /// Re-runs allowed to shrink each failing history (0: do not shrink).
         #[arg(long, default_value_t = 40)]
         shrink_runs: usize,
+        /// Wall-clock seconds one history may take after its trio is deployed; a history that reaches
+        /// it is reported as TIMEOUT (neither passed nor failed) and the run goes on
+        /// (0: unbounded).
+        #[arg(long, default_value_t = chaos_tests::explore::DEFAULT_HISTORY_LIMIT.as_secs())]
+        history_secs: u64,
     },
     /// Measure the figures that matter on the embedded simulator.
     Bench {
@@ -244,6 +249,7 @@ fn main() -> std::process::ExitCode {
             json,
             mutant,
             shrink_runs,
+            history_secs,
         } => explore::run(&explore::ExploreArgs {
             seeds,
             minutes,
@@ -252,6 +258,7 @@ fn main() -> std::process::ExitCode {
             json: json.as_deref(),
             mutant: mutant.as_deref(),
             shrink_runs,
+            history_secs,
         }),
         Command::Bench {
             json,

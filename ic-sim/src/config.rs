@@ -75,6 +75,13 @@ pub struct SimConfig {
     pub default_canister_cycles: u128,
     /// The fee schedule (the IC's, for 13 nodes; see [`crate::fees`]).
     pub fees: Fees,
+    /// The shortest time between two rounds that [`crate::Sim::run_for`] runs for anything but
+    /// queued messages: due timers, heartbeats, expiring deadlines. The IC makes a block, hence
+    /// a round, no faster than its notary delay (dfinity/ic `rs/limits/src/lib.rs`:
+    /// `INITIAL_NOTARY_DELAY_APP_SUBNET = 600 ms`), so a timer that re-arms itself for "now"
+    /// (ic-cdk-timers' retry after a SYS_TRANSIENT reject) runs once per block, not once per
+    /// nanosecond. Rounds that execute queued messages still follow each other 1 ns apart.
+    pub min_round_interval: std::time::Duration,
     /// The default subnet's id (where canisters go unless placed elsewhere), as `ic0.subnet_self`
     /// and certificates name it; `None` derives it, as every other subnet's, from its position.
     /// A server that signs certificates with its own root key sets the id derived from that key
@@ -104,6 +111,7 @@ impl Default for SimConfig {
             max_rounds_per_ingress: 10_000,
             default_canister_cycles: 0,
             fees: Fees::default(),
+            min_round_interval: std::time::Duration::from_millis(600),
             subnet_id: None,
         }
     }

@@ -281,6 +281,25 @@ impl SimState {
         self.time_set = true;
     }
 
+    /// The time a round that is not driven by queued messages (a due timer or heartbeat, an
+    /// expiring deadline) may execute at, from `at` on: no sooner than
+    /// [`crate::SimConfig::min_round_interval`] after the last round (the IC's block rate).
+    pub(crate) fn paced_round_time(&self, at: u64) -> u64 {
+        let gap = self.config.min_round_interval.as_nanos() as u64;
+        self.last_round.map_or(at, |last| at.max(last + gap))
+    }
+
+    /// The time the next round of [`crate::Sim::run_for`] executes at, given that the subnet
+    /// has work: at once for queued messages, else paced ([`Self::paced_round_time`]).
+    pub(crate) fn next_busy_round_time(&self) -> u64 {
+        let next = self.next_round_time();
+        if self.queues.is_empty() {
+            self.paced_round_time(next)
+        } else {
+            next
+        }
+    }
+
     /// Whether another round could change anything right now.
     pub(crate) fn has_work(&self) -> bool {
         let next = self.next_round_time();

@@ -89,13 +89,24 @@ impl Sim {
 
     /// Runs rounds until nothing is due, then jumps time to the next scheduled event (a global
     /// timer, a call deadline, a stop timeout), repeatedly, until `duration` has passed. Returns
-    /// the rounds executed. Time never jumps past a due event, so what happens is what would
-    /// happen with rounds every nanosecond, only faster. Not in PocketIC's API.
+    /// the rounds executed. Time never jumps past a due event. Rounds that execute queued
+    /// messages follow each other 1 ns apart; any other round (timers, heartbeats, deadlines)
+    /// comes no sooner than [`SimConfig::min_round_interval`] after the previous one, as blocks
+    /// do on the IC, so a canister that re-arms its timer for "now" costs one round per block
+    /// instead of one per nanosecond. Not in PocketIC's API.
     pub fn run_for(&self, duration: Duration) -> u64 {
         let end = self.state.borrow().time + duration.as_nanos() as u64;
         let mut rounds = 0;
         loop {
             while self.state.borrow().has_work() {
+                let mut state = self.state.borrow_mut();
+                let at = state.next_busy_round_time();
+                if at > end {
+                    state.set_next_round_time(end);
+                    return rounds;
+                }
+                state.set_next_round_time(at);
+                drop(state);
                 self.tick();
                 rounds += 1;
                 if self.state.borrow().time >= end {
@@ -103,7 +114,7 @@ impl Sim {
                 }
             }
             let mut state = self.state.borrow_mut();
-            match state.next_event_time() {
+            match state.next_event_time().map(|t| state.paced_round_time(t)) {
                 Some(t) if t <= end => {
                     state.set_next_round_time(t);
                     drop(state);

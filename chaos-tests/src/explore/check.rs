@@ -320,17 +320,19 @@ pub fn safety(w: &mut World, result: &str) -> Result<(), Violation> {
     Ok(())
 }
 
-/// Runs the subnet in 10 s steps until `done` or `limit`; answers whether `done` held.
+/// Runs the subnet in 10 s steps until `done` or `limit`; answers whether `done` held. Also
+/// stops (answering `false`, with [`World::out_of_time`] set) when the history's wall-time
+/// bound strikes; the caller's verdict is then void.
 fn run_until(w: &mut World, limit: Duration, mut done: impl FnMut(&mut World) -> bool) -> bool {
     let start = w.now();
     loop {
         if done(w) {
             return true;
         }
-        if w.now() - start >= limit.as_nanos() as u64 {
+        if w.now() - start >= limit.as_nanos() as u64 || w.past_deadline() {
             return false;
         }
-        w.tb.run_for(Duration::from_secs(10));
+        w.run_for(Duration::from_secs(10));
     }
 }
 
@@ -367,7 +369,7 @@ fn release_commits(w: &mut World) -> Result<(), Violation> {
                     .and_then(|n| n.parse::<u64>().ok())
                     .unwrap_or(600);
                 w.tb.sim.advance_time(Duration::from_secs(secs + 1));
-                w.tb.run_for(Duration::from_secs(10));
+                w.run_for(Duration::from_secs(10));
                 last = e;
             }
             Err(e) => return fail(format!("the healthy release was refused: {e}")),

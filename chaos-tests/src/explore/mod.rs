@@ -9,6 +9,11 @@
 //! failing seed replays exactly; [`shrink`] removes steps while the same invariant still
 //! breaks, and [`History::timeline`] prints what is left for a regression test.
 //!
+//! Each history has a wall-time bound ([`Config::history_limit`], from its first step): a history
+//! that reaches it stops and is reported as timed out ([`History::timed_out`]), neither passed
+//! nor failed, and the run goes on with the next seed. Every step's wall time is kept
+//! ([`Step::wall_ms`]) so a slow history shows where its time went.
+//!
 //! - [`action`]: the steps and the generator; [`world`]: applying a step to the trio;
 //!   [`check`]: the invariants and their bounds; [`safety_net`]: the invariants that guard the
 //!   safety net's own rules (issue 12); [`coverage`]: what the histories reached;
@@ -25,7 +30,7 @@ pub mod world;
 pub use action::{Action, generate};
 pub use check::Violation;
 pub use coverage::Coverage;
-pub use summary::{Summary, explore};
+pub use summary::{SeedTimeout, Summary, explore};
 
 use crate::rng::Rng;
 use ic_sim::{FaultsFired, MessageOrder, SimConfig};
@@ -76,7 +81,13 @@ pub struct Config {
     pub trio: Trio,
     /// Shrink failing histories, with at most this many re-runs (0: do not shrink).
     pub shrink_runs: usize,
+    /// The wall time one history may take from its first step, the final check included
+    /// (`None`: unbounded). Deploying the trio is not counted (it has its own simulated bound).
+    pub history_limit: Option<Duration>,
 }
+
+/// [`Config::history_limit`]'s default: a history of 30 steps takes seconds to a minute.
+pub const DEFAULT_HISTORY_LIMIT: Duration = Duration::from_secs(300);
 
 impl Default for Config {
     fn default() -> Self {
@@ -84,6 +95,7 @@ impl Default for Config {
             steps: 30,
             trio: Trio::default(),
             shrink_runs: 40,
+            history_limit: Some(DEFAULT_HISTORY_LIMIT),
         }
     }
 }
@@ -99,6 +111,18 @@ pub struct Step {
     pub action: String,
     /// What came of it.
     pub result: String,
+    /// Wall-clock milliseconds the step took, its safety or liveness check included.
+    pub wall_ms: u64,
+}
+
+/// A history stopped by its wall-time bound: not a pass, not a failure.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct TimedOut {
+    /// The step that was running when the bound struck (the history's length: the final
+    /// liveness check).
+    pub step: usize,
+    /// The bound, in wall-clock seconds.
+    pub limit_secs: f64,
 }
 
 /// A broken invariant and where.
@@ -124,6 +148,15 @@ pub struct History {
     pub steps: Vec<Step>,
     /// The first broken invariant, if any.
     pub failure: Option<Failure>,
+    /// Set when the wall-time bound stopped the history (then `failure` is `None`).
+    pub timed_out: Option<TimedOut>,
+    /// The wall-time bound it ran under.
+    #[serde(skip)]
+    pub limit: Option<Duration>,
+    /// Wall-clock milliseconds of deploying the trio.
+    pub deploy_ms: u64,
+    /// Wall-clock milliseconds of the final liveness check (0 if it did not run).
+    pub final_check_ms: u64,
     /// What it reached.
     pub coverage: Coverage,
     /// Losses incidents explained.
@@ -152,14 +185,43 @@ impl History {
             }
             out.push('\n');
         }
-        match &self.failure {
-            Some(f) => out.push_str(&format!(
+        match (&self.failure, &self.timed_out) {
+            (Some(f), _) => out.push_str(&format!(
                 "  BROKEN after step {}: {}: {}\n",
                 f.step, f.violation.invariant, f.violation.detail
             )),
-            None => out.push_str("  every invariant held\n"),
+            (None, Some(t)) => out.push_str(&format!(
+                "  TIMED OUT in step {}: the history's wall-time bound ({} s) struck; nothing is known of the rest\n",
+                t.step, t.limit_secs
+            )),
+            (None, None) => out.push_str("  every invariant held\n"),
         }
         out
+    }
+
+    /// The `n` slowest steps (the final liveness check counts as a step), slowest first.
+    pub fn slowest_steps(&self, n: usize) -> Vec<SlowStep> {
+        let mut all: Vec<SlowStep> = self
+            .steps
+            .iter()
+            .map(|s| SlowStep {
+                seed: self.seed,
+                step: s.index,
+                action: s.action.clone(),
+                wall_ms: s.wall_ms,
+            })
+            .collect();
+        if self.final_check_ms > 0 {
+            all.push(SlowStep {
+                seed: self.seed,
+                step: self.actions.len(),
+                action: "final liveness check".into(),
+                wall_ms: self.final_check_ms,
+            });
+        }
+        all.sort_by(|a, b| b.wall_ms.cmp(&a.wall_ms).then(a.step.cmp(&b.step)));
+        all.truncate(n);
+        all
     }
 
     /// The broken invariant's name, if any.
@@ -167,6 +229,32 @@ impl History {
         self.failure
             .as_ref()
             .map(|f| f.violation.invariant.as_str())
+    }
+}
+
+/// A step and its wall time, for the summary's slowest steps.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct SlowStep {
+    /// The history's seed.
+    pub seed: u64,
+    /// The step's index.
+    pub step: usize,
+    /// The action, in words.
+    pub action: String,
+    /// Wall-clock milliseconds.
+    pub wall_ms: u64,
+}
+
+impl std::fmt::Display for SlowStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "seed {} #{} {} ({:.1} s)",
+            self.seed,
+            self.step,
+            self.action,
+            self.wall_ms as f64 / 1000.0
+        )
     }
 }
 
@@ -185,8 +273,16 @@ pub fn delay_of(seed: u64) -> f64 {
 }
 
 /// Deploys a fresh trio for `seed` and plays `actions`: safety after every step, liveness at
-/// each checkpoint and at the end. Stops at the first broken invariant.
+/// each checkpoint and at the end. Stops at the first broken invariant. No wall-time bound
+/// (a replay); [`run_within`] sets one.
 pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
+    run_within(seed, actions, trio, None)
+}
+
+/// [`run`], stopping when `limit` of wall time has passed since the first step: the history is
+/// then [`History::timed_out`] at the step that was running, and a check the bound cut short
+/// counts for nothing.
+pub fn run_within(seed: u64, actions: &[Action], trio: &Trio, limit: Option<Duration>) -> History {
     let started = Instant::now();
     let compiled = ic_sim::compilations();
     let delay = delay_of(seed);
@@ -212,31 +308,45 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
         tb.watchdog_status().lkg.is_some()
             && tb.health().watchdog.is_some_and(|w| w.last_seen.is_some())
     });
+    let deploy_ms = started.elapsed().as_millis() as u64;
     let mut world = World::new(tb, modules);
+    world.deadline = limit.map(|l| Instant::now() + l);
+    let limit_secs = limit.map_or(0.0, |l| l.as_secs_f64());
+    let timed_out = |step| TimedOut { step, limit_secs };
     let t0 = world.now();
     let mut steps = vec![];
     let mut failure = None;
+    let mut stopped = None;
+    let trace = std::env::var_os("EXPLORE_TRACE").is_some();
     for (index, action) in actions.iter().enumerate() {
+        if world.past_deadline() {
+            stopped = Some(timed_out(index));
+            break;
+        }
         let at_secs = (world.now() - t0) / 1_000_000_000;
         let wall = Instant::now();
         let result = world.apply(action);
-        if std::env::var_os("EXPLORE_TRACE").is_some() {
-            eprintln!(
-                "#{index} {action} -> {result} ({} ms)",
-                wall.elapsed().as_millis()
-            );
-        }
         let checked = match action {
             Action::Checkpoint => check::liveness(&mut world),
             _ => check::safety(&mut world, &result),
         }
         .and_then(|()| safety_net::check(&mut world, action, &result));
+        let wall_ms = wall.elapsed().as_millis() as u64;
+        if trace {
+            eprintln!("#{index} t+{at_secs}s {action} -> {result} ({wall_ms} ms)");
+        }
         steps.push(Step {
             index,
             at_secs,
             action: action.to_string(),
             result,
+            wall_ms,
         });
+        // A check the bound cut short saw too little simulated time: its verdict is void.
+        if world.out_of_time {
+            stopped = Some(timed_out(index));
+            break;
+        }
         if let Err(violation) = checked {
             failure = Some(Failure {
                 step: index,
@@ -245,14 +355,25 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
             break;
         }
     }
-    if failure.is_none()
-        && let Err(violation) =
-            check::final_liveness(&mut world).and_then(|()| safety_net::at_end(&world))
-    {
-        failure = Some(Failure {
-            step: actions.len(),
-            violation,
-        });
+    let mut final_check_ms = 0;
+    if failure.is_none() && stopped.is_none() {
+        let wall = Instant::now();
+        let checked =
+            check::final_liveness(&mut world).and_then(|()| safety_net::at_end(&world));
+        final_check_ms = wall.elapsed().as_millis() as u64;
+        if trace {
+            eprintln!("final liveness check ({final_check_ms} ms)");
+        }
+        match checked {
+            _ if world.out_of_time => stopped = Some(timed_out(actions.len())),
+            Err(violation) => {
+                failure = Some(Failure {
+                    step: actions.len(),
+                    violation,
+                })
+            }
+            Ok(()) => {}
+        }
     }
     History {
         seed,
@@ -260,6 +381,10 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
         actions: actions.to_vec(),
         steps,
         failure,
+        timed_out: stopped,
+        limit,
+        deploy_ms,
+        final_check_ms,
         coverage: world.coverage.clone(),
         excused: world.excused.clone(),
         trace: world.tb.sim.trace_digest(),
@@ -271,13 +396,19 @@ pub fn run(seed: u64, actions: &[Action], trio: &Trio) -> History {
 
 /// The history `seed` generates, run.
 pub fn run_seed(seed: u64, config: &Config) -> History {
-    run(seed, &generate(seed, config.steps), &config.trio)
+    run_within(
+        seed,
+        &generate(seed, config.steps),
+        &config.trio,
+        config.history_limit,
+    )
 }
 
 /// A smaller history with the same seed that breaks the same invariant: first cut after the
 /// failing step, then remove chunks of steps (halves, quarters, ... single steps) while the
 /// failure stays, with at most `max_runs` re-runs. Answers the smallest failing history found
-/// (`failing` itself if none is smaller).
+/// (`failing` itself if none is smaller). Each re-run has `failing`'s wall-time bound; one that
+/// times out counts as not failing.
 pub fn shrink(failing: &History, trio: &Trio, max_runs: usize) -> History {
     let Some(invariant) = failing.broken().map(str::to_string) else {
         return failing.clone();
@@ -297,7 +428,7 @@ pub fn shrink(failing: &History, trio: &Trio, max_runs: usize) -> History {
             let mut candidate = actions.clone();
             candidate.drain(start..(start + size).min(actions.len()));
             runs += 1;
-            let h = run(failing.seed, &candidate, trio);
+            let h = run_within(failing.seed, &candidate, trio, failing.limit);
             if h.broken() == Some(invariant.as_str()) {
                 let cut = h
                     .failure

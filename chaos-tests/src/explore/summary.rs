@@ -1,9 +1,10 @@
 //! Many histories: [`explore`] runs seeds until a count or a deadline, shrinks each failure,
-//! and sums up what ran (distinct traces, actions and faults by kind, coverage) as
-//! `agentctl explore` prints it and writes it as JSON.
+//! and sums up what ran (distinct traces, actions and faults by kind, coverage, the histories
+//! the wall-time bound stopped and the slowest steps) as `agentctl explore` prints it and
+//! writes it as JSON.
 
 use super::coverage::{Coverage, Missed};
-use super::{Config, History, run_seed, shrink};
+use super::{Config, History, SlowStep, run_seed, shrink};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -25,6 +26,24 @@ pub struct SeedFailure {
     pub timeline: String,
 }
 
+/// A history the wall-time bound stopped: neither passed nor failed.
+#[derive(Serialize, Clone, Debug)]
+pub struct SeedTimeout {
+    /// The seed (`agentctl explore --seed S --history-secs 0` runs it to the end).
+    pub seed: u64,
+    /// The step that was running when the bound struck (the history's length: the final check).
+    pub step: usize,
+    /// Steps of the generated history.
+    pub steps: usize,
+    /// The bound, in wall-clock seconds.
+    pub limit_secs: f64,
+    /// Where its time went: its slowest steps, slowest first.
+    pub slowest: Vec<SlowStep>,
+}
+
+/// How many of the slowest steps the summary keeps.
+pub const SLOWEST: usize = 5;
+
 /// What a run of many histories found.
 #[derive(Serialize, Clone, Debug, Default)]
 pub struct Summary {
@@ -42,6 +61,10 @@ pub struct Summary {
     pub faults: BTreeMap<String, u64>,
     /// Every failing seed.
     pub failures: Vec<SeedFailure>,
+    /// Every seed the wall-time bound stopped.
+    pub timed_out: Vec<SeedTimeout>,
+    /// The slowest steps of all histories, slowest first ([`SLOWEST`] of them).
+    pub slowest_steps: Vec<SlowStep>,
     /// What the histories reached.
     pub coverage: Coverage,
     /// What they did not.
@@ -111,6 +134,19 @@ pub fn explore(
                 timeline: small.timeline(),
             }
         });
+        s.slowest_steps.extend(h.slowest_steps(SLOWEST));
+        s.slowest_steps
+            .sort_by(|a, b| b.wall_ms.cmp(&a.wall_ms).then(a.seed.cmp(&b.seed)));
+        s.slowest_steps.truncate(SLOWEST);
+        if let Some(t) = &h.timed_out {
+            s.timed_out.push(SeedTimeout {
+                seed,
+                step: t.step,
+                steps: h.actions.len(),
+                limit_secs: t.limit_secs,
+                slowest: h.slowest_steps(3),
+            });
+        }
         progress(&h, failure.as_ref());
         s.failures.extend(failure);
     }
@@ -160,8 +196,35 @@ impl Summary {
             self.missed.rungs.join(", "),
             self.missed.errors.join(", ")
         ));
+        out.push_str("slowest steps:\n");
+        for step in &self.slowest_steps {
+            out.push_str(&format!("  {step}\n"));
+        }
+        for t in &self.timed_out {
+            out.push_str(&format!(
+                "TIMED OUT seed {}: the {} s wall-time bound struck in step {} of {} (not a safety failure; `--seed {} --history-secs 0` runs it through); slowest: {}\n",
+                t.seed,
+                t.limit_secs,
+                t.step,
+                t.steps,
+                t.seed,
+                if t.slowest.is_empty() {
+                    "no step ran".to_string()
+                } else {
+                    t.slowest
+                        .iter()
+                        .map(|s| format!("#{} {} ({:.1} s)", s.step, s.action, s.wall_ms as f64 / 1000.0))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }
+            ));
+        }
         if self.failures.is_empty() {
-            out.push_str("every invariant held in every history\n");
+            let done = self.histories as usize - self.timed_out.len();
+            out.push_str(&format!(
+                "every invariant held in every history that ran to its end ({done} of {})\n",
+                self.histories
+            ));
         }
         for f in &self.failures {
             out.push_str(&format!(

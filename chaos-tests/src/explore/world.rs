@@ -1,7 +1,9 @@
 //! The trio under exploration and what the explorer knows about it: the acknowledged writes (the
 //! model the safety checks compare with), the journal's terminal states seen so far, the
 //! modules it has bytes for, and the coverage. [`World::apply`] runs one [`Action`] and says
-//! in words what came of it.
+//! in words what came of it. The history's wall-time bound is kept here too: every stretch of
+//! simulated time runs through [`World::run_for`], which stops at the bound
+//! ([`World::out_of_time`]).
 
 use super::action::{
     Action, FaultKind, Intrusion, PatchKind, ReleaseKind, RollbackKind, Who, autonomy,
@@ -16,8 +18,11 @@ use canister_api::watchdog::{RollbackTarget, WatchdogConfig, WatchdogError, Watc
 use ic_sim::Fault;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use testbed::{Testbed, operator, stranger};
+
+/// The simulated time [`World::run_for`] runs between two looks at the wall clock.
+const SLICE: Duration = Duration::from_secs(10);
 
 /// The namespace of the explorer's facts.
 pub const NAMESPACE: &str = "explore";
@@ -59,6 +64,11 @@ pub struct World {
     pub agent_tampered: bool,
     /// What the invariants of [`super::safety_net`] remember between steps.
     pub net: super::safety_net::Seen,
+    /// The wall-clock instant at which the history's bound strikes (`None`: unbounded).
+    pub deadline: Option<Instant>,
+    /// Whether the bound struck: a stretch of simulated time was cut short, so what the
+    /// history saw since then proves nothing (neither a pass nor a failure).
+    pub out_of_time: bool,
 }
 
 /// A candid call's answer: the reply decoded, or the reject / decoding failure in words.
@@ -127,6 +137,32 @@ impl World {
             bad_modules: vec![],
             agent_tampered: false,
             net: Default::default(),
+            deadline: None,
+            out_of_time: false,
+        }
+    }
+
+    /// Whether the wall-time bound has struck (and notes it if so).
+    pub fn past_deadline(&mut self) -> bool {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.out_of_time = true;
+        }
+        self.out_of_time
+    }
+
+    /// Runs the subnet for `d` of simulated time in slices of at most [`SLICE`], stopping early
+    /// when the wall-time bound strikes; answers whether all of `d` ran.
+    pub fn run_for(&mut self, d: Duration) -> bool {
+        let end = self.now() + d.as_nanos() as u64;
+        loop {
+            let now = self.now();
+            if now >= end {
+                return true;
+            }
+            if self.past_deadline() {
+                return false;
+            }
+            self.tb.run_for(Duration::from_nanos(end - now).min(SLICE));
         }
     }
 
@@ -306,8 +342,11 @@ impl World {
         let tb = &self.tb;
         match action {
             Action::Wait(s) => {
-                tb.run_for(Duration::from_secs(*s));
-                String::new()
+                if self.run_for(Duration::from_secs(*s)) {
+                    String::new()
+                } else {
+                    "cut short: the history's wall-time bound struck".into()
+                }
             }
             Action::Ticks(n) => {
                 for _ in 0..*n {
