@@ -144,7 +144,9 @@ fn schedule(after: Duration) {
 /// Whether a run is under way or due (a few seconds' grace for its timer).
 fn alive() -> bool {
     let t = now();
-    RUNNING.with(|r| r.get()).is_some_and(|since| t < since + RUN_EXPIRY_NS)
+    RUNNING
+        .with(|r| r.get())
+        .is_some_and(|since| t < since + RUN_EXPIRY_NS)
         || DUE
             .with(|d| d.get())
             .is_some_and(|due| t < due + 5_000_000_000)
@@ -294,7 +296,9 @@ pub async fn run() {
 fn give_up(why: String) {
     let module = current()
         .and_then(|h| h.hash)
-        .map_or("the module it runs".into(), |h| format!("module {}", hex::encode(h)));
+        .map_or("the module it runs".into(), |h| {
+            format!("module {}", hex::encode(h))
+        });
     let reason = format!(
         "the agent runs {module}, which its version store lacks, and the watchdog could not \
          hand it back: {why}. Fix: {OPERATOR_FIX}"
@@ -475,9 +479,9 @@ fn store(module: [u8; 32], bytes: &[u8]) {
 }
 
 fn describe(h: &Handback) -> String {
-    let module = h
-        .hash
-        .map_or("the module it runs".into(), |m| format!("module {}", hex::encode(m)));
+    let module = h.hash.map_or("the module it runs".into(), |m| {
+        format!("module {}", hex::encode(m))
+    });
     let progress = match h.total {
         Some(total) => format!("{} of {total} bytes", uploads::handback_bytes()),
         None => "not started".into(),
@@ -510,12 +514,32 @@ mod tests {
     fn a_piece_must_fit_the_module_and_the_size_must_not_change() {
         assert_eq!(check_piece(0, 10, 30, None), Ok(()));
         assert_eq!(check_piece(20, 10, 30, Some(30)), Ok(()));
-        assert!(check_piece(25, 10, 30, Some(30)).unwrap_err().contains("does not fit"));
-        assert!(check_piece(0, 0, 30, None).unwrap_err().contains("does not fit"));
-        assert!(check_piece(10, 10, 40, Some(30)).unwrap_err().contains("changed"));
+        assert!(
+            check_piece(25, 10, 30, Some(30))
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        assert!(
+            check_piece(0, 0, 30, None)
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        assert!(
+            check_piece(10, 10, 40, Some(30))
+                .unwrap_err()
+                .contains("changed")
+        );
         let big = uploads::MAX_WASM + 1;
-        assert!(check_piece(0, 10, big, None).unwrap_err().contains("largest"));
+        assert!(
+            check_piece(0, 10, big, None)
+                .unwrap_err()
+                .contains("largest")
+        );
         let len = canister_api::TRANSFER_CHUNK + 1;
-        assert!(check_piece(0, len, 4 * len, None).unwrap_err().contains("does not fit"));
+        assert!(
+            check_piece(0, len, 4 * len, None)
+                .unwrap_err()
+                .contains("does not fit")
+        );
     }
 }

@@ -218,3 +218,37 @@ fn a_timer_that_retries_every_round_costs_one_round_per_block() {
         "{rounds} rounds in 60 s: more than a few per 600 ms block"
     );
 }
+
+/// Open findings of the explorer, replayed as generated (no shrinking yet); each is `#[ignore]`d
+/// until fixed, so the test command stays green while the finding stays one command away:
+/// `cargo test -p chaos-tests --test explore open_finding -- --ignored --nocapture`.
+fn replay_generated(seed: u64, steps: usize) -> explore::History {
+    let h = explore::run(
+        seed,
+        &explore::action::generate(seed, steps),
+        &trio(None).expect("trio"),
+    );
+    println!("{}", h.timeline());
+    h
+}
+
+/// Seed 8, 20 steps: a `drops_operators` release is rolled back (incident 1); later the agent
+/// is uninstalled and the ladder's Snapshot rung restores the newest snapshot, upgrade 1's
+/// arm-time snapshot, whose journal holds upgrade 1 in flight; `end_after_restore` then ends it
+/// a second time with another reason, so `journal_truthful` breaks (a terminal record changed).
+#[test]
+#[ignore = "open finding of the explorer: a restored arm-time snapshot re-ends an ended upgrade"]
+fn open_finding_a_restored_arm_time_snapshot_re_ends_an_ended_upgrade() {
+    let h = replay_generated(8, 20);
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+}
+
+/// Seed 4, 30 steps: a trap strikes the watchdog's `canister_global_timer` while its calls are
+/// failing; as on the IC, the timer stays disarmed after a trap, so the watchdog never runs
+/// again and the uninstalled agent is never reinstalled (`upgrades_end` breaks).
+#[test]
+#[ignore = "open finding of the explorer: a trap in the watchdog's timer handler stops supervision"]
+fn open_finding_a_trap_in_the_watchdogs_timer_stops_its_supervision() {
+    let h = replay_generated(4, 30);
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+}

@@ -68,7 +68,12 @@ fn commits(tb: &Testbed, bytes: &[u8]) -> UpgradeRecord {
     rec
 }
 
-fn lkg_chunk(tb: &Testbed, caller: Principal, hash: &[u8], offset: u64) -> Result<ModuleChunk, WatchdogError> {
+fn lkg_chunk(
+    tb: &Testbed,
+    caller: Principal,
+    hash: &[u8],
+    offset: u64,
+) -> Result<ModuleChunk, WatchdogError> {
     tb.query(
         tb.watchdog,
         caller,
@@ -89,7 +94,11 @@ fn a_release_after_a_clean_reinstall_commits_with_the_module_handed_back() {
     let tb = seeded();
     let module = tb.agent_module().expect("the agent runs a module");
     reinstalled_clean(&tb);
-    assert_eq!(tb.agent_module().as_ref(), Some(&module), "the LKG is reinstalled");
+    assert_eq!(
+        tb.agent_module().as_ref(),
+        Some(&module),
+        "the LKG is reinstalled"
+    );
     tb.run_until(LIMIT, running_stored)
         .unwrap_or_else(|| panic!("not handed back; audit {:?}", tb.audit().entries));
     let handed = audit_details(&tb, "versions.handback");
@@ -174,7 +183,11 @@ fn a_transfer_that_does_not_hash_to_the_module_is_refused_and_changes_nothing() 
             .any(|d| d.contains("hash to"))
     })
     .unwrap_or_else(|| panic!("no refusal; audit {:?}", tb.audit().entries));
-    assert!(tb.versions().is_empty(), "nothing stored: {:?}", tb.versions());
+    assert!(
+        tb.versions().is_empty(),
+        "nothing stored: {:?}",
+        tb.versions()
+    );
     assert_eq!(tb.health().running_module_hash, None);
     assert!(audit_details(&tb, "versions.handback").is_empty());
     let alert = version_store_alert(&tb).expect("health says the handback is incomplete");
@@ -187,7 +200,9 @@ fn a_transfer_that_does_not_hash_to_the_module_is_refused_and_changes_nothing() 
         .self_upgrade_greeting("while the handback runs")
         .expect_err("no patch without the running module");
     assert!(
-        refused.to_string().contains("fetching it from the watchdog"),
+        refused
+            .to_string()
+            .contains("fetching it from the watchdog"),
         "{refused}"
     );
 
@@ -217,7 +232,12 @@ fn a_handback_interrupted_by_an_upgrade_of_the_agent_completes_after_it() {
     one_attempt_fails(&tb);
     // An operator upgrades the agent (same module) before the retry.
     tb.sim
-        .upgrade_canister(tb.agent, testbed::installable("agent"), vec![], Some(operator()))
+        .upgrade_canister(
+            tb.agent,
+            testbed::installable("agent"),
+            vec![],
+            Some(operator()),
+        )
         .expect("upgrade");
     assert_eq!(tb.agent_module().as_ref(), Some(&module));
     let alert = version_store_alert(&tb).expect("still incomplete after the upgrade");
@@ -279,7 +299,9 @@ fn lkg_chunk_serves_the_agent_and_operators_only() {
     assert_eq!(&first.bytes[..], &installed[..first.bytes.len()]);
     for caller in [stranger(), Principal::anonymous(), tb.staging] {
         match lkg_chunk(&tb, caller, &lkg, 0) {
-            Err(WatchdogError::Unauthorized { caller: c, method, .. }) => {
+            Err(WatchdogError::Unauthorized {
+                caller: c, method, ..
+            }) => {
                 assert_eq!((c, method.as_str()), (caller, "lkg_chunk"))
             }
             other => panic!("{caller}: {other:?}"),

@@ -358,8 +358,7 @@ pub fn run_within(seed: u64, actions: &[Action], trio: &Trio, limit: Option<Dura
     let mut final_check_ms = 0;
     if failure.is_none() && stopped.is_none() {
         let wall = Instant::now();
-        let checked =
-            check::final_liveness(&mut world).and_then(|()| safety_net::at_end(&world));
+        let checked = check::final_liveness(&mut world).and_then(|()| safety_net::at_end(&world));
         final_check_ms = wall.elapsed().as_millis() as u64;
         if trace {
             eprintln!("final liveness check ({final_check_ms} ms)");
