@@ -231,8 +231,13 @@ async fn check_controllers() -> Result<Option<String>, String> {
         .copied()
         .collect();
     // Mutant (issue 12 item 9 reverted): a removed controller is no failure.
-    let change = (!removed.is_empty() && !cfg!(feature = "mutant-controllers"))
-        .then(|| format!("{removed:?} were removed from the agent's controllers"));
+    let change = (!removed.is_empty() && !cfg!(feature = "mutant-controllers")).then(|| {
+        let names: Vec<String> = removed.iter().map(Principal::to_text).collect();
+        format!(
+            "{} were removed from the agent's controllers",
+            names.join(", ")
+        )
+    });
     if !missing.is_empty() {
         #[cfg(feature = "chaos")]
         if crate::chaos::skips_control_repair() {

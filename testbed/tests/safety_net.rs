@@ -630,10 +630,16 @@ fn item9_a_candidate_that_drops_the_operators_is_rolled_back() {
         .propose_release(&chaos_release("drops_operators"), "drops the operators")
         .unwrap();
     let rec = terminal(&tb, rec.id);
+    let UpgradeState::RolledBack(reason) = &rec.state else {
+        panic!("{:?}", rec.history)
+    };
+    // The reason names the removed operator as dfx and icp print principals.
     assert!(
-        matches!(rec.state, UpgradeState::RolledBack(_)),
-        "{:?}",
-        rec.history
+        reason.contains(&format!(
+            "{} were removed from the agent's controllers",
+            operator()
+        )),
+        "{reason}"
     );
     assert_eq!(tb.agent_module(), Some(parent));
     let controllers = tb.sim.get_controllers(tb.agent);

@@ -509,7 +509,14 @@ fn configure_checks_settings_and_moves_the_heartbeat_interval() {
     })
     .unwrap();
     let second = tb.watchdog_status().last_heartbeat.unwrap().at;
-    assert_eq!((second - first) / NS, 60, "heartbeats every 60 s now");
+    // Every 60 s, to within one block: rounds that run only timers are paced at the block
+    // rate (ic-sim's `min_round_interval`, 600 ms), so a heartbeat lands up to a block late.
+    let apart = second - first;
+    assert!(
+        apart.abs_diff(60 * NS) <= NS,
+        "heartbeats every 60 s now, not {} ms apart",
+        apart / 1_000_000
+    );
     let bounds: DetectionBounds = tb.query(
         tb.watchdog,
         testbed::stranger(),
