@@ -33,6 +33,16 @@ fn verdict(name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
     }
 }
 
+/// The check `name` from the problems found: it holds when there are none, and then says
+/// `all_clear`; otherwise its detail lists them.
+fn verdict_of(name: &'static str, problems: Vec<String>, all_clear: impl Into<String>) -> Check {
+    if problems.is_empty() {
+        verdict(name, true, all_clear)
+    } else {
+        verdict(name, false, problems.join("; "))
+    }
+}
+
 fn short(hash: &[u8]) -> String {
     hex::encode(&hash[..hash.len().min(6)])
 }
@@ -288,14 +298,10 @@ fn journal_settled(tb: &Testbed, seen: &Seen) -> Check {
         }
         Err(e) => problems.push(format!("no health: {e}")),
     }
-    verdict(
+    verdict_of(
         "journal_settled",
-        problems.is_empty(),
-        if problems.is_empty() {
-            "every upgrade ended".to_string()
-        } else {
-            problems.join("; ")
-        },
+        problems,
+        "every upgrade ended".to_string(),
     )
 }
 
@@ -415,15 +421,7 @@ fn no_pause_left(seen: &Seen) -> Check {
         }
         Err(e) => problems.push(format!("no watchdog status: {e}")),
     }
-    verdict(
-        "no_pause_left",
-        problems.is_empty(),
-        if problems.is_empty() {
-            "nothing paused".to_string()
-        } else {
-            problems.join("; ")
-        },
-    )
+    verdict_of("no_pause_left", problems, "nothing paused")
 }
 
 /// The journal and the incident log tell the truth.
@@ -487,14 +485,10 @@ fn journal(
             ));
         }
     }
-    verdict(
+    verdict_of(
         "journal_truthful",
-        problems.is_empty(),
-        if problems.is_empty() {
-            format!("{} incident(s)", incidents.len())
-        } else {
-            problems.join("; ")
-        },
+        problems,
+        format!("{} incident(s)", incidents.len()),
     )
 }
 

@@ -29,7 +29,7 @@ use canister_api::agent::{
 use canister_api::llm::StandinInit;
 use canister_api::staging::StagingInit;
 use canister_api::watchdog::{
-    EventPage, Incident, IncidentPage, RollbackTarget, WatchdogConfig, WatchdogError,
+    EventPage, Incident, IncidentPage, LadderStep, RollbackTarget, WatchdogConfig, WatchdogError,
     WatchdogEvent, WatchdogInit, WatchdogStatus,
 };
 use ic_sim::{RejectResponse, Sim, SimConfig, SubnetKind};
@@ -949,6 +949,21 @@ impl Testbed {
             "status",
             Encode!().expect("encode"),
         )
+    }
+
+    /// Uninstalls the agent (as an operator) and runs until the watchdog has reinstalled it
+    /// clean (the ladder's last rung, `Reinstall`), within `limit` of simulated time; panics
+    /// with the incidents otherwise.
+    pub fn uninstall_agent_until_reinstalled_clean(&self, limit: Duration) {
+        self.sim
+            .uninstall_canister(self.agent, Some(operator()))
+            .expect("uninstall the agent");
+        self.run_until(limit, |tb| {
+            tb.incidents()
+                .iter()
+                .any(|i| i.restored_at.is_some() && i.ladder_step == Some(LadderStep::Reinstall))
+        })
+        .unwrap_or_else(|| panic!("no clean reinstall; incidents {:?}", self.incidents()));
     }
 
     /// The watchdog's incidents (every page).

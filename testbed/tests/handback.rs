@@ -27,15 +27,7 @@ fn seeded() -> Testbed {
 
 /// Uninstalls the agent and waits until the watchdog reinstalled it clean.
 fn reinstalled_clean(tb: &Testbed) {
-    tb.sim
-        .uninstall_canister(tb.agent, Some(operator()))
-        .expect("uninstall the agent");
-    tb.run_until(LIMIT, |tb| {
-        tb.incidents()
-            .iter()
-            .any(|i| i.restored_at.is_some() && i.ladder_step == Some(LadderStep::Reinstall))
-    })
-    .unwrap_or_else(|| panic!("no clean reinstall; incidents {:?}", tb.incidents()));
+    tb.uninstall_agent_until_reinstalled_clean(LIMIT);
 }
 
 fn audit_details(tb: &Testbed, action: &str) -> Vec<String> {

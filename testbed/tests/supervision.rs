@@ -134,12 +134,7 @@ fn a_version_whose_health_traps_after_commit_is_demoted_within_the_detection_bou
     // It stays healthy: no second incident.
     tb.run_for(Duration::from_secs(600));
     assert_eq!(tb.incidents().len(), 1);
-    let bounds: DetectionBounds = tb.query(
-        tb.watchdog,
-        testbed::stranger(),
-        "detection_bound_secs",
-        Encode!().unwrap(),
-    );
+    let bounds = detection_bounds(&tb);
     assert_eq!(bounds.steady_secs, bound);
     assert_eq!(bounds.fast_secs, config.detection_bound_secs());
     println!(
@@ -517,12 +512,7 @@ fn configure_checks_settings_and_moves_the_heartbeat_interval() {
         "heartbeats every 60 s now, not {} ms apart",
         apart / 1_000_000
     );
-    let bounds: DetectionBounds = tb.query(
-        tb.watchdog,
-        testbed::stranger(),
-        "detection_bound_secs",
-        Encode!().unwrap(),
-    );
+    let bounds = detection_bounds(&tb);
     assert_eq!(
         (bounds.fast_secs, bounds.steady_secs),
         (60 * 3 + 5, 60 * 3 + 5)
@@ -803,15 +793,7 @@ fn a_clean_reinstall_with_no_upgrade_armed_keeps_the_staging_canister() {
         tb.watchdog_status().lkg.is_some() && tb.watchdog_status().agent_health.is_some()
     })
     .expect("the watchdog has an LKG and a healthy heartbeat");
-    tb.sim
-        .uninstall_canister(tb.agent, Some(operator()))
-        .expect("uninstall the agent");
-    tb.run_until(LIMIT, |tb| {
-        tb.incidents()
-            .iter()
-            .any(|i| i.restored_at.is_some() && i.ladder_step == Some(LadderStep::Reinstall))
-    })
-    .unwrap_or_else(|| panic!("no clean reinstall; incidents {:?}", tb.incidents()));
+    tb.uninstall_agent_until_reinstalled_clean(LIMIT);
     let health = tb.health();
     assert_eq!(
         health.staging,
@@ -857,12 +839,7 @@ fn heartbeats_are_fast_on_probation_and_steady_once_the_agent_has_been_healthy_f
         "a steady heartbeat every {} s",
         config.steady_interval_secs()
     );
-    let bounds: DetectionBounds = tb.query(
-        tb.watchdog,
-        testbed::stranger(),
-        "detection_bound_secs",
-        Encode!().unwrap(),
-    );
+    let bounds = detection_bounds(&tb);
     assert_eq!(
         bounds,
         DetectionBounds {
@@ -1022,12 +999,7 @@ fn both_cadences_are_configurable_and_bad_settings_change_nothing() {
         ..WatchdogConfig::default()
     };
     tb.configure(two_minutes).expect("configure");
-    let bounds: DetectionBounds = tb.query(
-        tb.watchdog,
-        testbed::stranger(),
-        "detection_bound_secs",
-        Encode!().unwrap(),
-    );
+    let bounds = detection_bounds(&tb);
     assert_eq!((bounds.fast_secs, bounds.steady_secs), (35, 150));
     tb.run_until(LIMIT, |tb| {
         tb.watchdog_status().cadence == Some(Cadence::Steady)
@@ -1044,4 +1016,14 @@ fn both_cadences_are_configurable_and_bad_settings_change_nothing() {
         off.detection_bound_secs()
     );
     tb.set_supervision(off).expect("set_supervision");
+}
+
+/// The watchdog's `detection_bound_secs` (public: asked as a stranger).
+fn detection_bounds(tb: &Testbed) -> DetectionBounds {
+    tb.query(
+        tb.watchdog,
+        testbed::stranger(),
+        "detection_bound_secs",
+        Encode!().unwrap(),
+    )
 }
