@@ -1027,3 +1027,61 @@ fn detection_bounds(tb: &Testbed) -> DetectionBounds {
         Encode!().unwrap(),
     )
 }
+
+/// The explorer's finding on seed 4: a trap in the watchdog's `canister_global_timer` leaves
+/// the IC's global timer disarmed (as on the IC: the timer is deactivated before the handler
+/// runs, and a trap rolls back the handler's `global_timer_set`), and ic-cdk-timers never sets
+/// it again, so supervision ended for good, `resume` included. Now every update an operator or
+/// the agent may call re-arms it (`timer.rearmed`), and supervision resumes within one
+/// heartbeat interval of that call.
+#[test]
+fn a_trap_in_the_watchdogs_timer_handler_is_undone_by_the_next_update() {
+    let tb = seeded();
+    // Nothing but its own timer runs in the watchdog: the agent, which calls it, is stopped,
+    // and a paused watchdog's tick makes no call (no callback can take the trap).
+    tb.sim.stop_canister(tb.agent, Some(operator())).unwrap();
+    let r: Result<(), WatchdogError> = tb.watchdog_update(operator(), "pause", Encode!().unwrap());
+    r.unwrap();
+    let interval = tb.watchdog_status().config.heartbeat_interval_secs;
+    // Between two ticks: one just started, and its self-call and callback have run.
+    let executions = tb.sim.execution_stats(tb.watchdog).executions;
+    assert!(
+        tb.tick_until(1_000, |tb| tb.sim.execution_stats(tb.watchdog).executions > executions),
+        "the paused watchdog's timer still runs"
+    );
+    tb.run_for(Duration::from_secs(3));
+    let trapped = tb.sim.faults_fired().trapped;
+    tb.sim.inject(Fault::TrapNextMessage {
+        canister: tb.watchdog,
+    });
+    tb.run_for(Duration::from_secs(2 * interval));
+    assert_eq!(tb.sim.faults_fired().trapped, trapped + 1, "the trap struck");
+    tb.sim.clear_faults();
+    let executions = tb.sim.execution_stats(tb.watchdog).executions;
+    tb.run_for(Duration::from_secs(20 * interval));
+    assert_eq!(
+        tb.sim.execution_stats(tb.watchdog).executions,
+        executions,
+        "the trap struck the timer handler: nothing runs in the watchdog any more"
+    );
+    assert_eq!(events(&tb, "timer.rearmed"), 0);
+
+    tb.sim.start_canister(tb.agent, Some(operator())).unwrap();
+    let r: Result<(), WatchdogError> =
+        tb.watchdog_update(operator(), "resume", Encode!().unwrap());
+    r.unwrap();
+    let at = tb.now_nanos();
+    assert_eq!(events(&tb, "timer.rearmed"), 1, "{:?}", tb.events());
+    let took = tb
+        .run_until(LIMIT, |tb| {
+            tb.watchdog_status()
+                .last_heartbeat
+                .is_some_and(|h| h.at > at && h.healthy)
+        })
+        .expect("supervision resumes after the operator's update");
+    println!("FIGURE timer_rearmed_heartbeat_after_s {}", took.as_secs());
+    assert!(
+        took <= Duration::from_secs(interval + 5),
+        "a heartbeat within one interval of the update, not {took:?}"
+    );
+}

@@ -227,6 +227,7 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
 #[update]
 async fn disarm(id: u64, reason: String) -> WatchdogResult<()> {
     caller_is_agent("disarm")?;
+    supervise::keep_timer_armed();
     let st = store::get();
     let Some(a) = st.armed.filter(|a| a.upgrade_id == id) else {
         return Ok(()); // already disarmed (idempotent)
@@ -280,6 +281,7 @@ async fn rollback(target: RollbackTarget) -> WatchdogResult<u64> {
 fn pause() -> WatchdogResult<()> {
     let caller = caller_is_operator("pause")?;
     operator::set_paused(caller, true);
+    supervise::keep_timer_armed();
     Ok(())
 }
 
@@ -305,7 +307,9 @@ fn configure(config: WatchdogConfig) -> WatchdogResult<WatchdogConfig> {
 #[update]
 fn set_operators(operators: Vec<Principal>) -> WatchdogResult<Vec<Principal>> {
     let caller = caller_is_operator("set_operators")?;
-    operator::set_operators(caller, operators)
+    let answer = operator::set_operators(caller, operators);
+    supervise::keep_timer_armed();
+    answer
 }
 
 /// The agent only: it repaired the watchdog (journaled here too).
@@ -313,6 +317,7 @@ fn set_operators(operators: Vec<Principal>) -> WatchdogResult<Vec<Principal>> {
 fn note_repair(notice: RepairNotice) -> WatchdogResult<()> {
     caller_is_agent("note_repair")?;
     operator::note_repair(notice);
+    supervise::keep_timer_armed();
     Ok(())
 }
 

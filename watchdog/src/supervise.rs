@@ -72,7 +72,32 @@ thread_local! {
 /// miss in steady state switches to the fast cadence at once) and at the end of every tick.
 /// An interval re-armed starts from now: a tick in flight finishes, and its end finds the
 /// timer already at the period the state calls for.
+///
+/// It also re-arms a global timer that a trap in `canister_global_timer` left disarmed
+/// ([`canister_api::cdk::rearm_lost_global_timer`]): then no tick would ever run again. Every
+/// update an operator or the agent is allowed to call ends here, so supervision resumes in the
+/// round after the first such call (`timer.rearmed` event); while the agent runs, its
+/// `stalled()` check repairs a watchdog whose heartbeats stopped even if nobody calls.
 pub fn sync_timer() {
+    set_interval();
+    keep_timer_armed();
+}
+
+/// Re-arms the global timer if a trapped `canister_global_timer` left it disarmed (see
+/// [`sync_timer`]); the updates that do not change the cadence call only this.
+pub fn keep_timer_armed() {
+    if canister_api::cdk::rearm_lost_global_timer() {
+        store::event(
+            "timer.rearmed",
+            None,
+            "the global timer was disarmed (a trap in canister_global_timer): set again, \
+             supervision resumes"
+                .into(),
+        );
+    }
+}
+
+fn set_interval() {
     let st = store::get();
     let cadence = crate::cadence::of(&st);
     let interval = st.config.beat().interval_of(cadence).max(1);
