@@ -27,7 +27,8 @@
 //!   watchdog says runs, and the verdict is acknowledged, so the watchdog stops sending it.
 //! - A restore by the watchdog ends the upgrade the restored journal shows in flight
 //!   ([`end_after_restore`]): a snapshot of an armed upgrade would otherwise keep it in flight,
-//!   and writes paused, for good.
+//!   and writes paused, for good. One the watchdog had decided ends as it had ended (the
+//!   restore's notice carries the decided outcomes), so a terminal record never changes.
 //! - A sandbox copy ([`sandbox::is_copy`]) never drives the pipeline.
 
 use crate::api::{
@@ -569,6 +570,18 @@ pub fn on_boot(arg: Option<AgentUpgradeArg>) {
     }
 }
 
+/// The terminal state a verdict of the watchdog gives an upgrade.
+fn state_of(outcome: &UpgradeOutcome) -> UpgradeState {
+    match outcome {
+        UpgradeOutcome::Committed => UpgradeState::Committed,
+        UpgradeOutcome::RolledBack {
+            reason,
+            incident_id,
+        } => UpgradeState::RolledBack(format!("{reason} (incident {incident_id})")),
+        UpgradeOutcome::Failed(reason) => UpgradeState::Failed(reason.clone()),
+    }
+}
+
 /// The watchdog's verdict on upgrade `id`. Idempotent: repeating the verdict of a finished
 /// upgrade answers its record.
 pub fn complete(
@@ -577,14 +590,7 @@ pub fn complete(
     outcome: UpgradeOutcome,
 ) -> Result<UpgradeRecord, AgentError> {
     let rec = journal::get(id).ok_or_else(|| AgentError::NotFound(format!("upgrade {id}")))?;
-    let state = match &outcome {
-        UpgradeOutcome::Committed => UpgradeState::Committed,
-        UpgradeOutcome::RolledBack {
-            reason,
-            incident_id,
-        } => UpgradeState::RolledBack(format!("{reason} (incident {incident_id})")),
-        UpgradeOutcome::Failed(reason) => UpgradeState::Failed(reason.clone()),
-    };
+    let state = state_of(&outcome);
     let candidate = hash32(&rec.candidate_hash);
     let parent = rec.parent_hash.as_deref().and_then(hash32);
     if rec.state.is_terminal() {
@@ -628,12 +634,23 @@ pub fn complete(
 /// The watchdog restored the agent at `restored_at` (a ladder rung or an operator's rollback):
 /// an upgrade that the journal shows in flight and that began before the restore cannot go on.
 /// A snapshot taken when an upgrade was armed holds that upgrade in flight with writes paused,
-/// even when the upgrade was committed since; the calls and the arm it waited for were not
-/// restored with it, so nothing would ever end it. It ends here: `RolledBack` once it had
-/// reached approval (the candidate may have run; the restore undid it), `Failed` before
-/// (propose it again). Ending it lifts its write pause (`journal::put`); a pause left by an
-/// upgrade that is not in flight is lifted too. Returns the upgrade ended, if any.
-pub fn end_after_restore(watchdog: Principal, restored_at: u64, what: &str) -> Option<u64> {
+/// even when the upgrade ended since; the calls and the arm it waited for were not restored
+/// with it, so nothing would ever end it. It ends here. An upgrade the watchdog had decided
+/// (`decided`, from the restore's notice) ends as it had ended, so a terminal record never
+/// changes: its outcome and reason are the verdict's, as `complete` recorded them; the
+/// markers follow the restored module (`supervision::note_restored`), not the verdict. Only an
+/// upgrade that reached `Armed` takes a decided outcome: the watchdog forgets an outcome kept
+/// under an id when it arms that id again (the journal numbers afresh after a restore), so
+/// an older upgrade's outcome cannot end it. Any other ends `RolledBack` once it had reached
+/// approval (the candidate may have run; the restore undid it), `Failed` before (propose it
+/// again). Ending it lifts its write pause (`journal::put`); a pause left by an upgrade that
+/// is not in flight is lifted too. Returns the upgrade ended, if any.
+pub fn end_after_restore(
+    watchdog: Principal,
+    restored_at: u64,
+    what: &str,
+    decided: &[(u64, UpgradeOutcome)],
+) -> Option<u64> {
     // Mutant (the snapshot-rollback fix reverted): the restored upgrade stays in flight.
     if cfg!(feature = "mutant-restore-ends-upgrade") {
         return None;
@@ -643,6 +660,25 @@ pub fn end_after_restore(watchdog: Principal, restored_at: u64, what: &str) -> O
         .filter(|rec| rec.created_at <= restored_at)
         .map(|rec| {
             let id = rec.id;
+            let armed = matches!(
+                rec.state,
+                UpgradeState::Armed | UpgradeState::Installing | UpgradeState::Booted
+            );
+            let verdict = decided
+                .iter()
+                .find(|(d, _)| *d == id)
+                .filter(|_| armed)
+                .map(|(_, outcome)| outcome);
+            if let Some(outcome) = verdict {
+                let state = state_of(outcome);
+                let reason = format!(
+                    "the watchdog restored the agent ({what}) to a state from before this \
+                     upgrade ended; it ends {} again, as the watchdog had decided",
+                    journal::state_name(&state)
+                );
+                finish(rec, state, watchdog, reason);
+                return id;
+            }
             let reason = format!(
                 "the watchdog restored the agent ({what}) to a module and state from before this \
                  upgrade could finish; propose it again if it is still wanted"

@@ -515,6 +515,7 @@ async fn repaired(
         detail,
         incident_id: None,
         module_hash: Some(hash.to_vec()),
+        decided: None,
     };
     if action != "start" && action != "upgrade" {
         // A clean watchdog knows nothing of an upgrade in flight.
@@ -548,7 +549,12 @@ pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
             notice.detail
         ),
     );
-    crate::pipeline::end_after_restore(watchdog, notice.at, &notice.action);
+    crate::pipeline::end_after_restore(
+        watchdog,
+        notice.at,
+        &notice.action,
+        notice.decided.as_deref().unwrap_or_default(),
+    );
     let Some(hash) = notice.module_hash.as_deref().and_then(canister_api::hash32) else {
         return;
     };

@@ -86,7 +86,8 @@ fn methods() -> Vec<Call> {
                 action: "x".into(),
                 detail: "y".into(),
                 incident_id: None,
-                module_hash: None
+                module_hash: None,
+                decided: None
             })
             .unwrap(),
             true,

@@ -363,7 +363,7 @@ pub struct StateChunk {
 }
 
 /// How an armed upgrade ended, as the watchdog tells the agent (`complete_upgrade`).
-#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub enum UpgradeOutcome {
     /// Probation passed: the candidate is the LKG.
     Committed,
@@ -878,6 +878,12 @@ pub struct RepairNotice {
     pub incident_id: Option<u64>,
     /// The module the repaired canister runs now.
     pub module_hash: Option<Vec<u8>>,
+    /// For a restore of the agent: the outcomes the watchdog decided, newest upgrades (at most
+    /// `watchdog::store::MAX_DECIDED`, each reason at most 2 KiB), delivered or not. A
+    /// snapshot holds the journal of its time: an upgrade that ended after it shows in flight
+    /// again, and the agent ends it as it had ended (`end_after_restore`). Absent from
+    /// notices of builds before it, and from the agent's notices to the watchdog.
+    pub decided: Option<Vec<(u64, UpgradeOutcome)>>,
 }
 
 /// `Health::status` of an agent that cannot serve: its stable memory is not at the schema its

@@ -53,6 +53,7 @@ fn watchdog_and_staging_refuse_every_caller_but_the_allowed_one() {
         detail: "x".into(),
         incident_id: None,
         module_hash: None,
+        decided: None,
     };
     let silent = WatchdogConfig {
         heartbeat_interval_secs: 86_400,

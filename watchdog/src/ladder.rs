@@ -655,6 +655,16 @@ fn finish(r: &Restore, restored: Restored) {
             incident.data_lost
         ),
     );
+    // Decided before the notice is written: the notice carries it (`decided`).
+    if let Some(id) = r.upgrade_id {
+        queue_verdict(
+            id,
+            UpgradeOutcome::RolledBack {
+                reason: incident.cause.clone(),
+                incident_id: r.incident_id,
+            },
+        );
+    }
     queue_notice(RepairNotice {
         at,
         by: ic_cdk::api::canister_self(),
@@ -666,14 +676,8 @@ fn finish(r: &Restore, restored: Restored) {
         ),
         incident_id: Some(r.incident_id),
         module_hash: Some(module),
+        // A snapshot's journal may show an upgrade in flight that ended since: the agent ends
+        // it as it had ended.
+        decided: Some(store::decided()),
     });
-    if let Some(id) = r.upgrade_id {
-        queue_verdict(
-            id,
-            UpgradeOutcome::RolledBack {
-                reason: incident.cause.clone(),
-                incident_id: r.incident_id,
-            },
-        );
-    }
 }

@@ -183,6 +183,9 @@ fn arm(req: ArmRequest) -> WatchdogResult<u64> {
     } else {
         ArmPhase::Arming
     };
+    // The agent's journal numbers afresh after a restore: an outcome kept under this id is
+    // an older upgrade's.
+    store::forget_decided(req.upgrade_id);
     store::update(|s| {
         s.consecutive_failures = 0;
         s.healthy_streak = 0;

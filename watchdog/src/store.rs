@@ -18,6 +18,7 @@
 //! | 8 | observations cell (candid [`Observations`]): heartbeats and the healthy streak, the agent's health and digest, repairs, low balances, delivery attempts and undelivered alerts, the agent's condition, whether the watchdog still controls it, a module installed out of band |
 //! | 9 | verdicts to deliver (`upgrade id -> UpgradeOutcome`), at most [`MAX_QUEUED`] |
 //! | 10 | repair notices to deliver (`seq -> RepairNotice`), at most [`MAX_QUEUED`] |
+//! | 11 | outcomes decided (`upgrade id -> UpgradeOutcome`), delivered or not, the newest [`MAX_DECIDED`] upgrades: a restore's notice carries them ([`decided`]) |
 //!
 //! Every text the watchdog stores from elsewhere (an event's detail, an attempt line) is cut
 //! at [`MAX_TEXT`] bytes.
@@ -47,6 +48,9 @@ pub const MAX_ATTEMPTS: usize = 32;
 /// Verdicts and repair notices queued for the agent at most (the oldest is dropped, with an
 /// event, when the agent has not taken them).
 pub const MAX_QUEUED: u64 = 64;
+/// Decided outcomes kept after delivery (the newest upgrades), for the notices of restores: at
+/// most 64 × ([`MAX_TEXT`] + a few bytes) ≈ 130 KiB in a notice.
+pub const MAX_DECIDED: u64 = 64;
 /// Longest text stored from elsewhere (an event's detail, an attempt line), in bytes.
 pub const MAX_TEXT: usize = 2048;
 const PIECE: usize = 1024 * 1024;
@@ -304,6 +308,8 @@ thread_local! {
         StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(9)))));
     static NOTICES: RefCell<StableBTreeMap<u64, Candid<RepairNotice>, Mem>> = RefCell::new(
         StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(10)))));
+    static DECIDED: RefCell<StableBTreeMap<u64, Candid<UpgradeOutcome>, Mem>> = RefCell::new(
+        StableBTreeMap::init(MANAGER.with(|m| m.get(MemoryId::new(11)))));
     /// The state as the cells hold it (see the module doc).
     static CACHE: RefCell<Option<State>> = const { RefCell::new(None) };
 }
@@ -434,8 +440,27 @@ pub fn update<R>(f: impl FnOnce(&mut State) -> R) -> R {
 }
 
 /// Queues `outcome` for upgrade `id` (replacing one queued for it); drops the oldest beyond
-/// [`MAX_QUEUED`].
+/// [`MAX_QUEUED`]. The outcome is also kept as decided ([`decided`]). A reason is cut at
+/// [`MAX_TEXT`] bytes, the same in both.
 pub fn queue_verdict(id: u64, outcome: UpgradeOutcome) {
+    let outcome = match outcome {
+        UpgradeOutcome::RolledBack {
+            reason,
+            incident_id,
+        } => UpgradeOutcome::RolledBack {
+            reason: bounded(reason),
+            incident_id,
+        },
+        UpgradeOutcome::Failed(reason) => UpgradeOutcome::Failed(bounded(reason)),
+        UpgradeOutcome::Committed => UpgradeOutcome::Committed,
+    };
+    DECIDED.with(|d| {
+        let mut map = d.borrow_mut();
+        map.insert(id, Candid(outcome.clone()));
+        while map.len() > MAX_DECIDED {
+            map.pop_first();
+        }
+    });
     let dropped = VERDICTS.with(|v| {
         let mut map = v.borrow_mut();
         map.insert(id, Candid(outcome));
@@ -472,7 +497,27 @@ pub fn verdicts() -> Vec<(u64, UpgradeOutcome)> {
     })
 }
 
-/// The agent took the verdict on upgrade `id`.
+/// The outcomes decided for the newest [`MAX_DECIDED`] upgrades, delivered or not, oldest
+/// upgrade first.
+pub fn decided() -> Vec<(u64, UpgradeOutcome)> {
+    DECIDED.with(|d| {
+        d.borrow()
+            .iter()
+            .map(|e| {
+                let (id, o) = e.into_pair();
+                (id, o.0)
+            })
+            .collect()
+    })
+}
+
+/// Upgrade `id` is armed: an outcome kept under its id is an older upgrade's (the agent's
+/// journal numbers afresh after a restore or a clean reinstall), and is forgotten.
+pub fn forget_decided(id: u64) {
+    DECIDED.with(|d| d.borrow_mut().remove(&id));
+}
+
+/// The agent took the verdict on upgrade `id` (it stays among the [`decided`] outcomes).
 pub fn verdict_delivered(id: u64) {
     VERDICTS.with(|v| v.borrow_mut().remove(&id));
 }
