@@ -122,6 +122,7 @@ async fn call_one(
                 detail: String::new(),
                 incident_id: None,
                 module_hash: None,
+                decided: None,
             };
             said(answer::<_, Result<(), AgentError>>(sandbox, method, &(notice,)).await)
         }
