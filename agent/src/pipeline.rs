@@ -639,9 +639,10 @@ pub fn complete(
 /// (`decided`, from the restore's notice) ends as it had ended, so a terminal record never
 /// changes: its outcome and reason are the verdict's, as `complete` recorded them; the
 /// markers follow the restored module (`supervision::note_restored`), not the verdict. Only an
-/// upgrade that reached `Armed` takes a decided outcome: the watchdog forgets an outcome kept
-/// under an id when it arms that id again (the journal numbers afresh after a restore), so
-/// an older upgrade's outcome cannot end it. Any other ends `RolledBack` once it had reached
+/// upgrade that reached approval takes a decided outcome (an arm-time snapshot holds it
+/// `Approved`: the go-ahead follows the snapshot); the watchdog forgets an outcome kept under
+/// an id when it arms that id again (the journal numbers afresh after a restore), so an older
+/// upgrade's outcome cannot end an armed one. Any other ends `RolledBack` once it had reached
 /// approval (the candidate may have run; the restore undid it), `Failed` before (propose it
 /// again). Ending it lifts its write pause (`journal::put`); a pause left by an upgrade that
 /// is not in flight is lifted too. Returns the upgrade ended, if any.
@@ -660,9 +661,13 @@ pub fn end_after_restore(
         .filter(|rec| rec.created_at <= restored_at)
         .map(|rec| {
             let id = rec.id;
+            // An arm-time snapshot is taken before the go-ahead: its record is `Approved`.
             let armed = matches!(
                 rec.state,
-                UpgradeState::Armed | UpgradeState::Installing | UpgradeState::Booted
+                UpgradeState::Approved
+                    | UpgradeState::Armed
+                    | UpgradeState::Installing
+                    | UpgradeState::Booted
             );
             let verdict = decided
                 .iter()
