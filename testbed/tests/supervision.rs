@@ -1085,3 +1085,59 @@ fn a_trap_in_the_watchdogs_timer_handler_is_undone_by_the_next_update() {
         "a heartbeat within one interval of the update, not {took:?}"
     );
 }
+
+/// The explorer's finding on seed 8: an upgrade rolled back by the watchdog (incident 1), then
+/// the agent loses its code and the ladder's Snapshot rung loads the newest snapshot, that
+/// upgrade's arm-time snapshot, whose journal shows it in flight (`Approved`: the go-ahead
+/// follows the snapshot). The agent ended it a second time with the restore's reason, so a
+/// terminal record changed. Now the restore's notice carries the outcomes the watchdog decided,
+/// and the record ends exactly as it had ended.
+#[test]
+fn a_restored_arm_time_snapshot_ends_its_upgrade_as_the_watchdog_had_decided() {
+    let tb = seeded();
+    let rec = tb
+        .propose_release(&chaos_release("reports_unhealthy"), "answers unhealthy")
+        .expect("propose_release");
+    let ended = terminal(&tb, rec.id);
+    assert!(
+        matches!(&ended.state, UpgradeState::RolledBack(why) if why.contains("(incident 1)")),
+        "{:?}",
+        ended.history
+    );
+    tb.sim
+        .uninstall_canister(tb.agent, Some(operator()))
+        .expect("uninstall");
+    restored(&tb, 2).expect("the watchdog restores the agent");
+    let incident = tb.incidents().remove(1);
+    assert_eq!(
+        incident.ladder_step,
+        Some(LadderStep::Snapshot),
+        "{incident:?}"
+    );
+    tb.run_until(LIMIT, |tb| {
+        tb.try_record(rec.id)
+            .is_some_and(|r| r.state.is_terminal() && r.history.len() < ended.history.len())
+    })
+    .unwrap_or_else(|| panic!("the restored record: {:?}", tb.try_record(rec.id)));
+    let again = tb.record(rec.id);
+    let n = again.history.len();
+    assert_eq!(
+        again.history[n - 2].state,
+        UpgradeState::Approved,
+        "the snapshot's journal held the upgrade in flight: {:?}",
+        again.history
+    );
+    assert_eq!(
+        again.state, ended.state,
+        "a terminal record never changes: {:?}",
+        again.history
+    );
+    assert!(
+        again.history[n - 1]
+            .reason
+            .contains("as the watchdog had decided"),
+        "{:?}",
+        again.history[n - 1]
+    );
+    assert!(tb.health().writes_paused.is_none(), "the pause is lifted");
+}
