@@ -1,9 +1,10 @@
 //! The watchdog's stable state: a state kept in the single-cell layout (MemoryId 0, before the
 //! split into cells by rate of change and bounded queues) is adopted at the watchdog's upgrade,
-//! with its settings, operators, LKG and queued verdicts and notices.
+//! with its settings, operators, LKG and queued verdicts and notices (a notice of the shape
+//! before `decided` included).
 
 use candid::{CandidType, Deserialize, Encode, Principal};
-use canister_api::agent::{Health, RepairNotice, StateDigest, UpgradeOutcome};
+use canister_api::agent::{Health, StateDigest, UpgradeOutcome};
 use canister_api::watchdog::{ArmedUpgrade, Heartbeat, LkgInfo, WatchdogConfig};
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager};
 use ic_stable_structures::storable::Bound;
@@ -30,10 +31,23 @@ struct SingleCellState {
     last_schema: Option<u32>,
     last_digest: Option<StateDigest>,
     lkg_pending: Option<LkgInfo>,
-    notices: Vec<RepairNotice>,
+    notices: Vec<OldRepairNotice>,
     agent_health: Option<Health>,
     repairs: u64,
     low_cycles: Vec<String>,
+}
+
+/// A repair notice as builds before `decided` (the outcomes a restore's notice carries) stored
+/// it, field for field.
+#[derive(CandidType, Deserialize, Clone)]
+struct OldRepairNotice {
+    at: u64,
+    by: Principal,
+    repaired: Principal,
+    action: String,
+    detail: String,
+    incident_id: Option<u64>,
+    module_hash: Option<Vec<u8>>,
 }
 
 /// The cell's value: `Candid<Option<State>>` as the watchdog stored it.
@@ -83,7 +97,15 @@ fn a_state_of_the_single_cell_layout_is_adopted_at_upgrade() {
         last_schema: Some(3),
         last_digest: None,
         lkg_pending: None,
-        notices: vec![],
+        notices: vec![OldRepairNotice {
+            at: 1,
+            by: tb.watchdog,
+            repaired: tb.agent,
+            action: "CodeOnly".into(),
+            detail: "a notice of the old shape".into(),
+            incident_id: Some(7),
+            module_hash: None,
+        }],
         agent_health: None,
         repairs: 4,
         low_cycles: vec![],
@@ -128,6 +150,13 @@ fn a_state_of_the_single_cell_layout_is_adopted_at_upgrade() {
             .any(|e| e.action == "verdict.delivered" && e.upgrade_id == Some(99)),
         "{events:?}"
     );
+    // The notice of the old shape decodes (no `decided`) and reaches the agent.
+    tb.run_until(Duration::from_secs(120), |tb| {
+        tb.audit().entries.iter().any(|e| {
+            e.action == "agent.restored_by_watchdog" && e.detail.contains("a notice of the old shape")
+        })
+    })
+    .unwrap_or_else(|| panic!("the old notice was not delivered: {:?}", tb.events()));
     // An upgrade of the split layout adopts nothing and keeps everything.
     tb.sim
         .upgrade_canister(
