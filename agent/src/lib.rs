@@ -158,6 +158,17 @@ fn inspect_message() {
     }
 }
 
+/// An update method's body: its metrics (`metrics::track`) and, when it succeeded, the global
+/// timer re-armed if a trap in `canister_global_timer` left it disarmed
+/// (`supervision::keep_timer_armed`).
+fn update_method<T>(method: &'static str, body: impl FnOnce() -> AgentResult<T>) -> AgentResult<T> {
+    let result = track(method, body);
+    if result.is_ok() {
+        supervision::keep_timer_armed();
+    }
+    result
+}
+
 // ---- public ------------------------------------------------------------------------------------
 
 /// Public: what the watchdog polls.
@@ -286,7 +297,7 @@ pub(crate) fn submit_task_checked(description: String, priority: Priority) -> Ag
 
 #[update]
 fn submit_task(arg: SubmitTask) -> AgentResult<Task> {
-    track("submit_task", || {
+    update_method("submit_task", || {
         auth::require("submit_task", WRITERS)?;
         writes::check()?;
         let task = submit_task_checked(arg.description, arg.priority.unwrap_or(Priority::Normal))?;
@@ -297,7 +308,7 @@ fn submit_task(arg: SubmitTask) -> AgentResult<Task> {
 
 #[update]
 fn set_task_status(id: u64, status: TaskStatus) -> AgentResult<Task> {
-    track("set_task_status", || {
+    update_method("set_task_status", || {
         auth::require("set_task_status", WRITERS)?;
         writes::check()?;
         tasks::set_status(id, status, ic_cdk::api::time())
@@ -330,7 +341,7 @@ fn ns(namespace: Option<String>) -> String {
 /// Stores a fact; returns the previous value.
 #[update]
 fn remember(fact: Fact) -> AgentResult<Option<String>> {
-    track("remember", || {
+    update_method("remember", || {
         auth::require("remember", WRITERS)?;
         writes::check()?;
         facts::remember(&fact.namespace, &fact.key, fact.value).map_err(fact_err)
@@ -346,7 +357,7 @@ fn recall(namespace: Option<String>, key: String) -> AgentResult<Option<String>>
 /// Removes a fact; returns its value.
 #[update]
 fn forget(namespace: Option<String>, key: String) -> AgentResult<Option<String>> {
-    track("forget", || {
+    update_method("forget", || {
         auth::require("forget", WRITERS)?;
         writes::check()?;
         facts::forget(&ns(namespace), &key).map_err(fact_err)
@@ -385,7 +396,7 @@ async fn call_tool(name: String, json_args: String) -> AgentResult<String> {
 /// in the same message (`canary`); not refused by the write pause, which it does not disturb.
 #[update]
 fn canary_write() -> AgentResult<String> {
-    track("canary_write", || {
+    update_method("canary_write", || {
         auth::require("canary_write", WATCHDOG_SELF)?;
         canary::run(ic_cdk::api::time())
             .map_err(|e| AgentError::InvalidArgument(format!("the canary write failed: {e}")))
@@ -397,7 +408,7 @@ fn canary_write() -> AgentResult<String> {
 /// Operators: turns the loop on or off (a turn under way waits while it is off).
 #[update]
 fn set_loop_enabled(enabled: bool) -> AgentResult<LoopStatus> {
-    track("set_loop_enabled", || {
+    update_method("set_loop_enabled", || {
         let caller = auth::require("set_loop_enabled", OPERATORS)?;
         Ok(turn::set_enabled(caller, enabled))
     })
@@ -407,7 +418,7 @@ fn set_loop_enabled(enabled: bool) -> AgentResult<LoopStatus> {
 /// call timeout, the rounds per turn and the loop's interval.
 #[update]
 fn set_llm(settings: LlmSettings) -> AgentResult<LoopStatus> {
-    track("set_llm", || {
+    update_method("set_llm", || {
         let caller = auth::require("set_llm", OPERATORS)?;
         turn::set_llm(caller, settings)
     })
@@ -417,7 +428,7 @@ fn set_llm(settings: LlmSettings) -> AgentResult<LoopStatus> {
 /// model.
 #[update]
 fn set_survival(settings: SurvivalSettings) -> AgentResult<LoopStatus> {
-    track("set_survival", || {
+    update_method("set_survival", || {
         let caller = auth::require("set_survival", OPERATORS)?;
         turn::set_survival(caller, settings)
     })
@@ -427,7 +438,7 @@ fn set_survival(settings: SurvivalSettings) -> AgentResult<LoopStatus> {
 /// that tries to override an immutable one is refused and logged; answers every layer.
 #[update]
 fn set_prompt_layer(name: String, content: Option<String>) -> AgentResult<Vec<PromptLayer>> {
-    track("set_prompt_layer", || {
+    update_method("set_prompt_layer", || {
         let caller = auth::require("set_prompt_layer", OPERATORS)?;
         turn::set_prompt_layer(caller, name, content)
     })
@@ -461,7 +472,7 @@ async fn run_tool_call(turn_id: u64, index: u32) -> AgentResult<()> {
 /// Appends a chunk (at most 1 MiB) to the upload of `kind`.
 #[update]
 fn upload_wasm_chunk(kind: WasmKind, chunk: serde_bytes::ByteBuf) -> AgentResult<UploadProgress> {
-    track("upload_wasm_chunk", || {
+    update_method("upload_wasm_chunk", || {
         auth::require("upload_wasm_chunk", OPERATORS)?;
         let chunk = chunk.into_vec();
         let size = chunk.len() as u64;
@@ -496,7 +507,7 @@ fn upload_wasm_chunk(kind: WasmKind, chunk: serde_bytes::ByteBuf) -> AgentResult
 /// Drops the chunks of an upload.
 #[update]
 fn discard_upload(kind: WasmKind) -> AgentResult<()> {
-    track("discard_upload", || {
+    update_method("discard_upload", || {
         auth::require("discard_upload", OPERATORS)?;
         uploads::clear(kind);
         Ok(())
@@ -565,7 +576,7 @@ async fn commit_wasm(
 /// Turns the committed `Release` upload into an upgrade proposal.
 #[update]
 fn propose_release(arg: ProposeRelease) -> AgentResult<UpgradeRecord> {
-    track("propose_release", || {
+    update_method("propose_release", || {
         let caller = auth::require("propose_release", OPERATORS)?;
         Ok(upgrade::propose_release(
             caller,
@@ -577,7 +588,7 @@ fn propose_release(arg: ProposeRelease) -> AgentResult<UpgradeRecord> {
 
 #[update]
 fn approve_upgrade(id: u64) -> AgentResult<UpgradeRecord> {
-    track("approve_upgrade", || {
+    update_method("approve_upgrade", || {
         let caller = auth::require("approve_upgrade", OPERATORS)?;
         Ok(upgrade::approve(caller, id)?)
     })
@@ -585,7 +596,7 @@ fn approve_upgrade(id: u64) -> AgentResult<UpgradeRecord> {
 
 #[update]
 fn reject_upgrade(id: u64, reason: String) -> AgentResult<UpgradeRecord> {
-    track("reject_upgrade", || {
+    update_method("reject_upgrade", || {
         let caller = auth::require("reject_upgrade", OPERATORS)?;
         Ok(upgrade::reject(caller, id, reason)?)
     })
@@ -593,7 +604,7 @@ fn reject_upgrade(id: u64, reason: String) -> AgentResult<UpgradeRecord> {
 
 #[update]
 fn set_autonomy(autonomy: Autonomy) -> AgentResult<()> {
-    track("set_autonomy", || {
+    update_method("set_autonomy", || {
         let caller = auth::require("set_autonomy", OPERATORS)?;
         // Mutant (issue 12 item 1 reverted): the write pause blocks operator methods too.
         #[cfg(feature = "mutant-pause-blocks-operators")]
@@ -605,7 +616,7 @@ fn set_autonomy(autonomy: Autonomy) -> AgentResult<()> {
 
 #[update]
 fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
-    track("set_gate_limits", || {
+    update_method("set_gate_limits", || {
         let caller = auth::require("set_gate_limits", OPERATORS)?;
         if limits.max_per_day == 0 {
             return Err(AgentError::InvalidArgument(
@@ -631,7 +642,7 @@ fn set_gate_limits(limits: GateLimits) -> AgentResult<()> {
 /// module); older ones are evicted at once. Answers the versions evicted.
 #[update]
 fn set_version_retention(keep: u32) -> AgentResult<Vec<VersionInfo>> {
-    track("set_version_retention", || {
+    update_method("set_version_retention", || {
         let caller = auth::require("set_version_retention", OPERATORS)?;
         if keep > api::MAX_KEEP_VERSIONS {
             return Err(AgentError::InvalidArgument(format!(
@@ -658,7 +669,7 @@ fn set_version_retention(keep: u32) -> AgentResult<Vec<VersionInfo>> {
 /// 20). The watchdog keeps its own list (`set_operators` on the watchdog).
 #[update]
 fn set_operators(operators: Vec<Principal>) -> AgentResult<Vec<Principal>> {
-    track("set_operators", || {
+    update_method("set_operators", || {
         let caller = auth::require("set_operators", OPERATORS)?;
         auth::check_operators(&operators).map_err(AgentError::InvalidArgument)?;
         let mut cfg = config::get();
@@ -679,7 +690,7 @@ fn set_operators(operators: Vec<Principal>) -> AgentResult<Vec<Principal>> {
 /// in force.
 #[update]
 fn set_supervision(settings: Supervision) -> AgentResult<Supervision> {
-    track("set_supervision", || {
+    update_method("set_supervision", || {
         let caller = auth::require("set_supervision", OPERATORS)?;
         settings.check().map_err(AgentError::InvalidArgument)?;
         let mut cfg = config::get();
@@ -701,7 +712,7 @@ fn set_supervision(settings: Supervision) -> AgentResult<Supervision> {
 /// marker follow the module it restored, when the agent stores it).
 #[update]
 fn note_repair(notice: RepairNotice) -> AgentResult<()> {
-    track("note_repair", || {
+    update_method("note_repair", || {
         let caller = auth::require("note_repair", WATCHDOG)?;
         supervision::note_restored(caller, notice);
         Ok(())
@@ -712,7 +723,7 @@ fn note_repair(notice: RepairNotice) -> AgentResult<()> {
 /// `Installing`, and issues a one-way install_code of the candidate on itself.
 #[update]
 fn upgrade_armed(receipt: ArmReceipt) -> AgentResult<UpgradeRecord> {
-    track("upgrade_armed", || {
+    update_method("upgrade_armed", || {
         let caller = auth::require("upgrade_armed", WATCHDOG)?;
         let answer = pipeline::armed(caller, receipt);
         supervision::sync(); // the fast cadence at once for the install and probation
@@ -725,7 +736,7 @@ fn upgrade_armed(receipt: ArmReceipt) -> AgentResult<UpgradeRecord> {
 fn complete_upgrade(id: u64, outcome: UpgradeOutcome) -> AgentResult<UpgradeRecord> {
     #[cfg(feature = "chaos")]
     chaos::on_complete();
-    track("complete_upgrade", || {
+    update_method("complete_upgrade", || {
         let caller = auth::require("complete_upgrade", WATCHDOG)?;
         let rec = pipeline::complete(caller, id, outcome)?;
         turn::poke(); // a turn may be waiting for this verdict

@@ -49,6 +49,25 @@ pub fn rearm_timers() {
     ic_cdk::api::global_timer_set(now());
 }
 
+/// Re-arms the global timer when a trap in `canister_global_timer` left it disarmed
+/// (`canister_api::cdk::rearm_lost_global_timer`), so the heartbeats of the watchdog and the
+/// pipeline's timers run again; audited (`agent.timer_rearmed`). Every update that succeeds
+/// calls it (`lib.rs`, `update_method`). Only while the heartbeat interval is set (a watchdog is
+/// configured): without a repeating timer a disarmed global timer is the normal state.
+pub fn keep_timer_armed() {
+    if TIMER.with(|t| t.get()).is_some() && canister_api::cdk::rearm_lost_global_timer() {
+        audit::append(
+            now(),
+            me(),
+            "agent.timer_rearmed",
+            None,
+            "the global timer was disarmed (a trap in canister_global_timer): set again, the \
+             heartbeats and the pipeline's timers run again"
+                .into(),
+        );
+    }
+}
+
 /// (Re)starts the heartbeat interval (init, post_upgrade, `set_supervision`) at the cadence
 /// the stored state calls for (timers do not survive an upgrade).
 pub fn start() {

@@ -286,7 +286,11 @@ fn a_trap_in_the_watchdogs_timer_handler_does_not_end_its_supervision() {
         "{}",
         h.timeline()
     );
-    assert!(h.faults_fired[0] >= 1, "no trap struck: {:?}", h.faults_fired);
+    assert!(
+        h.faults_fired[0] >= 1,
+        "no trap struck: {:?}",
+        h.faults_fired
+    );
     assert!(
         h.coverage.rungs.contains("Reinstall"),
         "the uninstalled agent was reinstalled: {:?}",

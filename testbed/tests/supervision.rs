@@ -1046,7 +1046,8 @@ fn a_trap_in_the_watchdogs_timer_handler_is_undone_by_the_next_update() {
     // Between two ticks: one just started, and its self-call and callback have run.
     let executions = tb.sim.execution_stats(tb.watchdog).executions;
     assert!(
-        tb.tick_until(1_000, |tb| tb.sim.execution_stats(tb.watchdog).executions > executions),
+        tb.tick_until(1_000, |tb| tb.sim.execution_stats(tb.watchdog).executions
+            > executions),
         "the paused watchdog's timer still runs"
     );
     tb.run_for(Duration::from_secs(3));
@@ -1055,7 +1056,11 @@ fn a_trap_in_the_watchdogs_timer_handler_is_undone_by_the_next_update() {
         canister: tb.watchdog,
     });
     tb.run_for(Duration::from_secs(2 * interval));
-    assert_eq!(tb.sim.faults_fired().trapped, trapped + 1, "the trap struck");
+    assert_eq!(
+        tb.sim.faults_fired().trapped,
+        trapped + 1,
+        "the trap struck"
+    );
     tb.sim.clear_faults();
     let executions = tb.sim.execution_stats(tb.watchdog).executions;
     tb.run_for(Duration::from_secs(20 * interval));
@@ -1067,8 +1072,7 @@ fn a_trap_in_the_watchdogs_timer_handler_is_undone_by_the_next_update() {
     assert_eq!(events(&tb, "timer.rearmed"), 0);
 
     tb.sim.start_canister(tb.agent, Some(operator())).unwrap();
-    let r: Result<(), WatchdogError> =
-        tb.watchdog_update(operator(), "resume", Encode!().unwrap());
+    let r: Result<(), WatchdogError> = tb.watchdog_update(operator(), "resume", Encode!().unwrap());
     r.unwrap();
     let at = tb.now_nanos();
     assert_eq!(events(&tb, "timer.rearmed"), 1, "{:?}", tb.events());
@@ -1140,4 +1144,58 @@ fn a_restored_arm_time_snapshot_ends_its_upgrade_as_the_watchdog_had_decided() {
         again.history[n - 1]
     );
     assert!(tb.health().writes_paused.is_none(), "the pause is lifted");
+}
+
+/// The same hole in the agent: a trap in its `canister_global_timer` leaves the IC's global
+/// timer disarmed and ic-cdk-timers never sets it again, so the agent's heartbeats of the
+/// watchdog (and its pipeline's timers) stop. Every update that succeeds re-arms it
+/// (`agent.timer_rearmed`): the next write of an operator brings the heartbeats back.
+#[test]
+fn a_trap_in_the_agents_timer_handler_is_undone_by_the_next_update() {
+    let tb = seeded();
+    let seen = |tb: &Testbed| tb.health().watchdog.and_then(|w| w.last_seen);
+    tb.run_until(LIMIT, |tb| seen(tb).is_some())
+        .expect("the agent heartbeats the watchdog");
+    // Nothing but the agent's own timer runs in the agent: a paused watchdog does not call it
+    // (and a paused watchdog is not one the agent repairs).
+    let r: Result<(), WatchdogError> = tb.watchdog_update(operator(), "pause", Encode!().unwrap());
+    r.unwrap();
+    // Between two heartbeats: one just started, and its call has been answered.
+    let executions = tb.sim.execution_stats(tb.agent).executions;
+    assert!(
+        tb.tick_until(1_000, |tb| tb.sim.execution_stats(tb.agent).executions
+            > executions),
+        "the agent's timer runs"
+    );
+    tb.run_for(Duration::from_secs(3));
+    let trapped = tb.sim.faults_fired().trapped;
+    tb.sim.inject(Fault::TrapNextMessage { canister: tb.agent });
+    let interval = tb.watchdog_status().config.heartbeat_interval_secs;
+    tb.run_for(Duration::from_secs(2 * interval));
+    assert_eq!(
+        tb.sim.faults_fired().trapped,
+        trapped + 1,
+        "the trap struck"
+    );
+    tb.sim.clear_faults();
+    let executions = tb.sim.execution_stats(tb.agent).executions;
+    tb.run_for(Duration::from_secs(20 * interval));
+    assert_eq!(
+        tb.sim.execution_stats(tb.agent).executions,
+        executions,
+        "the trap struck the timer handler: nothing runs in the agent any more"
+    );
+    assert!(!audit_has(&tb, "agent.timer_rearmed"));
+
+    let at = tb.now_nanos();
+    tb.try_remember("notes", "after-the-trap", "written")
+        .expect("an operator's write");
+    assert!(audit_has(&tb, "agent.timer_rearmed"));
+    let took = tb
+        .run_until(LIMIT, |tb| seen(tb).is_some_and(|t| t > at))
+        .expect("the agent heartbeats the watchdog again");
+    println!(
+        "FIGURE agent_timer_rearmed_heartbeat_after_s {}",
+        took.as_secs()
+    );
 }

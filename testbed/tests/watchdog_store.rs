@@ -153,7 +153,8 @@ fn a_state_of_the_single_cell_layout_is_adopted_at_upgrade() {
     // The notice of the old shape decodes (no `decided`) and reaches the agent.
     tb.run_until(Duration::from_secs(120), |tb| {
         tb.audit().entries.iter().any(|e| {
-            e.action == "agent.restored_by_watchdog" && e.detail.contains("a notice of the old shape")
+            e.action == "agent.restored_by_watchdog"
+                && e.detail.contains("a notice of the old shape")
         })
     })
     .unwrap_or_else(|| panic!("the old notice was not delivered: {:?}", tb.events()));

@@ -811,7 +811,11 @@ mod tests {
     #[test]
     fn decided_outcomes_stay_after_delivery_bounded_and_cut() {
         for id in 1..=100 {
-            let reason = if id == 100 { "x".repeat(5000) } else { format!("upgrade {id}") };
+            let reason = if id == 100 {
+                "x".repeat(5000)
+            } else {
+                format!("upgrade {id}")
+            };
             queue_verdict(
                 id,
                 UpgradeOutcome::RolledBack {
@@ -825,13 +829,19 @@ mod tests {
         let kept = decided();
         assert_eq!(kept.len() as u64, MAX_DECIDED);
         assert_eq!(kept[0].0, 100 - MAX_DECIDED + 1, "the oldest are dropped");
-        assert!(matches!(&kept[0].1, UpgradeOutcome::RolledBack { reason, .. } if reason == "upgrade 37"));
+        assert!(
+            matches!(&kept[0].1, UpgradeOutcome::RolledBack { reason, .. } if reason == "upgrade 37")
+        );
         match &kept.last().unwrap().1 {
             UpgradeOutcome::RolledBack { reason, .. } => assert!(reason.len() <= MAX_TEXT),
             other => panic!("{other:?}"),
         }
         forget_decided(100);
-        assert_eq!(decided().last().unwrap().0, 99, "an id armed again forgets its outcome");
+        assert_eq!(
+            decided().last().unwrap().0,
+            99,
+            "an id armed again forgets its outcome"
+        );
     }
 
     #[test]
