@@ -768,7 +768,11 @@ impl SimState {
             }
             let module = canister.module().expect("installed").clone();
             if canister.global_timer != 0 && canister.global_timer <= self.time {
-                // The timer is deactivated when it fires; a trap in the handler does not re-arm it.
+                // The timer is deactivated when it fires; a trap in the handler does not re-arm it
+                // (its own global_timer_set is rolled back). dfinity/ic
+                // rs/execution_environment/src/execution/call_or_task.rs, CallOrTaskHelper::new:
+                // "The global timer is one-off. canister.system_state.global_timer =
+                // CanisterTimer::Inactive;" on the canister a trap's result keeps.
                 self.canisters.get_mut(&id).expect("exists").global_timer = 0;
                 if module.exports_function("canister_global_timer") {
                     self.run_system_task(id, ApiKind::GlobalTimer, "canister_global_timer");
