@@ -297,6 +297,11 @@ struct WatchdogPulse {
 /// Why a watchdog that answers is still not supervising: its own heartbeats stopped (its
 /// timer is gone) while nothing excuses them.
 fn stalled(status: &WatchdogPulse) -> Option<String> {
+    stalled_at(status, now())
+}
+
+/// [`stalled`] at time `now`.
+fn stalled_at(status: &WatchdogPulse, now: u64) -> Option<String> {
     if status.paused || status.armed.is_some() || status.restore.is_some() {
         return None;
     }
@@ -314,7 +319,7 @@ fn stalled(status: &WatchdogPulse) -> Option<String> {
         + u64::from(c.heartbeat_timeout_secs)
         + 60)
         * 1_000_000_000;
-    let age = now().saturating_sub(at);
+    let age = now.saturating_sub(at);
     (age > bound).then(|| {
         format!(
             "the watchdog answers, but its last heartbeat was {} s ago (its interval is {} s): \
@@ -599,5 +604,59 @@ pub fn note_restored(watchdog: Principal, notice: RepairNotice) {
             m.running = Some(hash);
             m.lkg = Some(hash);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn pulse(last_heartbeat_at: u64, cadence: Option<Cadence>) -> WatchdogPulse {
+        WatchdogPulse {
+            paused: false,
+            armed: None,
+            restore: None,
+            last_heartbeat: Some(Heartbeat {
+                at: last_heartbeat_at,
+                healthy: true,
+                detail: String::new(),
+            }),
+            config: WatchdogConfig::default(),
+            operators: vec![],
+            lkg: None,
+            cycles: 0,
+            cadence,
+        }
+    }
+
+    /// At the steady cadence (480 s by default) a watchdog's last heartbeat may be a steady
+    /// interval old: not stalled. A check that allowed for the fast interval only (10 s, plus
+    /// the failures, the timeout and a minute: 135 s) would repair a healthy watchdog every
+    /// steady interval.
+    #[test]
+    fn a_watchdog_at_the_steady_cadence_is_not_stalled_between_its_heartbeats() {
+        let c = WatchdogConfig::default();
+        assert_eq!(c.steady_interval_secs(), 480);
+        let fast_only_bound = c.heartbeat_interval_secs
+            + c.heartbeat_interval_secs * u64::from(c.failure_threshold)
+            + u64::from(c.heartbeat_timeout_secs)
+            + 60;
+        let t0 = 1_000 * S;
+        let steady = pulse(t0, Some(Cadence::Steady));
+        let age = 470;
+        assert!(age > fast_only_bound, "the fast-only check would call this stalled");
+        assert_eq!(stalled_at(&steady, t0 + age * S), None);
+        let bound = c.steady_interval_secs() + fast_only_bound - c.heartbeat_interval_secs;
+        assert_eq!(stalled_at(&steady, t0 + bound * S), None);
+        assert!(stalled_at(&steady, t0 + (bound + 1) * S).is_some());
+        // A watchdog that reports no cadence knows only the fast interval.
+        let old = pulse(t0, None);
+        assert!(stalled_at(&old, t0 + (fast_only_bound + 1) * S).is_some());
+        // A paused watchdog is never stalled.
+        let mut paused = pulse(t0, Some(Cadence::Steady));
+        paused.paused = true;
+        assert_eq!(stalled_at(&paused, t0 + 86_400 * S), None);
     }
 }
