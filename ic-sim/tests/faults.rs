@@ -72,6 +72,10 @@ fn held_responses_arrive_when_released() {
     );
     assert_eq!(read(&sim, b), 1, "the request itself ran");
     assert_eq!(sim.faults_fired().responses_held, 1);
+    // The held response belongs to a's call: a has a call in flight, b has none.
+    assert_eq!(sim.awaited_held_responses_of(a), 1);
+    assert_eq!(sim.awaited_held_responses_of(b), 0);
+    assert_eq!(sim.awaited_held_responses(), 1);
 
     // Waiting on a held response while nothing else can happen is a timeout, not a hang.
     let err = sim

@@ -246,7 +246,7 @@ fn rehearsal_single_flight(w: &mut World, restored: bool) -> Result<(), Violatio
 }
 
 /// Staging's sandbox, if staging answers.
-fn sandbox(w: &World) -> Option<Principal> {
+pub(super) fn sandbox(w: &World) -> Option<Principal> {
     call::<Option<Principal>>(
         &w.tb,
         w.tb.staging,

@@ -1,0 +1,557 @@
+//! What the base draw ([`super::action::base`]) cannot reach: timings that need a fault to land
+//! between two particular messages (a trap half-way through a rehearsal, an approval during
+//! one, a heartbeat held across the install), an upgrade left unended past the write lease, a
+//! release without a control-plane export, a cycles drain. These come from a separate random
+//! stream ([`EXTRA_STREAM`]) and are inserted between the base actions ([`insert`]), so a seed
+//! keeps its base actions in order, and a seed whose extra stream inserts nothing keeps exactly
+//! its old history.
+//!
+//! This module also runs the new actions on the trio ([`apply`]) and checks the invariants
+//! only they can break ([`check`]):
+//!
+//! | invariant | holds when |
+//! | --- | --- |
+//! | `control_plane_kept` | a release without a control-plane export is refused at proposal, even when it says it breaks the interface on purpose |
+//! | `install_drained` | the agent's module never changes while a response to one of its own calls is still on its way (its callback would run in the new module) |
+
+use super::action::{Action, Holder, ReleaseKind, Who};
+use super::check::Violation;
+use super::world::{World, call, release_bytes};
+use crate::rng::{Rng, hash_name};
+use candid::{Encode, Principal};
+use canister_api::agent::{AuditPage, Autonomy, Supervision, UpgradeRecord, UpgradeState};
+use ic_sim::Fault;
+use std::time::Duration;
+use testbed::operator;
+
+/// The name the extra stream's generator is seeded with (`seed ^ hash_name(EXTRA_STREAM)`).
+pub const EXTRA_STREAM: &str = "explore-extra";
+
+/// The chance, per thousand, that the extra stream inserts a scenario after a base action.
+/// Low, so that most seeds of a short history keep their old actions unchanged (at 20 steps,
+/// about a third of the seeds get an insertion).
+pub const INSERT_PER_MILLE: u64 = 20;
+
+/// Control-plane exports a release may be cut down to lack: methods the watchdog and staging
+/// call ([`canister_api::agent::required_exports`]) that the list before issue 12's fix did not
+/// require.
+pub const CONTROL_PLANE_DROPS: &[&str] = &[
+    "export_module",
+    "state_digest",
+    "export_state",
+    "import_state",
+    "upgrade_armed",
+    "complete_upgrade",
+    "canary_write",
+];
+
+/// The cycles a top-up deposits.
+pub const TOP_UP: u128 = 5_000_000_000_000;
+
+/// Simulated time a composite action waits for the moment its fault needs (a rehearsal
+/// half-way, an arm accepted) before it gives up and says so.
+const REACH_BOUND: Duration = Duration::from_secs(30 * 60);
+
+/// The scenarios the extra stream draws from, each a short list of actions.
+fn scenario(rng: &mut Rng) -> Vec<Action> {
+    match rng.below(7) {
+        // Issue 12 item 3: an approval lands during the rehearsal.
+        0 => vec![Action::ApproveMidRehearsal],
+        // Item 6: a trap half-way through the rehearsal, then time for the copy to linger
+        // (two steps: the no-copy rule measures between step ends).
+        1 => vec![
+            Action::TrapMidRehearsal,
+            Action::Wait(600),
+            Action::Wait(2400),
+        ],
+        // Item 2: a release without a control-plane export, breaking on purpose.
+        2 => vec![Action::ReleaseWithout(
+            CONTROL_PLANE_DROPS[rng.below(CONTROL_PLANE_DROPS.len() as u64) as usize],
+        )],
+        // Item 1: an upgrade left unended past the lease, with writes tried across it; then
+        // the operator rejects it (the guarding test's way out).
+        3 => {
+            let k = rng.below(8) as u8;
+            vec![
+                Action::StallArmed,
+                Action::Remember(k, 1000),
+                Action::Wait(3600),
+                Action::Wait(3700),
+                Action::Remember(k, 1001),
+                Action::Reject,
+            ]
+        }
+        // Item 7: a heartbeat held across the install.
+        4 => vec![Action::HoldAcrossInstall],
+        // Item 6: the sandbox left without cycles, then a release staging must rehearse.
+        5 => vec![
+            Action::Release(ReleaseKind::Good),
+            Action::Wait(900),
+            Action::Drain(Holder::Sandbox),
+            Action::Wait(700),
+            Action::Release(ReleaseKind::Good),
+        ],
+        // A cycles drain of one of the trio, and the operator's top-up.
+        _ => {
+            let who = [Who::Agent, Who::Watchdog, Who::Staging][rng.below(3) as usize];
+            vec![
+                Action::Drain(Holder::Trio(who)),
+                Action::Wait(30 + rng.below(570)),
+                Action::TopUp(Holder::Trio(who)),
+            ]
+        }
+    }
+}
+
+/// `base` with the extra stream's scenarios inserted after some of its actions. After base
+/// action `i` the stream draws whether to insert (and what), in order, so `insert(seed,
+/// base(seed, n))` is a prefix of the same for a longer `n`.
+pub fn insert(seed: u64, base: Vec<Action>) -> Vec<Action> {
+    let mut rng = Rng::new(seed ^ hash_name(EXTRA_STREAM));
+    let mut out = Vec::with_capacity(base.len());
+    for action in base {
+        out.push(action);
+        if rng.below(1000) < INSERT_PER_MILLE {
+            out.extend(scenario(&mut rng));
+        }
+    }
+    out
+}
+
+/// Whether `action` is one the base draw never makes (only the extra stream inserts it).
+pub fn is_extra(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::ApproveMidRehearsal
+            | Action::TrapMidRehearsal
+            | Action::ReleaseWithout(_)
+            | Action::StallArmed
+            | Action::HoldAcrossInstall
+            | Action::Drain(_)
+            | Action::TopUp(_)
+    )
+}
+
+fn enc<T: candid::CandidType>(v: &T) -> Vec<u8> {
+    Encode!(v).expect("encode")
+}
+
+/// Runs one round at a time (idle time skipped 100 ms at most) until `done` holds, at most
+/// [`REACH_BOUND`] of simulated time or the history's wall-time bound; answers whether it held.
+fn tick_until(w: &mut World, mut done: impl FnMut(&mut World) -> bool) -> bool {
+    let start = w.now();
+    loop {
+        if done(w) {
+            return true;
+        }
+        if w.now() - start >= REACH_BOUND.as_nanos() as u64 || w.past_deadline() {
+            return false;
+        }
+        w.tb.sim.skip_idle_time(Duration::from_millis(100));
+        w.tb.sim.tick();
+    }
+}
+
+fn record(w: &World, id: u64) -> Option<UpgradeRecord> {
+    w.records()?.into_iter().find(|r| r.id == id)
+}
+
+/// The agent's write pause, in words (`rehearsal ...`, `upgrade ...`), if any.
+fn writes_paused(w: &World) -> Option<String> {
+    w.tb.try_health().ok()?.writes_paused
+}
+
+/// How many entries of the agent's audit log (its first page) have this action.
+fn audit_count(w: &World, action: &str) -> usize {
+    let page: Result<AuditPage, String> = call(
+        &w.tb,
+        w.tb.agent,
+        operator(),
+        "audit_log",
+        Encode!(&0u64, &u64::MAX).expect("encode"),
+        true,
+    );
+    page.map_or(0, |p| {
+        p.entries.iter().filter(|e| e.action == action).count()
+    })
+}
+
+/// Proposes the healthy build (or `bytes`), answering its upgrade id or why not. Like an
+/// operator, it waits out the gate's rate limit and an upgrade still in flight (running the
+/// subnet meanwhile), for [`REACH_BOUND`] at most.
+fn release(w: &mut World, bytes: Option<Vec<u8>>) -> Result<u64, String> {
+    let bytes = bytes.unwrap_or_else(|| release_bytes(ReleaseKind::Good));
+    w.modules.insert(testbed::sha256(&bytes), bytes.clone());
+    let start = w.now();
+    loop {
+        let e = match w.propose(&bytes, true) {
+            Ok(r) => return Ok(r.id),
+            Err(e) => e,
+        };
+        let secs = if e.contains("rate limited") {
+            e.split("retry in ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(600)
+                + 1
+        } else if e.contains("in flight") {
+            60
+        } else {
+            return Err(e);
+        };
+        let waited = Duration::from_nanos(w.now() - start);
+        if waited + Duration::from_secs(secs) > REACH_BOUND || !w.run_for(Duration::from_secs(secs))
+        {
+            return Err(e);
+        }
+    }
+}
+
+/// Approves upgrade `id` if it waits for an operator.
+fn approve_if_waiting(w: &mut World, id: u64) {
+    let waits = record(w, id)
+        .is_some_and(|r| matches!(r.state, UpgradeState::Rehearsed | UpgradeState::Validated));
+    if waits {
+        let _ = w.agent::<UpgradeRecord>(operator(), "approve_upgrade", enc(&id));
+    }
+}
+
+/// Ticks until upgrade `id` is armed by the watchdog (the agent audited the accepted arm
+/// request), approving it if it waits; answers whether it got there.
+fn until_arm_accepted(w: &mut World, id: u64) -> bool {
+    let before = audit_count(w, "upgrade.arm_accepted");
+    let mut n = 0u32;
+    tick_until(w, |w| {
+        n += 1;
+        // Reading the journal and the audit log every round costs more than the rounds.
+        if n % 5 != 0 {
+            return false;
+        }
+        approve_if_waiting(w, id);
+        audit_count(w, "upgrade.arm_accepted") > before
+            || record(w, id).is_none_or(|r| r.state.is_terminal())
+    }) && audit_count(w, "upgrade.arm_accepted") > before
+}
+
+/// Runs an action of this module; answers what came of it, in words.
+pub fn apply(w: &mut World, action: &Action) -> String {
+    match action {
+        Action::ApproveMidRehearsal => approve_mid_rehearsal(w),
+        Action::TrapMidRehearsal => trap_mid_rehearsal(w),
+        Action::ReleaseWithout(name) => release_without(w, name),
+        Action::StallArmed => stall_armed(w),
+        Action::HoldAcrossInstall => hold_across_install(w),
+        Action::Drain(holder) => match holder_id(w, *holder) {
+            Some(id) => {
+                let burned = w.tb.sim.burn_cycles(id, u128::MAX);
+                format!(
+                    "burned {burned} cycles; {} left (threshold {})",
+                    w.tb.sim.cycle_balance(id),
+                    w.tb.sim.freezing_threshold_cycles(id)
+                )
+            }
+            None => "skipped: staging has no sandbox yet".into(),
+        },
+        Action::TopUp(holder) => match holder_id(w, *holder) {
+            Some(id) => format!("balance {}", w.tb.sim.add_cycles(id, TOP_UP)),
+            None => "skipped: staging has no sandbox yet".into(),
+        },
+        other => unreachable!("not an action of the extra stream: {other:?}"),
+    }
+}
+
+fn holder_id(w: &World, holder: Holder) -> Option<Principal> {
+    match holder {
+        Holder::Trio(who) => Some(w.id(who)),
+        Holder::Sandbox => super::safety_net::sandbox(w),
+    }
+}
+
+/// Issue 12 item 3's history: under `ApproveEach` a self-upgrade starts its rehearsal, and the
+/// operator approves it while the rehearsal's write pause is up.
+fn approve_mid_rehearsal(w: &mut World) -> String {
+    let _ = w.agent::<()>(operator(), "set_autonomy", enc(&Autonomy::ApproveEach));
+    let args = serde_json::json!({
+        "ops": [{
+            "op": "add_query_method",
+            "name": "hello_rehearsed",
+            "reply_hex": hex::encode(Encode!(&"hi").expect("encode")),
+        }],
+        "reason": "explore: approve mid-rehearsal",
+    });
+    let out: Result<String, String> = w.agent(
+        operator(),
+        "call_tool",
+        Encode!(&"self_upgrade", &args.to_string()).expect("encode"),
+    );
+    let id = match out {
+        Ok(o) => serde_json::from_str::<serde_json::Value>(&o)
+            .ok()
+            .and_then(|v| v["id"].as_u64()),
+        Err(e) => return format!("skipped: the self-upgrade was refused: {e}"),
+    };
+    let Some(id) = id else {
+        return "skipped: the self-upgrade answered no upgrade id".into();
+    };
+    if !tick_until(w, |w| {
+        writes_paused(w).is_some_and(|p| p.starts_with("rehearsal"))
+    }) {
+        return format!("upgrade {id}: no rehearsal began to approve during");
+    }
+    let out: Result<UpgradeRecord, String> = w.agent(operator(), "approve_upgrade", enc(&id));
+    match out {
+        Ok(r) => format!("upgrade {id}: approved mid-rehearsal: ok {:?}", r.state),
+        Err(e) => format!("upgrade {id}: approval mid-rehearsal refused: {e}"),
+    }
+}
+
+/// Issue 12 item 6's history: staging's next message traps once the sandbox holds half of the
+/// agent's state.
+fn trap_mid_rehearsal(w: &mut World) -> String {
+    let state = w.tb.sim.get_stable_memory(w.tb.agent).len();
+    let id = match release(w, None) {
+        Ok(id) => id,
+        Err(e) => return format!("skipped: the release was refused: {e}"),
+    };
+    let half_way = tick_until(w, |w| {
+        super::safety_net::sandbox(w)
+            .is_some_and(|s| w.tb.sim.get_stable_memory(s).len() >= state / 2)
+    });
+    if !half_way {
+        return format!("upgrade {id}: the rehearsal never copied the state: no trap");
+    }
+    w.tb.sim.inject(Fault::TrapNextMessage {
+        canister: w.tb.staging,
+    });
+    format!("upgrade {id}: staging's next message traps (the sandbox holds the copy)")
+}
+
+/// Issue 12 item 2's history: a release without a control-plane export, marked as breaking.
+fn release_without(w: &mut World, name: &str) -> String {
+    let ops = [wasm_patch::PatchOp::RemoveMethod { name: name.into() }];
+    let stamp = wasm_patch::Stamp::new(&format!("no-{name}")).with_schema_range(1, 3);
+    let bytes = match wasm_patch::apply_patch(&testbed::chaos_candidate("none"), &ops, &stamp) {
+        Ok(p) => p.wasm,
+        Err(e) => return format!("skipped: the module could not be cut: {e}"),
+    };
+    let hash = testbed::sha256(&bytes);
+    w.bad_modules.push(hash);
+    match release(w, Some(bytes)) {
+        Ok(id) => format!("ok: upgrade {id} admitted without `{name}`"),
+        Err(e) => format!("refused: {e}"),
+    }
+}
+
+/// Issue 12 item 1's history: the watchdog is uninstalled once it accepted the arm request,
+/// so the upgrade has no verdict and stays unended with writes paused.
+fn stall_armed(w: &mut World) -> String {
+    let id = match release(w, None) {
+        Ok(id) => id,
+        Err(e) => return format!("skipped: the release was refused: {e}"),
+    };
+    if !until_arm_accepted(w, id) {
+        return format!("upgrade {id}: never armed: the watchdog stays");
+    }
+    let out = w.tb.sim.uninstall_canister(w.tb.watchdog, Some(operator()));
+    format!(
+        "upgrade {id}: armed, then the watchdog uninstalled: {}",
+        match out {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.reject_message,
+        }
+    )
+}
+
+/// Issue 12 item 7's history: heartbeats every second; once the watchdog has stopped the agent
+/// for its snapshot and started it again, its responses are held for 5 s, so the agent has a
+/// heartbeat in flight when it would install. Reports `INSTALL IN FLIGHT` if the agent's module
+/// changed while a response to one of its calls was held.
+fn hold_across_install(w: &mut World) -> String {
+    let previous = w.config().and_then(|c| c.supervision).unwrap_or_default();
+    let fast = Supervision {
+        heartbeat_interval_secs: 1,
+        ..previous.clone()
+    };
+    let _ = w.agent::<Supervision>(operator(), "set_supervision", enc(&fast));
+    let restore = |w: &mut World| {
+        let _ = w.agent::<Supervision>(operator(), "set_supervision", enc(&previous));
+    };
+    let id = match release(w, None) {
+        Ok(id) => id,
+        Err(e) => {
+            restore(w);
+            return format!("skipped: the release was refused: {e}");
+        }
+    };
+    let agent = w.tb.agent;
+    // The watchdog stops the agent, snapshots it and starts it again before it says "go".
+    let mut stopped = false;
+    let restarted = until_arm_accepted(w, id)
+        && tick_until(w, |w| {
+            let status = w.tb.sim.canister_run_status(agent);
+            stopped |= status != Some(ic_sim::CanisterStatusType::Running);
+            (stopped && status == Some(ic_sim::CanisterStatusType::Running))
+                || record(w, id).is_none_or(|r| r.state != UpgradeState::Approved)
+        });
+    if !restarted {
+        restore(w);
+        return format!("upgrade {id}: the agent was not stopped for the snapshot: no hold");
+    }
+    w.tb.sim.inject(Fault::HoldResponses {
+        from: w.tb.watchdog,
+    });
+    let parent = w.tb.agent_module();
+    let start = w.now();
+    let mut installed_in_flight = false;
+    let mut held_any = false;
+    while w.now() - start < 5_000_000_000 && !w.past_deadline() {
+        w.tb.sim.skip_idle_time(Duration::from_millis(100));
+        w.tb.sim.tick();
+        let in_flight = w.tb.sim.awaited_held_responses_of(agent);
+        held_any |= in_flight > 0;
+        if in_flight > 0 && w.tb.agent_module() != parent {
+            installed_in_flight = true;
+        }
+    }
+    w.tb.sim.clear_faults();
+    w.tb.sim.release_held_responses();
+    restore(w);
+    let state = record(w, id).map(|r| r.state);
+    if installed_in_flight {
+        format!(
+            "INSTALL IN FLIGHT: upgrade {id}'s module was installed while a response to one of \
+             the agent's calls was held (its callback runs in the new module); now {state:?}"
+        )
+    } else if held_any {
+        format!("upgrade {id}: a heartbeat was held across the arm; now {state:?}")
+    } else {
+        format!("upgrade {id}: nothing of the agent's was held; now {state:?}")
+    }
+}
+
+fn violation(invariant: &str, detail: &str) -> Violation {
+    Violation {
+        invariant: invariant.into(),
+        detail: detail.into(),
+    }
+}
+
+/// The invariants only this module's actions can break, after `action` answered `result`.
+pub fn check(action: &Action, result: &str) -> Result<(), Violation> {
+    if let Action::ReleaseWithout(name) = action
+        && result.starts_with("ok")
+    {
+        return Err(violation(
+            "control_plane_kept",
+            &format!("a release without the control-plane export `{name}` was admitted: {result}"),
+        ));
+    }
+    if result.starts_with("INSTALL IN FLIGHT") {
+        return Err(violation("install_drained", result));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::action::base;
+    use super::*;
+
+    /// Whether `sub` is `all` with some actions left out, in order.
+    fn is_subsequence(sub: &[Action], all: &[Action]) -> bool {
+        let mut it = all.iter();
+        sub.iter().all(|a| it.any(|b| b == a))
+    }
+
+    #[test]
+    fn insertions_keep_the_base_actions_in_order_and_only_add_extra_ones() {
+        let mut changed = 0;
+        for seed in 1..=200 {
+            let old = base(seed, 20);
+            let new = super::super::action::generate(seed, 20);
+            assert!(is_subsequence(&old, &new), "seed {seed}");
+            // What is not base is a scenario of the extra stream.
+            let extra = new.len() - old.len();
+            let mut base_left = old.iter().peekable();
+            let mut inserted = 0;
+            for a in &new {
+                if base_left.peek() == Some(&a) {
+                    base_left.next();
+                } else {
+                    inserted += 1;
+                }
+            }
+            assert_eq!(inserted, extra, "seed {seed}");
+            if extra == 0 {
+                assert_eq!(old, new, "seed {seed}: nothing inserted, nothing changed");
+            } else {
+                changed += 1;
+                assert!(new.iter().any(is_extra), "seed {seed}: {new:?}");
+            }
+        }
+        // About a third of the seeds get an insertion at 20 steps; most keep their history.
+        assert!((30..=110).contains(&changed), "{changed} of 200 changed");
+    }
+
+    #[test]
+    fn a_shorter_history_is_a_prefix_of_a_longer_one() {
+        for seed in 1..=60 {
+            let short = super::super::action::generate(seed, 7);
+            let long = super::super::action::generate(seed, 30);
+            assert_eq!(short[..], long[..short.len()], "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn the_extra_stream_draws_every_scenario() {
+        let kinds: std::collections::BTreeSet<String> = (1..=400)
+            .flat_map(|s| super::super::action::generate(s, 30))
+            .filter(is_extra)
+            .map(|a| a.kind())
+            .collect();
+        for k in [
+            "approve_mid_rehearsal",
+            "trap_mid_rehearsal",
+            "release_without",
+            "stall_armed",
+            "hold_across_install",
+            "drain_sandbox",
+            "top_up_agent",
+        ] {
+            assert!(kinds.contains(k), "no {k} in {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn every_dropped_export_is_required_by_the_control_plane() {
+        let required = canister_api::agent::required_exports();
+        for name in CONTROL_PLANE_DROPS {
+            assert!(
+                required.contains(&format!("canister_method {name}")),
+                "{name} is not a control-plane export"
+            );
+        }
+    }
+
+    #[test]
+    fn an_admitted_release_without_a_control_plane_export_breaks_the_rule() {
+        let action = Action::ReleaseWithout("export_module");
+        assert!(check(&action, "refused: propose_release: ... export_module").is_ok());
+        let v = check(&action, "ok: upgrade 2 admitted without `export_module`").unwrap_err();
+        assert_eq!(v.invariant, "control_plane_kept");
+        let v = check(
+            &Action::HoldAcrossInstall,
+            "INSTALL IN FLIGHT: upgrade 1 ...",
+        )
+        .unwrap_err();
+        assert_eq!(v.invariant, "install_drained");
+        assert!(
+            check(
+                &Action::HoldAcrossInstall,
+                "upgrade 1: a heartbeat was held"
+            )
+            .is_ok()
+        );
+    }
+}
