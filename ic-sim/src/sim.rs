@@ -1097,28 +1097,33 @@ impl Sim {
     /// callback. The others (their caller was uninstalled meanwhile) are dropped on release.
     /// Not in PocketIC's API.
     pub fn awaited_held_responses(&self) -> usize {
-        self.awaited_held(|_| true)
+        self.awaited_held(|_| true, |_| true)
     }
 
-    /// [`Sim::awaited_held_responses`] of the calls `canister` made: its outgoing calls still
-    /// in flight because a fault holds their responses. A response held across an upgrade of
-    /// the caller is delivered to the new module's code (its callback survives the upgrade).
-    /// Not in PocketIC's API.
+    /// The calls `canister` made that are still in flight because a fault holds their
+    /// responses: their callback waits (the caller's module is installed) and, for a
+    /// bounded-wait call, its deadline has not passed (after it the caller got SYS_UNKNOWN and
+    /// the late response is dropped). A response held across an upgrade of the caller is
+    /// delivered to the new module's code (its callback survives the upgrade). Not in
+    /// PocketIC's API.
     pub fn awaited_held_responses_of(&self, canister: Principal) -> usize {
-        self.awaited_held(|originator| originator == canister)
+        self.awaited_held(|originator| originator == canister, |cb| !cb.expired)
     }
 
-    fn awaited_held(&self, of: impl Fn(Principal) -> bool) -> usize {
+    fn awaited_held(
+        &self,
+        of: impl Fn(Principal) -> bool,
+        waiting: impl Fn(&crate::canister::Callback) -> bool,
+    ) -> usize {
         let state = self.state.borrow();
         state
             .held
             .iter()
             .filter(|r| of(r.originator))
             .filter(|r| {
-                state
-                    .canisters
-                    .get(&r.originator)
-                    .is_some_and(|c| c.exec.is_some() && c.callbacks.contains_key(&r.callback_id))
+                state.canisters.get(&r.originator).is_some_and(|c| {
+                    c.exec.is_some() && c.callbacks.get(&r.callback_id).is_some_and(&waiting)
+                })
             })
             .count()
     }

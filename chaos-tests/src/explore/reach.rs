@@ -16,7 +16,7 @@
 
 use super::action::{Action, Holder, ReleaseKind, Who};
 use super::check::Violation;
-use super::world::{World, release_bytes};
+use super::world::World;
 use crate::rng::{Rng, hash_name};
 use candid::{Encode, Principal};
 use canister_api::agent::{Autonomy, Supervision, UpgradeRecord, UpgradeState};
@@ -187,7 +187,12 @@ fn audit_count(w: &World, action: &str) -> usize {
 /// operator, it waits out the gate's rate limit and an upgrade still in flight (running the
 /// subnet meanwhile), for [`REACH_BOUND`] at most.
 fn release(w: &mut World, bytes: Option<Vec<u8>>) -> Result<u64, String> {
-    let bytes = bytes.unwrap_or_else(|| release_bytes(ReleaseKind::Good));
+    // The healthy build, stamped with the simulated time: a module no earlier release of the
+    // history proposed (the watchdog refuses to arm the module already running).
+    let bytes = bytes.unwrap_or_else(|| {
+        let label = format!("explore-reach-{}", w.now() / 1_000_000_000);
+        testbed::release(&testbed::chaos_candidate("none"), &label, (1, 3))
+    });
     w.modules.insert(testbed::sha256(&bytes), bytes.clone());
     let start = w.now();
     loop {
@@ -394,14 +399,23 @@ fn stall_armed(w: &mut World) -> String {
 /// changed while a response to one of its calls was held.
 fn hold_across_install(w: &mut World) -> String {
     let previous = w.config().and_then(|c| c.supervision).unwrap_or_default();
+    // Heartbeats every second, each waiting up to 30 s (longer than the hold), as the
+    // guarding test sets them.
     let fast = Supervision {
         heartbeat_interval_secs: 1,
+        heartbeat_timeout_secs: 30,
         ..previous.clone()
     };
-    let _ = w.agent::<Supervision>(operator(), "set_supervision", enc(&fast));
+    let set = w
+        .agent::<Supervision>(operator(), "set_supervision", enc(&fast))
+        .map_or_else(
+            |e| format!("set_supervision refused: {e}"),
+            |_| String::new(),
+        );
     let restore = |w: &mut World| {
         let _ = w.agent::<Supervision>(operator(), "set_supervision", enc(&previous));
     };
+    let (_, audit_from) = audit_since(w, u64::MAX, "");
     let id = match release(w, None) {
         Ok(id) => id,
         Err(e) => {
@@ -410,22 +424,19 @@ fn hold_across_install(w: &mut World) -> String {
         }
     };
     let agent = w.tb.agent;
-    // The watchdog stops the agent, snapshots it and starts it again before it says "go".
-    let mut stopped = false;
+    // The watchdog stops the agent, snapshots it and starts it again before it says "go":
+    // the hold begins while the agent is stopped.
     let mut passed = false;
     let mut n = 0u32;
-    let restarted = tick_until(w, |w| {
+    let stopped = tick_until(w, |w| {
         n += 1;
-        let running =
-            w.tb.sim.canister_run_status(agent) == Some(ic_sim::CanisterStatusType::Running);
-        stopped |= !running;
-        if stopped && running {
+        if w.tb.sim.canister_run_status(agent) == Some(ic_sim::CanisterStatusType::Stopped) {
             return true;
         }
         // Reading the journal every round costs more than the rounds.
         if n % 5 == 0 {
             approve_if_waiting(w, id);
-            passed = record(w, id).is_none_or(|r| {
+            passed = record(w, id).is_some_and(|r| {
                 r.state.is_terminal()
                     || matches!(
                         r.state,
@@ -435,40 +446,56 @@ fn hold_across_install(w: &mut World) -> String {
         }
         passed
     }) && !passed;
-    if !restarted {
+    if !stopped {
         restore(w);
         let state = record(w, id).map(|r| r.state);
         return format!(
             "upgrade {id}: the agent was not seen stopped for the snapshot (now {state:?}): no hold"
         );
     }
+    // The clock moves 2 s (a time jump): the agent's heartbeat is due as it restarts, and goes
+    // out before or with the watchdog's go-ahead (the agent starts no call once armed); its
+    // response is held.
+    w.tb.sim.advance_time(Duration::from_secs(2));
     w.tb.sim.inject(Fault::HoldResponses {
         from: w.tb.watchdog,
     });
-    let parent = w.tb.agent_module();
     let start = w.now();
     let mut installed_in_flight = false;
     let mut held_any = false;
+    let mut changed_with = None;
     while w.now() - start < 5_000_000_000 && !w.past_deadline() {
+        let module = w.tb.sim.module_hash(agent);
+        let waiting = w.tb.sim.awaited_held_responses_of(agent);
         w.tb.sim.skip_idle_time(Duration::from_millis(100));
         w.tb.sim.tick();
-        let in_flight = w.tb.sim.awaited_held_responses_of(agent);
-        held_any |= in_flight > 0;
-        if in_flight > 0 && w.tb.agent_module() != parent {
-            installed_in_flight = true;
+        let still_waiting = w.tb.sim.awaited_held_responses_of(agent);
+        held_any |= still_waiting > 0;
+        // The module changed under a call the old module made, still in flight.
+        if w.tb.sim.module_hash(agent) != module {
+            changed_with = Some((waiting, still_waiting));
+            installed_in_flight |= waiting > 0 && still_waiting > 0;
         }
     }
     w.tb.sim.clear_faults();
     w.tb.sim.release_held_responses();
     restore(w);
     let state = record(w, id).map(|r| r.state);
+    if !set.is_empty() {
+        return format!("upgrade {id}: {set}; now {state:?}");
+    }
     if installed_in_flight {
         format!(
             "INSTALL IN FLIGHT: upgrade {id}'s module was installed while a response to one of \
              the agent's calls was held (its callback runs in the new module); now {state:?}"
         )
     } else if held_any {
-        format!("upgrade {id}: a heartbeat was held across the arm; now {state:?}")
+        let draining = audit_since(w, audit_from, "upgrade.draining").0;
+        format!(
+            "upgrade {id}: a heartbeat was held across the arm (install waited: {}; the module \
+             changed with {changed_with:?} calls in flight before/after); now {state:?}",
+            draining > 0
+        )
     } else {
         format!("upgrade {id}: nothing of the agent's was held; now {state:?}")
     }
