@@ -1,0 +1,52 @@
+//! The extra stream's actions on the plain trio (`chaos_tests::explore::reach`): each does what
+//! it says and the trio keeps every invariant; and the audit log the single-flight rule reads
+//! reads back. The mutants these actions find are in docs/benchmarks.md ("The explorer against
+//! the mutants", rows of `reach`).
+
+use chaos_tests::explore::action::{Action, Holder};
+use chaos_tests::explore::world::World;
+use chaos_tests::explore::{self, Trio, safety_net};
+use std::collections::HashMap;
+use testbed::{Options, Testbed};
+
+/// `audit_log` answers a `Result`; the rule `rehearsal_single_flight` read it as a bare page
+/// and saw no entry at all (it could not fail).
+#[test]
+fn the_audit_log_the_single_flight_rule_reads_reads_back() {
+    let world = World::new(Testbed::deploy(Options::default()), HashMap::new());
+    let page = safety_net::audit_page(&world, 0).expect("audit_log answers and decodes");
+    assert!(!page.entries.is_empty(), "{page:?}");
+}
+
+#[test]
+fn the_extra_actions_do_what_they_say_and_the_plain_trio_keeps_every_invariant() {
+    let actions = [
+        Action::ReleaseWithout("export_module"),
+        Action::ApproveMidRehearsal,
+        Action::Drain(Holder::Sandbox),
+        Action::TopUp(Holder::Sandbox),
+    ];
+    let h = explore::run(3, &actions, &Trio::default());
+    assert!(h.failure.is_none(), "{}", h.timeline());
+    let result = |i: usize| h.steps[i].result.as_str();
+    assert!(
+        result(0).starts_with("refused") && result(0).contains("export_module"),
+        "{}",
+        h.timeline()
+    );
+    assert!(
+        result(1).contains("approved mid-rehearsal: ok")
+            && result(1).contains("rehearsals started so far: 1"),
+        "{}",
+        h.timeline()
+    );
+    // The sandbox exists after the rehearsal; the drain leaves it at its freezing threshold.
+    let burned = result(2);
+    assert!(burned.starts_with("burned "), "{}", h.timeline());
+    let left: Vec<&str> = burned
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(left[1], left[2], "left at the threshold: {burned}");
+    assert!(result(3).starts_with("balance "), "{}", h.timeline());
+}
