@@ -288,8 +288,8 @@ fn a_drain_from_outside_burns_down_to_the_freezing_threshold_and_freezes_the_can
         .update_call(id, Principal::anonymous(), "inc", Encode!().unwrap())
         .unwrap_err();
     assert_eq!(err.error_code, ErrorCode::CanisterOutOfCycles, "{err:?}");
-    // The operator's top-up unfreezes it.
-    sim.add_cycles(id, PREPAY_40B);
+    // The operator's top-up (the prepayment and the ingress fee, with room) unfreezes it.
+    sim.add_cycles(id, 2 * PREPAY_40B);
     sim.update_call(id, Principal::anonymous(), "inc", Encode!().unwrap())
         .expect("a topped-up canister runs again");
     // A canister that does not exist burns nothing.
