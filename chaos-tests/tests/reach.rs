@@ -50,3 +50,35 @@ fn the_extra_actions_do_what_they_say_and_the_plain_trio_keeps_every_invariant()
     assert_eq!(left[1], left[2], "left at the threshold: {burned}");
     assert!(result(3).starts_with("balance "), "{}", h.timeline());
 }
+
+/// A cheap minimum of coverage: one history of base actions reaches a rollback and rungs the
+/// fixed budget does not (the ladder's CodeOnly after a candidate fails probation, an
+/// operator's Version, Previous after a committed version fails late). Not Snapshot: restoring
+/// an arm-time snapshot after its upgrade ended is the open finding of seed 8 (README).
+#[test]
+fn one_history_reaches_rollbacks_and_the_ladders_rungs() {
+    use chaos_tests::explore::action::{ReleaseKind, RollbackKind};
+    let actions = [
+        Action::Release(ReleaseKind::Bad("health_trap_live")),
+        Action::Wait(1200),
+        Action::Rollback(RollbackKind::Version(0)),
+        Action::Wait(600),
+        Action::Release(ReleaseKind::Bad("health_trap_late")),
+        Action::Wait(3600),
+    ];
+    let h = explore::run(5, &actions, &Trio::default());
+    println!("{}", h.timeline());
+    println!("{:?}", h.coverage);
+    assert!(h.failure.is_none(), "{}", h.timeline());
+    for rung in ["CodeOnly", "Version", "Previous"] {
+        assert!(h.coverage.rungs.contains(rung), "{rung}: {:?}", h.coverage);
+    }
+    assert!(
+        h.coverage
+            .transitions
+            .iter()
+            .any(|t| t.ends_with("->RolledBack")),
+        "{:?}",
+        h.coverage
+    );
+}
