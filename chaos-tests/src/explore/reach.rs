@@ -238,7 +238,7 @@ fn until_arm_accepted(w: &mut World, id: u64) -> bool {
     tick_until(w, |w| {
         n += 1;
         // Reading the journal and the audit log every round costs more than the rounds.
-        if n % 5 != 0 {
+        if !n.is_multiple_of(5) {
             return false;
         }
         approve_if_waiting(w, id);
@@ -360,7 +360,7 @@ fn trap_mid_rehearsal(w: &mut World) -> String {
 /// Issue 12 item 2's history: a release without a control-plane export, marked as breaking.
 fn release_without(w: &mut World, name: &str) -> String {
     let ops = [wasm_patch::PatchOp::RemoveMethod { name: name.into() }];
-    let stamp = wasm_patch::Stamp::new(&format!("no-{name}")).with_schema_range(1, 3);
+    let stamp = wasm_patch::Stamp::new(format!("no-{name}")).with_schema_range(1, 3);
     let bytes = match wasm_patch::apply_patch(&testbed::chaos_candidate("none"), &ops, &stamp) {
         Ok(p) => p.wasm,
         Err(e) => return format!("skipped: the module could not be cut: {e}"),
@@ -404,7 +404,7 @@ fn hold_across_install(w: &mut World) -> String {
     let fast = Supervision {
         heartbeat_interval_secs: 1,
         heartbeat_timeout_secs: 30,
-        ..previous.clone()
+        ..previous
     };
     let set = w
         .agent::<Supervision>(operator(), "set_supervision", enc(&fast))
@@ -434,7 +434,7 @@ fn hold_across_install(w: &mut World) -> String {
             return true;
         }
         // Reading the journal every round costs more than the rounds.
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             approve_if_waiting(w, id);
             passed = record(w, id).is_some_and(|r| {
                 r.state.is_terminal()
