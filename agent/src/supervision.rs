@@ -646,7 +646,10 @@ mod tests {
         let t0 = 1_000 * S;
         let steady = pulse(t0, Some(Cadence::Steady));
         let age = 470;
-        assert!(age > fast_only_bound, "the fast-only check would call this stalled");
+        assert!(
+            age > fast_only_bound,
+            "the fast-only check would call this stalled"
+        );
         assert_eq!(stalled_at(&steady, t0 + age * S), None);
         let bound = c.steady_interval_secs() + fast_only_bound - c.heartbeat_interval_secs;
         assert_eq!(stalled_at(&steady, t0 + bound * S), None);

@@ -374,14 +374,14 @@ pub async fn call_async(caller: Principal, name: &str, args: &str) -> Result<Str
         ic_cdk::call::Call::bounded_wait(me, &a.method).change_timeout(OWN_METHOD_TIMEOUT_SECS),
     )
     .await
-        .map_err(|e| {
-            ToolError::Failed(AgentError::CallFailed {
-                canister: me,
-                method: a.method.clone(),
-                message: e.to_string(),
-            })
-        })?
-        .into_bytes();
+    .map_err(|e| {
+        ToolError::Failed(AgentError::CallFailed {
+            canister: me,
+            method: a.method.clone(),
+            message: e.to_string(),
+        })
+    })?
+    .into_bytes();
     Ok(match candid::decode_one::<String>(&reply) {
         Ok(text) => json!({"method": a.method, "reply": text}),
         Err(_) => json!({"method": a.method, "reply_candid_hex": hex::encode(&reply)}),
