@@ -545,11 +545,13 @@ fn item7_the_install_waits_for_a_held_heartbeat() {
 }
 
 /// The model's call (`v1_chat`, made with ic-cdk's `Call` directly to attach cycles) counts as
-/// in flight too: armed while the model thinks, the install waits for its answer, which the
-/// old module handles (the turn ends Done), then goes out.
+/// in flight too: armed while the model thinks, the install waits for its answer, whose
+/// callback runs in the module that made the call; then the install goes out, and the turn
+/// still ends Done.
 #[test]
 fn item7_the_install_waits_for_the_models_answer() {
-    let tb = seeded(Options {
+    // No seeded tasks: the task below is the only one, so the model's call is its turn's.
+    let tb = Testbed::deploy(Options {
         llm: true,
         ..Options::default()
     });
@@ -563,23 +565,27 @@ fn item7_the_install_waits_for_the_models_answer() {
     tb.set_loop_enabled(true).expect("set_loop_enabled");
     tb.load_script(
         "think",
-        vec![testbed::llm::on_task(
+        // Always: the answer comes back while writes are paused for the upgrade, is held on
+        // the heap, dropped by the install and asked for again (turn/driver.rs `Held`).
+        vec![testbed::llm::always(testbed::llm::on_task(
             "think it over",
             testbed::llm::say("I thought it over."),
-        )],
+        ))],
     );
     let parent = watchdog_stand_in(&tb);
-    let rec = tb
-        .propose_release(&chaos_release("none"), "release")
-        .unwrap();
-    let id = rec.id;
-    assert!(tb.tick_until(100_000, |tb| audit_count(tb, "upgrade.arm_accepted") == 1));
-    // The model's answer is held: the agent's only call in flight is `v1_chat`.
+    // The model's answer is held (up to the 240 s timeout): the agent's only call in flight
+    // is `v1_chat` while the release is rehearsed and armed.
     tb.sim.inject(Fault::HoldResponses {
         from: tb.llm.expect("the stand-in model"),
     });
     let task = tb.try_submit("think it over").expect("submit_task");
     assert!(tb.tick_until(100_000, |tb| tb.sim.held_responses() > 0));
+    let rec = tb
+        .propose_release(&chaos_release("none"), "release")
+        .unwrap();
+    let id = rec.id;
+    assert!(tb.tick_until(100_000, |tb| audit_count(tb, "upgrade.arm_accepted") == 1));
+    assert_eq!(tb.sim.held_responses(), 1, "the model has not answered yet");
     arm_as_the_watchdog(&tb, id, &parent);
     tb.run_for(Duration::from_secs(5));
     assert_eq!(
@@ -601,7 +607,7 @@ fn item7_the_install_waits_for_the_models_answer() {
     assert_eq!(
         done.status,
         canister_api::agent::TaskStatus::Done,
-        "the answer was handled by the module that asked: {done:?}"
+        "{done:?}"
     );
 }
 
