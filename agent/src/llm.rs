@@ -103,11 +103,14 @@ pub struct Answer {
 
 /// One `v1_chat` call to `canister`, bounded by `timeout_secs`, attaching [`CYCLES_PER_CALL`].
 pub async fn chat(canister: Principal, request: &ChatRequest, timeout_secs: u32) -> Answer {
-    let result = Call::bounded_wait(canister, "v1_chat")
-        .change_timeout(timeout_secs)
-        .with_cycles(CYCLES_PER_CALL)
-        .with_arg(request)
-        .await;
+    // Counted as in flight: a self-install waits for the model's answer (`pipeline`'s drain).
+    let result = canister_api::ic::counted(
+        Call::bounded_wait(canister, "v1_chat")
+            .change_timeout(timeout_secs)
+            .with_cycles(CYCLES_PER_CALL)
+            .with_arg(request),
+    )
+    .await;
     let answered = match result {
         Ok(response) => Ok(response),
         Err(CallFailed::CallRejected(r)) => Err(r),

@@ -369,9 +369,11 @@ pub async fn call_async(caller: Principal, name: &str, args: &str) -> Result<Str
         ))));
     }
     let me = ic_cdk::api::canister_self();
-    let reply = ic_cdk::call::Call::bounded_wait(me, &a.method)
-        .change_timeout(OWN_METHOD_TIMEOUT_SECS)
-        .await
+    // Counted as in flight: a self-install waits for this call's answer (`pipeline`'s drain).
+    let reply = canister_api::ic::counted(
+        ic_cdk::call::Call::bounded_wait(me, &a.method).change_timeout(OWN_METHOD_TIMEOUT_SECS),
+    )
+    .await
         .map_err(|e| {
             ToolError::Failed(AgentError::CallFailed {
                 canister: me,

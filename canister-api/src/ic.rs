@@ -42,6 +42,15 @@ impl Drop for InFlight {
     }
 }
 
+/// Awaits `call` (a call built with ic-cdk's `Call` directly, e.g. one that attaches cycles or
+/// reads the refund in its callback) counted in [`calls_in_flight`] until its response was
+/// handled, as the typed calls of this module are. Every call a canister that upgrades itself
+/// makes goes through here or through those, or its callback could run in the new module.
+pub async fn counted<F: std::future::IntoFuture>(call: F) -> F::Output {
+    let _outstanding = InFlight::start();
+    call.await
+}
+
 /// A call that was rejected, failed, or answered something undecodable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("call to {canister} `{method}` failed: {message}")]

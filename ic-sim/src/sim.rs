@@ -294,6 +294,31 @@ impl Sim {
         canister.cycles
     }
 
+    /// Burns up to `amount` of the canister's cycles as its own code would with
+    /// `ic0.cycles_burn128`: never below its freezing threshold, so the canister is left at the
+    /// threshold at most (then frozen: it cannot prepay an execution). A drain from the outside
+    /// that the IC would not allow (below the threshold) is left to time: storage is charged
+    /// down to zero and a canister that cannot pay is uninstalled. Answers the cycles burned
+    /// (0 for a canister that does not exist).
+    ///
+    /// The rule is the one ic-sim's `ic0.cycles_burn128` follows (`system_api.rs`), from the
+    /// interface spec: "burns no more than the amount of cycles available above the freezing
+    /// threshold".
+    pub fn burn_cycles(&self, canister_id: Principal, amount: u128) -> u128 {
+        let mut state = self.state.borrow_mut();
+        let Some(threshold) = state
+            .canisters
+            .get(&canister_id)
+            .map(|c| state.freezing_threshold_of(c))
+        else {
+            return 0;
+        };
+        let canister = state.canisters.get_mut(&canister_id).expect("looked up");
+        let burned = amount.min(canister.cycles.saturating_sub(threshold));
+        canister.cycles -= burned;
+        burned
+    }
+
     /// The cycle balance (0 for a canister that does not exist).
     pub fn cycle_balance(&self, canister_id: Principal) -> u128 {
         self.state
@@ -1072,15 +1097,33 @@ impl Sim {
     /// callback. The others (their caller was uninstalled meanwhile) are dropped on release.
     /// Not in PocketIC's API.
     pub fn awaited_held_responses(&self) -> usize {
+        self.awaited_held(|_| true, |_| true)
+    }
+
+    /// The calls `canister` made that are still in flight because a fault holds their
+    /// responses: their callback waits (the caller's module is installed) and, for a
+    /// bounded-wait call, its deadline has not passed (after it the caller got SYS_UNKNOWN and
+    /// the late response is dropped). A response held across an upgrade of the caller is
+    /// delivered to the new module's code (its callback survives the upgrade). Not in
+    /// PocketIC's API.
+    pub fn awaited_held_responses_of(&self, canister: Principal) -> usize {
+        self.awaited_held(|originator| originator == canister, |cb| !cb.expired)
+    }
+
+    fn awaited_held(
+        &self,
+        of: impl Fn(Principal) -> bool,
+        waiting: impl Fn(&crate::canister::Callback) -> bool,
+    ) -> usize {
         let state = self.state.borrow();
         state
             .held
             .iter()
+            .filter(|r| of(r.originator))
             .filter(|r| {
-                state
-                    .canisters
-                    .get(&r.originator)
-                    .is_some_and(|c| c.exec.is_some() && c.callbacks.contains_key(&r.callback_id))
+                state.canisters.get(&r.originator).is_some_and(|c| {
+                    c.exec.is_some() && c.callbacks.get(&r.callback_id).is_some_and(&waiting)
+                })
             })
             .count()
     }

@@ -72,6 +72,10 @@ fn held_responses_arrive_when_released() {
     );
     assert_eq!(read(&sim, b), 1, "the request itself ran");
     assert_eq!(sim.faults_fired().responses_held, 1);
+    // The held response belongs to a's call: a has a call in flight, b has none.
+    assert_eq!(sim.awaited_held_responses_of(a), 1);
+    assert_eq!(sim.awaited_held_responses_of(b), 0);
+    assert_eq!(sim.awaited_held_responses(), 1);
 
     // Waiting on a held response while nothing else can happen is a timeout, not a hang.
     let err = sim
@@ -95,8 +99,14 @@ fn bounded_wait_deadline_expires_with_sys_unknown() {
     let msg = submit_probe_call(&sim, a, CallArgs::no_arg(b, "inc").bounded(10));
     ticks(&sim, 3);
     assert!(sim.ingress_status(msg.clone()).is_none());
+    assert_eq!(sim.awaited_held_responses_of(a), 1, "a's call is in flight");
     advance(&sim, Duration::from_secs(11));
     let outcome = decode_outcome(sim.ingress_status(msg).expect("the deadline passed"));
+    assert_eq!(
+        sim.awaited_held_responses_of(a),
+        0,
+        "past its deadline the call is over for a: the held response will be dropped"
+    );
     assert_call_reject(
         &outcome,
         RejectCode::SysUnknown,

@@ -262,3 +262,36 @@ fn a_frozen_canisters_due_timer_waits_for_a_top_up_without_keeping_the_subnet_bu
         "the timer fires once the canister is topped up"
     );
 }
+
+#[test]
+fn a_drain_from_outside_burns_down_to_the_freezing_threshold_and_freezes_the_canister() {
+    let sim = Sim::new();
+    let id = new_probe(&sim);
+    sim.tick();
+    let threshold = sim.freezing_threshold_cycles(id);
+    let balance = sim.cycle_balance(id);
+    assert!(balance > threshold + PREPAY_40B);
+    // A partial burn takes what was asked.
+    assert_eq!(sim.burn_cycles(id, 1_000), 1_000);
+    assert_eq!(sim.cycle_balance(id), balance - 1_000);
+    // A burn of everything stops at the threshold, as `ic0.cycles_burn128` does.
+    let burned = sim.burn_cycles(id, u128::MAX);
+    assert_eq!(burned, balance - 1_000 - threshold);
+    assert_eq!(sim.cycle_balance(id), threshold);
+    assert_eq!(
+        sim.burn_cycles(id, u128::MAX),
+        0,
+        "nothing above the threshold"
+    );
+    // Frozen: it cannot prepay an update.
+    let err = sim
+        .update_call(id, Principal::anonymous(), "inc", Encode!().unwrap())
+        .unwrap_err();
+    assert_eq!(err.error_code, ErrorCode::CanisterOutOfCycles, "{err:?}");
+    // The operator's top-up (the prepayment and the ingress fee, with room) unfreezes it.
+    sim.add_cycles(id, 2 * PREPAY_40B);
+    sim.update_call(id, Principal::anonymous(), "inc", Encode!().unwrap())
+        .expect("a topped-up canister runs again");
+    // A canister that does not exist burns nothing.
+    assert_eq!(sim.burn_cycles(Principal::anonymous(), 5), 0);
+}

@@ -515,31 +515,7 @@ fn item6_the_rehearsal_requires_a_healthy_status() {
 #[test]
 fn item7_the_install_waits_for_a_held_heartbeat() {
     let tb = seeded(Options::default());
-    // The watchdog's canister runs a stand-in that accepts every arm request (`arm` answers a
-    // deadline) and has no `status`: the test plays the watchdog's part from there on.
-    let reply = Encode!(&Ok::<u64, WatchdogError>(u64::MAX)).unwrap();
-    let stand_in = wasm_patch::apply_patch(
-        &wasm("ic-sim-probe"),
-        &[wasm_patch::PatchOp::AddQueryMethod {
-            name: "arm".into(),
-            reply,
-        }],
-        &wasm_patch::Stamp::new("watchdog stand-in"),
-    )
-    .unwrap()
-    .wasm;
-    tb.sim
-        .reinstall_canister(tb.watchdog, stand_in, Encode!().unwrap(), Some(operator()))
-        .unwrap();
-    // Heartbeats of the watchdog every second, each waiting up to 30 s; no repair.
-    tb.set_supervision(Supervision {
-        heartbeat_interval_secs: 1,
-        heartbeat_timeout_secs: 30,
-        failure_threshold: 100,
-        ..Supervision::default()
-    })
-    .unwrap();
-    let parent = tb.agent_module();
+    let parent = watchdog_stand_in(&tb);
     let rec = tb
         .propose_release(&chaos_release("none"), "release")
         .unwrap();
@@ -548,20 +524,7 @@ fn item7_the_install_waits_for_a_held_heartbeat() {
     // A heartbeat's response is held: the agent has a call in flight.
     tb.sim.inject(Fault::HoldResponses { from: tb.watchdog });
     assert!(tb.tick_until(100_000, |tb| tb.sim.held_responses() > 0));
-    let armed = tb.sim.update_call(
-        tb.agent,
-        tb.watchdog,
-        "upgrade_armed",
-        Encode!(&ArmReceipt {
-            upgrade_id: id,
-            snapshot_id: vec![],
-            lkg_hash: parent.clone().unwrap(),
-            deadline: u64::MAX,
-        })
-        .unwrap(),
-    );
-    let armed = Decode!(&armed.unwrap(), Result<UpgradeRecord, AgentError>).unwrap();
-    assert_eq!(armed.unwrap().state, UpgradeState::Armed);
+    arm_as_the_watchdog(&tb, id, &parent);
     tb.run_for(Duration::from_secs(5));
     assert_eq!(
         tb.record(id).state,
@@ -579,6 +542,121 @@ fn item7_the_install_waits_for_a_held_heartbeat() {
     })
     .expect("installed once drained");
     assert_eq!(tb.agent_module(), Some(rec.candidate_hash));
+}
+
+/// The model's call (`v1_chat`, made with ic-cdk's `Call` directly to attach cycles) counts as
+/// in flight too: armed while the model thinks, the install waits for its answer, whose
+/// callback runs in the module that made the call; then the install goes out, and the turn
+/// still ends Done.
+#[test]
+fn item7_the_install_waits_for_the_models_answer() {
+    // No seeded tasks: the task below is the only one, so the model's call is its turn's.
+    let tb = Testbed::deploy(Options {
+        llm: true,
+        ..Options::default()
+    });
+    tb.set_llm(canister_api::agent::LlmSettings {
+        canister: tb.llm,
+        interval_secs: 5,
+        timeout_secs: 240,
+        ..Default::default()
+    })
+    .expect("set_llm");
+    tb.set_loop_enabled(true).expect("set_loop_enabled");
+    tb.load_script(
+        "think",
+        // Always: the answer comes back while writes are paused for the upgrade, is held on
+        // the heap, dropped by the install and asked for again (turn/driver.rs `Held`).
+        vec![testbed::llm::always(testbed::llm::on_task(
+            "think it over",
+            testbed::llm::say("I thought it over."),
+        ))],
+    );
+    let parent = watchdog_stand_in(&tb);
+    // The model's answer is held (up to the 240 s timeout): the agent's only call in flight
+    // is `v1_chat` while the release is rehearsed and armed.
+    tb.sim.inject(Fault::HoldResponses {
+        from: tb.llm.expect("the stand-in model"),
+    });
+    let task = tb.try_submit("think it over").expect("submit_task");
+    assert!(tb.tick_until(100_000, |tb| tb.sim.held_responses() > 0));
+    let rec = tb
+        .propose_release(&chaos_release("none"), "release")
+        .unwrap();
+    let id = rec.id;
+    assert!(tb.tick_until(100_000, |tb| audit_count(tb, "upgrade.arm_accepted") == 1));
+    assert_eq!(tb.sim.held_responses(), 1, "the model has not answered yet");
+    arm_as_the_watchdog(&tb, id, &parent);
+    tb.run_for(Duration::from_secs(5));
+    assert_eq!(
+        tb.record(id).state,
+        UpgradeState::Armed,
+        "no install while the model's call is in flight"
+    );
+    assert_eq!(tb.agent_module(), parent);
+    assert_eq!(audit_count(&tb, "upgrade.draining"), 1);
+    tb.sim.clear_faults();
+    tb.sim.release_held_responses();
+    tb.run_until(LIMIT, |tb| {
+        tb.try_record(id)
+            .is_some_and(|r| r.state == UpgradeState::Booted)
+    })
+    .expect("installed once drained");
+    assert_eq!(tb.agent_module(), Some(rec.candidate_hash));
+    let done = tb.run_until_task_ends(task.id, LIMIT);
+    assert_eq!(
+        done.status,
+        canister_api::agent::TaskStatus::Done,
+        "{done:?}"
+    );
+}
+
+/// Replaces the watchdog with a stand-in that accepts every arm request (`arm` answers a
+/// deadline) and has no `status`: the test plays the watchdog's part from there on. Heartbeats
+/// of the watchdog every second, each waiting up to 30 s; no repair. Answers the module the
+/// agent runs.
+fn watchdog_stand_in(tb: &Testbed) -> Option<Vec<u8>> {
+    let reply = Encode!(&Ok::<u64, WatchdogError>(u64::MAX)).unwrap();
+    let stand_in = wasm_patch::apply_patch(
+        &wasm("ic-sim-probe"),
+        &[wasm_patch::PatchOp::AddQueryMethod {
+            name: "arm".into(),
+            reply,
+        }],
+        &wasm_patch::Stamp::new("watchdog stand-in"),
+    )
+    .unwrap()
+    .wasm;
+    tb.sim
+        .reinstall_canister(tb.watchdog, stand_in, Encode!().unwrap(), Some(operator()))
+        .unwrap();
+    tb.set_supervision(Supervision {
+        heartbeat_interval_secs: 1,
+        heartbeat_timeout_secs: 30,
+        failure_threshold: 100,
+        ..Supervision::default()
+    })
+    .unwrap();
+    tb.agent_module()
+}
+
+/// What the watchdog does once it took its snapshot: tells the agent that upgrade `id` is
+/// armed; the agent answers Armed.
+fn arm_as_the_watchdog(tb: &Testbed, id: u64, parent: &Option<Vec<u8>>) {
+    let armed = tb.sim.update_call(
+        tb.agent,
+        tb.watchdog,
+        "upgrade_armed",
+        Encode!(&ArmReceipt {
+            upgrade_id: id,
+            snapshot_id: vec![],
+            lkg_hash: parent.clone().unwrap(),
+            deadline: u64::MAX,
+        })
+        .unwrap(),
+    );
+    let armed = Decode!(&armed.unwrap(), Result<UpgradeRecord, AgentError>).unwrap();
+    assert_eq!(armed.unwrap().state, UpgradeState::Armed);
 }
 
 // ---- 8. broken writes do not pass ---------------------------------------------------------

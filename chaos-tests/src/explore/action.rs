@@ -207,6 +207,37 @@ pub enum Action {
     /// Faults stop, the operator starts what is stopped, resumes the watchdog and rejects what
     /// awaits approval; then liveness is checked ([`super::check::liveness`]).
     Checkpoint,
+    // ---- drawn only from the extra stream ([`super::reach`]): timings the base draw cannot hit
+    /// Under `ApproveEach`, the operator releases the healthy build and approves it while its
+    /// rehearsal runs (the rehearsal's write pause is up).
+    ApproveMidRehearsal,
+    /// The operator releases the healthy build, and staging's next message traps once the
+    /// sandbox holds half of the agent's state (half-way through the rehearsal).
+    TrapMidRehearsal,
+    /// The operator releases the healthy build without this control-plane export, marked as
+    /// breaking the interface on purpose.
+    ReleaseWithout(&'static str),
+    /// The operator releases the healthy build; once the watchdog accepted the arm request it is
+    /// uninstalled, so the upgrade stays unended (armed, writes paused) without a verdict.
+    StallArmed,
+    /// Under a release, the watchdog's responses are held once the watchdog armed the upgrade:
+    /// the agent has a heartbeat in flight when it would install. Released after 5 s.
+    HoldAcrossInstall,
+    /// Cycles burned from a canister down to its freezing threshold
+    /// (`ic_sim::Sim::burn_cycles`).
+    Drain(Holder),
+    /// The operator tops a canister up with 5 T cycles (`dfx canister deposit-cycles`).
+    TopUp(Holder),
+}
+
+/// A canister that holds cycles: one of the trio, or staging's sandbox.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Holder {
+    /// One of the trio.
+    Trio(Who),
+    /// Staging's sandbox (skipped while staging has none).
+    Sandbox,
 }
 
 impl Action {
@@ -237,6 +268,7 @@ impl Action {
                     Action::Stop(w) | Action::Start(w) | Action::Kill(w) => {
                         format!("{tag}_{}", format!("{w:?}").to_lowercase())
                     }
+                    Action::Drain(h) | Action::TopUp(h) => format!("{tag}_{}", h.name()),
                     _ => tag,
                 }
             }
@@ -253,7 +285,22 @@ impl Action {
                 | Action::Release(ReleaseKind::Bad(_))
                 | Action::Release(ReleaseKind::Truncated | ReleaseKind::Empty)
                 | Action::Intrude(_)
+                | Action::TrapMidRehearsal
+                | Action::ReleaseWithout(_)
+                | Action::StallArmed
+                | Action::HoldAcrossInstall
+                | Action::Drain(_)
         )
+    }
+}
+
+impl Holder {
+    /// `agent`, `watchdog`, `staging` or `sandbox`.
+    pub fn name(self) -> String {
+        match self {
+            Holder::Trio(w) => format!("{w:?}").to_lowercase(),
+            Holder::Sandbox => "sandbox".into(),
+        }
     }
 }
 
@@ -294,6 +341,32 @@ impl fmt::Display for Action {
             Action::Kill(w) => write!(f, "fault: uninstall {w:?}"),
             Action::Intrude(i) => write!(f, "stranger: {i:?}"),
             Action::Checkpoint => write!(f, "checkpoint: heal, then check liveness"),
+            Action::ApproveMidRehearsal => write!(
+                f,
+                "operator: under ApproveEach, release the healthy build and approve it mid-rehearsal"
+            ),
+            Action::TrapMidRehearsal => write!(
+                f,
+                "operator: release the healthy build; fault: staging traps half-way through the rehearsal"
+            ),
+            Action::ReleaseWithout(m) => write!(
+                f,
+                "operator: release the healthy build without `{m}`, breaking on purpose"
+            ),
+            Action::StallArmed => write!(
+                f,
+                "operator: release the healthy build; fault: uninstall the watchdog once it accepted the arm"
+            ),
+            Action::HoldAcrossInstall => write!(
+                f,
+                "operator: release the healthy build; fault: hold the watchdog's responses across the install (5 s)"
+            ),
+            Action::Drain(h) => write!(
+                f,
+                "fault: burn {}'s cycles down to its freezing threshold",
+                h.name()
+            ),
+            Action::TopUp(h) => write!(f, "operator: top up {} with 5 T cycles", h.name()),
         }
     }
 }
@@ -337,10 +410,17 @@ fn stratified_bad_mode(seed: u64, count: &mut usize, drawn: &'static str) -> &'s
     }
 }
 
-/// The history of `steps` actions that `seed` picks. Weights favour what moves the system
+/// The history `seed` picks: `steps` actions of the base draw ([`base`]), with the extra
+/// stream's insertions between them ([`super::reach::insert`]). The base actions keep their
+/// order and meaning; a seed whose extra stream inserts nothing draws exactly [`base`].
+pub fn generate(seed: u64, steps: usize) -> Vec<Action> {
+    super::reach::insert(seed, base(seed, steps))
+}
+
+/// The base draw: `steps` actions that `seed` picks. Weights favour what moves the system
 /// (releases, self-upgrades, time) over what only probes it; every fifth of the history ends
 /// with the chance of a checkpoint.
-pub fn generate(seed: u64, steps: usize) -> Vec<Action> {
+pub fn base(seed: u64, steps: usize) -> Vec<Action> {
     let mut rng = Rng::new(seed ^ crate::rng::hash_name("explore"));
     let mut out = Vec::with_capacity(steps);
     let mut bad_releases = 0;
@@ -425,7 +505,7 @@ mod tests {
     fn a_seed_draws_the_same_history_and_another_seed_another() {
         assert_eq!(generate(5, 40), generate(5, 40));
         assert_ne!(generate(5, 40), generate(6, 40));
-        assert_eq!(generate(5, 40)[..10], generate(5, 10)[..]);
+        assert_eq!(base(5, 40)[..10], base(5, 10)[..]);
     }
 
     #[test]

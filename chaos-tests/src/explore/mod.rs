@@ -16,13 +16,15 @@
 //!
 //! - [`action`]: the steps and the generator; [`world`]: applying a step to the trio;
 //!   [`check`]: the invariants and their bounds; [`safety_net`]: the invariants that guard the
-//!   safety net's own rules (issue 12); [`coverage`]: what the histories reached;
+//!   safety net's own rules (issue 12); [`reach`]: the extra stream's actions (timings the base
+//!   draw cannot hit) and their invariants; [`coverage`]: what the histories reached;
 //!   [`summary`]: many seeds, as `agentctl explore` reports them.
 //! - [`Trio`]: the three modules a history runs, the one place a mutant build comes in.
 
 pub mod action;
 pub mod check;
 pub mod coverage;
+pub mod reach;
 pub mod safety_net;
 pub mod summary;
 pub mod world;
@@ -330,7 +332,8 @@ pub fn run_within(seed: u64, actions: &[Action], trio: &Trio, limit: Option<Dura
             Action::Checkpoint => check::liveness(&mut world),
             _ => check::safety(&mut world, &result),
         }
-        .and_then(|()| safety_net::check(&mut world, action, &result));
+        .and_then(|()| safety_net::check(&mut world, action, &result))
+        .and_then(|()| reach::check(action, &result));
         let wall_ms = wall.elapsed().as_millis() as u64;
         if trace {
             eprintln!("#{index} t+{at_secs}s {action} -> {result} ({wall_ms} ms)");

@@ -20,7 +20,7 @@ use super::check::{UPGRADE_BOUND, Violation};
 use super::coverage::state_name;
 use super::world::{World, call, release_bytes};
 use candid::{Encode, Principal};
-use canister_api::agent::{AuditPage, UpgradeRecord};
+use canister_api::agent::{AgentError, AuditPage, UpgradeRecord};
 use canister_api::staging::RehearsalReport;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -264,15 +264,7 @@ fn rehearsal_single_flight(w: &mut World, restored: bool) -> Result<(), Violatio
         w.net.rehearsing.clear();
     }
     loop {
-        let page: Result<AuditPage, String> = call(
-            &w.tb,
-            w.tb.agent,
-            operator(),
-            "audit_log",
-            Encode!(&w.net.audit_from, &u64::MAX).expect("encode"),
-            true,
-        );
-        let Ok(page) = page else {
+        let Some(page) = audit_page(w, w.net.audit_from) else {
             return Ok(());
         };
         if let Some(last) = page.entries.last() {
@@ -303,8 +295,24 @@ fn rehearsal_single_flight(w: &mut World, restored: bool) -> Result<(), Violatio
     }
 }
 
+/// The page of the agent's audit log from sequence number `from` on, if the agent answers
+/// (`audit_log` answers a `Result`: decoding it as a bare page failed on every call, and the
+/// rule above saw no entry until this was fixed).
+pub fn audit_page(w: &World, from: u64) -> Option<AuditPage> {
+    call::<Result<AuditPage, AgentError>>(
+        &w.tb,
+        w.tb.agent,
+        operator(),
+        "audit_log",
+        Encode!(&from, &u64::MAX).expect("encode"),
+        true,
+    )
+    .ok()?
+    .ok()
+}
+
 /// Staging's sandbox, if staging answers.
-fn sandbox(w: &World) -> Option<Principal> {
+pub(super) fn sandbox(w: &World) -> Option<Principal> {
     call::<Option<Principal>>(
         &w.tb,
         w.tb.staging,

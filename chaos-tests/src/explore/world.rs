@@ -289,7 +289,8 @@ impl World {
             .map_or(1, |r| r.id)
     }
 
-    fn agent<R: CandidType + for<'de> Deserialize<'de> + std::fmt::Debug>(
+    /// An update call of the agent; its error kind goes to the coverage.
+    pub(super) fn agent<R: CandidType + for<'de> Deserialize<'de> + std::fmt::Debug>(
         &mut self,
         caller: Principal,
         method: &str,
@@ -616,6 +617,7 @@ impl World {
             }
             Action::Intrude(what) => self.intrude(*what),
             Action::Checkpoint => String::new(),
+            extra => super::reach::apply(self, extra),
         }
     }
 
