@@ -8,6 +8,7 @@
 //! | `writes_pause_bounded` | a write is never refused for an upgrade that had already ended, nor refused for one upgrade (with no write accepted in between) for longer than [`PAUSE_BOUND`] |
 //! | `operator_methods_answer` | no operator method the history calls (autonomy, supervision, operators, approval, rejection, upload and proposal) is refused by the write pause |
 //! | `rehearsal_catches` | a bad candidate whose fault shows in a sandbox copy ([`SANDBOX_VISIBLE`]) never passes its rehearsal |
+//! | `rehearsal_names_fault` | a rehearsal that installed such a candidate in the sandbox fails the probe made for its fault ([`fault_probe`]): the report tells the operator what is wrong with the candidate, and staging acts on it (a seized sandbox is forgotten, not reused) |
 //! | `rehearsal_single_flight` | an upgrade's rehearsal starts again only after staging answered the last one (a busy retry), or after the agent may have lost that call (it was reinstalled, restored, installed out of band) |
 //! | `no_copy_lingers` | with every upgrade ended and staging running, staging's sandbox holds no module for longer than [`LINGER_BOUND`] |
 //! | `interface_kept` | a self-patch that removes a method the running interface declares is refused (only an operator's release may break the interface on purpose) |
@@ -20,6 +21,7 @@ use super::coverage::state_name;
 use super::world::{World, call, release_bytes};
 use candid::{Encode, Principal};
 use canister_api::agent::{AgentError, AuditPage, UpgradeRecord};
+use canister_api::staging::RehearsalReport;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -199,6 +201,62 @@ fn rehearsal_catches(w: &World, records: &[UpgradeRecord]) -> Result<(), Violati
     Ok(())
 }
 
+/// The probe of a staging rehearsal made for the fault of a [`SANDBOX_VISIBLE`] mode
+/// (`staging/src/rehearsal.rs`, `staging/src/probes.rs`).
+pub fn fault_probe(mode: &str) -> Option<fn(&str) -> bool> {
+    Some(match mode {
+        "boot_trap" => |n| n == "upgrade",
+        "writes_trap" => |n| n.starts_with("write "),
+        "verdict_trap" => |n| n == "control_plane",
+        "reports_unhealthy_all" => |n| n == "health",
+        "seizes_control" => |n| n == "controllers",
+        _ => return None,
+    })
+}
+
+/// Whether a report whose candidate was installed in the sandbox (its `upgrade` probe held)
+/// lacks a failed probe for `mode`'s fault. A report that stopped before the install (a fault
+/// on staging, a setup failure) says nothing about the candidate and is not judged.
+fn fault_unnamed(mode: &str, report: &RehearsalReport) -> bool {
+    let Some(names_fault) = fault_probe(mode) else {
+        return false;
+    };
+    let installed = report.probes.iter().any(|p| p.name == "upgrade" && p.ok);
+    installed && !report.probes.iter().any(|p| !p.ok && names_fault(&p.name))
+}
+
+/// A rehearsal of a bad candidate the rehearsal can see fails the probe made for its fault.
+fn rehearsal_names_fault(w: &World, records: &[UpgradeRecord]) -> Result<(), Violation> {
+    for r in records {
+        let (Some(report), true) = (&r.rehearsal, w.bad_modules.contains(&r.candidate_hash)) else {
+            continue;
+        };
+        let Some((_, mode)) = sandbox_visible()
+            .iter()
+            .find(|(h, _)| *h == r.candidate_hash)
+        else {
+            continue;
+        };
+        if fault_unnamed(mode, report) {
+            let failed: Vec<&str> = report
+                .probes
+                .iter()
+                .filter(|p| !p.ok)
+                .map(|p| p.name.as_str())
+                .collect();
+            return Err(violation(
+                "rehearsal_names_fault",
+                format!(
+                    "upgrade {}'s rehearsal installed bad candidate `{mode}` but no probe made \
+                     for its fault failed (failed probes: {failed:?})",
+                    r.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads the audit log from where the last step stopped: a rehearsal starts again only after
 /// staging answered (or the agent lost the call).
 fn rehearsal_single_flight(w: &mut World, restored: bool) -> Result<(), Violation> {
@@ -336,7 +394,10 @@ pub fn running_service(w: &World) -> Option<String> {
 /// the final liveness check: a rehearsal that passed in its last steps is judged too).
 pub fn at_end(w: &World) -> Result<(), Violation> {
     match w.records() {
-        Some(records) => rehearsal_catches(w, &records),
+        Some(records) => {
+            rehearsal_catches(w, &records)?;
+            rehearsal_names_fault(w, &records)
+        }
         None => Ok(()),
     }
 }
@@ -359,6 +420,7 @@ pub fn check(w: &mut World, action: &Action, result: &str) -> Result<(), Violati
         interface_kept(w, action, result)?;
         if let Some(records) = &records {
             rehearsal_catches(w, records)?;
+            rehearsal_names_fault(w, records)?;
         }
         rehearsal_single_flight(w, restored)?;
         let all_ended = records
@@ -389,6 +451,7 @@ fn refusal(id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canister_api::staging::ProbeResult;
 
     #[test]
     fn a_pause_refusal_names_its_upgrade() {
@@ -407,5 +470,47 @@ mod tests {
         assert!(declares(service, "hello_3"));
         assert!(declares(service, "metrics"));
         assert!(!declares(service, "hello_1"));
+    }
+
+    fn report(probes: &[(&str, bool)]) -> RehearsalReport {
+        RehearsalReport {
+            probes: probes
+                .iter()
+                .map(|(name, ok)| ProbeResult {
+                    name: name.to_string(),
+                    ok: *ok,
+                    detail: String::new(),
+                    instructions: None,
+                })
+                .collect(),
+            upgrade_id: 1,
+            candidate_hash: vec![0; 32],
+            sandbox: Principal::anonymous(),
+            passed: false,
+            state_bytes: 0,
+            post_upgrade_instructions: None,
+            staging_instructions: 0,
+            started_at: 0,
+            finished_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_rehearsal_must_fail_the_probe_made_for_the_fault() {
+        let seized = report(&[("upgrade", true), ("health", true), ("cleanup", false)]);
+        assert!(fault_unnamed("seizes_control", &seized));
+        let caught = report(&[
+            ("upgrade", true),
+            ("controllers", false),
+            ("cleanup", false),
+        ]);
+        assert!(!fault_unnamed("seizes_control", &caught));
+        let writes = report(&[("upgrade", true), ("write remember", false)]);
+        assert!(!fault_unnamed("writes_trap", &writes));
+        assert!(fault_unnamed("verdict_trap", &writes));
+        // Not installed (a fault on staging): not judged.
+        let stopped = report(&[("install_current", false)]);
+        assert!(!fault_unnamed("seizes_control", &stopped));
+        assert!(fault_probe("burn_all").is_none());
     }
 }
