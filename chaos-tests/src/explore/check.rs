@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | `no_unauthorised_change` | safety | a stranger's call of an operator, watchdog or agent-only method is refused as unauthorised and the operators, autonomy, pause flag and settings did not move |
 //! | `journal_truthful` | safety | every record's state is its history's last; histories start at `Proposed`, move forward only, and end at their one terminal state; a terminal state never changes (while its journal lasts: a clean reinstall erases it); at most one upgrade is in flight; a `RolledBack` record names an incident of its upgrade; an incident's `records_lost` matches its digests and a restored incident names its rung |
-//! | `acked_writes_kept` | safety, at rest | every acknowledged `remember`/`forget` of the explorer's namespace reads back, unless an incident detected after it states lost records (a count, or "unknown" for a clean reinstall of an uninstalled agent) |
+//! | `acked_writes_kept` | safety, at rest | every acknowledged `remember`/`forget` of the explorer's namespace reads back, unless an incident detected after it states lost records (a count, or "unknown" for a snapshot load or clean reinstall of an uninstalled agent) |
 //! | `runs_lkg_or_candidate` | safety, at rest | the agent runs the watchdog's LKG (at rest: nothing armed, no restore running, the watchdog not paused, no out-of-band install within the detection bound) |
 //! | `mutual_control` | safety | the agent's controllers hold the agent, the watchdog and the operator; the watchdog's hold the agent and the operator |
 //! | `no_false_rollback` | safety | every incident belongs to an upgrade, was asked for by an operator, or follows a tampered agent (uninstalled, installed out of band) or a committed bad candidate |
@@ -205,17 +205,21 @@ fn forget_erased_journal(w: &mut World, incidents: Option<&[Incident]>) {
 }
 
 /// Whether an incident states a loss of records: a count above zero, or, after the agent was
-/// tampered with (uninstalled), a clean reinstall that says the count is unknown. An uninstall
-/// destroys the agent's state before anyone can count it, and a write acknowledged after the
-/// last digest the watchdog saw cannot be counted by anyone: "unknown" (with the operators
-/// alerted) is the truth there, not a hole (found by the explorer, seeds 4 and 7).
+/// tampered with (uninstalled), a restore that replaced its stable memory (an older snapshot, a
+/// clean reinstall) and says the count is unknown. An uninstall destroys the agent's state
+/// before anyone can count it, and a write acknowledged after the last digest the watchdog saw
+/// cannot be counted by anyone: "unknown" is the truth there, not a hole (found by the
+/// explorer: seeds 4 and 7 with the Reinstall rung, seed 8 with the Snapshot rung).
 fn states_loss(i: &Incident, agent_tampered: bool) -> bool {
     match i.records_lost {
         Some(n) => n > 0,
         None => {
             agent_tampered
                 && i.restored_at.is_some()
-                && i.ladder_step == Some(LadderStep::Reinstall)
+                && matches!(
+                    i.ladder_step,
+                    Some(LadderStep::Reinstall | LadderStep::Snapshot)
+                )
                 && i.data_lost.contains("unknown")
         }
     }
