@@ -246,9 +246,9 @@ fn replay(seed: u64, actions: Vec<Action>) -> explore::History {
 /// go-ahead follows the snapshot). `end_after_restore` ended it a second time, with the
 /// restore's reason, so a terminal record changed (`journal_truthful`). Now the restore's
 /// notice carries the outcomes the watchdog decided and upgrade 1 ends again exactly as it had
-/// ended. The history goes on to break `acked_writes_kept` (the open finding below: the
-/// uninstall made the loss of a later write unknowable); `journal_truthful` is checked before
-/// it in every step's check, so it held throughout.
+/// ended. The restored snapshot predates the checkpoint's write (`live-...`), which the
+/// uninstall made unknowable: the incident states the loss as "unknown" (`check.rs::
+/// states_loss`; before it, `acked_writes_kept` broke at the end of the history).
 #[test]
 fn a_restored_arm_time_snapshot_ends_a_decided_upgrade_as_it_had_ended() {
     let h = replay_generated(8, 20);
@@ -262,10 +262,13 @@ fn a_restored_arm_time_snapshot_ends_a_decided_upgrade_as_it_had_ended() {
         "the restored record ended again: {:?}",
         h.coverage.transitions
     );
+    assert_eq!(h.broken(), None, "{}", h.timeline());
     assert!(
-        matches!(h.broken(), None | Some("acked_writes_kept")),
-        "{}",
-        h.timeline()
+        h.excused
+            .iter()
+            .any(|e| e.contains("an unknown number of record(s) lost")),
+        "the checkpoint's write was excused as an unknown loss: {:?}",
+        h.excused
     );
 }
 
@@ -302,14 +305,94 @@ fn a_trap_in_the_watchdogs_timer_handler_does_not_end_its_supervision() {
     assert_eq!(h.broken(), None, "{}", h.timeline());
 }
 
-/// Open finding (seed 4, 30 steps; seed 8 ends the same way): the agent is uninstalled with
-/// no snapshot to restore; the watchdog's clean reinstall cannot count what the uninstall
-/// destroyed (no digest before: `records_lost` is `None`, `data_lost` says "unknown"), and
-/// `acked_writes_kept` accepts only an incident that states a count, so the acknowledged
-/// write `k7` is a loss no incident explains.
+/// Fixed finding of the explorer's check (seed 4, 30 steps; seeds 7 and 8 end the same way):
+/// the agent is uninstalled with no snapshot to restore; the watchdog's clean reinstall cannot
+/// count what the uninstall destroyed (no digest before: `records_lost` is `None`, `data_lost`
+/// says "unknown", operators alerted), and `acked_writes_kept` accepted only an incident that
+/// states a count, so the acknowledged write `k7` was a loss no incident explained. Nobody can
+/// count a write acknowledged after the last digest the watchdog saw, so "unknown" after a clean
+/// reinstall of an uninstalled agent is the truth; the check now takes it
+/// (`check.rs::states_loss`) and notes the loss as excused.
 #[test]
-#[ignore = "open finding of the explorer: a loss an uninstall made unknowable is not excused"]
-fn open_finding_an_uninstalled_agents_loss_is_stated_as_unknown() {
+fn an_uninstalled_agents_loss_is_stated_as_unknown() {
     let h = replay_generated(4, 30);
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    assert!(
+        h.excused
+            .iter()
+            .any(|e| e.contains("an unknown number of record(s) lost")),
+        "the loss was excused by an incident that states it as unknown: {:?}",
+        h.excused
+    );
+}
+
+/// Fixed finding of the explorer's check (seed 7, 18 steps of the base draw, shrunk by hand to
+/// its first three): the operator's `remember k2` is acknowledged, the agent is uninstalled
+/// before the watchdog's next heartbeat, and the clean reinstall empties it: k2 reads `None`.
+/// The incident says the count is unknown (no digest before the uninstall); before
+/// `check.rs::states_loss` the check called that a loss no incident states (`acked_writes_kept`).
+#[test]
+fn a_write_acknowledged_just_before_an_uninstall_is_an_unknown_loss() {
+    use chaos_tests::explore::action::Who;
+    let h = replay(
+        7,
+        vec![
+            Action::Release(ReleaseKind::Bad("drops_watchdog")),
+            Action::Remember(2, 160),
+            Action::Kill(Who::Agent),
+        ],
+    );
+    assert!(
+        h.steps[1].result.starts_with("ok"),
+        "the write was acknowledged: {}",
+        h.timeline()
+    );
+    assert!(
+        h.coverage.rungs.contains("Reinstall"),
+        "the agent was reinstalled clean: {:?}",
+        h.coverage.rungs
+    );
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    assert!(
+        h.excused.iter().any(|e| e.starts_with("explore/k2:")
+            && e.contains("an unknown number of record(s) lost")),
+        "the loss of k2 was excused as unknown: {:?}",
+        h.excused
+    );
+}
+
+/// Fixed finding of the explorer's check (seed 12, 20 steps of the base draw, shrunk by hand to
+/// three): a `reports_unhealthy_all` release fails its rehearsal (upgrade 1 `Failed`); the agent
+/// is uninstalled and the watchdog reinstalls it clean, which erases its journal, so the agent
+/// numbers upgrades from 1 again and the final healthy release is a new upgrade 1 that commits.
+/// `journal_truthful` keyed the terminal states it had seen by id only and called that "upgrade
+/// 1 was Failed, is now Committed"; the check now forgets them when a restored `Reinstall`
+/// incident says the journal was erased (`check.rs::forget_erased_journal`).
+#[test]
+fn an_upgrade_id_reused_after_a_clean_reinstall_is_a_new_upgrade() {
+    use chaos_tests::explore::action::Who;
+    let h = replay(
+        12,
+        vec![
+            Action::Release(ReleaseKind::Bad("reports_unhealthy_all")),
+            Action::Wait(83),
+            Action::Kill(Who::Agent),
+        ],
+    );
+    assert!(
+        h.coverage.transitions.contains("Validated->Failed"),
+        "the bad release failed its rehearsal: {:?}",
+        h.coverage.transitions
+    );
+    assert!(
+        h.coverage.rungs.contains("Reinstall"),
+        "the agent was reinstalled clean: {:?}",
+        h.coverage.rungs
+    );
+    assert!(
+        h.coverage.transitions.contains("Booted->Committed"),
+        "the final release committed: {:?}",
+        h.coverage.transitions
+    );
     assert_eq!(h.broken(), None, "{}", h.timeline());
 }

@@ -5,8 +5,8 @@
 //! | invariant | kind | holds when |
 //! | --- | --- | --- |
 //! | `no_unauthorised_change` | safety | a stranger's call of an operator, watchdog or agent-only method is refused as unauthorised and the operators, autonomy, pause flag and settings did not move |
-//! | `journal_truthful` | safety | every record's state is its history's last; histories start at `Proposed`, move forward only, and end at their one terminal state; a terminal state never changes; at most one upgrade is in flight; a `RolledBack` record names an incident of its upgrade; an incident's `records_lost` matches its digests and a restored incident names its rung |
-//! | `acked_writes_kept` | safety, at rest | every acknowledged `remember`/`forget` of the explorer's namespace reads back, unless an incident detected after it states lost records |
+//! | `journal_truthful` | safety | every record's state is its history's last; histories start at `Proposed`, move forward only, and end at their one terminal state; a terminal state never changes (while its journal lasts: a clean reinstall erases it); at most one upgrade is in flight; a `RolledBack` record names an incident of its upgrade; an incident's `records_lost` matches its digests and a restored incident names its rung |
+//! | `acked_writes_kept` | safety, at rest | every acknowledged `remember`/`forget` of the explorer's namespace reads back, unless an incident detected after it states lost records (a count, or "unknown" for a snapshot load or clean reinstall of an uninstalled agent) |
 //! | `runs_lkg_or_candidate` | safety, at rest | the agent runs the watchdog's LKG (at rest: nothing armed, no restore running, the watchdog not paused, no out-of-band install within the detection bound) |
 //! | `mutual_control` | safety | the agent's controllers hold the agent, the watchdog and the operator; the watchdog's hold the agent and the operator |
 //! | `no_false_rollback` | safety | every incident belongs to an upgrade, was asked for by an operator, or follows a tampered agent (uninstalled, installed out of band) or a committed bad candidate |
@@ -21,7 +21,7 @@ use super::coverage::state_name;
 use super::world::{NAMESPACE, World, call};
 use candid::Encode;
 use canister_api::agent::{AgentError, Autonomy, HEALTH_UNHEALTHY, Health, UpgradeRecord};
-use canister_api::watchdog::{Incident, IncidentPage, WatchdogConfig, WatchdogError};
+use canister_api::watchdog::{Incident, IncidentPage, LadderStep, WatchdogConfig, WatchdogError};
 use serde::Serialize;
 use std::time::Duration;
 use testbed::{operator, stranger};
@@ -104,6 +104,7 @@ fn journal(
     if in_flight.len() > 1 {
         return fail(format!("several upgrades in flight: {in_flight:?}"));
     }
+    forget_erased_journal(w, incidents);
     for r in records {
         let id = r.id;
         let now = state_name(&r.state);
@@ -185,6 +186,45 @@ fn journal(
     Ok(())
 }
 
+/// A clean reinstall (the `Reinstall` rung) erases the agent's journal, as its incident says,
+/// and the agent numbers its upgrades from 1 again: the terminal states seen before it belong to
+/// records that no longer exist, and a new upgrade that reuses an id is not the old one
+/// changing its end (found by the explorer, seed 12). The erasure is known from the newest
+/// restored `Reinstall` incident; while the watchdog does not answer, nothing is forgotten.
+fn forget_erased_journal(w: &mut World, incidents: Option<&[Incident]>) {
+    let newest = incidents
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| i.restored_at.is_some() && i.ladder_step == Some(LadderStep::Reinstall))
+        .map(|i| i.id)
+        .max();
+    if newest > w.journal_erased_by {
+        w.terminal.clear();
+        w.journal_erased_by = newest;
+    }
+}
+
+/// Whether an incident states a loss of records: a count above zero, or, after the agent was
+/// tampered with (uninstalled), a restore that replaced its stable memory (an older snapshot, a
+/// clean reinstall) and says the count is unknown. An uninstall destroys the agent's state
+/// before anyone can count it, and a write acknowledged after the last digest the watchdog saw
+/// cannot be counted by anyone: "unknown" is the truth there, not a hole (found by the
+/// explorer: seeds 4 and 7 with the Reinstall rung, seed 8 with the Snapshot rung).
+fn states_loss(i: &Incident, agent_tampered: bool) -> bool {
+    match i.records_lost {
+        Some(n) => n > 0,
+        None => {
+            agent_tampered
+                && i.restored_at.is_some()
+                && matches!(
+                    i.ladder_step,
+                    Some(LadderStep::Reinstall | LadderStep::Snapshot)
+                )
+                && i.data_lost.contains("unknown")
+        }
+    }
+}
+
 /// Acknowledged writes read back, unless an incident detected after the write states a loss.
 /// An excused loss is noted and the model follows the agent.
 fn acked_writes(w: &mut World, incidents: &[Incident]) -> Result<(), Violation> {
@@ -199,16 +239,19 @@ fn acked_writes(w: &mut World, incidents: &[Incident]) -> Result<(), Violation> 
         }
     }
     for (key, acked, now) in diverged {
+        let tampered = w.agent_tampered;
         let excuse = incidents
             .iter()
-            .find(|i| i.detected_at >= acked.at && i.records_lost.is_some_and(|n| n > 0));
+            .find(|i| i.detected_at >= acked.at && states_loss(i, tampered));
         match excuse {
             Some(i) => {
+                let count = i
+                    .records_lost
+                    .map_or("an unknown number of".to_string(), |n| n.to_string());
                 w.excused.push(format!(
-                    "{NAMESPACE}/{key}: acknowledged {:?}, reads {now:?}; incident {} states {} record(s) lost",
+                    "{NAMESPACE}/{key}: acknowledged {:?}, reads {now:?}; incident {} states {count} record(s) lost",
                     acked.value,
                     i.id,
-                    i.records_lost.unwrap_or_default()
                 ));
                 match now {
                     Some(v) => w.acked.insert(

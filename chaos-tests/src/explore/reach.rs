@@ -567,8 +567,8 @@ mod tests {
 
     #[test]
     fn the_seeds_the_tests_and_readme_replay_keep_their_histories() {
-        // The budget of `tests/explore.rs` (seeds 1, 2 of 16 steps) and its open findings
-        // (seed 8 of 20 steps, seed 4 of 30).
+        // The budget of `tests/explore.rs` (seeds 1, 2 of 16 steps) and its replays of the
+        // base draw (seed 8 of 20 steps, seed 4 of 30).
         for (seed, steps) in [(1, 16), (2, 16), (8, 20), (4, 30)] {
             assert_eq!(
                 super::super::action::generate(seed, steps),

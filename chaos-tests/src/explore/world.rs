@@ -47,8 +47,12 @@ pub struct World {
     pub tb: Testbed,
     /// Acknowledged writes by key (namespace [`NAMESPACE`]).
     pub acked: BTreeMap<String, Acked>,
-    /// Upgrades seen in a terminal state, with that state (it must never change).
+    /// Upgrades seen in a terminal state, with that state (it must never change while the
+    /// journal that holds it lasts: a clean reinstall erases it, see [`World::journal_erased_by`]).
     pub terminal: BTreeMap<u64, String>,
+    /// The newest restored `Reinstall` incident whose erased journal [`World::terminal`] no
+    /// longer holds (the agent numbers its upgrades from 1 again after it).
+    pub journal_erased_by: Option<u64>,
     /// Module bytes by SHA-256, for out-of-band installs and rollbacks.
     pub modules: HashMap<Vec<u8>, Vec<u8>>,
     /// What the history reached.
@@ -130,6 +134,7 @@ impl World {
             tb,
             acked: BTreeMap::new(),
             terminal: BTreeMap::new(),
+            journal_erased_by: None,
             modules,
             coverage: Coverage::default(),
             excused: vec![],
