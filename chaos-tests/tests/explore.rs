@@ -272,6 +272,30 @@ fn a_restored_arm_time_snapshot_ends_a_decided_upgrade_as_it_had_ended() {
     );
 }
 
+/// Fixed finding (seed 150, 5 steps; found while measuring the `restore-ends-upgrade` mutant):
+/// a healthy release commits, then the operator rolls the agent back to the newest snapshot,
+/// upgrade 1's arm-time snapshot (`Approved` in it). The watchdog had handed upgrade 1 its
+/// Committed verdict at once (`complete_upgrade` answered), so the verdict was never queued
+/// and never kept among the decided outcomes the restore's notice carries; the agent ended the
+/// restored record RolledBack, changing a terminal record (`journal_truthful`). Now a verdict
+/// taken at once is kept as decided too (`watchdog store::keep_decided`), and the record ends
+/// Committed again.
+#[test]
+fn a_snapshot_rollback_after_a_commit_ends_the_restored_upgrade_committed_again() {
+    let h = replay_generated(150, 5);
+    assert!(
+        h.coverage.rungs.contains("Snapshot"),
+        "the operator's Snapshot rollback restored the agent: {:?}",
+        h.coverage.rungs
+    );
+    assert!(
+        h.coverage.transitions.contains("Approved->Committed"),
+        "the restored record ended Committed again: {:?}",
+        h.coverage.transitions
+    );
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+}
+
 /// Fixed finding (seed 4, 30 steps, without its two writes, which meet the open finding
 /// below): a trap strikes the watchdog's `canister_global_timer` while its calls are failing;
 /// as on the IC, the timer stays disarmed after a trap and ic-cdk-timers never set it again,
@@ -354,8 +378,10 @@ fn a_write_acknowledged_just_before_an_uninstall_is_an_unknown_loss() {
     );
     assert_eq!(h.broken(), None, "{}", h.timeline());
     assert!(
-        h.excused.iter().any(|e| e.starts_with("explore/k2:")
-            && e.contains("an unknown number of record(s) lost")),
+        h.excused
+            .iter()
+            .any(|e| e.starts_with("explore/k2:")
+                && e.contains("an unknown number of record(s) lost")),
         "the loss of k2 was excused as unknown: {:?}",
         h.excused
     );

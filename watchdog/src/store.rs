@@ -443,24 +443,8 @@ pub fn update<R>(f: impl FnOnce(&mut State) -> R) -> R {
 /// [`MAX_QUEUED`]. The outcome is also kept as decided ([`decided`]). A reason is cut at
 /// [`MAX_TEXT`] bytes, the same in both.
 pub fn queue_verdict(id: u64, outcome: UpgradeOutcome) {
-    let outcome = match outcome {
-        UpgradeOutcome::RolledBack {
-            reason,
-            incident_id,
-        } => UpgradeOutcome::RolledBack {
-            reason: bounded(reason),
-            incident_id,
-        },
-        UpgradeOutcome::Failed(reason) => UpgradeOutcome::Failed(bounded(reason)),
-        UpgradeOutcome::Committed => UpgradeOutcome::Committed,
-    };
-    DECIDED.with(|d| {
-        let mut map = d.borrow_mut();
-        map.insert(id, Candid(outcome.clone()));
-        while map.len() > MAX_DECIDED {
-            map.pop_first();
-        }
-    });
+    let outcome = cut_reason(outcome);
+    keep_decided(id, &outcome);
     let dropped = VERDICTS.with(|v| {
         let mut map = v.borrow_mut();
         map.insert(id, Candid(outcome));
@@ -495,6 +479,34 @@ pub fn verdicts() -> Vec<(u64, UpgradeOutcome)> {
             })
             .collect()
     })
+}
+
+/// `outcome` with its reason cut at [`MAX_TEXT`] bytes.
+fn cut_reason(outcome: UpgradeOutcome) -> UpgradeOutcome {
+    match outcome {
+        UpgradeOutcome::RolledBack {
+            reason,
+            incident_id,
+        } => UpgradeOutcome::RolledBack {
+            reason: bounded(reason),
+            incident_id,
+        },
+        UpgradeOutcome::Failed(reason) => UpgradeOutcome::Failed(bounded(reason)),
+        UpgradeOutcome::Committed => UpgradeOutcome::Committed,
+    }
+}
+
+/// Keeps `outcome` as decided for upgrade `id` (the newest [`MAX_DECIDED`] are kept): every
+/// verdict, whether queued ([`queue_verdict`]) or taken by the agent at once (a commit).
+pub fn keep_decided(id: u64, outcome: &UpgradeOutcome) {
+    let outcome = cut_reason(outcome.clone());
+    DECIDED.with(|d| {
+        let mut map = d.borrow_mut();
+        map.insert(id, Candid(outcome));
+        while map.len() > MAX_DECIDED {
+            map.pop_first();
+        }
+    });
 }
 
 /// The outcomes decided for the newest [`MAX_DECIDED`] upgrades, delivered or not, oldest

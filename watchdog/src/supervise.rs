@@ -1017,7 +1017,9 @@ async fn commit(st: &State) {
     }
     #[cfg(not(feature = "mutant-verdict-bound"))]
     match answer {
-        Ok(Ok(_)) => {}
+        // Taken at once, never queued: kept as decided all the same, so a later restore of
+        // this upgrade's arm-time snapshot ends it Committed again (explorer seed 150).
+        Ok(Ok(_)) => store::keep_decided(id, &UpgradeOutcome::Committed),
         Ok(Err(e)) => {
             return commit_failed(
                 st,
