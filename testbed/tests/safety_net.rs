@@ -904,15 +904,22 @@ fn a_snapshot_rollback_after_the_commit_ends_the_restored_upgrade_and_writes_res
     })
     .expect("restored");
     // Well within the write pause's lease (60 min): the notice of the restore ends the
-    // upgrade the snapshot holds in flight, and writes resume.
+    // upgrade the snapshot holds in flight, as the watchdog had decided it (Committed: a
+    // terminal record never changes; the incident says the agent runs the older module), and
+    // writes resume.
     tb.run_until(Duration::from_secs(300), |tb| {
-        matches!(tb.record(rec.id).state, UpgradeState::RolledBack(_))
+        tb.record(rec.id).state.is_terminal()
     })
     .unwrap_or_else(|| panic!("still in flight after the restore: {:?}", tb.record(rec.id)));
-    match &tb.record(rec.id).state {
-        UpgradeState::RolledBack(why) => assert!(why.contains("restored the agent"), "{why}"),
-        other => panic!("{other:?}"),
-    }
+    let ended = tb.record(rec.id);
+    assert_eq!(ended.state, UpgradeState::Committed, "{:?}", ended.history);
+    let last = ended.history.last().expect("a transition");
+    assert!(
+        last.reason.contains("restored the agent (Snapshot)")
+            && last.reason.contains("as the watchdog had decided"),
+        "{}",
+        last.reason
+    );
     assert_eq!(tb.health().writes_paused, None);
     assert_eq!(tb.health().upgrade_in_flight, None);
     tb.try_submit("after the restore").expect("writes resume");
