@@ -519,29 +519,11 @@ fn item7_the_install_waits_for_a_held_heartbeat() {
     let rec = tb
         .propose_release(&chaos_release("none"), "release")
         .unwrap();
-    let id = rec.id;
     assert!(tb.tick_until(100_000, |tb| audit_count(tb, "upgrade.arm_accepted") == 1));
     // A heartbeat's response is held: the agent has a call in flight.
     tb.sim.inject(Fault::HoldResponses { from: tb.watchdog });
     assert!(tb.tick_until(100_000, |tb| tb.sim.held_responses() > 0));
-    arm_as_the_watchdog(&tb, id, &parent);
-    tb.run_for(Duration::from_secs(5));
-    assert_eq!(
-        tb.record(id).state,
-        UpgradeState::Armed,
-        "no install while the heartbeat is in flight"
-    );
-    assert_eq!(tb.agent_module(), parent);
-    assert_eq!(audit_count(&tb, "upgrade.draining"), 1);
-    // The response comes back (in the old module), then the install goes out.
-    tb.sim.clear_faults();
-    tb.sim.release_held_responses();
-    tb.run_until(LIMIT, |tb| {
-        tb.try_record(id)
-            .is_some_and(|r| r.state == UpgradeState::Booted)
-    })
-    .expect("installed once drained");
-    assert_eq!(tb.agent_module(), Some(rec.candidate_hash));
+    arm_and_drain(&tb, &rec, &parent, "the heartbeat");
 }
 
 /// The model's call (`v1_chat`, made with ic-cdk's `Call` directly to attach cycles) counts as
@@ -583,26 +565,9 @@ fn item7_the_install_waits_for_the_models_answer() {
     let rec = tb
         .propose_release(&chaos_release("none"), "release")
         .unwrap();
-    let id = rec.id;
     assert!(tb.tick_until(100_000, |tb| audit_count(tb, "upgrade.arm_accepted") == 1));
     assert_eq!(tb.sim.held_responses(), 1, "the model has not answered yet");
-    arm_as_the_watchdog(&tb, id, &parent);
-    tb.run_for(Duration::from_secs(5));
-    assert_eq!(
-        tb.record(id).state,
-        UpgradeState::Armed,
-        "no install while the model's call is in flight"
-    );
-    assert_eq!(tb.agent_module(), parent);
-    assert_eq!(audit_count(&tb, "upgrade.draining"), 1);
-    tb.sim.clear_faults();
-    tb.sim.release_held_responses();
-    tb.run_until(LIMIT, |tb| {
-        tb.try_record(id)
-            .is_some_and(|r| r.state == UpgradeState::Booted)
-    })
-    .expect("installed once drained");
-    assert_eq!(tb.agent_module(), Some(rec.candidate_hash));
+    arm_and_drain(&tb, &rec, &parent, "the model's call");
     let done = tb.run_until_task_ends(task.id, LIMIT);
     assert_eq!(
         done.status,
@@ -638,6 +603,29 @@ fn watchdog_stand_in(tb: &Testbed) -> Option<Vec<u8>> {
     })
     .unwrap();
     tb.agent_module()
+}
+
+/// Arms upgrade `rec` as the watchdog would while `held` (a call of the agent) is in flight:
+/// no install for 5 s (Armed, the parent runs, `upgrade.draining` once); once the held
+/// response comes back (to the old module), the install goes out.
+fn arm_and_drain(tb: &Testbed, rec: &UpgradeRecord, parent: &Option<Vec<u8>>, held: &str) {
+    arm_as_the_watchdog(tb, rec.id, parent);
+    tb.run_for(Duration::from_secs(5));
+    assert_eq!(
+        tb.record(rec.id).state,
+        UpgradeState::Armed,
+        "no install while {held} is in flight"
+    );
+    assert_eq!(&tb.agent_module(), parent);
+    assert_eq!(audit_count(tb, "upgrade.draining"), 1);
+    tb.sim.clear_faults();
+    tb.sim.release_held_responses();
+    tb.run_until(LIMIT, |tb| {
+        tb.try_record(rec.id)
+            .is_some_and(|r| r.state == UpgradeState::Booted)
+    })
+    .expect("installed once drained");
+    assert_eq!(tb.agent_module(), Some(rec.candidate_hash.clone()));
 }
 
 /// What the watchdog does once it took its snapshot: tells the agent that upgrade `id` is

@@ -1028,6 +1028,35 @@ fn detection_bounds(tb: &Testbed) -> DetectionBounds {
     )
 }
 
+/// Traps `canister`'s timer handler, in which nothing but its own timer runs (the caller made
+/// sure of that), and proves it: the trap struck, and nothing runs in it for 20 intervals.
+fn trap_the_timer_handler(tb: &Testbed, canister: Principal, name: &str, interval: u64) {
+    // Between two ticks: one just started, and its calls and callbacks have run.
+    let executions = tb.sim.execution_stats(canister).executions;
+    assert!(
+        tb.tick_until(1_000, |tb| tb.sim.execution_stats(canister).executions
+            > executions),
+        "the {name}'s timer runs"
+    );
+    tb.run_for(Duration::from_secs(3));
+    let trapped = tb.sim.faults_fired().trapped;
+    tb.sim.inject(Fault::TrapNextMessage { canister });
+    tb.run_for(Duration::from_secs(2 * interval));
+    assert_eq!(
+        tb.sim.faults_fired().trapped,
+        trapped + 1,
+        "the trap struck"
+    );
+    tb.sim.clear_faults();
+    let executions = tb.sim.execution_stats(canister).executions;
+    tb.run_for(Duration::from_secs(20 * interval));
+    assert_eq!(
+        tb.sim.execution_stats(canister).executions,
+        executions,
+        "the trap struck the timer handler: nothing runs in the {name} any more"
+    );
+}
+
 /// The explorer's finding on seed 4: a trap in the watchdog's `canister_global_timer` leaves
 /// the IC's global timer disarmed (as on the IC: the timer is deactivated before the handler
 /// runs, and a trap rolls back the handler's `global_timer_set`), and ic-cdk-timers never sets
@@ -1043,32 +1072,7 @@ fn a_trap_in_the_watchdogs_timer_handler_is_undone_by_the_next_update() {
     let r: Result<(), WatchdogError> = tb.watchdog_update(operator(), "pause", Encode!().unwrap());
     r.unwrap();
     let interval = tb.watchdog_status().config.heartbeat_interval_secs;
-    // Between two ticks: one just started, and its self-call and callback have run.
-    let executions = tb.sim.execution_stats(tb.watchdog).executions;
-    assert!(
-        tb.tick_until(1_000, |tb| tb.sim.execution_stats(tb.watchdog).executions
-            > executions),
-        "the paused watchdog's timer still runs"
-    );
-    tb.run_for(Duration::from_secs(3));
-    let trapped = tb.sim.faults_fired().trapped;
-    tb.sim.inject(Fault::TrapNextMessage {
-        canister: tb.watchdog,
-    });
-    tb.run_for(Duration::from_secs(2 * interval));
-    assert_eq!(
-        tb.sim.faults_fired().trapped,
-        trapped + 1,
-        "the trap struck"
-    );
-    tb.sim.clear_faults();
-    let executions = tb.sim.execution_stats(tb.watchdog).executions;
-    tb.run_for(Duration::from_secs(20 * interval));
-    assert_eq!(
-        tb.sim.execution_stats(tb.watchdog).executions,
-        executions,
-        "the trap struck the timer handler: nothing runs in the watchdog any more"
-    );
+    trap_the_timer_handler(&tb, tb.watchdog, "watchdog", interval);
     assert_eq!(events(&tb, "timer.rearmed"), 0);
 
     tb.sim.start_canister(tb.agent, Some(operator())).unwrap();
@@ -1160,31 +1164,8 @@ fn a_trap_in_the_agents_timer_handler_is_undone_by_the_next_update() {
     // (and a paused watchdog is not one the agent repairs).
     let r: Result<(), WatchdogError> = tb.watchdog_update(operator(), "pause", Encode!().unwrap());
     r.unwrap();
-    // Between two heartbeats: one just started, and its call has been answered.
-    let executions = tb.sim.execution_stats(tb.agent).executions;
-    assert!(
-        tb.tick_until(1_000, |tb| tb.sim.execution_stats(tb.agent).executions
-            > executions),
-        "the agent's timer runs"
-    );
-    tb.run_for(Duration::from_secs(3));
-    let trapped = tb.sim.faults_fired().trapped;
-    tb.sim.inject(Fault::TrapNextMessage { canister: tb.agent });
     let interval = tb.watchdog_status().config.heartbeat_interval_secs;
-    tb.run_for(Duration::from_secs(2 * interval));
-    assert_eq!(
-        tb.sim.faults_fired().trapped,
-        trapped + 1,
-        "the trap struck"
-    );
-    tb.sim.clear_faults();
-    let executions = tb.sim.execution_stats(tb.agent).executions;
-    tb.run_for(Duration::from_secs(20 * interval));
-    assert_eq!(
-        tb.sim.execution_stats(tb.agent).executions,
-        executions,
-        "the trap struck the timer handler: nothing runs in the agent any more"
-    );
+    trap_the_timer_handler(&tb, tb.agent, "agent", interval);
     assert!(!audit_has(&tb, "agent.timer_rearmed"));
 
     let at = tb.now_nanos();

@@ -171,16 +171,22 @@ fn sandbox_visible() -> &'static [(Vec<u8>, &'static str)] {
     })
 }
 
+/// The mode of `hash` if it is a bad candidate this history released whose fault the
+/// rehearsal can see ([`SANDBOX_VISIBLE`]).
+fn visible_bad_mode(w: &World, hash: &[u8]) -> Option<&'static str> {
+    if !w.bad_modules.iter().any(|m| m == hash) {
+        return None;
+    }
+    sandbox_visible()
+        .iter()
+        .find(|(h, _)| h.as_slice() == hash)
+        .map(|(_, mode)| *mode)
+}
+
 /// A bad candidate the rehearsal can see never passes it.
 fn rehearsal_catches(w: &World, records: &[UpgradeRecord]) -> Result<(), Violation> {
     for r in records {
-        if !w.bad_modules.contains(&r.candidate_hash) {
-            continue;
-        }
-        let Some((_, mode)) = sandbox_visible()
-            .iter()
-            .find(|(h, _)| *h == r.candidate_hash)
-        else {
+        let Some(mode) = visible_bad_mode(w, &r.candidate_hash) else {
             continue;
         };
         if r.history
@@ -228,12 +234,7 @@ fn fault_unnamed(mode: &str, report: &RehearsalReport) -> bool {
 /// A rehearsal of a bad candidate the rehearsal can see fails the probe made for its fault.
 fn rehearsal_names_fault(w: &World, records: &[UpgradeRecord]) -> Result<(), Violation> {
     for r in records {
-        let (Some(report), true) = (&r.rehearsal, w.bad_modules.contains(&r.candidate_hash)) else {
-            continue;
-        };
-        let Some((_, mode)) = sandbox_visible()
-            .iter()
-            .find(|(h, _)| *h == r.candidate_hash)
+        let (Some(report), Some(mode)) = (&r.rehearsal, visible_bad_mode(w, &r.candidate_hash))
         else {
             continue;
         };
