@@ -685,14 +685,18 @@ impl World {
                 )
                 .ok()
                 .and_then(Result::ok);
-                // Agent versions only: the store also keeps the watchdog's module.
-                let versions: Vec<Vec<u8>> = page
+                // Agent versions only: the store also keeps the watchdog's module. Oldest first:
+                // the store lists by hash, and a module's hash differs between builds (its panic
+                // messages carry the build's paths), so hash order would make `Version(n)` pick
+                // another module on another machine.
+                let mut versions: Vec<_> = page
                     .map(|p| p.versions)
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|v| v.schema_range.is_some())
-                    .map(|v| v.hash)
                     .collect();
+                versions.sort_by_key(|v| (v.created_at, v.upgrade_id, v.hash.clone()));
+                let versions: Vec<Vec<u8>> = versions.into_iter().map(|v| v.hash).collect();
                 match versions.len() {
                     0 => RollbackTarget::Version(vec![0xee; 32]),
                     len => RollbackTarget::Version(versions[usize::from(n) % len].clone()),
