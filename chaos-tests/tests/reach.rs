@@ -68,7 +68,8 @@ fn a_rejection_while_the_arm_is_in_flight_lifts_the_write_pause() {
     let result = |i: usize| h.steps[i].result.as_str();
     // The window struck: the rejection was answered while the watchdog held the accepted arm.
     assert!(
-        result(0).contains("rejected while its arm is in flight (the watchdog accepted it): Rejected"),
+        result(0)
+            .contains("rejected while its arm is in flight (the watchdog accepted it): Rejected"),
         "{}",
         h.timeline()
     );

@@ -533,8 +533,11 @@ fn hold_across_install(w: &mut World) -> String {
 
 /// Whether the watchdog logged event `action` for upgrade `id` (false if it does not answer).
 fn watchdog_event(w: &World, action: &str, id: u64) -> bool {
-    w.tb.try_events()
-        .is_ok_and(|events| events.iter().any(|e| e.action == action && e.upgrade_id == Some(id)))
+    w.tb.try_events().is_ok_and(|events| {
+        events
+            .iter()
+            .any(|e| e.action == action && e.upgrade_id == Some(id))
+    })
 }
 
 /// Rounds [`reject_mid_arm`] steps one at a time, at most, from the arm request's write pause
@@ -596,7 +599,9 @@ fn reject_mid_arm(w: &mut World, k: u8) -> String {
     );
     let rejected = match rejected {
         Ok(r) => r,
-        Err(e) => return format!("upgrade {id}: rejection while its arm is in flight refused: {e}"),
+        Err(e) => {
+            return format!("upgrade {id}: rejection while its arm is in flight refused: {e}");
+        }
     };
     let write = w.apply(&Action::Remember(k, 1001));
     let ended = record(w, id).is_some_and(|r| r.state.is_terminal());
@@ -703,10 +708,38 @@ mod tests {
     #[test]
     fn the_reject_stream_leaves_the_measured_histories_alone() {
         let measured = [
-            (12, 5), (40, 1), (36, 11), (34, 3), (5, 11), (164, 1), (16, 2), (8, 1),
-            (140, 2), (77, 3), (35, 5), (6, 14), (17, 2), (131, 3), (192, 15), (150, 5),
-            (11, 5), (161, 4), (44, 5), (160, 1), (195, 1), (783, 1), (392, 1), (873, 1),
-            (162, 1), (59, 4), (236, 10), (53, 15), (1, 16), (2, 16), (8, 20), (4, 30),
+            (12, 5),
+            (40, 1),
+            (36, 11),
+            (34, 3),
+            (5, 11),
+            (164, 1),
+            (16, 2),
+            (8, 1),
+            (140, 2),
+            (77, 3),
+            (35, 5),
+            (6, 14),
+            (17, 2),
+            (131, 3),
+            (192, 15),
+            (150, 5),
+            (11, 5),
+            (161, 4),
+            (44, 5),
+            (160, 1),
+            (195, 1),
+            (783, 1),
+            (392, 1),
+            (873, 1),
+            (162, 1),
+            (59, 4),
+            (236, 10),
+            (53, 15),
+            (1, 16),
+            (2, 16),
+            (8, 20),
+            (4, 30),
         ];
         let plain_20 = (1..=12).map(|s| (s, 20));
         for (seed, steps) in measured.into_iter().chain(plain_20) {
@@ -746,6 +779,22 @@ mod tests {
         ] {
             assert!(kinds.contains(k), "no {k} in {kinds:?}");
         }
+    }
+
+    #[test]
+    fn a_write_refused_by_a_rejected_upgrades_pause_breaks_the_rule() {
+        let action = Action::RejectMidArm(2);
+        let held = "upgrade 1: rejected while its arm is in flight (the watchdog accepted it): \
+                    Rejected(\"x\"); remember k2: ok None";
+        assert!(check(&action, held).is_ok());
+        let v = check(&action, &format!("PAUSED AFTER END: {held}")).unwrap_err();
+        assert_eq!(v.invariant, "writes_pause_bounded");
+        // The insertion is the scenario: the rejection, then writes within the lease.
+        let mut rng = Rng::new(7);
+        let s = reject_scenario(&mut rng);
+        assert!(matches!(s[0], Action::RejectMidArm(_)), "{s:?}");
+        assert!(matches!(s[1], Action::Remember(..)) && matches!(s[3], Action::Remember(..)));
+        assert!(matches!(s[2], Action::Wait(t) if t < 3600), "{s:?}");
     }
 
     #[test]
