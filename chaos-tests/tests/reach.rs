@@ -51,6 +51,34 @@ fn the_extra_actions_do_what_they_say_and_the_plain_trio_keeps_every_invariant()
     assert!(result(3).starts_with("balance "), "{}", h.timeline());
 }
 
+/// Issue 12 item 1's window: the operator rejects an upgrade once the watchdog accepted its arm
+/// (the agent's write pause up, the go-ahead not yet given), and a write at once and one within
+/// the lease are accepted: the rejection lifted the pause. Seed 125's history (`generate(125, 1)`)
+/// runs this scenario; the `end-lifts-pause` mutant fails it (docs/benchmarks.md).
+#[test]
+fn a_rejection_while_the_arm_is_in_flight_lifts_the_write_pause() {
+    let actions = [
+        Action::RejectMidArm(2),
+        Action::Remember(2, 1002),
+        Action::Wait(300),
+        Action::Remember(2, 1003),
+    ];
+    let h = explore::run(125, &actions, &Trio::default());
+    assert!(h.failure.is_none(), "{}", h.timeline());
+    let result = |i: usize| h.steps[i].result.as_str();
+    // The window struck: the rejection was answered while the watchdog held the accepted arm.
+    assert!(
+        result(0)
+            .contains("rejected while its arm is in flight (the watchdog accepted it): Rejected"),
+        "{}",
+        h.timeline()
+    );
+    // The write right after the rejection, and those after, are accepted.
+    assert!(result(0).contains("remember k2: ok"), "{}", h.timeline());
+    assert!(result(1).starts_with("ok"), "{}", h.timeline());
+    assert!(result(3).starts_with("ok"), "{}", h.timeline());
+}
+
 /// A cheap minimum of coverage: one history of base actions reaches a rollback and rungs the
 /// fixed budget does not (the ladder's CodeOnly after a candidate fails probation, an
 /// operator's Version, Previous after a committed version fails late). Not Snapshot: restoring

@@ -223,6 +223,10 @@ pub enum Action {
     /// Under a release, the watchdog's responses are held once the watchdog armed the upgrade:
     /// the agent has a heartbeat in flight when it would install. Released after 5 s.
     HoldAcrossInstall,
+    /// The operator releases the healthy build; once the agent asked the watchdog to arm it
+    /// (its write pause is up) and the watchdog accepted, before the watchdog's go-ahead, the
+    /// operator rejects it and at once writes a fact (the rejection must lift the pause).
+    RejectMidArm(u8),
     /// Cycles burned from a canister down to its freezing threshold
     /// (`ic_sim::Sim::burn_cycles`).
     Drain(Holder),
@@ -360,6 +364,10 @@ impl fmt::Display for Action {
             Action::HoldAcrossInstall => write!(
                 f,
                 "operator: release the healthy build; fault: hold the watchdog's responses across the install (5 s)"
+            ),
+            Action::RejectMidArm(k) => write!(
+                f,
+                "operator: release the healthy build, reject it while its arm is in flight, then remember k{k}"
             ),
             Action::Drain(h) => write!(
                 f,

@@ -27,6 +27,17 @@ use testbed::operator;
 /// The name the extra stream's generator is seeded with (`seed ^ hash_name(EXTRA_STREAM)`).
 pub const EXTRA_STREAM: &str = "explore-extra";
 
+/// The name of the stream that inserts [`Action::RejectMidArm`] scenarios
+/// (`seed ^ hash_name(REJECT_STREAM)`). A stream of its own, drawn after [`EXTRA_STREAM`]'s
+/// draw for the same base action, so that every scenario [`EXTRA_STREAM`] inserted before it
+/// existed stays as it was. Its suffix was picked (the first of 1..50) so that no history that
+/// was measured or replayed before it existed gets an insertion (the test
+/// `the_reject_stream_leaves_the_measured_histories_alone`, and seeds 1..12 of 20 steps).
+pub const REJECT_STREAM: &str = "explore-reject-mid-arm-19";
+
+/// The chance, per thousand, that [`REJECT_STREAM`] inserts its scenario after a base action.
+pub const REJECT_PER_MILLE: u64 = 10;
+
 /// The chance, per thousand, that the extra stream inserts a scenario after a base action.
 /// Low, so that most seeds of a short history keep their old actions unchanged (at 20 steps,
 /// about a third of the seeds get an insertion).
@@ -108,14 +119,31 @@ fn scenario(rng: &mut Rng) -> Vec<Action> {
 /// base(seed, n))` is a prefix of the same for a longer `n`.
 pub fn insert(seed: u64, base: Vec<Action>) -> Vec<Action> {
     let mut rng = Rng::new(seed ^ hash_name(EXTRA_STREAM));
+    let mut reject = Rng::new(seed ^ hash_name(REJECT_STREAM));
     let mut out = Vec::with_capacity(base.len());
     for action in base {
         out.push(action);
         if rng.below(1000) < INSERT_PER_MILLE {
             out.extend(scenario(&mut rng));
         }
+        if reject.below(1000) < REJECT_PER_MILLE {
+            out.extend(reject_scenario(&mut reject));
+        }
     }
     out
+}
+
+/// Issue 12 item 1's other history: an upgrade ended (rejected) while its arm request was in
+/// flight, with writes tried at once and again within the 60-min lease; the rejection must
+/// have lifted the write pause the arm request took.
+fn reject_scenario(rng: &mut Rng) -> Vec<Action> {
+    let k = rng.below(8) as u8;
+    vec![
+        Action::RejectMidArm(k),
+        Action::Remember(k, 1002),
+        Action::Wait(30 + rng.below(570)),
+        Action::Remember(k, 1003),
+    ]
 }
 
 /// Whether `action` is one the base draw never makes (only the extra stream inserts it).
@@ -127,6 +155,7 @@ pub fn is_extra(action: &Action) -> bool {
             | Action::ReleaseWithout(_)
             | Action::StallArmed
             | Action::HoldAcrossInstall
+            | Action::RejectMidArm(_)
             | Action::Drain(_)
             | Action::TopUp(_)
     )
@@ -255,6 +284,7 @@ pub fn apply(w: &mut World, action: &Action) -> String {
         Action::ReleaseWithout(name) => release_without(w, name),
         Action::StallArmed => stall_armed(w),
         Action::HoldAcrossInstall => hold_across_install(w),
+        Action::RejectMidArm(k) => reject_mid_arm(w, *k),
         Action::Drain(holder) => match holder_id(w, *holder) {
             Some(id) => {
                 let burned = w.tb.sim.burn_cycles(id, u128::MAX);
@@ -501,6 +531,97 @@ fn hold_across_install(w: &mut World) -> String {
     }
 }
 
+/// Whether the watchdog logged event `action` for upgrade `id` (false if it does not answer).
+fn watchdog_event(w: &World, action: &str, id: u64) -> bool {
+    w.tb.try_events().is_ok_and(|events| {
+        events
+            .iter()
+            .any(|e| e.action == action && e.upgrade_id == Some(id))
+    })
+}
+
+/// Rounds [`reject_mid_arm`] steps one at a time, at most, from the arm request's write pause
+/// to the watchdog's acceptance (a few in practice: the agent reads its status, then calls).
+const ARM_ROUNDS: u32 = 200;
+
+/// Issue 12 item 1's guarding test as a history step: the operator releases the healthy build;
+/// once the agent's arm request paused writes and the watchdog accepted the arm (its answer on
+/// the way, the go-ahead not yet given), the operator rejects the upgrade and writes fact
+/// `k{k}` at once. Reports `PAUSED AFTER END` if that write was refused by the pause of the
+/// upgrade the rejection had ended.
+fn reject_mid_arm(w: &mut World, k: u8) -> String {
+    let id = match release(w, None) {
+        Ok(id) => id,
+        Err(e) => return format!("skipped: the release was refused: {e}"),
+    };
+    // Up to the arm request (its pause), approving the upgrade if it waits; a rehearsal takes
+    // many rounds, so the journal is read every fifth round until the upgrade is approved.
+    let mut n = 0u32;
+    let mut approved = false;
+    let paused = tick_until(w, |w| {
+        n += 1;
+        if !approved && !n.is_multiple_of(5) {
+            return false;
+        }
+        approve_if_waiting(w, id);
+        let Some(state) = record(w, id).map(|r| r.state) else {
+            return true;
+        };
+        approved = state == UpgradeState::Approved;
+        if !approved {
+            return state.is_terminal() || matches!(state, UpgradeState::Armed);
+        }
+        writes_paused(w).is_some_and(|p| p.starts_with(&format!("upgrade of upgrade {id} ")))
+    });
+    let state = record(w, id).map(|r| r.state);
+    if !paused || state != Some(UpgradeState::Approved) {
+        return format!("upgrade {id}: no arm request was seen in flight (now {state:?})");
+    }
+    // Round by round until the watchdog accepted the arm, while the agent is still Approved.
+    let mut accepted = false;
+    for _ in 0..ARM_ROUNDS {
+        accepted = watchdog_event(w, "arm.accepted", id);
+        if accepted || record(w, id).is_none_or(|r| r.state != UpgradeState::Approved) {
+            break;
+        }
+        w.tb.sim.tick();
+    }
+    let state = record(w, id).map(|r| r.state);
+    if !accepted || state != Some(UpgradeState::Approved) {
+        return format!(
+            "upgrade {id}: the arm was not seen accepted while approved (now {state:?}): no rejection"
+        );
+    }
+    let rejected: Result<UpgradeRecord, String> = w.agent(
+        operator(),
+        "reject_upgrade",
+        Encode!(&id, &"explore: rejected while its arm is in flight").expect("encode"),
+    );
+    let rejected = match rejected {
+        Ok(r) => r,
+        Err(e) => {
+            return format!("upgrade {id}: rejection while its arm is in flight refused: {e}");
+        }
+    };
+    let write = w.apply(&Action::Remember(k, 1001));
+    let ended = record(w, id).is_some_and(|r| r.state.is_terminal());
+    let refused_for = write
+        .split("writes are paused for upgrade ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok());
+    let head = if ended && refused_for == Some(id) {
+        "PAUSED AFTER END: "
+    } else {
+        ""
+    };
+    format!(
+        "{head}upgrade {id}: rejected while its arm is in flight (the watchdog accepted it): \
+         {:?}; remember k{k}: {write}",
+        rejected.state
+    )
+}
+
 fn violation(invariant: &str, detail: &str) -> Violation {
     Violation {
         invariant: invariant.into(),
@@ -520,6 +641,9 @@ pub fn check(action: &Action, result: &str) -> Result<(), Violation> {
     }
     if result.starts_with("INSTALL IN FLIGHT") {
         return Err(violation("install_drained", result));
+    }
+    if result.starts_with("PAUSED AFTER END") {
+        return Err(violation("writes_pause_bounded", result));
     }
     Ok(())
 }
@@ -578,6 +702,55 @@ mod tests {
         }
     }
 
+    /// The histories docs/benchmarks.md's mutation rows, the coordination notes' findings and
+    /// the tests replay (seed, steps) were measured before [`REJECT_STREAM`] existed: it
+    /// inserts nothing into them.
+    #[test]
+    fn the_reject_stream_leaves_the_measured_histories_alone() {
+        let measured = [
+            (12, 5),
+            (40, 1),
+            (36, 11),
+            (34, 3),
+            (5, 11),
+            (164, 1),
+            (16, 2),
+            (8, 1),
+            (140, 2),
+            (77, 3),
+            (35, 5),
+            (6, 14),
+            (17, 2),
+            (131, 3),
+            (192, 15),
+            (150, 5),
+            (11, 5),
+            (161, 4),
+            (44, 5),
+            (160, 1),
+            (195, 1),
+            (783, 1),
+            (392, 1),
+            (873, 1),
+            (162, 1),
+            (59, 4),
+            (236, 10),
+            (53, 15),
+            (1, 16),
+            (2, 16),
+            (8, 20),
+            (4, 30),
+        ];
+        let plain_20 = (1..=12).map(|s| (s, 20));
+        for (seed, steps) in measured.into_iter().chain(plain_20) {
+            let history = super::super::action::generate(seed, steps);
+            assert!(
+                !history.iter().any(|a| matches!(a, Action::RejectMidArm(_))),
+                "seed {seed} at {steps} steps"
+            );
+        }
+    }
+
     #[test]
     fn a_shorter_history_is_a_prefix_of_a_longer_one() {
         for seed in 1..=60 {
@@ -600,11 +773,28 @@ mod tests {
             "release_without",
             "stall_armed",
             "hold_across_install",
+            "reject_mid_arm",
             "drain_sandbox",
             "top_up_agent",
         ] {
             assert!(kinds.contains(k), "no {k} in {kinds:?}");
         }
+    }
+
+    #[test]
+    fn a_write_refused_by_a_rejected_upgrades_pause_breaks_the_rule() {
+        let action = Action::RejectMidArm(2);
+        let held = "upgrade 1: rejected while its arm is in flight (the watchdog accepted it): \
+                    Rejected(\"x\"); remember k2: ok None";
+        assert!(check(&action, held).is_ok());
+        let v = check(&action, &format!("PAUSED AFTER END: {held}")).unwrap_err();
+        assert_eq!(v.invariant, "writes_pause_bounded");
+        // The insertion is the scenario: the rejection, then writes within the lease.
+        let mut rng = Rng::new(7);
+        let s = reject_scenario(&mut rng);
+        assert!(matches!(s[0], Action::RejectMidArm(_)), "{s:?}");
+        assert!(matches!(s[1], Action::Remember(..)) && matches!(s[3], Action::Remember(..)));
+        assert!(matches!(s[2], Action::Wait(t) if t < 3600), "{s:?}");
     }
 
     #[test]
