@@ -103,16 +103,22 @@ fn scenario(rng: &mut Rng) -> Vec<Action> {
     }
 }
 
-/// `base` with the extra stream's scenarios inserted after some of its actions. After base
-/// action `i` the stream draws whether to insert (and what), in order, so `insert(seed,
-/// base(seed, n))` is a prefix of the same for a longer `n`.
+/// `base` with the extra stream's scenarios inserted after some of its actions, and after
+/// those the coverage stream's ([`super::cover`]). After base action `i` each stream draws
+/// whether to insert (and what), in order, so `insert(seed, base(seed, n))` is a prefix of the
+/// same for a longer `n`; the two streams are independent, so the coverage stream changes no
+/// insertion of the extra stream.
 pub fn insert(seed: u64, base: Vec<Action>) -> Vec<Action> {
     let mut rng = Rng::new(seed ^ hash_name(EXTRA_STREAM));
+    let mut cover = Rng::new(seed ^ hash_name(super::cover::COVERAGE_STREAM));
     let mut out = Vec::with_capacity(base.len());
     for action in base {
         out.push(action);
         if rng.below(1000) < INSERT_PER_MILLE {
             out.extend(scenario(&mut rng));
+        }
+        if cover.below(1000) < super::cover::COVER_PER_MILLE {
+            out.extend(super::cover::scenario(&mut cover));
         }
     }
     out
@@ -129,6 +135,9 @@ pub fn is_extra(action: &Action) -> bool {
             | Action::HoldAcrossInstall
             | Action::Drain(_)
             | Action::TopUp(_)
+            | Action::RejectAt(_)
+            | Action::CommitRelease
+            | Action::Misuse(_)
     )
 }
 
@@ -138,7 +147,7 @@ fn enc<T: candid::CandidType>(v: &T) -> Vec<u8> {
 
 /// Runs one round at a time (idle time skipped 100 ms at most) until `done` holds, at most
 /// [`REACH_BOUND`] of simulated time or the history's wall-time bound; answers whether it held.
-fn tick_until(w: &mut World, mut done: impl FnMut(&mut World) -> bool) -> bool {
+pub(super) fn tick_until(w: &mut World, mut done: impl FnMut(&mut World) -> bool) -> bool {
     let start = w.now();
     loop {
         if done(w) {
@@ -152,7 +161,7 @@ fn tick_until(w: &mut World, mut done: impl FnMut(&mut World) -> bool) -> bool {
     }
 }
 
-fn record(w: &World, id: u64) -> Option<UpgradeRecord> {
+pub(super) fn record(w: &World, id: u64) -> Option<UpgradeRecord> {
     w.records()?.into_iter().find(|r| r.id == id)
 }
 
@@ -186,7 +195,7 @@ fn audit_count(w: &World, action: &str) -> usize {
 /// Proposes the healthy build (or `bytes`), answering its upgrade id or why not. Like an
 /// operator, it waits out the gate's rate limit and an upgrade still in flight (running the
 /// subnet meanwhile), for [`REACH_BOUND`] at most.
-fn release(w: &mut World, bytes: Option<Vec<u8>>) -> Result<u64, String> {
+pub(super) fn release(w: &mut World, bytes: Option<Vec<u8>>) -> Result<u64, String> {
     // The healthy build, stamped with the simulated time: a module no earlier release of the
     // history proposed (the watchdog refuses to arm the module already running).
     let bytes = bytes.unwrap_or_else(|| {
@@ -221,7 +230,7 @@ fn release(w: &mut World, bytes: Option<Vec<u8>>) -> Result<u64, String> {
 }
 
 /// Approves upgrade `id` if it waits for an operator.
-fn approve_if_waiting(w: &mut World, id: u64) {
+pub(super) fn approve_if_waiting(w: &mut World, id: u64) {
     let waits = record(w, id)
         .is_some_and(|r| matches!(r.state, UpgradeState::Rehearsed | UpgradeState::Validated));
     if waits {
@@ -270,6 +279,9 @@ pub fn apply(w: &mut World, action: &Action) -> String {
             Some(id) => format!("balance {}", w.tb.sim.add_cycles(id, TOP_UP)),
             None => "skipped: staging has no sandbox yet".into(),
         },
+        Action::RejectAt(_) | Action::CommitRelease | Action::Misuse(_) => {
+            super::cover::apply(w, action)
+        }
         other => unreachable!("not an action of the extra stream: {other:?}"),
     }
 }
@@ -521,7 +533,7 @@ pub fn check(action: &Action, result: &str) -> Result<(), Violation> {
     if result.starts_with("INSTALL IN FLIGHT") {
         return Err(violation("install_drained", result));
     }
-    Ok(())
+    super::cover::check(action, result)
 }
 
 #[cfg(test)]
