@@ -207,6 +207,28 @@ pub async fn running_module(why: &str) -> RunningModule {
     }
 }
 
+/// For a release's proposal: when the IC runs a stored module other than the one the running
+/// marker names (an install made outside the pipeline, for instance during a probation that then
+/// failed), the marker follows the IC, so the release is checked against the module it will
+/// upgrade. Changes nothing when canister_status fails, when the module is not stored (the
+/// rehearsal then asks the watchdog for it), or when an upgrade went in flight meanwhile (its
+/// verdict moves the marker).
+pub async fn correct_running_marker() {
+    let Ok(Some(reported)) = crate::own_module_hash().await else {
+        return;
+    };
+    // Re-read after the call: an upgrade may have started or ended meanwhile.
+    let Some(module) = hash32(&reported) else {
+        return;
+    };
+    if journal::in_flight().is_none()
+        && stored(&module)
+        && config::markers().running != Some(module)
+    {
+        adopt_stored(module, "canister_status reports it at a release's proposal");
+    }
+}
+
 /// For `self_upgrade` (which needs the running module to patch): while a handback is under way
 /// (a clean reinstall emptied the store) the answer says so; `None` otherwise, and the patch
 /// goes ahead or fails on its own terms (no running module stored: the deployer's upload; a

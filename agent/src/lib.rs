@@ -573,9 +573,19 @@ async fn commit_wasm(
 
 // ---- upgrade journal -----------------------------------------------------------------------
 
-/// Turns the committed `Release` upload into an upgrade proposal.
+/// Turns the committed `Release` upload into an upgrade proposal. Its parent is the module the
+/// IC runs (asked with canister_status, unless the agent is draining its calls before an
+/// install, when the gate refuses a proposal anyway), not only what the running marker says.
 #[update]
-fn propose_release(arg: ProposeRelease) -> AgentResult<UpgradeRecord> {
+async fn propose_release(arg: ProposeRelease) -> AgentResult<UpgradeRecord> {
+    if let Err(e) = auth::require("propose_release", OPERATORS) {
+        metrics::record("propose_release", &Err::<(), _>(e.clone()));
+        return Err(e);
+    }
+    if pipeline::quiet().is_none() {
+        handback::correct_running_marker().await;
+    }
+    // Re-read everything after the call: `propose_release` reads the markers afresh.
     update_method("propose_release", || {
         let caller = auth::require("propose_release", OPERATORS)?;
         Ok(upgrade::propose_release(

@@ -33,7 +33,7 @@
 
 use crate::api::{
     AgentError, AgentInit, AgentUpgradeArg, ArmReceipt, ArmRequest, Autonomy, RehearsalReport,
-    RehearsalRequest, UpgradeOutcome, UpgradeRecord, UpgradeState,
+    RehearsalRequest, UpgradeOutcome, UpgradeRecord, UpgradeSource, UpgradeState,
 };
 use crate::handback::{self, RunningModule};
 use crate::{audit, config, journal, sandbox, schema, versions, writes};
@@ -184,8 +184,30 @@ async fn rehearse(rec: UpgradeRecord) -> bool {
         }
     };
     // Re-read: an operator may have rejected it meanwhile.
-    if journal::get(id).is_none_or(|r| r.state != UpgradeState::Validated || r.rehearsal.is_some())
+    let Some(rec) =
+        journal::get(id).filter(|r| r.state == UpgradeState::Validated && r.rehearsal.is_none())
+    else {
+        return true;
+    };
+    // The IC runs another module than the one the upgrade was made against (installed outside
+    // the pipeline, or restored, since the proposal): a patch was built on the wrong bytes, a
+    // release checked against the wrong interface. It ends here, before a snapshot is taken.
+    if let Some(parent) = rec.parent_hash.as_deref().and_then(hash32)
+        && parent != current
     {
+        let redo = match rec.source {
+            UpgradeSource::Release => {
+                "propose the release again: it is then checked against the module that runs"
+            }
+            _ => "ask for the patch again: it is then built on the module that runs",
+        };
+        let reason = format!(
+            "the agent runs {}, not {}, the module this upgrade was made against (installed \
+             outside the pipeline or restored since the proposal): {redo}",
+            hex::encode(current),
+            hex::encode(parent)
+        );
+        fail(rec, reason);
         return true;
     }
     writes::pause(id, "rehearsal", writes::REHEARSAL_PAUSE_NS);

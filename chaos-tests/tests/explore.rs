@@ -266,6 +266,53 @@ fn replay(seed: u64, actions: Vec<Action>) -> explore::History {
     h
 }
 
+/// Fixed finding of the explorer's check (seed 59, 4 steps; seeds 4, 6 and 53 too): the
+/// operator installs the healthy chaos build out of band. By design the watchdog adopts such a
+/// module as its LKG only once the agent stores it, and its alert says so ("installed outside
+/// the pipeline: commit it on the agent as its running module"); the liveness check did not
+/// take that operator's step and failed `runs_verified_version`. The checkpoint's operator now
+/// follows the alert, and the step says so.
+#[test]
+fn the_checkpoints_operator_stores_a_module_installed_out_of_band_as_the_alert_asks() {
+    let h = replay_generated(59, 4);
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    assert!(
+        h.steps[0]
+            .action
+            .contains("out-of-band upgrade install of the healthy chaos build"),
+        "{}",
+        h.timeline()
+    );
+    assert!(
+        h.steps[1]
+            .result
+            .contains("the operator stored the module installed out of band"),
+        "{}",
+        h.timeline()
+    );
+}
+
+/// Fixed finding (seed 236, 10 steps; two bugs of the trio): during upgrade 1's probation the
+/// operator installs the LKG out of band. The watchdog waited for the arm deadline and ended
+/// the upgrade "install_code did not take effect", and the agent's running marker still named
+/// the candidate; the final release was proposed against it and the watchdog abandoned its arm
+/// (`release_commits`). Now the watchdog ends such an upgrade at once (`Booted->Failed`, the
+/// reason says the parent was installed again) and a proposal asks the IC which module runs
+/// (`testbed/tests/handback.rs` has the two trio tests).
+#[test]
+fn a_parent_installed_again_during_probation_does_not_stop_the_next_release() {
+    let h = replay_generated(236, 10);
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    assert!(
+        h.steps[5]
+            .action
+            .contains("out-of-band upgrade install of the LKG"),
+        "{}",
+        h.timeline()
+    );
+    assert_transition(&h, "Booted->Failed", "upgrade 1 ended on probation");
+}
+
 /// Fixed finding (seed 8, 20 steps): a `drops_operators` release is rolled back (incident 1);
 /// later the agent is uninstalled and the ladder's Snapshot rung restores the newest snapshot,
 /// upgrade 1's arm-time snapshot, whose journal holds upgrade 1 in flight (`Approved`: the

@@ -4,7 +4,9 @@
 //! explorer, seed 1). Also: a transfer that fails and one whose bytes do not hash to the module
 //! are retried and change nothing meanwhile; an upgrade in the middle does not break it; a
 //! module installed out of band that nobody stores makes the release fail with the operator's
-//! fix, which works; `lkg_chunk` refuses strangers.
+//! fix, which works; a stored module installed out of band (the parent again during a
+//! probation, or between a proposal and its rehearsal) ends the upgrade at once with the reason,
+//! and the next proposal is made against the module that runs; `lkg_chunk` refuses strangers.
 
 use candid::{Encode, Principal};
 use canister_api::agent::{ModuleChunk, UpgradeRecord, UpgradeState, WasmKind};
@@ -279,6 +281,102 @@ fn a_module_installed_out_of_band_fails_the_release_with_the_operators_fix_which
     tb.run_for(Duration::from_secs(601));
     let rec = commits(&tb, &chaos_release("none"));
     assert_eq!(rec.parent_hash.as_ref(), Some(&foreign_hash));
+}
+
+/// The deployed agent (the watchdog's LKG), installed again outside the pipeline.
+fn install_the_deployed_agent_out_of_band(tb: &Testbed) -> Vec<u8> {
+    let deployed = testbed::installable("agent");
+    tb.sim
+        .upgrade_canister(tb.agent, deployed.clone(), vec![], Some(operator()))
+        .expect("out-of-band upgrade");
+    sha256(&deployed)
+}
+
+/// Found by the explorer (seed 236, 10 steps): during a probation the operator installs the
+/// parent again outside the pipeline. The watchdog waited for the arm deadline (the agent's
+/// writes paused 10 minutes) and ended the upgrade "install_code did not take effect"; the
+/// agent's running marker still named the candidate, so the next release was proposed against
+/// it and the watchdog abandoned its arm ("the agent runs ..., not the parent named in the arm
+/// request"). Now the watchdog ends the upgrade at once, saying what happened, and a proposal
+/// asks the IC which module runs.
+#[test]
+fn a_parent_installed_again_during_probation_ends_the_upgrade_at_once_and_the_next_release_commits()
+{
+    let tb = seeded();
+    let parent = tb.agent_module().expect("a module");
+    let rec = tb
+        .propose_release(&chaos_release("none"), "release")
+        .expect("propose");
+    tb.run_until(LIMIT, |tb| {
+        tb.events()
+            .iter()
+            .any(|e| e.action == "verify.installed" && e.upgrade_id == Some(rec.id))
+    })
+    .expect("the candidate runs on probation");
+    assert_eq!(install_the_deployed_agent_out_of_band(&tb), parent);
+    let took = tb
+        .run_until(LIMIT, |tb| tb.record(rec.id).state.is_terminal())
+        .expect("the upgrade ends");
+    assert!(
+        took < Duration::from_secs(120),
+        "ended {took:?} after the install, not at once"
+    );
+    let UpgradeState::Failed(reason) = tb.record(rec.id).state else {
+        panic!("{:?}", tb.record(rec.id))
+    };
+    assert!(
+        reason.contains("installed again outside the pipeline")
+            && reason.contains(&hex::encode(&parent)),
+        "{reason}"
+    );
+    assert_eq!(tb.agent_module().as_ref(), Some(&parent));
+    // Writes are accepted again.
+    tb.try_remember("handback", "after", "1")
+        .expect("writes resume once the upgrade ended");
+    // Past the gate's cooldown: the next release names the module that runs and commits.
+    tb.run_for(Duration::from_secs(601));
+    let next = testbed::release(&testbed::chaos_candidate("none"), "after-probation", (1, 3));
+    let rec = commits(&tb, &next);
+    assert_eq!(rec.parent_hash.as_ref(), Some(&parent));
+}
+
+/// A stored module installed outside the pipeline between a release's proposal and its
+/// rehearsal: the release was checked against the module that ran at the proposal, so it fails
+/// before the rehearsal, naming both modules and the fix, and the watchdog never arms it (no
+/// snapshot is taken). The operator's proposal again then commits.
+#[test]
+fn a_module_installed_between_proposal_and_rehearsal_fails_the_release_before_any_snapshot() {
+    let tb = seeded();
+    let deployed = tb.agent_module().expect("a module");
+    let first = commits(&tb, &chaos_release("none"));
+    let candidate = first.candidate_hash.clone();
+    tb.run_for(Duration::from_secs(601));
+    let next = testbed::release(&testbed::chaos_candidate("none"), "second", (1, 3));
+    let rec = tb.propose_release(&next, "release").expect("propose");
+    assert_eq!(rec.parent_hash.as_ref(), Some(&candidate));
+    assert_eq!(install_the_deployed_agent_out_of_band(&tb), deployed);
+    let rec = terminal(&tb, rec.id);
+    let UpgradeState::Failed(reason) = &rec.state else {
+        panic!("{:?}", rec.state)
+    };
+    assert!(
+        reason.contains(&format!(
+            "the agent runs {}, not {}, the module this upgrade was made against",
+            hex::encode(&deployed),
+            hex::encode(&candidate)
+        )) && reason.contains("propose the release again"),
+        "{reason}"
+    );
+    assert!(
+        !tb.events()
+            .iter()
+            .any(|e| e.action == "arm.accepted" && e.upgrade_id == Some(rec.id)),
+        "the watchdog armed the stale release"
+    );
+    assert_eq!(tb.agent_module().as_ref(), Some(&deployed));
+    tb.run_for(Duration::from_secs(601));
+    let again = commits(&tb, &next);
+    assert_eq!(again.parent_hash.as_ref(), Some(&deployed));
 }
 
 #[test]

@@ -854,6 +854,20 @@ async fn verify(st: &State) {
     regained_control();
     let module = status.module_hash.clone();
     if module.as_ref() == Some(&a.parent_hash) {
+        // The candidate was seen running: the parent is back because someone installed it
+        // outside the pipeline during probation. Nothing to restore; the upgrade ends now
+        // (waiting for the deadline would keep the agent's writes paused for nothing).
+        if a.phase == ArmPhase::Probation {
+            return abandon(
+                id,
+                format!(
+                    "the candidate {} ran on probation, then the parent {} was installed again \
+                     outside the pipeline: the upgrade ends and the parent stays",
+                    hex::encode(&a.candidate_hash),
+                    hex::encode(&a.parent_hash)
+                ),
+            );
+        }
         if now() > a.deadline {
             abandon(
                 id,

@@ -7,7 +7,7 @@
 //! | `no_unauthorised_change` | safety | a stranger's call of an operator, watchdog or agent-only method is refused as unauthorised and the operators, autonomy, pause flag and settings did not move |
 //! | `journal_truthful` | safety | every record's state is its history's last; histories start at `Proposed`, move forward only, and end at their one terminal state; a terminal state never changes (while its journal lasts: a clean reinstall erases it); at most one upgrade is in flight; a `RolledBack` record names an incident of its upgrade; an incident's `records_lost` matches its digests and a restored incident names its rung |
 //! | `acked_writes_kept` | safety, at rest | every acknowledged `remember`/`forget` of the explorer's namespace reads back, unless an incident detected after it states lost records (a count, or "unknown" for a snapshot load or clean reinstall of an uninstalled agent) |
-//! | `runs_lkg_or_candidate` | safety, at rest | the agent runs the watchdog's LKG (at rest: nothing armed, no restore running, the watchdog not paused, no out-of-band install within the detection bound) |
+//! | `runs_lkg_or_candidate` | safety, at rest | the agent runs the watchdog's LKG (at rest: nothing armed, no restore running, the watchdog not paused, no out-of-band install within the detection bound), or a module the operator installed out of band that the watchdog's alerts name with the operator's fix |
 //! | `mutual_control` | safety | the agent's controllers hold the agent, the watchdog and the operator; the watchdog's hold the agent and the operator |
 //! | `no_false_rollback` | safety | every incident belongs to an upgrade, was asked for by an operator, or follows a tampered agent (uninstalled, installed out of band) or a committed bad candidate |
 //! | `upgrades_end` | liveness | after healing, every upgrade is terminal and nothing is armed or being restored within [`UPGRADE_BOUND`] |
@@ -15,13 +15,16 @@
 //! | `operator_methods_answer` | liveness | `configure` on the watchdog and `set_autonomy` on the agent answer Ok (no Busy) |
 //! | `heartbeats_resume` | liveness | within the steady cadence's detection bound plus two steady intervals (either side's, the longer), the watchdog's last heartbeat is healthy and fresh and the agent has seen the watchdog as recently |
 //! | `release_commits` | liveness, at the end | the operator's healthy release (marked as breaking the interface) commits within [`UPGRADE_BOUND`], the operator waiting out the gate and approving when asked |
-//! | `runs_verified_version` | liveness | the agent runs the LKG and its health is not `unhealthy`; every incident is restored |
+//! | `runs_verified_version` | liveness | the agent runs the LKG and its health is not `unhealthy`; every incident is restored. A module the operator installed out of band is first stored as the watchdog's alert asks (`upload_wasm_chunk(Running)`, `commit_wasm(Running)`); the alert must come, and the watchdog must adopt it, within the heartbeat bound |
 
 use super::coverage::state_name;
 use super::world::{NAMESPACE, World, call};
 use candid::Encode;
+use canister_api::agent::WasmKind;
 use canister_api::agent::{AgentError, Autonomy, HEALTH_UNHEALTHY, Health, UpgradeRecord};
-use canister_api::watchdog::{Incident, IncidentPage, LadderStep, WatchdogConfig, WatchdogError};
+use canister_api::watchdog::{
+    Incident, IncidentPage, LadderStep, WatchdogConfig, WatchdogError, WatchdogStatus,
+};
 use serde::Serialize;
 use std::time::Duration;
 use testbed::{operator, stranger};
@@ -344,22 +347,108 @@ pub fn safety(w: &mut World, result: &str) -> Result<(), Violation> {
         let grace = w
             .out_of_band_at
             .is_some_and(|t| w.now().saturating_sub(t) < OUT_OF_BAND_GRACE.as_nanos() as u64);
-        let lkg = status.and_then(|s| s.lkg).map(|l| l.hash);
         let module = w.tb.agent_module();
+        let reported = |module: &[u8]| {
+            w.installed_out_of_band.contains(module)
+                && status
+                    .as_ref()
+                    .is_some_and(|s| names_foreign_module(s, module))
+        };
+        let lkg = status
+            .as_ref()
+            .and_then(|s| s.lkg.as_ref())
+            .map(|l| l.hash.clone());
         if let (Some(lkg), Some(module)) = (lkg, module)
             && lkg != module
             && !grace
+            && !reported(&module)
         {
             return Err(violation(
                 "runs_lkg_or_candidate",
                 format!(
-                    "at rest the agent runs {}, the watchdog's LKG is {}",
+                    "at rest the agent runs {}, the watchdog's LKG is {}{}",
                     short(&module),
-                    short(&lkg)
+                    short(&lkg),
+                    if w.installed_out_of_band.contains(&module) {
+                        "; installed out of band, and the watchdog's alerts do not name it"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
     }
+    Ok(())
+}
+
+/// Whether the watchdog's alerts name `module` as installed outside the pipeline, with the
+/// operator's fix (store it on the agent as its running module).
+fn names_foreign_module(status: &WatchdogStatus, module: &[u8]) -> bool {
+    let hash = hex::encode(module);
+    status.alerts.iter().any(|a| {
+        a.contains(&hash) && a.contains("installed outside the pipeline") && a.contains("Running")
+    })
+}
+
+/// After an out-of-band install of a module the agent never stored, the operator does what the
+/// watchdog's alert says (README, "Handback"): stores the module the agent runs with
+/// `upload_wasm_chunk(Running, ..)` and `commit_wasm(Running, sha256)`; the watchdog then adopts
+/// it as the LKG. Fails `runs_verified_version` when the alert does not come within `bound`, the
+/// agent refuses the module, or the watchdog does not adopt it within `bound`.
+fn store_out_of_band_module(w: &mut World, bound: Duration) -> Result<(), Violation> {
+    let Some(module) = w.tb.agent_module() else {
+        return Ok(());
+    };
+    let lkg = w.watchdog_status().and_then(|s| s.lkg).map(|l| l.hash);
+    if !w.installed_out_of_band.contains(&module) || lkg.as_ref() == Some(&module) {
+        return Ok(());
+    }
+    let fail = |detail: String| {
+        Err(violation(
+            "runs_verified_version",
+            format!(
+                "the agent runs {}, installed out of band: {detail}",
+                short(&module)
+            ),
+        ))
+    };
+    if !run_until(w, bound, |w| {
+        w.watchdog_status()
+            .is_some_and(|s| names_foreign_module(&s, &module))
+    }) {
+        let alerts = w.watchdog_status().map(|s| s.alerts);
+        return fail(format!(
+            "the watchdog's alerts do not name it within {} s: {alerts:?}",
+            bound.as_secs()
+        ));
+    }
+    let Some(bytes) = w.modules.get(&module).cloned() else {
+        return fail("the explorer does not know its bytes".into());
+    };
+    if let Err(e) = w.upload_and_commit(WasmKind::Running, &bytes) {
+        return fail(format!(
+            "the operator's commit_wasm(Running) was refused: {e}"
+        ));
+    }
+    let adopted = run_until(w, bound, |w| {
+        w.watchdog_status()
+            .and_then(|s| s.lkg)
+            .is_some_and(|l| l.hash == module)
+    });
+    if !adopted {
+        let status = w
+            .watchdog_status()
+            .map(|s| (s.lkg.map(|l| short(&l.hash)), s.alerts));
+        return fail(format!(
+            "stored on the agent, not adopted by the watchdog within {} s: (LKG, alerts) {status:?}",
+            bound.as_secs()
+        ));
+    }
+    w.operator_steps.push(format!(
+        "the operator stored the module installed out of band ({}) as the agent's running \
+         module, as the watchdog's alert asked; the watchdog adopted it as the LKG",
+        short(&module)
+    ));
     Ok(())
 }
 
@@ -628,6 +717,8 @@ pub fn liveness(w: &mut World) -> Result<(), Violation> {
             ),
         ));
     }
+
+    store_out_of_band_module(w, bound)?;
 
     let lkg = w.watchdog_status().and_then(|s| s.lkg).map(|l| l.hash);
     let module = w.tb.agent_module();

@@ -165,6 +165,9 @@ pub struct History {
     pub coverage: Coverage,
     /// Losses incidents explained.
     pub excused: Vec<String>,
+    /// What the operator did in the final check beyond healing (see
+    /// [`World::operator_steps`]).
+    pub final_operator_steps: Vec<String>,
     /// The simulator's trace digest (equal for equal executions).
     pub trace: String,
     /// The simulator's faults that struck (trapped, calls failed, responses held, dropped).
@@ -188,6 +191,9 @@ impl History {
                 out.push_str(&format!("  -> {}", s.result));
             }
             out.push('\n');
+        }
+        for done in &self.final_operator_steps {
+            out.push_str(&format!("  final check: {done}\n"));
         }
         match (&self.failure, &self.timed_out) {
             (Some(f), _) => out.push_str(&format!(
@@ -337,6 +343,11 @@ pub fn run_within(seed: u64, actions: &[Action], trio: &Trio, limit: Option<Dura
         .and_then(|()| safety_net::check(&mut world, action, &result))
         .and_then(|()| reach::check(action, &result));
         let wall_ms = wall.elapsed().as_millis() as u64;
+        let result = match world.operator_steps.drain(..).collect::<Vec<_>>() {
+            done if done.is_empty() => result,
+            done if result.is_empty() => done.join("; "),
+            done => format!("{result}; {}", done.join("; ")),
+        };
         if trace {
             eprintln!("#{index} t+{at_secs}s {action} -> {result} ({wall_ms} ms)");
         }
@@ -379,6 +390,9 @@ pub fn run_within(seed: u64, actions: &[Action], trio: &Trio, limit: Option<Dura
             Ok(()) => {}
         }
     }
+    if trace && failure.is_some() {
+        dump_logs(&world, t0);
+    }
     History {
         seed,
         delay,
@@ -391,10 +405,36 @@ pub fn run_within(seed: u64, actions: &[Action], trio: &Trio, limit: Option<Dura
         final_check_ms,
         coverage: world.coverage.clone(),
         excused: world.excused.clone(),
+        final_operator_steps: world.operator_steps.clone(),
         trace: world.tb.sim.trace_digest(),
         faults_fired: fired(world.tb.sim.faults_fired()),
         compilations: ic_sim::compilations() - compiled,
         wall_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// With `EXPLORE_TRACE` set, a failing history's watchdog events and agent audit entries go to
+/// stderr (what a developer reads next to the timeline).
+/// Times are seconds from the first step (`t0`), as in the timeline; negative: during deployment.
+fn dump_logs(world: &World, t0: u64) {
+    let secs = |at: u64| (at as f64 - t0 as f64) / 1e9;
+    for e in world.tb.try_events().unwrap_or_default() {
+        let id = e.upgrade_id.map_or(String::new(), |i| format!(" [{i}]"));
+        eprintln!(
+            "watchdog {:>10.1}  {}{id}  {}",
+            secs(e.at),
+            e.action,
+            e.detail
+        );
+    }
+    for e in world.tb.try_audit().map(|p| p.entries).unwrap_or_default() {
+        let id = e.upgrade_id.map_or(String::new(), |i| format!(" [{i}]"));
+        eprintln!(
+            "agent    {:>10.1}  {}{id}  {}",
+            secs(e.at),
+            e.action,
+            e.detail
+        );
     }
 }
 

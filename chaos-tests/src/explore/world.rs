@@ -16,7 +16,7 @@ use canister_api::agent::{
 };
 use canister_api::watchdog::{RollbackTarget, WatchdogConfig, WatchdogError, WatchdogStatus};
 use ic_sim::Fault;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use testbed::{Testbed, operator, stranger};
@@ -61,6 +61,13 @@ pub struct World {
     pub excused: Vec<String>,
     /// When the operator last installed the agent out of band (simulated nanoseconds).
     pub out_of_band_at: Option<u64>,
+    /// The modules the operator installed out of band (SHA-256): the agent may run one of these
+    /// past the detection bound while the watchdog's alerts name it, until the operator stores it
+    /// (README, "Handback").
+    pub installed_out_of_band: BTreeSet<Vec<u8>>,
+    /// What a liveness check's operator did beyond healing (stored a module installed out of
+    /// band), shown on the checkpoint's step or as the final check's.
+    pub operator_steps: Vec<String>,
     /// The hashes of the bad candidates released.
     pub bad_modules: Vec<Vec<u8>>,
     /// Whether the agent's code may legitimately fail outside an upgrade: it was uninstalled
@@ -139,6 +146,8 @@ impl World {
             coverage: Coverage::default(),
             excused: vec![],
             out_of_band_at: None,
+            installed_out_of_band: BTreeSet::new(),
+            operator_steps: vec![],
             bad_modules: vec![],
             agent_tampered: false,
             net: Default::default(),
@@ -578,6 +587,7 @@ impl World {
                     return "skipped: the LKG's bytes are not known".into();
                 };
                 self.modules.insert(testbed::sha256(&bytes), bytes.clone());
+                self.installed_out_of_band.insert(testbed::sha256(&bytes));
                 self.out_of_band_at = Some(self.now());
                 self.agent_tampered = true;
                 let tb = &self.tb;
@@ -630,8 +640,23 @@ impl World {
     /// `Testbed::try_propose_release` does, but answering a reject (a stopped or uninstalled
     /// agent) as an error instead of panicking.
     pub fn propose(&mut self, bytes: &[u8], breaks: bool) -> Result<UpgradeRecord, String> {
+        self.upload_and_commit(WasmKind::Release, bytes)?;
+        self.agent(
+            operator(),
+            "propose_release",
+            enc(&canister_api::agent::ProposeRelease {
+                reason: "explore".into(),
+                breaks_interface: breaks.then_some(true),
+            }),
+        )
+        .map_err(|e| format!("propose_release: {e}"))
+    }
+
+    /// The operator's `discard_upload(kind)`, `upload_wasm_chunk(kind, ..)` in 1 MiB chunks and
+    /// `commit_wasm(kind, sha256)`; the first refusal or reject is the error, in words.
+    pub fn upload_and_commit(&mut self, kind: WasmKind, bytes: &[u8]) -> Result<(), String> {
         let op = operator();
-        let _ = self.agent::<()>(op, "discard_upload", enc(&WasmKind::Release));
+        let _ = self.agent::<()>(op, "discard_upload", enc(&kind));
         let empty: &[u8] = &[];
         let chunks: Vec<&[u8]> = if bytes.is_empty() {
             vec![empty]
@@ -642,33 +667,17 @@ impl World {
             self.agent::<candid::Reserved>(
                 op,
                 "upload_wasm_chunk",
-                Encode!(
-                    &WasmKind::Release,
-                    &serde_bytes::ByteBuf::from(chunk.to_vec())
-                )
-                .expect("encode"),
+                Encode!(&kind, &serde_bytes::ByteBuf::from(chunk.to_vec())).expect("encode"),
             )
             .map_err(|e| format!("upload_wasm_chunk: {e}"))?;
         }
         self.agent::<candid::Reserved>(
             op,
             "commit_wasm",
-            Encode!(
-                &WasmKind::Release,
-                &serde_bytes::ByteBuf::from(testbed::sha256(bytes))
-            )
-            .expect("encode"),
+            Encode!(&kind, &serde_bytes::ByteBuf::from(testbed::sha256(bytes))).expect("encode"),
         )
         .map_err(|e| format!("commit_wasm: {e}"))?;
-        self.agent(
-            op,
-            "propose_release",
-            enc(&canister_api::agent::ProposeRelease {
-                reason: "explore".into(),
-                breaks_interface: breaks.then_some(true),
-            }),
-        )
-        .map_err(|e| format!("propose_release: {e}"))
+        Ok(())
     }
 
     fn rollback_target(&self, kind: RollbackKind) -> RollbackTarget {
