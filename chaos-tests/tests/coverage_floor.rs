@@ -69,3 +69,46 @@ fn a_small_budget_of_generated_histories_reaches_the_coverage_floor() {
         "the floor's budget (seeds {seeds:?}, {FLOOR_STEPS} steps) missed {lacking:?}; it reached {union:?}"
     );
 }
+
+/// The coverage stream's actions do what they say on the plain trio: each misuse is refused
+/// with its own error kind, and a rejection lands in each state it names.
+#[test]
+fn the_coverage_streams_actions_reach_what_they_name() {
+    use chaos_tests::explore::action::{Action, Misuse};
+    let mut actions: Vec<Action> = cover::MISUSES.iter().map(|m| Action::Misuse(*m)).collect();
+    for stage in 0..cover::REJECTABLE.len() as u8 {
+        // The gate's cooldown between two proposals.
+        actions.push(Action::Wait(700));
+        actions.push(Action::RejectAt(stage));
+    }
+    let h = explore::run(3, &actions, &explore::Trio::default());
+    println!("{}", h.timeline());
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    let kinds = [
+        (Misuse::ChunkTooLarge, "agent.ChunkTooLarge"),
+        (Misuse::UploadTooLarge, "agent.UploadTooLarge"),
+        // `AgentError::NoUpload` is never answered (see `coverage::ERRORS`).
+        (Misuse::CommitWithoutUpload, "agent.NotFound"),
+        (Misuse::CommitWrongHash, "agent.HashMismatch"),
+        (Misuse::UnknownTool, "agent.UnknownTool"),
+        (Misuse::RollbackWhilePaused, "watchdog.Paused"),
+        (Misuse::RollbackUnknownSnapshot, "watchdog.NotFound"),
+        (Misuse::RollbackTwice, "watchdog.Busy"),
+    ];
+    assert_eq!(kinds.len(), cover::MISUSES.len());
+    for (m, kind) in kinds {
+        assert!(
+            h.coverage.errors.contains(kind),
+            "{m:?}: no {kind} in {:?}",
+            h.coverage
+        );
+    }
+    for state in cover::REJECTABLE {
+        let t = format!("{state}->Rejected");
+        assert!(
+            h.coverage.transitions.contains(&t),
+            "no {t} in {:?}",
+            h.coverage
+        );
+    }
+}

@@ -81,8 +81,9 @@ pub const MISUSES: &[Misuse] = &[
     Misuse::CommitWrongHash,
     Misuse::UnknownTool,
     Misuse::RollbackWhilePaused,
-    Misuse::RollbackTwice,
     Misuse::RollbackUnknownSnapshot,
+    // Last: the restore it starts runs on, and a rollback behind it in a list is busy.
+    Misuse::RollbackTwice,
 ];
 
 fn enc<T: candid::CandidType>(v: &T) -> Vec<u8> {
@@ -222,10 +223,11 @@ fn misuse(w: &mut World, m: Misuse) -> String {
         }
         Misuse::UploadTooLarge => {
             discard(w);
-            // 1 MiB chunks until the upload would pass its bound (a 2 MiB message, less the
-            // envelope): the second or third is refused.
+            // 1 MiB chunks until the upload would pass its bound (the 10 MiB request that
+            // carries an install, less its envelope: `agent::uploads::MAX_WASM`): the tenth
+            // is refused.
             let mut out = Ok(candid::Reserved);
-            for _ in 0..4 {
+            for _ in 0..12 {
                 out = upload(w, wasm_chunk(MIB));
                 if out.is_err() {
                     break;
@@ -252,11 +254,9 @@ fn misuse(w: &mut World, m: Misuse) -> String {
         Misuse::RollbackWhilePaused => {
             let paused = w.watchdog::<()>(operator(), "pause", enc(&()));
             let out = match paused {
-                Ok(()) => refused(w.watchdog::<u64>(
-                    operator(),
-                    "rollback",
-                    enc(&RollbackTarget::Lkg),
-                )),
+                Ok(()) => {
+                    refused(w.watchdog::<u64>(operator(), "rollback", enc(&RollbackTarget::Lkg)))
+                }
                 Err(e) => format!("skipped: pause was refused: {e}"),
             };
             let _ = w.watchdog::<()>(operator(), "resume", enc(&()));
@@ -269,11 +269,7 @@ fn misuse(w: &mut World, m: Misuse) -> String {
             match first {
                 Ok(id) => format!(
                     "incident {id}; then {}",
-                    refused(w.watchdog::<u64>(
-                        operator(),
-                        "rollback",
-                        enc(&RollbackTarget::Lkg)
-                    ))
+                    refused(w.watchdog::<u64>(operator(), "rollback", enc(&RollbackTarget::Lkg)))
                 ),
                 Err(e) => format!("skipped: the first rollback was refused: {e}"),
             }
@@ -321,6 +317,12 @@ mod tests {
         assert!(check(&a, "refused: hash mismatch").is_ok());
         let v = check(&a, "ACCEPTED: Reserved").unwrap_err();
         assert_eq!(v.invariant, "bad_input_refused");
-        assert!(check(&Action::Misuse(Misuse::RollbackTwice), "incident 1; then ACCEPTED").is_ok());
+        assert!(
+            check(
+                &Action::Misuse(Misuse::RollbackTwice),
+                "incident 1; then ACCEPTED"
+            )
+            .is_ok()
+        );
     }
 }
