@@ -232,6 +232,37 @@ pub enum Action {
     Drain(Holder),
     /// The operator tops a canister up with 5 T cycles (`dfx canister deposit-cycles`).
     TopUp(Holder),
+    // ---- drawn only from the coverage stream ([`super::cover`])
+    /// Under `ApproveEach`, a self-upgrade that the operator rejects once the journal shows it
+    /// in state `cover::REJECTABLE[n]` (Validated, Rehearsed, Approved).
+    RejectAt(u8),
+    /// The operator releases the healthy build and the subnet runs until the verdict
+    /// (approving it if it waits).
+    CommitRelease,
+    /// A malformed or ill-timed operator call.
+    Misuse(Misuse),
+}
+
+/// A malformed or ill-timed operator call ([`Action::Misuse`]).
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Misuse {
+    /// `upload_wasm_chunk` of 1 MiB + 1 byte.
+    ChunkTooLarge,
+    /// 1 MiB chunks past the upload's bound.
+    UploadTooLarge,
+    /// `commit_wasm` with nothing uploaded.
+    CommitWithoutUpload,
+    /// `commit_wasm` naming another hash than the upload's.
+    CommitWrongHash,
+    /// `call_tool` of a tool the agent does not have.
+    UnknownTool,
+    /// The watchdog's `rollback` while it is paused (then `resume`).
+    RollbackWhilePaused,
+    /// Two `rollback(Lkg)` in a row: the second while the first restore runs.
+    RollbackTwice,
+    /// `rollback` to a snapshot the agent does not have.
+    RollbackUnknownSnapshot,
 }
 
 /// A canister that holds cycles: one of the trio, or staging's sandbox.
@@ -375,6 +406,16 @@ impl fmt::Display for Action {
                 h.name()
             ),
             Action::TopUp(h) => write!(f, "operator: top up {} with 5 T cycles", h.name()),
+            Action::RejectAt(n) => write!(
+                f,
+                "operator: under ApproveEach, a self-upgrade rejected in {}",
+                super::cover::REJECTABLE[usize::from(*n) % super::cover::REJECTABLE.len()]
+            ),
+            Action::CommitRelease => write!(
+                f,
+                "operator: release the healthy build and wait for its verdict"
+            ),
+            Action::Misuse(m) => write!(f, "operator: misuse {m:?}"),
         }
     }
 }

@@ -23,6 +23,8 @@ pub(super) const CHAIN: &[&str] = &[
 pub const RUNGS: &[&str] = &["CodeOnly", "Snapshot", "Reinstall", "Version", "Previous"];
 
 /// The error kinds there are: `agent.` + `AgentError`'s variants, `watchdog.` + `WatchdogError`'s.
+/// Left out: `agent.NoUpload`, which the agent never answers (nothing in `agent/src` builds it:
+/// a commit without an upload answers `NotFound("no Release upload in progress")`).
 pub const ERRORS: &[&str] = &[
     "agent.Unauthorized",
     "agent.InvalidArgument",
@@ -34,7 +36,6 @@ pub const ERRORS: &[&str] = &[
     "agent.WrongState",
     "agent.ChunkTooLarge",
     "agent.UploadTooLarge",
-    "agent.NoUpload",
     "agent.HashMismatch",
     "agent.Patch",
     "agent.Validation",
@@ -56,20 +57,26 @@ pub fn state_name(state: &UpgradeState) -> String {
     text.split('(').next().unwrap_or_default().to_string()
 }
 
-/// The transitions the journal can make: along the chain (a release skips `Patched`), and from
-/// each non-terminal state to `Failed`; to `Rejected` before install; to `RolledBack` once armed.
+/// The transitions the journal can make: along the chain from `Validated` on, and from each
+/// non-terminal state to `Failed`; to `Rejected` before install; to `RolledBack` once approved.
+///
+/// Left out because the agent never makes them: a record is first stored `Validated`
+/// (`agent/src/upgrade.rs` `record` writes Proposed, Patched and Validated in the one message
+/// that admits the candidate, after the patch and validation succeeded), so nothing leaves
+/// `Proposed` or `Patched` but along the chain (no `Proposed->Validated`, no `->Failed`, no
+/// `->Rejected` from either). `Approved->RolledBack` is in: a restored arm-time snapshot holds
+/// its upgrade `Approved`, and `pipeline::end_after_restore` ends it `RolledBack`.
 pub fn known_transitions() -> Vec<String> {
     let mut out: Vec<String> = CHAIN
         .windows(2)
         .map(|w| format!("{}->{}", w[0], w[1]))
         .collect();
-    out.push("Proposed->Validated".into());
-    for (i, from) in CHAIN[..CHAIN.len() - 1].iter().enumerate() {
+    for (i, from) in CHAIN[..CHAIN.len() - 1].iter().enumerate().skip(2) {
         out.push(format!("{from}->Failed"));
         if i <= 4 {
             out.push(format!("{from}->Rejected"));
         }
-        if i >= 5 {
+        if i >= 4 {
             out.push(format!("{from}->RolledBack"));
         }
     }
@@ -151,6 +158,11 @@ mod tests {
         assert!(!m.transitions.contains(&"Proposed->Patched".to_string()));
         assert!(m.transitions.contains(&"Booted->RolledBack".to_string()));
         assert!(!m.transitions.contains(&"Booted->Rejected".to_string()));
+        // The agent stores a record first in Validated: nothing fails or is rejected before.
+        assert!(!m.transitions.contains(&"Proposed->Failed".to_string()));
+        assert!(!m.transitions.contains(&"Patched->Rejected".to_string()));
+        assert!(m.transitions.contains(&"Approved->RolledBack".to_string()));
+        assert_eq!(known_transitions().len(), 8 + 6 + 3 + 4);
         assert_eq!(m.rungs.len(), RUNGS.len() - 1);
         assert_eq!(m.errors.len(), ERRORS.len() - 1);
     }

@@ -17,12 +17,14 @@
 //! - [`action`]: the steps and the generator; [`world`]: applying a step to the trio;
 //!   [`check`]: the invariants and their bounds; [`safety_net`]: the invariants that guard the
 //!   safety net's own rules (issue 12); [`reach`]: the extra stream's actions (timings the base
-//!   draw cannot hit) and their invariants; [`coverage`]: what the histories reached;
+//!   draw cannot hit) and their invariants; [`cover`]: the coverage stream's scenarios (what
+//!   the other two missed); [`coverage`]: what the histories reached;
 //!   [`summary`]: many seeds, as `agentctl explore` reports them.
 //! - [`Trio`]: the three modules a history runs, the one place a mutant build comes in.
 
 pub mod action;
 pub mod check;
+pub mod cover;
 pub mod coverage;
 pub mod reach;
 pub mod safety_net;

@@ -114,12 +114,15 @@ fn scenario(rng: &mut Rng) -> Vec<Action> {
     }
 }
 
-/// `base` with the extra stream's scenarios inserted after some of its actions. After base
-/// action `i` the stream draws whether to insert (and what), in order, so `insert(seed,
-/// base(seed, n))` is a prefix of the same for a longer `n`.
+/// `base` with the extra stream's scenarios inserted after some of its actions, then the reject
+/// stream's ([`REJECT_STREAM`]), then the coverage stream's ([`super::cover`]). After base
+/// action `i` each stream draws whether to insert (and what), in order, so `insert(seed,
+/// base(seed, n))` is a prefix of the same for a longer `n`; the streams are independent, so
+/// one stream changes no insertion of another.
 pub fn insert(seed: u64, base: Vec<Action>) -> Vec<Action> {
     let mut rng = Rng::new(seed ^ hash_name(EXTRA_STREAM));
     let mut reject = Rng::new(seed ^ hash_name(REJECT_STREAM));
+    let mut cover = Rng::new(seed ^ hash_name(super::cover::COVERAGE_STREAM));
     let mut out = Vec::with_capacity(base.len());
     for action in base {
         out.push(action);
@@ -128,6 +131,9 @@ pub fn insert(seed: u64, base: Vec<Action>) -> Vec<Action> {
         }
         if reject.below(1000) < REJECT_PER_MILLE {
             out.extend(reject_scenario(&mut reject));
+        }
+        if cover.below(1000) < super::cover::COVER_PER_MILLE {
+            out.extend(super::cover::scenario(&mut cover));
         }
     }
     out
@@ -158,6 +164,9 @@ pub fn is_extra(action: &Action) -> bool {
             | Action::RejectMidArm(_)
             | Action::Drain(_)
             | Action::TopUp(_)
+            | Action::RejectAt(_)
+            | Action::CommitRelease
+            | Action::Misuse(_)
     )
 }
 
@@ -167,7 +176,7 @@ fn enc<T: candid::CandidType>(v: &T) -> Vec<u8> {
 
 /// Runs one round at a time (idle time skipped 100 ms at most) until `done` holds, at most
 /// [`REACH_BOUND`] of simulated time or the history's wall-time bound; answers whether it held.
-fn tick_until(w: &mut World, mut done: impl FnMut(&mut World) -> bool) -> bool {
+pub(super) fn tick_until(w: &mut World, mut done: impl FnMut(&mut World) -> bool) -> bool {
     let start = w.now();
     loop {
         if done(w) {
@@ -181,7 +190,7 @@ fn tick_until(w: &mut World, mut done: impl FnMut(&mut World) -> bool) -> bool {
     }
 }
 
-fn record(w: &World, id: u64) -> Option<UpgradeRecord> {
+pub(super) fn record(w: &World, id: u64) -> Option<UpgradeRecord> {
     w.records()?.into_iter().find(|r| r.id == id)
 }
 
@@ -215,7 +224,7 @@ fn audit_count(w: &World, action: &str) -> usize {
 /// Proposes the healthy build (or `bytes`), answering its upgrade id or why not. Like an
 /// operator, it waits out the gate's rate limit and an upgrade still in flight (running the
 /// subnet meanwhile), for [`REACH_BOUND`] at most.
-fn release(w: &mut World, bytes: Option<Vec<u8>>) -> Result<u64, String> {
+pub(super) fn release(w: &mut World, bytes: Option<Vec<u8>>) -> Result<u64, String> {
     // The healthy build, stamped with the simulated time: a module no earlier release of the
     // history proposed (the watchdog refuses to arm the module already running).
     let bytes = bytes.unwrap_or_else(|| {
@@ -250,7 +259,7 @@ fn release(w: &mut World, bytes: Option<Vec<u8>>) -> Result<u64, String> {
 }
 
 /// Approves upgrade `id` if it waits for an operator.
-fn approve_if_waiting(w: &mut World, id: u64) {
+pub(super) fn approve_if_waiting(w: &mut World, id: u64) {
     let waits = record(w, id)
         .is_some_and(|r| matches!(r.state, UpgradeState::Rehearsed | UpgradeState::Validated));
     if waits {
@@ -300,6 +309,9 @@ pub fn apply(w: &mut World, action: &Action) -> String {
             Some(id) => format!("balance {}", w.tb.sim.add_cycles(id, TOP_UP)),
             None => "skipped: staging has no sandbox yet".into(),
         },
+        Action::RejectAt(_) | Action::CommitRelease | Action::Misuse(_) => {
+            super::cover::apply(w, action)
+        }
         other => unreachable!("not an action of the extra stream: {other:?}"),
     }
 }
@@ -645,7 +657,7 @@ pub fn check(action: &Action, result: &str) -> Result<(), Violation> {
     if result.starts_with("PAUSED AFTER END") {
         return Err(violation("writes_pause_bounded", result));
     }
-    Ok(())
+    super::cover::check(action, result)
 }
 
 #[cfg(test)]

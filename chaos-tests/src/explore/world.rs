@@ -315,7 +315,7 @@ impl World {
         self.note_answer("agent", out)
     }
 
-    fn watchdog<R: CandidType + for<'de> Deserialize<'de> + std::fmt::Debug>(
+    pub(super) fn watchdog<R: CandidType + for<'de> Deserialize<'de> + std::fmt::Debug>(
         &mut self,
         caller: Principal,
         method: &str,
