@@ -288,7 +288,9 @@ pub struct Incident {
     pub attempts_omitted: Option<u64>,
     /// The module restored.
     pub lkg_hash: Vec<u8>,
-    /// The agent's logical state before (when armed, or the last healthy heartbeat's).
+    /// The agent's logical state before: when armed, or when the ladder started; once
+    /// restored by a rung that replaced stable memory (a snapshot load, a clean reinstall),
+    /// right before that rung, the state whose records the rung may have dropped.
     pub digest_before: Option<StateDigest>,
     /// Its logical state after the restore.
     pub digest_after: Option<StateDigest>,

@@ -464,3 +464,86 @@ fn an_upgrade_id_reused_after_a_clean_reinstall_is_a_new_upgrade() {
     assert_transition(&h, "Booted->Committed", "the final release committed");
     assert_eq!(h.broken(), None, "{}", h.timeline());
 }
+
+/// Fixed finding (seed 16, 20 steps, shrunk to these six; seed 13 the same way): the agent's
+/// answers are held, so the watchdog's heartbeats run out of time and incident 1 starts: a
+/// held agent cannot be told from a hung one (README, failure table), so the restore is no
+/// false rollback (`check.rs`, `no_false_rollback`). The agent still took the operator's write
+/// while the ladder ran. The CodeOnly rung's check called the extra fact "the restored state
+/// differs", the ladder went on to a clean reinstall that erased the acknowledged write, and
+/// the incident said "no task or fact" was lost: it counted from the digest taken when the
+/// ladder started. Now a rung that keeps stable memory fails only when records are missing,
+/// and a rung that replaces it counts from the digest taken right before it.
+#[test]
+fn a_write_taken_while_the_ladder_runs_is_kept_by_the_code_only_rung() {
+    use chaos_tests::explore::action::{FaultKind, Who};
+    let h = replay(
+        16,
+        vec![
+            Action::Fault(FaultKind::HoldResponses(Who::Agent)),
+            Action::TimeJump(3600),
+            Action::Stop(Who::Staging),
+            Action::Resume,
+            Action::Wait(55),
+            Action::Remember(2, 253),
+        ],
+    );
+    assert!(
+        h.steps[5].result.starts_with("ok"),
+        "the write was acknowledged while the ladder ran: {}",
+        h.timeline()
+    );
+    assert!(
+        h.faults_fired[2] > 0,
+        "the agent's answers were held: {:?}",
+        h.faults_fired
+    );
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    assert_rung(&h, "CodeOnly", "the CodeOnly rung restored the agent");
+    assert!(
+        !h.coverage.rungs.contains("Reinstall") && !h.coverage.rungs.contains("Snapshot"),
+        "no rung replaced the agent's stable memory: {:?}",
+        h.coverage.rungs
+    );
+    assert!(h.excused.is_empty(), "no loss to excuse: {:?}", h.excused);
+}
+
+/// Fixed finding (a hand-written history after seed 16's): the agent's answers are held for 15
+/// minutes, longer than the whole ladder. The CodeOnly rung installed the LKG, but the agent
+/// did not answer in time, so the ladder went on: no snapshot, then a clean reinstall that
+/// erased the acknowledged k1, and the incident (finally restored by CodeOnly) said the loss was
+/// "unknown: no digest before". Now a rung whose module runs but whose agent does not answer
+/// in time is tried again at the next tick, and a non-answer never makes the ladder replace the
+/// agent's stable memory.
+#[test]
+fn an_agent_that_does_not_answer_for_long_is_never_reinstalled_clean() {
+    use chaos_tests::explore::action::{FaultKind, Who};
+    let h = replay(
+        16,
+        vec![
+            Action::Remember(1, 7),
+            Action::Fault(FaultKind::HoldResponses(Who::Agent)),
+            Action::Wait(900),
+            Action::ClearFaults,
+            Action::Wait(120),
+        ],
+    );
+    assert!(
+        h.steps[0].result.starts_with("ok"),
+        "the write was acknowledged: {}",
+        h.timeline()
+    );
+    assert!(
+        h.faults_fired[2] > 0,
+        "the agent's answers were held: {:?}",
+        h.faults_fired
+    );
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    assert_rung(&h, "CodeOnly", "the CodeOnly rung restored the agent");
+    assert!(
+        !h.coverage.rungs.contains("Reinstall") && !h.coverage.rungs.contains("Snapshot"),
+        "no rung replaced the agent's stable memory: {:?}",
+        h.coverage.rungs
+    );
+    assert!(h.excused.is_empty(), "no loss to excuse: {:?}", h.excused);
+}

@@ -19,6 +19,9 @@ pub struct BeatFailure {
     pub class: Failure,
     /// What was seen.
     pub detail: String,
+    /// Whether the call ran out of time (SYS_UNKNOWN at its deadline): the agent did not
+    /// answer, which its code, a slow subnet or a held response can cause alike.
+    pub unanswered: bool,
 }
 
 impl std::fmt::Display for BeatFailure {
@@ -33,6 +36,7 @@ impl BeatFailure {
         BeatFailure {
             class: Failure::Code,
             detail,
+            unanswered: false,
         }
     }
 }
@@ -42,6 +46,7 @@ impl From<CallError> for BeatFailure {
         BeatFailure {
             class: e.failure(),
             detail: e.to_string(),
+            unanswered: e.late,
         }
     }
 }

@@ -9,7 +9,7 @@
 //! | `acked_writes_kept` | safety, at rest | every acknowledged `remember`/`forget` of the explorer's namespace reads back, unless an incident detected after it states lost records (a count, or "unknown" for a snapshot load or clean reinstall of an uninstalled agent) |
 //! | `runs_lkg_or_candidate` | safety, at rest | the agent runs the watchdog's LKG (at rest: nothing armed, no restore running, the watchdog not paused, no out-of-band install within the detection bound), or a module the operator installed out of band that the watchdog's alerts name with the operator's fix |
 //! | `mutual_control` | safety | the agent's controllers hold the agent, the watchdog and the operator; the watchdog's hold the agent and the operator |
-//! | `no_false_rollback` | safety | every incident belongs to an upgrade, was asked for by an operator, or follows a tampered agent (uninstalled, installed out of band) or a committed bad candidate |
+//! | `no_false_rollback` | safety | every incident belongs to an upgrade, was asked for by an operator, or follows a tampered agent (uninstalled, installed out of band), a committed bad candidate, or heartbeats that ran out of time while the agent's answers were held (a held agent looks hung) |
 //! | `upgrades_end` | liveness | after healing, every upgrade is terminal and nothing is armed or being restored within [`UPGRADE_BOUND`] |
 //! | `writes_resume` | liveness | a write is accepted within [`WRITE_BOUND`] (the write lease is 60 min) |
 //! | `operator_methods_answer` | liveness | `configure` on the watchdog and `set_autonomy` on the agent answer Ok (no Busy) |
@@ -92,6 +92,10 @@ fn rank(state: &str) -> usize {
         .unwrap_or(usize::MAX)
 }
 
+/// What the IC's reject says when a bounded-wait call ran out of time (SYS_UNKNOWN at the
+/// deadline), as an incident's cause quotes it.
+const HEARTBEAT_RAN_OUT: &str = "Call deadline has expired";
+
 /// The journal and the incident log tell the truth (and `records` feed the coverage).
 fn journal(
     w: &mut World,
@@ -153,16 +157,19 @@ fn journal(
         }
     }
     // A restore outside an upgrade that nobody asked for needs a reason: the agent's code was
-    // tampered with (uninstalled, installed out of band), or a bad candidate was committed
-    // (one that fails after its probation). An operator's stop, a network fault or a held
-    // call is not one (issue 12 item 10).
+    // tampered with (uninstalled, installed out of band), a bad candidate was committed (one
+    // that fails after its probation), or the agent looked hung: its answers were held and the
+    // heartbeats ran out of time, which the watchdog cannot tell from a hung agent (README,
+    // failure table). An operator's stop, a network fault (a lost response, a full queue) or a
+    // held call of another canister is not one (issue 12 item 10).
     let bad_committed = records.iter().any(|r| {
         matches!(r.state, canister_api::agent::UpgradeState::Committed)
             && w.bad_modules.contains(&r.candidate_hash)
     });
     for i in incidents.unwrap_or_default() {
         let asked = i.cause.starts_with("operator ");
-        if i.upgrade_id.is_none() && !asked && !w.agent_tampered && !bad_committed {
+        let looked_hung = i.cause.contains(HEARTBEAT_RAN_OUT) && w.agent_held_at(i.detected_at);
+        if i.upgrade_id.is_none() && !asked && !w.agent_tampered && !bad_committed && !looked_hung {
             return Err(violation(
                 "no_false_rollback",
                 format!(
@@ -207,18 +214,17 @@ fn forget_erased_journal(w: &mut World, incidents: Option<&[Incident]>) {
     }
 }
 
-/// Whether an incident states a loss of records: a count above zero, or, after the agent was
-/// tampered with (uninstalled), a restore that replaced its stable memory (an older snapshot, a
-/// clean reinstall) and says the count is unknown. An uninstall destroys the agent's state
-/// before anyone can count it, and a write acknowledged after the last digest the watchdog saw
-/// cannot be counted by anyone: "unknown" is the truth there, not a hole (found by the
-/// explorer: seeds 4 and 7 with the Reinstall rung, seed 8 with the Snapshot rung).
-fn states_loss(i: &Incident, agent_tampered: bool) -> bool {
+/// Whether an incident states a loss of records: a count above zero, or a restore that replaced
+/// the agent's stable memory (an older snapshot, a clean reinstall) and says the count is
+/// unknown. The count is unknown when nobody could take it: an uninstall destroyed the state
+/// first (found by the explorer: seeds 4 and 7 with the Reinstall rung, seed 8 with the
+/// Snapshot rung), or outside an upgrade the agent took writes while the ladder ran and did not
+/// answer right before the rung (seed 16). "Unknown" is the truth there, not a hole.
+fn states_loss(i: &Incident) -> bool {
     match i.records_lost {
         Some(n) => n > 0,
         None => {
-            agent_tampered
-                && i.restored_at.is_some()
+            i.restored_at.is_some()
                 && matches!(
                     i.ladder_step,
                     Some(LadderStep::Reinstall | LadderStep::Snapshot)
@@ -228,7 +234,8 @@ fn states_loss(i: &Incident, agent_tampered: bool) -> bool {
     }
 }
 
-/// Acknowledged writes read back, unless an incident detected after the write states a loss.
+/// Acknowledged writes read back, unless an incident restored after the write states a loss
+/// (a write the agent took while the ladder ran is lost by the rung, not by the detection).
 /// An excused loss is noted and the model follows the agent.
 fn acked_writes(w: &mut World, incidents: &[Incident]) -> Result<(), Violation> {
     let Some(facts) = w.facts() else {
@@ -242,10 +249,9 @@ fn acked_writes(w: &mut World, incidents: &[Incident]) -> Result<(), Violation> 
         }
     }
     for (key, acked, now) in diverged {
-        let tampered = w.agent_tampered;
         let excuse = incidents
             .iter()
-            .find(|i| i.detected_at >= acked.at && states_loss(i, tampered));
+            .find(|i| i.restored_at.is_some_and(|r| r >= acked.at) && states_loss(i));
         match excuse {
             Some(i) => {
                 let count = i
@@ -553,9 +559,8 @@ pub fn final_liveness(w: &mut World) -> Result<(), Violation> {
 /// Heals (faults off, everything started, the watchdog resumed, pending approvals rejected) and
 /// checks the liveness invariants; then safety at rest.
 pub fn liveness(w: &mut World) -> Result<(), Violation> {
+    w.clear_faults();
     let tb = &w.tb;
-    tb.sim.clear_faults();
-    tb.sim.release_held_responses();
     for c in [tb.agent, tb.watchdog, tb.staging] {
         let _ = tb.sim.start_canister(c, Some(operator()));
     }

@@ -519,8 +519,7 @@ fn hold_across_install(w: &mut World) -> String {
             installed_in_flight |= waiting > 0 && still_waiting > 0;
         }
     }
-    w.tb.sim.clear_faults();
-    w.tb.sim.release_held_responses();
+    w.clear_faults();
     restore(w);
     let state = record(w, id).map(|r| r.state);
     if !set.is_empty() {

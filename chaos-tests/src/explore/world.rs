@@ -73,6 +73,12 @@ pub struct World {
     /// Whether the agent's code may legitimately fail outside an upgrade: it was uninstalled
     /// or installed out of band.
     pub agent_tampered: bool,
+    /// The stretches of simulated time (nanoseconds, from and until; `None`: still held) in
+    /// which the agent's responses were held. A held agent cannot be told from a hung one: the
+    /// watchdog's heartbeats run out of time (SYS_UNKNOWN at the deadline), which the README's
+    /// failure table counts as the code's failure, so an incident they start is not a false
+    /// rollback.
+    pub agent_held: Vec<(u64, Option<u64>)>,
     /// What the invariants of [`super::safety_net`] remember between steps.
     pub net: super::safety_net::Seen,
     /// The wall-clock instant at which the history's bound strikes (`None`: unbounded).
@@ -150,6 +156,7 @@ impl World {
             operator_steps: vec![],
             bad_modules: vec![],
             agent_tampered: false,
+            agent_held: vec![],
             net: Default::default(),
             deadline: None,
             out_of_time: false,
@@ -192,6 +199,28 @@ impl World {
     /// Simulated nanoseconds now.
     pub fn now(&self) -> u64 {
         self.tb.now_nanos()
+    }
+
+    /// Clears every fault and releases the held responses (the end of a hold of the agent's).
+    pub fn clear_faults(&mut self) {
+        self.tb.sim.clear_faults();
+        self.tb.sim.release_held_responses();
+        let now = self.now();
+        if let Some((_, until @ None)) = self.agent_held.last_mut() {
+            *until = Some(now);
+        }
+    }
+
+    /// Whether the agent's responses are held now.
+    fn agent_is_held(&self) -> bool {
+        matches!(self.agent_held.last(), Some((_, None)))
+    }
+
+    /// Whether the agent's responses were held at simulated instant `at` (nanoseconds).
+    pub fn agent_held_at(&self, at: u64) -> bool {
+        self.agent_held
+            .iter()
+            .any(|&(from, until)| from <= at && until.is_none_or(|u| at <= u))
     }
 
     /// Whether `who` has a module and is running.
@@ -610,12 +639,14 @@ impl World {
                         probability: f64::from(pct) / 100.0,
                     },
                 };
+                if *kind == FaultKind::HoldResponses(Who::Agent) && !self.agent_is_held() {
+                    self.agent_held.push((self.now(), None));
+                }
                 self.tb.sim.inject(fault);
                 String::new()
             }
             Action::ClearFaults => {
-                tb.sim.clear_faults();
-                tb.sim.release_held_responses();
+                self.clear_faults();
                 String::new()
             }
             Action::Kill(who) => {
