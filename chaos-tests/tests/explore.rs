@@ -547,3 +547,27 @@ fn an_agent_that_does_not_answer_for_long_is_never_reinstalled_clean() {
     );
     assert!(h.excused.is_empty(), "no loss to excuse: {:?}", h.excused);
 }
+
+/// Fixed finding (seed 21, 20 steps): upgrade 1 commits; the operator pauses the watchdog and
+/// uninstalls the agent; at resume the ladder's Snapshot rung loads the newest snapshot,
+/// upgrade 1's arm-time one, which holds the parent module. The rung's check ("runs the parent,
+/// not the LKG") failed it, and the clean reinstall after it erased the state the snapshot had
+/// brought back, then counted the loss from the snapshot's digest ("no task or fact" lost) while
+/// the checkpoint's write was gone. Now the LKG is installed over a loaded snapshot's state in
+/// upgrade mode, and the loss is counted from the digest taken before the first rung that
+/// replaced stable memory (here none could be taken: the loss is stated as unknown).
+#[test]
+fn a_snapshot_holding_the_parent_module_is_upgraded_to_the_lkg_not_reinstalled() {
+    let h = replay_generated(21, 20);
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    assert_rung(
+        &h,
+        "Snapshot",
+        "the Snapshot rung restored the uninstalled agent",
+    );
+    assert!(
+        !h.coverage.rungs.contains("Reinstall"),
+        "no clean reinstall: {:?}",
+        h.coverage.rungs
+    );
+}

@@ -5,7 +5,8 @@
 //! 1. `CodeOnly`: install the LKG in upgrade mode (skipping the bad module's pre_upgrade),
 //!    keeping stable memory; only when the LKG reads the schema the state is at.
 //! 2. `Snapshot`: load the snapshot taken when the upgrade was armed (writes were paused from
-//!    then on, so nothing is lost), or the newest snapshot outside an upgrade.
+//!    then on, so nothing is lost), or the newest snapshot outside an upgrade; a snapshot that
+//!    holds an older module gets the LKG installed over its state in upgrade mode.
 //! 3. `Reinstall`: reinstall the LKG clean with the agent's init argument; every record is
 //!    lost; operators are alerted.
 //!
@@ -226,9 +227,12 @@ pub async fn run() {
             Err(RungError::Failed(why)) => {
                 attempt(r.incident_id, format!("{:?}: {why}", r.step));
                 match next_rung(&r) {
+                    // Only the rung moves on: what the failed rung stored in the restore
+                    // (`replaced_from`) is kept.
                     Some(next) => store::update(|s| {
-                        if s.restore.is_some() {
-                            s.restore = Some(next);
+                        if let Some(x) = s.restore.as_mut() {
+                            x.step = next.step;
+                            x.snapshot_id = next.snapshot_id;
                         }
                     }),
                     None => {
@@ -426,7 +430,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, RungError> {
                     .map(|s| s.id)
                     .ok_or("the agent has no snapshot")?,
             };
-            let replaced = Some(logs_before(agent, timeout).await);
+            let replaced = Some(replaced_from(r.incident_id, agent, timeout).await);
             if let Err(e) = management::stop(agent).await {
                 attempt(
                     r.incident_id,
@@ -457,7 +461,27 @@ async fn try_rung(r: &Restore) -> Result<Restored, RungError> {
                     module,
                 });
             }
-            let (info, _) = lkg(agent).await?;
+            let (info, wasm) = lkg(agent).await?;
+            // Outside an upgrade the newest snapshot may predate the last commit and hold the
+            // module it was taken with: the LKG is installed over its state in upgrade mode,
+            // which keeps what the load restored (found by the explorer: seed 21, where the
+            // check "runs the parent, not the LKG" failed the rung and a clean reinstall
+            // erased the state the snapshot had brought back).
+            let loaded_module = management::status(agent)
+                .await
+                .map_err(|e| e.to_string())?
+                .module_hash;
+            if loaded_module.as_ref() != Some(&info.hash) {
+                attempt(
+                    r.incident_id,
+                    format!(
+                        "Snapshot {}: loaded with module {}; the LKG is installed over its state",
+                        hex::encode(&snapshot),
+                        loaded_module.map_or("none".into(), hex::encode)
+                    ),
+                );
+                upgrade_in_place(agent, r.incident_id, r.step, &wasm).await?;
+            }
             // The snapshot's state predates the arm: its digest is the one taken then.
             let after = verify(agent, Some(&info.hash), None, timeout).await?;
             if let Some(b) = &before
@@ -495,7 +519,7 @@ async fn try_rung(r: &Restore) -> Result<Restored, RungError> {
                     sandbox: None,
                     turn_loop: None,
                 });
-            let replaced = Some(logs_before(agent, timeout).await);
+            let replaced = Some(replaced_from(r.incident_id, agent, timeout).await);
             let _ = management::stop(agent).await;
             let arg = candid::encode_one(&init).map_err(|e| e.to_string())?;
             let installed = install(agent, mgmt::CanisterInstallMode::Reinstall, &wasm, arg).await;
@@ -513,12 +537,32 @@ async fn try_rung(r: &Restore) -> Result<Restored, RungError> {
     }
 }
 
-/// The agent's digest right before a rung replaces its stable memory: its journal and audit
-/// counters are what the rung is about to drop.
-async fn logs_before(agent: Principal, timeout: u32) -> Result<StateDigest, String> {
-    agent_client::digest(agent, timeout.max(30))
+/// The agent's digest right before the first rung of this restore that replaces its stable
+/// memory: its records, journal and audit counters are what the restore drops. Taken once and
+/// kept in the restore, so a later rung counts from it, not from the state an earlier rung
+/// loaded (found by the explorer: seed 21, where a snapshot load failed its check and the clean
+/// reinstall after it counted from the snapshot's state, "no task or fact" lost).
+async fn replaced_from(
+    incident_id: u64,
+    agent: Principal,
+    timeout: u32,
+) -> Result<StateDigest, String> {
+    if let Some(taken) = store::get()
+        .restore
+        .filter(|x| x.incident_id == incident_id)
+        .and_then(|x| x.replaced_from)
+    {
+        return taken;
+    }
+    let taken = agent_client::digest(agent, timeout.max(30))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    store::update(|s| {
+        if let Some(x) = s.restore.as_mut().filter(|x| x.incident_id == incident_id) {
+            x.replaced_from.get_or_insert_with(|| taken.clone());
+        }
+    });
+    taken
 }
 
 /// Journal transitions and audit entries that the rung dropped: the counters before it minus

@@ -76,6 +76,11 @@ pub struct Restore {
     pub version: Option<LkgInfo>,
     /// Whether the ladder already tried to take the digest before the first rung.
     pub digest_tried: bool,
+    /// The agent's digest right before the first rung of this restore that replaces its
+    /// stable memory (a snapshot load, a clean reinstall), or why it could not be taken:
+    /// what the restore dropped is counted from it, whatever a later rung replaces (`None`
+    /// until such a rung ran; absent in a restore stored by an older build).
+    pub replaced_from: Option<Result<StateDigest, String>>,
 }
 
 /// The watchdog's state, as its code reads it (assembled from the cells 5-8).

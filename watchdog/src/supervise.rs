@@ -670,6 +670,7 @@ pub fn start_restore(
             target,
             version,
             digest_tried: false,
+            replaced_from: None,
         });
         if let Some(a) = s
             .armed
