@@ -692,6 +692,10 @@ fn set_operators(operators: Vec<Principal>) -> AgentResult<Vec<Principal>> {
             None,
             format!("{before:?} -> {operators:?}"),
         );
+        // A new operator becomes a controller now, not at the next self-test (up to an hour
+        // away at the steady cadence), which would otherwise add it on a later candidate's
+        // probation (explorer seed 40).
+        ic_cdk_timers::set_timer(std::time::Duration::ZERO, selftest::run());
         Ok(operators)
     })
 }

@@ -352,6 +352,75 @@ fn a_candidate_corrupting_records_behind_the_digest_is_caught_by_the_rehearsal()
     assert_eq!(tb.agent_module(), parent, "never installed");
 }
 
+/// Found by the explorer (seed 40): `corrupt_raw` released while the agent holds no fact has
+/// nothing to corrupt, so it passes its rehearsal and commits. Once a fact is written, every
+/// rehearsal's copy is loaded by that module's own boot, which rewrites the fact behind the
+/// digest: the healthy release that replaces it failed `digest_matches_records`, although it
+/// changed nothing. The probe now blames a candidate only for a disagreement it made.
+#[test]
+fn a_release_replacing_a_module_that_corrupts_at_boot_is_not_blamed_for_it() {
+    let tb = Testbed::deploy(Options::default());
+    let bad = tb
+        .propose_release(&chaos_release("corrupt_raw"), "nothing to corrupt yet")
+        .expect("propose_release");
+    let bad = terminal(&tb, bad.id);
+    assert_eq!(bad.state, UpgradeState::Committed, "{:?}", bad.history);
+    tb.try_remember("default", "k", "v").expect("remember");
+    tb.run_for(Duration::from_secs(600)); // the gate's cooldown between proposals
+    let fix = tb
+        .propose_release(&chaos_release("none"), "replace it")
+        .expect("propose_release");
+    let fix = terminal(&tb, fix.id);
+    assert_eq!(fix.state, UpgradeState::Committed, "{:?}", fix.history);
+    let probe = fix
+        .rehearsal
+        .as_ref()
+        .and_then(|r| r.probes.iter().find(|p| p.name == "digest_matches_records"))
+        .expect("the probe ran");
+    assert!(
+        probe.detail.contains("before the candidate ran"),
+        "the copy's disagreement came from the current module's boot: {}",
+        probe.detail
+    );
+    assert!(
+        tb.facts()
+            .iter()
+            .any(|f| f.namespace == "default" && f.key == "k" && f.value == "v"),
+        "the fact is kept uncorrupted: {:?}",
+        tb.facts()
+    );
+}
+
+/// Found by the explorer (seed 40): a new operator, then a release at once. The agent made the
+/// operator a controller only at its next self-test, which was the candidate's boot self-test
+/// on probation, and the watchdog blamed the candidate for the added controller and rolled the
+/// healthy release back. Now `set_operators` runs the self-test at once, and the probation
+/// check does not blame a candidate for an expected controller added.
+#[test]
+fn a_release_right_after_a_new_operator_commits_and_the_operator_controls_the_agent() {
+    use candid::Principal;
+    use canister_api::watchdog::WatchdogError;
+    let tb = seeded(Options::default());
+    let second = Principal::self_authenticating(b"second operator");
+    let operators = vec![tb.operator, second];
+    let agent: Result<Vec<Principal>, AgentError> =
+        tb.agent_update(tb.operator, "set_operators", Encode!(&operators).unwrap());
+    agent.expect("the agent's set_operators");
+    let watchdog: Result<Vec<Principal>, WatchdogError> =
+        tb.watchdog_update(tb.operator, "set_operators", Encode!(&operators).unwrap());
+    watchdog.expect("the watchdog's set_operators");
+    let rec = tb
+        .propose_release(&chaos_release("none"), "right after the new operator")
+        .expect("propose_release");
+    let rec = terminal(&tb, rec.id);
+    assert_eq!(rec.state, UpgradeState::Committed, "{:?}", rec.history);
+    assert!(
+        tb.sim.get_controllers(tb.agent).contains(&second),
+        "the new operator controls the agent: {:?}",
+        tb.sim.get_controllers(tb.agent)
+    );
+}
+
 #[test]
 fn a_second_upgrade_while_one_is_in_flight_is_refused() {
     let tb = seeded(Options::default());
