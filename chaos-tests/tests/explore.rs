@@ -226,6 +226,12 @@ fn replay_generated(seed: u64, steps: usize) -> explore::History {
     replay(seed, explore::action::base(seed, steps))
 }
 
+/// Seed `seed`'s history as `agentctl explore` draws it: the base steps with the `reach` and
+/// coverage streams' insertions.
+fn replay_drawn(seed: u64, steps: usize) -> explore::History {
+    replay(seed, explore::generate(seed, steps))
+}
+
 /// The history's coverage reached ladder rung `rung` (the fault struck as meant).
 fn assert_rung(h: &explore::History, rung: &str, why: &str) {
     assert!(
@@ -570,4 +576,34 @@ fn a_snapshot_holding_the_parent_module_is_upgraded_to_the_lkg_not_reinstalled()
         "no clean reinstall: {:?}",
         h.coverage.rungs
     );
+}
+
+/// Fixed finding (seed 50, 20 steps; shrunk to 9): k0 is written three times, then the
+/// operator's `rollback Snapshot(2)` loads the snapshot of a rejected upgrade's arm, which holds
+/// k0's older value. No record was missing, so the incident said "0" records lost while an
+/// acknowledged write was undone. A rung that replaced stable memory with a state whose digest
+/// differs, none missing, now says the count is unknown: rewritten records cannot be counted.
+#[test]
+fn a_snapshot_that_puts_back_an_older_value_states_an_unknown_loss() {
+    let h = replay_drawn(50, 20);
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    assert_rung(&h, "Snapshot", "the operator's snapshot was loaded");
+    assert_unknown_loss_excused(&h, "explore/k0:", "k0's undone write is stated as unknown");
+}
+
+/// Fixed findings of the explorer's check (seed 44 at 20 and at 25 steps): the watchdog is
+/// uninstalled during an upgrade and reinstalled by the agent, which erases its incident log
+/// and the outcomes it had decided; an operator's snapshot rollback then puts back an older
+/// journal. The check asked for the incident a RolledBack record names long after it was seen,
+/// kept the terminal states of ids the loaded journal no longer holds (and numbers again), and
+/// called a restored upgrade ended RolledBack again with the restore's own reason a changed
+/// end. It now checks the naming once, forgets the ids a snapshot load erased, and takes the
+/// same end in other words after the watchdog was erased.
+#[test]
+fn an_erased_watchdog_and_an_older_journal_are_no_lies_of_the_journal() {
+    for steps in [20, 25] {
+        let h = replay_drawn(44, steps);
+        assert_eq!(h.broken(), None, "{steps} steps: {}", h.timeline());
+        assert_rung(&h, "Snapshot", "the operator's snapshot was loaded");
+    }
 }

@@ -425,6 +425,7 @@ fn stall_armed(w: &mut World) -> String {
     if !until_arm_accepted(w, id) {
         return format!("upgrade {id}: never armed: the watchdog stays");
     }
+    w.watchdog_erased = true;
     let out = w.tb.sim.uninstall_canister(w.tb.watchdog, Some(operator()));
     format!(
         "upgrade {id}: armed, then the watchdog uninstalled: {}",

@@ -48,11 +48,19 @@ pub struct World {
     /// Acknowledged writes by key (namespace [`NAMESPACE`]).
     pub acked: BTreeMap<String, Acked>,
     /// Upgrades seen in a terminal state, with that state (it must never change while the
-    /// journal that holds it lasts: a clean reinstall erases it, see [`World::journal_erased_by`]).
+    /// journal that holds it lasts: a clean reinstall or a snapshot load erases it, see
+    /// [`World::journal_erased_at`]).
     pub terminal: BTreeMap<u64, String>,
-    /// The newest restored `Reinstall` incident whose erased journal [`World::terminal`] no
-    /// longer holds (the agent numbers its upgrades from 1 again after it).
-    pub journal_erased_by: Option<u64>,
+    /// Whether the watchdog was uninstalled in this history: its incident log and the outcomes
+    /// it had decided are gone (the agent reinstalls it with its settings and LKG only).
+    pub watchdog_erased: bool,
+    /// RolledBack upgrades whose incident was seen naming them (the watchdog's incident log
+    /// does not outlive an uninstall of the watchdog; the agent's journal keeps the reason).
+    pub rollback_named: BTreeSet<u64>,
+    /// When the newest restore that replaced the agent's stable memory (a clean reinstall, a
+    /// snapshot load) finished: [`World::terminal`] no longer holds the ids its journal lost
+    /// (the agent numbers those upgrades again after it).
+    pub journal_erased_at: Option<u64>,
     /// Module bytes by SHA-256, for out-of-band installs and rollbacks.
     pub modules: HashMap<Vec<u8>, Vec<u8>>,
     /// What the history reached.
@@ -147,7 +155,9 @@ impl World {
             tb,
             acked: BTreeMap::new(),
             terminal: BTreeMap::new(),
-            journal_erased_by: None,
+            journal_erased_at: None,
+            rollback_named: BTreeSet::new(),
+            watchdog_erased: false,
             modules,
             coverage: Coverage::default(),
             excused: vec![],
@@ -658,6 +668,7 @@ impl World {
                     return format!("skipped: {partner:?} is not running to repair it");
                 }
                 self.agent_tampered |= *who == Who::Agent;
+                self.watchdog_erased |= *who == Who::Watchdog;
                 let out = tb.sim.uninstall_canister(self.id(*who), Some(operator()));
                 short(&out.map_err(|e| e.reject_message))
             }
