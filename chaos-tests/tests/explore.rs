@@ -262,6 +262,24 @@ fn assert_unknown_loss_excused(h: &explore::History, key: &str, why: &str) {
     );
 }
 
+/// The agent's answers were held, the history holds, the CodeOnly rung restored the agent, no
+/// rung replaced its stable memory, and no loss needed an excuse.
+fn assert_held_agent_restored_by_code_only(h: &explore::History) {
+    assert!(
+        h.faults_fired[2] > 0,
+        "the agent's answers were held: {:?}",
+        h.faults_fired
+    );
+    assert_eq!(h.broken(), None, "{}", h.timeline());
+    assert_rung(h, "CodeOnly", "the CodeOnly rung restored the agent");
+    assert!(
+        !h.coverage.rungs.contains("Reinstall") && !h.coverage.rungs.contains("Snapshot"),
+        "no rung replaced the agent's stable memory: {:?}",
+        h.coverage.rungs
+    );
+    assert!(h.excused.is_empty(), "no loss to excuse: {:?}", h.excused);
+}
+
 fn replay(seed: u64, actions: Vec<Action>) -> explore::History {
     let h = explore::run(seed, &actions, &trio(None).expect("trio"));
     println!("{}", h.timeline());
@@ -499,19 +517,7 @@ fn a_write_taken_while_the_ladder_runs_is_kept_by_the_code_only_rung() {
         "the write was acknowledged while the ladder ran: {}",
         h.timeline()
     );
-    assert!(
-        h.faults_fired[2] > 0,
-        "the agent's answers were held: {:?}",
-        h.faults_fired
-    );
-    assert_eq!(h.broken(), None, "{}", h.timeline());
-    assert_rung(&h, "CodeOnly", "the CodeOnly rung restored the agent");
-    assert!(
-        !h.coverage.rungs.contains("Reinstall") && !h.coverage.rungs.contains("Snapshot"),
-        "no rung replaced the agent's stable memory: {:?}",
-        h.coverage.rungs
-    );
-    assert!(h.excused.is_empty(), "no loss to excuse: {:?}", h.excused);
+    assert_held_agent_restored_by_code_only(&h);
 }
 
 /// Fixed finding (a hand-written history after seed 16's): the agent's answers are held for 15
@@ -539,19 +545,7 @@ fn an_agent_that_does_not_answer_for_long_is_never_reinstalled_clean() {
         "the write was acknowledged: {}",
         h.timeline()
     );
-    assert!(
-        h.faults_fired[2] > 0,
-        "the agent's answers were held: {:?}",
-        h.faults_fired
-    );
-    assert_eq!(h.broken(), None, "{}", h.timeline());
-    assert_rung(&h, "CodeOnly", "the CodeOnly rung restored the agent");
-    assert!(
-        !h.coverage.rungs.contains("Reinstall") && !h.coverage.rungs.contains("Snapshot"),
-        "no rung replaced the agent's stable memory: {:?}",
-        h.coverage.rungs
-    );
-    assert!(h.excused.is_empty(), "no loss to excuse: {:?}", h.excused);
+    assert_held_agent_restored_by_code_only(&h);
 }
 
 /// Fixed finding (seed 21, 20 steps): upgrade 1 commits; the operator pauses the watchdog and

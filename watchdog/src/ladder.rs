@@ -681,6 +681,19 @@ async fn verify(
     Ok(after)
 }
 
+/// Two digests in words: `N tasks and M facts before, N' and M' after (digest X -> Y)`.
+fn compared(b: &StateDigest, a: &StateDigest) -> String {
+    format!(
+        "{} tasks and {} facts before, {} and {} after (digest {} -> {})",
+        b.tasks,
+        b.facts,
+        a.tasks,
+        a.facts,
+        hex::encode(&b.sha256[..8.min(b.sha256.len())]),
+        hex::encode(&a.sha256[..8.min(a.sha256.len())])
+    )
+}
+
 fn finish(r: &Restore, restored: Restored) {
     let Restored {
         after,
@@ -732,29 +745,12 @@ fn finish(r: &Restore, restored: Restored) {
         (Some(b), Some(a)) if replaced.is_some() && b.records_missing_in(a) == 0 => (
             None,
             format!(
-                "unknown: the state it replaced differs ({} tasks and {} facts before, {} and {} \
-                 after; digest {} -> {}): what was written after the restored state was taken \
-                 is undone, and rewritten records cannot be counted",
-                b.tasks,
-                b.facts,
-                a.tasks,
-                a.facts,
-                hex::encode(&b.sha256[..8]),
-                hex::encode(&a.sha256[..8.min(a.sha256.len())])
+                "unknown: the state it replaced differs ({}): what was written after the \
+                 restored state was taken is undone, and rewritten records cannot be counted",
+                compared(b, a)
             ),
         ),
-        (Some(b), Some(a)) => (
-            Some(b.records_missing_in(a)),
-            format!(
-                "{} tasks and {} facts before, {} and {} after (digest {} -> {})",
-                b.tasks,
-                b.facts,
-                a.tasks,
-                a.facts,
-                hex::encode(&b.sha256[..8]),
-                hex::encode(&a.sha256[..8.min(a.sha256.len())])
-            ),
-        ),
+        (Some(b), Some(a)) => (Some(b.records_missing_in(a)), compared(b, a)),
         (None, Some(a)) if replaced.is_some() && r.upgrade_id.is_none() => (
             None,
             format!(

@@ -16,11 +16,11 @@
 
 use super::action::{Action, Misuse, RollbackKind, Who};
 use super::check::Violation;
-use super::reach::{record, release, tick_until};
+use super::reach::{record, release, self_upgrade_for_approval, tick_until};
 use super::world::World;
 use crate::rng::Rng;
 use candid::Encode;
-use canister_api::agent::{Autonomy, UpgradeRecord, WasmKind};
+use canister_api::agent::{UpgradeRecord, WasmKind};
 use canister_api::watchdog::RollbackTarget;
 use testbed::operator;
 
@@ -125,28 +125,13 @@ fn commit_release(w: &mut World) -> String {
 /// the record is in state `want`, and the operator rejects it there. Answers `rejected in X` or
 /// why not.
 fn reject_at(w: &mut World, want: &str) -> String {
-    let _ = w.agent::<()>(operator(), "set_autonomy", enc(&Autonomy::ApproveEach));
-    let args = serde_json::json!({
-        "ops": [{
-            "op": "add_query_method",
-            "name": format!("hello_rejected_in_{}", want.to_lowercase()),
-            "reply_hex": hex::encode(Encode!(&"hi").expect("encode")),
-        }],
-        "reason": format!("explore: reject in {want}"),
-    });
-    let out: Result<String, String> = w.agent(
-        operator(),
-        "call_tool",
-        Encode!(&"self_upgrade", &args.to_string()).expect("encode"),
-    );
-    let id = match out {
-        Ok(o) => serde_json::from_str::<serde_json::Value>(&o)
-            .ok()
-            .and_then(|v| v["id"].as_u64()),
-        Err(e) => return format!("skipped: the self-upgrade was refused: {e}"),
-    };
-    let Some(id) = id else {
-        return "skipped: the self-upgrade answered no upgrade id".into();
+    let id = match self_upgrade_for_approval(
+        w,
+        &format!("hello_rejected_in_{}", want.to_lowercase()),
+        &format!("explore: reject in {want}"),
+    ) {
+        Ok(id) => id,
+        Err(skipped) => return skipped,
     };
     let mut approved = false;
     let reached = tick_until(w, |w| {

@@ -323,17 +323,21 @@ fn holder_id(w: &World, holder: Holder) -> Option<Principal> {
     }
 }
 
-/// Issue 12 item 3's history: under `ApproveEach` a self-upgrade starts its rehearsal, and the
-/// operator approves it while the rehearsal's write pause is up.
-fn approve_mid_rehearsal(w: &mut World) -> String {
+/// Under `ApproveEach`, a self-upgrade that adds the query method `name` answering "hi", so
+/// that it waits for the operator's approval; answers its id, or why it was skipped.
+pub(super) fn self_upgrade_for_approval(
+    w: &mut World,
+    name: &str,
+    reason: &str,
+) -> Result<u64, String> {
     let _ = w.agent::<()>(operator(), "set_autonomy", enc(&Autonomy::ApproveEach));
     let args = serde_json::json!({
         "ops": [{
             "op": "add_query_method",
-            "name": "hello_rehearsed",
+            "name": name,
             "reply_hex": hex::encode(Encode!(&"hi").expect("encode")),
         }],
-        "reason": "explore: approve mid-rehearsal",
+        "reason": reason,
     });
     let out: Result<String, String> = w.agent(
         operator(),
@@ -344,10 +348,18 @@ fn approve_mid_rehearsal(w: &mut World) -> String {
         Ok(o) => serde_json::from_str::<serde_json::Value>(&o)
             .ok()
             .and_then(|v| v["id"].as_u64()),
-        Err(e) => return format!("skipped: the self-upgrade was refused: {e}"),
+        Err(e) => return Err(format!("skipped: the self-upgrade was refused: {e}")),
     };
-    let Some(id) = id else {
-        return "skipped: the self-upgrade answered no upgrade id".into();
+    id.ok_or_else(|| "skipped: the self-upgrade answered no upgrade id".into())
+}
+
+/// Issue 12 item 3's history: under `ApproveEach` a self-upgrade starts its rehearsal, and the
+/// operator approves it while the rehearsal's write pause is up.
+fn approve_mid_rehearsal(w: &mut World) -> String {
+    let id = match self_upgrade_for_approval(w, "hello_rehearsed", "explore: approve mid-rehearsal")
+    {
+        Ok(id) => id,
+        Err(skipped) => return skipped,
     };
     if !tick_until(w, |w| {
         writes_paused(w).is_some_and(|p| p.starts_with("rehearsal"))
